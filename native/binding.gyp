@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "visp_nl",
+      "sources": ["nlsock.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}

@@ -1,0 +1,333 @@
+// visp's AF_NETLINK socket for Node.js.
+//
+// Why our own: the `netlink` npm package aborts the whole process when its
+// receive buffer overflows (ENOBUFS while the event loop is busy). Here an
+// overflow is reported to JavaScript as an error event and the socket keeps
+// working, so the caller can resync by dumping. It can also open the socket
+// inside another network namespace (setns around socket()), which the agent
+// needs to configure the experiment's end of a link.
+//
+// Kept deliberately small: open, send, batched non-blocking receive driven
+// by a libuv poll handle, membership, close. All message framing lives in
+// TypeScript (src/netlink/).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+#define RECV_BUF_BYTES (1 << 20)
+#define RECV_BATCH 256
+
+typedef struct {
+  int fd;
+  uint32_t port;
+  uv_poll_t poll;
+  int poll_active;
+  int closing;
+  napi_env env;
+  napi_ref self_ref;     // keeps the JS wrapper alive while open
+  napi_ref on_data;      // (buffers: Buffer[]) => void
+  napi_ref on_error;     // (code: string, errno: number) => void
+  napi_async_context async;
+  char *buf;
+} nlsock_t;
+
+static napi_value throw_errno(napi_env env, const char *op, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", op, strerror(err));
+  napi_value code, message, error, errnum;
+  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &error);
+  napi_create_int32(env, err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_throw(env, error);
+  return NULL;
+}
+
+// Call a stored JS callback from a libuv callback, surfacing any exception
+// it throws as an ordinary uncaught exception instead of aborting.
+static void call_js(nlsock_t *s, napi_ref fn_ref, size_t argc, napi_value *argv) {
+  napi_env env = s->env;
+  napi_value fn, recv, result;
+  napi_get_reference_value(env, fn_ref, &fn);
+  napi_get_reference_value(env, s->self_ref, &recv);
+  napi_status st = napi_make_callback(env, s->async, recv, fn, argc, argv, &result);
+  if (st == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
+static void report_error(nlsock_t *s, int err) {
+  napi_value argv[2];
+  napi_create_string_utf8(s->env, uv_err_name(-err), NAPI_AUTO_LENGTH, &argv[0]);
+  napi_create_int32(s->env, err, &argv[1]);
+  call_js(s, s->on_error, 2, argv);
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  nlsock_t *s = handle->data;
+  if (s->closing) return;
+  napi_handle_scope scope;
+  napi_open_handle_scope(s->env, &scope);
+  if (status < 0) {
+    report_error(s, -status);
+    napi_close_handle_scope(s->env, scope);
+    return;
+  }
+  (void)events;
+  napi_value batch;
+  napi_create_array(s->env, &batch);
+  uint32_t n = 0;
+  int overflow = 0, other_err = 0;
+  // Drain in bounded batches so one busy socket cannot starve the loop.
+  while (n < RECV_BATCH) {
+    ssize_t len = recv(s->fd, s->buf, RECV_BUF_BYTES, MSG_DONTWAIT);
+    if (len < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == ENOBUFS) { overflow = 1; continue; } // kernel dropped messages; keep reading
+      other_err = errno;
+      break;
+    }
+    void *data;
+    napi_value b;
+    napi_create_buffer_copy(s->env, (size_t)len, s->buf, &data, &b);
+    napi_set_element(s->env, batch, n++, b);
+  }
+  if (n > 0) call_js(s, s->on_data, 1, &batch);
+  if (!s->closing && overflow) report_error(s, ENOBUFS);
+  if (!s->closing && other_err) report_error(s, other_err);
+  napi_close_handle_scope(s->env, scope);
+}
+
+static void on_poll_closed(uv_handle_t *handle) {
+  nlsock_t *s = handle->data;
+  free(s->buf);
+  free(s);
+}
+
+static void do_close(nlsock_t *s) {
+  if (s->closing) return;
+  s->closing = 1;
+  uv_poll_stop(&s->poll);
+  close(s->fd);
+  napi_delete_reference(s->env, s->on_data);
+  napi_delete_reference(s->env, s->on_error);
+  napi_async_destroy(s->env, s->async);
+  napi_delete_reference(s->env, s->self_ref);
+  uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+}
+
+static nlsock_t *unwrap(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, NULL, "not a netlink socket handle");
+    return NULL;
+  }
+  nlsock_t *s = p;
+  if (s->closing) {
+    napi_throw_error(env, "ECLOSED", "netlink socket is closed");
+    return NULL;
+  }
+  return s;
+}
+
+// Open a socket in the network namespace at `path`, restoring ours after.
+static int socket_in_netns(const char *path, int protocol, int *err) {
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) { *err = errno; return -1; }
+  int target = open(path, O_RDONLY | O_CLOEXEC);
+  if (target < 0) { *err = errno; close(self); return -1; }
+  if (setns(target, CLONE_NEWNET) < 0) { *err = errno; close(target); close(self); return -1; }
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+  int sock_err = errno;
+  if (setns(self, CLONE_NEWNET) < 0) {
+    // Running on in the wrong namespace would misconfigure everything after.
+    abort();
+  }
+  close(target);
+  close(self);
+  if (fd < 0) *err = sock_err;
+  return fd;
+}
+
+// open(protocol, groups, netnsPath | null, rcvbufBytes, onData, onError) -> handle
+static napi_value nl_open(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 6) { napi_throw_type_error(env, NULL, "open: 6 arguments expected"); return NULL; }
+  int32_t protocol = 0, rcvbuf = 0;
+  uint32_t groups = 0;
+  napi_get_value_int32(env, argv[0], &protocol);
+  napi_get_value_uint32(env, argv[1], &groups);
+  napi_get_value_int32(env, argv[3], &rcvbuf);
+  napi_valuetype t;
+  napi_typeof(env, argv[2], &t);
+  int fd, err = 0;
+  if (t == napi_string) {
+    char path[4096];
+    size_t len;
+    napi_get_value_string_utf8(env, argv[2], path, sizeof path, &len);
+    fd = socket_in_netns(path, protocol, &err);
+    if (fd < 0) return throw_errno(env, "socket (in netns)", err);
+  } else {
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+    if (fd < 0) return throw_errno(env, "socket", errno);
+  }
+  if (rcvbuf > 0) {
+    // FORCE needs CAP_NET_ADMIN; fall back to the capped variant.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  }
+  int one = 1;
+  // Extended acks carry the kernel's own error text; capped acks keep each
+  // error small (the request is not echoed back), so acks fit the buffer.
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = groups };
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno; close(fd); return throw_errno(env, "bind", e);
+  }
+  socklen_t sl = sizeof sa;
+  getsockname(fd, (struct sockaddr *)&sa, &sl);
+
+  nlsock_t *s = calloc(1, sizeof *s);
+  s->buf = malloc(RECV_BUF_BYTES);
+  s->fd = fd;
+  s->port = sa.nl_pid;
+  s->env = env;
+  napi_value handle, name;
+  napi_create_external(env, s, NULL, NULL, &handle);
+  napi_create_reference(env, handle, 1, &s->self_ref);
+  napi_create_reference(env, argv[4], 1, &s->on_data);
+  napi_create_reference(env, argv[5], 1, &s->on_error);
+  napi_create_string_utf8(env, "visp:netlink", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, handle, name, &s->async);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  uv_poll_init(loop, &s->poll, fd);
+  s->poll.data = s;
+  uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  uv_unref((uv_handle_t *)&s->poll);
+  return handle;
+}
+
+// send(handle, buffer) -> bytes sent; throws with .code = errno name.
+static napi_value nl_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  nlsock_t *s = unwrap(env, argv[0]);
+  if (!s) return NULL;
+  void *data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "send: Buffer expected");
+    return NULL;
+  }
+  struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+  ssize_t n;
+  do {
+    n = sendto(s->fd, data, len, 0, (struct sockaddr *)&to, sizeof to);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "sendto", errno);
+  napi_value r;
+  napi_create_int64(env, n, &r);
+  return r;
+}
+
+static napi_value nl_port(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  nlsock_t *s = unwrap(env, argv[0]);
+  if (!s) return NULL;
+  napi_value r;
+  napi_create_uint32(env, s->port, &r);
+  return r;
+}
+
+static napi_value nl_membership(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  nlsock_t *s = unwrap(env, argv[0]);
+  if (!s) return NULL;
+  uint32_t group;
+  bool add;
+  napi_get_value_uint32(env, argv[1], &group);
+  napi_get_value_bool(env, argv[2], &add);
+  int opt = add ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP;
+  if (setsockopt(s->fd, SOL_NETLINK, opt, &group, sizeof group) < 0)
+    return throw_errno(env, "setsockopt membership", errno);
+  return NULL;
+}
+
+static napi_value nl_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  nlsock_t *s = unwrap(env, argv[0]);
+  if (!s) return NULL;
+  bool ref;
+  napi_get_value_bool(env, argv[1], &ref);
+  if (ref) uv_ref((uv_handle_t *)&s->poll);
+  else uv_unref((uv_handle_t *)&s->poll);
+  return NULL;
+}
+
+static napi_value nl_rcvbuf(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  nlsock_t *s = unwrap(env, argv[0]);
+  if (!s) return NULL;
+  int v = 0;
+  socklen_t l = sizeof v;
+  getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, &l);
+  napi_value r;
+  napi_create_int32(env, v, &r);
+  return r;
+}
+
+static napi_value nl_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *p = NULL;
+  napi_get_value_external(env, argv[0], &p);
+  if (p) do_close(p);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"open", NULL, nl_open, NULL, NULL, NULL, napi_default, NULL},
+    {"send", NULL, nl_send, NULL, NULL, NULL, napi_default, NULL},
+    {"port", NULL, nl_port, NULL, NULL, NULL, napi_default, NULL},
+    {"membership", NULL, nl_membership, NULL, NULL, NULL, napi_default, NULL},
+    {"ref", NULL, nl_ref, NULL, NULL, NULL, napi_default, NULL},
+    {"rcvbuf", NULL, nl_rcvbuf, NULL, NULL, NULL, napi_default, NULL},
+    {"close", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

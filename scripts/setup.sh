@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One setup step for both README commands: Debian packages the demo and tests
+# need (only when missing), npm packages (only when the lockfile changed), and
+# the build. Quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: name -> a file it installs, so "present" is one stat each.
+declare -A PKGS=(
+  [iproute2]=/usr/sbin/ip
+  [kmod]=/usr/bin/kmod
+  [cpio]=/usr/bin/cpio
+  [qemu-system-x86]=/usr/bin/qemu-system-x86_64
+  [linux-image-amd64]=/usr/share/doc/linux-image-amd64
+  [busybox-static]=/bin/busybox
+  [strace]=/usr/bin/strace
+)
+missing=()
+for p in "${!PKGS[@]}"; do [[ -e "${PKGS[$p]}" ]] || missing+=("$p"); done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages (${missing[*]}) and not root: install them with apt-get" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm ci only when the lockfile is newer than what was installed.
+stamp=node_modules/.visp-lock-stamp
+if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
+  npm ci --no-audit --no-fund
+  cp package-lock.json "$stamp"
+fi
+
+bash scripts/build.sh

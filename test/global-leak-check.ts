@@ -1,0 +1,25 @@
+// Fails the suite if any test left a namespace or interface behind. Every
+// namespace a test creates is named "vt-…" (see test/helpers/netns.ts), and
+// tests never create interfaces in the root namespace.
+import { execFileSync } from 'node:child_process';
+
+function snapshot(): { netns: string[]; links: string[] } {
+  const run = (args: string[]): string => {
+    try { return execFileSync('ip', args, { encoding: 'utf8' }); } catch { return ''; }
+  };
+  const netns = run(['netns', 'list']).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith('vt-'));
+  const links = run(['-o', 'link', 'show']).split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((n): n is string => !!n);
+  return { netns, links };
+}
+
+export default function setup(): () => void {
+  const before = snapshot();
+  return () => {
+    const after = snapshot();
+    const leakedNs = after.netns.filter((n) => !before.netns.includes(n));
+    const leakedLinks = after.links.filter((n) => !before.links.includes(n));
+    if (leakedNs.length || leakedLinks.length) {
+      throw new Error(`tests left state behind: namespaces [${leakedNs.join(', ')}], root links [${leakedLinks.join(', ')}]`);
+    }
+  };
+}
