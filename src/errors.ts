@@ -1,0 +1,76 @@
+// One error base for all of visp. `code` is stable (scripts and the API edge
+// switch on it); `cause` keeps what went wrong underneath. The API edge maps
+// each class to exactly one gRPC status (see src/api/), nothing else does.
+
+export interface ErrorOptions {
+  /** The request/spec field the error is about, e.g. "links[2].members". */
+  field?: string;
+  cause?: unknown;
+}
+
+export class VispError extends Error {
+  readonly code: string;
+  readonly field?: string;
+  constructor(code: string, message: string, opts: ErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    if (opts.field !== undefined) this.field = opts.field;
+  }
+}
+
+/** Bad input: a request, topology file, flag or config. → INVALID_ARGUMENT */
+export class InvalidSpecError extends VispError {
+  constructor(message: string, opts?: ErrorOptions) { super('VISP_INVALID_SPEC', message, opts); }
+}
+
+/** → NOT_FOUND */
+export class NotFoundError extends VispError {
+  constructor(message: string, opts?: ErrorOptions) { super('VISP_NOT_FOUND', message, opts); }
+}
+
+/** → ALREADY_EXISTS */
+export class AlreadyExistsError extends VispError {
+  constructor(message: string, opts?: ErrorOptions) { super('VISP_ALREADY_EXISTS', message, opts); }
+}
+
+/**
+ * The world is not in a state that allows this (a kernel without the module
+ * a kind needs, an object owned by someone else, a differing object that must
+ * not be replaced). Carries the difference when there is one. → FAILED_PRECONDITION
+ */
+export class IncompatibleStateError extends VispError {
+  readonly diff?: readonly string[];
+  constructor(message: string, opts: ErrorOptions & { diff?: readonly string[] } = {}) {
+    super('VISP_INCOMPATIBLE_STATE', message, opts);
+    if (opts.diff) this.diff = opts.diff;
+  }
+}
+
+/** → RESOURCE_EXHAUSTED */
+export class PoolExhaustedError extends VispError {
+  constructor(message: string, opts?: ErrorOptions) { super('VISP_POOL_EXHAUSTED', message, opts); }
+}
+
+/** A dependency (store, agent, daemon) cannot be reached now. → UNAVAILABLE */
+export class UnavailableError extends VispError {
+  constructor(message: string, opts?: ErrorOptions) { super('VISP_UNAVAILABLE', message, opts); }
+}
+
+/**
+ * The kernel rejected an operation. Message reads like
+ * `linkAdd vxlan vx-3fa9 (vni 4711): EEXIST (File exists)`.
+ */
+export class KernelError extends VispError {
+  readonly op: string;
+  readonly object: string;
+  readonly errno: number;
+  readonly errnoName: string;
+  constructor(op: string, object: string, errno: number, errnoName: string, detail?: string, opts?: ErrorOptions) {
+    super('VISP_KERNEL', `${op} ${object}: ${errnoName}${detail ? ` (${detail})` : ''}`, opts);
+    this.op = op;
+    this.object = object;
+    this.errno = errno;
+    this.errnoName = errnoName;
+  }
+}
