@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# VM lane: run test/vm/**/*.test.ts inside a stock Debian kernel under qemu,
+# because this machine's kernel lacks the GRE family (see docs/vm-lane.md).
+#
+#   bash test/vm/lane.sh [vitest args...]     e.g. bash test/vm/lane.sh smoke
+#
+# Boots /boot/vmlinuz-<newest with /lib/modules> with a cached initramfs
+# (.vm/), shares the host root read-only over 9p (tag hostroot, tmpfs overlay
+# in the guest) and a fresh writable dir (tag vmout) for results. Writes
+# .test-results/vm.json (vitest JSON; a failure record if the VM could not
+# boot or the run died) and .test-results/vm-console.log. Exits non-zero
+# unless the guest ran the tests and they passed.
+#
+# Environment:
+#   VISP_VM_ACCEL=auto|kvm|tcg   default auto: KVM with a short sign-of-life
+#                                timeout, then TCG
+#   VISP_VM_TIMEOUT=900          seconds for the whole VM run, then fail
+#   VISP_VM_MEM=2048 VISP_VM_SMP=2
+#   VISP_VM_KERNEL=/boot/vmlinuz-X   override the kernel choice
+set -uo pipefail
+
+T0=$(date +%s.%N)
+cd "$(dirname "$0")/../.." || exit 1
+REPO=$(pwd -P)
+RESULTS=$REPO/.test-results
+CACHE=$REPO/.vm
+mkdir -p "$RESULTS"
+rm -f "$RESULTS/vm.json" "$RESULTS/vm-console.log"
+
+ACCEL=${VISP_VM_ACCEL:-auto}
+TIMEOUT=${VISP_VM_TIMEOUT:-900}
+MEM=${VISP_VM_MEM:-2048}
+SMP=${VISP_VM_SMP:-2}
+KVM_SIGN_TIMEOUT=20   # KVM reaches /init in ~1 s; a hang shows nothing at all
+TCG_SIGN_TIMEOUT=120  # TCG reaches /init in a few seconds
+
+log() { echo "vm-lane: $*"; }
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Record a failure in vm.json (keeping whatever vitest wrote, if anything)
+# and exit non-zero. Never leaves a passing or missing result behind.
+fail() {
+  local reason=$1
+  echo "vm-lane: FAILED: $reason" >&2
+  REASON=$reason node -e '
+    const fs = require("fs"), f = process.argv[1];
+    let r = {};
+    try { r = JSON.parse(fs.readFileSync(f, "utf8")); } catch {}
+    r.numFailedTests = Math.max(1, r.numFailedTests ?? 0);
+    r.numPassedTests ??= 0; r.numPendingTests ??= 0;
+    r.numTotalTests = Math.max(r.numTotalTests ?? 0, r.numPassedTests + r.numFailedTests);
+    r.success = false;
+    r.vmLaneError = process.env.REASON;
+    fs.writeFileSync(f, JSON.stringify(r) + "\n");
+  ' "$RESULTS/vm.json" 2>/dev/null \
+    || printf '{"numPassedTests":0,"numFailedTests":1,"numPendingTests":0,"numTotalTests":1,"success":false}\n' >"$RESULTS/vm.json"
+  log "total lane time $(elapsed "$T0")s"
+  exit 1
+}
+
+# ------------------------------------------------------------ preconditions
+[ "$(id -u)" = 0 ] || fail "must run as root (the guest reads the whole host root over 9p and the tests need root in the guest)"
+command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 not found (Debian package qemu-system-x86; scripts/setup.sh installs it)"
+BUSYBOX=$(command -v busybox || true)
+[ -x /bin/busybox ] && BUSYBOX=/bin/busybox
+[ -n "$BUSYBOX" ] || fail "busybox not found (Debian package busybox-static)"
+ldd "$BUSYBOX" >/dev/null 2>&1 && fail "$BUSYBOX is dynamically linked; install busybox-static"
+command -v cpio >/dev/null || fail "cpio not found (Debian package cpio)"
+[ -x node_modules/.bin/vitest ] || fail "node_modules/.bin/vitest missing (run scripts/setup.sh)"
+
+# -------------------------------------------------------------- the kernel
+if [ -n "${VISP_VM_KERNEL:-}" ]; then
+  KERNEL=$VISP_VM_KERNEL
+  KVER=${KERNEL##*/vmlinuz-}
+else
+  KERNEL='' KVER=''
+  for k in $(ls -1 /boot/vmlinuz-* 2>/dev/null | sed 's|^/boot/vmlinuz-||' | sort -V -r); do
+    if [ -d "/lib/modules/$k" ]; then KERNEL=/boot/vmlinuz-$k KVER=$k; break; fi
+  done
+fi
+[ -n "$KERNEL" ] && [ -r "$KERNEL" ] && [ -d "/lib/modules/$KVER" ] \
+  || fail "no /boot/vmlinuz-* with a matching /lib/modules dir (Debian package linux-image-amd64)"
+MODDIR=/lib/modules/$KVER
+
+# ------------------------------------------------------------ the initramfs
+# Wanted modules, '?' = may be absent in this kernel. Dependencies come from
+# modules.dep, so the insmod order is always a valid one.
+WANTED='virtio virtio_ring virtio_pci_modern_dev? virtio_pci_legacy_dev? virtio_pci netfs? fscache? 9pnet 9pnet_virtio 9p overlay'
+
+declare -A SEEN=()
+ORDER=()
+modpath() { # module name -> path relative to $MODDIR ('' if not a module)
+  local n=$1 alt=${1//_/-}
+  awk -F: -v a="/$n.ko" -v b="/$alt.ko" '
+    { p = $1; sub(/\.(xz|zst|gz)$/, "", p) }
+    substr(p, length(p) - length(a) + 1) == a || substr(p, length(p) - length(b) + 1) == b { print $1; exit }
+  ' "$MODDIR/modules.dep"
+}
+resolve() { # add a module file and its dependencies, dependencies first
+  local rel=$1 d
+  [ -n "${SEEN[$rel]:-}" ] && return
+  SEEN[$rel]=1
+  for d in $(awk -F': *' -v m="$rel" '$1 == m { print $2; exit }' "$MODDIR/modules.dep"); do
+    resolve "$d"
+  done
+  ORDER+=("$rel")
+}
+for w in $WANTED; do
+  name=${w%\?}
+  rel=$(modpath "$name")
+  if [ -n "$rel" ]; then
+    resolve "$rel"
+  elif grep -qE "/(${name}|${name//_/-})\.ko$" "$MODDIR/modules.builtin" 2>/dev/null; then
+    :
+  elif [ "$name" = "$w" ]; then
+    fail "kernel $KVER has no module $name (built in or loadable)"
+  fi
+done
+
+INIT=test/vm/init.sh
+KEY=$( { echo "$KVER"; cat "$INIT"; printf '%s\n' "${ORDER[@]}"; sha256sum <"$BUSYBOX"; } | sha256sum | cut -c1-16)
+INITRD=$CACHE/initramfs-$KVER-$KEY.cpio.gz
+if [ ! -s "$INITRD" ]; then
+  t=$(date +%s.%N)
+  mkdir -p "$CACHE"
+  stage=$(mktemp -d "$CACHE/build.XXXXXX")
+  mkdir -p "$stage/bin" "$stage/modules"
+  cp "$BUSYBOX" "$stage/bin/busybox"
+  install -m 0755 "$INIT" "$stage/init"
+  : >"$stage/modules.order"
+  for rel in "${ORDER[@]}"; do
+    base=${rel##*/}
+    case "$base" in
+      *.ko.xz) base=${base%.xz}; xz -dc "$MODDIR/$rel" >"$stage/modules/$base" ;;
+      *.ko.zst) base=${base%.zst}; zstd -qdc "$MODDIR/$rel" >"$stage/modules/$base" ;;
+      *.ko.gz) base=${base%.gz}; gzip -dc "$MODDIR/$rel" >"$stage/modules/$base" ;;
+      *) cp "$MODDIR/$rel" "$stage/modules/$base" ;;
+    esac || fail "cannot unpack module $rel"
+    echo "${base%.ko}" >>"$stage/modules.order"
+  done
+  (cd "$stage" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$INITRD.tmp" \
+    || fail "cannot build the initramfs"
+  mv "$INITRD.tmp" "$INITRD"
+  rm -rf "$stage"
+  # Older initramfs images of this kernel are stale now.
+  find "$CACHE" -maxdepth 1 -name "initramfs-$KVER-*.cpio.gz" ! -name "${INITRD##*/}" -delete
+  log "built ${INITRD#$REPO/} in $(elapsed "$t")s (${#ORDER[@]} modules)"
+fi
+
+# ------------------------------------------------------------------- the run
+OUT=$(mktemp -d /tmp/visp-vm.XXXXXX)
+CONSOLE=$RESULTS/vm-console.log
+QPID='' TPID=''
+cleanup() {
+  [ -n "$QPID" ] && stop_vm
+  [ -n "$TPID" ] && kill "$TPID" 2>/dev/null
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+trap 'fail "interrupted"' INT TERM
+
+{
+  echo "cd $(printf %q "$REPO") || exit 1"
+  printf 'exec node_modules/.bin/vitest run --config test/vm/vitest.config.ts --reporter=default --reporter=json --outputFile.json=/run/vmout/vm.json'
+  printf ' %q' "$@"
+  echo
+} >"$OUT/run.sh"
+cat >"$OUT/env" <<EOF
+VISP_VM_REPO=$REPO
+VISP_HOST_KERNEL=$(uname -r)
+VISP_GUEST_KERNEL=$KVER
+EOF
+
+# The console streams to stdout without kernel messages (lines starting with a
+# printk timestamp); the full log stays in .test-results/vm-console.log.
+# Firmware chatter and terminal escapes are dropped too.
+stream() {
+  tail -n +1 -f --pid="$QPID" "$CONSOLE" 2>/dev/null \
+    | sed -u -E 's/\x1b(\[[0-9;?]*[A-Za-z]|[a-z])//g; s/\r//g' \
+    | grep --line-buffered -vE '^\[ *[0-9]+\.[0-9]+\] |^SeaBIOS |^Booting from ROM|^qemu exited with 0$' &
+  TPID=$!
+}
+seen() { grep -q "$1" "$CONSOLE" 2>/dev/null; }
+
+# start_vm ACCEL: starts qemu in the background: QPID is a subshell that
+# waits for it (so a qemu abort is reported in the console log, not here),
+# QEMU_PID qemu itself.
+start_vm() {
+  local accel=$1 cpu=max
+  [ "$accel" = kvm ] && cpu=host
+  echo "VISP_VM_ACCEL=$accel" >>"$OUT/env"
+  : >"$CONSOLE"
+  rm -f "$OUT/qemu.pid"
+  QSTART=$(date +%s.%N)
+  (
+    qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "$MEM" -smp "$SMP" \
+      -nographic -no-reboot -nic none -pidfile "$OUT/qemu.pid" \
+      -kernel "$KERNEL" -initrd "$INITRD" \
+      -append "console=ttyS0 quiet loglevel=3 panic=-1 visp.host_uname=$(uname -r)" \
+      -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
+      -virtfs "local,path=$OUT,mount_tag=vmout,security_model=none,multidevs=remap" \
+      </dev/null
+    echo "qemu exited with $?"
+  ) >>"$CONSOLE" 2>&1 &
+  QPID=$!
+}
+stop_vm() {
+  local qemu
+  qemu=$(cat "$OUT/qemu.pid" 2>/dev/null || pgrep -P "$QPID")
+  [ -n "$qemu" ] && { kill "$qemu" 2>/dev/null; sleep 0.5; kill -9 "$qemu" 2>/dev/null; }
+  wait "$QPID" 2>/dev/null
+  QPID=''
+  [ -n "$TPID" ] && { kill "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null; TPID=''; }
+}
+# wait_sign SECONDS: 0 once the guest's /init spoke, 1 on timeout, 2 if qemu died.
+wait_sign() {
+  local deadline=$(( $(date +%s) + $1 ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    seen 'visp-vm: initramfs up' && return 0
+    kill -0 "$QPID" 2>/dev/null || return 2
+    sleep 0.2
+  done
+  return 1
+}
+
+booted=''
+if [ "$ACCEL" = auto ] || [ "$ACCEL" = kvm ]; then
+  if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    start_vm kvm
+    wait_sign "$KVM_SIGN_TIMEOUT"; rc=$?
+    if [ $rc = 0 ]; then
+      booted=kvm
+    else
+      why=$([ $rc = 1 ] && echo "no sign of life in ${KVM_SIGN_TIMEOUT}s" || echo "qemu exited: $(grep -m1 '^qemu-system-x86_64: ' "$CONSOLE" || tail -n 1 "$CONSOLE")")
+      stop_vm
+      [ "$ACCEL" = kvm ] && fail "KVM: $why"
+      log "KVM unusable ($why); falling back to TCG"
+    fi
+  else
+    [ "$ACCEL" = kvm ] && fail "/dev/kvm not usable"
+    log "no usable /dev/kvm; using TCG"
+  fi
+fi
+if [ -z "$booted" ]; then
+  start_vm tcg
+  wait_sign "$TCG_SIGN_TIMEOUT"; rc=$?
+  if [ $rc != 0 ]; then
+    tail -n 20 "$CONSOLE" | tr -d '\r'
+    stop_vm
+    fail "TCG: the guest never reached its init (see .test-results/vm-console.log)"
+  fi
+  booted=tcg
+fi
+log "kernel $KVER, accel $booted, ${MEM} MiB, $SMP vCPUs"
+stream
+
+deadline=$(( $(date +%s) + TIMEOUT ))
+BOOT_S=''
+while kill -0 "$QPID" 2>/dev/null; do
+  if [ -z "$BOOT_S" ] && seen 'visp-vm: running tests'; then
+    BOOT_S=$(elapsed "$QSTART"); TSTART=$(date +%s.%N)
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    stop_vm
+    fail "timeout: the VM ran longer than ${TIMEOUT}s"
+  fi
+  sleep 0.2
+done
+wait "$QPID"
+QPID=''
+qrc=$(sed -n 's/^qemu exited with //p' "$CONSOLE" | tail -n 1)
+wait "$TPID" 2>/dev/null; TPID=''
+[ -n "$BOOT_S" ] && log "boot ${BOOT_S}s (qemu start to the test command), tests $(elapsed "$TSTART")s, VM total $(elapsed "$QSTART")s"
+
+[ -f "$OUT/vm.json" ] && cp "$OUT/vm.json" "$RESULTS/vm.json"
+[ -f "$OUT/fatal" ] && fail "guest: $(cat "$OUT/fatal")"
+[ -f "$OUT/exit-code" ] || fail "the guest ended without an exit code (qemu exit $qrc; see .test-results/vm-console.log)"
+code=$(cat "$OUT/exit-code")
+[ "$code" = 0 ] || fail "the tests in the VM exited with $code"
+[ -f "$RESULTS/vm.json" ] || fail "the tests in the VM wrote no vm.json"
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  process.exit(r.success !== false && r.numPassedTests > 0 && !r.numFailedTests ? 0 : 1)' "$RESULTS/vm.json" \
+  || fail "vm.json reports no passed tests or a failure"
+log "passed; total lane time $(elapsed "$T0")s"
