@@ -14,6 +14,8 @@ declare -A PKGS=(
   [linux-image-amd64]=/usr/share/doc/linux-image-amd64
   [busybox-static]=/bin/busybox
   [strace]=/usr/bin/strace
+  [iputils-ping]=/usr/bin/ping
+  [iperf3]=/usr/bin/iperf3
 )
 missing=()
 for p in "${!PKGS[@]}"; do [[ -e "${PKGS[$p]}" ]] || missing+=("$p"); done

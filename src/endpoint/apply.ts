@@ -1,0 +1,102 @@
+// Carry out a plan's steps for one endpoint, in order. Creates carry the
+// MTU, group, master and up state in the create message itself; the alias
+// (which the kernel ignores on create) follows in the same datagram.
+import { createBridge, setPortFlags } from '../bridge/bridge.js';
+import { addrAdd, addrDel } from '../netlink/addr.js';
+import { linkAdd, linkDel, linkGet, linkSet, type LinkChange } from '../netlink/link.js';
+import { fdbAppend, fdbDel, ZERO_MAC } from '../netlink/neigh.js';
+import type { NetlinkSocket } from '../netlink/socket.js';
+import { NotFoundError } from '../errors.js';
+import { aliasOf } from '../ownership.js';
+import { createTunnel } from '../tunnel/ensure.js';
+import type { Step, Where } from './plan.js';
+import type { ResolvedEndpoint } from './spec.js';
+
+export interface ApplyContext {
+  node: NetlinkSocket;
+  exp: NetlinkSocket;
+  /** Open fd of the experiment namespace (IFLA_NET_NS_FD). */
+  expFd: number;
+  signal?: AbortSignal;
+}
+
+export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c: ApplyContext): Promise<void> {
+  const index = new Map<string, number>();
+  const sock = (w: Where): NetlinkSocket => (w === 'node' ? c.node : c.exp);
+  const idx = async (w: Where, name: string): Promise<number> => {
+    const key = `${w}/${name}`;
+    const known = index.get(key);
+    if (known !== undefined) return known;
+    const l = await linkGet(sock(w), name, c.signal);
+    if (!l) throw new NotFoundError(`${w === 'node' ? 'node' : r.spec.netns}: ${name} vanished while being configured`);
+    index.set(key, l.index);
+    return l.index;
+  };
+  const expUp = r.spec.adminDown !== true;
+  const alias = aliasOf(r.mark);
+
+  for (const s of steps) {
+    switch (s.op) {
+      case 'delete-link':
+        await linkDel(sock(s.ns), { name: s.name }, c.signal);
+        index.delete(`${s.ns}/${s.name}`);
+        break;
+      case 'create-bridge':
+        await createBridge(c.node, r.bridge, r.mtu, r.mark, c.signal);
+        break;
+      case 'create-tunnel':
+        await createTunnel(c.node, s.tunnel, { mtu: r.mtu, mark: r.mark, master: await idx('node', r.bridge), up: true }, c.signal);
+        break;
+      case 'create-l3-tunnel': {
+        // Created down in the node's namespace (its underlay lives there),
+        // then moved into the experiment under its final name; a moved
+        // tunnel keeps sending from the namespace it was created in.
+        await createTunnel(c.node, s.tunnel, { mtu: r.mtu, mark: r.mark, up: false }, c.signal);
+        const i = await idx('node', s.tunnel.name);
+        await linkSet(c.node, i, { netnsFd: c.expFd, name: r.spec.ifname }, c.signal, `${s.tunnel.name} → ${r.spec.netns}:${r.spec.ifname}`);
+        index.delete(`node/${s.tunnel.name}`);
+        await linkSet(c.exp, r.spec.ifname, { up: expUp }, c.signal);
+        break;
+      }
+      case 'create-veth': {
+        const what = `veth ${r.vethHost} ↔ ${r.spec.netns}:${r.spec.ifname}`;
+        await Promise.all([
+          linkAdd(c.node, {
+            name: r.vethHost, kind: 'veth', mtu: r.mtu, group: r.mark.group, master: await idx('node', r.bridge), up: true,
+            // The peer cannot come up at creation (veth_open: ENOTCONN until
+            // both ends exist): up and alias follow in its own namespace.
+            peer: { name: r.spec.ifname, mtu: r.mtu, group: r.mark.group, netnsFd: c.expFd },
+          }, c.signal, what),
+          linkSet(c.node, r.vethHost, { alias }, c.signal, what),
+        ]);
+        await linkSet(c.exp, r.spec.ifname, { alias, up: expUp }, c.signal, what);
+        break;
+      }
+      case 'set-link': {
+        const ch: LinkChange = {};
+        if (s.fix.mtu !== undefined) ch.mtu = s.fix.mtu;
+        if (s.fix.up !== undefined) ch.up = s.fix.up;
+        if (s.fix.group !== undefined) ch.group = s.fix.group;
+        if (s.fix.alias) ch.alias = alias;
+        if (s.fix.master) ch.master = await idx('node', r.bridge);
+        await linkSet(sock(s.ns), s.name, ch, c.signal);
+        break;
+      }
+      case 'set-port':
+        await setPortFlags(c.node, s.name, s.flags, c.signal);
+        break;
+      case 'add-fdb':
+        await fdbAppend(c.node, { index: await idx('node', s.tunnel), mac: ZERO_MAC, dst: s.dst }, c.signal);
+        break;
+      case 'del-fdb':
+        await fdbDel(c.node, { index: await idx('node', s.tunnel), mac: ZERO_MAC, dst: s.dst }, c.signal);
+        break;
+      case 'add-addr':
+        await addrAdd(c.exp, await idx('exp', r.spec.ifname), s.cidr, c.signal, `${r.spec.netns}:${r.spec.ifname}`);
+        break;
+      case 'del-addr':
+        await addrDel(c.exp, await idx('exp', r.spec.ifname), s.cidr, c.signal, `${r.spec.netns}:${r.spec.ifname}`);
+        break;
+    }
+  }
+}

@@ -1,0 +1,158 @@
+// diff(spec, state) → steps. Pure: no kernel access, so the same code
+// answers a dry run (Operator.Plan) and drives the real reconcile, and it is
+// unit-tested without root. Every step says why, in words an operator reads.
+import { IncompatibleStateError } from '../errors.js';
+import type { Link } from '../netlink/link.js';
+import { aliasOf } from '../ownership.js';
+import { decodePortFlags, type PortFlags } from '../bridge/bridge.js';
+import { describeTunnel, diffTunnel } from '../tunnel/ensure.js';
+import type { TunnelSpec } from '../tunnel/types.js';
+import type { NsView } from './snapshot.js';
+import type { ResolvedEndpoint } from './spec.js';
+
+export type Where = 'node' | 'exp';
+export interface LinkFix { mtu?: number; up?: boolean; master?: 'bridge'; alias?: true; group?: number }
+
+export type Step =
+  | { op: 'delete-link'; ns: Where; name: string; why: string }
+  | { op: 'create-bridge' }
+  | { op: 'create-tunnel'; tunnel: TunnelSpec }
+  | { op: 'create-l3-tunnel'; tunnel: TunnelSpec }
+  | { op: 'create-veth' }
+  | { op: 'set-link'; ns: Where; name: string; fix: LinkFix; why: string }
+  | { op: 'set-port'; name: string; flags: PortFlags }
+  | { op: 'add-fdb'; tunnel: string; dst: string }
+  | { op: 'del-fdb'; tunnel: string; dst: string }
+  | { op: 'add-addr'; cidr: string }
+  | { op: 'del-addr'; cidr: string };
+
+/** Ours: our alias, or (a create interrupted before its alias) no alias but our group. */
+function owned(l: Link, r: ResolvedEndpoint): boolean {
+  return l.alias === aliasOf(r.mark) || (!l.alias && l.group === r.mark.group);
+}
+
+function guard(l: Link | undefined, r: ResolvedEndpoint, where: string): void {
+  if (l && !owned(l, r)) {
+    throw new IncompatibleStateError(
+      `${where}: interface ${l.name} exists and is not owned by ${aliasOf(r.mark)} (alias ${JSON.stringify(l.alias ?? '')}, group ${l.group ?? 0}); refusing to touch it`,
+      { field: where.includes('experiment') ? 'ifname' : 'link' });
+  }
+}
+
+/** In-place fixes for an existing, matching object. */
+function fixes(l: Link, r: ResolvedEndpoint, want: { mtu: number; up: boolean; master?: number | 'new' }): { fix: LinkFix; why: string[] } {
+  const fix: LinkFix = {};
+  const why: string[] = [];
+  if (l.mtu !== want.mtu) { fix.mtu = want.mtu; why.push(`mtu ${l.mtu} → ${want.mtu}`); }
+  if (l.up !== want.up) { fix.up = want.up; why.push(want.up ? 'down → up' : 'up → down'); }
+  if (want.master !== undefined && (want.master === 'new' || l.master !== want.master)) {
+    fix.master = 'bridge';
+    why.push(l.master ? `master ifindex ${l.master} → bridge` : 'not on the bridge → bridge');
+  }
+  if (l.alias !== aliasOf(r.mark)) { fix.alias = true; why.push('alias missing'); }
+  if (l.group !== r.mark.group) { fix.group = r.mark.group; why.push(`group ${l.group ?? 0} → ${r.mark.group}`); }
+  return { fix, why };
+}
+
+function pushFix(steps: Step[], ns: Where, l: Link, f: { fix: LinkFix; why: string[] }): void {
+  if (f.why.length) steps.push({ op: 'set-link', ns, name: l.name, fix: f.fix, why: f.why.join(', ') });
+}
+
+const sameFlags = (a: PortFlags | undefined, b: PortFlags): boolean => !!a && a.isolated === b.isolated && a.learning === b.learning;
+
+export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): Step[] {
+  const steps: Step[] = [];
+  const alias = aliasOf(r.mark);
+  const expUp = r.spec.adminDown !== true;
+  const nodeNames = r.layer === 2 ? [r.bridge, r.vethHost, ...r.tunnels.map((t) => t.name)] : [];
+
+  for (const n of nodeNames) guard(node.byName.get(n), r, 'node');
+  guard(exp.byName.get(r.spec.ifname), r, `experiment namespace ${r.spec.netns}`);
+
+  // Objects of this endpoint that the spec no longer has (a member left the LAN, a rename, an interrupted move).
+  for (const l of node.byName.values()) {
+    if (l.alias === alias && !nodeNames.includes(l.name)) steps.push({ op: 'delete-link', ns: 'node', name: l.name, why: 'no longer in the spec' });
+  }
+  for (const l of exp.byName.values()) {
+    if (l.alias === alias && l.name !== r.spec.ifname) steps.push({ op: 'delete-link', ns: 'exp', name: l.name, why: 'no longer in the spec' });
+  }
+
+  if (r.layer === 3) {
+    const t = r.tunnels[0]!;
+    const dev = exp.byName.get(r.spec.ifname);
+    const diff = dev ? diffTunnel(t, dev) : [];
+    if (dev && diff.length) steps.push({ op: 'delete-link', ns: 'exp', name: dev.name, why: diff.join(', ') });
+    if (!dev || diff.length) steps.push({ op: 'create-l3-tunnel', tunnel: t });
+    else pushFix(steps, 'exp', dev, fixes(dev, r, { mtu: r.mtu, up: expUp }));
+    planAddrs(steps, r, dev && !diff.length ? exp.addrs.get(dev.index) ?? [] : []);
+    return steps;
+  }
+
+  // Bridge.
+  const br = node.byName.get(r.bridge);
+  const brNew = !br || br.kind !== 'bridge';
+  if (br && brNew) steps.push({ op: 'delete-link', ns: 'node', name: br.name, why: `kind ${br.kind} → bridge` });
+  if (brNew) steps.push({ op: 'create-bridge' });
+  else pushFix(steps, 'node', br, fixes(br, r, { mtu: r.mtu, up: true }));
+  const master = brNew ? 'new' as const : br.index;
+
+  // Tunnels, their port flags and (VXLAN LAN) flood entries.
+  const wantFlags: PortFlags = { isolated: r.isolate, learning: true };
+  for (const t of r.tunnels) {
+    const l = node.byName.get(t.name);
+    const diff = l ? diffTunnel(t, l) : [];
+    const fresh = !l || diff.length > 0;
+    if (l && diff.length) steps.push({ op: 'delete-link', ns: 'node', name: l.name, why: diff.join(', ') });
+    if (fresh) {
+      steps.push({ op: 'create-tunnel', tunnel: t });
+      if (r.isolate) steps.push({ op: 'set-port', name: t.name, flags: wantFlags });
+    } else {
+      pushFix(steps, 'node', l, fixes(l, r, { mtu: r.mtu, up: true, master }));
+      if (!sameFlags(decodePortFlags(l.slaveData), wantFlags) || master === 'new') steps.push({ op: 'set-port', name: t.name, flags: wantFlags });
+    }
+    if (r.fdb.length) {
+      const have = fresh ? new Set<string>() : node.fdb.get(l.index) ?? new Set<string>();
+      for (const dst of r.fdb) if (!have.has(dst)) steps.push({ op: 'add-fdb', tunnel: t.name, dst });
+      for (const dst of have) if (!r.fdb.includes(dst)) steps.push({ op: 'del-fdb', tunnel: t.name, dst });
+    }
+  }
+
+  // The veth pair: host end on the bridge, far end in the experiment.
+  const host = node.byName.get(r.vethHost);
+  const peer = exp.byName.get(r.spec.ifname);
+  const paired = !!host && !!peer && host.kind === 'veth' && peer.kind === 'veth' && host.link === peer.index && peer.link === host.index;
+  if (!paired) {
+    if (host) steps.push({ op: 'delete-link', ns: 'node', name: host.name, why: 'veth pair broken' });
+    // Deleting one end of a veth deletes the other; delete the experiment end only if it was someone else's peer.
+    if (peer && !(host && host.link === peer.index)) steps.push({ op: 'delete-link', ns: 'exp', name: peer.name, why: 'veth pair broken' });
+    steps.push({ op: 'create-veth' });
+  } else {
+    pushFix(steps, 'node', host, fixes(host, r, { mtu: r.mtu, up: true, master }));
+    pushFix(steps, 'exp', peer, fixes(peer, r, { mtu: r.mtu, up: expUp }));
+  }
+  planAddrs(steps, r, paired ? exp.addrs.get(peer.index) ?? [] : []);
+  return steps;
+}
+
+function planAddrs(steps: Step[], r: ResolvedEndpoint, have: readonly string[]): void {
+  for (const c of r.addresses) if (!have.includes(c)) steps.push({ op: 'add-addr', cidr: c });
+  for (const c of have) if (!r.addresses.includes(c)) steps.push({ op: 'del-addr', cidr: c });
+}
+
+/** One line per step, for Plan output, events and logs. */
+export function describeStep(s: Step, r: ResolvedEndpoint): string {
+  const exp = `${r.spec.netns}:${r.spec.ifname}`;
+  switch (s.op) {
+    case 'delete-link': return `${s.ns === 'node' ? 'node' : r.spec.netns}: delete ${s.name} (${s.why})`;
+    case 'create-bridge': return `node: create bridge ${r.bridge} (mtu ${r.mtu})`;
+    case 'create-tunnel': return `node: create ${describeTunnel(s.tunnel)} on ${r.bridge}`;
+    case 'create-l3-tunnel': return `${r.spec.netns}: create ${describeTunnel(s.tunnel)} as ${r.spec.ifname}`;
+    case 'create-veth': return `node: create veth ${r.vethHost} on ${r.bridge} ↔ ${exp} (mtu ${r.mtu})`;
+    case 'set-link': return `${s.ns === 'node' ? 'node' : r.spec.netns}: set ${s.name}: ${s.why}`;
+    case 'set-port': return `node: bridge port ${s.name}: isolated ${s.flags.isolated ? 'on' : 'off'}, learning ${s.flags.learning ? 'on' : 'off'}`;
+    case 'add-fdb': return `node: fdb ${s.tunnel} flood → ${s.dst}`;
+    case 'del-fdb': return `node: fdb ${s.tunnel} remove flood → ${s.dst}`;
+    case 'add-addr': return `${exp}: add ${s.cidr}`;
+    case 'del-addr': return `${exp}: remove ${s.cidr}`;
+  }
+}

@@ -1,0 +1,43 @@
+// What one namespace looks like, read in a few dumps: links by name and
+// index, addresses per interface, VXLAN head-end-replication entries. Plans
+// are computed against a snapshot, so reconciling N endpoints costs a
+// constant number of dumps, and a no-op reconcile writes nothing.
+import { AF } from '../netlink/constants.js';
+import { addrList } from '../netlink/addr.js';
+import { linkList, type Link } from '../netlink/link.js';
+import { neighList, ZERO_MAC } from '../netlink/neigh.js';
+import type { NetlinkSocket } from '../netlink/socket.js';
+
+export interface NsView {
+  byName: Map<string, Link>;
+  byIndex: Map<number, Link>;
+  /** ifindex → CIDRs, link-local IPv6 left out (the kernel owns those). */
+  addrs: Map<number, string[]>;
+  /** ifindex → remote underlay addresses of all-zero-MAC FDB entries. */
+  fdb: Map<number, Set<string>>;
+}
+
+export const emptyView = (): NsView => ({ byName: new Map(), byIndex: new Map(), addrs: new Map(), fdb: new Map() });
+
+export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: boolean; stats?: boolean } = {}, signal?: AbortSignal): Promise<NsView> {
+  const v = emptyView();
+  const [links, addrs, fdb] = await Promise.all([
+    linkList(s, { stats: what.stats ?? false, ...(signal ? { signal } : {}) }),
+    what.addrs ? addrList(s, signal) : Promise.resolve([]),
+    what.fdb ? neighList(s, AF.BRIDGE, signal) : Promise.resolve([]),
+  ]);
+  for (const l of links) { v.byName.set(l.name, l); v.byIndex.set(l.index, l); }
+  for (const a of addrs) {
+    if (a.family === AF.INET6 && a.address.startsWith('fe80:')) continue;
+    const list = v.addrs.get(a.index) ?? [];
+    list.push(a.cidr);
+    v.addrs.set(a.index, list);
+  }
+  for (const n of fdb) {
+    if (n.mac !== ZERO_MAC || !n.dst) continue;
+    const set = v.fdb.get(n.index) ?? new Set<string>();
+    set.add(n.dst);
+    v.fdb.set(n.index, set);
+  }
+  return v;
+}

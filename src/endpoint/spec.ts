@@ -1,0 +1,111 @@
+// A link endpoint on one node, as the controller hands it down, and its
+// resolution into every concrete object (names, MTU, tunnels, FDB). All
+// validation happens here, before anything touches a kernel; errors name
+// the field and the reason.
+import { isIP } from 'node:net';
+import { InvalidSpecError } from '../errors.js';
+import { parseCidr } from '../netlink/codec.js';
+import type { Mark } from '../ownership.js';
+import { drivers } from '../tunnel/index.js';
+import type { TunnelKind, TunnelSpec } from '../tunnel/types.js';
+import { TUNNEL_KINDS } from '../tunnel/types.js';
+import { endpointNames, ifnameProblem } from './names.js';
+
+export interface EndpointSpec {
+  slice: string;
+  link: string;
+  /** The slice's link group (ownership mark, bulk teardown). */
+  group: number;
+  kind: TunnelKind;
+  /** This node's underlay address. */
+  local: string;
+  /** Underlay addresses of the other members: one for point-to-point, more for a LAN. */
+  remotes: string[];
+  /** GRE key or VXLAN VNI of this link. */
+  key: number;
+  dstPort?: number;
+  /** The experiment's network namespace on this node. */
+  netns: string;
+  /** Interface name inside it, e.g. "eth1". */
+  ifname: string;
+  /** CIDRs for the experiment interface. */
+  addresses: string[];
+  /** Experiment-side MTU; default: what the encapsulation leaves of the underlay MTU. */
+  mtu?: number;
+  underlayMtu?: number;
+  /** Operational stop: the experiment interface is held down (PerformOperationalAction stop). */
+  adminDown?: boolean;
+}
+
+export interface ResolvedEndpoint {
+  spec: EndpointSpec;
+  mark: Mark;
+  layer: 2 | 3;
+  mtu: number;
+  bridge: string;
+  vethHost: string;
+  tunnels: TunnelSpec[];
+  /** VXLAN LAN: head-end replication FDB entries, one per remote. */
+  fdb: string[];
+  /** LAN over point-to-point tunnels: isolate tunnel ports (split horizon). */
+  isolate: boolean;
+  addresses: string[];
+}
+
+const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
+
+const ipFamily = (ip: string): 4 | 6 | 0 => (isIP(ip) as 4 | 6 | 0);
+
+export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
+  const id = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+  if (!id.test(spec.slice)) throw bad('slice', `${JSON.stringify(spec.slice)} must be 1–63 letters, digits, ".", "_" or "-"`);
+  if (!id.test(spec.link)) throw bad('link', `${JSON.stringify(spec.link)} must be 1–63 letters, digits, ".", "_" or "-"`);
+  if (!Number.isInteger(spec.group) || spec.group < 1 || spec.group > 0xffffffff) throw bad('group', `${spec.group} is not a link group id (1–4294967295)`);
+  if (!TUNNEL_KINDS.includes(spec.kind)) throw bad('kind', `${JSON.stringify(spec.kind)} is not one of ${TUNNEL_KINDS.join(', ')}`);
+  const d = drivers[spec.kind];
+  const fam = ipFamily(spec.local);
+  if (!fam) throw bad('local', `${JSON.stringify(spec.local)} is not an IP address`);
+  if (d.family && d.family !== fam) throw bad('local', `${spec.kind} runs over IPv${d.family}; ${spec.local} is IPv${fam}`);
+  if (!spec.remotes.length) throw bad('remotes', 'a link endpoint needs at least one remote member');
+  spec.remotes.forEach((r, i) => {
+    if (ipFamily(r) !== fam) throw bad(`remotes[${i}]`, `${JSON.stringify(r)} is not an IPv${fam} address like local ${spec.local}`);
+    if (r === spec.local) throw bad(`remotes[${i}]`, `${r} is this node's own address`);
+  });
+  if (new Set(spec.remotes).size !== spec.remotes.length) throw bad('remotes', 'lists a member twice');
+  if (d.layer === 3 && spec.remotes.length > 1) throw bad('kind', `${spec.kind} is layer 3 and point-to-point only; use ${spec.kind === 'gre' ? 'gretap' : 'ip6gretap'} or vxlan for a LAN`);
+  if (!Number.isInteger(spec.key) || spec.key < (spec.kind === 'vxlan' ? 1 : 0) || spec.key > d.maxKey) {
+    throw bad('key', `${spec.key} is out of range for ${spec.kind} (${spec.kind === 'vxlan' ? `VNI 1–${d.maxKey}` : `key 0–${d.maxKey}`})`);
+  }
+  if (spec.dstPort !== undefined && (spec.kind !== 'vxlan' || !Number.isInteger(spec.dstPort) || spec.dstPort < 1 || spec.dstPort > 65535)) {
+    throw bad('dstPort', spec.kind !== 'vxlan' ? `only vxlan has a UDP port` : `${spec.dstPort} is not a UDP port`);
+  }
+  const nsProblem = spec.netns.length === 0 || spec.netns.includes('/') || spec.netns.startsWith('.');
+  if (nsProblem) throw bad('netns', `${JSON.stringify(spec.netns)} is not a namespace name`);
+  const ifp = ifnameProblem(spec.ifname);
+  if (ifp) throw bad('ifname', `${JSON.stringify(spec.ifname)} ${ifp}`);
+
+  const underlay = spec.underlayMtu ?? 1500;
+  const maxMtu = underlay - d.overhead(fam);
+  const mtu = spec.mtu ?? maxMtu;
+  const addresses = spec.addresses.map((a, i) => {
+    try { const c = parseCidr(a); return `${c.address}/${c.prefixlen}`; } catch { throw bad(`addresses[${i}]`, `${JSON.stringify(a)} is not address/prefix`); }
+  });
+  const minMtu = addresses.some((a) => a.includes(':')) ? 1280 : 576;
+  if (!Number.isInteger(mtu) || mtu > maxMtu || mtu < minMtu) {
+    throw bad('mtu', `${mtu} does not fit: ${spec.kind} over a ${underlay}-byte IPv${fam} underlay leaves at most ${maxMtu}; the minimum is ${minMtu}${minMtu === 1280 ? ' (IPv6)' : ''}`);
+  }
+
+  const names = endpointNames(spec.slice, spec.link);
+  const multipoint = d.multipoint;
+  const tunnels: TunnelSpec[] = multipoint
+    ? [{ kind: spec.kind, name: names.tunnel(), local: spec.local, key: spec.key, ...(spec.remotes.length === 1 ? { remote: spec.remotes[0]! } : {}),
+      ...(spec.dstPort ? { dstPort: spec.dstPort } : {}) }]
+    : spec.remotes.map((r) => ({ kind: spec.kind, name: d.layer === 3 ? names.tunnel() : names.tunnel(r), local: spec.local, remote: r, key: spec.key }));
+  return {
+    spec, mark: { slice: spec.slice, link: spec.link, group: spec.group }, layer: d.layer, mtu,
+    bridge: names.bridge, vethHost: names.vethHost, tunnels,
+    fdb: multipoint && spec.remotes.length > 1 ? [...spec.remotes] : [],
+    isolate: !multipoint && spec.remotes.length > 1,
+    addresses,
+  };
+}

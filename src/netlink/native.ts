@@ -1,0 +1,34 @@
+// Loads visp's own netlink socket addon (native/nlsock.c). Found by walking up
+// from this file to the package root, so it works from src/ (tests) and dist/.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeHandle { readonly __brand: 'nlsock' }
+export interface NativeNetlink {
+  open(protocol: number, groups: number, netnsPath: string | null, rcvbuf: number,
+    onData: (bufs: Buffer[]) => void, onError: (code: string, errno: number) => void): NativeHandle;
+  send(h: NativeHandle, buf: Buffer): number;
+  port(h: NativeHandle): number;
+  membership(h: NativeHandle, group: number, add: boolean): void;
+  ref(h: NativeHandle, ref: boolean): void;
+  rcvbuf(h: NativeHandle): number;
+  close(h: NativeHandle): void;
+}
+
+function findAddon(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, 'native', 'build', 'Release', 'visp_nl.node');
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  throw new Error('visp_nl.node not built: run `bash scripts/build.sh` (or the README setup)');
+}
+
+let cached: NativeNetlink | undefined;
+export function nativeNetlink(): NativeNetlink {
+  cached ??= createRequire(import.meta.url)(findAddon()) as NativeNetlink;
+  return cached;
+}
