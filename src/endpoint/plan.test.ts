@@ -1,0 +1,152 @@
+// Planning is pure: these tests build kernel views by hand and check the
+// steps, so every rule is covered without root.
+import { describe, expect, it } from 'vitest';
+import { IncompatibleStateError } from '../errors.js';
+import { encodePortFlags } from '../bridge/bridge.js';
+import { IFF } from '../netlink/constants.js';
+import type { Link } from '../netlink/link.js';
+import { drivers } from '../tunnel/index.js';
+import { planEndpoint, type Step } from './plan.js';
+import { emptyView, type NsView } from './snapshot.js';
+import { resolveEndpoint, type EndpointSpec, type ResolvedEndpoint } from './spec.js';
+
+const spec: EndpointSpec = {
+  slice: 's1', link: 'l1', group: 1001, kind: 'vxlan', key: 4711, local: '198.18.0.1', remotes: ['198.18.0.2'],
+  netns: 'exp', ifname: 'eth1', addresses: ['192.0.2.0/31'],
+};
+
+function view(links: Link[], addrs: Record<number, string[]> = {}, fdb: Record<number, string[]> = {}): NsView {
+  const v = emptyView();
+  for (const l of links) { v.byName.set(l.name, l); v.byIndex.set(l.index, l); }
+  for (const [i, a] of Object.entries(addrs)) v.addrs.set(Number(i), a);
+  for (const [i, d] of Object.entries(fdb)) v.fdb.set(Number(i), new Set(d));
+  return v;
+}
+
+/** The kernel state a correct apply of `r` leaves behind. */
+function built(r: ResolvedEndpoint): { node: NsView; exp: NsView } {
+  const mark = { alias: `visp:${r.spec.slice}/${r.spec.link}`, group: r.mark.group };
+  const up = { flags: IFF.UP, up: true, mtu: r.mtu, ...mark };
+  const br: Link = { index: 10, name: r.bridge, kind: 'bridge', ...up };
+  const tunnels: Link[] = r.tunnels.map((t, i) => ({
+    index: 11 + i, name: t.name, kind: drivers[t.kind].linkKind!, master: 10, ...up,
+    infoData: Buffer.concat(drivers[t.kind].encode(t)), slaveKind: 'bridge',
+    slaveData: Buffer.concat(encodePortFlags({ isolated: r.isolate, learning: true })),
+  }));
+  const host: Link = { index: 20, name: r.vethHost, kind: 'veth', master: 10, link: 5, ...up };
+  const peer: Link = { index: 5, name: r.spec.ifname, kind: 'veth', link: 20, ...up };
+  return {
+    node: view([br, ...tunnels, host], {}, r.fdb.length ? { 11: r.fdb } : {}),
+    exp: view([peer], { 5: r.addresses }),
+  };
+}
+
+const ops = (steps: Step[]): string[] => steps.map((s) => s.op + ('name' in s ? ` ${s.name}` : '') + ('cidr' in s ? ` ${s.cidr}` : '') + ('dst' in s ? ` ${s.dst}` : ''));
+
+describe('planEndpoint', () => {
+  it('builds everything on an empty node, in dependency order', () => {
+    const r = resolveEndpoint(spec);
+    expect(ops(planEndpoint(r, emptyView(), emptyView()))).toEqual(['create-bridge', 'create-tunnel', 'create-veth', 'add-addr 192.0.2.0/31']);
+  });
+
+  it.each<[string, EndpointSpec]>([
+    ['p2p vxlan', spec],
+    ['vxlan LAN', { ...spec, remotes: ['198.18.0.2', '198.18.0.3'] }],
+    ['gretap LAN', { ...spec, kind: 'gretap', remotes: ['198.18.0.2', '198.18.0.3', '198.18.0.4'] }],
+    ['dual-stack addresses', { ...spec, addresses: ['192.0.2.0/31', '2001:db8::/127'] }],
+  ])('%s: a correct node plans nothing (no-op reconcile)', (_n, s) => {
+    const r = resolveEndpoint(s);
+    const { node, exp } = built(r);
+    expect(planEndpoint(r, node, exp)).toEqual([]);
+  });
+
+  it('a tunnel with another key is recreated, and the plan says why', () => {
+    const r = resolveEndpoint(spec);
+    const { node, exp } = built(r);
+    const r2 = resolveEndpoint({ ...spec, key: 4712 });
+    const steps = planEndpoint(r2, node, exp);
+    expect(steps[0]).toEqual({ op: 'delete-link', ns: 'node', name: r.tunnels[0]!.name, why: 'key 4711 → 4712' });
+    expect(steps[1]).toMatchObject({ op: 'create-tunnel' });
+    expect(steps).toHaveLength(2);
+  });
+
+  it('drift: MTU, down, detached port and missing address are fixed in place', () => {
+    const r = resolveEndpoint(spec);
+    const { node, exp } = built(r);
+    node.byName.get(r.tunnels[0]!.name)!.master = undefined;
+    node.byName.get(r.bridge)!.mtu = 1500;
+    exp.byName.get('eth1')!.up = false;
+    exp.addrs.set(5, ['198.51.100.9/24']);
+    const steps = planEndpoint(r, node, exp);
+    expect(steps).toEqual(expect.arrayContaining([
+      expect.objectContaining({ op: 'set-link', ns: 'node', name: r.bridge, fix: { mtu: 1450 } }),
+      expect.objectContaining({ op: 'set-link', ns: 'node', name: r.tunnels[0]!.name, fix: { master: 'bridge' } }),
+      expect.objectContaining({ op: 'set-link', ns: 'exp', name: 'eth1', fix: { up: true } }),
+      { op: 'add-addr', cidr: '192.0.2.0/31' },
+      { op: 'del-addr', cidr: '198.51.100.9/24' },
+    ]));
+  });
+
+  it('an experiment interface deleted by hand: the veth pair is rebuilt', () => {
+    const r = resolveEndpoint(spec);
+    const { node, exp } = built(r);
+    exp.byName.delete('eth1');
+    expect(ops(planEndpoint(r, node, exp))).toEqual([`delete-link ${r.vethHost}`, 'create-veth', 'add-addr 192.0.2.0/31']);
+  });
+
+  it('refuses to touch an interface it does not own', () => {
+    const r = resolveEndpoint(spec);
+    const foreign: Link = { index: 3, name: 'eth1', kind: 'veth', flags: 0, up: true, alias: 'operator-made' };
+    expect(() => planEndpoint(r, emptyView(), view([foreign]))).toThrow(IncompatibleStateError);
+    expect(() => planEndpoint(r, emptyView(), view([foreign]))).toThrow(/eth1 exists and is not owned by visp:s1\/l1/);
+    const foreignBridge: Link = { index: 3, name: r.bridge, kind: 'bridge', flags: 0, up: true };
+    expect(() => planEndpoint(r, view([foreignBridge]), emptyView())).toThrow(/not owned/);
+  });
+
+  it('adopts an object whose alias was never set (create interrupted) by its group, and sets the alias', () => {
+    const r = resolveEndpoint(spec);
+    const { node, exp } = built(r);
+    node.byName.get(r.bridge)!.alias = undefined;
+    expect(planEndpoint(r, node, exp)).toEqual([expect.objectContaining({ op: 'set-link', name: r.bridge, fix: { alias: true } })]);
+  });
+
+  it('a member leaving a gretap LAN: its tunnel is deleted, the others stay', () => {
+    const r3 = resolveEndpoint({ ...spec, kind: 'gretap', remotes: ['198.18.0.2', '198.18.0.3', '198.18.0.4'] });
+    const { node, exp } = built(r3);
+    const r2 = resolveEndpoint({ ...spec, kind: 'gretap', remotes: ['198.18.0.2', '198.18.0.3'] });
+    expect(planEndpoint(r2, node, exp)).toEqual([{ op: 'delete-link', ns: 'node', name: r3.tunnels[2]!.name, why: 'no longer in the spec' }]);
+  });
+
+  it('a member joining a VXLAN LAN: one flood entry added; a leaver: one removed', () => {
+    const r = resolveEndpoint({ ...spec, remotes: ['198.18.0.2', '198.18.0.3'] });
+    const { node, exp } = built(r);
+    const grown = resolveEndpoint({ ...spec, remotes: ['198.18.0.2', '198.18.0.3', '198.18.0.4'] });
+    expect(ops(planEndpoint(grown, node, exp))).toEqual(['add-fdb 198.18.0.4']);
+    const shrunk = resolveEndpoint({ ...spec, remotes: ['198.18.0.2', '198.18.0.4'] });
+    expect(ops(planEndpoint(shrunk, node, exp)).sort()).toEqual(['add-fdb 198.18.0.4', 'del-fdb 198.18.0.3']);
+  });
+
+  it('a gretap port that lost its isolation gets it back', () => {
+    const r = resolveEndpoint({ ...spec, kind: 'gretap', remotes: ['198.18.0.2', '198.18.0.3'] });
+    const { node, exp } = built(r);
+    node.byName.get(r.tunnels[1]!.name)!.slaveData = Buffer.concat(encodePortFlags({ isolated: false, learning: true }));
+    expect(planEndpoint(r, node, exp)).toEqual([{ op: 'set-port', name: r.tunnels[1]!.name, flags: { isolated: true, learning: true } }]);
+  });
+
+  it('layer-3 gre: the tunnel itself is the experiment interface', () => {
+    const r = resolveEndpoint({ ...spec, kind: 'gre' });
+    expect(ops(planEndpoint(r, emptyView(), emptyView()))).toEqual(['create-l3-tunnel', 'add-addr 192.0.2.0/31']);
+    const dev: Link = {
+      index: 7, name: 'eth1', kind: 'gre', flags: IFF.UP, up: true, mtu: r.mtu, alias: 'visp:s1/l1', group: 1001,
+      infoData: Buffer.concat(drivers.gre.encode(r.tunnels[0]!)),
+    };
+    expect(planEndpoint(r, emptyView(), view([dev], { 7: ['192.0.2.0/31'] }))).toEqual([]);
+  });
+
+  it('stop (adminDown) holds the experiment interface down and nothing else', () => {
+    const r = resolveEndpoint(spec);
+    const { node, exp } = built(r);
+    const stopped = resolveEndpoint({ ...spec, adminDown: true });
+    expect(planEndpoint(stopped, node, exp)).toEqual([expect.objectContaining({ op: 'set-link', ns: 'exp', name: 'eth1', fix: { up: false } })]);
+  });
+});
