@@ -108,7 +108,7 @@ export class NodeKernel {
     if (o.dryRun) return results;
 
     // Apply, endpoints in parallel (their messages share datagrams), each endpoint's steps in order.
-    const work = resolved.map((r, i) => ({ r, i })).filter(({ r, i }) => r && plans[i]!.length > 0);
+    const work = resolved.map((r, i) => ({ r, i })).filter(({ i }) => (plans[i]?.length ?? 0) > 0);
     const limit = o.concurrency ?? 256;
     let next = 0;
     const worker = async (): Promise<void> => {

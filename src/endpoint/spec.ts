@@ -21,6 +21,12 @@ export interface EndpointSpec {
   local: string;
   /** Underlay addresses of the other members: one for point-to-point, more for a LAN. */
   remotes: string[];
+  /**
+   * A LAN (multipoint) link even when only one other member is left, so a
+   * member leaving or joining never changes the link's shape (default: more
+   * than one remote).
+   */
+  lan?: boolean;
   /** GRE key or VXLAN VNI of this link. */
   key: number;
   dstPort?: number;
@@ -97,15 +103,17 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
 
   const names = endpointNames(spec.slice, spec.link);
   const multipoint = d.multipoint;
+  const lan = spec.lan ?? spec.remotes.length > 1;
+  if (d.layer === 3 && lan) throw bad('kind', `${spec.kind} is layer 3 and point-to-point only; use ${spec.kind === 'gre' ? 'gretap' : 'ip6gretap'} or vxlan for a LAN`);
   const tunnels: TunnelSpec[] = multipoint
-    ? [{ kind: spec.kind, name: names.tunnel(), local: spec.local, key: spec.key, ...(spec.remotes.length === 1 ? { remote: spec.remotes[0]! } : {}),
+    ? [{ kind: spec.kind, name: names.tunnel(), local: spec.local, key: spec.key, ...(!lan ? { remote: spec.remotes[0]! } : {}),
       ...(spec.dstPort ? { dstPort: spec.dstPort } : {}) }]
     : spec.remotes.map((r) => ({ kind: spec.kind, name: d.layer === 3 ? names.tunnel() : names.tunnel(r), local: spec.local, remote: r, key: spec.key }));
   return {
     spec, mark: { slice: spec.slice, link: spec.link, group: spec.group }, layer: d.layer, mtu,
     bridge: names.bridge, vethHost: names.vethHost, tunnels,
-    fdb: multipoint && spec.remotes.length > 1 ? [...spec.remotes] : [],
-    isolate: !multipoint && spec.remotes.length > 1,
+    fdb: multipoint && lan ? [...spec.remotes] : [],
+    isolate: !multipoint && lan,
     addresses,
   };
 }
