@@ -84,16 +84,22 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   if (s->closing) return;
   napi_handle_scope scope;
   napi_open_handle_scope(s->env, &scope);
+  int overflow = 0, other_err = 0;
   if (status < 0) {
-    report_error(s, -status);
-    napi_close_handle_scope(s->env, scope);
-    return;
+    // libuv reports POLLERR as UV_EBADF and stops the handle. On a netlink
+    // socket POLLERR means the kernel set sk_err, almost always ENOBUFS
+    // (messages dropped). Read and clear it, then resume polling and drain.
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == ENOBUFS || err == 0) overflow = 1;
+    else other_err = err;
+    uv_poll_start(&s->poll, UV_READABLE, on_readable);
   }
   (void)events;
   napi_value batch;
   napi_create_array(s->env, &batch);
   uint32_t n = 0;
-  int overflow = 0, other_err = 0;
   // Drain in bounded batches so one busy socket cannot starve the loop.
   while (n < RECV_BATCH) {
     ssize_t len = recv(s->fd, s->buf, RECV_BUF_BYTES, MSG_DONTWAIT);
@@ -101,7 +107,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == ENOBUFS) { overflow = 1; continue; } // kernel dropped messages; keep reading
-      other_err = errno;
+      if (!other_err) other_err = errno;
       break;
     }
     void *data;
