@@ -101,11 +101,15 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_create_array(s->env, &batch);
   uint32_t n = 0;
   // Drain in bounded batches so one busy socket cannot starve the loop.
+  // drained: the queue was read to empty. Only then has the kernel cleared
+  // its "congested" state; drops before that point are silent, so a resync
+  // after an overflow must start after a drained read.
+  int drained = 0;
   while (n < RECV_BATCH) {
     ssize_t len = recv(s->fd, s->buf, RECV_BUF_BYTES, MSG_DONTWAIT);
     if (len < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) { drained = 1; break; }
       if (errno == ENOBUFS) { overflow = 1; continue; } // kernel dropped messages; keep reading
       if (!other_err) other_err = errno;
       break;
@@ -115,8 +119,13 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     napi_create_buffer_copy(s->env, (size_t)len, s->buf, &data, &b);
     napi_set_element(s->env, batch, n++, b);
   }
-  if (n > 0) call_js(s, s->on_data, 1, &batch);
-  if (!s->closing && overflow) report_error(s, ENOBUFS);
+  if (overflow) report_error(s, ENOBUFS);
+  if (!s->closing && (n > 0 || overflow || drained)) {
+    napi_value argv[2];
+    argv[0] = batch;
+    napi_get_boolean(s->env, drained, &argv[1]);
+    call_js(s, s->on_data, 2, argv);
+  }
   if (!s->closing && other_err) report_error(s, other_err);
   napi_close_handle_scope(s->env, scope);
 }

@@ -33,13 +33,15 @@ export class LinkWatcher extends EventEmitter<LinkWatcherEvents> {
   private readonly req: NetlinkSocket;
   private resyncing: Promise<void> | undefined;
   private dirty = false;
+  /** Messages were lost; resync at the next drained read (see below). */
+  private stale = false;
   private closed = false;
 
   constructor(opts: { netns?: string; rcvbuf?: number } = {}) {
     super();
     const groups = 1 << (RTNLGRP.LINK - 1);
     this.h = nativeNetlink().open(0, groups, opts.netns ? netnsPath(opts.netns) : null, opts.rcvbuf ?? 4 << 20,
-      (bufs) => this.onData(bufs), (code) => this.onError(code));
+      (bufs, drained) => this.onData(bufs, drained), (code) => this.onError(code));
     nativeNetlink().ref(this.h, true);
     this.req = new NetlinkSocket({ netns: opts.netns });
   }
@@ -70,7 +72,7 @@ export class LinkWatcher extends EventEmitter<LinkWatcherEvents> {
     this.req.close();
   }
 
-  private onData(bufs: Buffer[]): void {
+  private onData(bufs: Buffer[], drained: boolean): void {
     for (const b of bufs) {
       for (const m of decodeMessages(b)) {
         if (m.type !== RTM.NEWLINK && m.type !== RTM.DELLINK) continue;
@@ -82,6 +84,12 @@ export class LinkWatcher extends EventEmitter<LinkWatcherEvents> {
         this.emit('link', { type: m.type === RTM.NEWLINK ? 'new' : 'del', link });
       }
     }
+    // After an overflow the kernel keeps dropping silently until our queue is
+    // empty; a dump started before then could miss those. Start it now.
+    if (drained && this.stale && !this.closed) {
+      this.stale = false;
+      this.resync().catch((e: Error) => this.emit('error', e));
+    }
   }
 
   private onError(code: string): void {
@@ -90,7 +98,8 @@ export class LinkWatcher extends EventEmitter<LinkWatcherEvents> {
       return;
     }
     this.overflows++;
+    this.stale = true;
+    if (this.resyncing) this.dirty = true;
     this.emit('overflow');
-    this.resync().catch((e: Error) => this.emit('error', e));
   }
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 export interface NativeHandle { readonly __brand: 'nlsock' }
 export interface NativeNetlink {
   open(protocol: number, groups: number, netnsPath: string | null, rcvbuf: number,
-    onData: (bufs: Buffer[]) => void, onError: (code: string, errno: number) => void): NativeHandle;
+    onData: (bufs: Buffer[], drained: boolean) => void, onError: (code: string, errno: number) => void): NativeHandle;
   send(h: NativeHandle, buf: Buffer): number;
   port(h: NativeHandle): number;
   membership(h: NativeHandle, group: number, add: boolean): void;
