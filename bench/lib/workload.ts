@@ -1,0 +1,98 @@
+// The provisioning workload: N VXLAN link endpoints on one node, as visp
+// specs and as the equivalent iproute2 commands (same objects, same
+// attributes, same end state), so every contender does the same work.
+import type { EndpointSpec } from '../../src/endpoint/spec.js';
+import { resolveEndpoint } from '../../src/endpoint/spec.js';
+import { aliasOf } from '../../src/ownership.js';
+
+export const GROUP = 1001;
+export const SLICE = 'bench';
+export const LOCAL = '198.18.0.1';
+const V4_BLOCKS = ['192.0.2', '198.51.100', '203.0.113'];
+
+/** 198.18.1.0 + i: distinct remotes inside 198.18.0.0/15 (this node is 198.18.0.1). */
+export function remoteOf(i: number): string {
+  const n = 256 + i;
+  if (n >= 2 * 65536) throw new RangeError(`endpoint ${i}: out of 198.18.0.0/15`);
+  return `198.18.${n >> 8}.${n & 255}`;
+}
+
+/**
+ * Experiment addresses: an IPv6 /127 from 2001:db8:b::/64 for every endpoint,
+ * and an IPv4 /31 for the first 384 (the three documentation /24s hold 128 each).
+ */
+export function addressesOf(i: number): string[] {
+  const out = [`2001:db8:b::${(2 * i + 1).toString(16)}/127`];
+  if (i < 128 * V4_BLOCKS.length) out.push(`${V4_BLOCKS[i >> 7]}.${(i & 127) * 2}/31`);
+  return out;
+}
+
+export function workload(n: number, expNamespaces: readonly string[]): EndpointSpec[] {
+  return Array.from({ length: n }, (_, i) => ({
+    slice: SLICE, link: `l${i}`, group: GROUP, kind: 'vxlan' as const, key: 10000 + i,
+    local: LOCAL, remotes: [remoteOf(i)],
+    netns: expNamespaces[i % expNamespaces.length]!, ifname: `eth${i}`, addresses: addressesOf(i),
+  }));
+}
+
+/** One iproute2 command (arguments after `ip -n NS`). */
+export interface IpCommand { netns: string; args: string[] }
+
+/**
+ * The iproute2 commands that build the same end state as visp's reconcile
+ * of `specs`: per endpoint a bridge, a VXLAN port, a veth pair with its far
+ * end created in the experiment namespace, aliases and group marks, the far
+ * end up, its addresses. Node-side commands first, then the experiment side
+ * (its veth ends exist only after the node side ran), grouped by namespace.
+ */
+export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]): IpCommand[] {
+  const nodeCmds: IpCommand[] = [];
+  const expCmds = new Map<string, IpCommand[]>();
+  const exp = (netns: string, args: string[]): void => {
+    const l = expCmds.get(netns) ?? [];
+    l.push({ netns, args });
+    expCmds.set(netns, l);
+  };
+  for (const s of specs) {
+    const r = resolveEndpoint(s);
+    const t = r.tunnels[0]!;
+    const alias = aliasOf(r.mark);
+    const mtu = String(r.mtu), group = String(r.mark.group);
+    const cmd = (args: string[]): void => { nodeCmds.push({ netns: node, args }); };
+    cmd(['link', 'add', 'name', r.bridge, 'mtu', mtu, 'group', group, 'up', 'type', 'bridge', 'stp_state', '0']);
+    cmd(['link', 'set', 'dev', r.bridge, 'alias', alias]);
+    cmd(['link', 'add', 'name', t.name, 'mtu', mtu, 'group', group, 'master', r.bridge, 'up', 'type', 'vxlan', 'id', String(t.key),
+      'local', t.local, 'remote', t.remote!, 'dstport', '4789', 'ttl', '64', 'nolearning']);
+    cmd(['link', 'set', 'dev', t.name, 'alias', alias]);
+    cmd(['link', 'add', 'name', r.vethHost, 'mtu', mtu, 'group', group, 'master', r.bridge, 'up', 'type', 'veth',
+      'peer', 'name', s.ifname, 'mtu', mtu, 'group', group, 'netns', s.netns]);
+    cmd(['link', 'set', 'dev', r.vethHost, 'alias', alias]);
+    exp(s.netns, ['link', 'set', 'dev', s.ifname, 'alias', alias, 'up']);
+    for (const a of r.addresses) exp(s.netns, ['addr', 'add', a, 'dev', s.ifname, ...(a.includes(':') ? ['nodad'] : [])]);
+  }
+  return [...nodeCmds, ...[...expCmds.values()].flat()];
+}
+
+/** Deleting link by link, as a per-link script does (deleting a veth end removes its peer). */
+export function ipDeleteCommands(node: string, specs: readonly EndpointSpec[]): IpCommand[] {
+  return specs.flatMap((s) => {
+    const r = resolveEndpoint(s);
+    return [r.tunnels[0]!.name, r.vethHost, r.bridge].map((name) => ({ netns: node, args: ['link', 'del', 'dev', name] }));
+  });
+}
+
+/** Group commands by namespace, keeping order: one `ip -n NS -batch` per run of commands. */
+export function batches(cmds: readonly IpCommand[]): Array<{ netns: string; lines: string }> {
+  const out: Array<{ netns: string; lines: string[] }> = [];
+  for (const c of cmds) {
+    const last = out[out.length - 1];
+    if (last && last.netns === c.netns) last.lines.push(c.args.join(' '));
+    else out.push({ netns: c.netns, lines: [c.args.join(' ')] });
+  }
+  return out.map((b) => ({ netns: b.netns, lines: `${b.lines.join('\n')}\n` }));
+}
+
+/** A POSIX shell script running one `ip` process per command. */
+export function perCommandScript(cmds: readonly IpCommand[]): string {
+  return `set -e\n${cmds.map((c) => `ip -n ${c.netns} ${c.args.join(' ')}`).join('\n')}\n`;
+}

@@ -1,0 +1,317 @@
+// npm run bench -- provision [--n 1000] [--trials 3] [--exp-ns 4] [--each-sample 200] [--profile]
+//
+// Provision N VXLAN link endpoints on one node namespace (tunnel + bridge +
+// veth pair, far end in an experiment namespace, addresses, up), re-apply
+// the same spec (a no-op reconcile), delete everything; and the same work
+// with iproute2: one `ip -batch` process per namespace, and one `ip` process
+// per operation. Every measurement runs in fresh "vb-…" namespaces that are
+// always removed. Progress goes to stderr; the last stdout line is JSON.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applySteps } from '../src/endpoint/apply.js';
+import { capabilities, NodeKernel } from '../src/endpoint/node.js';
+import { planEndpoint, type Step } from '../src/endpoint/plan.js';
+import { readView, type NsView } from '../src/endpoint/snapshot.js';
+import { resolveEndpoint, type EndpointSpec } from '../src/endpoint/spec.js';
+import { linkDelGroup } from '../src/netlink/link.js';
+import { withNetnsFd } from '../src/netlink/netns.js';
+import { NetlinkSocket } from '../src/netlink/socket.js';
+import { log, median, now, round, settle, timed } from './lib/measure.js';
+import { cleanupOnSignal, ipIn, removeNetns, scratchNetns } from './lib/scratch.js';
+import { endState, leftovers, summary } from './lib/state.js';
+import { batches, GROUP, ipDeleteCommands, ipProvisionCommands, perCommandScript, workload, type IpCommand } from './lib/workload.js';
+
+interface Options { n: number; trials: number; expNs: number; eachSample: number; profile: boolean }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { n: 1000, trials: 3, expNs: 4, eachSample: 200, profile: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const num = (): number => {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer`);
+      return v;
+    };
+    if (a === '--n') o.n = num();
+    else if (a === '--trials') o.trials = num();
+    else if (a === '--exp-ns') o.expNs = num();
+    else if (a === '--each-sample') o.eachSample = num();
+    else if (a === '--profile') o.profile = true;
+    else throw new Error(`unknown option ${a} (have --n, --trials, --exp-ns, --each-sample, --profile)`);
+  }
+  o.eachSample = Math.min(o.eachSample, o.n);
+  return o;
+}
+
+/** A node namespace and its experiment namespaces, fresh; removed by `done`. */
+interface Env { node: string; exps: string[]; specs: EndpointSpec[]; done: () => void }
+
+function freshEnv(o: Options, n = o.n): Env {
+  const made: string[] = [];
+  try {
+    const node = scratchNetns('node');
+    made.push(node);
+    const exps = Array.from({ length: o.expNs }, (_, k) => { const ns = scratchNetns(`exp${k}`); made.push(ns); return ns; });
+    return { node, exps, specs: workload(n, exps), done: () => { for (const ns of made) removeNetns(ns); } };
+  } catch (e) {
+    for (const ns of made) removeNetns(ns);
+    throw e;
+  }
+}
+
+let unsettled = 0;
+async function quiet(): Promise<void> {
+  if (!(await settle())) { unsettled++; log('  (machine busy: measuring anyway)'); }
+}
+
+function runIp(args: string[], input?: string): void {
+  const r = spawnSync('ip', args, { encoding: 'utf8', ...(input === undefined ? {} : { input }), maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`ip ${args.slice(0, 3).join(' ')} … failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+}
+
+function runIpBatches(cmds: readonly IpCommand[]): void {
+  for (const b of batches(cmds)) runIp(['-n', b.netns, '-batch', '-'], b.lines);
+}
+
+function assertSame(what: string, got: readonly string[], want: readonly string[] | undefined): void {
+  if (!want) return;
+  const w = new Set(want);
+  const g = new Set(got);
+  const missing = want.filter((l) => !g.has(l));
+  const extra = got.filter((l) => !w.has(l));
+  if (missing.length || extra.length) {
+    throw new Error(`${what}: end state differs from visp's: ${missing.length} missing (e.g. ${missing[0] ?? '-'}), ${extra.length} extra (e.g. ${extra[0] ?? '-'})`);
+  }
+}
+
+interface VispTrial { provision: number; noop: number; noopSteps: number; noopMessages: number; provisionMessages: number; teardown: number; state: string[] }
+
+async function vispTrial(o: Options): Promise<VispTrial> {
+  const env = freshEnv(o);
+  const k = new NodeKernel({ netns: env.node });
+  try {
+    await quiet();
+    const p = await timed(() => k.reconcile(env.specs));
+    const failed = p.value.filter((r) => r.error);
+    if (failed.length) throw new Error(`visp: ${failed.length} endpoints failed, first: ${failed[0]!.link}: ${failed[0]!.error!.message}`);
+    const provisionMessages = k.messagesSent;
+    const state = endState(env.node, env.exps);
+    log(`  visp provision ${p.s.toFixed(3)} s (${provisionMessages} netlink messages): ${summary(state)}`);
+
+    await quiet();
+    const before = k.messagesSent;
+    const noop = await timed(() => k.reconcile(env.specs));
+    const noopSteps = noop.value.reduce((a, r) => a + r.steps.length + (r.error ? 1 : 0), 0);
+    const noopMessages = k.messagesSent - before;
+    log(`  visp no-op     ${noop.s.toFixed(3)} s: ${noopSteps} steps planned, ${noopMessages} messages (dumps only)`);
+    if (noopSteps !== 0) throw new Error(`visp: re-applying the same spec planned ${noopSteps} steps, e.g. ${noop.value.find((r) => r.steps.length)?.steps[0]}`);
+
+    await quiet();
+    const t = await timed(() => k.deleteSlice(GROUP, env.exps));
+    const left = leftovers([env.node, ...env.exps]);
+    log(`  visp teardown  ${t.s.toFixed(3)} s (group delete, ${1 + env.exps.length} requests), ${left} links left`);
+    if (left) throw new Error(`visp: ${left} links left after deleteSlice`);
+    return { provision: p.s, noop: noop.s, noopSteps, noopMessages, provisionMessages, teardown: t.s, state };
+  } finally {
+    k.close();
+    env.done();
+  }
+}
+
+async function ipBatchTrial(o: Options, want: string[] | undefined): Promise<{ provision: number; teardown: number }> {
+  const env = freshEnv(o);
+  try {
+    const cmds = ipProvisionCommands(env.node, env.specs);
+    await quiet();
+    const p = await timed(() => runIpBatches(cmds));
+    const state = endState(env.node, env.exps);
+    assertSame('ip -batch', state, want);
+    log(`  ip -batch      ${p.s.toFixed(3)} s (${cmds.length} commands, ${batches(cmds).length} processes): same end state`);
+
+    await quiet();
+    const del = ipDeleteCommands(env.node, env.specs);
+    const t = await timed(() => runIpBatches(del));
+    const left = leftovers([env.node, ...env.exps]);
+    log(`  ip -batch del  ${t.s.toFixed(3)} s (one link del per link, ${del.length} commands), ${left} links left`);
+    if (left) throw new Error(`ip -batch: ${left} links left after teardown`);
+    return { provision: p.s, teardown: t.s };
+  } finally {
+    env.done();
+  }
+}
+
+async function ipEachTrial(o: Options, want: string[] | undefined): Promise<number> {
+  const env = freshEnv(o);
+  const dir = mkdtempSync(join(tmpdir(), 'vb-'));
+  try {
+    const sample = env.specs.slice(0, o.eachSample);
+    const cmds = ipProvisionCommands(env.node, sample);
+    const script = join(dir, 'provision.sh');
+    writeFileSync(script, perCommandScript(cmds));
+    await quiet();
+    const p = await timed(() => {
+      const r = spawnSync('sh', [script], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`ip per operation: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    });
+    const state = endState(env.node, env.exps);
+    // Same lines as visp's for the endpoints in the sample.
+    const sampled = new Set(sample.map((s) => s.link));
+    assertSame('ip per operation', state, want?.filter((l) => { const m = / alias visp:[^/]+\/(\S+)/.exec(l); return m && sampled.has(m[1]!); }));
+    const scaled = (p.s * o.n) / sample.length;
+    log(`  ip each        ${p.s.toFixed(3)} s for ${sample.length} endpoints (${cmds.length} processes) → ${scaled.toFixed(3)} s for ${o.n}`);
+    ipIn(env.node, 'link', 'del', 'group', String(GROUP)); // the veth ends in the experiments go with their peers
+    return scaled;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    env.done();
+  }
+}
+
+/**
+ * One visp run taken apart: the phases NodeKernel.reconcile goes through
+ * (resolve, snapshot, plan, apply), with our own sockets so every request
+ * and datagram is counted by operation.
+ */
+async function profile(o: Options): Promise<Record<string, unknown>> {
+  const env = freshEnv(o);
+  const sockets = new Map<string, NetlinkSocket>([[env.node, new NetlinkSocket({ netns: env.node })]]);
+  for (const ns of env.exps) sockets.set(ns, new NetlinkSocket({ netns: ns }));
+  const ops = new Map<string, number>();
+  for (const [ns, s] of sockets) {
+    const role = ns === env.node ? 'node' : 'exp';
+    const orig = s.request.bind(s);
+    s.request = (type, flags, payload, ctx) => {
+      const key = `${role} ${ctx.op}`;
+      ops.set(key, (ops.get(key) ?? 0) + 1);
+      return orig(type, flags, payload, ctx);
+    };
+  }
+  const node = sockets.get(env.node)!;
+  const phase: Record<string, number> = {};
+  const cpu = process.cpuUsage();
+  try {
+    await quiet();
+    const t0 = now();
+    const resolved = env.specs.map(resolveEndpoint);
+    phase.resolve_s = now() - t0;
+    const snap = async (): Promise<{ nodeView: NsView; exp: Map<string, NsView> }> => {
+      const nodeView = await readView(node, {});
+      const exp = new Map<string, NsView>();
+      await Promise.all(env.exps.map(async (ns) => { exp.set(ns, await readView(sockets.get(ns)!, { addrs: true })); }));
+      return { nodeView, exp };
+    };
+    const t1 = now();
+    let v = await snap();
+    phase.snapshot_s = now() - t1;
+    const t2 = now();
+    const plans: Step[][] = resolved.map((r) => planEndpoint(r, v.nodeView, v.exp.get(r.spec.netns)!));
+    phase.plan_s = now() - t2;
+    const cpuBefore = process.cpuUsage();
+    const t3 = now();
+    // As NodeKernel.reconcile: 256 endpoints in flight, each endpoint's steps in order.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < resolved.length) {
+        const i = next++;
+        const r = resolved[i]!;
+        await withNetnsFd(r.spec.netns, (fd) => applySteps(r, plans[i]!, { node, exp: sockets.get(r.spec.netns)!, expFd: fd }));
+      }
+    };
+    await Promise.all(Array.from({ length: 256 }, worker));
+    phase.apply_s = now() - t3;
+    const applyCpu = process.cpuUsage(cpuBefore);
+    phase.apply_user_s = applyCpu.user / 1e6;
+    phase.apply_sys_s = applyCpu.system / 1e6;
+    const applied = new Map(ops);
+    const datagrams = { node: node.stats.datagrams, exp: env.exps.reduce((a, ns) => a + sockets.get(ns)!.stats.datagrams, 0) };
+
+    await quiet();
+    const t4 = now();
+    v = await snap();
+    phase.noop_snapshot_s = now() - t4;
+    const t5 = now();
+    const noopSteps = resolved.reduce((a, r) => a + planEndpoint(r, v.nodeView, v.exp.get(r.spec.netns)!).length, 0);
+    phase.noop_plan_s = now() - t5;
+    const t6 = now();
+    env.specs.map(resolveEndpoint);
+    phase.noop_resolve_s = now() - t6;
+
+    await quiet();
+    const t7 = now();
+    await linkDelGroup(node, GROUP);
+    phase.teardown_node_s = now() - t7;
+    const t8 = now();
+    for (const ns of env.exps) await linkDelGroup(sockets.get(ns)!, GROUP);
+    phase.teardown_exp_s = now() - t8;
+
+    const total = process.cpuUsage(cpu);
+    for (const [k2, x] of Object.entries(phase)) phase[k2] = round(x);
+    const out = {
+      phases: phase, noop_steps: noopSteps,
+      messages: Object.fromEntries([...applied].sort()), datagrams,
+      messages_per_endpoint: round([...applied].filter(([k2]) => !k2.endsWith('List')).reduce((a, [, c]) => a + c, 0) / o.n, 2),
+      cpu_user_s: round(total.user / 1e6), cpu_sys_s: round(total.system / 1e6),
+    };
+    log(`profile: ${JSON.stringify(out, null, 1)}`);
+    return out;
+  } finally {
+    for (const s of sockets.values()) s.close();
+    env.done();
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  cleanupOnSignal();
+  if (process.getuid?.() !== 0) throw new Error('the provision benchmark needs root (CAP_NET_ADMIN) to create network namespaces');
+  log(`provision benchmark: n=${o.n}, ${o.trials} trials, ${o.expNs} experiment namespaces, ip per operation on ${o.eachSample} endpoints`);
+  await capabilities(); // probed once per process (a scratch namespace); not part of any measurement
+
+  const visp: VispTrial[] = [];
+  const batch: Array<{ provision: number; teardown: number }> = [];
+  const each: number[] = [];
+  for (let t = 1; t <= o.trials; t++) {
+    log(`trial ${t}/${o.trials}`);
+    visp.push(await vispTrial(o));
+    batch.push(await ipBatchTrial(o, visp[0]!.state));
+    each.push(await ipEachTrial(o, visp[0]!.state));
+  }
+  const prof = o.profile ? await profile(o) : undefined;
+
+  const m = {
+    visp: median(visp.map((x) => x.provision)), noop: median(visp.map((x) => x.noop)), teardown: median(visp.map((x) => x.teardown)),
+    batch: median(batch.map((x) => x.provision)), batchTeardown: median(batch.map((x) => x.teardown)), each: median(each),
+  };
+  const ratios = { visp_vs_ip_batch: m.visp / m.batch, noop_vs_provision: m.noop / m.visp, teardown_vs_one_by_one: m.teardown / m.batchTeardown };
+  const result = {
+    n: o.n,
+    visp_s: round(m.visp), ip_batch_s: round(m.batch), ip_each_s: round(m.each),
+    ...(o.eachSample < o.n ? { ip_each_sampled: o.eachSample } : {}),
+    noop_s: round(m.noop), teardown_s: round(m.teardown), ip_batch_teardown_s: round(m.batchTeardown),
+    visp_vs_ip_batch: round(ratios.visp_vs_ip_batch), noop_vs_provision: round(ratios.noop_vs_provision),
+    teardown_vs_one_by_one: round(ratios.teardown_vs_one_by_one),
+    visp_vs_ip_each: round(m.visp / m.each),
+    one_by_one: 'ip -batch, one link del per link',
+    targets_met: {
+      visp_vs_ip_batch: ratios.visp_vs_ip_batch <= 1.5, visp_vs_ip_batch_goal: ratios.visp_vs_ip_batch <= 1.2,
+      noop_vs_provision: ratios.noop_vs_provision <= 0.05, teardown_vs_one_by_one: ratios.teardown_vs_one_by_one <= 0.1,
+    },
+    noop_steps: Math.max(...visp.map((x) => x.noopSteps)), noop_messages: visp[0]!.noopMessages,
+    provision_messages: visp[0]!.provisionMessages,
+    trials: o.trials, exp_namespaces: o.expNs,
+    samples: {
+      visp_s: visp.map((x) => round(x.provision)), ip_batch_s: batch.map((x) => round(x.provision)), ip_each_s: each.map((x) => round(x)),
+      noop_s: visp.map((x) => round(x.noop)), teardown_s: visp.map((x) => round(x.teardown)), ip_batch_teardown_s: batch.map((x) => round(x.teardown)),
+    },
+    ...(unsettled ? { unsettled_measurements: unsettled } : {}),
+    ...(prof ? { profile: prof } : {}),
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((e: unknown) => {
+  log(`provision benchmark failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  process.exitCode = 1;
+});
