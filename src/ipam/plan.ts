@@ -1,0 +1,143 @@
+// Plans one slice's whole allocation in memory: blocks, subnets, addresses
+// and identifiers, or throws the first reason it cannot. The plan takes its
+// space from the indices it is given (so a caller that fails to commit the
+// plan must drop them); it writes nothing to the store.
+
+import { InvalidSpecError, PoolExhaustedError } from '../errors.js';
+import { assignAddresses } from './assign-addresses.js';
+import { rangeText, type IpamConfig } from './config.js';
+import type { IdIndex } from './id-index.js';
+import type { Run } from './id-space.js';
+import { placeBlock } from './place-block.js';
+import { placeSubnets, type SubnetNeed } from './place-subnets.js';
+import type { PoolIndex } from './pool-index.js';
+import { formatPrefix, type Prefix } from './prefix.js';
+import type { BlockRecord, IdRunRecord, SliceRecord } from './records.js';
+import { FAMILIES, type BlockRequest, type SliceRequest } from './request.js';
+import type { BlockAllocation, IdentifierKind, InterfaceAllocation, LinkAllocation } from './types.js';
+
+export interface PlanInput {
+  readonly request: SliceRequest;
+  readonly config: IpamConfig;
+  readonly now: number;
+  /** An up-to-date index for every pool of every class and family the request uses. */
+  readonly pools: ReadonlyMap<string, PoolIndex>;
+  /** An up-to-date index for every identifier kind the request uses. */
+  readonly ids: ReadonlyMap<IdentifierKind, IdIndex>;
+}
+
+export interface PlannedBlock {
+  readonly index: PoolIndex;
+  readonly prefix: Prefix;
+  readonly record: BlockRecord;
+}
+
+export interface PlannedRuns {
+  readonly index: IdIndex;
+  readonly records: readonly IdRunRecord[];
+  readonly cursor: number;
+}
+
+export interface Plan {
+  readonly slice: SliceRecord;
+  readonly links: readonly LinkAllocation[];
+  readonly blocks: readonly PlannedBlock[];
+  readonly ids: readonly PlannedRuns[];
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const NOUN: Readonly<Record<IdentifierKind, string>> = { greKey: 'GRE keys', vni: 'VNIs', groupId: 'link group ids' };
+
+/** Which identifier kinds a request needs, and how many of each. */
+export function identifierCounts(request: SliceRequest): Map<IdentifierKind, number> {
+  const counts = new Map<IdentifierKind, number>();
+  for (const l of request.links) if (l.identifier) counts.set(l.identifier, (counts.get(l.identifier) ?? 0) + 1);
+  if (request.groupId) counts.set('groupId', 1);
+  return counts;
+}
+
+/** The pools a block request may come from, in preference order. */
+export function poolsFor(req: BlockRequest, config: IpamConfig): string[] {
+  if (req.pool !== undefined && !config.pools.some((p) => p.name === req.pool)) {
+    throw new InvalidSpecError(`${req.field}.pool: no pool named "${req.pool}" is configured`, { field: `${req.field}.pool` });
+  }
+  return config.pools
+    .filter((p) => p.class === req.class && p.family === req.family && (req.pool === undefined || p.name === req.pool))
+    .map((p) => p.name);
+}
+
+export function planSlice(input: PlanInput): Plan {
+  const { request, config, now } = input;
+  const slice = request.slice;
+  const subnets = FAMILIES.map(() => new Map<number, Prefix>());
+  const blocks: PlannedBlock[] = [];
+
+  for (const br of request.blocks) {
+    const family = br.family;
+    const needs: SubnetNeed[] = [];
+    request.links.forEach((l, i) => {
+      const s = l.subnets[family];
+      if (s?.class !== br.class) return;
+      const pins = l.interfaces.map((x) => x.explicit[family]).filter((v): v is bigint => v !== undefined);
+      needs.push({ id: i, length: s.length, pins, field: `${l.field}.${family}`, link: l.name });
+    });
+    const pools = poolsFor(br, config).map((name) => input.pools.get(name)!);
+    const placed = placeBlock(br, { subnetLengths: needs.map((n) => n.length), pins: needs.flatMap((n) => n.pins) }, pools);
+    const bySubnet = subnets[FAMILIES.indexOf(family)]!;
+    for (const [i, p] of placeSubnets(placed.prefix, needs)) bySubnet.set(i, p);
+    blocks.push({
+      index: placed.index,
+      prefix: placed.prefix,
+      record: { pool: placed.index.pool.name, prefix: formatPrefix(placed.prefix), class: br.class, family, slice, state: 'live' },
+    });
+  }
+
+  const ids = planIdentifiers(input);
+  const next = new Map(ids.map((p) => [p.index.kind, idStream(p.records)]));
+  const links = request.links.map((l, i): LinkAllocation => {
+    const out: Mutable<Omit<LinkAllocation, 'interfaces'>> = { name: l.name, shape: l.shape };
+    const addrs = l.interfaces.map((x): Mutable<InterfaceAllocation> => ({ name: x.name }));
+    FAMILIES.forEach((family, fi) => {
+      const s = l.subnets[family];
+      if (!s) return;
+      const subnet = subnets[fi]!.get(i)!;
+      out[family] = { class: s.class, prefix: formatPrefix(subnet) };
+      assignAddresses(subnet, l.interfaces, l.field).forEach((a, j) => (addrs[j]![family] = a));
+    });
+    if (l.identifier) out[l.identifier] = next.get(l.identifier)!.next().value as number;
+    return { ...out, interfaces: addrs };
+  });
+
+  const groupId = request.groupId ? (next.get('groupId')!.next().value as number) : undefined;
+  const sliceRecord: SliceRecord = {
+    slice,
+    state: 'allocated',
+    allocatedAt: now,
+    expiresAt: now + config.allocationTtlMs,
+    ...(groupId !== undefined ? { groupId } : {}),
+    blocks: blocks.map((b): BlockAllocation => ({ class: b.record.class, family: b.record.family, pool: b.record.pool, prefix: b.record.prefix })),
+    idRuns: ids.flatMap((p) => p.records.map((r) => ({ kind: r.kind, start: r.start, count: r.count }))),
+  };
+  return { slice: sliceRecord, links, blocks, ids };
+}
+
+function planIdentifiers(input: PlanInput): PlannedRuns[] {
+  const out: PlannedRuns[] = [];
+  for (const [kind, count] of identifierCounts(input.request)) {
+    const index = input.ids.get(kind)!;
+    const got = index.space.allocate(count, index.cursor);
+    if (!got) {
+      throw new PoolExhaustedError(
+        `${kind} range ${index.ranges.map(rangeText).join(', ')}: exhausted: asked for ${count} ${NOUN[kind]}, ${index.space.free()} free`,
+        { field: kind === 'groupId' ? 'groupId' : 'links' },
+      );
+    }
+    out.push({ index, cursor: got.cursor, records: got.runs.map((r: Run) => ({ kind, start: r.start, count: r.count, slice: input.request.slice, state: 'live' })) });
+  }
+  return out;
+}
+
+function* idStream(records: readonly IdRunRecord[]): Generator<number> {
+  for (const r of records) for (let k = 0; k < r.count; k++) yield r.start + k;
+}
