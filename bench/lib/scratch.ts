@@ -3,6 +3,7 @@
 // Never touches the root namespace: every command runs with `ip -n NS`.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 
 const created = new Set<string>();
 
@@ -30,6 +31,10 @@ export function removeNetns(name: string): void {
 
 export function removeAllScratch(): void {
   for (const n of [...created]) removeNetns(n);
+  // visp's capability probe, if we were stopped while it ran (its name carries our pid).
+  let probes: string[] = [];
+  try { probes = readdirSync('/run/netns').filter((n) => n.startsWith(`visp-probe-${process.pid}-`)); } catch { /* none */ }
+  for (const n of probes) { try { sh('ip', ['netns', 'del', n]); } catch { /* gone */ } }
 }
 
 let hooked = false;
