@@ -4,7 +4,7 @@ import { IncompatibleStateError } from '../errors.js';
 import { linkAdd, linkDel, linkSet, type Link } from '../netlink/link.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf, type Mark } from '../ownership.js';
-import { drivers } from './index.js';
+import { drivers } from './registry.js';
 import type { TunnelAttrs, TunnelSpec } from './types.js';
 
 export interface TunnelPlacement {

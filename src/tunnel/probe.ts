@@ -7,7 +7,7 @@ import { IncompatibleStateError, KernelError } from '../errors.js';
 import { linkAdd } from '../netlink/link.js';
 import { netnsAdd, netnsDel } from '../netlink/netns.js';
 import { NetlinkSocket } from '../netlink/socket.js';
-import { drivers } from './index.js';
+import { drivers } from './registry.js';
 import { TUNNEL_KINDS, type TunnelKind, type TunnelSpec } from './types.js';
 
 export interface KindSupport { kind: TunnelKind; supported: boolean; reason?: string }
