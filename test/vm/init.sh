@@ -71,9 +71,7 @@ fi
 BB=/run/visp/busybox
 OUT=/run/vmout
 echo "visp-vm: stage2 up ($($BB cut -d' ' -f1 /proc/uptime)s)"
-$BB mount -t tmpfs -o mode=0755 cgroup /sys/fs/cgroup 2>/dev/null
-$BB mkdir -p /sys/fs/cgroup/unified
-$BB mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified 2>/dev/null
+$BB mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 # Modules on demand (ip_gre, ip6_gre, veth, ...): the kernel runs the host
 # root's kmod against /lib/modules/$(uname -r), which the share provides.
 if [ -x /sbin/modprobe ]; then

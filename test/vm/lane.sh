@@ -17,6 +17,8 @@
 #   VISP_VM_TIMEOUT=900          seconds for the whole VM run, then fail
 #   VISP_VM_MEM=2048 VISP_VM_SMP=2
 #   VISP_VM_KERNEL=/boot/vmlinuz-X   override the kernel choice
+#   VISP_VM_CMD='...'            debugging: run this bash command in the guest
+#                                (from the repo dir) instead of vitest
 set -uo pipefail
 
 T0=$(date +%s.%N)
@@ -24,8 +26,6 @@ cd "$(dirname "$0")/../.." || exit 1
 REPO=$(pwd -P)
 RESULTS=$REPO/.test-results
 CACHE=$REPO/.vm
-mkdir -p "$RESULTS"
-rm -f "$RESULTS/vm.json" "$RESULTS/vm-console.log"
 
 ACCEL=${VISP_VM_ACCEL:-auto}
 TIMEOUT=${VISP_VM_TIMEOUT:-900}
@@ -53,13 +53,15 @@ fail() {
     r.vmLaneError = process.env.REASON;
     fs.writeFileSync(f, JSON.stringify(r) + "\n");
   ' "$RESULTS/vm.json" 2>/dev/null \
-    || printf '{"numPassedTests":0,"numFailedTests":1,"numPendingTests":0,"numTotalTests":1,"success":false}\n' >"$RESULTS/vm.json"
+    || { printf '{"numPassedTests":0,"numFailedTests":1,"numPendingTests":0,"numTotalTests":1,"success":false}\n' >"$RESULTS/vm.json"; } 2>/dev/null
   log "total lane time $(elapsed "$T0")s"
   exit 1
 }
 
 # ------------------------------------------------------------ preconditions
 [ "$(id -u)" = 0 ] || fail "must run as root (the guest reads the whole host root over 9p and the tests need root in the guest)"
+mkdir -p "$RESULTS"
+rm -f "$RESULTS/vm.json" "$RESULTS/vm-console.log"
 command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 not found (Debian package qemu-system-x86; scripts/setup.sh installs it)"
 BUSYBOX=$(command -v busybox || true)
 [ -x /bin/busybox ] && BUSYBOX=/bin/busybox
@@ -81,6 +83,38 @@ fi
 [ -n "$KERNEL" ] && [ -r "$KERNEL" ] && [ -d "/lib/modules/$KVER" ] \
   || fail "no /boot/vmlinuz-* with a matching /lib/modules dir (Debian package linux-image-amd64)"
 MODDIR=/lib/modules/$KVER
+
+# Under TCG the bzImage's own xz decompressor takes ~4 s. When the kernel has
+# a PVH entry point (Debian's has: CONFIG_PVH), unpack vmlinux once on the
+# host (cached) and let qemu enter it directly. VISP_VM_PVH=0 turns this off.
+BOOT_IMAGE=$KERNEL
+if [ "${VISP_VM_PVH:-1}" != 0 ] && command -v readelf >/dev/null; then
+  kkey=$(sha256sum <"$KERNEL" | cut -c1-12)
+  VMLINUX=$CACHE/vmlinux-$KVER-$kkey
+  if [ ! -s "$VMLINUX" ] && [ ! -e "$VMLINUX.nopvh" ]; then
+    mkdir -p "$CACHE"
+    # The payload is the first compressed stream that unpacks to an ELF image.
+    for magic in '\xfd7zXZ\x00' '\x28\xb5\x2f\xfd' '\x1f\x8b\x08' '\x02\x21\x4c\x18' '\x5d\x00\x00'; do
+      for off in $(LC_ALL=C grep -obUaP "$magic" "$KERNEL" 2>/dev/null | cut -d: -f1 | head -n 3); do
+        case $magic in
+          *fd7z*) unpack='xz -dc' ;; *28*) unpack='zstd -qdc' ;; *1f*) unpack='gzip -dc' ;;
+          *4c*) unpack='lz4 -dc' ;; *) unpack='lzma -dc' ;;
+        esac
+        tail -c +"$((off + 1))" "$KERNEL" | $unpack >"$VMLINUX.tmp" 2>/dev/null
+        [ "$(head -c 4 "$VMLINUX.tmp" 2>/dev/null)" = $'\x7fELF' ] && break 2
+      done
+    done
+    # PVH entry = Xen ELF note type 0x12 (XEN_ELFNOTE_PHYS32_ENTRY).
+    if [ -s "$VMLINUX.tmp" ] && readelf -n "$VMLINUX.tmp" 2>/dev/null | grep -qE '^[[:space:]]+Xen[[:space:]].*(\(0x00000012\)|PHYS32_ENTRY)'; then
+      mv "$VMLINUX.tmp" "$VMLINUX"
+      find "$CACHE" -maxdepth 1 -name "vmlinux-$KVER-*" ! -name "${VMLINUX##*/}" -delete
+    else
+      rm -f "$VMLINUX.tmp"
+      : >"$VMLINUX.nopvh"
+    fi
+  fi
+  [ -s "$VMLINUX" ] && BOOT_IMAGE=$VMLINUX
+fi
 
 # ------------------------------------------------------------ the initramfs
 # Wanted modules, '?' = may be absent in this kernel. Dependencies come from
@@ -148,22 +182,31 @@ if [ ! -s "$INITRD" ]; then
 fi
 
 # ------------------------------------------------------------------- the run
-OUT=$(mktemp -d /tmp/visp-vm.XXXXXX)
-CONSOLE=$RESULTS/vm-console.log
+# Per run: RUN holds the console log and qemu's pid file, RUN/share is the
+# guest's writable share. Nothing shared between concurrent runs but .vm/.
+RUN=$(mktemp -d /tmp/visp-vm.XXXXXX)
+OUT=$RUN/share
+CONSOLE=$RUN/console.log
+mkdir "$OUT"
 QPID='' TPID=''
 cleanup() {
   [ -n "$QPID" ] && stop_vm
   [ -n "$TPID" ] && kill "$TPID" 2>/dev/null
-  rm -rf "$OUT"
+  [ -f "$CONSOLE" ] && tr -d '\r' <"$CONSOLE" >"$RESULTS/vm-console.log"
+  rm -rf "$RUN"
 }
 trap cleanup EXIT
 trap 'fail "interrupted"' INT TERM
 
 {
   echo "cd $(printf %q "$REPO") || exit 1"
-  printf 'exec node_modules/.bin/vitest run --config test/vm/vitest.config.ts --reporter=default --reporter=json --outputFile.json=/run/vmout/vm.json'
-  printf ' %q' "$@"
-  echo
+  if [ -n "${VISP_VM_CMD:-}" ]; then
+    printf '%s\n' "$VISP_VM_CMD"
+  else
+    printf 'exec node_modules/.bin/vitest run --config test/vm/vitest.config.ts --reporter=default --reporter=json --outputFile.json=/run/vmout/vm.json'
+    printf ' %q' "$@"
+    echo
+  fi
 } >"$OUT/run.sh"
 cat >"$OUT/env" <<EOF
 VISP_VM_REPO=$REPO
@@ -176,7 +219,7 @@ EOF
 # Firmware chatter and terminal escapes are dropped too.
 stream() {
   tail -n +1 -f --pid="$QPID" "$CONSOLE" 2>/dev/null \
-    | sed -u -E 's/\x1b(\[[0-9;?]*[A-Za-z]|[a-z])//g; s/\r//g' \
+    | sed -u -E 's/\x1b(\[[0-9;?]*[A-Za-z]|[a-z])//g; s/\r//g; s/^Booting from ROM\.*//' \
     | grep --line-buffered -vE '^\[ *[0-9]+\.[0-9]+\] |^SeaBIOS |^Booting from ROM|^qemu exited with 0$' &
   TPID=$!
 }
@@ -186,16 +229,16 @@ seen() { grep -q "$1" "$CONSOLE" 2>/dev/null; }
 # waits for it (so a qemu abort is reported in the console log, not here),
 # QEMU_PID qemu itself.
 start_vm() {
-  local accel=$1 cpu=max
+  local accel=$1 cpu=${VISP_VM_CPU:-max}
   [ "$accel" = kvm ] && cpu=host
   echo "VISP_VM_ACCEL=$accel" >>"$OUT/env"
   : >"$CONSOLE"
-  rm -f "$OUT/qemu.pid"
+  rm -f "$RUN/qemu.pid"
   QSTART=$(date +%s.%N)
   (
     qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "$MEM" -smp "$SMP" \
-      -nographic -no-reboot -nic none -pidfile "$OUT/qemu.pid" \
-      -kernel "$KERNEL" -initrd "$INITRD" \
+      -nographic -no-reboot -nic none -pidfile "$RUN/qemu.pid" \
+      -kernel "$BOOT_IMAGE" -initrd "$INITRD" \
       -append "console=ttyS0 quiet loglevel=3 panic=-1 visp.host_uname=$(uname -r)" \
       -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
       -virtfs "local,path=$OUT,mount_tag=vmout,security_model=none,multidevs=remap" \
@@ -206,7 +249,7 @@ start_vm() {
 }
 stop_vm() {
   local qemu
-  qemu=$(cat "$OUT/qemu.pid" 2>/dev/null || pgrep -P "$QPID")
+  qemu=$(cat "$RUN/qemu.pid" 2>/dev/null || pgrep -P "$QPID")
   [ -n "$qemu" ] && { kill "$qemu" 2>/dev/null; sleep 0.5; kill -9 "$qemu" 2>/dev/null; }
   wait "$QPID" 2>/dev/null
   QPID=''
@@ -251,7 +294,7 @@ if [ -z "$booted" ]; then
   fi
   booted=tcg
 fi
-log "kernel $KVER, accel $booted, ${MEM} MiB, $SMP vCPUs"
+log "kernel $KVER$([ "$BOOT_IMAGE" != "$KERNEL" ] && echo ' (PVH entry)'), accel $booted, ${MEM} MiB, $SMP vCPUs"
 stream
 
 deadline=$(( $(date +%s) + TIMEOUT ))
@@ -272,9 +315,18 @@ qrc=$(sed -n 's/^qemu exited with //p' "$CONSOLE" | tail -n 1)
 wait "$TPID" 2>/dev/null; TPID=''
 [ -n "$BOOT_S" ] && log "boot ${BOOT_S}s (qemu start to the test command), tests $(elapsed "$TSTART")s, VM total $(elapsed "$QSTART")s"
 
+if [ -n "${VISP_VM_CMD:-}" ]; then
+  code=$(cat "$OUT/exit-code" 2>/dev/null || echo 'none')
+  log "VISP_VM_CMD exited with $code (debug run: no test results); total lane time $(elapsed "$T0")s"
+  [ "$code" = 0 ]; exit
+fi
 [ -f "$OUT/vm.json" ] && cp "$OUT/vm.json" "$RESULTS/vm.json"
 [ -f "$OUT/fatal" ] && fail "guest: $(cat "$OUT/fatal")"
-[ -f "$OUT/exit-code" ] || fail "the guest ended without an exit code (qemu exit $qrc; see .test-results/vm-console.log)"
+if [ ! -f "$OUT/exit-code" ]; then
+  echo "vm-lane: the guest died; last console lines:"
+  tail -n 25 "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
+  fail "the guest ended without an exit code (qemu exit $qrc; see .test-results/vm-console.log)"
+fi
 code=$(cat "$OUT/exit-code")
 [ "$code" = 0 ] || fail "the tests in the VM exited with $code"
 [ -f "$RESULTS/vm.json" ] || fail "the tests in the VM wrote no vm.json"
