@@ -8,4 +8,5 @@ addon=native/build/Release/visp_nl.node
 if [[ ! -f $addon || native/nlsock.c -nt $addon || native/binding.gyp -nt $addon ]]; then
   npx --no-install node-gyp rebuild -C native --nodedir="$nodedir" --silent
 fi
+bash scripts/gen-proto.sh
 npx --no-install tsc -p tsconfig.json
