@@ -21,7 +21,9 @@ export async function runSweeper(ipam: Pick<Ipam, 'sweep'>, opts: SweeperOptions
   while (!opts.signal.aborted) {
     try {
       await sleep(interval, undefined, { signal: opts.signal });
-      opts.onSweep?.(await ipam.sweep({ signal: opts.signal }));
+      // Not inlined into onSweep?.(…): an optional call skips evaluating its argument.
+      const result = await ipam.sweep({ signal: opts.signal });
+      opts.onSweep?.(result);
     } catch (err) {
       if (opts.signal.aborted) return;
       onError(err);
