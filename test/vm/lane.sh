@@ -17,6 +17,8 @@
 #   VISP_VM_TIMEOUT=900          seconds for the whole VM run, then fail
 #   VISP_VM_MEM=2048 VISP_VM_SMP=2
 #   VISP_VM_KERNEL=/boot/vmlinuz-X   override the kernel choice
+#   VISP_VM_PVH=0                boot the bzImage, not the unpacked vmlinux
+#   VISP_VM_APPEND='...'         extra kernel parameters
 #   VISP_VM_CMD='...'            debugging: run this bash command in the guest
 #                                (from the repo dir) instead of vitest
 set -uo pipefail
@@ -225,9 +227,9 @@ stream() {
 }
 seen() { grep -q "$1" "$CONSOLE" 2>/dev/null; }
 
-# start_vm ACCEL: starts qemu in the background: QPID is a subshell that
-# waits for it (so a qemu abort is reported in the console log, not here),
-# QEMU_PID qemu itself.
+# start_vm ACCEL: starts qemu in the background. QPID is a subshell waiting
+# for it (so a qemu abort is reported in the console log, not by this shell);
+# qemu's own pid is in $RUN/qemu.pid.
 start_vm() {
   local accel=$1 cpu=${VISP_VM_CPU:-max}
   [ "$accel" = kvm ] && cpu=host
@@ -239,7 +241,7 @@ start_vm() {
     qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "$MEM" -smp "$SMP" \
       -nographic -no-reboot -nic none -pidfile "$RUN/qemu.pid" \
       -kernel "$BOOT_IMAGE" -initrd "$INITRD" \
-      -append "console=ttyS0 quiet loglevel=3 panic=-1 visp.host_uname=$(uname -r)" \
+      -append "console=ttyS0 quiet loglevel=3 panic=-1 ${VISP_VM_APPEND:-} visp.host_uname=$(uname -r)" \
       -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
       -virtfs "local,path=$OUT,mount_tag=vmout,security_model=none,multidevs=remap" \
       </dev/null
