@@ -18,7 +18,7 @@ import { resolveEndpoint, type EndpointSpec } from '../src/endpoint/spec.js';
 import { linkDelGroup } from '../src/netlink/link.js';
 import { withNetnsFd } from '../src/netlink/netns.js';
 import { NetlinkSocket } from '../src/netlink/socket.js';
-import { log, median, now, round, settle, timed } from './lib/measure.js';
+import { cpuBusySeconds, log, median, now, round, settle, timed } from './lib/measure.js';
 import { cleanupOnSignal, ipIn, removeNetns, scratchNetns } from './lib/scratch.js';
 import { endState, leftovers, summary } from './lib/state.js';
 import { batches, GROUP, ipDeleteCommands, ipProvisionCommands, perCommandScript, workload, type IpCommand } from './lib/workload.js';
@@ -209,6 +209,7 @@ async function profile(o: Options): Promise<Record<string, unknown>> {
     const plans: Step[][] = resolved.map((r) => planEndpoint(r, v.nodeView, v.exp.get(r.spec.netns)!));
     phase.plan_s = now() - t2;
     const cpuBefore = process.cpuUsage();
+    const busyBefore = cpuBusySeconds();
     const t3 = now();
     // As NodeKernel.reconcile: 256 endpoints in flight, each endpoint's steps in order.
     let next = 0;
@@ -224,6 +225,8 @@ async function profile(o: Options): Promise<Record<string, unknown>> {
     const applyCpu = process.cpuUsage(cpuBefore);
     phase.apply_user_s = applyCpu.user / 1e6;
     phase.apply_sys_s = applyCpu.system / 1e6;
+    // Kernel work done outside our process (addrconf, linkwatch, RCU), and anyone else's.
+    phase.apply_all_cpus_busy_s = cpuBusySeconds() - busyBefore;
     const applied = new Map(ops);
     const datagrams = { node: node.stats.datagrams, exp: env.exps.reduce((a, ns) => a + sockets.get(ns)!.stats.datagrams, 0) };
 

@@ -27,6 +27,12 @@ function cpuTimes(): { idle: number; total: number } {
   return { idle, total: v.reduce((a, b) => a + b, 0) };
 }
 
+/** CPU seconds all CPUs spent busy (user, system, softirq, kernel threads) since boot. */
+export function cpuBusySeconds(): number {
+  const t = cpuTimes();
+  return (t.total - t.idle) / 100; // USER_HZ
+}
+
 /**
  * Wait until all CPUs are at least `idle` idle over a 250 ms window, at most
  * `maxS` seconds. Returns false when the machine never went quiet (someone
