@@ -1,0 +1,179 @@
+// The agent's core, independent of the transport: it holds its node's
+// desired state, reconciles the kernel to it (on every change, periodically,
+// and soon after one of its links disappears), and produces reports. A
+// repair — anything a reconcile had to do that no desired-state change asked
+// for — is reported as such. All kernel work runs one reconcile at a time.
+import { EventEmitter } from 'node:events';
+import { AF } from '../netlink/constants.js';
+import { addrList } from '../netlink/addr.js';
+import { LinkWatcher } from '../netlink/events.js';
+import { netnsDel, netnsExists } from '../netlink/netns.js';
+import { linkDel, linkList } from '../netlink/link.js';
+import { NetlinkSocket } from '../netlink/socket.js';
+import { capabilities, NodeKernel, type EndpointResult } from '../endpoint/node.js';
+import type { EndpointSpec } from '../endpoint/spec.js';
+import { parseAlias } from '../ownership.js';
+import type { TunnelKind } from '../tunnel/types.js';
+
+export type EndpointState = 'ready' | 'failed' | 'stopped' | 'configuring';
+export interface DesiredEndpoint extends EndpointSpec { restart: number }
+export interface Teardown { slice: string; group: number; namespaces: string[] }
+export interface Desired { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[] }
+
+export interface EndpointReport {
+  slice: string; link: string; state: EndpointState; error?: string; bridge?: string; devices: string[];
+  rxPackets: number; txPackets: number; rxBytes: number; txBytes: number;
+}
+export interface Report { generation: number; endpoints: EndpointReport[]; repairs: string[]; tornDown: string[] }
+
+export interface AgentCoreOptions {
+  /** Default: the namespace this process runs in. */
+  netns?: string;
+  reconcileIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+const key = (s: { slice: string; link: string }): string => `${s.slice}/${s.link}`;
+
+export class AgentCore extends EventEmitter<{ report: [Report] }> {
+  private readonly kernel: NodeKernel;
+  private readonly opts: AgentCoreOptions;
+  private desired: Desired | undefined;
+  private readonly seenRestart = new Map<string, number>();
+  private tail: Promise<void> = Promise.resolve();
+  private pending = false;
+  private timer: NodeJS.Timeout | undefined;
+  private watcher: LinkWatcher | undefined;
+  private closed = false;
+
+  constructor(opts: AgentCoreOptions = {}) {
+    super();
+    this.opts = opts;
+    this.kernel = new NodeKernel(opts.netns ? { netns: opts.netns } : {});
+  }
+
+  /** What the node tells the controller when it registers. */
+  async identity(underlayOverride?: string[]): Promise<{ underlay: string[]; capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }> }> {
+    const caps = await capabilities();
+    return { underlay: underlayOverride?.length ? underlayOverride : await globalAddresses(this.opts.netns), capabilities: Object.values(caps).map((c) => ({ ...c })) };
+  }
+
+  /** Start periodic drift repair and the link watcher. */
+  async start(): Promise<void> {
+    this.watcher = new LinkWatcher(this.opts.netns ? { netns: this.opts.netns } : {});
+    await this.watcher.start();
+    // One of our links vanished (deleted by hand, or its veth peer went): repair soon.
+    this.watcher.on('link', (ev) => { if (ev.type === 'del' && parseAlias(ev.link.alias)) this.schedule('repair', 100); });
+    this.watcher.on('error', (e) => this.opts.log?.(`link watcher: ${e.message}`));
+    const every = this.opts.reconcileIntervalMs ?? 5000;
+    this.timer = setInterval(() => this.schedule('repair', 0), every);
+    this.timer.unref();
+  }
+
+  setDesired(d: Desired): void {
+    this.desired = d;
+    this.enqueue('change');
+  }
+
+  /** Dry run: the steps these endpoints would take now. */
+  async plan(endpoints: DesiredEndpoint[]): Promise<Array<{ slice: string; link: string; steps: string[]; error?: string }>> {
+    const r = await this.kernel.reconcile(endpoints, { dryRun: true });
+    return r.map((x) => ({ slice: x.slice, link: x.link, steps: x.steps, ...(x.error ? { error: x.error.message } : {}) }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.watcher?.close();
+    await this.tail.catch(() => undefined);
+    this.kernel.close();
+  }
+
+  private schedule(why: 'repair', delayMs: number): void {
+    if (this.pending || this.closed) return;
+    this.pending = true;
+    setTimeout(() => { this.pending = false; this.enqueue(why); }, delayMs).unref();
+  }
+
+  private enqueue(why: 'change' | 'repair'): void {
+    this.tail = this.tail.then(() => this.reconcile(why)).catch((e: Error) => this.opts.log?.(`reconcile failed: ${e.stack ?? e.message}`));
+  }
+
+  private async reconcile(why: 'change' | 'repair'): Promise<void> {
+    const d = this.desired;
+    if (!d || this.closed) return;
+    const tornDown: string[] = [];
+    for (const t of d.teardowns) {
+      await this.kernel.deleteSlice(t.group, t.namespaces);
+      for (const ns of t.namespaces) await netnsDel(ns);
+      tornDown.push(t.slice);
+    }
+    const wanted = new Set(d.endpoints.map(key));
+    await this.prune(wanted, new Set(d.teardowns.map((t) => t.slice)));
+
+    // A restart action: rebuild once per bump (after an agent restart, adopt instead).
+    for (const e of d.endpoints) {
+      const seen = this.seenRestart.get(key(e));
+      if (seen !== undefined && e.restart > seen) await this.kernel.deleteEndpoint(e);
+      this.seenRestart.set(key(e), e.restart);
+    }
+    const results = await this.kernel.reconcile(d.endpoints);
+    const repairs = why === 'repair'
+      ? results.filter((r) => r.steps.length && !r.error).flatMap((r) => r.steps.map((s) => `${r.slice}/${r.link}: repaired: ${s}`))
+      : [];
+    for (const line of repairs) this.opts.log?.(line);
+    const endpoints = await this.reports(d.endpoints, results);
+    this.emit('report', { generation: d.generation, endpoints, repairs, tornDown });
+    if (tornDown.length && this.desired === d) {
+      // Done here; the controller drops the teardown from later desired states.
+      this.desired = { ...d, teardowns: [] };
+    }
+  }
+
+  /** Our links in the node namespace whose slice/link is no longer desired (a lost teardown, a controller that forgot). */
+  private async prune(wanted: Set<string>, beingTornDown: Set<string>): Promise<void> {
+    const s = new NetlinkSocket(this.opts.netns ? { netns: this.opts.netns } : {});
+    try {
+      for (const l of await linkList(s)) {
+        const m = parseAlias(l.alias);
+        if (!m || wanted.has(key(m)) || beingTornDown.has(m.slice)) continue;
+        await linkDel(s, { index: l.index });
+        this.opts.log?.(`pruned ${l.name} (${m.slice}/${m.link} is not desired here)`);
+      }
+    } finally {
+      s.close();
+    }
+  }
+
+  private async reports(endpoints: DesiredEndpoint[], results: EndpointResult[]): Promise<EndpointReport[]> {
+    const namespaces = [...new Set(endpoints.map((e) => e.netns))].filter(netnsExists);
+    const owned = await this.kernel.owned(namespaces, { stats: true }).catch(() => []);
+    return endpoints.map((e, i) => {
+      const r = results[i]!;
+      const mine = owned.filter((o) => o.slice === e.slice && o.link === e.link);
+      const tunnels = mine.filter((o) => o.kind === e.kind || (o.kind !== 'bridge' && o.kind !== 'veth'));
+      const sum = (k: 'rxPackets' | 'txPackets' | 'rxBytes' | 'txBytes'): number => tunnels.reduce((a, o) => a + (o.stats?.[k] ?? 0), 0);
+      const bridge = mine.find((o) => o.kind === 'bridge')?.name;
+      return {
+        slice: e.slice, link: e.link,
+        state: r.error ? 'failed' : e.adminDown ? 'stopped' : 'ready',
+        ...(r.error ? { error: r.error.message } : {}),
+        ...(bridge ? { bridge } : {}),
+        devices: tunnels.map((o) => o.name),
+        rxPackets: sum('rxPackets'), txPackets: sum('txPackets'), rxBytes: sum('rxBytes'), txBytes: sum('txBytes'),
+      };
+    });
+  }
+}
+
+/** The node's global unicast addresses (the underlay), IPv4 first. */
+export async function globalAddresses(netns?: string): Promise<string[]> {
+  const s = new NetlinkSocket(netns ? { netns } : {});
+  try {
+    const links = new Map((await linkList(s)).map((l) => [l.index, l]));
+    const addrs = (await addrList(s)).filter((a) => a.scope === 0 && !links.get(a.index)?.alias?.startsWith('visp:') && links.get(a.index)?.name !== 'lo');
+    return [...addrs.filter((a) => a.family === AF.INET), ...addrs.filter((a) => a.family === AF.INET6)].map((a) => a.address);
+  } finally {
+    s.close();
+  }
+}

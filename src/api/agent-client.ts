@@ -1,0 +1,90 @@
+// The agent process: an AgentCore wired to the controller's Agent stream.
+// Dials, registers, applies each desired state, reports; on any break it
+// reconnects with exponential backoff (0.2 s doubling to 5 s, with jitter)
+// and registers again — the kernel state it built stays as it is meanwhile.
+import * as grpc from '@grpc/grpc-js';
+import { AgentCore, type Desired, type DesiredEndpoint, type Report } from '../agent/agent.js';
+import type { TunnelKind } from '../tunnel/types.js';
+import { encapToPb, stateToPb } from './convert.js';
+import { visp } from './proto.js';
+import type { ConnectRequest } from './gen/visp/v1/ConnectRequest.js';
+import type { ConnectResponse__Output } from './gen/visp/v1/ConnectResponse.js';
+import type { EndpointSpec__Output } from './gen/visp/v1/EndpointSpec.js';
+
+export interface AgentOptions {
+  controller: string;
+  node: string;
+  underlay?: string[];
+  /** Run against this namespace instead of the process's own (tests, one-process labs). */
+  netns?: string;
+  reconcileIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+const toEndpoint = (e: EndpointSpec__Output): DesiredEndpoint => ({
+  slice: e.slice, link: e.link, group: e.group, kind: e.kind as TunnelKind, local: e.local, remotes: e.remotes, lan: e.lan,
+  key: e.key, netns: e.netns, ifname: e.ifname, addresses: e.addresses, ...(e.mtu ? { mtu: e.mtu } : {}), adminDown: e.adminDown, restart: e.restart,
+});
+
+export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise<void> }> {
+  const log = opts.log ?? ((l: string) => console.error(l));
+  const core = new AgentCore({ ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
+  await core.start();
+  const id = await core.identity(opts.underlay);
+  const { pkg } = visp();
+  const client = new pkg.visp.v1.Agent(opts.controller, grpc.credentials.createInsecure());
+  let stream: grpc.ClientDuplexStream<ConnectRequest, ConnectResponse__Output> | undefined;
+  let closed = false;
+  let backoff = 200;
+  let timer: NodeJS.Timeout | undefined;
+
+  const send = (m: ConnectRequest): void => { try { stream?.write(m); } catch { /* the stream broke; reconnect follows */ } };
+  core.on('report', (r: Report) => send({
+    report: {
+      generation: r.generation, repairs: r.repairs, tornDown: r.tornDown,
+      endpoints: r.endpoints.map((e) => ({ ...e, state: stateToPb(e.state), error: e.error ?? '', bridge: e.bridge ?? '' })),
+    },
+  }));
+
+  const dial = (): void => {
+    if (closed) return;
+    const s = client.connect();
+    stream = s;
+    let registered = false;
+    s.on('data', (m: ConnectResponse__Output) => {
+      if (!registered) { registered = true; backoff = 200; log(`connected to ${opts.controller} as ${opts.node}`); }
+      if (m.desired) {
+        const d: Desired = { generation: m.desired.generation, endpoints: m.desired.endpoints.map(toEndpoint), teardowns: m.desired.teardowns };
+        core.setDesired(d);
+      } else if (m.plan) {
+        const q = m.plan;
+        core.plan(q.endpoints.map(toEndpoint))
+          .then((eps) => send({ planResult: { id: q.id, endpoints: eps.map((e) => ({ ...e, error: e.error ?? '' })) } }))
+          .catch((e: Error) => send({ planResult: { id: q.id, endpoints: q.endpoints.map((x) => ({ slice: x.slice, link: x.link, steps: [], error: e.message })) } }));
+      }
+    });
+    const again = (why: string): void => {
+      if (stream !== s || closed) return;
+      stream = undefined;
+      const wait = Math.round(backoff * (0.8 + Math.random() * 0.4));
+      log(`controller stream ${why}; reconnecting in ${wait} ms`);
+      backoff = Math.min(backoff * 2, 5000);
+      timer = setTimeout(dial, wait);
+    };
+    s.on('error', (e: grpc.ServiceError) => again(`failed (${e.details || e.message})`));
+    s.on('end', () => again('ended'));
+    s.write({ register: { node: opts.node, underlayAddresses: id.underlay, version: 'visp 0.1.0',
+      capabilities: id.capabilities.map((c) => ({ encapsulation: encapToPb(c.kind), supported: c.supported, reason: c.reason ?? '' })) } });
+  };
+  dial();
+
+  return {
+    close: async () => {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      stream?.cancel();
+      client.close();
+      await core.close();
+    },
+  };
+}

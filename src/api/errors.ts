@@ -1,0 +1,25 @@
+// Errors become gRPC statuses here and nowhere else. Anything that is not a
+// VispError is a bug: INTERNAL with a generic message, the stack in the log.
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { VispError } from '../errors.js';
+
+const STATUS: Record<string, status> = {
+  VISP_INVALID_SPEC: status.INVALID_ARGUMENT,
+  VISP_NOT_FOUND: status.NOT_FOUND,
+  VISP_ALREADY_EXISTS: status.ALREADY_EXISTS,
+  VISP_INCOMPATIBLE_STATE: status.FAILED_PRECONDITION,
+  VISP_POOL_EXHAUSTED: status.RESOURCE_EXHAUSTED,
+  VISP_UNAVAILABLE: status.UNAVAILABLE,
+  VISP_KERNEL: status.INTERNAL,
+};
+
+export function toServiceError(e: unknown, log: (line: string) => void): Partial<ServiceError> {
+  if (e instanceof VispError) {
+    const metadata = new Metadata();
+    metadata.set('visp-code', e.code);
+    if (e.field) metadata.set('visp-field', e.field);
+    return { code: STATUS[e.code] ?? status.INTERNAL, details: e.message, metadata };
+  }
+  log(`internal error: ${(e as Error)?.stack ?? String(e)}`);
+  return { code: status.INTERNAL, details: 'internal error (see the controller log)' };
+}

@@ -1,0 +1,456 @@
+// The controller: turns requests into desired state per node, keeps it in
+// the store, fans it out to agents, aggregates what they report. It never
+// touches a kernel. Every mutation of a slice runs on that slice's queue.
+import { EventEmitter } from 'node:events';
+import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, NotFoundError, UnavailableError } from '../errors.js';
+import { createIpam, type Ipam } from '../ipam/index.js';
+import type { Clock } from '../ipam/clock.js';
+import type { IpamConfigSpec, SliceAllocation } from '../ipam/types.js';
+import { createMemoryStore } from '../store/memory-store.js';
+import type { Store } from '../store/types.js';
+import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
+import { endpointsFor, namespacesOn, nodesOf, type DesiredEndpoint } from './desired.js';
+import type { Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
+import { sliverId } from './model.js';
+import { ipamRequest, linkRecords, placeLinks } from './place.js';
+import { KeyedQueue } from './queue.js';
+import { endpointState, manifest, type EndpointReport, type NodeReport } from './status.js';
+import { checkSliceId, parseEndTime, validateRequest, validateTopology } from './validate.js';
+
+export interface Teardown { slice: string; group: number; namespaces: string[] }
+export interface DesiredState { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[] }
+export interface PlanReply { endpoints: Array<{ slice: string; link: string; steps: string[]; error?: string }> }
+
+/** The transport's side of one connected agent (the API layer implements it). */
+export interface AgentSession {
+  send(state: DesiredState): void;
+  plan(endpoints: DesiredEndpoint[]): Promise<PlanReply>;
+}
+
+export interface ControllerEvent {
+  time: number;
+  kind: string;
+  slice?: string;
+  link?: string;
+  node?: string;
+  state?: string;
+  message: string;
+}
+
+/** Who is asking, for authorization (certificates come later; the hook is here). */
+export interface Caller { peer?: string; identity?: string }
+export type Authorize = (caller: Caller, verb: string, slice?: string) => void | Promise<void>;
+
+export interface ControllerOptions {
+  store: Store;
+  clock?: Clock;
+  /** Applied when given, or when the store has no IPAM configuration yet. */
+  ipam?: IpamConfigSpec;
+  defaultIpam?: IpamConfigSpec;
+  sweepIntervalMs?: number;
+  authorize?: Authorize;
+  version?: string;
+}
+
+export interface TunnelView {
+  slice: string; link: string; node: string; kind: TunnelKind; key: number; local: string; remotes: string[];
+  bridge?: string; devices: string[]; netns: string; ifname: string; addresses: string[];
+  state: string; error?: string; rxPackets: number; txPackets: number; rxBytes: number; txBytes: number;
+}
+
+const K = { slice: (s: string) => `visp/slices/${s}`, node: (n: string) => `visp/nodes/${n}`, teardown: (n: string, s: string) => `visp/teardowns/${n}/${s}` };
+
+export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
+  readonly version: string;
+  private readonly store: Store;
+  private readonly ipam: Ipam;
+  private readonly clock: Clock;
+  private readonly opts: ControllerOptions;
+  private readonly slices = new Map<string, SliceRecord>();
+  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly teardowns = new Map<string, Map<string, Teardown>>();
+  private readonly revs = new Map<string, number>();
+  private readonly sessions = new Map<string, AgentSession>();
+  private readonly reports = new Map<string, NodeReport>();
+  private readonly queue = new KeyedQueue();
+  private gen = 0;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(opts: ControllerOptions) {
+    super();
+    this.opts = opts;
+    this.store = opts.store;
+    this.clock = opts.clock ?? { now: () => Date.now() };
+    this.ipam = createIpam({ store: opts.store, clock: this.clock });
+    this.version = opts.version ?? 'visp 0.1.0';
+  }
+
+  async start(): Promise<void> {
+    const snap = await this.store.read([{ prefix: 'visp/slices/' }, { prefix: 'visp/nodes/' }, { prefix: 'visp/teardowns/' }]);
+    for (const e of snap.results[0]!) { const s = JSON.parse(e.value) as SliceRecord; this.slices.set(s.slice, s); this.revs.set(e.key, e.modRevision); this.gen = Math.max(this.gen, s.generation); }
+    for (const e of snap.results[1]!) { const n = JSON.parse(e.value) as NodeRecord; this.nodes.set(n.name, n); this.revs.set(e.key, e.modRevision); }
+    for (const e of snap.results[2]!) {
+      const [, , node] = e.key.split('/');
+      const t = JSON.parse(e.value) as Teardown;
+      this.teardownsOf(node!).set(t.slice, t);
+      this.revs.set(e.key, e.modRevision);
+    }
+    if (this.opts.ipam) await this.ipam.configure(this.opts.ipam);
+    else if (!(await this.ipam.getConfig()) && this.opts.defaultIpam) await this.ipam.configure(this.opts.defaultIpam);
+    const every = this.opts.sweepIntervalMs ?? 1000;
+    this.sweeper = setInterval(() => { this.sweep().catch((e: Error) => this.emitEvent('error', { message: `sweep: ${e.message}` })); }, every);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  async authorize(caller: Caller, verb: string, slice?: string): Promise<void> {
+    await this.opts.authorize?.(caller, verb, slice);
+  }
+
+  // ---- GENI AM API v3 verbs ---------------------------------------------------
+
+  getVersion(): { software: string; encapsulations: TunnelKind[] } {
+    return { software: this.version, encapsulations: [...TUNNEL_KINDS] };
+  }
+
+  listResources(): Array<{ name: string; connected: boolean; underlay: string[]; encapsulations: TunnelKind[] }> {
+    return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => ({
+      name: n.name, connected: this.sessions.has(n.name), underlay: n.underlay,
+      encapsulations: n.capabilities.filter((c) => c.supported).map((c) => c.kind),
+    }));
+  }
+
+  allocate(req: SliceRequest): Promise<Manifest> {
+    const now = this.clock.now();
+    const endTime = validateRequest(req, now);
+    return this.queue.run(`slice/${req.slice}`, async () => {
+      if (this.slices.has(req.slice)) throw new AlreadyExistsError(`slice: "${req.slice}" already has an allocation; Delete it first`, { field: 'slice' });
+      const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n));
+      const a = await this.ipam.allocate(ipamRequest(req.slice, placed));
+      const rec = this.record(req.slice, req.topology, endTime, a, placed);
+      try {
+        await this.save(K.slice(rec.slice), rec);
+      } catch (e) {
+        await this.ipam.release(req.slice).catch(() => undefined);
+        throw e;
+      }
+      this.slices.set(rec.slice, rec);
+      this.emitEvent('allocated', { slice: rec.slice, message: `${rec.links.length} links, blocks ${rec.blocks.map((b) => b.prefix).join(', ')}` });
+      return this.manifestOf(rec);
+    });
+  }
+
+  provision(slice: string): Promise<Manifest> {
+    checkSliceId(slice);
+    return this.queue.run(`slice/${slice}`, async () => {
+      const s = this.get(slice);
+      if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down; Delete it and allocate again`, { field: 'slice' });
+      if (s.state === 'provisioned') return this.manifestOf(s);
+      await this.ipam.markProvisioned(slice);
+      const next: SliceRecord = { ...s, state: 'provisioned', generation: this.bump() };
+      delete next.expiresAt;
+      await this.commitSlice(next);
+      this.emitEvent('provisioned', { slice, message: `provisioning on ${nodesOf(next).join(', ')}` });
+      this.pushAll(nodesOf(next));
+      return this.manifestOf(next);
+    });
+  }
+
+  status(slice: string): Manifest { checkSliceId(slice); return this.manifestOf(this.get(slice)); }
+  describe(slice: string): Manifest { return this.status(slice); }
+
+  renew(slice: string, endTime: string): Promise<Manifest> {
+    checkSliceId(slice);
+    if (!endTime) throw new InvalidSpecError('end_time: is required', { field: 'end_time' });
+    const t = parseEndTime(endTime, this.clock.now());
+    return this.queue.run(`slice/${slice}`, async () => {
+      const s = this.get(slice);
+      if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down`, { field: 'slice' });
+      const next = { ...s, endTime: t };
+      await this.commitSlice(next);
+      this.emitEvent('renewed', { slice, message: `until ${new Date(t).toISOString()}` });
+      return this.manifestOf(next);
+    });
+  }
+
+  performAction(slice: string, slivers: string[], action: OperationalAction): Promise<Manifest> {
+    checkSliceId(slice);
+    return this.queue.run(`slice/${slice}`, async () => {
+      const s = this.get(slice);
+      if (s.state !== 'provisioned') throw new IncompatibleStateError(`slice: "${slice}" is ${s.state === 'allocated' ? 'not provisioned yet' : 'shut down'}; operational actions need a provisioned slice`, { field: 'slice' });
+      const ids = new Set(s.links.map((l) => sliverId(slice, l.id)));
+      slivers.forEach((id, i) => { if (!ids.has(id)) throw new NotFoundError(`slivers[${i}]: no sliver "${id}" in slice "${slice}"`, { field: `slivers[${i}]` }); });
+      const chosen = new Set(slivers.length ? slivers : [...ids]);
+      const links = s.links.map((l) => {
+        if (!chosen.has(sliverId(slice, l.id))) return l;
+        if (action === 'start') return { ...l, stopped: false };
+        if (action === 'stop') return { ...l, stopped: true };
+        return { ...l, restart: l.restart + 1 };
+      });
+      const next = { ...s, links, generation: this.bump() };
+      await this.commitSlice(next);
+      this.emitEvent('action', { slice, message: `${action} ${[...chosen].join(', ')}` });
+      this.pushAll(nodesOf(next));
+      return this.manifestOf(next);
+    });
+  }
+
+  delete(slice: string): Promise<Manifest> {
+    checkSliceId(slice);
+    return this.queue.run(`slice/${slice}`, async () => {
+      const s = this.get(slice);
+      const m = await this.tearDown(s, 'deleted');
+      await this.removeSlice(s);
+      return m;
+    });
+  }
+
+  /** Emergency stop: everything of the slice comes down at once; the record stays for Describe until Delete. */
+  shutdown(slice: string): Promise<Manifest> {
+    checkSliceId(slice);
+    return this.queue.run(`slice/${slice}`, async () => {
+      const s = this.get(slice);
+      if (s.state === 'shutdown') return this.manifestOf(s);
+      await this.tearDown(s, 'shutdown');
+      const next: SliceRecord = { ...s, state: 'shutdown', generation: this.bump() };
+      await this.commitSlice(next);
+      return this.manifestOf(next);
+    });
+  }
+
+  // ---- operator --------------------------------------------------------------------
+
+  listNodes(): Array<NodeRecord & { connected: boolean; endpoints: number }> {
+    return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name))
+      .map((n) => ({ ...n, connected: this.sessions.has(n.name), endpoints: endpointsFor(n.name, this.slices.values()).length }));
+  }
+
+  listSlices(): Manifest[] {
+    return [...this.slices.values()].sort((a, b) => a.slice.localeCompare(b.slice)).map((s) => this.manifestOf(s));
+  }
+
+  listTunnels(f: { node?: string; slice?: string; state?: string; sliver?: string } = {}): TunnelView[] {
+    const out: TunnelView[] = [];
+    for (const s of this.slices.values()) {
+      if (f.slice && s.slice !== f.slice) continue;
+      const m = this.manifestOf(s);
+      for (const sl of m.slivers) {
+        if (f.sliver && sl.id !== f.sliver) continue;
+        for (const e of sl.endpoints) {
+          if (f.node && e.physicalNode !== f.node) continue;
+          if (f.state && e.state !== f.state) continue;
+          const er = this.reports.get(e.physicalNode)?.endpoints.get(`${s.slice}/${sl.link.id}`);
+          out.push({
+            slice: s.slice, link: sl.link.id, node: e.physicalNode, kind: sl.link.kind, key: sl.link.key, local: e.underlay, remotes: e.remotes,
+            ...(e.bridge ? { bridge: e.bridge } : {}), devices: e.devices, netns: e.netns, ifname: e.ifname, addresses: e.addresses,
+            state: e.state, ...(e.error ? { error: e.error } : {}),
+            rxPackets: er?.rxPackets ?? 0, txPackets: er?.txPackets ?? 0, rxBytes: er?.rxBytes ?? 0, txBytes: er?.txBytes ?? 0,
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The exact per-node changes a request would make, without making them. */
+  async plan(req: SliceRequest): Promise<{ manifest: Manifest; nodes: Array<{ node: string; steps: string[]; error?: string }> }> {
+    const now = this.clock.now();
+    const endTime = validateRequest(req, now);
+    if (this.slices.has(req.slice)) throw new AlreadyExistsError(`slice: "${req.slice}" already has an allocation`, { field: 'slice' });
+    const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n));
+    // Allocate for real, but on a throwaway copy of the store: same pools,
+    // same holdings, so the addresses and keys are exactly what Allocate
+    // would give now — and nothing is reserved.
+    const copy = createMemoryStore();
+    const snap = await this.store.read([{ prefix: '' }]);
+    const ops = snap.results[0]!.map((e) => ({ type: 'put' as const, key: e.key, value: e.value, expect: 0 }));
+    if (ops.length) await copy.commit({ compares: [], ops });
+    const a = await createIpam({ store: copy, clock: this.clock }).allocate(ipamRequest(req.slice, placed));
+    const rec: SliceRecord = { ...this.record(req.slice, req.topology, endTime, a, placed), state: 'provisioned' };
+    const nodes = await Promise.all(nodesOf(rec).map(async (node) => {
+      const session = this.sessions.get(node);
+      if (!session) return { node, steps: [], error: `node ${node} is not connected` };
+      const reply = await session.plan(endpointsFor(node, [rec]));
+      const errors = reply.endpoints.filter((e) => e.error).map((e) => `${e.link}: ${e.error}`);
+      return { node, steps: reply.endpoints.flatMap((e) => e.steps.map((st) => `${e.link}: ${st}`)), ...(errors.length ? { error: errors.join('; ') } : {}) };
+    }));
+    await copy.close();
+    return { manifest: this.manifestOf({ ...rec, state: 'allocated' }), nodes };
+  }
+
+  // ---- agents ------------------------------------------------------------------------
+
+  /** An agent registered: remember the node, then send its desired state. */
+  async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities'] }, session: AgentSession): Promise<void> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(reg.node)) throw new InvalidSpecError(`register.node: ${JSON.stringify(reg.node)} is not a node name`, { field: 'node' });
+    await this.queue.run(`node/${reg.node}`, async () => {
+      const rec: NodeRecord = { name: reg.node, underlay: reg.underlay, capabilities: reg.capabilities, lastSeen: this.clock.now() };
+      await this.save(K.node(reg.node), rec);
+      this.nodes.set(reg.node, rec);
+      this.sessions.set(reg.node, session);
+      this.reports.delete(reg.node);
+    });
+    this.emitEvent('node-connected', { node: reg.node, message: `underlay ${reg.underlay.join(', ')}` });
+    this.push(reg.node);
+  }
+
+  agentDisconnected(node: string, session: AgentSession): void {
+    if (this.sessions.get(node) !== session) return; // a newer session replaced it
+    this.sessions.delete(node);
+    const n = this.nodes.get(node);
+    if (n) n.lastSeen = this.clock.now();
+    this.emitEvent('node-disconnected', { node, message: 'agent stream closed' });
+  }
+
+  async agentReport(node: string, r: { generation: number; endpoints: EndpointReport[]; repairs: string[]; tornDown: string[] }): Promise<void> {
+    const prev = this.reports.get(node);
+    const n = this.nodes.get(node);
+    if (n) n.lastSeen = this.clock.now();
+    this.reports.set(node, { generation: r.generation, endpoints: new Map(r.endpoints.map((e) => [`${e.slice}/${e.link}`, e])), at: this.clock.now() });
+    for (const e of r.endpoints) {
+      const before = prev?.endpoints.get(`${e.slice}/${e.link}`);
+      if (before?.state !== e.state || before?.error !== e.error) {
+        this.emitEvent('state', { slice: e.slice, link: e.link, node, state: e.state, message: e.error ?? e.state });
+      }
+    }
+    for (const line of r.repairs) this.emitEvent('repair', { node, message: line, ...sliceOfRepair(line) });
+    if (r.tornDown.length) {
+      await this.queue.run(`node/${node}`, async () => {
+        const mine = this.teardownsOf(node);
+        for (const slice of r.tornDown) {
+          if (!mine.has(slice)) continue;
+          await this.remove(K.teardown(node, slice));
+          mine.delete(slice);
+        }
+      });
+    }
+  }
+
+  desiredState(node: string): DesiredState {
+    return { generation: this.gen, endpoints: endpointsFor(node, this.slices.values()), teardowns: [...this.teardownsOf(node).values()] };
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  private record(slice: string, topology: Topology, endTime: number, a: SliceAllocation, placed: ReturnType<typeof placeLinks>): SliceRecord {
+    return {
+      slice, state: 'allocated', request: topology, endTime, allocatedAt: a.allocatedAt,
+      ...(a.expiresAt !== undefined ? { expiresAt: a.expiresAt } : {}),
+      groupId: a.groupId ?? 0,
+      blocks: a.blocks.map((b) => ({ addressClass: b.class, prefix: b.prefix, pool: b.pool })),
+      links: linkRecords(placed, a),
+      generation: this.bump(),
+    };
+  }
+
+  private get(slice: string): SliceRecord {
+    const s = this.slices.get(slice);
+    if (!s) throw new NotFoundError(`slice: no slice "${slice}"`, { field: 'slice' });
+    return s;
+  }
+
+  private manifestOf(s: SliceRecord): Manifest {
+    return manifest(s, (n) => this.sessions.has(n), (n) => this.reports.get(n));
+  }
+
+  /** Endpoint-level state, for tests and tools. */
+  endpointState(slice: string, link: string, node: string): ReturnType<typeof endpointState> {
+    return endpointState(this.get(slice), link, node, this.sessions.has(node), this.reports.get(node));
+  }
+
+  private async tearDown(s: SliceRecord, kind: 'deleted' | 'shutdown' | 'expired'): Promise<Manifest> {
+    if (s.state !== 'shutdown') {
+      // Provisioned or not: an agent may have started building; tell every member node.
+      for (const node of nodesOf(s)) {
+        const t: Teardown = { slice: s.slice, group: s.groupId, namespaces: namespacesOn(s, node) };
+        await this.save(K.teardown(node, s.slice), t);
+        this.teardownsOf(node).set(s.slice, t);
+      }
+      await this.ipam.release(s.slice);
+    }
+    const gone: SliceRecord = { ...s, state: 'shutdown', generation: this.bump() };
+    this.slices.set(s.slice, gone);
+    this.pushAll(nodesOf(s));
+    this.emitEvent(kind, { slice: s.slice, message: `teardown on ${nodesOf(s).join(', ')}` });
+    return { ...this.manifestOf(gone), allocation: 'unallocated' };
+  }
+
+  private async removeSlice(s: SliceRecord): Promise<void> {
+    await this.remove(K.slice(s.slice));
+    this.slices.delete(s.slice);
+  }
+
+  private async sweep(): Promise<void> {
+    const r = await this.ipam.sweep();
+    for (const slice of r.expired) {
+      await this.queue.run(`slice/${slice}`, async () => {
+        const s = this.slices.get(slice);
+        if (!s || s.state !== 'allocated') return;
+        await this.tearDown(s, 'expired');
+        await this.removeSlice(s);
+      });
+    }
+    const now = this.clock.now();
+    for (const s of [...this.slices.values()]) {
+      if (s.endTime > now) continue;
+      await this.queue.run(`slice/${s.slice}`, async () => {
+        const cur = this.slices.get(s.slice);
+        if (!cur || cur.endTime > now) return;
+        await this.tearDown(cur, 'expired');
+        await this.removeSlice(cur);
+      });
+    }
+  }
+
+  private bump(): number {
+    this.gen = Math.max(this.gen + 1, this.clock.now());
+    return this.gen;
+  }
+
+  private pushAll(nodes: readonly string[]): void { for (const n of nodes) this.push(n); }
+
+  private push(node: string): void {
+    const session = this.sessions.get(node);
+    if (session) session.send(this.desiredState(node));
+  }
+
+  private teardownsOf(node: string): Map<string, Teardown> {
+    let m = this.teardowns.get(node);
+    if (!m) { m = new Map(); this.teardowns.set(node, m); }
+    return m;
+  }
+
+  private async commitSlice(s: SliceRecord): Promise<void> {
+    await this.save(K.slice(s.slice), s);
+    this.slices.set(s.slice, s);
+  }
+
+  private async save(key: string, value: unknown): Promise<void> {
+    const r = await this.store.commit({ compares: [], ops: [{ type: 'put', key, value: JSON.stringify(value), expect: this.revs.get(key) ?? 0 }] });
+    if (!r.ok) throw new UnavailableError(`store: ${key} was changed by another writer; retry`);
+    this.revs.set(key, r.revision);
+  }
+
+  private async remove(key: string): Promise<void> {
+    const expect = this.revs.get(key);
+    if (expect === undefined) return;
+    const r = await this.store.commit({ compares: [], ops: [{ type: 'delete', key, expect }] });
+    if (!r.ok) throw new UnavailableError(`store: ${key} was changed by another writer; retry`);
+    this.revs.delete(key);
+  }
+
+  private emitEvent(kind: string, e: Omit<ControllerEvent, 'time' | 'kind'>): void {
+    this.emit('event', { time: this.clock.now(), kind, ...e });
+  }
+}
+
+/** Repairs are reported as "slice/link: what was done". */
+function sliceOfRepair(line: string): { slice?: string; link?: string } {
+  const m = /^([^/\s]+)\/([^:\s]+): /.exec(line);
+  return m ? { slice: m[1]!, link: m[2]! } : {};
+}
+
+export { validateTopology };

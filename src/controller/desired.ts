@@ -1,0 +1,37 @@
+// A node's desired state: every link endpoint of every provisioned slice
+// that has a member on the node, as the agent's EndpointSpec.
+import type { EndpointSpec } from '../endpoint/spec.js';
+import type { SliceRecord } from './model.js';
+
+export interface DesiredEndpoint extends EndpointSpec { restart: number }
+
+export function endpointsFor(node: string, slices: Iterable<SliceRecord>): DesiredEndpoint[] {
+  const out: DesiredEndpoint[] = [];
+  for (const s of slices) {
+    if (s.state !== 'provisioned') continue;
+    for (const l of s.links) {
+      for (const e of l.endpoints) {
+        if (e.physicalNode !== node) continue;
+        out.push(endpointSpec(s, l.id, e.physicalNode));
+      }
+    }
+  }
+  return out;
+}
+
+export function endpointSpec(s: SliceRecord, linkId: string, node: string): DesiredEndpoint {
+  const l = s.links.find((x) => x.id === linkId)!;
+  const e = l.endpoints.find((x) => x.physicalNode === node)!;
+  return {
+    slice: s.slice, link: l.id, group: s.groupId, kind: l.kind, key: l.key,
+    local: e.underlay, remotes: l.endpoints.filter((x) => x !== e).map((x) => x.underlay), lan: l.lan,
+    netns: e.netns, ifname: e.ifname, addresses: e.addresses, mtu: l.mtu,
+    adminDown: l.stopped, restart: l.restart,
+  };
+}
+
+/** Namespaces a slice uses on a node (for teardown). */
+export const namespacesOn = (s: SliceRecord, node: string): string[] =>
+  [...new Set(s.links.flatMap((l) => l.endpoints.filter((e) => e.physicalNode === node).map((e) => e.netns)))];
+
+export const nodesOf = (s: SliceRecord): string[] => [...new Set(s.links.flatMap((l) => l.endpoints.map((e) => e.physicalNode)))];

@@ -1,0 +1,135 @@
+// Placement: the topology against the node registry. Picks each link's
+// encapsulation (auto: the best kind every member supports), the underlay
+// family and addresses, experiment namespaces and interface names; builds
+// the IPAM request; turns the allocation into link records.
+import { isIP } from 'node:net';
+import { InvalidSpecError } from '../errors.js';
+import { drivers } from '../tunnel/registry.js';
+import type { TunnelKind } from '../tunnel/types.js';
+import type { LinkSpec, SliceAllocation, SliceSpec } from '../ipam/types.js';
+import type { LinkRecord, NodeRecord, Topology, TopologyLink } from './model.js';
+
+/** Underlay MTU assumed for every node (lab veths, typical testbed Ethernet). */
+export const UNDERLAY_MTU = 1500;
+
+/** Order of preference for `auto`: layer-2 kinds, kernel first. */
+const AUTO_ORDER: readonly TunnelKind[] = ['vxlan', 'gretap', 'ip6gretap', 'etherip'];
+
+const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
+
+export interface PlacedLink {
+  link: TopologyLink;
+  kind: TunnelKind;
+  family: 4 | 6;
+  /** Per member, in member order. */
+  members: Array<{ node: string; physicalNode: string; netns: string; ifname: string; underlay: string }>;
+}
+
+export const defaultNetns = (slice: string, nodeId: string): string => `visp-${slice}-${nodeId}`.slice(0, 200);
+
+const underlayOf = (n: NodeRecord, family: 4 | 6): string | undefined => n.underlay.find((a) => isIP(a) === family);
+const supports = (n: NodeRecord, kind: TunnelKind): boolean => n.capabilities.find((c) => c.kind === kind)?.supported === true;
+
+/**
+ * Place every link. `connected` tells which nodes' capabilities are current:
+ * a kind is checked only against those (a known node that is offline may
+ * still be allocated on; its agent reports a failure at Provision if it lacks
+ * the kind).
+ */
+export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string, NodeRecord>, connected: (name: string) => boolean): PlacedLink[] {
+  const byId = new Map(t.nodes.map((n, i) => [n.id, { n, i }]));
+  t.nodes.forEach((n, i) => {
+    if (!nodes.has(n.node)) throw bad(`topology.nodes[${i}].node`, `unknown physical node "${n.node}" (known: ${[...nodes.keys()].sort().join(', ') || 'none'})`);
+  });
+  const nextIf = new Map<string, number>();
+  const taken = new Set(t.links.flatMap((l) => l.members.filter((m) => m.ifname).map((m) => `${m.node}/${m.ifname}`)));
+  const ifnameFor = (nodeId: string): string => {
+    for (;;) {
+      const n = (nextIf.get(nodeId) ?? 0) + 1;
+      nextIf.set(nodeId, n);
+      if (!taken.has(`${nodeId}/eth${n}`)) return `eth${n}`;
+    }
+  };
+  return t.links.map((l, i) => {
+    const f = `topology.links[${i}]`;
+    const recs = l.members.map((m) => nodes.get(byId.get(m.node)!.n.node)!);
+    const lan = l.members.length > 2;
+    const kind = chooseKind(l, recs, lan, connected, f);
+    const d = drivers[kind];
+    const family: 4 | 6 = d.family === 6 ? 6 : d.family === 4 ? 4 : recs.every((r) => underlayOf(r, 4)) ? 4 : 6;
+    const members = l.members.map((m, j) => {
+      const r = recs[j]!;
+      const underlay = underlayOf(r, family);
+      if (!underlay) throw bad(`${f}.members[${j}].node`, `physical node ${r.name} has no IPv${family} underlay address for ${kind}`);
+      const tn = byId.get(m.node)!.n;
+      return { node: m.node, physicalNode: r.name, netns: tn.netns || defaultNetns(slice, tn.id), ifname: m.ifname || ifnameFor(m.node), underlay };
+    });
+    // MTU is checked here, before anything is allocated.
+    const maxMtu = UNDERLAY_MTU - d.overhead(family);
+    if (l.mtu && l.mtu > maxMtu) throw bad(`${f}.mtu`, `${l.mtu} does not fit: ${kind} over IPv${family} leaves at most ${maxMtu}`);
+    if (l.ipv6 && (l.mtu ? l.mtu : maxMtu) < 1280) throw bad(`${f}.mtu`, `${l.mtu || maxMtu} is below IPv6's minimum of 1280`);
+    const seen = new Map<string, number>();
+    members.forEach((m, j) => {
+      const other = seen.get(m.underlay);
+      if (other !== undefined) throw bad(`${f}.members[${j}].node`, `members ${other} and ${j} are on the same physical node (${m.physicalNode}); a link joins different nodes`);
+      seen.set(m.underlay, j);
+    });
+    return { link: l, kind, family, members };
+  });
+}
+
+function chooseKind(l: TopologyLink, recs: NodeRecord[], lan: boolean, connected: (n: string) => boolean, f: string): TunnelKind {
+  const live = recs.filter((r) => connected(r.name));
+  if (l.encapsulation !== 'auto') {
+    const lacking = live.find((r) => !supports(r, l.encapsulation as TunnelKind));
+    if (lacking) {
+      const why = lacking.capabilities.find((c) => c.kind === l.encapsulation)?.reason ?? 'not supported';
+      throw bad(`${f}.encapsulation`, `${l.encapsulation} is not available on node ${lacking.name}: ${why}`);
+    }
+    return l.encapsulation;
+  }
+  if (live.length < recs.length) {
+    const off = recs.find((r) => !connected(r.name))!;
+    throw bad(`${f}.encapsulation`, `auto needs every member's capabilities, and node ${off.name} is not connected; name a kind instead`);
+  }
+  for (const k of AUTO_ORDER) {
+    if (lan && drivers[k].layer === 3) continue;
+    const fam = drivers[k].family;
+    if (recs.every((r) => supports(r, k) && (fam === 0 ? underlayOf(r, 4) || underlayOf(r, 6) : underlayOf(r, fam)))) return k;
+  }
+  throw bad(`${f}.encapsulation`, `no encapsulation is available on all of ${recs.map((r) => r.name).join(', ')}`);
+}
+
+/** The IPAM request for a placed slice: one link spec per link, interfaces named node:ifname. */
+export function ipamRequest(slice: string, placed: readonly PlacedLink[]): SliceSpec {
+  const links: LinkSpec[] = placed.map((p) => ({
+    name: p.link.id,
+    shape: p.members.length === 2 ? 'p2p' : 'lan',
+    interfaces: p.members.map((m, j) => {
+      const mem = p.link.members[j]!;
+      return { name: `${m.node}:${m.ifname}`, ...(mem.ipv4 ? { ipv4: mem.ipv4 } : {}), ...(mem.ipv6 ? { ipv6: mem.ipv6 } : {}) };
+    }),
+    ...(p.link.ipv4 ? { ipv4: { class: p.link.addressClass, ...(p.link.ipv4.prefixLength ? { prefixLength: p.link.ipv4.prefixLength } : {}) } } : {}),
+    ...(p.link.ipv6 ? { ipv6: { class: p.link.addressClass, ...(p.link.ipv6.prefixLength ? { prefixLength: p.link.ipv6.prefixLength } : {}) } } : {}),
+    ...(p.kind === 'vxlan' ? { identifier: 'vni' as const } : p.kind === 'etherip' ? {} : { identifier: 'greKey' as const }),
+  }));
+  return { slice, links };
+}
+
+/** Link records from placement + allocation. */
+export function linkRecords(placed: readonly PlacedLink[], a: SliceAllocation): LinkRecord[] {
+  return placed.map((p) => {
+    const la = a.links.find((x) => x.name === p.link.id)!;
+    const mtu = p.link.mtu ? p.link.mtu : UNDERLAY_MTU - drivers[p.kind].overhead(p.family);
+    return {
+      id: p.link.id, kind: p.kind, key: la.vni ?? la.greKey ?? 0, mtu, lan: p.members.length > 2, addressClass: p.link.addressClass,
+      ...(la.ipv4 ? { ipv4Subnet: la.ipv4.prefix } : {}), ...(la.ipv6 ? { ipv6Subnet: la.ipv6.prefix } : {}),
+      endpoints: p.members.map((m, j) => {
+        const ia = la.interfaces[j]!;
+        return { ...m, addresses: [ia.ipv4, ia.ipv6].filter((x): x is string => !!x) };
+      }),
+      stopped: false,
+      restart: 0,
+    };
+  });
+}

@@ -1,0 +1,98 @@
+// Request validation. Runs before any allocation; every error names the
+// field (topology.links[2].members[0].node) and the reason, so an aggregate
+// manager can show it to the experimenter as it is.
+import { isIP } from 'node:net';
+import { InvalidSpecError } from '../errors.js';
+import { ifnameProblem } from '../endpoint/names.js';
+import type { SliceRequest, Topology } from './model.js';
+
+export const MAX_LEASE_MS = 30 * 24 * 3600_000;
+export const DEFAULT_LEASE_MS = 3600_000;
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
+
+export function checkSliceId(slice: string, field = 'slice'): void {
+  if (!slice) throw bad(field, 'is required');
+  if (!ID.test(slice)) throw bad(field, `${JSON.stringify(slice)} must be 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+}
+
+/** RFC 3339 end time → ms; empty → now + default lease. */
+export function parseEndTime(text: string | undefined, now: number, field = 'end_time'): number {
+  if (!text) return now + DEFAULT_LEASE_MS;
+  const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+  const t = Date.parse(text);
+  if (!rfc3339.test(text) || Number.isNaN(t)) throw bad(field, `${JSON.stringify(text)} is not an RFC 3339 time (e.g. 2030-01-01T00:00:00Z)`);
+  if (t <= now) throw bad(field, `${text} is in the past`);
+  if (t - now > MAX_LEASE_MS) throw bad(field, `${text} is more than 30 days away`);
+  return t;
+}
+
+/** Structure and names; placement (physical nodes, kinds) is checked against the node registry later. */
+export function validateTopology(t: Topology | undefined, field = 'topology'): asserts t is Topology {
+  if (!t) throw bad(field, 'is required');
+  if (!t.nodes.length) throw bad(`${field}.nodes`, 'at least one node is required');
+  if (!t.links.length) throw bad(`${field}.links`, 'at least one link is required');
+  const nodes = new Set<string>();
+  const netns = new Map<string, string>();
+  t.nodes.forEach((n, i) => {
+    const f = `${field}.nodes[${i}]`;
+    if (!ID.test(n.id)) throw bad(`${f}.id`, `${JSON.stringify(n.id)} must be 1–63 letters, digits, ".", "_" or "-"`);
+    if (nodes.has(n.id)) throw bad(`${f}.id`, `duplicate node id "${n.id}"`);
+    nodes.add(n.id);
+    if (!n.node) throw bad(`${f}.node`, 'the physical node is required');
+    if (!ID.test(n.node)) throw bad(`${f}.node`, `${JSON.stringify(n.node)} is not a node name`);
+    if (n.netns !== undefined && n.netns !== '') {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(n.netns)) throw bad(`${f}.netns`, `${JSON.stringify(n.netns)} is not a namespace name`);
+      const other = netns.get(n.netns);
+      if (other) throw bad(`${f}.netns`, `namespace "${n.netns}" is already used by node "${other}"`);
+      netns.set(n.netns, n.id);
+    }
+  });
+  const links = new Set<string>();
+  const ifnames = new Map<string, string>(); // "node/ifname" → link
+  t.links.forEach((l, i) => {
+    const f = `${field}.links[${i}]`;
+    if (!ID.test(l.id)) throw bad(`${f}.id`, `${JSON.stringify(l.id)} must be 1–63 letters, digits, ".", "_" or "-"`);
+    if (links.has(l.id)) throw bad(`${f}.id`, `duplicate link id "${l.id}"`);
+    links.add(l.id);
+    if (l.members.length < 2) throw bad(`${f}.members`, `a link needs at least 2 members, has ${l.members.length}`);
+    if ((l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') && l.members.length > 2) {
+      throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3 and point-to-point only; a LAN of ${l.members.length} needs vxlan, gretap, ip6gretap or etherip`);
+    }
+    if (l.mtu !== undefined && l.mtu !== 0 && (l.mtu < 576 || l.mtu > 9000)) throw bad(`${f}.mtu`, `${l.mtu} is outside 576–9000`);
+    for (const [fam, a] of [['ipv4', l.ipv4], ['ipv6', l.ipv6]] as const) {
+      if (!a?.prefixLength) continue;
+      const max = fam === 'ipv4' ? 31 : 127;
+      const min = fam === 'ipv4' ? 16 : 48;
+      if (a.prefixLength > max || a.prefixLength < min) throw bad(`${f}.${fam}.prefix_length`, `/${a.prefixLength} is outside /${min}–/${max}`);
+    }
+    if (!l.ipv4 && !l.ipv6) throw bad(f, 'neither ipv4 nor ipv6 addressing is enabled');
+    const seen = new Set<string>();
+    l.members.forEach((m, j) => {
+      const mf = `${f}.members[${j}]`;
+      if (!nodes.has(m.node)) throw bad(`${mf}.node`, `unknown node "${m.node}"`);
+      if (seen.has(m.node)) throw bad(`${mf}.node`, `node "${m.node}" is a member twice`);
+      seen.add(m.node);
+      if (m.ifname) {
+        const p = ifnameProblem(m.ifname);
+        if (p) throw bad(`${mf}.ifname`, `${JSON.stringify(m.ifname)} cannot be an interface name: it ${p}`);
+        if (m.ifname === 'lo') throw bad(`${mf}.ifname`, '"lo" is the loopback interface');
+        const key = `${m.node}/${m.ifname}`;
+        const other = ifnames.get(key);
+        if (other) throw bad(`${mf}.ifname`, `${m.ifname} on ${m.node} is already used by link "${other}"`);
+        ifnames.set(key, l.id);
+      }
+      if (m.ipv4 && isIP(m.ipv4) !== 4) throw bad(`${mf}.ipv4`, `${JSON.stringify(m.ipv4)} is not an IPv4 address (give it without a prefix length)`);
+      if (m.ipv6 && isIP(m.ipv6) !== 6) throw bad(`${mf}.ipv6`, `${JSON.stringify(m.ipv6)} is not an IPv6 address (give it without a prefix length)`);
+      if (m.ipv4 && !l.ipv4) throw bad(`${mf}.ipv4`, 'the link has no IPv4 addressing');
+      if (m.ipv6 && !l.ipv6) throw bad(`${mf}.ipv6`, 'the link has no IPv6 addressing');
+    });
+  });
+}
+
+export function validateRequest(r: SliceRequest, now: number): number {
+  checkSliceId(r.slice);
+  validateTopology(r.topology);
+  return parseEndTime(r.endTime, now);
+}
