@@ -1,0 +1,95 @@
+// visp lab up FILE | down [NAME] | status [NAME]
+import { labDown, labStatus, labUp, listLabs, tryReadState } from '../lab/index.js';
+import { duration, parse, UsageError } from './args.js';
+import { tunnelTable } from './operator.js';
+import { allocState, json, opState, table } from './tables.js';
+
+const out = (s: string): void => { process.stdout.write(`${s}\n`); };
+const note = (s: string): void => { process.stderr.write(`  ${s}\n`); };
+
+export async function labCmd(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'up': return up(rest);
+    case 'down': return down(rest);
+    case 'status': return status(rest);
+    case undefined: throw new UsageError('visp lab: up FILE | down [NAME] | status [NAME]');
+    default: throw new UsageError(`visp lab: unknown subcommand ${JSON.stringify(sub)} (up FILE | down [NAME] | status [NAME])`);
+  }
+}
+
+async function up(args: string[]): Promise<void> {
+  const { values, positionals } = parse('visp lab up', args, {
+    name: { type: 'string' }, timeout: { type: 'string' }, duration: { type: 'string' }, json: { type: 'boolean' },
+  }, 1);
+  const file = positionals[0];
+  if (!file) throw new UsageError('visp lab up: which topology file? (e.g. visp lab up examples/triangle.yaml)');
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSignal = (): void => {
+    if (++interrupts > 1) process.exit(130);
+    note('interrupted: cleaning up (again to quit at once)');
+    ac.abort(new Error('interrupted'));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const r = await labUp(file, {
+      ...(values.name !== undefined ? { name: values.name } : {}),
+      ...(values.timeout !== undefined ? { timeoutMs: duration('timeout', values.timeout) } : {}),
+      ...(values.duration !== undefined ? { durationMs: duration('duration', values.duration) } : {}),
+      progress: note,
+      signal: ac.signal,
+    });
+    if (values.json) return out(json({ lab: r.state, manifest: r.manifest, tunnels: r.tunnels }));
+    out(`lab ${r.state.name} is up: ${r.manifest.slivers.length} links ready; controller ${r.state.controller}`);
+    out('');
+    out(tunnelTable(r.tunnels));
+    out('');
+    out(`experiment namespaces: ${r.state.experimentNetns.join(', ')}   (try: ip netns exec ${r.state.experimentNetns[0]} ip addr)`);
+    out(`take it down with: visp lab down ${r.state.name}`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** NAME, or the only lab there is. */
+function which(cmd: string, name: string | undefined): string {
+  if (name) return name;
+  const labs = listLabs();
+  if (labs.length === 1) return labs[0]!;
+  throw new UsageError(labs.length ? `${cmd}: which lab? ${labs.join(', ')}` : `${cmd}: no lab is up`);
+}
+
+async function down(args: string[]): Promise<void> {
+  const { values, positionals } = parse('visp lab down', args, { json: { type: 'boolean' } }, 1);
+  const name = which('visp lab down', positionals[0]);
+  const r = await labDown(name, { progress: note });
+  if (values.json) return out(json(r));
+  out(`lab ${name} is down: ${r.deleted ? 'slice deleted, ' : ''}${r.stopped.length} processes stopped, ${r.namespaces.length} namespaces removed`);
+}
+
+async function status(args: string[]): Promise<void> {
+  const { values, positionals } = parse('visp lab status', args, { json: { type: 'boolean' } }, 1);
+  if (!positionals[0] && listLabs().length !== 1) {
+    const labs = listLabs().map((l) => ({ l, s: tryReadState(l) }));
+    if (values.json) return out(json(labs.map(({ l, s }) => ({ name: l, phase: s?.phase ?? 'unknown', file: s?.file ?? '', controller: s?.controller ?? '' }))));
+    if (!labs.length) return out('no lab is up');
+    return out(table(['lab', 'phase', 'nodes', 'file', 'controller'], labs.map(({ l, s }) => [l, s?.phase ?? 'unknown', s?.nodes.length, s?.file, s?.controller])));
+  }
+  const r = await labStatus(which('visp lab status', positionals[0]));
+  if (values.json) return out(json(r));
+  const c = r.controller;
+  out(`lab ${r.name}: ${r.phase}, from ${r.file}`);
+  out(`controller ${c.address}: ${c.running ? `running (pid ${c.pid})` : 'not running'}${c.running ? (c.answering ? ', answering' : `, not answering${c.error ? ` (${c.error})` : ''}`) : ''}`);
+  out('');
+  out(table(['node', 'namespace', 'underlay', 'agent', 'connected'],
+    r.nodes.map((n) => [n.name, n.netns, [n.ipv4, n.ipv6], n.running ? `running (pid ${n.pid})` : 'not running', n.connected])));
+  if (r.slices.length) {
+    out('');
+    out(table(['slice', 'allocation', 'state', 'links', 'ready', 'failed'],
+      r.slices.map((s) => [s.slice, allocState(s.allocationState), opState(s.operationalState), s.links, s.ready, s.failed])));
+  }
+  if (r.experimentNetns.length) out(`\nexperiment namespaces: ${r.experimentNetns.join(', ')}`);
+}

@@ -1,0 +1,120 @@
+// The operator's commands: slices, nodes, tunnels, describe, plan, events.
+// Each asks the controller one thing and prints a table (or --json: the
+// API's response object as it is).
+import type { Manifest__Output } from '../api/gen/visp/v1/Manifest.js';
+import type { OperationalState } from '../api/gen/visp/v1/OperationalState.js';
+import type { Tunnel__Output } from '../api/gen/visp/v1/Tunnel.js';
+import { readTopology, toApiTopology, withTimeout } from '../lab/index.js';
+import { parse, UsageError } from './args.js';
+import { addrClass, allocState, count, encap, json, opState, table, time } from './tables.js';
+import { withClient } from './target.js';
+
+const CALL_MS = 60_000;
+const out = (s: string): void => { process.stdout.write(`${s}\n`); };
+const common = { controller: { type: 'string' }, json: { type: 'boolean' } } as const;
+
+export async function slicesCmd(args: string[]): Promise<void> {
+  const { values } = parse('visp slices', args, common);
+  const r = await withClient(values.controller, (c) => withTimeout(c.operator.listSlices({}), CALL_MS, 'ListSlices'));
+  if (values.json) return out(json(r));
+  if (!r.slices.length) return out('no slices');
+  out(table(['slice', 'allocation', 'state', 'links', 'ready', 'failed', 'end time', 'expires'],
+    r.slices.map((s) => [s.slice, allocState(s.allocationState), opState(s.operationalState), s.links, s.ready, s.failed, time(s.endTime), time(s.expires)])));
+}
+
+export async function nodesCmd(args: string[]): Promise<void> {
+  const { values } = parse('visp nodes', args, common);
+  const r = await withClient(values.controller, (c) => withTimeout(c.operator.listNodes({}), CALL_MS, 'ListNodes'));
+  if (values.json) return out(json(r));
+  if (!r.nodes.length) return out('no nodes');
+  out(table(['node', 'connected', 'last seen', 'underlay', 'encapsulations', 'endpoints'],
+    r.nodes.map((n) => [n.name, n.connected, time(n.lastSeen), n.underlayAddresses,
+      n.capabilities.filter((k) => k.supported).map((k) => encap(k.encapsulation)), n.endpoints])));
+}
+
+const STATES = ['pending', 'configuring', 'ready', 'failed', 'stopped'];
+
+export async function tunnelsCmd(args: string[]): Promise<void> {
+  const { values } = parse('visp tunnels', args, { ...common, node: { type: 'string' }, slice: { type: 'string' }, state: { type: 'string' } });
+  let state: OperationalState | undefined;
+  if (values.state !== undefined) {
+    if (!STATES.includes(values.state)) throw new UsageError(`visp tunnels: flag --state: ${JSON.stringify(values.state)} is not one of ${STATES.join(', ')}`);
+    state = `OPERATIONAL_STATE_${values.state.toUpperCase()}` as OperationalState;
+  }
+  const r = await withClient(values.controller, (c) => withTimeout(c.operator.listTunnels({
+    ...(values.node ? { node: values.node } : {}), ...(values.slice ? { slice: values.slice } : {}), ...(state ? { state } : {}),
+  }), CALL_MS, 'ListTunnels'));
+  if (values.json) return out(json(r));
+  out(r.tunnels.length ? tunnelTable(r.tunnels) : 'no tunnels');
+}
+
+/** The operator's tunnel table (also printed by `visp lab up`). */
+export function tunnelTable(tunnels: readonly Tunnel__Output[]): string {
+  const withErrors = tunnels.some((t) => t.error);
+  const header = ['sliver', 'node', 'kind', 'key', 'local', 'remotes', 'netns', 'ifname', 'addresses', 'state', 'rx pkts', 'tx pkts'];
+  return table(withErrors ? [...header, 'error'] : header, tunnels.map((t) => {
+    const row = [t.sliver, t.node, encap(t.encapsulation), t.key || '', t.local, t.remotes, t.netns, t.ifname, t.addresses,
+      opState(t.state), count(t.rxPackets), count(t.txPackets)];
+    return withErrors ? [...row, t.error] : row;
+  }));
+}
+
+export async function describeCmd(args: string[]): Promise<void> {
+  const { values, positionals } = parse('visp describe', args, common, 1);
+  const slice = positionals[0];
+  if (!slice) throw new UsageError('visp describe: which slice? (visp describe SLICE; visp slices lists them)');
+  const r = await withClient(values.controller, (c) => withTimeout(c.links.describe({ slice }), CALL_MS, 'Describe'));
+  if (values.json) return out(json(r));
+  if (!r.manifest) return out(`slice ${slice}: no manifest`);
+  out(manifestText(r.manifest));
+}
+
+export function manifestText(m: Manifest__Output): string {
+  const head = [
+    `slice ${m.slice}: ${allocState(m.allocationState) || 'unknown'}, ${opState(m.operationalState) || 'unknown'}` +
+      `${m.endTime ? `, ends ${time(m.endTime)}` : ''}${m.expires ? `, expires ${time(m.expires)} unless provisioned` : ''}${m.groupId ? `, link group ${m.groupId}` : ''}`,
+    `address blocks: ${m.blocks.length ? m.blocks.map((b) => `${b.prefix} (${addrClass(b.addressClass)}, pool ${b.pool})`).join(', ') : '-'}`,
+  ];
+  const links = table(['link', 'kind', 'key', 'mtu', 'class', 'ipv4 subnet', 'ipv6 subnet', 'state', 'error'],
+    m.slivers.map((s) => [s.link, encap(s.encapsulation), s.key || '', s.mtu || '', addrClass(s.addressClass), s.ipv4Subnet, s.ipv6Subnet, opState(s.operationalState), s.error]));
+  const eps = table(['link', 'router', 'node', 'netns', 'ifname', 'addresses', 'underlay', 'bridge', 'tunnels', 'state', 'error'],
+    m.slivers.flatMap((s) => s.endpoints.map((e) => [s.link, e.node, e.physicalNode, e.netns, e.ifname, e.addresses, e.underlayAddress, e.bridge, e.tunnels, opState(e.operationalState), e.error])));
+  return [...head, '', links, '', eps].join('\n');
+}
+
+export async function planCmd(args: string[]): Promise<void> {
+  const { values, positionals } = parse('visp plan', args, { ...common, slice: { type: 'string' } }, 1);
+  const file = positionals[0];
+  if (!file) throw new UsageError('visp plan: which topology file? (visp plan FILE.yaml)');
+  const topo = readTopology(file);
+  const slice = values.slice ?? topo.name;
+  const r = await withClient(values.controller, (c) => withTimeout(c.operator.plan({ slice, topology: toApiTopology(topo) }), CALL_MS, 'Plan'));
+  if (values.json) return out(json(r));
+  const parts = [`plan for slice ${slice} from ${file} (a dry run: nothing is reserved or built)`, ''];
+  if (r.manifest) parts.push(manifestText(r.manifest), '');
+  for (const n of r.nodes) {
+    parts.push(`node ${n.node}:${n.error ? ` cannot plan: ${n.error}` : n.steps.length ? '' : ' no changes'}`);
+    n.steps.forEach((s, i) => parts.push(`  ${String(i + 1).padStart(2)}. ${s}`));
+  }
+  out(parts.join('\n').trimEnd());
+}
+
+export async function eventsCmd(args: string[]): Promise<void> {
+  const { values } = parse('visp events', args, { ...common, slice: { type: 'string' }, node: { type: 'string' } });
+  await withClient(values.controller, async (c) => {
+    const stream = c.operator.watchEvents({ ...(values.slice ? { slice: values.slice } : {}), ...(values.node ? { node: values.node } : {}) });
+    const stop = (): void => stream.cancel();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      for await (const e of stream) {
+        if (values.json) { out(JSON.stringify(e)); continue; }
+        const what = [e.slice && `${e.slice}${e.link ? `/${e.link}` : ''}`, e.node && `@${e.node}`, opState(e.state)].filter(Boolean).join(' ');
+        out(`${time(e.time)}  ${e.kind.padEnd(17)}  ${what}${e.message ? `: ${e.message}` : ''}`);
+      }
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+  });
+}

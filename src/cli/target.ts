@@ -1,0 +1,28 @@
+// Which controller a command talks to: --controller, else $VISP_CONTROLLER,
+// else the lab's socket when exactly one lab is up.
+import { connect, type VispClient } from '../api/client.js';
+import { listLabs, soleLabController } from '../lab/index.js';
+import { UsageError } from './args.js';
+
+/** A bare path is a unix socket. */
+export function normalizeAddress(a: string): string {
+  return a.startsWith('/') ? `unix:${a}` : a;
+}
+
+export function controllerAddress(flag: string | undefined): string {
+  if (flag) return normalizeAddress(flag);
+  const env = process.env.VISP_CONTROLLER;
+  if (env) return normalizeAddress(env);
+  const lab = soleLabController();
+  if (lab) return lab;
+  const labs = listLabs();
+  throw new UsageError(labs.length > 1
+    ? `which controller? ${labs.length} labs are up (${labs.join(', ')}): give --controller unix:/run/visp/lab-NAME/controller.sock or set VISP_CONTROLLER`
+    : 'no controller: give --controller ADDR or set VISP_CONTROLLER (no lab is up; start one with: visp lab up FILE)');
+}
+
+/** Run `fn` with a client, closed afterwards. */
+export async function withClient<T>(flag: string | undefined, fn: (c: VispClient) => Promise<T>): Promise<T> {
+  const client = connect(controllerAddress(flag));
+  try { return await fn(client); } finally { client.close(); }
+}

@@ -1,0 +1,402 @@
+// Lab mode: a whole vISP on this one machine. Every physical node of the
+// topology becomes a network namespace joined to the others by an emulated
+// underlay (underlay.ts); a controller (embedded store) and one agent per node
+// namespace run as detached processes; the topology goes in through the Links
+// API exactly as an aggregate manager would send it (Allocate, Provision,
+// Status until ready). `labDown` undoes all of it, also from a fresh process,
+// and `labUp` undoes what it did when any step fails.
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { connect, type VispClient } from '../api/client.js';
+import type { Manifest__Output } from '../api/gen/visp/v1/Manifest.js';
+import type { NodeInfo__Output } from '../api/gen/visp/v1/NodeInfo.js';
+import type { SliceInfo__Output } from '../api/gen/visp/v1/SliceInfo.js';
+import type { Tunnel__Output } from '../api/gen/visp/v1/Tunnel.js';
+import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, NotFoundError, UnavailableError } from '../errors.js';
+import { physicalNodes, type Topology } from '../topology/types.js';
+import { parseTopology } from '../topology/yaml.js';
+import { isAlive, isOurs, logTail, spawnDetached, stopProcess } from './processes.js';
+import { enumWord, toApiTopology } from './to-api.js';
+import { errorText, rpcCode, withTimeout } from './rpc.js';
+import { ensureLabRoot, labDir, listLabs, tryReadState, writeState, type LabState } from './state.js';
+import { createUnderlay, deleteNetns, hubNetns, listNetns, netnsExists, nodeNetns, underlayNamespaces, underlayPlan } from './underlay.js';
+
+/** Lab names become namespace names, a directory and part of a unix socket path: keep them short and plain. */
+const LAB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
+const UNIX_PATH_MAX = 107;
+
+export interface LabUpOptions {
+  /** Lab and slice name; default: the topology's `name`. */
+  name?: string;
+  /** How long to wait for every link to be ready. Default 60 s plus 1 s per link. */
+  timeoutMs?: number;
+  /** The slice's lease, from now. Default 24 hours. */
+  durationMs?: number;
+  /** A line per step and while waiting (the CLI shows it on stderr). */
+  progress?: (line: string) => void;
+  signal?: AbortSignal;
+  /** The visp CLI the daemons run; default: dist/src/cli/main.js of this build. */
+  entry?: string;
+}
+
+export interface LabUpResult {
+  state: LabState;
+  manifest: Manifest__Output;
+  tunnels: Tunnel__Output[];
+}
+
+export interface LabDownReport {
+  name: string;
+  /** The slice was deleted through the API (false: the controller did not answer). */
+  deleted: boolean;
+  stopped: string[];
+  namespaces: string[];
+  problems: string[];
+}
+
+export interface LabStatusReport {
+  name: string;
+  phase: LabState['phase'];
+  file: string;
+  dir: string;
+  controller: { address: string; pid?: number; running: boolean; answering: boolean; error?: string };
+  nodes: Array<{ name: string; netns: string; ipv4: string; ipv6: string; pid?: number; running: boolean; connected: boolean }>;
+  slices: SliceInfo__Output[];
+  experimentNetns: string[];
+}
+
+const MARK = {
+  controller: (s: LabState) => [s.entry, 'controller', '--listen', s.controller],
+  agent: (s: LabState, node: string) => [s.entry, 'agent', '--controller', s.controller, '--node', node],
+};
+
+export function checkLabName(name: string): void {
+  if (!LAB_NAME.test(name)) {
+    throw new InvalidSpecError(`lab name ${JSON.stringify(name)}: must be 1–32 letters, digits, ".", "_" or "-", starting with a letter or digit`, { field: 'name' });
+  }
+}
+
+export function defaultEntry(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const p of [resolve(here, '../cli/main.js'), resolve(here, '../../dist/src/cli/main.js')]) if (existsSync(p)) return p;
+  throw new UnavailableError('cannot find the visp CLI (dist/src/cli/main.js): build first (bash scripts/build.sh)');
+}
+
+/** Read and parse a topology file; errors name the file and line. */
+export function readTopology(file: string): Topology {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new NotFoundError(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
+  }
+  return parseTopology(text, { file });
+}
+
+export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabUpResult> {
+  const progress = opts.progress ?? (() => {});
+  const topo = readTopology(file);
+  const name = opts.name ?? topo.name;
+  checkLabName(name);
+  topo.name = name;
+  const entry = opts.entry ?? defaultEntry();
+  const signal = opts.signal;
+
+  ensureLabRoot();
+  const dir = labDir(name);
+  const socket = join(dir, 'controller.sock');
+  if (Buffer.byteLength(socket) > UNIX_PATH_MAX) throw new InvalidSpecError(`lab socket path ${socket} is longer than ${UNIX_PATH_MAX} bytes; use a shorter lab name or VISP_LAB_ROOT`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new AlreadyExistsError(`lab "${name}" is already up (${dir}); take it down first: visp lab down ${name}`, { cause: e });
+    }
+    throw e;
+  }
+
+  const plan = underlayPlan(name, physicalNodes(topo));
+  const state: LabState = {
+    version: 1, name, file: resolve(file), dir, phase: 'starting', createdAt: new Date().toISOString(),
+    controller: `unix:${socket}`, socket, store: join(dir, 'store.sqlite'), entry,
+    hub: plan.hub, nodes: plan.nodes, namespaces: [], experimentNetns: [], pids: { agents: {} },
+  };
+  writeState(state);
+
+  let client: VispClient | undefined;
+  try {
+    const taken = underlayNamespaces(plan).filter(netnsExists);
+    if (taken.length) throw new AlreadyExistsError(`namespace ${taken.join(', ')} already exists; is another lab using the name "${name}"?`);
+
+    progress(`underlay: ${plan.nodes.length} node namespaces (${plan.nodes.map((n) => n.netns).join(', ')}) on hub ${plan.hub}, 198.18.0.0/15 and ${plan.nodes[0]?.ipv6.replace(/::.*/, '::')}/64`);
+    await createUnderlay(plan, (ns) => { state.namespaces.push(ns); writeState(state); }, signal);
+
+    progress(`controller: ${state.controller}`);
+    state.pids.controller = spawnDetached([process.execPath, entry, 'controller', '--listen', state.controller, '--store', state.store], join(dir, 'controller.log'));
+    writeState(state);
+    client = connect(state.controller);
+    await waitForController(state, client, signal);
+
+    for (const n of plan.nodes) {
+      state.pids.agents[n.name] = spawnDetached(
+        ['nsenter', `--net=/run/netns/${n.netns}`, '--', process.execPath, entry,
+          'agent', '--controller', state.controller, '--node', n.name, '--underlay', `${n.ipv4},${n.ipv6}`],
+        join(dir, `agent-${n.name}.log`),
+      );
+    }
+    writeState(state);
+    await waitForAgents(state, client, progress, signal);
+
+    const endTime = new Date(Date.now() + (opts.durationMs ?? 24 * 3600_000)).toISOString().replace(/\.\d+Z$/, 'Z');
+    progress(`slice ${name}: Allocate (${topo.nodes.length} routers, ${topo.links.length} links)`);
+    await client.links.allocate({ slice: name, topology: toApiTopology(topo), endTime });
+    progress(`slice ${name}: Provision`);
+    await client.links.provision({ slice: name });
+    const manifest = await waitForReady(state, client, opts.timeoutMs ?? 60_000 + 1000 * topo.links.length, progress, signal);
+
+    const tunnels = (await client.operator.listTunnels({ slice: name })).tunnels;
+    state.experimentNetns = uniq([...manifest.slivers.flatMap((s) => s.endpoints.map((e) => e.netns)), ...tunnels.map((t) => t.netns)]);
+    state.phase = 'up';
+    writeState(state);
+    return { state, manifest, tunnels };
+  } catch (e) {
+    state.phase = 'failed';
+    writeState(state);
+    progress(`failed: ${errorText(e)}`);
+    progress('cleaning up: removing everything this lab created');
+    const report = await teardown(state, client, progress);
+    if (report.problems.length) progress(`cleanup problems: ${report.problems.join('; ')}`);
+    throw e;
+  } finally {
+    client?.close();
+  }
+}
+
+async function waitForController(state: LabState, client: VispClient, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  let last = '';
+  for (;;) {
+    signal?.throwIfAborted();
+    if (!isAlive(state.pids.controller!)) {
+      throw new UnavailableError(`the controller exited while starting: ${oneLine(logTail(join(state.dir, 'controller.log'), 3)) || 'no log'}`);
+    }
+    try {
+      if (existsSync(state.socket)) { await withTimeout(client.links.getVersion({}), 2000, 'GetVersion'); return; }
+    } catch (e) {
+      last = errorText(e);
+    }
+    if (Date.now() > deadline) throw new UnavailableError(`the controller did not answer on ${state.controller} within 20 s${last ? ` (${last})` : ''}`);
+    await sleep(100, undefined, signal ? { signal } : undefined);
+  }
+}
+
+async function waitForAgents(state: LabState, client: VispClient, progress: (l: string) => void, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const want = state.nodes.map((n) => n.name);
+  let shown = -1;
+  for (;;) {
+    signal?.throwIfAborted();
+    for (const n of want) {
+      if (!isAlive(state.pids.agents[n]!)) {
+        throw new UnavailableError(`the agent of node ${n} exited while starting: ${oneLine(logTail(join(state.dir, `agent-${n}.log`), 3)) || 'no log'}`);
+      }
+    }
+    let nodes: NodeInfo__Output[] = [];
+    try { nodes = (await withTimeout(client.operator.listNodes({}), 5000, 'ListNodes')).nodes; } catch { /* retried */ }
+    const connected = new Set(nodes.filter((n) => n.connected).map((n) => n.name));
+    const missing = want.filter((n) => !connected.has(n));
+    if (missing.length === 0) { progress(`agents: ${want.length}/${want.length} connected`); return; }
+    if (want.length - missing.length !== shown) {
+      shown = want.length - missing.length;
+      progress(`agents: ${shown}/${want.length} connected`);
+    }
+    if (Date.now() > deadline) {
+      throw new UnavailableError(`agents not connected after 30 s: ${missing.map((n) => `${n} (${oneLine(logTail(join(state.dir, `agent-${n}.log`), 1)) || 'no log'})`).join(', ')}`);
+    }
+    await sleep(150, undefined, signal ? { signal } : undefined);
+  }
+}
+
+/** Endpoints that are not ready, in words: "r1-r2 at r2 on n2: failed: …". */
+export function notReady(m: Manifest__Output): string[] {
+  return m.slivers.flatMap((s) => s.endpoints
+    .filter((e) => e.operationalState !== 'OPERATIONAL_STATE_READY')
+    .map((e) => `${s.link} at ${e.node} on ${e.physicalNode}: ${enumWord(e.operationalState, 'OPERATIONAL_STATE_')}${e.error ? `: ${e.error}` : ''}`));
+}
+
+async function waitForReady(state: LabState, client: VispClient, timeoutMs: number, progress: (l: string) => void, signal?: AbortSignal): Promise<Manifest__Output> {
+  const start = Date.now();
+  const failedSince = new Map<string, number>();
+  let shown = '';
+  for (;;) {
+    signal?.throwIfAborted();
+    const m = (await withTimeout(client.links.status({ slice: state.name }), 10_000, 'Status')).manifest;
+    if (!m) throw new UnavailableError('Status returned no manifest');
+    const eps = m.slivers.flatMap((s) => s.endpoints);
+    const ready = eps.filter((e) => e.operationalState === 'OPERATIONAL_STATE_READY').length;
+    const links = m.slivers.filter((s) => s.endpoints.length > 0 && s.endpoints.every((e) => e.operationalState === 'OPERATIONAL_STATE_READY')).length;
+    const failed = m.slivers.flatMap((s) => s.endpoints.filter((e) => e.operationalState === 'OPERATIONAL_STATE_FAILED').map((e) => `${s.link}@${e.node}`));
+    const line = `links: ${links}/${m.slivers.length} ready, endpoints: ${ready}/${eps.length} ready${failed.length ? `, ${failed.length} failed` : ''}`;
+    if (line !== shown) { progress(`${line} (${((Date.now() - start) / 1000).toFixed(1)} s)`); shown = line; }
+    if (eps.length > 0 && ready === eps.length) return m;
+
+    // A failure that stays for 10 s is not going to heal by itself: say why now.
+    const now = Date.now();
+    for (const k of [...failedSince.keys()]) if (!failed.includes(k)) failedSince.delete(k);
+    for (const k of failed) if (!failedSince.has(k)) failedSince.set(k, now);
+    const stuck = [...failedSince.values()].some((t) => now - t > 10_000);
+    if (stuck) throw new IncompatibleStateError(`slice ${state.name} failed: ${notReady(m).join('; ')}`, { diff: notReady(m) });
+    for (const n of state.nodes) {
+      if (!isAlive(state.pids.agents[n.name]!)) throw new UnavailableError(`the agent of node ${n.name} exited: ${oneLine(logTail(join(state.dir, `agent-${n.name}.log`), 3))}`);
+    }
+    if (now - start > timeoutMs) {
+      throw new UnavailableError(`slice ${state.name} not ready after ${Math.round(timeoutMs / 1000)} s: ${notReady(m).join('; ')}`);
+    }
+    await sleep(200, undefined, signal ? { signal } : undefined);
+  }
+}
+
+export async function labDown(name: string, opts: { progress?: (line: string) => void } = {}): Promise<LabDownReport> {
+  const progress = opts.progress ?? (() => {});
+  checkLabName(name);
+  let state = tryReadState(name);
+  if (!state) {
+    if (!existsSync(labDir(name))) {
+      const up = listLabs();
+      throw new NotFoundError(`no lab named "${name}"${up.length ? ` (labs: ${up.join(', ')})` : ' (no lab is up)'}`);
+    }
+    // The directory without its state: an `up` that died very early. Remove what its names say it made.
+    const guess = listNetns().filter((ns) => ns === hubNetns(name) || ns.startsWith(nodeNetns(name, '')));
+    state = {
+      version: 1, name, file: '', dir: labDir(name), phase: 'stopping', createdAt: '', controller: '', socket: '', store: '',
+      entry: '', hub: hubNetns(name), nodes: [], namespaces: excludeOtherLabs(name, guess), experimentNetns: [], pids: { agents: {} },
+    };
+  } else {
+    state.phase = 'stopping';
+    writeState(state);
+  }
+  const report = await teardown(state, undefined, progress);
+  if (report.problems.length) throw new UnavailableError(`lab "${name}": ${report.problems.join('; ')}`);
+  return report;
+}
+
+/**
+ * Undo a lab: delete the slice through the API (if the controller answers),
+ * stop the agents and the controller, delete every namespace (experiment,
+ * node, hub) and the directory. Never throws; says what it could not do.
+ */
+async function teardown(state: LabState, given: VispClient | undefined, progress: (l: string) => void): Promise<LabDownReport> {
+  const report: LabDownReport = { name: state.name, deleted: false, stopped: [], namespaces: [], problems: [] };
+  const controllerUp = state.pids.controller !== undefined && isOurs(state.pids.controller, MARK.controller(state));
+  const experiment = new Set(state.experimentNetns.filter(Boolean));
+
+  if (controllerUp && existsSync(state.socket)) {
+    const client = given ?? connect(state.controller);
+    try {
+      const before = await withTimeout(client.operator.listTunnels({ slice: state.name }), 5000, 'ListTunnels');
+      for (const t of before.tunnels) if (t.netns) experiment.add(t.netns);
+      progress(`slice ${state.name}: Delete`);
+      await withTimeout(client.links.delete({ slice: state.name }), 15_000, 'Delete');
+      report.deleted = true;
+      // Give the agents a moment to take their objects down, as they would on a testbed.
+      const until = Date.now() + 10_000;
+      while (Date.now() < until) {
+        const left = (await withTimeout(client.operator.listTunnels({ slice: state.name }), 5000, 'ListTunnels')).tunnels;
+        if (left.length === 0) break;
+        await sleep(200);
+      }
+    } catch (e) {
+      if (rpcCode(e) === grpcStatus.NOT_FOUND) report.deleted = true;
+      else progress(`the controller did not delete the slice (${errorText(e)}); removing its namespaces instead`);
+    } finally {
+      if (!given) client.close();
+    }
+  }
+
+  // Daemons: agents first (they hold the node namespaces), then the controller.
+  const agents = Object.entries(state.pids.agents);
+  if (agents.length || state.pids.controller !== undefined) progress(`stopping ${agents.length} agent${agents.length === 1 ? '' : 's'} and the controller`);
+  await Promise.all(agents.map(async ([node, pid]) => {
+    if (await stopProcess(pid, MARK.agent(state, node))) report.stopped.push(`agent ${node} (pid ${pid})`);
+    if (isOurs(pid, MARK.agent(state, node))) report.problems.push(`agent ${node} (pid ${pid}) is still running`);
+  }));
+  if (state.pids.controller !== undefined) {
+    const pid = state.pids.controller;
+    if (await stopProcess(pid, MARK.controller(state))) report.stopped.push(`controller (pid ${pid})`);
+    if (isOurs(pid, MARK.controller(state))) report.problems.push(`controller (pid ${pid}) is still running`);
+  }
+
+  // Namespaces: the experiment's (asked of the API, recorded, and any left by
+  // the default naming), capability-probe scratch namespaces of our agents,
+  // then the nodes and the hub.
+  const all = listNetns();
+  for (const ns of excludeOtherLabs(state.name, all.filter((n) => n.startsWith(`visp-${state.name}-`)))) experiment.add(ns);
+  const probes = Object.values(state.pids.agents).flatMap((pid) => all.filter((n) => n.startsWith(`visp-probe-${pid}-`)));
+  const order = [...experiment, ...probes, ...[...state.namespaces].reverse()];
+  const present = new Set(all);
+  const targets = uniq(order).filter((ns) => present.has(ns));
+  if (targets.length) progress(`removing ${targets.length} namespaces`);
+  report.problems.push(...await deleteNetns(targets));
+  report.namespaces = targets.filter((ns) => !netnsExists(ns));
+
+  try {
+    rmSync(state.dir, { recursive: true, force: true });
+  } catch (e) {
+    report.problems.push(`cannot remove ${state.dir}: ${(e as Error).message}`);
+  }
+  return report;
+}
+
+/** Drop namespaces that belong to another lab whose name extends ours ("a" vs "a-b"). */
+function excludeOtherLabs(name: string, namespaces: string[]): string[] {
+  const others = listLabs().filter((l) => l !== name).map((l) => ({ l, s: tryReadState(l) }));
+  return namespaces.filter((ns) => !others.some(({ l, s }) =>
+    ns === hubNetns(l) || ns.startsWith(nodeNetns(l, '')) || ns.startsWith(`visp-${l}-`) ||
+    (s !== undefined && (s.namespaces.includes(ns) || s.experimentNetns.includes(ns)))));
+}
+
+export async function labStatus(name: string): Promise<LabStatusReport> {
+  checkLabName(name);
+  const state = tryReadState(name);
+  if (!state) {
+    const up = listLabs();
+    throw new NotFoundError(`no lab named "${name}"${up.length ? ` (labs: ${up.join(', ')})` : ' (no lab is up)'}`);
+  }
+  const cpid = state.pids.controller;
+  const report: LabStatusReport = {
+    name, phase: state.phase, file: state.file, dir: state.dir,
+    controller: { address: state.controller, ...(cpid !== undefined ? { pid: cpid } : {}), running: cpid !== undefined && isOurs(cpid, MARK.controller(state)), answering: false },
+    nodes: state.nodes.map((n) => {
+      const pid = state.pids.agents[n.name];
+      return { name: n.name, netns: n.netns, ipv4: n.ipv4, ipv6: n.ipv6, ...(pid !== undefined ? { pid } : {}), running: pid !== undefined && isOurs(pid, MARK.agent(state, n.name)), connected: false };
+    }),
+    slices: [],
+    experimentNetns: state.experimentNetns,
+  };
+  if (report.controller.running) {
+    const client = connect(state.controller);
+    try {
+      const nodes = (await withTimeout(client.operator.listNodes({}), 5000, 'ListNodes')).nodes;
+      report.controller.answering = true;
+      for (const n of report.nodes) n.connected = nodes.some((x) => x.name === n.name && x.connected);
+      report.slices = (await withTimeout(client.operator.listSlices({}), 5000, 'ListSlices')).slices;
+    } catch (e) {
+      report.controller.error = errorText(e);
+    } finally {
+      client.close();
+    }
+  }
+  return report;
+}
+
+/** The controller address of the one lab that is up, if exactly one is. */
+export function soleLabController(): string | undefined {
+  const states = listLabs().map(tryReadState).filter((s): s is LabState => s !== undefined && s.phase === 'up');
+  return states.length === 1 ? states[0]!.controller : undefined;
+}
+
+const uniq = (xs: string[]): string[] => [...new Set(xs.filter(Boolean))];
+const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' | ').trim();

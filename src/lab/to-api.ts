@@ -1,0 +1,35 @@
+// The one place a front-end Topology (src/topology) becomes the API's
+// request shape: enum names, Addressing messages, empty strings left out.
+import type { Topology as ApiTopology } from '../api/gen/visp/v1/Topology.js';
+import type { Encapsulation as ApiEncapsulation } from '../api/gen/visp/v1/Encapsulation.js';
+import type { AddressClass as ApiAddressClass } from '../api/gen/visp/v1/AddressClass.js';
+import type { Addressing, Topology } from '../topology/types.js';
+
+export function toApiTopology(t: Topology): ApiTopology {
+  const addressing = (a: Addressing | undefined) =>
+    a ? { enabled: true, ...(a.prefixLength !== undefined ? { prefixLength: a.prefixLength } : {}) } : null;
+  return {
+    nodes: t.nodes.map((n) => ({ id: n.id, node: n.node, ...(n.netns !== undefined ? { netns: n.netns } : {}) })),
+    links: t.links.map((l) => ({
+      id: l.id,
+      members: l.members.map((m) => ({
+        node: m.node,
+        ...(m.ifname !== undefined ? { ifname: m.ifname } : {}),
+        ...(m.ipv4 !== undefined ? { ipv4: m.ipv4 } : {}),
+        ...(m.ipv6 !== undefined ? { ipv6: m.ipv6 } : {}),
+      })),
+      encapsulation: `ENCAPSULATION_${l.encapsulation.toUpperCase()}` as ApiEncapsulation,
+      addressClass: `ADDRESS_CLASS_${l.addressClass.toUpperCase()}` as ApiAddressClass,
+      ...(l.mtu !== undefined ? { mtu: l.mtu } : {}),
+      ipv4: addressing(l.ipv4),
+      ipv6: addressing(l.ipv6),
+    })),
+  };
+}
+
+/** "OPERATIONAL_STATE_READY" → "ready", "ENCAPSULATION_VXLAN" → "vxlan". */
+export function enumWord(value: string | number | undefined | null, prefix: string): string {
+  if (value === undefined || value === null) return '';
+  const s = String(value);
+  return (s.startsWith(prefix) ? s.slice(prefix.length) : s).toLowerCase();
+}
