@@ -1,0 +1,260 @@
+// End-to-end lab for the e2e suites: node namespaces joined by a hub bridge
+// namespace (the underlay, 198.18.0.0/24 + 2001:db8:ff00::/64), a controller
+// on a unix socket in a temp dir, one agent per node, and a client that
+// speaks only the gRPC API, as an aggregate manager would. Everything is torn
+// down by close(), including the experiment namespaces ("visp-<slice>-…")
+// the agents created: slice ids carry the lab's random uid, so those names
+// are the lab's own.
+import { execFile, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startAgent } from '../../src/api/agent-client.js';
+import { connect, type VispClient } from '../../src/api/client.js';
+import { startController, type ControllerHandle } from '../../src/api/controller-server.js';
+import type { IpamConfigSpec } from '../../src/ipam/types.js';
+import type { Manifest__Output } from '../../src/api/gen/visp/v1/Manifest.js';
+import type { TopologyLink } from '../../src/api/gen/visp/v1/TopologyLink.js';
+import type { Topology } from '../../src/api/gen/visp/v1/Topology.js';
+import { delNetns, ipIn, makeNetns, sh } from '../helpers/netns.js';
+
+const run = promisify(execFile);
+
+export type Manifest = Manifest__Output;
+export type { Topology, TopologyLink };
+
+export interface LabNode { name: string; ns: string; v4: string; v6: string }
+
+export interface LabOptions {
+  ipam?: IpamConfigSpec;
+  sweepIntervalMs?: number;
+  /** Start in-process agents (netns mode) for these nodes; default every node. */
+  agents?: readonly string[];
+  reconcileIntervalMs?: number;
+}
+
+export interface Agent { close(): Promise<void> }
+
+export class Lab {
+  readonly uid = randomBytes(3).toString('hex');
+  readonly dir = mkdtempSync(join(tmpdir(), 'visp-e2e-'));
+  readonly address = `unix:${join(this.dir, 'controller.sock')}`;
+  hub = '';
+  nodes: LabNode[] = [];
+  ctl: ControllerHandle | undefined;
+  api!: VispClient;
+  readonly agents = new Map<string, Agent>();
+  readonly log: string[] = [];
+
+  constructor(readonly tag: string, readonly names: readonly string[], private readonly opts: LabOptions = {}) {}
+
+  /** A slice id unique to this lab (its experiment namespaces are the lab's own). */
+  slice(name: string): string { return `${this.tag}${this.uid}-${name}`; }
+
+  node(name: string): LabNode { return this.nodes.find((n) => n.name === name)!; }
+
+  async start(): Promise<this> {
+    this.hub = makeNetns(`${this.tag}hub`);
+    ipIn(this.hub, 'link', 'add', 'br0', 'type', 'bridge');
+    ipIn(this.hub, 'link', 'set', 'br0', 'up');
+    this.nodes = this.names.map((name, i) => {
+      const ns = makeNetns(`${this.tag}${name}`);
+      const n = { name, ns, v4: `198.18.0.${i + 1}`, v6: `2001:db8:ff00::${i + 1}` };
+      ipIn(this.hub, 'link', 'add', `p${i + 1}`, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', ns);
+      ipIn(this.hub, 'link', 'set', `p${i + 1}`, 'master', 'br0', 'up');
+      ipIn(ns, 'addr', 'add', `${n.v4}/24`, 'dev', 'ul0');
+      ipIn(ns, '-6', 'addr', 'add', `${n.v6}/64`, 'dev', 'ul0', 'nodad');
+      ipIn(ns, 'link', 'set', 'ul0', 'up');
+      return n;
+    });
+    // The kernel adds ul0's link-local address (and its local route) a moment
+    // after link up: wait, so that baselines taken now stay valid.
+    await waitFor('link-local addresses on the underlay', () => this.nodes.every((n) =>
+      ipIn(n.ns, '-6', 'route', 'show', 'table', 'local').includes('local fe80:')), 10_000, 50);
+    this.ctl = await startController({
+      listen: this.address, storePath: ':memory:', log: (l) => this.note(`controller: ${l}`),
+      ...(this.opts.ipam ? { ipam: this.opts.ipam } : {}),
+      ...(this.opts.sweepIntervalMs ? { sweepIntervalMs: this.opts.sweepIntervalMs } : {}),
+    });
+    this.api = connect(this.address);
+    for (const name of this.opts.agents ?? this.names) await this.startAgent(name);
+    await this.waitConnected(this.opts.agents ?? this.names);
+    return this;
+  }
+
+  note(line: string): void {
+    this.log.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
+    if (this.log.length > 2000) this.log.splice(0, 500);
+  }
+
+  /** An in-process agent working on the node's namespace. */
+  async startAgent(name: string): Promise<void> {
+    const n = this.node(name);
+    const a = await startAgent({
+      controller: this.address, node: name, netns: n.ns, underlay: [n.v4, n.v6],
+      reconcileIntervalMs: this.opts.reconcileIntervalMs ?? 500, log: (l) => this.note(`agent ${name}: ${l}`),
+    });
+    this.agents.set(name, a);
+  }
+
+  async stopAgent(name: string): Promise<void> {
+    const a = this.agents.get(name);
+    this.agents.delete(name);
+    await a?.close();
+  }
+
+  async waitConnected(names: readonly string[], connected = true): Promise<void> {
+    await waitFor(`nodes ${names.join(', ')} ${connected ? 'connected' : 'disconnected'}`, async () => {
+      const { nodes } = await this.api.operator.listNodes({});
+      return names.every((n) => nodes.find((x) => x.name === n)?.connected === connected);
+    });
+  }
+
+  /** Poll Status until the slice is in `state` (every sliver too). */
+  async waitState(slice: string, state: string, timeoutMs = 20_000): Promise<Manifest> {
+    let last: Manifest | undefined;
+    try {
+      await waitFor(`${slice} ${state}`, async () => {
+        last = (await this.api.links.status({ slice })).manifest!;
+        return last.operationalState === state && last.slivers.every((s) => s.operationalState === state);
+      }, timeoutMs);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; last status: ${summary(last)}\n${this.log.slice(-30).join('\n')}`);
+    }
+    return last!;
+  }
+
+  /** The experiment namespaces of this lab's slices that exist now. */
+  experimentNamespaces(): string[] {
+    return readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${this.tag}${this.uid}-`));
+  }
+
+  async close(): Promise<void> {
+    for (const name of [...this.agents.keys()]) await this.stopAgent(name).catch(() => undefined);
+    this.api?.close();
+    await this.ctl?.close().catch(() => undefined);
+    for (const ns of this.experimentNamespaces()) delNetns(ns);
+    for (const n of this.nodes) delNetns(n.ns);
+    if (this.hub) delNetns(this.hub);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function summary(m: Manifest | undefined): string {
+  if (!m) return 'none';
+  return `${m.operationalState} [${m.slivers.map((s) => `${s.link}=${s.operationalState.replace('OPERATIONAL_STATE_', '')}${s.error ? `(${s.error})` : ''}`).join(' ')}]`;
+}
+
+export async function waitFor(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 20_000, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await ok()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---- topology builders -------------------------------------------------------------
+
+export const DUAL = { ipv4: { enabled: true }, ipv6: { enabled: true } } as const;
+
+export function p2p(id: string, a: string, b: string, extra: Partial<TopologyLink> = {}): TopologyLink {
+  return { id, members: [{ node: a }, { node: b }], encapsulation: 'ENCAPSULATION_VXLAN', ...DUAL, ...extra };
+}
+
+export function lan(id: string, members: readonly string[], extra: Partial<TopologyLink> = {}): TopologyLink {
+  return { id, members: members.map((node) => ({ node })), encapsulation: 'ENCAPSULATION_VXLAN', ...DUAL, ...extra };
+}
+
+// ---- what the experiment sees ------------------------------------------------------
+
+/** Ping from an experiment namespace (async, so many can run at once). */
+export async function pingAsync(ns: string, dst: string, count = 2, waitS = 2): Promise<boolean> {
+  try {
+    await run('ip', ['netns', 'exec', ns, 'ping', '-n', '-q', '-c', String(count), '-i', '0.2', '-W', String(waitS), dst]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every member of every link pings every other member, over each family the link has. */
+export async function pingNeighbours(m: Manifest): Promise<string[]> {
+  const jobs: Array<Promise<string | undefined>> = [];
+  for (const s of m.slivers) {
+    for (const from of s.endpoints) {
+      for (const to of s.endpoints) {
+        if (from === to) continue;
+        for (const cidr of to.addresses) {
+          const dst = cidr.split('/')[0]!;
+          jobs.push(pingAsync(from.netns, dst).then((ok) => (ok ? undefined : `${s.link}: ${from.node} → ${to.node} ${dst}`)));
+        }
+      }
+    }
+  }
+  return (await Promise.all(jobs)).filter((x): x is string => !!x);
+}
+
+export const stripLen = (cidr: string): string => cidr.split('/')[0]!;
+
+// ---- what the nodes hold --------------------------------------------------------------
+
+export type IpLink = Record<string, any>;
+export const links = (ns: string): IpLink[] => JSON.parse(ipIn(ns, '-d', '-j', 'link', 'show')) as IpLink[];
+
+const VISP_NAME = /^v[bht][a-z2-7]{8}$/;
+/** Links that visp built: its alias, or one of its generated names. */
+export const vispObjects = (ns: string): string[] =>
+  links(ns).filter((l) => String(l.ifalias ?? '').startsWith('visp:') || VISP_NAME.test(l.ifname)).map((l) => l.ifname as string);
+
+export interface NsSnapshot { links: string[]; fdb: string[]; routes: string[] }
+
+/** Everything teardown must restore in a namespace: links (name + kind), FDB entries, routes of every table. */
+export function snapshot(ns: string): NsSnapshot {
+  const l = links(ns).map((x) => `${x.ifname} ${x.linkinfo?.info_kind ?? x.link_type}`).sort();
+  const fdb = (JSON.parse(sh('bridge', ['-n', ns, '-j', 'fdb', 'show'])) as IpLink[]).map((e) => `${e.mac} ${e.ifname ?? ''} ${e.dst ?? ''} ${e.vlan ?? ''}`).sort();
+  const routes = ['-4', '-6'].flatMap((f) => ipIn(ns, f, 'route', 'show', 'table', 'all').split('\n').filter(Boolean)).sort();
+  return { links: l, fdb, routes };
+}
+
+/**
+ * What differs from the baseline in each namespace (links, FDB entries,
+ * routes), what visp left anywhere (its objects), and which of the lab's
+ * experiment namespaces still exist. Empty when teardown was complete.
+ */
+export function leftovers(lab: Lab, baseline: ReadonlyMap<string, NsSnapshot>): string[] {
+  const out: string[] = [];
+  for (const [ns, before] of baseline) {
+    const now = snapshot(ns);
+    for (const k of ['links', 'fdb', 'routes'] as const) {
+      for (const x of now[k]) if (!before[k].includes(x)) out.push(`${ns}: extra ${k.slice(0, -1)} "${x}"`);
+      for (const x of before[k]) if (!now[k].includes(x)) out.push(`${ns}: missing ${k.slice(0, -1)} "${x}"`);
+    }
+    for (const o of vispObjects(ns)) out.push(`${ns}: visp object ${o}`);
+  }
+  for (const ns of lab.experimentNamespaces()) {
+    out.push(`experiment namespace ${ns} still exists (links: ${links(ns).map((l) => l.ifname).join(', ')})`);
+  }
+  return out;
+}
+
+/** Baseline of every node namespace (the hub learns MACs: links only there). */
+export function baseline(lab: Lab): Map<string, NsSnapshot> {
+  return new Map(lab.nodes.map((n) => [n.ns, snapshot(n.ns)]));
+}
+
+/** Interface counters (rx/tx packets) of a link in a namespace, from iproute2. */
+export function counters(ns: string, ifname: string): { rx: number; tx: number } {
+  const l = (JSON.parse(ipIn(ns, '-s', '-j', 'link', 'show', 'dev', ifname)) as IpLink[])[0]!;
+  return { rx: l.stats64.rx.packets as number, tx: l.stats64.tx.packets as number };
+}
+
+export function ifindex(ns: string, ifname: string): number {
+  return (JSON.parse(ipIn(ns, '-j', 'link', 'show', 'dev', ifname)) as IpLink[])[0]!.ifindex as number;
+}
+
+export const nsExists = (ns: string): boolean => spawnSync('ip', ['netns', 'exec', ns, 'true']).status === 0;
