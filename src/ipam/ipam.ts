@@ -38,6 +38,7 @@ import {
   type ReleaseResult,
   type SliceAllocation,
   type SliceSpec,
+  type SliceSummary,
   type SweepResult,
 } from './types.js';
 import { formatPrefix } from './prefix.js';
@@ -57,6 +58,8 @@ export interface Ipam {
   /** Everything a slice needs, in one transaction; ALREADY_EXISTS if the slice has an allocation. */
   allocate(spec: SliceSpec, opts?: CallOptions): Promise<SliceAllocation>;
   get(slice: string, opts?: CallOptions): Promise<SliceAllocation | undefined>;
+  /** Every slice with an allocation, without its links (for reconciliation after a restart). */
+  list(opts?: CallOptions): Promise<SliceSummary[]>;
   /** Stops the expiry clock. Idempotent; FAILED_PRECONDITION once the allocation has expired. */
   markProvisioned(slice: string, opts?: CallOptions): Promise<SliceAllocation>;
   /** Puts the slice's blocks and identifiers into cooldown. Idempotent. */
@@ -413,6 +416,14 @@ export function createIpam(options: IpamOptions): Ipam {
     return toAllocation(decode<SliceRecord>(headerEntry, SLICE_FIELDS), linksEntry ? decode<SliceLinksRecord>(linksEntry, LINKS_FIELDS) : { links: [] });
   }
 
+  async function list(signal?: AbortSignal): Promise<SliceSummary[]> {
+    const snap = await store.read([{ prefix: SLICES_PREFIX }], { signal });
+    return snap.results[0]!.map((e) => {
+      const { links: _none, ...summary } = toAllocation(decode<SliceRecord>(e, SLICE_FIELDS), { links: [] });
+      return summary;
+    });
+  }
+
   async function usage(signal?: AbortSignal): Promise<PoolUsage[]> {
     const configEntry = (await store.read([{ key: CONFIG_KEY }], { signal })).results[0]![0];
     if (!configEntry) return [];
@@ -443,6 +454,7 @@ export function createIpam(options: IpamOptions): Ipam {
     },
     allocate: (spec, opts) => queue.run(() => allocate(spec, opts?.signal), opts?.signal),
     get: (slice, opts) => get(slice, opts?.signal),
+    list: (opts) => list(opts?.signal),
     markProvisioned: (slice, opts) => queue.run(() => markProvisioned(slice, opts?.signal), opts?.signal),
     release: (slice, opts) => queue.run(() => release(slice, opts?.signal), opts?.signal),
     sweep: (opts) => queue.run(() => sweep(opts?.signal), opts?.signal),

@@ -30,6 +30,16 @@ describe('release and cooldown', () => {
     expect(await ipam.get('s')).toBeUndefined();
   });
 
+  it('list shows every slice with an allocation, without links', async () => {
+    const { ipam } = await setup();
+    const a = await ipam.allocate({ slice: 'a', links: [p2p('l', { ipv4: { class: 'private' } })] });
+    await ipam.allocate({ slice: 'b', links: [] });
+    await ipam.markProvisioned('b');
+    await ipam.release('c');
+    const { links: _links, ...summaryA } = a;
+    expect(await ipam.list()).toEqual([summaryA, expect.objectContaining({ slice: 'b', state: 'provisioned' })]);
+  });
+
   it.each([
     ['one millisecond before the cooldown ends: refused', 10 * MINUTE - 1, false],
     ['when the cooldown ends: allocatable', 10 * MINUTE, true],

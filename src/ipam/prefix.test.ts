@@ -29,6 +29,7 @@ describe('parseAddress', () => {
     const err = (() => {
       try {
         parseAddress(text, 'links[0].interfaces[1].ipv4');
+        return undefined;
       } catch (e) {
         return e;
       }

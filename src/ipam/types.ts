@@ -123,6 +123,8 @@ export interface SliceAllocation {
   readonly links: readonly LinkAllocation[];
 }
 
+export type SliceSummary = Omit<SliceAllocation, 'links'>;
+
 export interface BlockAllocation {
   readonly class: AddressClass;
   readonly family: Family;
