@@ -26,7 +26,7 @@ function untilSignal(close: () => Promise<void>, what: string): Promise<void> {
 }
 
 export async function controllerCmd(args: string[]): Promise<void> {
-  const { values } = parse('visp controller', args, { listen: { type: 'string' }, store: { type: 'string' }, pools: { type: 'string' } });
+  const { values } = parse('controller', args, { listen: { type: 'string' }, store: { type: 'string' }, pools: { type: 'string' } });
   const ipam = values.pools !== undefined ? readPools(values.pools) : undefined;
   const h = await startController({
     listen: normalizeAddress(values.listen ?? DEFAULT_LISTEN),
@@ -39,11 +39,11 @@ export async function controllerCmd(args: string[]): Promise<void> {
 }
 
 export async function agentCmd(args: string[]): Promise<void> {
-  const { values } = parse('visp agent', args, {
+  const { values } = parse('agent', args, {
     controller: { type: 'string' }, node: { type: 'string' }, underlay: { type: 'string' }, 'reconcile-interval': { type: 'string' },
   });
-  if (!values.controller) throw new UsageError('visp agent: flag --controller is required (the controller\'s address)');
-  if (!values.node) throw new UsageError('visp agent: flag --node is required (this node\'s name)');
+  if (!values.controller) throw new UsageError('agent: flag --controller is required (the controller\'s address)');
+  if (!values.node) throw new UsageError('agent: flag --node is required (this node\'s name)');
   const underlay = values.underlay?.split(',').map((s) => s.trim()).filter(Boolean);
   const h = await startAgent({
     controller: normalizeAddress(values.controller),

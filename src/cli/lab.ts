@@ -13,17 +13,17 @@ export async function labCmd(args: string[]): Promise<void> {
     case 'up': return up(rest);
     case 'down': return down(rest);
     case 'status': return status(rest);
-    case undefined: throw new UsageError('visp lab: up FILE | down [NAME] | status [NAME]');
-    default: throw new UsageError(`visp lab: unknown subcommand ${JSON.stringify(sub)} (up FILE | down [NAME] | status [NAME])`);
+    case undefined: throw new UsageError('lab: up FILE | down [NAME] | status [NAME]');
+    default: throw new UsageError(`lab: unknown subcommand ${JSON.stringify(sub)} (up FILE | down [NAME] | status [NAME])`);
   }
 }
 
 async function up(args: string[]): Promise<void> {
-  const { values, positionals } = parse('visp lab up', args, {
+  const { values, positionals } = parse('lab up', args, {
     name: { type: 'string' }, timeout: { type: 'string' }, duration: { type: 'string' }, json: { type: 'boolean' },
   }, 1);
   const file = positionals[0];
-  if (!file) throw new UsageError('visp lab up: which topology file? (e.g. visp lab up examples/triangle.yaml)');
+  if (!file) throw new UsageError('lab up: which topology file? (e.g. visp lab up examples/triangle.yaml)');
   const ac = new AbortController();
   let interrupts = 0;
   const onSignal = (): void => {
@@ -63,22 +63,22 @@ function which(cmd: string, name: string | undefined): string {
 }
 
 async function down(args: string[]): Promise<void> {
-  const { values, positionals } = parse('visp lab down', args, { json: { type: 'boolean' } }, 1);
-  const name = which('visp lab down', positionals[0]);
+  const { values, positionals } = parse('lab down', args, { json: { type: 'boolean' } }, 1);
+  const name = which('lab down', positionals[0]);
   const r = await labDown(name, { progress: note });
   if (values.json) return out(json(r));
   out(`lab ${name} is down: ${r.deleted ? 'slice deleted, ' : ''}${r.stopped.length} processes stopped, ${r.namespaces.length} namespaces removed`);
 }
 
 async function status(args: string[]): Promise<void> {
-  const { values, positionals } = parse('visp lab status', args, { json: { type: 'boolean' } }, 1);
+  const { values, positionals } = parse('lab status', args, { json: { type: 'boolean' } }, 1);
   if (!positionals[0] && listLabs().length !== 1) {
     const labs = listLabs().map((l) => ({ l, s: tryReadState(l) }));
     if (values.json) return out(json(labs.map(({ l, s }) => ({ name: l, phase: s?.phase ?? 'unknown', file: s?.file ?? '', controller: s?.controller ?? '' }))));
     if (!labs.length) return out('no lab is up');
     return out(table(['lab', 'phase', 'nodes', 'file', 'controller'], labs.map(({ l, s }) => [l, s?.phase ?? 'unknown', s?.nodes.length, s?.file, s?.controller])));
   }
-  const r = await labStatus(which('visp lab status', positionals[0]));
+  const r = await labStatus(which('lab status', positionals[0]));
   if (values.json) return out(json(r));
   const c = r.controller;
   out(`lab ${r.name}: ${r.phase}, from ${r.file}`);

@@ -14,7 +14,7 @@ const out = (s: string): void => { process.stdout.write(`${s}\n`); };
 const common = { controller: { type: 'string' }, json: { type: 'boolean' } } as const;
 
 export async function slicesCmd(args: string[]): Promise<void> {
-  const { values } = parse('visp slices', args, common);
+  const { values } = parse('slices', args, common);
   const r = await withClient(values.controller, (c) => withTimeout(c.operator.listSlices({}), CALL_MS, 'ListSlices'));
   if (values.json) return out(json(r));
   if (!r.slices.length) return out('no slices');
@@ -23,7 +23,7 @@ export async function slicesCmd(args: string[]): Promise<void> {
 }
 
 export async function nodesCmd(args: string[]): Promise<void> {
-  const { values } = parse('visp nodes', args, common);
+  const { values } = parse('nodes', args, common);
   const r = await withClient(values.controller, (c) => withTimeout(c.operator.listNodes({}), CALL_MS, 'ListNodes'));
   if (values.json) return out(json(r));
   if (!r.nodes.length) return out('no nodes');
@@ -35,10 +35,10 @@ export async function nodesCmd(args: string[]): Promise<void> {
 const STATES = ['pending', 'configuring', 'ready', 'failed', 'stopped'];
 
 export async function tunnelsCmd(args: string[]): Promise<void> {
-  const { values } = parse('visp tunnels', args, { ...common, node: { type: 'string' }, slice: { type: 'string' }, state: { type: 'string' } });
+  const { values } = parse('tunnels', args, { ...common, node: { type: 'string' }, slice: { type: 'string' }, state: { type: 'string' } });
   let state: OperationalState | undefined;
   if (values.state !== undefined) {
-    if (!STATES.includes(values.state)) throw new UsageError(`visp tunnels: flag --state: ${JSON.stringify(values.state)} is not one of ${STATES.join(', ')}`);
+    if (!STATES.includes(values.state)) throw new UsageError(`tunnels: flag --state: ${JSON.stringify(values.state)} is not one of ${STATES.join(', ')}`);
     state = `OPERATIONAL_STATE_${values.state.toUpperCase()}` as OperationalState;
   }
   const r = await withClient(values.controller, (c) => withTimeout(c.operator.listTunnels({
@@ -60,9 +60,9 @@ export function tunnelTable(tunnels: readonly Tunnel__Output[]): string {
 }
 
 export async function describeCmd(args: string[]): Promise<void> {
-  const { values, positionals } = parse('visp describe', args, common, 1);
+  const { values, positionals } = parse('describe', args, common, 1);
   const slice = positionals[0];
-  if (!slice) throw new UsageError('visp describe: which slice? (visp describe SLICE; visp slices lists them)');
+  if (!slice) throw new UsageError('describe: which slice? (visp describe SLICE; visp slices lists them)');
   const r = await withClient(values.controller, (c) => withTimeout(c.links.describe({ slice }), CALL_MS, 'Describe'));
   if (values.json) return out(json(r));
   if (!r.manifest) return out(`slice ${slice}: no manifest`);
@@ -83,9 +83,9 @@ export function manifestText(m: Manifest__Output): string {
 }
 
 export async function planCmd(args: string[]): Promise<void> {
-  const { values, positionals } = parse('visp plan', args, { ...common, slice: { type: 'string' } }, 1);
+  const { values, positionals } = parse('plan', args, { ...common, slice: { type: 'string' } }, 1);
   const file = positionals[0];
-  if (!file) throw new UsageError('visp plan: which topology file? (visp plan FILE.yaml)');
+  if (!file) throw new UsageError('plan: which topology file? (visp plan FILE.yaml)');
   const topo = readTopology(file);
   const slice = values.slice ?? topo.name;
   const r = await withClient(values.controller, (c) => withTimeout(c.operator.plan({ slice, topology: toApiTopology(topo) }), CALL_MS, 'Plan'));
@@ -100,7 +100,7 @@ export async function planCmd(args: string[]): Promise<void> {
 }
 
 export async function eventsCmd(args: string[]): Promise<void> {
-  const { values } = parse('visp events', args, { ...common, slice: { type: 'string' }, node: { type: 'string' } });
+  const { values } = parse('events', args, { ...common, slice: { type: 'string' }, node: { type: 'string' } });
   await withClient(values.controller, async (c) => {
     const stream = c.operator.watchEvents({ ...(values.slice ? { slice: values.slice } : {}), ...(values.node ? { node: values.node } : {}) });
     const stop = (): void => stream.cancel();

@@ -1,7 +1,8 @@
 // Which controller a command talks to: --controller, else $VISP_CONTROLLER,
 // else the lab's socket when exactly one lab is up.
+import { status } from '@grpc/grpc-js';
 import { connect, type VispClient } from '../api/client.js';
-import { listLabs, soleLabController } from '../lab/index.js';
+import { errorText, listLabs, rpcCode, soleLabController } from '../lab/index.js';
 import { UsageError } from './args.js';
 
 /** A bare path is a unix socket. */
@@ -21,8 +22,16 @@ export function controllerAddress(flag: string | undefined): string {
     : 'no controller: give --controller ADDR or set VISP_CONTROLLER (no lab is up; start one with: visp lab up FILE)');
 }
 
-/** Run `fn` with a client, closed afterwards. */
+/** Run `fn` with a client, closed afterwards; "cannot reach" names the address. */
 export async function withClient<T>(flag: string | undefined, fn: (c: VispClient) => Promise<T>): Promise<T> {
-  const client = connect(controllerAddress(flag));
-  try { return await fn(client); } finally { client.close(); }
+  const address = controllerAddress(flag);
+  const client = connect(address);
+  try {
+    return await fn(client);
+  } catch (e) {
+    if (rpcCode(e) === status.UNAVAILABLE) throw new Error(`cannot reach the controller at ${address} (${errorText(e)})`, { cause: e });
+    throw e;
+  } finally {
+    client.close();
+  }
 }

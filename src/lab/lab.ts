@@ -22,7 +22,7 @@ import { isAlive, isOurs, logTail, spawnDetached, stopProcess } from './processe
 import { enumWord, toApiTopology } from './to-api.js';
 import { errorText, rpcCode, withTimeout } from './rpc.js';
 import { ensureLabRoot, labDir, listLabs, tryReadState, writeState, type LabState } from './state.js';
-import { createUnderlay, deleteNetns, hubNetns, listNetns, netnsExists, nodeNetns, underlayNamespaces, underlayPlan } from './underlay.js';
+import { builtLinks, createUnderlay, deleteNetns, hubNetns, listNetns, netnsExists, nodeNetns, underlayNamespaces, underlayPlan } from './underlay.js';
 
 /** Lab names become namespace names, a directory and part of a unix socket path: keep them short and plain. */
 const LAB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
@@ -301,13 +301,9 @@ async function teardown(state: LabState, given: VispClient | undefined, progress
       progress(`slice ${state.name}: Delete`);
       await withTimeout(client.links.delete({ slice: state.name }), 15_000, 'Delete');
       report.deleted = true;
-      // Give the agents a moment to take their objects down, as they would on a testbed.
-      const until = Date.now() + 10_000;
-      while (Date.now() < until) {
-        const left = (await withTimeout(client.operator.listTunnels({ slice: state.name }), 5000, 'ListTunnels')).tunnels;
-        if (left.length === 0) break;
-        await sleep(200);
-      }
+      // Let the agents take their objects down, as they would on a testbed
+      // (the kernel can be slow to delete links while it reclaims namespaces).
+      await waitForNodesClean(state, progress);
     } catch (e) {
       if (rpcCode(e) === grpcStatus.NOT_FOUND) report.deleted = true;
       else progress(`the controller did not delete the slice (${errorText(e)}); removing its namespaces instead`);
@@ -348,6 +344,18 @@ async function teardown(state: LabState, given: VispClient | undefined, progress
     report.problems.push(`cannot remove ${state.dir}: ${(e as Error).message}`);
   }
   return report;
+}
+
+async function waitForNodesClean(state: LabState, progress: (l: string) => void, timeoutMs = 30_000): Promise<void> {
+  const start = Date.now();
+  let shown = -1;
+  for (;;) {
+    const left = (await Promise.all(state.nodes.map((n) => builtLinks(n.netns)))).reduce((a, l) => a + l.length, 0);
+    if (left === 0) return;
+    if (left !== shown && Date.now() - start > 1000) { progress(`agents removing the slice's objects: ${left} interfaces left on the nodes`); shown = left; }
+    if (Date.now() - start > timeoutMs) { progress(`agents still have ${left} interfaces after ${timeoutMs / 1000} s; removing the namespaces anyway`); return; }
+    await sleep(250);
+  }
 }
 
 /** Drop namespaces that belong to another lab whose name extends ours ("a" vs "a-b"). */

@@ -66,7 +66,8 @@ export async function stopProcess(pid: number, markers: readonly string[], grace
   while (isAlive(pid) && Date.now() < deadline) await sleep(50);
   if (isAlive(pid)) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
-    const hard = Date.now() + 5000;
+    // A process in uninterruptible sleep (e.g. a slow link deletion) dies when the call returns.
+    const hard = Date.now() + 30_000;
     while (isAlive(pid) && Date.now() < hard) await sleep(50);
   }
   return true;

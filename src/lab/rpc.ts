@@ -16,7 +16,10 @@ export function rpcCode(e: unknown): number | undefined {
 
 /** "INVALID_ARGUMENT: topology.links[0].members: …" for gRPC errors, the message otherwise. */
 export function errorText(e: unknown): string {
-  if (isRpcError(e)) return `${STATUS_NAMES.get(e.code) ?? `status ${e.code}`}: ${e.details || e.message}`;
+  if (isRpcError(e)) {
+    const details = (e.details || e.message).replace(/\s*Resolution note:\s*$/, '').trim();
+    return `${STATUS_NAMES.get(e.code) ?? `status ${e.code}`}: ${details}`;
+  }
   if (e instanceof Error) return e.message;
   return String(e);
 }

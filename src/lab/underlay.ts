@@ -100,6 +100,16 @@ export async function createUnderlay(p: UnderlayPlan, created: (netns: string) =
   }
 }
 
+/** Links in a node namespace other than lo and ul0 (what the agent built there). */
+export async function builtLinks(netns: string): Promise<string[]> {
+  try {
+    const out = await ip(['-n', netns, '-o', 'link', 'show']);
+    return out.split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((n): n is string => !!n && n !== 'lo' && n !== 'ul0');
+  } catch {
+    return []; // gone: nothing left in it
+  }
+}
+
 /** Delete namespaces; already gone is fine. Returns the ones that could not be deleted, with why. */
 export async function deleteNetns(names: readonly string[]): Promise<string[]> {
   const problems: string[] = [];
