@@ -1,0 +1,257 @@
+// npm run bench -- lab [--sizes 20,100] [--trials 3] [--pings 3] [--poll-ms 100] [--keep-logs]
+//
+// Lab mode at scale: N nodes (network namespaces on one emulated underlay,
+// 198.18.0.0/15), the controller (embedded SQLite store, unix socket) and one
+// agent per node, each its own process. One slice whose topology is a ring
+// (router i ↔ i+1 mod N) plus chords (i ↔ i+N/2 for even i < N/2: N/4 of
+// them), every link VXLAN with an IPv4 /31 from the lab's local pool. Per
+// trial: Allocate, Provision, poll Status until every link is READY, ping
+// across a few random links, Delete, poll the kernel until no node has a
+// visp link or experiment namespace left. Times are medians over the trials;
+// peak memory is the highest sum of VmRSS over all the lab's processes seen
+// while the lab ran (sampled every 200 ms), VmHWM per process alongside.
+// Progress on stderr; the last stdout line is JSON.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execFileSync } from 'node:child_process';
+import type { Manifest__Output } from '../src/api/gen/visp/v1/Manifest.js';
+import type { AllocateRequest } from '../src/api/gen/visp/v1/AllocateRequest.js';
+import { linkList } from '../src/netlink/link.js';
+import { NetlinkSocket } from '../src/netlink/socket.js';
+import { parseAlias } from '../src/ownership.js';
+import { cleanupLabsOnSignal, Lab, RssSampler, type ProcStat } from './lib/lab-env.js';
+import { log, median, now, round, settle } from './lib/measure.js';
+
+interface Options { sizes: number[]; trials: number; pings: number; pollMs: number; keepLogs: boolean }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { sizes: [20, 100], trials: 3, pings: 3, pollMs: 100, keepLogs: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const num = (v: string | undefined, min = 1): number => {
+      const x = Number(v);
+      if (!Number.isInteger(x) || x < min) throw new Error(`${a} needs an integer ≥ ${min}, got ${v}`);
+      return x;
+    };
+    if (a === '--sizes') o.sizes = (argv[++i] ?? '').split(',').map((v) => num(v, 4));
+    else if (a === '--trials') o.trials = num(argv[++i]);
+    else if (a === '--pings') o.pings = num(argv[++i], 0);
+    else if (a === '--poll-ms') o.pollMs = num(argv[++i]);
+    else if (a === '--keep-logs') o.keepLogs = true;
+    else throw new Error(`unknown option ${a} (have --sizes, --trials, --pings, --poll-ms, --keep-logs)`);
+  }
+  return o;
+}
+
+/** Ring i ↔ i+1 (mod N) plus chords i ↔ i+N/2 for even i < N/2. */
+export function ringChords(n: number): Array<{ id: string; a: number; b: number }> {
+  const links = Array.from({ length: n }, (_, i) => ({ id: `ring${i}`, a: i, b: (i + 1) % n }));
+  for (let i = 0; i < Math.floor(n / 2); i += 2) links.push({ id: `chord${i}`, a: i, b: i + Math.floor(n / 2) });
+  return links;
+}
+
+function request(slice: string, n: number, netns: (i: number) => string): AllocateRequest {
+  return {
+    slice,
+    topology: {
+      nodes: Array.from({ length: n }, (_, i) => ({ id: `r${i}`, node: `n${i}`, netns: netns(i) })),
+      links: ringChords(n).map((l) => ({
+        id: l.id, members: [{ node: `r${l.a}` }, { node: `r${l.b}` }],
+        encapsulation: 'ENCAPSULATION_VXLAN', addressClass: 'ADDRESS_CLASS_LOCAL', ipv4: { enabled: true },
+      })),
+    },
+  };
+}
+
+let unsettled = 0;
+async function quiet(): Promise<void> {
+  if (!(await settle())) { unsettled++; log('  (machine busy: measuring anyway)'); }
+}
+
+const cpuOf = (s: { controller: ProcStat; agents: ProcStat[] }): { controller: number; agents: number } =>
+  ({ controller: s.controller.cpuS, agents: s.agents.reduce((a, x) => a + x.cpuS, 0) });
+const cpuDelta = (a: { controller: number; agents: number }, b: { controller: number; agents: number }): { controller_s: number; agents_s: number } =>
+  ({ controller_s: round(b.controller - a.controller, 2), agents_s: round(b.agents - a.agents, 2) });
+
+interface Trial {
+  allocate: number; provisionRpc: number; provisionToReady: number; ready: number;
+  deleteRpc: number; teardownLinks: number; teardown: number;
+  firstReady: number | undefined; lastReadyEvent: number | undefined; statusPolls: number; statusMsMedian: number;
+  cpuUp: { controller_s: number; agents_s: number }; cpuDown: { controller_s: number; agents_s: number };
+  pings: string[];
+}
+
+/** Links (visp-owned) in each node namespace, and experiment namespaces still present. */
+async function leftovers(socks: NetlinkSocket[], expNs: readonly string[]): Promise<{ links: number; namespaces: number }> {
+  const counts = await Promise.all(socks.map(async (s) => (await linkList(s)).filter((l) => parseAlias(l.alias)).length));
+  return { links: counts.reduce((a, b) => a + b, 0), namespaces: expNs.filter((ns) => existsSync(`/run/netns/${ns}`)).length };
+}
+
+function ping(fromNs: string, to: string): void {
+  execFileSync('ip', ['netns', 'exec', fromNs, 'ping', '-c', '1', '-W', '3', '-q', to], { stdio: 'pipe' });
+}
+
+async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag: string, o: Options): Promise<Trial> {
+  const slice = `bench-n${n}-t${t}`;
+  const netns = (i: number): string => `vb-${tag}-${n}-${t}-r${i}`;
+  const expNs = Array.from({ length: n }, (_, i) => netns(i));
+  for (const ns of expNs) lab.expNamespaces.add(ns);
+  const req = request(slice, n, netns);
+  const links = req.topology!.links!.length;
+
+  // State events as they happen (not part of the measured path: the poll is).
+  const events = lab.api.operator.watchEvents({ slice });
+  const readyAt = new Map<string, number>();
+  const watching = (async () => {
+    for await (const e of events) if (e.kind === 'state' && e.state === 'OPERATIONAL_STATE_READY') readyAt.set(`${e.link}@${e.node}`, now());
+  })().catch(() => undefined);
+
+  await quiet();
+  const c0 = cpuOf(lab.stats());
+  const t0 = now();
+  await lab.api.links.allocate(req);
+  const t1 = now();
+  await lab.api.links.provision({ slice });
+  const t2 = now();
+  let m: Manifest__Output | undefined;
+  const statusMs: number[] = [];
+  for (;;) {
+    const s0 = now();
+    m = (await lab.api.links.status({ slice })).manifest!;
+    statusMs.push((now() - s0) * 1000);
+    if (m.operationalState === 'OPERATIONAL_STATE_READY') break;
+    const failed = m.slivers.find((s) => s.operationalState === 'OPERATIONAL_STATE_FAILED');
+    if (failed) throw new Error(`${failed.id} failed: ${failed.error}`);
+    if (now() - t2 > 600) throw new Error(`not ready after 600 s: ${m.slivers.filter((s) => s.operationalState !== 'OPERATIONAL_STATE_READY').length} links not ready`);
+    await sleep(o.pollMs);
+  }
+  const t3 = now();
+  const c1 = cpuOf(lab.stats());
+  const ready = [...readyAt.values()].sort((a, b) => a - b);
+  log(`  n=${n} trial ${t}: allocate ${((t1 - t0) * 1000).toFixed(0)} ms, provision RPC ${((t2 - t1) * 1000).toFixed(0)} ms, ready after ${((t3 - t1) * 1000).toFixed(0)} ms (${links} links, ${statusMs.length} Status polls, median ${median(statusMs).toFixed(1)} ms)`);
+  if (ready.length) log(`    endpoint READY events: first ${((ready[0]! - t1) * 1000).toFixed(0)} ms, median ${((median(ready) - t1) * 1000).toFixed(0)} ms, last ${((ready.at(-1)! - t1) * 1000).toFixed(0)} ms after Provision; cpu ${JSON.stringify(cpuDelta(c0, c1))}`);
+
+  // Correctness on a sample: ping across random links, first member → second member's address.
+  const pings: string[] = [];
+  const pool = [...m.slivers];
+  for (let k = 0; k < Math.min(o.pings, pool.length); k++) {
+    const s = pool.splice(Math.floor(Math.random() * pool.length), 1)[0]!;
+    const [a, b] = s.endpoints;
+    const to = b!.addresses[0]!.split('/')[0]!;
+    try { ping(a!.netns, to); } catch (e) { throw new Error(`ping ${s.id}: ${a!.netns} → ${to} failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() ?? e}`); }
+    pings.push(`${s.id} ${a!.physicalNode}:${a!.ifname} → ${b!.physicalNode}:${b!.ifname} ${to}`);
+  }
+  log(`    ping ok: ${pings.join('; ')}`);
+
+  await quiet();
+  const c2 = cpuOf(lab.stats());
+  const t4 = now();
+  await lab.api.links.delete({ slice });
+  const t5 = now();
+  let linksGone: number | undefined;
+  for (;;) {
+    const left = await leftovers(socks, expNs);
+    if (left.links === 0 && linksGone === undefined) linksGone = now();
+    if (left.links === 0 && left.namespaces === 0) break;
+    if (now() - t4 > 300) throw new Error(`teardown: after 300 s ${left.links} visp links and ${left.namespaces} experiment namespaces are left`);
+    await sleep(Math.min(o.pollMs, 50));
+  }
+  const t6 = now();
+  const c3 = cpuOf(lab.stats());
+  events.cancel();
+  await watching;
+  log(`    teardown: Delete RPC ${((t5 - t4) * 1000).toFixed(0)} ms, node links gone ${((linksGone! - t4) * 1000).toFixed(0)} ms, experiment namespaces gone ${((t6 - t4) * 1000).toFixed(0)} ms; cpu ${JSON.stringify(cpuDelta(c2, c3))}`);
+  return {
+    allocate: t1 - t0, provisionRpc: t2 - t1, provisionToReady: t3 - t1, ready: t3 - t0,
+    deleteRpc: t5 - t4, teardownLinks: linksGone! - t4, teardown: t6 - t4,
+    firstReady: ready.length ? ready[0]! - t1 : undefined, lastReadyEvent: ready.length ? ready.at(-1)! - t1 : undefined,
+    statusPolls: statusMs.length, statusMsMedian: median(statusMs),
+    cpuUp: cpuDelta(c0, c1), cpuDown: cpuDelta(c2, c3), pings,
+  };
+}
+
+async function runSize(n: number, o: Options, tag: string): Promise<Record<string, unknown>> {
+  log(`lab n=${n}: underlay (hub + ${n} node namespaces)`);
+  const tu = now();
+  const lab = new Lab(n);
+  lab.keepLogs = o.keepLogs;
+  const socks: NetlinkSocket[] = [];
+  let sampler: RssSampler | undefined;
+  try {
+    const underlayS = now() - tu;
+    const tc = now();
+    await lab.startController();
+    const controllerS = now() - tc;
+    sampler = new RssSampler(() => lab.procs.map((p) => p.pid));
+    const ta = now();
+    await lab.startAgents({ timeoutMs: 60_000 + n * 2000 });
+    const agentsS = now() - ta;
+    log(`  underlay ${underlayS.toFixed(1)} s, controller up ${controllerS.toFixed(1)} s, ${n} agents connected ${agentsS.toFixed(1)} s`);
+    for (const x of lab.underlay.nodes) socks.push(new NetlinkSocket({ netns: x.netns }));
+    await sleep(2000); // let the agents' startup (probe, first reconcile) finish before measuring
+    const idle = lab.stats();
+
+    const trials: Trial[] = [];
+    for (let t = 1; t <= o.trials; t++) trials.push(await trial(lab, socks, n, t, tag, o));
+    sampler.stop();
+    const st = lab.stats();
+    const hwm = [st.controller.hwmKb, ...st.agents.map((a) => a.hwmKb)];
+    const mb = (kb: number): number => round(kb / 1024, 1);
+    const ms = (xs: number[]): number => Math.round(median(xs) * 1000);
+    const links = ringChords(n).length;
+    return {
+      allocate_ms: ms(trials.map((x) => x.allocate)),
+      provision_to_ready_ms: ms(trials.map((x) => x.provisionToReady)),
+      ready_ms: ms(trials.map((x) => x.ready)),
+      teardown_ms: ms(trials.map((x) => x.teardown)),
+      peak_rss_mb_total: mb(sampler.peakKb),
+      agents: n,
+      links, endpoints: 2 * links,
+      provision_rpc_ms: ms(trials.map((x) => x.provisionRpc)),
+      first_endpoint_ready_ms: ms(trials.flatMap((x) => (x.firstReady === undefined ? [] : [x.firstReady]))),
+      last_endpoint_ready_ms: ms(trials.flatMap((x) => (x.lastReadyEvent === undefined ? [] : [x.lastReadyEvent]))),
+      delete_rpc_ms: ms(trials.map((x) => x.deleteRpc)),
+      teardown_links_ms: ms(trials.map((x) => x.teardownLinks)),
+      status_rpc_ms: round(median(trials.map((x) => x.statusMsMedian)), 1),
+      hwm_mb_sum: mb(hwm.reduce((a, b) => a + b, 0)),
+      controller_hwm_mb: mb(st.controller.hwmKb),
+      agent_hwm_mb_median: mb(median(st.agents.map((a) => a.hwmKb))),
+      agent_hwm_mb_max: mb(Math.max(...st.agents.map((a) => a.hwmKb))),
+      idle_rss_mb_total: mb(idle.controller.rssKb + idle.agents.reduce((a, x) => a + x.rssKb, 0)),
+      lab_start_s: { underlay: round(underlayS, 1), controller: round(controllerS, 1), agents_connected: round(agentsS, 1) },
+      cpu_up_s: trials.map((x) => x.cpuUp), cpu_down_s: trials.map((x) => x.cpuDown),
+      samples_ms: {
+        allocate: trials.map((x) => Math.round(x.allocate * 1000)), provision_to_ready: trials.map((x) => Math.round(x.provisionToReady * 1000)),
+        ready: trials.map((x) => Math.round(x.ready * 1000)), teardown: trials.map((x) => Math.round(x.teardown * 1000)),
+      },
+      pinged: trials.flatMap((x) => x.pings).length,
+    };
+  } finally {
+    sampler?.stop();
+    for (const s of socks) s.close();
+    await lab.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  cleanupLabsOnSignal();
+  if (process.getuid?.() !== 0) throw new Error('the lab benchmark needs root (network namespaces, CAP_NET_ADMIN)');
+  const tag = randomBytes(2).toString('hex');
+  log(`lab benchmark: sizes ${o.sizes.join(', ')}, ${o.trials} trials each, ring + chords (i ↔ i+N/2 for even i < N/2), VXLAN, IPv4 /31 local`);
+  const t = now();
+  const out: Record<string, unknown> = {};
+  for (const n of o.sizes) out[`n${n}`] = await runSize(n, o, tag);
+  out.trials = o.trials;
+  out.topology = 'ring i<->i+1 mod N plus chords i<->i+N/2 for even i < N/2; vxlan; ipv4 /31 from 192.0.2.0/24 (local)';
+  out.ready_ms_is = 'Allocate sent -> Status READY (allocate_ms + provision_to_ready_ms)';
+  out.total_s = round(now() - t, 1);
+  if (unsettled) out.unsettled_measurements = unsettled;
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+main().catch((e: unknown) => {
+  log(`lab benchmark failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  process.exitCode = 1;
+});

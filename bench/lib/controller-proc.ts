@@ -1,0 +1,27 @@
+// The lab's controller as its own process, embedded SQLite store, listening
+// on a unix socket. The lab pools, with cooldown off: a benchmark allocates
+// the same space again a few seconds after deleting it (a /24 slice at N=100
+// takes the whole local IPv4 pool).
+//   node dist/bench/lib/controller-proc.js --listen unix:/path --store /dir/store.db
+import { startController } from '../../src/api/controller-server.js';
+import { LAB_POOLS } from '../../src/api/lab-pools.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+
+const listen = arg('listen');
+const storePath = arg('store');
+if (!listen || !storePath) {
+  process.stderr.write('usage: controller-proc --listen ADDRESS --store FILE\n');
+  process.exit(2);
+}
+const log = (l: string): void => { process.stderr.write(`${new Date().toISOString()} ${l}\n`); };
+
+const c = await startController({ listen, storePath, ipam: { ...LAB_POOLS, cooldownMs: 0 }, log });
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => {
+    c.close().catch((e: Error) => log(`close: ${e.message}`)).finally(() => process.exit(0));
+  });
+}

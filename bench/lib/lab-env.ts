@@ -1,0 +1,216 @@
+// A lab for benchmarks, built from visp's primitives only (not src/lab/):
+// an emulated underlay (a hub namespace with a bridge, a veth to each node
+// namespace, 198.18.0.0/15), the controller and one agent per node as
+// separate processes, memory and CPU read from /proc per process. Every
+// namespace is "vb-…" and removed at the end, on error and on SIGINT/SIGTERM;
+// every process we start is stopped by its pid.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { connect, type VispClient } from '../../src/api/client.js';
+import { removeAllScratch, removeNetns, scratchNetns, sh } from './scratch.js';
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench/lib
+
+export interface LabNode { name: string; netns: string; ipv4: string }
+export interface Underlay { hub: string; nodes: LabNode[] }
+
+/** Host number h (1-based) in 198.18.0.0/15. */
+export function underlayV4(h: number): string {
+  if (h < 1 || h > 2 ** 17 - 2) throw new Error(`underlay host ${h} is outside 198.18.0.0/15`);
+  return `198.${18 + (h >>> 16)}.${(h >>> 8) & 255}.${h & 255}`;
+}
+
+/** Hub with bridge br0; node i is "n<i>" in namespace vb-n<i>-…, ul0 = 198.18.x.y/15. */
+export function buildUnderlay(n: number): Underlay {
+  const hub = scratchNetns('hub');
+  const nodes: LabNode[] = [];
+  for (let i = 0; i < n; i++) nodes.push({ name: `n${i}`, netns: scratchNetns(`n${i}`), ipv4: underlayV4(i + 1) });
+  const hubLines = ['link add br0 type bridge stp_state 0 mcast_snooping 0', 'link set br0 up'];
+  nodes.forEach((x, i) => hubLines.push(`link add p${i} type veth peer name ul0 netns ${x.netns}`, `link set p${i} master br0`, `link set p${i} up`));
+  sh('ip', ['-n', hub, '-batch', '-'], `${hubLines.join('\n')}\n`);
+  for (const x of nodes) sh('ip', ['-n', x.netns, '-batch', '-'], `addr add ${x.ipv4}/15 dev ul0\nlink set ul0 up\n`);
+  return { hub, nodes };
+}
+
+/** Everything a process costs, from /proc. */
+export interface ProcStat { rssKb: number; hwmKb: number; cpuS: number }
+const CLK_TCK = 100;
+
+export function procStat(pid: number): ProcStat | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), cpuS: (Number(f[11]) + Number(f[12])) / CLK_TCK };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A process we started (node …), its log in the lab's directory. */
+export interface Proc { name: string; child: ChildProcess; pid: number; logFile: string }
+
+export class Lab {
+  readonly dir = mkdtempSync(join(tmpdir(), 'vb-lab-'));
+  readonly address = `unix:${join(this.dir, 'controller.sock')}`;
+  readonly underlay: Underlay;
+  controller: Proc | undefined;
+  readonly agents: Proc[] = [];
+  /** Experiment namespaces the agents create for us (names we chose): removed at the end. */
+  readonly expNamespaces = new Set<string>();
+  /** Keep the directory with the processes' logs (and say where). */
+  keepLogs = false;
+  private client: VispClient | undefined;
+  private closed = false;
+
+  constructor(n: number) {
+    live.add(this);
+    this.underlay = buildUnderlay(n);
+  }
+
+  get api(): VispClient {
+    this.client ??= connect(this.address);
+    return this.client;
+  }
+
+  get procs(): Proc[] { return [...(this.controller ? [this.controller] : []), ...this.agents]; }
+
+  private start(name: string, argv: string[]): Proc {
+    const logFile = join(this.dir, `${name}.log`);
+    const fd = openSync(logFile, 'a', 0o600);
+    try {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
+      if (child.pid === undefined) throw new Error(`cannot start ${argv.join(' ')}`);
+      child.on('error', () => undefined);
+      return { name, child, pid: child.pid, logFile };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async startController(): Promise<void> {
+    this.controller = this.start('controller', [process.execPath, join(here, 'controller-proc.js'), '--listen', this.address, '--store', join(this.dir, 'store', 'visp.db')]);
+    const until = Date.now() + 20_000;
+    for (;;) {
+      this.assertAlive(this.controller);
+      if (existsSync(this.address.slice(5))) {
+        try { await this.api.links.getVersion({}); return; } catch { /* not yet */ }
+      }
+      if (Date.now() > until) throw new Error(`controller did not answer within 20 s; log: ${this.controller.logFile}`);
+      await sleep(50);
+    }
+  }
+
+  /** One agent per node namespace (nsenter --net: the node's network, the host's mounts); resolves when all are connected. */
+  async startAgents(opts: { timeoutMs?: number } = {}): Promise<void> {
+    for (const x of this.underlay.nodes) {
+      this.agents.push(this.start(`agent-${x.name}`, ['nsenter', `--net=/run/netns/${x.netns}`, '--', process.execPath, join(here, 'agent-proc.js'), '--controller', this.address, '--node', x.name]));
+    }
+    const until = Date.now() + (opts.timeoutMs ?? 120_000);
+    for (;;) {
+      for (const a of this.agents) this.assertAlive(a);
+      const r = await this.api.links.listResources({});
+      const up = r.nodes.filter((x) => x.connected).length;
+      if (up === this.agents.length) return;
+      if (Date.now() > until) throw new Error(`${up}/${this.agents.length} agents connected after ${opts.timeoutMs ?? 120_000} ms`);
+      await sleep(100);
+    }
+  }
+
+  private assertAlive(p: Proc): void {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) {
+      const tail = readFileSync(p.logFile, 'utf8').trim().split('\n').slice(-5).join('\n  ');
+      throw new Error(`${p.name} (pid ${p.pid}) exited (${p.child.exitCode ?? p.child.signalCode}):\n  ${tail}`);
+    }
+  }
+
+  /** Stop our processes (SIGTERM, then SIGKILL), then remove experiment and node namespaces. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client?.close();
+    await stopAll(this.agents);
+    if (this.controller) await stopAll([this.controller]);
+    for (const p of this.procs) removeProbes(p.pid);
+    for (const ns of this.expNamespaces) if (existsSync(`/run/netns/${ns}`)) { try { sh('ip', ['netns', 'del', ns]); } catch { /* gone */ } }
+    for (const x of this.underlay.nodes) removeNetns(x.netns);
+    removeNetns(this.underlay.hub);
+    if (this.keepLogs) process.stderr.write(`  logs kept in ${this.dir}\n`);
+    else rmSync(this.dir, { recursive: true, force: true });
+    live.delete(this);
+  }
+
+  /** The same teardown, synchronous (signal handlers, 'exit'). */
+  closeSync(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.procs) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const p of this.procs) removeProbes(p.pid);
+    for (const ns of this.expNamespaces) if (existsSync(`/run/netns/${ns}`)) { try { sh('ip', ['netns', 'del', ns]); } catch { /* gone */ } }
+    rmSync(this.dir, { recursive: true, force: true });
+    live.delete(this);
+  }
+
+  /** Sum over the controller and every agent. */
+  stats(): { controller: ProcStat; agents: ProcStat[] } {
+    const zero = { rssKb: 0, hwmKb: 0, cpuS: 0 };
+    return { controller: (this.controller && procStat(this.controller.pid)) ?? zero, agents: this.agents.map((a) => procStat(a.pid) ?? zero) };
+  }
+}
+
+async function stopAll(ps: Proc[]): Promise<void> {
+  const running = ps.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+  const exited = running.map((p) => new Promise<void>((r) => p.child.once('exit', () => r())));
+  for (const p of running) { try { process.kill(p.pid, 'SIGTERM'); } catch { /* gone */ } }
+  const all = Promise.all(exited);
+  if (await Promise.race([all.then(() => true), sleep(5000).then(() => false)])) return;
+  for (const p of running) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+  await all;
+}
+
+/** A capability probe namespace left by a process we stopped mid-probe (its name carries the pid). */
+function removeProbes(pid: number): void {
+  let names: string[] = [];
+  try { names = readdirSync('/run/netns').filter((n) => n.startsWith(`visp-probe-${pid}-`)); } catch { /* none */ }
+  for (const n of names) { try { sh('ip', ['netns', 'del', n]); } catch { /* gone */ } }
+}
+
+const live = new Set<Lab>();
+let hooked = false;
+/** On SIGINT/SIGTERM/exit: kill our processes, remove every namespace this run created. */
+export function cleanupLabsOnSignal(): void {
+  if (hooked) return;
+  hooked = true;
+  const all = (): void => { for (const l of [...live]) l.closeSync(); removeAllScratch(); };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`\n${sig}: stopping ${[...live].reduce((a, l) => a + l.procs.length, 0)} process(es), removing namespaces\n`);
+      all();
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  }
+  process.once('exit', all);
+}
+
+/** Sample summed RSS of the given processes every `everyMs`; the peak of the sum is what the lab held at once. */
+export class RssSampler {
+  peakKb = 0;
+  samples = 0;
+  private timer: NodeJS.Timeout | undefined;
+  constructor(private readonly pids: () => number[], everyMs = 200) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), everyMs);
+  }
+  sample(): void {
+    let sum = 0;
+    for (const pid of this.pids()) sum += procStat(pid)?.rssKb ?? 0;
+    this.samples++;
+    if (sum > this.peakKb) this.peakKb = sum;
+  }
+  stop(): void { if (this.timer) clearInterval(this.timer); this.sample(); }
+}
