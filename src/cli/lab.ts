@@ -20,7 +20,7 @@ export async function labCmd(args: string[]): Promise<void> {
 
 async function up(args: string[]): Promise<void> {
   const { values, positionals } = parse('lab up', args, {
-    name: { type: 'string' }, timeout: { type: 'string' }, duration: { type: 'string' }, json: { type: 'boolean' },
+    name: { type: 'string' }, timeout: { type: 'string' }, 'start-timeout': { type: 'string' }, duration: { type: 'string' }, json: { type: 'boolean' },
   }, 1);
   const file = positionals[0];
   if (!file) throw new UsageError('lab up: which topology file? (e.g. visp lab up examples/triangle.yaml)');
@@ -37,6 +37,7 @@ async function up(args: string[]): Promise<void> {
     const r = await labUp(file, {
       ...(values.name !== undefined ? { name: values.name } : {}),
       ...(values.timeout !== undefined ? { timeoutMs: duration('timeout', values.timeout) } : {}),
+      ...(values['start-timeout'] !== undefined ? { startTimeoutMs: duration('start-timeout', values['start-timeout']) } : {}),
       ...(values.duration !== undefined ? { durationMs: duration('duration', values.duration) } : {}),
       progress: note,
       signal: ac.signal,

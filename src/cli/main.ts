@@ -10,7 +10,7 @@ const HELP = `visp — virtual ISPs for network testbeds
 usage: visp COMMAND [flags]
 
 lab mode (this machine; needs root):
-  lab up FILE [--name N] [--timeout 60s] [--duration 24h] [--json]
+  lab up FILE [--name N] [--timeout 60s] [--start-timeout 30s] [--duration 24h] [--json]
                               emulated underlay + controller + one agent per node, then the slice
   lab down [NAME]             delete the slice, stop everything, remove every namespace
   lab status [NAME] [--json]  processes, nodes, slices (without NAME: every lab)

@@ -33,6 +33,8 @@ export interface LabUpOptions {
   name?: string;
   /** How long to wait for every link to be ready. Default 60 s plus 1 s per link. */
   timeoutMs?: number;
+  /** How long the controller and the agents may take to start and connect. Default 30 s. */
+  startTimeoutMs?: number;
   /** The slice's lease, from now. Default 24 hours. */
   durationMs?: number;
   /** A line per step and while waiting (the CLI shows it on stderr). */
@@ -138,7 +140,7 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
     state.pids.controller = spawnDetached([process.execPath, entry, 'controller', '--listen', state.controller, '--store', state.store], join(dir, 'controller.log'));
     writeState(state);
     client = connect(state.controller);
-    await waitForController(state, client, signal);
+    await waitForController(state, client, opts.startTimeoutMs ?? 30_000, signal);
 
     for (const n of plan.nodes) {
       state.pids.agents[n.name] = spawnDetached(
@@ -148,7 +150,7 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
       );
     }
     writeState(state);
-    await waitForAgents(state, client, progress, signal);
+    await waitForAgents(state, client, opts.startTimeoutMs ?? 30_000, progress, signal);
 
     const endTime = new Date(Date.now() + (opts.durationMs ?? 24 * 3600_000)).toISOString().replace(/\.\d+Z$/, 'Z');
     progress(`slice ${name}: Allocate (${topo.nodes.length} routers, ${topo.links.length} links)`);
@@ -165,7 +167,6 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
   } catch (e) {
     state.phase = 'failed';
     writeState(state);
-    progress(`failed: ${errorText(e)}`);
     progress('cleaning up: removing everything this lab created');
     const report = await teardown(state, client, progress);
     if (report.problems.length) progress(`cleanup problems: ${report.problems.join('; ')}`);
@@ -175,8 +176,8 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
   }
 }
 
-async function waitForController(state: LabState, client: VispClient, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + 20_000;
+async function waitForController(state: LabState, client: VispClient, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     signal?.throwIfAborted();
@@ -188,13 +189,13 @@ async function waitForController(state: LabState, client: VispClient, signal?: A
     } catch (e) {
       last = errorText(e);
     }
-    if (Date.now() > deadline) throw new UnavailableError(`the controller did not answer on ${state.controller} within 20 s${last ? ` (${last})` : ''}`);
+    if (Date.now() > deadline) throw new UnavailableError(`the controller did not answer on ${state.controller} within ${Math.round(timeoutMs / 1000)} s${last ? ` (${last})` : ''}`);
     await sleep(100, undefined, signal ? { signal } : undefined);
   }
 }
 
-async function waitForAgents(state: LabState, client: VispClient, progress: (l: string) => void, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + 30_000;
+async function waitForAgents(state: LabState, client: VispClient, timeoutMs: number, progress: (l: string) => void, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   const want = state.nodes.map((n) => n.name);
   let shown = -1;
   for (;;) {
@@ -214,7 +215,7 @@ async function waitForAgents(state: LabState, client: VispClient, progress: (l: 
       progress(`agents: ${shown}/${want.length} connected`);
     }
     if (Date.now() > deadline) {
-      throw new UnavailableError(`agents not connected after 30 s: ${missing.map((n) => `${n} (${oneLine(logTail(join(state.dir, `agent-${n}.log`), 1)) || 'no log'})`).join(', ')}`);
+      throw new UnavailableError(`agents not connected after ${Math.round(timeoutMs / 1000)} s: ${missing.map((n) => `${n} (${oneLine(logTail(join(state.dir, `agent-${n}.log`), 1)) || 'no log'})`).join(', ')}`);
     }
     await sleep(150, undefined, signal ? { signal } : undefined);
   }
