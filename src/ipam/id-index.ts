@@ -48,6 +48,19 @@ export class IdIndex {
     this.holds.expire(now, (h) => this.space.release({ start: h.record.start, count: h.record.count }));
   }
 
+  /** The guard record to write with the next change, carrying the cursor. */
+  nextGuard(cursor = this.cursor): SetRecord {
+    return { changes: this.changes + 1, cursor };
+  }
+
+  /** After a commit that wrote the guard and deleted the stale records. */
+  committed(revision: number, cursor = this.cursor): void {
+    this.holds.stale = [];
+    this.revision = revision;
+    this.changes++;
+    this.cursor = cursor;
+  }
+
   sameRanges(ranges: readonly IdRange[]): boolean {
     return JSON.stringify(ranges) === JSON.stringify(this.ranges);
   }

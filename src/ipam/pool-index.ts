@@ -55,6 +55,18 @@ export class PoolIndex {
     this.holds.expire(now, (h) => this.space.release(h.prefix.start, h.prefix.length));
   }
 
+  /** The guard record to write with the next change to this pool. */
+  nextGuard(): SetRecord {
+    return { changes: this.changes + 1 };
+  }
+
+  /** After a commit that wrote the guard and deleted the stale records. */
+  committed(revision: number): void {
+    this.holds.stale = [];
+    this.revision = revision;
+    this.changes++;
+  }
+
   /** Records (live or cooling) that overlap `p`, for conflict messages. */
   holders(p: Prefix): HeldBlock[] {
     return [...this.holds.byKey.values()].filter((h) => overlaps(h.prefix, p));

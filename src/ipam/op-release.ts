@@ -1,0 +1,137 @@
+// Release: the slice's header and links go, its block and identifier
+// records turn into cooldown records (or go, with a cooldown of 0), and the
+// guard of every pool and kind involved is bumped, all in one transaction.
+import { transact, TxnBuilder, type Entry } from '../store/index.js';
+import { txOptions, type OpContext } from './op-context.js';
+import { parsePrefix } from './prefix.js';
+import {
+  BLOCK_FIELDS,
+  CONFIG_KEY,
+  decode,
+  encode,
+  keys,
+  RUN_FIELDS,
+  SET_FIELDS,
+  SLICE_FIELDS,
+  type BlockRecord,
+  type IdRunRecord,
+  type SetRecord,
+  type SliceRecord,
+} from './records.js';
+import { isExpired } from './slice-view.js';
+import type { IdentifierKind, ReleaseResult } from './types.js';
+
+interface Change<R> {
+  readonly entry: Entry;
+  /** The cooldown record that replaces it; undefined = deleted. */
+  readonly next: R | undefined;
+}
+
+/** With `onlyIfExpiredBy`, releases only an allocation that is still unprovisioned and expired at that time. */
+export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSignal, onlyIfExpiredBy?: number): Promise<ReleaseResult> {
+  const { store, cache, clock } = ctx;
+  let pools: string[] = [];
+  let kinds: IdentifierKind[] = [];
+  return transact<ReleaseResult>(
+    store,
+    async () => {
+      const now = clock.now();
+      const snap = await store.read([{ key: CONFIG_KEY }, { key: keys.slice(slice) }, { key: keys.sliceLinks(slice) }], { signal });
+      const [configEntry, headerEntry, linksEntry] = snap.results.map((r) => r[0]);
+      if (!headerEntry) return { done: { slice, released: false } };
+      const header = decode<SliceRecord>(headerEntry, SLICE_FIELDS);
+      if (onlyIfExpiredBy !== undefined && !isExpired(header, onlyIfExpiredBy)) return { done: { slice, released: false } };
+      const config = cache.config(configEntry);
+      const until = now + config.cooldownMs;
+
+      const blockKeys = header.blocks.map((b) => keys.block(b.pool, parsePrefix(b.prefix, `slice "${slice}" block`)));
+      const runKeys = header.idRuns.map((r) => keys.idRun(r.kind, r.start));
+      pools = [...new Set(header.blocks.map((b) => b.pool))];
+      kinds = [...new Set(header.idRuns.map((r) => r.kind))];
+      const guardKeys = [...pools.map(keys.blockSet), ...kinds.map(keys.idSet)];
+      const held = await store.read([...blockKeys, ...runKeys, ...guardKeys].map((key) => ({ key })), { signal });
+      const entries = held.results.map((r) => r[0]);
+      const guards = new Map(guardKeys.map((k, i) => [k, entries[blockKeys.length + runKeys.length + i]]));
+
+      const tb = new TxnBuilder().compare(CONFIG_KEY, configEntry!.modRevision);
+      tb.delete(headerEntry.key, headerEntry.modRevision);
+      if (linksEntry) tb.delete(linksEntry.key, linksEntry.modRevision);
+      // Only records this slice still holds live; anything else is not ours to touch.
+      const cool = <R extends BlockRecord | IdRunRecord>(e: Entry | undefined, fields: readonly (keyof R & string)[]): Change<R> | undefined => {
+        if (!e) return undefined;
+        const r = decode<R>(e, fields);
+        if (r.slice !== slice || r.state !== 'live') return undefined;
+        const next = config.cooldownMs > 0 ? ({ ...r, state: 'cooldown', until } as R) : undefined;
+        if (next) tb.put(e.key, encode(next), e.modRevision);
+        else tb.delete(e.key, e.modRevision);
+        return { entry: e, next };
+      };
+      const blockChanges = entries.slice(0, blockKeys.length).flatMap((e) => cool<BlockRecord>(e, BLOCK_FIELDS) ?? []);
+      const runChanges = entries.slice(blockKeys.length, blockKeys.length + runKeys.length).flatMap((e) => cool<IdRunRecord>(e, RUN_FIELDS) ?? []);
+      for (const [key, guard] of guards) {
+        const set = guard ? decode<SetRecord>(guard, SET_FIELDS) : { changes: 0 };
+        tb.put(key, encode({ ...set, changes: set.changes + 1 }), guard?.modRevision ?? 0);
+      }
+
+      return {
+        txn: tb.build(),
+        result: (revision: number): ReleaseResult => {
+          patchIndices(ctx, { pools, kinds, guards, blockChanges, runChanges, revision });
+          return { slice, released: true, ...(config.cooldownMs > 0 ? { cooldownUntil: until } : {}) };
+        },
+      };
+    },
+    txOptions(ctx, `release slice "${slice}"`, signal, () => cache.drop(pools, kinds)),
+  );
+}
+
+// Indices that were current just before our commit are patched to match it;
+// any other is dropped and rebuilt from the store when next needed.
+function patchIndices(
+  ctx: OpContext,
+  c: {
+    pools: readonly string[];
+    kinds: readonly IdentifierKind[];
+    guards: ReadonlyMap<string, Entry | undefined>;
+    blockChanges: readonly Change<BlockRecord>[];
+    runChanges: readonly Change<IdRunRecord>[];
+    revision: number;
+  },
+): void {
+  for (const pool of c.pools) {
+    const idx = ctx.cache.poolAt(pool, c.guards.get(keys.blockSet(pool))?.modRevision ?? 0);
+    if (!idx) {
+      ctx.cache.drop([pool], []);
+      continue;
+    }
+    for (const { entry, next } of c.blockChanges) {
+      const h = idx.holds.byKey.get(entry.key);
+      if (!h) continue;
+      if (next) idx.holds.add({ ...h, modRevision: c.revision, record: next });
+      else {
+        idx.holds.byKey.delete(h.key);
+        idx.space.release(h.prefix.start, h.prefix.length);
+      }
+    }
+    idx.revision = c.revision;
+    idx.changes++;
+  }
+  for (const kind of c.kinds) {
+    const idx = ctx.cache.idsAt(kind, c.guards.get(keys.idSet(kind))?.modRevision ?? 0);
+    if (!idx) {
+      ctx.cache.drop([], [kind]);
+      continue;
+    }
+    for (const { entry, next } of c.runChanges) {
+      const h = idx.holds.byKey.get(entry.key);
+      if (!h) continue;
+      if (next) idx.holds.add({ ...h, modRevision: c.revision, record: next });
+      else {
+        idx.holds.byKey.delete(h.key);
+        idx.space.release({ start: h.record.start, count: h.record.count });
+      }
+    }
+    idx.revision = c.revision;
+    idx.changes++;
+  }
+}
