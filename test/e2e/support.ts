@@ -66,13 +66,14 @@ export class Lab {
       ipIn(this.hub, 'link', 'set', `p${i + 1}`, 'master', 'br0', 'up');
       ipIn(ns, 'addr', 'add', `${n.v4}/24`, 'dev', 'ul0');
       ipIn(ns, '-6', 'addr', 'add', `${n.v6}/64`, 'dev', 'ul0', 'nodad');
+      sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.ul0.accept_dad=0']);
       ipIn(ns, 'link', 'set', 'ul0', 'up');
       return n;
     });
     // The kernel adds ul0's link-local address (and its local route) a moment
     // after link up: wait, so that baselines taken now stay valid.
     await waitFor('link-local addresses on the underlay', () => this.nodes.every((n) =>
-      ipIn(n.ns, '-6', 'route', 'show', 'table', 'local').includes('local fe80:')), 10_000, 50);
+      ipIn(n.ns, '-6', 'route', 'show', 'table', 'local').includes('local fe80:')), 20_000, 50);
     this.ctl = await startController({
       listen: this.address, storePath: ':memory:', log: (l) => this.note(`controller: ${l}`),
       ...(this.opts.ipam ? { ipam: this.opts.ipam } : {}),
