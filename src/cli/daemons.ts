@@ -34,7 +34,6 @@ export async function controllerCmd(args: string[]): Promise<void> {
     ...(ipam ? { ipam } : {}),
     log,
   });
-  log(`visp controller: listening on ${h.address}, store ${values.store ?? DEFAULT_STORE}`);
   await untilSignal(() => h.close(), 'controller');
 }
 
