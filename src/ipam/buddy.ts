@@ -11,28 +11,34 @@
 
 import { BITS, formatPrefix, lastOf, type Family, type Prefix } from './prefix.js';
 
+// Block size by prefix length, computed once per family (a slice creates a
+// space per block for its subnets, so construction is on the hot path).
+const SIZES: Readonly<Record<Family, readonly bigint[]>> = {
+  ipv4: Array.from({ length: 33 }, (_, len) => 1n << BigInt(32 - len)),
+  ipv6: Array.from({ length: 129 }, (_, len) => 1n << BigInt(128 - len)),
+};
+
 export class BuddySpace {
   readonly family: Family;
   readonly base: bigint;
   readonly baseLength: number;
-  readonly #sizes: bigint[];
-  /** Free blocks by prefix length, each list sorted by address. */
-  readonly #free = new Map<number, bigint[]>();
+  readonly #sizes: readonly bigint[];
+  /** Free blocks indexed by prefix length, each list sorted by address. */
+  readonly #free: (bigint[] | undefined)[] = [];
 
   constructor(prefix: Prefix) {
     this.family = prefix.family;
     this.base = prefix.start;
     this.baseLength = prefix.length;
-    const bits = BITS[prefix.family];
-    this.#sizes = Array.from({ length: bits + 1 }, (_, len) => 1n << BigInt(bits - len));
-    this.#free.set(prefix.length, [prefix.start]);
+    this.#sizes = SIZES[prefix.family];
+    this.#free[prefix.length] = [prefix.start];
   }
 
   /** Best fit: start of a free block of `length`, now taken; undefined when none fits. */
   allocate(length: number): bigint | undefined {
     this.#checkLength(length);
     for (let l = length; l >= this.baseLength; l--) {
-      const bucket = this.#free.get(l);
+      const bucket = this.#free[l];
       if (!bucket || bucket.length === 0) continue;
       const start = bucket.shift()!;
       // Split down: keep the lower half each time, free the upper half.
@@ -76,8 +82,9 @@ export class BuddySpace {
     for (let l = length; l >= this.baseLength; l--) if (this.#has(l, this.#align(start, l))) return true;
     // ... or a free descendant inside it.
     const last = start + this.#sizes[length]! - 1n;
-    for (const [l, bucket] of this.#free) {
-      if (l <= length) continue;
+    for (let l = length + 1; l < this.#free.length; l++) {
+      const bucket = this.#free[l];
+      if (!bucket) continue;
       const i = lowerBound(bucket, start);
       if (i < bucket.length && bucket[i]! <= last) return true;
     }
@@ -86,20 +93,20 @@ export class BuddySpace {
 
   /** Prefix length of the largest free block, or undefined when full. */
   largestFree(): number | undefined {
-    for (let l = this.baseLength; l <= BITS[this.family]; l++) if (this.#free.get(l)?.length) return l;
+    for (let l = this.baseLength; l <= BITS[this.family]; l++) if (this.#free[l]?.length) return l;
     return undefined;
   }
 
   freeAddresses(): bigint {
     let n = 0n;
-    for (const [l, bucket] of this.#free) n += this.#sizes[l]! * BigInt(bucket.length);
+    this.#free.forEach((bucket, l) => (n += this.#sizes[l]! * BigInt(bucket?.length ?? 0)));
     return n;
   }
 
   /** All free blocks in address order (for usage reports and tests). */
   freeBlocks(): Prefix[] {
     const out: Prefix[] = [];
-    for (const [l, bucket] of this.#free) for (const s of bucket) out.push(this.#prefix(s, l));
+    this.#free.forEach((bucket, l) => bucket?.forEach((s) => out.push(this.#prefix(s, l))));
     return out.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   }
 
@@ -126,20 +133,21 @@ export class BuddySpace {
   }
 
   #has(length: number, start: bigint): boolean {
-    const bucket = this.#free.get(length);
+    const bucket = this.#free[length];
     if (!bucket) return false;
     const i = lowerBound(bucket, start);
     return i < bucket.length && bucket[i] === start;
   }
 
   #insert(length: number, start: bigint): void {
-    let bucket = this.#free.get(length);
-    if (!bucket) this.#free.set(length, (bucket = []));
-    bucket.splice(lowerBound(bucket, start), 0, start);
+    const bucket = (this.#free[length] ??= []);
+    // Splits append buddies above everything else in the bucket more often than not.
+    if (bucket.length === 0 || bucket[bucket.length - 1]! < start) bucket.push(start);
+    else bucket.splice(lowerBound(bucket, start), 0, start);
   }
 
   #remove(length: number, start: bigint): boolean {
-    const bucket = this.#free.get(length);
+    const bucket = this.#free[length];
     if (!bucket) return false;
     const i = lowerBound(bucket, start);
     if (i >= bucket.length || bucket[i] !== start) return false;

@@ -62,6 +62,6 @@ export class IdIndex {
   }
 
   sameRanges(ranges: readonly IdRange[]): boolean {
-    return JSON.stringify(ranges) === JSON.stringify(this.ranges);
+    return ranges === this.ranges || (ranges.length === this.ranges.length && ranges.every((r, i) => r.first === this.ranges[i]!.first && r.last === this.ranges[i]!.last));
   }
 }

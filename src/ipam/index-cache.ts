@@ -98,5 +98,8 @@ export class IndexCache {
   }
 }
 
-const samePool = (a: Pool, b: Pool): boolean => JSON.stringify(a, bigintText) === JSON.stringify(b, bigintText);
-const bigintText = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
+// Pools come from one parsed configuration per revision, so identity is the usual answer.
+const samePool = (a: Pool, b: Pool): boolean =>
+  a === b ||
+  (a.name === b.name && a.class === b.class && a.prefix.start === b.prefix.start && a.prefix.length === b.prefix.length &&
+    a.defaultBlockLength === b.defaultBlockLength && a.largestBlockLength === b.largestBlockLength);
