@@ -243,6 +243,21 @@ describe('explicit addresses', () => {
     );
   });
 
+  it('refuses addresses that do not fit the explicitly asked block size', async () => {
+    const { ipam } = await setup();
+    await expectError(
+      ipam.allocate({ slice: 's', links: [pinned(['198.51.100.1', undefined]), { ...pinned(['198.51.100.17', undefined]), name: 'm' }], blocks: [{ class: 'public', family: 'ipv4', prefixLength: 28 }] }),
+      'VISP_INVALID_SPEC',
+      'blocks[0].prefixLength: explicit addresses 198.51.100.1 and 198.51.100.17 do not fit in one /28',
+    );
+  });
+
+  it('widens the block to hold addresses that span more than the default', async () => {
+    const { ipam } = await setup();
+    const a = await ipam.allocate({ slice: 's', links: [pinned(['198.51.100.1', undefined]), { ...pinned(['198.51.100.17', undefined]), name: 'm' }] });
+    expect(blockOf(a, 'public', 'ipv4')).toBe('198.51.100.0/27');
+  });
+
   it('refuses an address outside an explicit block', async () => {
     const { ipam } = await setup();
     await expectError(

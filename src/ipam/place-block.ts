@@ -67,6 +67,12 @@ function placeAroundPins(req: BlockRequest, needs: BlockNeeds, pools: readonly P
   const span = needs.pins.reduce((len, v) => Math.min(len, commonLength(family, first, v)), BITS[family]);
   const sizing = blockSizing(index.pool, needs.subnetLengths, req.prefixLength);
   if (sizing.candidates.length === 0) throw tooLarge(req, index, sizing.needLength);
+  if (req.prefixLength !== undefined && span < req.prefixLength) {
+    const far = needs.pins.find((v) => commonLength(family, first, v) === span)!;
+    const field = `${req.field}.prefixLength`;
+    throw new InvalidSpecError(`${field}: explicit addresses ${firstText} and ${formatAddress(family, far)} do not fit in one /${req.prefixLength}`, { field });
+  }
+  // Sized as usual, but widened where the pins need it.
   const lengths = [...new Set(sizing.candidates.map((l) => Math.min(l, span)))];
   const usable = lengths.filter((l) => l >= index.pool.largestBlockLength);
   if (usable.length === 0) {
