@@ -105,7 +105,9 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     const tornDown: string[] = [];
     for (const t of d.teardowns) {
       await this.kernel.deleteSlice(t.group, t.namespaces);
-      for (const ns of t.namespaces) await netnsDel(ns);
+      // Only the namespaces visp named itself ("visp-<slice>-<node id>"); one
+      // the topology names is the experimenter's: emptied above, kept.
+      for (const ns of t.namespaces) if (ns.startsWith(`visp-${t.slice}-`)) await netnsDel(ns);
       tornDown.push(t.slice);
     }
     const wanted = new Set(d.endpoints.map(key));
