@@ -57,6 +57,8 @@ export class Lab {
 
   async start(): Promise<this> {
     this.hub = makeNetns(`${this.tag}hub`);
+    // The hub is a plain switch: no IPv6 of its own (no link-local addresses appearing later).
+    for (const k of ['all', 'default']) sh('ip', ['netns', 'exec', this.hub, 'sysctl', '-qw', `net.ipv6.conf.${k}.disable_ipv6=1`]);
     ipIn(this.hub, 'link', 'add', 'br0', 'type', 'bridge');
     ipIn(this.hub, 'link', 'set', 'br0', 'up');
     this.nodes = this.names.map((name, i) => {
@@ -231,6 +233,7 @@ export function leftovers(lab: Lab, baseline: ReadonlyMap<string, NsSnapshot>): 
   const out: string[] = [];
   for (const [ns, before] of baseline) {
     const now = snapshot(ns);
+    if (ns === lab.hub) now.fdb = [];
     for (const k of ['links', 'fdb', 'routes'] as const) {
       for (const x of now[k]) if (!before[k].includes(x)) out.push(`${ns}: extra ${k.slice(0, -1)} "${x}"`);
       for (const x of before[k]) if (!now[k].includes(x)) out.push(`${ns}: missing ${k.slice(0, -1)} "${x}"`);
@@ -243,9 +246,10 @@ export function leftovers(lab: Lab, baseline: ReadonlyMap<string, NsSnapshot>): 
   return out;
 }
 
-/** Baseline of every node namespace (the hub learns MACs: links only there). */
+/** Baseline of every node namespace and of the hub (which learns MACs: links and routes only there). */
 export function baseline(lab: Lab): Map<string, NsSnapshot> {
-  return new Map(lab.nodes.map((n) => [n.ns, snapshot(n.ns)]));
+  const hub = snapshot(lab.hub);
+  return new Map([...lab.nodes.map((n) => [n.ns, snapshot(n.ns)] as const), [lab.hub, { ...hub, fdb: [] }]]);
 }
 
 /** Interface counters (rx/tx packets) of a link in a namespace, from iproute2. */
