@@ -12,7 +12,7 @@ import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
 import { endpointsFor, namespacesOn, nodesOf, type DesiredEndpoint } from './desired.js';
 import type { Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
 import { sliverId } from './model.js';
-import { ipamRequest, linkRecords, placeLinks } from './place.js';
+import { inTopologyTerms, ipamRequest, linkRecords, placeLinks } from './place.js';
 import { KeyedQueue } from './queue.js';
 import { endpointState, manifest, type EndpointReport, type NodeReport } from './status.js';
 import { checkSliceId, parseEndTime, validateRequest, validateTopology } from './validate.js';
@@ -129,7 +129,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     return this.queue.run(`slice/${req.slice}`, async () => {
       if (this.slices.has(req.slice)) throw new AlreadyExistsError(`slice: "${req.slice}" already has an allocation; Delete it first`, { field: 'slice' });
       const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n));
-      const a = await this.ipam.allocate(ipamRequest(req.slice, placed));
+      const a = await this.ipam.allocate(ipamRequest(req.slice, placed)).catch((e: unknown) => { throw inTopologyTerms(e); });
       const rec = this.record(req.slice, req.topology, endTime, a, placed);
       try {
         await this.save(K.slice(rec.slice), rec);
@@ -268,7 +268,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     const snap = await this.store.read([{ prefix: '' }]);
     const ops = snap.results[0]!.map((e) => ({ type: 'put' as const, key: e.key, value: e.value, expect: 0 }));
     if (ops.length) await copy.commit({ compares: [], ops });
-    const a = await createIpam({ store: copy, clock: this.clock }).allocate(ipamRequest(req.slice, placed));
+    const a = await createIpam({ store: copy, clock: this.clock }).allocate(ipamRequest(req.slice, placed)).catch((e: unknown) => { throw inTopologyTerms(e); });
     const rec: SliceRecord = { ...this.record(req.slice, req.topology, endTime, a, placed), state: 'provisioned' };
     const nodes = await Promise.all(nodesOf(rec).map(async (node) => {
       const session = this.sessions.get(node);

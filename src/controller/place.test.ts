@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeRecord, Topology } from './model.js';
-import { ipamRequest, placeLinks } from './place.js';
+import { AlreadyExistsError, InvalidSpecError, PoolExhaustedError } from '../errors.js';
+import { inTopologyTerms, ipamRequest, placeLinks } from './place.js';
 import type { TunnelKind } from '../tunnel/types.js';
 
 const node = (name: string, underlay: string[], kinds: TunnelKind[]): NodeRecord => ({
@@ -66,5 +67,29 @@ describe('ipamRequest', () => {
       { name: 'p2p', shape: 'p2p', interfaces: [{ name: 'r1:eth1' }, { name: 'r2:eth1' }], ipv4: { class: 'local' }, ipv6: { class: 'local', prefixLength: 64 }, identifier: 'vni' },
       { name: 'lan', shape: 'lan', interfaces: [{ name: 'r1:eth2', ipv4: '192.0.2.77' }, { name: 'r2:eth2' }, { name: 'r4:eth1' }], ipv4: { class: 'local' }, identifier: 'greKey' },
     ]);
+  });
+});
+
+describe('inTopologyTerms', () => {
+  it.each<[string, Error, string, string, string]>([
+    ['member address', new InvalidSpecError('links[1].interfaces[2].ipv4: 192.0.2.10 is already requested by links[1].interfaces[0].ipv4', { field: 'links[1].interfaces[2].ipv4' }),
+      'InvalidSpecError', 'topology.links[1].members[2].ipv4', 'topology.links[1].members[2].ipv4: 192.0.2.10 is already requested by links[1].interfaces[0].ipv4'],
+    ['prefix length', new InvalidSpecError('links[0].ipv6.prefixLength: a /127 cannot hold a LAN of 3 members', { field: 'links[0].ipv6.prefixLength' }),
+      'InvalidSpecError', 'topology.links[0].ipv6.prefix_length', 'topology.links[0].ipv6.prefix_length: a /127 cannot hold a LAN of 3 members'],
+    ['a message without its field', new PoolExhaustedError('pool "p": exhausted: asked for a /24 block', { field: 'links[3].ipv4' }),
+      'PoolExhaustedError', 'topology.links[3].ipv4', 'topology.links[3].ipv4: pool "p": exhausted: asked for a /24 block'],
+    ['all links', new PoolExhaustedError('vni range 1-9: exhausted', { field: 'links' }), 'PoolExhaustedError', 'topology.links', 'topology.links: vni range 1-9: exhausted'],
+    ['taken', new AlreadyExistsError('links[0].ipv4: 192.0.2.8/31 overlaps 192.0.2.0/27', { field: 'links[0].ipv4' }), 'AlreadyExistsError', 'topology.links[0].ipv4', 'topology.links[0].ipv4: 192.0.2.8/31 overlaps 192.0.2.0/27'],
+  ])('%s', (_n, e, cls, field, message) => {
+    const out = inTopologyTerms(e) as Error & { field: string; code: string };
+    expect(out.constructor.name).toBe(cls);
+    expect(out).toMatchObject({ field, message, code: (e as InvalidSpecError).code, cause: e });
+  });
+
+  it('leaves other errors alone', () => {
+    const other = new InvalidSpecError('groupId: exhausted', { field: 'groupId' });
+    expect(inTopologyTerms(other)).toBe(other);
+    const plain = new Error('boom');
+    expect(inTopologyTerms(plain)).toBe(plain);
   });
 });

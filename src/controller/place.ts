@@ -3,7 +3,7 @@
 // family and addresses, experiment namespaces and interface names; builds
 // the IPAM request; turns the allocation into link records.
 import { isIP } from 'node:net';
-import { InvalidSpecError } from '../errors.js';
+import { InvalidSpecError, VispError, type ErrorOptions } from '../errors.js';
 import { drivers } from '../tunnel/registry.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import type { LinkSpec, SliceAllocation, SliceSpec } from '../ipam/types.js';
@@ -114,6 +114,24 @@ export function ipamRequest(slice: string, placed: readonly PlacedLink[]): Slice
     ...(p.kind === 'vxlan' ? { identifier: 'vni' as const } : p.kind === 'etherip' ? {} : { identifier: 'greKey' as const }),
   }));
   return { slice, links };
+}
+
+/**
+ * An IPAM error in the request's own terms. The IPAM request mirrors the
+ * topology index for index (links in order, interfaces in member order), so
+ * its fields map 1:1: links[2].interfaces[1].ipv4 → topology.links[2].members[1].ipv4,
+ * links[0].ipv6.prefixLength → topology.links[0].ipv6.prefix_length. The
+ * message then starts with that field (also when the IPAM's did not); the
+ * class, and so the gRPC status, stays the same.
+ */
+export function inTopologyTerms(e: unknown): unknown {
+  if (!(e instanceof VispError) || !e.field) return e;
+  const m = /^links(\[\d+\])?(.*)$/.exec(e.field);
+  if (!m) return e;
+  const field = `topology.links${m[1] ?? ''}${m[2]!.replace(/^\.interfaces\[/, '.members[').replace(/\.prefixLength$/, '.prefix_length')}`;
+  const reason = e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message;
+  const Ctor = e.constructor as new (message: string, opts: ErrorOptions) => VispError;
+  return new Ctor(`${field}: ${reason}`, { field, cause: e });
 }
 
 /** Link records from placement + allocation. */
