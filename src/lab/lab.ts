@@ -133,7 +133,9 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
     const taken = underlayNamespaces(plan).filter(netnsExists);
     if (taken.length) throw new AlreadyExistsError(`namespace ${taken.join(', ')} already exists; is another lab using the name "${name}"?`);
 
-    progress(`underlay: ${plan.nodes.length} node namespaces (${plan.nodes.map((n) => n.netns).join(', ')}) on hub ${plan.hub}, 198.18.0.0/15 and ${plan.nodes[0]?.ipv6.replace(/::.*/, '::')}/64`);
+    const names = plan.nodes.map((n) => n.netns);
+    const shown = names.length <= 6 ? names.join(', ') : `${names.slice(0, 3).join(', ')}, …, ${names.at(-1)}`;
+    progress(`underlay: ${names.length} node namespaces (${shown}) on hub ${plan.hub}, 198.18.0.0/15 and 2001:db8:ffff::/64`);
     await createUnderlay(plan, (ns) => { state.namespaces.push(ns); writeState(state); }, signal);
 
     progress(`controller: ${state.controller}`);
@@ -351,7 +353,7 @@ async function waitForNodesClean(state: LabState, progress: (l: string) => void,
   const start = Date.now();
   let shown = -1;
   for (;;) {
-    const left = (await Promise.all(state.nodes.map((n) => builtLinks(n.netns)))).reduce((a, l) => a + l.length, 0);
+    const left = (await Promise.all(state.nodes.map((n) => builtLinks(n.netns, state.name)))).reduce((a, l) => a + l.length, 0);
     if (left === 0) return;
     if (left !== shown && Date.now() - start > 1000) { progress(`agents removing the slice's objects: ${left} interfaces left on the nodes`); shown = left; }
     if (Date.now() - start > timeoutMs) { progress(`agents still have ${left} interfaces after ${timeoutMs / 1000} s; removing the namespaces anyway`); return; }

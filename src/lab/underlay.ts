@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { UnavailableError } from '../errors.js';
+import { parseAlias } from '../ownership.js';
 
 export const UNDERLAY_V4 = { base: [198, 18, 0, 0] as const, prefixLength: 15 };
 export const UNDERLAY_V6 = { base: '2001:db8:ffff::', prefixLength: 64 };
@@ -100,11 +101,15 @@ export async function createUnderlay(p: UnderlayPlan, created: (netns: string) =
   }
 }
 
-/** Links in a node namespace other than lo and ul0 (what the agent built there). */
-export async function builtLinks(netns: string): Promise<string[]> {
+/**
+ * Links in a namespace that visp built for this slice (alias "visp:<slice>/…").
+ * Not a count of everything: a kernel with ip_gre adds its own fallback
+ * devices (gre0, gretap0, erspan0, …) to every namespace.
+ */
+export async function builtLinks(netns: string, slice: string): Promise<string[]> {
   try {
-    const out = await ip(['-n', netns, '-o', 'link', 'show']);
-    return out.split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((n): n is string => !!n && n !== 'lo' && n !== 'ul0');
+    const links = JSON.parse(await ip(['-n', netns, '-j', 'link', 'show'])) as Array<{ ifname?: string; ifalias?: string }>;
+    return links.filter((l) => parseAlias(l.ifalias)?.slice === slice).map((l) => l.ifname ?? '?');
   } catch {
     return []; // gone: nothing left in it
   }
