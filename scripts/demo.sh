@@ -57,7 +57,7 @@ finish() {
     say "Left running (--keep). Try:"
     say "   node dist/src/cli/main.js lab status"
     say "   node dist/src/cli/main.js describe $LAB"
-    say "   ip netns exec visp-$LAB-r1 ping 192.0.2.1"
+    say "   ip netns exec $ns1 ping $v4_2"
     say "Remove everything with: bash scripts/demo.sh --down"
     return
   fi
