@@ -65,7 +65,8 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     // One of our links vanished (deleted by hand, or its veth peer went): repair soon.
     this.watcher.on('link', (ev) => { if (ev.type === 'del' && parseAlias(ev.link.alias)) this.schedule('repair', 100); });
     this.watcher.on('error', (e) => this.opts.log?.(`link watcher: ${e.message}`));
-    const every = this.opts.reconcileIntervalMs ?? 5000;
+    // Also how often counters reach the controller: a no-op reconcile is a few dumps.
+    const every = this.opts.reconcileIntervalMs ?? 2000;
     this.timer = setInterval(() => this.schedule('repair', 0), every);
     this.timer.unref();
   }

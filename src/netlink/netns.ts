@@ -16,14 +16,15 @@ export function netnsList(): string[] {
   try { return readdirSync('/run/netns'); } catch { return []; }
 }
 
+/** Create a namespace with its loopback up (experiments expect a working lo). */
 export async function netnsAdd(name: string): Promise<void> {
   if (netnsExists(name)) return;
   try {
     await run('ip', ['netns', 'add', name]);
   } catch (e) {
-    if (netnsExists(name)) return;
-    throw new UnavailableError(`netnsAdd ${name}: ${(e as Error).message.trim()}`, { cause: e });
+    if (!netnsExists(name)) throw new UnavailableError(`netnsAdd ${name}: ${(e as Error).message.trim()}`, { cause: e });
   }
+  await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']).catch(() => undefined);
 }
 
 export async function netnsDel(name: string): Promise<void> {
