@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WatchEventsResponse__Output } from '../../src/api/gen/visp/v1/WatchEventsResponse.js';
 import { ipIn, kernelSkipReason, sh } from '../helpers/netns.js';
-import { baseline, ifindex, Lab, lan, leftovers, links, p2p, pingNeighbours, sleep, vispObjects, waitFor, type Manifest, type NsSnapshot, type TopologyLink } from './support.js';
+import { baseline, ifindex, Lab, lan, links, p2p, pingNeighbours, sleep, tornDown, vispObjects, waitFor, type Manifest, type NsSnapshot, type TopologyLink } from './support.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/agent-proc.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -193,8 +193,6 @@ describe.skipIf(kernelSkipReason)('e2e: agents as processes — SIGKILL mid-Prov
 
   it('Delete leaves nothing behind', async () => {
     await lab.api.links.delete({ slice });
-    let left: string[] = [];
-    await waitFor('teardown', () => (left = leftovers(lab, before)).length === 0, 15_000, 200).catch(() => undefined);
-    expect(left).toEqual([]);
+    expect(await tornDown(lab, before)).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipIn, kernelSkipReason } from '../helpers/netns.js';
-import { baseline, counters, Lab, lan, leftovers, p2p, pingAsync, pingNeighbours, stripLen, waitFor, type Manifest, type NsSnapshot } from './support.js';
+import { baseline, counters, Lab, lan, p2p, pingAsync, pingNeighbours, stripLen, tornDown, waitFor, type Manifest, type NsSnapshot } from './support.js';
 
 // ---- a little prefix arithmetic (bigint: v4 and v6 alike) ----------------------------
 const toBig = (ip: string): bigint => isIP(ip) === 4
@@ -198,9 +198,7 @@ describe.skipIf(kernelSkipReason)('e2e: two slices on the same nodes are isolate
     expect((await lab.api.links.status({ slice: B.slice })).manifest!.operationalState).toBe('OPERATIONAL_STATE_READY');
     expect(await pingNeighbours(B)).toEqual([]);
     await lab.api.links.delete({ slice: B.slice });
-    let left: string[] = [];
-    await waitFor('teardown', () => (left = leftovers(lab, before)).length === 0, 10_000, 200).catch(() => undefined);
-    expect(left).toEqual([]);
+    expect(await tornDown(lab, before, 10_000)).toEqual([]);
   });
 });
 

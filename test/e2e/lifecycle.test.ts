@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAB_POOLS } from '../../src/api/lab-pools.js';
 import type { WatchEventsResponse__Output } from '../../src/api/gen/visp/v1/WatchEventsResponse.js';
 import { ipIn, kernelSkipReason, makeNetns } from '../helpers/netns.js';
-import { baseline, ifindex, Lab, lan, leftovers, links, p2p, pingAsync, pingNeighbours, stripLen, vispObjects, waitFor, type Manifest, type NsSnapshot } from './support.js';
+import { baseline, ifindex, Lab, lan, leftovers, links, p2p, pingAsync, pingNeighbours, stripLen, tornDown, vispObjects, waitFor, type Manifest, type NsSnapshot } from './support.js';
 
 const rejects = async (p: Promise<unknown>): Promise<ServiceError> => {
   try { await p; } catch (e) { return e as ServiceError; }
@@ -174,9 +174,7 @@ describe.skipIf(kernelSkipReason)('e2e lifecycle: Renew, operational actions, De
       const d = (await lab.api.links.delete({ slice: s })).manifest!;
       expect(d.allocationState).toBe('ALLOCATION_STATE_UNALLOCATED');
     }
-    let left: string[] = [];
-    await waitFor('teardown', () => (left = leftovers(lab, before)).length === 0, 10_000, 200).catch(() => undefined);
-    expect(left).toEqual([]);
+    expect(await tornDown(lab, before, 10_000)).toEqual([]);
     // The experimenter's own namespace: still there, holding nothing of visp's.
     const inOwn = links(own);
     expect(inOwn.map((l) => l.ifname)).toEqual(['lo']);
@@ -191,9 +189,7 @@ describe.skipIf(kernelSkipReason)('e2e lifecycle: Renew, operational actions, De
     expect(await pingNeighbours(m3)).toEqual([]);
     const r = (await lab.api.links.shutdown({ slice: s })).manifest!;
     expect(r.allocationState).toBe('ALLOCATION_STATE_UNALLOCATED');
-    let left: string[] = [];
-    await waitFor('teardown', () => (left = leftovers(lab, before)).length === 0, 10_000, 200).catch(() => undefined);
-    expect(left).toEqual([]);
+    expect(await tornDown(lab, before, 10_000)).toEqual([]);
     // Describable until deleted; not provisionable again.
     const st = (await lab.api.links.status({ slice: s })).manifest!;
     expect(st).toMatchObject({ allocationState: 'ALLOCATION_STATE_UNALLOCATED', operationalState: 'OPERATIONAL_STATE_STOPPED' });
@@ -233,9 +229,7 @@ describe.skipIf(kernelSkipReason)('e2e lifecycle: Renew, operational actions, De
     expect(tunnels.every((t) => /ip_gre/.test(t.error))).toBe(true);
     // The failure built nothing half-way; Delete leaves nothing either.
     await lab.api.links.delete({ slice: s });
-    let left: string[] = [];
-    await waitFor('teardown', () => (left = leftovers(lab, before)).length === 0, 10_000, 200).catch(() => undefined);
-    expect(left).toEqual([]);
+    expect(await tornDown(lab, before, 10_000)).toEqual([]);
     // While connected, the same request is refused up front, naming the field and the module.
     const e = await rejects(lab.api.links.allocate({ slice: s, topology }));
     expect(e.code).toBe(grpcStatus.INVALID_ARGUMENT);

@@ -246,6 +246,16 @@ export function leftovers(lab: Lab, baseline: ReadonlyMap<string, NsSnapshot>): 
   return out;
 }
 
+/**
+ * Wait for a teardown (the lab's experiment namespaces gone, no visp object
+ * on any node: cheap to poll), then compare everything with the baseline.
+ */
+export async function tornDown(lab: Lab, before: ReadonlyMap<string, NsSnapshot>, timeoutMs = 15_000): Promise<string[]> {
+  await waitFor('teardown', () => lab.experimentNamespaces().length === 0 && lab.nodes.every((n) => vispObjects(n.ns).length === 0), timeoutMs, 100)
+    .catch(() => undefined);
+  return leftovers(lab, before);
+}
+
 /** Baseline of every node namespace and of the hub (which learns MACs: links and routes only there). */
 export function baseline(lab: Lab): Map<string, NsSnapshot> {
   const hub = snapshot(lab.hub);

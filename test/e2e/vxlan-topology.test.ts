@@ -8,7 +8,7 @@
 import { isIP } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipIn, kernelSkipReason } from '../helpers/netns.js';
-import { baseline, Lab, lan, leftovers, links, p2p, pingAsync, pingNeighbours, stripLen, waitFor, type Manifest, type NsSnapshot } from './support.js';
+import { baseline, Lab, lan, links, p2p, pingAsync, pingNeighbours, stripLen, tornDown, waitFor, type Manifest, type NsSnapshot } from './support.js';
 
 /** Is `addr` (a CIDR) inside `subnet`? (v4 or v6, by bits) */
 function inside(addr: string, subnet: string): boolean {
@@ -183,9 +183,7 @@ describe.skipIf(kernelSkipReason)('e2e: 4-node VXLAN topology with a LAN, throug
   it('Delete tears everything down: no visp object, namespace, route or FDB entry on any node', async () => {
     const d = (await lab.api.links.delete({ slice })).manifest!;
     expect(d.allocationState).toBe('ALLOCATION_STATE_UNALLOCATED');
-    let left: string[] = [];
-    await waitFor('teardown', () => (left = leftovers(lab, before)).length === 0, 15_000, 200).catch(() => undefined);
-    expect(left).toEqual([]);
+    expect(await tornDown(lab, before)).toEqual([]);
     expect((await lab.api.operator.listSlices({})).slices).toEqual([]);
     expect((await lab.api.operator.listTunnels({})).tunnels).toEqual([]);
     await expect(lab.api.links.status({ slice })).rejects.toMatchObject({ code: 5 });
