@@ -5,7 +5,7 @@
 // down by close(), including the experiment namespaces ("visp-<slice>-…")
 // the agents created: slice ids carry the lab's random uid, so those names
 // are the lab's own.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -271,5 +271,3 @@ export function counters(ns: string, ifname: string): { rx: number; tx: number }
 export function ifindex(ns: string, ifname: string): number {
   return (JSON.parse(ipIn(ns, '-j', 'link', 'show', 'dev', ifname)) as IpLink[])[0]!.ifindex as number;
 }
-
-export const nsExists = (ns: string): boolean => spawnSync('ip', ['netns', 'exec', ns, 'true']).status === 0;
