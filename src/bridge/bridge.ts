@@ -16,8 +16,12 @@ export async function createBridge(s: NetlinkSocket, name: string, mtu: number, 
   await Promise.all([
     // STP off: each bridge is a leaf of one link, loops are prevented by
     // construction (split horizon), and STP would hold ports for 30 s.
-    linkAdd(s, { name, kind: 'bridge', data: [attr(IFLA_BR.STP_STATE, u32(0))], mtu, group: mark.group, up: true }, signal, what),
-    linkSet(s, name, { alias: aliasOf(mark) }, signal, what),
+    // Created down, so no IPv6 link-local is generated before addrgenmode
+    // none is set: node-side devices must not speak (RS, MLD) into the
+    // experiment's link. All three messages share one datagram.
+    linkAdd(s, { name, kind: 'bridge', data: [attr(IFLA_BR.STP_STATE, u32(0))], mtu, group: mark.group, up: false }, signal, what),
+    linkSet(s, name, { alias: aliasOf(mark), noIpv6LinkLocal: true }, signal, what),
+    linkSet(s, name, { up: true }, signal, what),
   ]);
 }
 

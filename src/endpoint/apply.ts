@@ -62,12 +62,14 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         const what = `veth ${r.vethHost} ↔ ${r.spec.netns}:${r.spec.ifname}`;
         await Promise.all([
           linkAdd(c.node, {
-            name: r.vethHost, kind: 'veth', mtu: r.mtu, group: r.mark.group, master: await idx('node', r.bridge), up: true,
+            name: r.vethHost, kind: 'veth', mtu: r.mtu, group: r.mark.group, master: await idx('node', r.bridge), up: false,
             // The peer cannot come up at creation (veth_open: ENOTCONN until
             // both ends exist): up and alias follow in its own namespace.
             peer: { name: r.spec.ifname, mtu: r.mtu, group: r.mark.group, netnsFd: c.expFd },
           }, c.signal, what),
-          linkSet(c.node, r.vethHost, { alias }, c.signal, what),
+          // Host end: marked, no IPv6 link-local, then up (see createBridge).
+          linkSet(c.node, r.vethHost, { alias, noIpv6LinkLocal: true }, c.signal, what),
+          linkSet(c.node, r.vethHost, { up: true }, c.signal, what),
         ]);
         await linkSet(c.exp, r.spec.ifname, { alias, up: expUp }, c.signal, what);
         break;

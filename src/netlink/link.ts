@@ -1,7 +1,7 @@
 // Links (RTM_*LINK): create, modify, delete (one, or a whole group), get, dump.
 // Kind-specific IFLA_INFO_DATA is opaque here: the tunnel/ and bridge/
 // drivers encode and decode it; this file only knows the generic link.
-import { AF, IFF, IFLA, IFLA_INFO, NLM_F, RTEXT_FILTER, RTM, VETH_INFO_PEER } from './constants.js';
+import { AF, IFF, IFLA, IFLA_INET6_ADDR_GEN_MODE, IFLA_INFO, IN6_ADDR_GEN_MODE_NONE, NLM_F, RTEXT_FILTER, RTM, VETH_INFO_PEER } from './constants.js';
 import {
   attr, bytesToMac, ifinfomsg, macToBytes, nested, parseAttrList, parseAttrs, rawStr, readIfinfomsg, readStr, readU32, str, u32, u8,
 } from './codec.js';
@@ -64,6 +64,11 @@ export interface LinkChange {
   netnsFd?: number;
   /** Bridge port attributes etc.: IFLA_INFO_SLAVE_KIND + SLAVE_DATA. */
   slave?: { kind: string; data: Buffer[] };
+  /**
+   * No IPv6 link-local address on this device (addrgenmode none). Takes
+   * effect for addresses generated after it, so set it before the link goes up.
+   */
+  noIpv6LinkLocal?: boolean;
 }
 
 function commonAttrs(l: Partial<NewLink> & LinkChange): Buffer[] {
@@ -111,6 +116,7 @@ export async function linkSet(s: NetlinkSocket, ref: number | string, c: LinkCha
   const index = byName ? 0 : ref;
   const a = byName ? [attr(IFLA.IFNAME, str(ref)), ...commonAttrs(c)] : commonAttrs(c);
   if (c.slave) a.push(nested(IFLA.LINKINFO, [attr(IFLA_INFO.SLAVE_KIND, str(c.slave.kind)), nested(IFLA_INFO.SLAVE_DATA, c.slave.data)]));
+  if (c.noIpv6LinkLocal) a.push(nested(IFLA.AF_SPEC, [nested(AF.INET6, [attr(IFLA_INET6_ADDR_GEN_MODE, u8(IN6_ADDR_GEN_MODE_NONE))])]));
   await s.request(RTM.NEWLINK, 0, Buffer.concat([ifinfomsg({ index, ...upFlags(c.up) }), ...a]),
     { op: 'linkSet', object: what ?? (byName ? ref : `ifindex ${index}`), signal });
 }

@@ -43,10 +43,14 @@ export async function createTunnel(s: NetlinkSocket, spec: TunnelSpec, p: Tunnel
   const what = describeTunnel(spec);
   // Create and mark in one datagram: the kernel ignores IFLA_IFALIAS on
   // create, so the alias is a follow-up set addressed by name.
+  // Created down; then marked, with no IPv6 link-local (a node-side port must
+  // not speak into the experiment's link), then up: one datagram.
+  const up = p.up ?? true;
   await Promise.all([
     linkAdd(s, { name: spec.name, kind: d.linkKind!, data: d.encode(spec), mtu: p.mtu, group: p.mark.group,
-      ...(p.master !== undefined ? { master: p.master } : {}), up: p.up ?? true }, signal, what),
-    linkSet(s, spec.name, { alias: aliasOf(p.mark) }, signal, what),
+      ...(p.master !== undefined ? { master: p.master } : {}), up: false }, signal, what),
+    linkSet(s, spec.name, { alias: aliasOf(p.mark), ...(d.layer === 2 ? { noIpv6LinkLocal: true } : {}) }, signal, what),
+    ...(up ? [linkSet(s, spec.name, { up: true }, signal, what)] : []),
   ]);
 }
 
