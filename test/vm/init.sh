@@ -91,6 +91,16 @@ while IFS= read -r line; do
   case "$line" in [A-Za-z_]*=*) export "$line" ;; esac
 done <$OUT/env
 [ -f $OUT/run.sh ] || die "no $OUT/run.sh from the host"
+# The repo is shared on its own (tag "repo"): it may live on a path the guest
+# covers with its own mounts (a clone under /tmp, say). Same path, read-only,
+# with a throwaway writable layer, like the root.
+if [ -n "${VISP_VM_REPO:-}" ]; then
+  $BB mkdir -p /run/visp/repo-lower /run/visp/repo-rw/upper /run/visp/repo-rw/work "$VISP_VM_REPO"
+  $BB mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose repo /run/visp/repo-lower \
+    || die "mount 9p repo failed"
+  $BB mount -t overlay -o lowerdir=/run/visp/repo-lower,upperdir=/run/visp/repo-rw/upper,workdir=/run/visp/repo-rw/work \
+    overlay "$VISP_VM_REPO" || die "mount repo overlay failed"
+fi
 cd "${VISP_VM_REPO:-/}" || die "no repo dir ${VISP_VM_REPO}"
 
 echo "visp-vm: running tests ($($BB cut -d' ' -f1 /proc/uptime)s)"

@@ -244,6 +244,7 @@ start_vm() {
       -append "console=ttyS0 quiet loglevel=3 panic=-1 ${VISP_VM_APPEND:-} visp.host_uname=$(uname -r)" \
       -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
       -virtfs "local,path=$OUT,mount_tag=vmout,security_model=none,multidevs=remap" \
+      -virtfs "local,path=$REPO,mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
       </dev/null
     echo "qemu exited with $?"
   ) >>"$CONSOLE" 2>&1 &
