@@ -1,4 +1,4 @@
-// npm run bench -- lab [--sizes 20,100] [--trials 3] [--pings 3] [--poll-ms 100] [--keep-logs]
+// npm run bench -- lab [--sizes 20,100] [--trials 3] [--pings 3] [--poll-ms 100] [--keep-logs] [--profile]
 //
 // Lab mode at scale: N nodes (network namespaces on one emulated underlay,
 // 198.18.0.0/15), the controller (embedded SQLite store, unix socket) and one
@@ -12,7 +12,7 @@
 // while the lab ran (sampled every 200 ms), VmHWM per process alongside.
 // Progress on stderr; the last stdout line is JSON.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync } from 'node:child_process';
 import type { Manifest__Output } from '../src/api/gen/visp/v1/Manifest.js';
@@ -20,13 +20,13 @@ import type { AllocateRequest } from '../src/api/gen/visp/v1/AllocateRequest.js'
 import { linkList } from '../src/netlink/link.js';
 import { NetlinkSocket } from '../src/netlink/socket.js';
 import { parseAlias } from '../src/ownership.js';
-import { cleanupLabsOnSignal, Lab, RssSampler, type ProcStat } from './lib/lab-env.js';
+import { cleanupLabsOnSignal, Lab, RssSampler, WaitSampler, type ProcStat } from './lib/lab-env.js';
 import { log, median, now, round, settle } from './lib/measure.js';
 
-interface Options { sizes: number[]; trials: number; pings: number; pollMs: number; keepLogs: boolean }
+interface Options { sizes: number[]; trials: number; pings: number; pollMs: number; keepLogs: boolean; profile: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { sizes: [20, 100], trials: 3, pings: 3, pollMs: 100, keepLogs: false };
+  const o: Options = { sizes: [20, 100], trials: 3, pings: 3, pollMs: 100, keepLogs: false, profile: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (v: string | undefined, min = 1): number => {
@@ -39,7 +39,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--pings') o.pings = num(argv[++i], 0);
     else if (a === '--poll-ms') o.pollMs = num(argv[++i]);
     else if (a === '--keep-logs') o.keepLogs = true;
-    else throw new Error(`unknown option ${a} (have --sizes, --trials, --pings, --poll-ms, --keep-logs)`);
+    else if (a === '--profile') o.profile = true;
+    else throw new Error(`unknown option ${a} (have --sizes, --trials, --pings, --poll-ms, --keep-logs, --profile)`);
   }
   return o;
 }
@@ -76,20 +77,81 @@ const cpuDelta = (a: { controller: number; agents: number }, b: { controller: nu
 
 interface Trial {
   allocate: number; provisionRpc: number; provisionToReady: number; ready: number;
-  deleteRpc: number; teardownLinks: number; teardown: number;
+  deleteRpc: number; teardownNodes: number; teardown: number;
   firstReady: number | undefined; lastReadyEvent: number | undefined; statusPolls: number; statusMsMedian: number;
   cpuUp: { controller_s: number; agents_s: number }; cpuDown: { controller_s: number; agents_s: number };
   pings: string[];
+  nodeGone: number[];
+  profile?: { up: Array<{ where: string; threads: number }>; down: Array<{ where: string; threads: number }>; agents: unknown };
 }
 
-/** Links (visp-owned) in each node namespace, and experiment namespaces still present. */
-async function leftovers(socks: NetlinkSocket[], expNs: readonly string[]): Promise<{ links: number; namespaces: number }> {
-  const counts = await Promise.all(socks.map(async (s) => (await linkList(s)).filter((l) => parseAlias(l.alias)).length));
-  return { links: counts.reduce((a, b) => a + b, 0), namespaces: expNs.filter((ns) => existsSync(`/run/netns/${ns}`)).length };
+/** visp-owned links per namespace, one dump per socket. */
+async function ownedLinks(socks: readonly NetlinkSocket[]): Promise<number[]> {
+  return Promise.all(socks.map(async (s) => (await linkList(s)).filter((l) => parseAlias(l.alias)).length));
 }
+
+const roles = (lab: Lab) => (): Map<number, string> => new Map(lab.procs.map((p) => [p.pid, p.name]));
 
 function ping(fromNs: string, to: string): void {
   execFileSync('ip', ['netns', 'exec', fromNs, 'ping', '-c', '1', '-W', '3', '-q', to], { stdio: 'pipe' });
+}
+
+const msText = (s: number): string => (s * 1000).toFixed(0);
+
+/** Epoch milliseconds, the clock the agents' --trace lines use. */
+const wall = (): number => performance.timeOrigin + performance.now();
+
+interface TraceLine { what: string; args: string; start: number; end: number }
+
+/** An agent's --trace lines at or after `since` (epoch ms). */
+function traceOf(logFile: string, since: number): TraceLine[] {
+  const out: TraceLine[] = [];
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    const m = /trace (\S+) (.*?) (?:at ([\d.]+)|start ([\d.]+) end ([\d.]+))$/.exec(line);
+    if (!m) continue;
+    const start = Number(m[3] ?? m[4]);
+    if (start < since) continue;
+    out.push({ what: m[1]!, args: m[2]!, start, end: Number(m[5] ?? m[3]) });
+  }
+  return out;
+}
+
+/**
+ * Per agent, from its trace: when the desired state arrived, how long it
+ * waited for the reconcile queue, how long the kernel work took, when the
+ * report left. Summarised over agents (ms after `t0`, or durations).
+ */
+function agentPhases(lab: Lab, t0: number, t1: number, kind: 'up' | 'down'): Record<string, string> {
+  const rows: Array<{ recv: number; wait: number; work: number; report: number; maxStall: number; stalled: number }> = [];
+  for (const a of lab.agents) {
+    const tr = traceOf(a.logFile, t0).filter((x) => x.start <= t1);
+    const stalls = tr.filter((x) => x.what === 'stall').map((x) => x.end - x.start);
+    const recv = tr.find((x) => x.what === 'setDesired' && (kind === 'up' ? !/endpoints 0 /.test(`${x.args} `) : !/teardowns 0$/.test(x.args)));
+    if (!recv) continue;
+    const work = tr.find((x) => x.start >= recv.start && x.what === (kind === 'up' ? 'reconcile' : 'deleteSlice'));
+    const report = tr.find((x) => x.what === 'report' && work && x.start >= work.end);
+    if (!work || !report) continue;
+    rows.push({ recv: recv.start - t0, wait: work.start - recv.start, work: work.end - work.start, report: report.start - t0, maxStall: Math.max(0, ...stalls), stalled: stalls.reduce((x, y) => x + y, 0) });
+  }
+  const sum = (k: keyof (typeof rows)[number]): string => {
+    const xs = rows.map((r) => r[k]).sort((a, b) => a - b);
+    return xs.length ? `${Math.round(xs[0]!)}/${Math.round(median(xs))}/${Math.round(xs.at(-1)!)}` : '-';
+  };
+  return {
+    agents: String(rows.length), desired_received_ms: sum('recv'), queue_wait_ms: sum('wait'), [kind === 'up' ? 'reconcile_ms' : 'delete_slice_ms']: sum('work'),
+    report_sent_ms: sum('report'), longest_event_loop_stall_ms: sum('maxStall'), event_loop_stalled_ms: sum('stalled'),
+  };
+}
+
+/** The controller's trace in a window: the verb, store commits, pushes, event-loop stalls. */
+function controllerPhases(lab: Lab, t0: number, t1: number): Record<string, string> {
+  const tr = traceOf(lab.controller!.logFile, t0).filter((x) => x.start <= t1);
+  const out: Record<string, string> = {};
+  for (const what of ['allocate', 'provision', 'delete', 'save', 'remove', 'push', 'status', 'stall']) {
+    const xs = tr.filter((x) => x.what === what).map((x) => x.end - x.start);
+    if (xs.length) out[what] = `${xs.length}× total ${Math.round(xs.reduce((a, b) => a + b, 0))} ms, max ${Math.round(Math.max(...xs))} ms`;
+  }
+  return out;
 }
 
 async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag: string, o: Options): Promise<Trial> {
@@ -106,69 +168,113 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
   const watching = (async () => {
     for await (const e of events) if (e.kind === 'state' && e.state === 'OPERATIONAL_STATE_READY') readyAt.set(`${e.link}@${e.node}`, now());
   })().catch(() => undefined);
+  const expSocks: NetlinkSocket[] = [];
+  const upSampler = o.profile ? new WaitSampler(roles(lab)) : undefined;
+  const downSampler = o.profile ? new WaitSampler(roles(lab)) : undefined;
+  try {
+    await quiet();
+    const c0 = cpuOf(lab.stats());
+    upSampler?.start();
+    const t0 = now();
+    const w0 = wall();
+    await lab.api.links.allocate(req);
+    const t1 = now();
+    const w1 = wall();
+    await lab.api.links.provision({ slice });
+    const t2 = now();
+    let m: Manifest__Output | undefined;
+    const statusMs: number[] = [];
+    for (;;) {
+      const s0 = now();
+      m = (await lab.api.links.status({ slice })).manifest!;
+      statusMs.push((now() - s0) * 1000);
+      if (m.operationalState === 'OPERATIONAL_STATE_READY') break;
+      const failed = m.slivers.find((s) => s.operationalState === 'OPERATIONAL_STATE_FAILED');
+      if (failed) throw new Error(`${failed.id} failed: ${failed.error}`);
+      if (now() - t2 > 300) throw new Error(`not ready after 300 s: ${m.slivers.filter((s) => s.operationalState !== 'OPERATIONAL_STATE_READY').length} links not ready`);
+      await sleep(o.pollMs);
+    }
+    const t3 = now();
+    const w3 = wall();
+    upSampler?.stop();
+    const c1 = cpuOf(lab.stats());
+    const ready = [...readyAt.values()].sort((a, b) => a - b);
+    log(`  n=${n} trial ${t}: allocate ${msText(t1 - t0)} ms, provision RPC ${msText(t2 - t1)} ms, ready after ${msText(t3 - t1)} ms (${links} links, ${statusMs.length} Status polls, median ${median(statusMs).toFixed(1)} ms)`);
+    if (ready.length) log(`    endpoint READY events: first ${msText(ready[0]! - t1)} ms, median ${msText(median(ready) - t1)} ms, last ${msText(ready.at(-1)! - t1)} ms after Provision; cpu ${JSON.stringify(cpuDelta(c0, c1))}`);
 
-  await quiet();
-  const c0 = cpuOf(lab.stats());
-  const t0 = now();
-  await lab.api.links.allocate(req);
-  const t1 = now();
-  await lab.api.links.provision({ slice });
-  const t2 = now();
-  let m: Manifest__Output | undefined;
-  const statusMs: number[] = [];
-  for (;;) {
-    const s0 = now();
-    m = (await lab.api.links.status({ slice })).manifest!;
-    statusMs.push((now() - s0) * 1000);
-    if (m.operationalState === 'OPERATIONAL_STATE_READY') break;
-    const failed = m.slivers.find((s) => s.operationalState === 'OPERATIONAL_STATE_FAILED');
-    if (failed) throw new Error(`${failed.id} failed: ${failed.error}`);
-    if (now() - t2 > 600) throw new Error(`not ready after 600 s: ${m.slivers.filter((s) => s.operationalState !== 'OPERATIONAL_STATE_READY').length} links not ready`);
-    await sleep(o.pollMs);
-  }
-  const t3 = now();
-  const c1 = cpuOf(lab.stats());
-  const ready = [...readyAt.values()].sort((a, b) => a - b);
-  log(`  n=${n} trial ${t}: allocate ${((t1 - t0) * 1000).toFixed(0)} ms, provision RPC ${((t2 - t1) * 1000).toFixed(0)} ms, ready after ${((t3 - t1) * 1000).toFixed(0)} ms (${links} links, ${statusMs.length} Status polls, median ${median(statusMs).toFixed(1)} ms)`);
-  if (ready.length) log(`    endpoint READY events: first ${((ready[0]! - t1) * 1000).toFixed(0)} ms, median ${((median(ready) - t1) * 1000).toFixed(0)} ms, last ${((ready.at(-1)! - t1) * 1000).toFixed(0)} ms after Provision; cpu ${JSON.stringify(cpuDelta(c0, c1))}`);
+    // Correctness on a sample: ping across random links, first member → second member's address.
+    const pings: string[] = [];
+    const pool = [...m.slivers];
+    for (let k = 0; k < Math.min(o.pings, pool.length); k++) {
+      const s = pool.splice(Math.floor(Math.random() * pool.length), 1)[0]!;
+      const [a, b] = s.endpoints;
+      const to = b!.addresses[0]!.split('/')[0]!;
+      try { ping(a!.netns, to); } catch (e) { throw new Error(`ping ${s.id}: ${a!.netns} → ${to} failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() ?? e}`); }
+      pings.push(`${s.id} ${a!.physicalNode}:${a!.ifname} → ${b!.physicalNode}:${b!.ifname} ${to}`);
+    }
+    log(`    ping ok: ${pings.join('; ')}`);
 
-  // Correctness on a sample: ping across random links, first member → second member's address.
-  const pings: string[] = [];
-  const pool = [...m.slivers];
-  for (let k = 0; k < Math.min(o.pings, pool.length); k++) {
-    const s = pool.splice(Math.floor(Math.random() * pool.length), 1)[0]!;
-    const [a, b] = s.endpoints;
-    const to = b!.addresses[0]!.split('/')[0]!;
-    try { ping(a!.netns, to); } catch (e) { throw new Error(`ping ${s.id}: ${a!.netns} → ${to} failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() ?? e}`); }
-    pings.push(`${s.id} ${a!.physicalNode}:${a!.ifname} → ${b!.physicalNode}:${b!.ifname} ${to}`);
+    // Teardown is done when no node and no experiment namespace holds a visp link.
+    // The namespaces are the topology's (named), so the agents empty them and keep them.
+    for (const ns of expNs) expSocks.push(new NetlinkSocket({ netns: ns }));
+    await quiet();
+    const c2 = cpuOf(lab.stats());
+    downSampler?.start();
+    const t4 = now();
+    const w4 = wall();
+    await lab.api.links.delete({ slice });
+    const t5 = now();
+    const nodeGone: Array<number | undefined> = socks.map(() => undefined);
+    let nodesClear: number | undefined;
+    for (;;) {
+      const [perNode, perExp] = await Promise.all([ownedLinks(socks), ownedLinks(expSocks)]);
+      const at = now();
+      perNode.forEach((c, i) => { if (c === 0 && nodeGone[i] === undefined) nodeGone[i] = at - t4; });
+      const left = { node: perNode.reduce((a, b) => a + b, 0), exp: perExp.reduce((a, b) => a + b, 0) };
+      if (left.node === 0) nodesClear ??= at;
+      if (left.node === 0 && left.exp === 0) break;
+      if (at - t4 > 300) throw new Error(`teardown: after 300 s ${left.node} visp links are left in node namespaces, ${left.exp} in experiment namespaces`);
+      await sleep(Math.min(o.pollMs, 50));
+    }
+    const t6 = now();
+    downSampler?.stop();
+    const c3 = cpuOf(lab.stats());
+    const gone = nodeGone.map((x) => x ?? 0).sort((a, b) => a - b);
+    const q = (f: number): string => msText(gone[Math.min(gone.length - 1, Math.floor(f * gone.length))]!);
+    log(`    teardown: Delete RPC ${msText(t5 - t4)} ms, node namespaces clear ${msText(nodesClear! - t4)} ms, all clear ${msText(t6 - t4)} ms; cpu ${JSON.stringify(cpuDelta(c2, c3))}`);
+    log(`    node namespace clear after Delete, by node: first ${q(0)} ms, 10% ${q(0.1)}, 50% ${q(0.5)}, 90% ${q(0.9)}, last ${q(1)} ms`);
+    const w6 = wall();
+    const phases = o.profile ? {
+      up: agentPhases(lab, w1, w3, 'up'), down: agentPhases(lab, w4, w6, 'down'),
+      controller_up: controllerPhases(lab, w0, w3), controller_down: controllerPhases(lab, w4, w6),
+    } : undefined;
+    if (phases) {
+      log(`    controller, Allocate → READY: ${JSON.stringify(phases.controller_up)}`);
+      log(`    agents after Provision (ms after Provision or durations; min/median/max over agents): ${JSON.stringify(phases.up)}`);
+      log(`    controller, Delete → clear: ${JSON.stringify(phases.controller_down)}`);
+      log(`    agents after Delete (min/median/max): ${JSON.stringify(phases.down)}`);
+    }
+    if (upSampler && downSampler) {
+      log(`    profile, Allocate → READY (threads running or in D state, per 100 ms sample, by role and kernel stack):\n${upSampler.top().map((x) => `      ${x.threads.toFixed(2)} ${x.where}`).join('\n')}`);
+      log(`    profile, Delete → clear:\n${downSampler.top().map((x) => `      ${x.threads.toFixed(2)} ${x.where}`).join('\n')}`);
+    }
+    return {
+      allocate: t1 - t0, provisionRpc: t2 - t1, provisionToReady: t3 - t1, ready: t3 - t0,
+      deleteRpc: t5 - t4, teardownNodes: nodesClear! - t4, teardown: t6 - t4,
+      firstReady: ready.length ? ready[0]! - t1 : undefined, lastReadyEvent: ready.length ? ready.at(-1)! - t1 : undefined,
+      statusPolls: statusMs.length, statusMsMedian: median(statusMs),
+      cpuUp: cpuDelta(c0, c1), cpuDown: cpuDelta(c2, c3), pings, nodeGone: gone,
+      ...(upSampler && downSampler ? { profile: { up: upSampler.top(), down: downSampler.top(), agents: phases } } : {}),
+    };
+  } finally {
+    upSampler?.stop();
+    downSampler?.stop();
+    events.cancel();
+    await watching;
+    for (const s of expSocks) s.close();
+    // Empty now (checked above): remove them, untimed.
+    for (const ns of expNs) if (existsSync(`/run/netns/${ns}`)) execFileSync('ip', ['netns', 'del', ns]);
   }
-  log(`    ping ok: ${pings.join('; ')}`);
-
-  await quiet();
-  const c2 = cpuOf(lab.stats());
-  const t4 = now();
-  await lab.api.links.delete({ slice });
-  const t5 = now();
-  let linksGone: number | undefined;
-  for (;;) {
-    const left = await leftovers(socks, expNs);
-    if (left.links === 0 && linksGone === undefined) linksGone = now();
-    if (left.links === 0 && left.namespaces === 0) break;
-    if (now() - t4 > 300) throw new Error(`teardown: after 300 s ${left.links} visp links and ${left.namespaces} experiment namespaces are left`);
-    await sleep(Math.min(o.pollMs, 50));
-  }
-  const t6 = now();
-  const c3 = cpuOf(lab.stats());
-  events.cancel();
-  await watching;
-  log(`    teardown: Delete RPC ${((t5 - t4) * 1000).toFixed(0)} ms, node links gone ${((linksGone! - t4) * 1000).toFixed(0)} ms, experiment namespaces gone ${((t6 - t4) * 1000).toFixed(0)} ms; cpu ${JSON.stringify(cpuDelta(c2, c3))}`);
-  return {
-    allocate: t1 - t0, provisionRpc: t2 - t1, provisionToReady: t3 - t1, ready: t3 - t0,
-    deleteRpc: t5 - t4, teardownLinks: linksGone! - t4, teardown: t6 - t4,
-    firstReady: ready.length ? ready[0]! - t1 : undefined, lastReadyEvent: ready.length ? ready.at(-1)! - t1 : undefined,
-    statusPolls: statusMs.length, statusMsMedian: median(statusMs),
-    cpuUp: cpuDelta(c0, c1), cpuDown: cpuDelta(c2, c3), pings,
-  };
 }
 
 async function runSize(n: number, o: Options, tag: string): Promise<Record<string, unknown>> {
@@ -181,11 +287,11 @@ async function runSize(n: number, o: Options, tag: string): Promise<Record<strin
   try {
     const underlayS = now() - tu;
     const tc = now();
-    await lab.startController();
+    await lab.startController({ trace: o.profile });
     const controllerS = now() - tc;
     sampler = new RssSampler(() => lab.procs.map((p) => p.pid));
     const ta = now();
-    await lab.startAgents({ timeoutMs: 60_000 + n * 2000 });
+    await lab.startAgents({ timeoutMs: 60_000 + n * 2000, trace: o.profile });
     const agentsS = now() - ta;
     log(`  underlay ${underlayS.toFixed(1)} s, controller up ${controllerS.toFixed(1)} s, ${n} agents connected ${agentsS.toFixed(1)} s`);
     for (const x of lab.underlay.nodes) socks.push(new NetlinkSocket({ netns: x.netns }));
@@ -212,7 +318,7 @@ async function runSize(n: number, o: Options, tag: string): Promise<Record<strin
       first_endpoint_ready_ms: ms(trials.flatMap((x) => (x.firstReady === undefined ? [] : [x.firstReady]))),
       last_endpoint_ready_ms: ms(trials.flatMap((x) => (x.lastReadyEvent === undefined ? [] : [x.lastReadyEvent]))),
       delete_rpc_ms: ms(trials.map((x) => x.deleteRpc)),
-      teardown_links_ms: ms(trials.map((x) => x.teardownLinks)),
+      teardown_node_ns_ms: ms(trials.map((x) => x.teardownNodes)),
       status_rpc_ms: round(median(trials.map((x) => x.statusMsMedian)), 1),
       hwm_mb_sum: mb(hwm.reduce((a, b) => a + b, 0)),
       controller_hwm_mb: mb(st.controller.hwmKb),
@@ -226,6 +332,7 @@ async function runSize(n: number, o: Options, tag: string): Promise<Record<strin
         ready: trials.map((x) => Math.round(x.ready * 1000)), teardown: trials.map((x) => Math.round(x.teardown * 1000)),
       },
       pinged: trials.flatMap((x) => x.pings).length,
+      ...(o.profile ? { profile: trials.map((x) => x.profile) } : {}),
     };
   } finally {
     sampler?.stop();

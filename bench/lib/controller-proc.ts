@@ -5,6 +5,8 @@
 //   node dist/bench/lib/controller-proc.js --listen unix:/path --store /dir/store.db
 import { startController } from '../../src/api/controller-server.js';
 import { LAB_POOLS } from '../../src/api/lab-pools.js';
+import { Controller } from '../../src/controller/controller.js';
+import { traceMethod, traceStalls } from './trace.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -18,6 +20,17 @@ if (!listen || !storePath) {
   process.exit(2);
 }
 const log = (l: string): void => { process.stderr.write(`${new Date().toISOString()} ${l}\n`); };
+
+// --trace: time the verbs, store commits and pushes, and event-loop stalls (bench instrumentation only).
+if (process.argv.includes('--trace')) {
+  const p = Controller.prototype as unknown as object;
+  for (const m of ['allocate', 'provision', 'delete', 'shutdown']) traceMethod(p, m, (a) => String(a[0] && typeof a[0] === 'object' ? (a[0] as { slice: string }).slice : a[0]), log);
+  traceMethod(p, 'save', (a) => String(a[0]), log);
+  traceMethod(p, 'remove', (a) => String(a[0]), log);
+  traceMethod(p, 'push', (a) => String(a[0]), log);
+  traceMethod(p, 'status', (a) => String(a[0]), log);
+  traceStalls(log);
+}
 
 const c = await startController({ listen, storePath, ipam: { ...LAB_POOLS, cooldownMs: 0 }, log });
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {

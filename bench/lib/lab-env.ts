@@ -93,8 +93,8 @@ export class Lab {
     }
   }
 
-  async startController(): Promise<void> {
-    this.controller = this.start('controller', [process.execPath, join(here, 'controller-proc.js'), '--listen', this.address, '--store', join(this.dir, 'store', 'visp.db')]);
+  async startController(opts: { trace?: boolean } = {}): Promise<void> {
+    this.controller = this.start('controller', [process.execPath, join(here, 'controller-proc.js'), '--listen', this.address, '--store', join(this.dir, 'store', 'visp.db'), ...(opts.trace ? ['--trace'] : [])]);
     const until = Date.now() + 20_000;
     for (;;) {
       this.assertAlive(this.controller);
@@ -107,9 +107,9 @@ export class Lab {
   }
 
   /** One agent per node namespace (nsenter --net: the node's network, the host's mounts); resolves when all are connected. */
-  async startAgents(opts: { timeoutMs?: number } = {}): Promise<void> {
+  async startAgents(opts: { timeoutMs?: number; trace?: boolean } = {}): Promise<void> {
     for (const x of this.underlay.nodes) {
-      this.agents.push(this.start(`agent-${x.name}`, ['nsenter', `--net=/run/netns/${x.netns}`, '--', process.execPath, join(here, 'agent-proc.js'), '--controller', this.address, '--node', x.name]));
+      this.agents.push(this.start(`agent-${x.name}`, ['nsenter', `--net=/run/netns/${x.netns}`, '--', process.execPath, join(here, 'agent-proc.js'), '--controller', this.address, '--node', x.name, ...(opts.trace ? ['--trace'] : [])]));
     }
     const until = Date.now() + (opts.timeoutMs ?? 120_000);
     for (;;) {
@@ -214,3 +214,62 @@ export class RssSampler {
   }
   stop(): void { if (this.timer) clearInterval(this.timer); this.sample(); }
 }
+
+/**
+ * Where the lab's processes wait: every `everyMs`, each thread of the given
+ * processes, of their children (iproute2 runs) and of kernel threads that is
+ * running (R) or in uninterruptible sleep (D), counted by role and by the top
+ * of its kernel stack. For finding which phase waits on what.
+ */
+export class WaitSampler {
+  readonly counts = new Map<string, number>();
+  samples = 0;
+  private timer: NodeJS.Timeout | undefined;
+  constructor(private readonly roles: () => Map<number, string>, private readonly everyMs = 100) {}
+
+  start(): void { this.timer ??= setInterval(() => this.sample(), this.everyMs); }
+
+  private sample(): void {
+    const roles = this.roles();
+    this.samples++;
+    let pids: string[] = [];
+    try { pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p)); } catch { return; }
+    for (const p of pids) {
+      let stat: string;
+      try { stat = readFileSync(`/proc/${p}/stat`, 'utf8'); } catch { continue; }
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const f = stat.slice(close + 2).split(' ');
+      const ppid = Number(f[1]);
+      const role = roles.get(Number(p)) ?? (roles.has(ppid) ? `${roles.get(ppid)}>${comm}` : ppid === 2 ? `kernel:${comm.replace(/[/:].*$/, '')}` : undefined);
+      if (!role) continue;
+      let tids: string[] = [p];
+      try { tids = readdirSync(`/proc/${p}/task`); } catch { /* gone */ }
+      for (const t of tids) {
+        let st: string;
+        try { st = readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8'); } catch { continue; }
+        const state = st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3);
+        if (state !== 'R' && state !== 'D') continue;
+        let where = 'cpu';
+        if (state === 'D') {
+          try {
+            const frames = readFileSync(`/proc/${p}/task/${t}/stack`, 'utf8').split('\n').map((l) => l.replace(/^\[<[0-9a-f]+>\] /, '').replace(/\+0x.*$/, ''))
+              .filter((x) => x && !/^(__)?schedule|^schedule_|^io_schedule|^rwsem_down|^__mutex_lock|^mutex_lock|^down_|^wait_for_|^__wait|^do_syscall|^entry_SYSCALL|^__x64_sys|^x64_sys/.test(x));
+            where = frames.slice(0, 3).join(' < ') || 'unknown';
+          } catch { where = 'unknown'; }
+        }
+        const key = `${role.replace(/^agent-n\d+/, 'agent')} ${state} ${where}`;
+        this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+      }
+    }
+  }
+
+  stop(): void { if (this.timer) clearInterval(this.timer); }
+
+  /** The most frequent (role, state, stack) with their share of samples, as thread-samples per sample. */
+  top(k = 12): Array<{ where: string; threads: number }> {
+    return [...this.counts].sort((a, b) => b[1] - a[1]).slice(0, k).map(([where, c]) => ({ where, threads: round2(c / Math.max(1, this.samples)) }));
+  }
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
