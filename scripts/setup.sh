@@ -16,6 +16,10 @@ declare -A PKGS=(
   [strace]=/usr/bin/strace
   [iputils-ping]=/usr/bin/ping
   [iperf3]=/usr/bin/iperf3
+  [gobgpd]=/usr/bin/gobgpd
+  [bird2]=/usr/sbin/bird
+  [golang-github-osrg-gobgp-dev]=/usr/share/gocode/src/github.com/osrg/gobgp/api/gobgp.proto
+  [tshark]=/usr/bin/tshark
 )
 missing=()
 for p in "${!PKGS[@]}"; do [[ -e "${PKGS[$p]}" ]] || missing+=("$p"); done
