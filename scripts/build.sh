@@ -9,4 +9,5 @@ if [[ ! -f $addon || native/nlsock.c -nt $addon || native/binding.gyp -nt $addon
   npx --no-install node-gyp rebuild -C native --nodedir="$nodedir" --silent
 fi
 bash scripts/gen-proto.sh
+bash scripts/gen-gobgp.sh
 npx --no-install tsc -p tsconfig.json
