@@ -10,4 +10,5 @@ if [[ ! -f $addon || native/nlsock.c -nt $addon || native/binding.gyp -nt $addon
 fi
 bash scripts/gen-proto.sh
 bash scripts/gen-gobgp.sh
+bash scripts/build-engine.sh
 npx --no-install tsc -p tsconfig.json

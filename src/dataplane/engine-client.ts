@@ -1,0 +1,159 @@
+// Client for visp-engine's control socket (native/engine/engine.c): one
+// command per line out, one JSON object per line back, strictly in order.
+// The engine keeps no state across restarts; whoever holds the specs (the
+// agent) re-sends them with ensureTunnel, which is idempotent.
+import { connect, type Socket } from 'node:net';
+import { AlreadyExistsError, InvalidSpecError, UnavailableError, VispError } from '../errors.js';
+
+export type EngineKind = 'etherip' | 'gretap';
+
+/** A userspace tunnel, fully resolved: the engine creates a TAP called `name`. */
+export interface EngineTunnelSpec {
+  name: string;
+  kind: EngineKind;
+  local: string;
+  remote: string;
+  /** GRE key (gretap only); absent: no key on the wire. */
+  key?: number;
+  /** Underlay MTU; the TAP gets this minus the encapsulation overhead. Default 1500. */
+  underlayMtu?: number;
+}
+
+/** What `list` reports for one tunnel. */
+export interface EngineTunnelState {
+  name: string;
+  kind: EngineKind;
+  local: string;
+  remote: string;
+  key: number | null;
+  underlayMtu: number;
+  mtu: number;
+  txPackets: number;
+  txBytes: number;
+  rxPackets: number;
+  rxBytes: number;
+  txDropOversize: number;
+  txDropError: number;
+  rxDropError: number;
+}
+
+/** Packets dropped before they reached any tunnel, by reason. */
+export interface EngineDrops {
+  truncated: number;
+  badVersion: number;
+  badFlags: number;
+  badProtocol: number;
+  unknownPeer: number;
+  unknownKey: number;
+}
+
+export interface EngineList { tunnels: EngineTunnelState[]; drops: EngineDrops }
+
+interface Reply { ok: boolean; error?: string; code?: string; [k: string]: unknown }
+
+const PLAIN = /^[A-Za-z0-9_.:-]+$/;
+
+/** The engine's `add` line for a spec; validated here so the engine never sees junk. */
+export function addCommand(spec: EngineTunnelSpec): string {
+  for (const [field, v] of [['name', spec.name], ['local', spec.local], ['remote', spec.remote]] as const) {
+    if (!PLAIN.test(v)) throw new InvalidSpecError(`engine tunnel ${field} ${JSON.stringify(v)}: only [A-Za-z0-9_.:-]`, { field });
+  }
+  if (spec.name.length > 15) throw new InvalidSpecError(`engine tunnel name ${spec.name}: longer than 15 bytes`, { field: 'name' });
+  if (spec.key !== undefined && (spec.kind !== 'gretap' || !Number.isInteger(spec.key) || spec.key < 0 || spec.key > 0xffffffff)) {
+    throw new InvalidSpecError(`engine tunnel ${spec.name}: key ${spec.key} (gretap only, 0..2^32-1)`, { field: 'key' });
+  }
+  const parts = ['add', `name=${spec.name}`, `kind=${spec.kind}`, `local=${spec.local}`, `remote=${spec.remote}`];
+  if (spec.key !== undefined) parts.push(`key=${spec.key}`);
+  if (spec.underlayMtu !== undefined) parts.push(`mtu=${spec.underlayMtu}`);
+  return parts.join(' ');
+}
+
+/** One connection to an engine. Requests are serialized: the engine answers in order. */
+export class EngineClient {
+  private sock: Socket | undefined;
+  private buf = '';
+  private waiting: Array<{ resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly socketPath: string) {}
+
+  private open(): Promise<Socket> {
+    if (this.sock && !this.sock.destroyed) return Promise.resolve(this.sock);
+    return new Promise((resolve, reject) => {
+      const s = connect(this.socketPath);
+      s.setEncoding('utf8');
+      s.once('connect', () => { this.sock = s; resolve(s); });
+      s.once('error', (err) => {
+        reject(new UnavailableError(`engine control ${this.socketPath}: ${err.message}`, { cause: err }));
+        this.failAll(err);
+      });
+      s.on('close', () => { this.sock = undefined; this.failAll(new Error('engine closed the control socket')); });
+      s.on('data', (d: string) => {
+        this.buf += d;
+        let nl: number;
+        while ((nl = this.buf.indexOf('\n')) >= 0) {
+          const line = this.buf.slice(0, nl);
+          this.buf = this.buf.slice(nl + 1);
+          this.waiting.shift()?.resolve(JSON.parse(line) as Reply);
+        }
+      });
+    });
+  }
+
+  private failAll(err: Error): void {
+    for (const w of this.waiting.splice(0)) w.reject(new UnavailableError(`engine control ${this.socketPath}: ${err.message}`, { cause: err }));
+  }
+
+  /** Send one line, wait for its reply (queued behind earlier requests). */
+  request(line: string, signal?: AbortSignal): Promise<Reply> {
+    const run = async (): Promise<Reply> => {
+      signal?.throwIfAborted();
+      const s = await this.open();
+      return new Promise<Reply>((resolve, reject) => {
+        const onAbort = (): void => { s.destroy(); reject(signal!.reason as Error); };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.waiting.push({
+          resolve: (r) => { signal?.removeEventListener('abort', onAbort); resolve(r); },
+          reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+        });
+        s.write(`${line}\n`);
+      });
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async ok(line: string, what: string, signal?: AbortSignal): Promise<Reply> {
+    const r = await this.request(line, signal);
+    if (r.ok) return r;
+    if (r.code === 'EEXIST') throw new AlreadyExistsError(`engine ${what}: ${r.error}`);
+    throw new VispError('VISP_ENGINE', `engine ${what}: ${r.error}`);
+  }
+
+  async ping(signal?: AbortSignal): Promise<number> {
+    return (await this.ok('ping', 'ping', signal)).pid as number;
+  }
+
+  /** Create the tunnel (and its TAP), or confirm it exists as specified. Returns the TAP MTU. */
+  async ensureTunnel(spec: EngineTunnelSpec, signal?: AbortSignal): Promise<{ mtu?: number; existed: boolean }> {
+    const r = await this.ok(addCommand(spec), `add ${spec.kind} ${spec.name}`, signal);
+    return { existed: r.existed === true, ...(typeof r.mtu === 'number' ? { mtu: r.mtu } : {}) };
+  }
+
+  /** Remove the tunnel; already gone is success. */
+  async deleteTunnel(name: string, signal?: AbortSignal): Promise<void> {
+    if (!PLAIN.test(name)) throw new InvalidSpecError(`engine tunnel name ${JSON.stringify(name)}`, { field: 'name' });
+    await this.ok(`del name=${name}`, `del ${name}`, signal);
+  }
+
+  async list(signal?: AbortSignal): Promise<EngineList> {
+    const r = await this.ok('list', 'list', signal);
+    return { tunnels: r.tunnels as EngineTunnelState[], drops: r.drops as EngineDrops };
+  }
+
+  close(): void {
+    this.sock?.destroy();
+    this.sock = undefined;
+  }
+}

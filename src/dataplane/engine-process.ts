@@ -1,0 +1,133 @@
+// Runs visp-engine for one node: inside the node's network namespace (the
+// TAPs and raw sockets must live there), detached from the agent so that
+// forwarding survives an agent restart. A restarted agent adopts a running
+// engine through its control socket; an engine that dies under a running
+// agent is restarted and given its tunnels again (`onRestart`).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InvalidSpecError, UnavailableError } from '../errors.js';
+import { EngineClient } from './engine-client.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The built engine: native/engine/build/visp-engine, from src/ (tsx) or dist/src/ (tsc). */
+export function engineBinary(): string {
+  for (const up of ['../..', '../../..']) {
+    const p = resolve(here, up, 'native/engine/build/visp-engine');
+    if (existsSync(p)) return p;
+  }
+  throw new UnavailableError('visp-engine is not built (run scripts/build-engine.sh)');
+}
+
+export interface EngineProcessOptions {
+  /** Named network namespace of the node (/run/netns/NAME). */
+  netns: string;
+  /** Directory for the control socket and the log. Default /run/visp. */
+  runDir?: string;
+  binary?: string;
+  /** Called with a connected client after the engine was restarted because it died. */
+  onRestart?: (client: EngineClient) => Promise<void>;
+  /** Log of the restart loop (default: nothing). */
+  log?: (msg: string) => void;
+}
+
+export class EngineProcess {
+  readonly netns: string;
+  readonly socketPath: string;
+  readonly logPath: string;
+  private readonly binary: string;
+  private child: ChildProcess | undefined;
+  private stopping = false;
+  private clientRef: EngineClient | undefined;
+  /** Pid of the engine (also when adopted rather than started). */
+  pid: number | undefined;
+  /** Restarts after an unexpected exit, for tests and metrics. */
+  restarts = 0;
+
+  constructor(private readonly opts: EngineProcessOptions) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(opts.netns)) throw new InvalidSpecError(`netns ${JSON.stringify(opts.netns)}`, { field: 'netns' });
+    this.netns = opts.netns;
+    const dir = opts.runDir ?? '/run/visp';
+    this.socketPath = join(dir, `engine-${opts.netns}.sock`);
+    this.logPath = join(dir, `engine-${opts.netns}.log`);
+    this.binary = opts.binary ?? engineBinary();
+  }
+
+  get client(): EngineClient {
+    this.clientRef ??= new EngineClient(this.socketPath);
+    return this.clientRef;
+  }
+
+  /** Adopt the engine already serving the socket, or start one. Resolves when it answers. */
+  async start(signal?: AbortSignal): Promise<void> {
+    this.stopping = false;
+    try {
+      this.pid = await this.client.ping(signal);
+      return;   // adopted: it outlived an earlier agent
+    } catch { this.client.close(); }
+    mkdirSync(dirname(this.socketPath), { recursive: true });
+    const logFd = openSync(this.logPath, 'a');
+    // `ip netns exec` execs the engine itself: the child's pid is the engine's.
+    const child = spawn('ip', ['netns', 'exec', this.netns, this.binary, '--control', this.socketPath], {
+      detached: true, stdio: ['ignore', logFd, logFd],
+    });
+    closeSync(logFd);
+    child.unref();
+    this.child = child;
+    child.once('exit', (code, sig) => this.onExit(child, code, sig));
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new UnavailableError(`visp-engine in ${this.netns} exited at start (${child.exitCode ?? child.signalCode}); see ${this.logPath}`);
+      }
+      try {
+        this.pid = await this.client.ping(signal);
+        return;
+      } catch (err) {
+        this.client.close();
+        if (Date.now() > deadline) throw new UnavailableError(`visp-engine in ${this.netns}: no answer on ${this.socketPath}`, { cause: err });
+        await sleep(20);
+      }
+    }
+  }
+
+  private onExit(child: ChildProcess, code: number | null, sig: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    this.pid = undefined;
+    this.client.close();
+    if (this.stopping || !this.opts.onRestart) return;
+    this.opts.log?.(`visp-engine in ${this.netns} exited (${code ?? sig}); restarting`);
+    this.restarts++;
+    void (async () => {
+      await sleep(100);   // do not spin if it dies at once
+      if (this.stopping) return;
+      await this.start();
+      await this.opts.onRestart!(this.client);
+    })().catch((err: unknown) => this.opts.log?.(`visp-engine in ${this.netns}: restart failed: ${String(err)}`));
+  }
+
+  /** Stop the engine (its TAPs go with it). SIGTERM, then SIGKILL after 2 s. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.client.close();
+    const pid = this.pid ?? this.child?.pid;
+    if (pid === undefined) return;
+    const alive = (): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+    for (let i = 0; i < 100 && alive(); i++) await sleep(20);
+    if (alive()) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (let i = 0; i < 50 && alive(); i++) await sleep(20);
+    this.pid = undefined;
+    this.child = undefined;
+  }
+
+  async restart(signal?: AbortSignal): Promise<void> {
+    await this.stop();
+    await this.start(signal);
+  }
+}
