@@ -88,6 +88,9 @@ export class NodeKernel {
     for (const ns of namespaces) {
       if (netnsExists(ns)) continue;
       if (o.createNamespaces === false || o.dryRun) continue;
+      // A socket cached for an earlier namespace of this name (deleted since) would still point at that one.
+      this.exps.get(ns)?.close();
+      this.exps.delete(ns);
       await netnsAdd(ns);
     }
     const needFdb = resolved.some((r) => r && r.fdb.length > 0);
