@@ -81,6 +81,7 @@ interface Trial {
   firstReady: number | undefined; lastReadyEvent: number | undefined; statusPolls: number; statusMsMedian: number;
   cpuUp: { controller_s: number; agents_s: number }; cpuDown: { controller_s: number; agents_s: number };
   pings: string[];
+  steadyCpu: number;
   nodeGone: number[];
   profile?: { up: Array<{ where: string; threads: number }>; down: Array<{ where: string; threads: number }>; agents: unknown };
 }
@@ -97,6 +98,15 @@ function ping(fromNs: string, to: string): void {
 }
 
 const msText = (s: number): string => (s * 1000).toFixed(0);
+
+/** CPU cores the lab's processes keep busy over `ms` (utime+stime of the controller and agents). */
+async function labCpu(lab: Lab, ms: number): Promise<number> {
+  const a = cpuOf(lab.stats());
+  const t = now();
+  await sleep(ms);
+  const b = cpuOf(lab.stats());
+  return (b.controller + b.agents - a.controller - a.agents) / (now() - t);
+}
 
 /** Epoch milliseconds, the clock the agents' --trace lines use. */
 const wall = (): number => performance.timeOrigin + performance.now();
@@ -213,6 +223,8 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
       pings.push(`${s.id} ${a!.physicalNode}:${a!.ifname} → ${b!.physicalNode}:${b!.ifname} ${to}`);
     }
     log(`    ping ok: ${pings.join('; ')}`);
+    const steadyCpu = await labCpu(lab, 5000);
+    log(`    steady state (slice up): ${steadyCpu.toFixed(2)} CPU cores busy in the lab's processes`);
 
     // Teardown is done when no node and no experiment namespace holds a visp link.
     // The namespaces are the topology's (named), so the agents empty them and keep them.
@@ -244,8 +256,9 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
     log(`    teardown: Delete RPC ${msText(t5 - t4)} ms, node namespaces clear ${msText(nodesClear! - t4)} ms, all clear ${msText(t6 - t4)} ms; cpu ${JSON.stringify(cpuDelta(c2, c3))}`);
     log(`    node namespace clear after Delete, by node: first ${q(0)} ms, 10% ${q(0.1)}, 50% ${q(0.5)}, 90% ${q(0.9)}, last ${q(1)} ms`);
     const w6 = wall();
+    if (o.profile) await sleep(3000); // the agents' last reports after the kernel is clear
     const phases = o.profile ? {
-      up: agentPhases(lab, w1, w3, 'up'), down: agentPhases(lab, w4, w6, 'down'),
+      up: agentPhases(lab, w1, w3, 'up'), down: agentPhases(lab, w4, w6 + 3000, 'down'),
       controller_up: controllerPhases(lab, w0, w3), controller_down: controllerPhases(lab, w4, w6),
     } : undefined;
     if (phases) {
@@ -263,7 +276,7 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
       deleteRpc: t5 - t4, teardownNodes: nodesClear! - t4, teardown: t6 - t4,
       firstReady: ready.length ? ready[0]! - t1 : undefined, lastReadyEvent: ready.length ? ready.at(-1)! - t1 : undefined,
       statusPolls: statusMs.length, statusMsMedian: median(statusMs),
-      cpuUp: cpuDelta(c0, c1), cpuDown: cpuDelta(c2, c3), pings, nodeGone: gone,
+      cpuUp: cpuDelta(c0, c1), cpuDown: cpuDelta(c2, c3), pings, steadyCpu, nodeGone: gone,
       ...(upSampler && downSampler ? { profile: { up: upSampler.top(), down: downSampler.top(), agents: phases } } : {}),
     };
   } finally {
@@ -297,6 +310,8 @@ async function runSize(n: number, o: Options, tag: string): Promise<Record<strin
     for (const x of lab.underlay.nodes) socks.push(new NetlinkSocket({ netns: x.netns }));
     await sleep(2000); // let the agents' startup (probe, first reconcile) finish before measuring
     const idle = lab.stats();
+    const idleCpu = await labCpu(lab, 5000);
+    log(`  idle lab (no slice): ${idleCpu.toFixed(2)} CPU cores busy in the lab's processes (agents' periodic reconcile and report)`);
 
     const trials: Trial[] = [];
     for (let t = 1; t <= o.trials; t++) trials.push(await trial(lab, socks, n, t, tag, o));
@@ -325,6 +340,7 @@ async function runSize(n: number, o: Options, tag: string): Promise<Record<strin
       agent_hwm_mb_median: mb(median(st.agents.map((a) => a.hwmKb))),
       agent_hwm_mb_max: mb(Math.max(...st.agents.map((a) => a.hwmKb))),
       idle_rss_mb_total: mb(idle.controller.rssKb + idle.agents.reduce((a, x) => a + x.rssKb, 0)),
+      idle_cpu_cores: round(idleCpu, 2), steady_cpu_cores: round(median(trials.map((x) => x.steadyCpu)), 2),
       lab_start_s: { underlay: round(underlayS, 1), controller: round(controllerS, 1), agents_connected: round(agentsS, 1) },
       cpu_up_s: trials.map((x) => x.cpuUp), cpu_down_s: trials.map((x) => x.cpuDown),
       samples_ms: {

@@ -107,9 +107,9 @@ export class Lab {
   }
 
   /** One agent per node namespace (nsenter --net: the node's network, the host's mounts); resolves when all are connected. */
-  async startAgents(opts: { timeoutMs?: number; trace?: boolean } = {}): Promise<void> {
+  async startAgents(opts: { timeoutMs?: number; trace?: boolean; nodeArgs?: (node: string) => string[] } = {}): Promise<void> {
     for (const x of this.underlay.nodes) {
-      this.agents.push(this.start(`agent-${x.name}`, ['nsenter', `--net=/run/netns/${x.netns}`, '--', process.execPath, join(here, 'agent-proc.js'), '--controller', this.address, '--node', x.name, ...(opts.trace ? ['--trace'] : [])]));
+      this.agents.push(this.start(`agent-${x.name}`, ['nsenter', `--net=/run/netns/${x.netns}`, '--', process.execPath, ...(opts.nodeArgs?.(x.name) ?? []), join(here, 'agent-proc.js'), '--controller', this.address, '--node', x.name, ...(opts.trace ? ['--trace'] : [])]));
     }
     const until = Date.now() + (opts.timeoutMs ?? 120_000);
     for (;;) {
