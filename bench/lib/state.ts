@@ -4,7 +4,7 @@
 import { ipIn } from './scratch.js';
 
 interface IpLink {
-  ifname: string; flags: string[]; mtu: number; master?: string; group: string; ifalias?: string;
+  ifname: string; flags: string[]; mtu: number; master?: string; group: string; ifalias?: string; inet6_addr_gen_mode?: string;
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_data?: Record<string, unknown> };
 }
 interface IpAddrs { ifname: string; addr_info: Array<{ family: string; local: string; prefixlen: number; scope: string }> }
@@ -22,7 +22,8 @@ export function namespaceLines(ns: string): string[] {
   for (const l of links) {
     if (l.ifname === 'lo') continue;
     const kind = l.linkinfo?.info_kind ?? '?';
-    const parts = [l.ifname, kind, `mtu ${l.mtu}`, l.flags.includes('UP') ? 'up' : 'down', `group ${l.group}`, `alias ${l.ifalias ?? '-'}`];
+    const parts = [l.ifname, kind, `mtu ${l.mtu}`, l.flags.includes('UP') ? 'up' : 'down', `group ${l.group}`, `alias ${l.ifalias ?? '-'}`,
+      `addrgenmode ${l.inet6_addr_gen_mode ?? '-'}`];
     if (l.master) parts.push(`master ${l.master}`);
     const data = l.linkinfo?.info_data ?? {};
     if (kind === 'vxlan') parts.push(...VXLAN_KEYS.map((k) => `${k} ${String(data[k])}`));

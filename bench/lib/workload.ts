@@ -41,8 +41,9 @@ export interface IpCommand { netns: string; args: string[] }
 /**
  * The iproute2 commands that build the same end state as visp's reconcile
  * of `specs`: per endpoint a bridge, a VXLAN port, a veth pair with its far
- * end created in the experiment namespace, aliases and group marks, the far
- * end up, its addresses. Node-side commands first, then the experiment side
+ * end created in the experiment namespace, aliases and group marks, node-side
+ * devices without IPv6 link-local (addrgenmode none, set before they go up),
+ * the far end up, its addresses. Node-side commands first, then the experiment side
  * (its veth ends exist only after the node side ran), grouped by namespace.
  */
 export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]): IpCommand[] {
@@ -59,14 +60,19 @@ export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]
     const alias = aliasOf(r.mark);
     const mtu = String(r.mtu), group = String(r.mark.group);
     const cmd = (args: string[]): void => { nodeCmds.push({ netns: node, args }); };
-    cmd(['link', 'add', 'name', r.bridge, 'mtu', mtu, 'group', group, 'up', 'type', 'bridge', 'stp_state', '0']);
-    cmd(['link', 'set', 'dev', r.bridge, 'alias', alias]);
-    cmd(['link', 'add', 'name', t.name, 'mtu', mtu, 'group', group, 'master', r.bridge, 'up', 'type', 'vxlan', 'id', String(t.key),
+    // As visp: each node-side device created down, then marked with no IPv6 link-local, then up.
+    const mark = (name: string): void => {
+      cmd(['link', 'set', 'dev', name, 'alias', alias, 'addrgenmode', 'none']);
+      cmd(['link', 'set', 'dev', name, 'up']);
+    };
+    cmd(['link', 'add', 'name', r.bridge, 'mtu', mtu, 'group', group, 'type', 'bridge', 'stp_state', '0']);
+    mark(r.bridge);
+    cmd(['link', 'add', 'name', t.name, 'mtu', mtu, 'group', group, 'master', r.bridge, 'type', 'vxlan', 'id', String(t.key),
       'local', t.local, 'remote', t.remote!, 'dstport', '4789', 'ttl', '64', 'nolearning']);
-    cmd(['link', 'set', 'dev', t.name, 'alias', alias]);
-    cmd(['link', 'add', 'name', r.vethHost, 'mtu', mtu, 'group', group, 'master', r.bridge, 'up', 'type', 'veth',
+    mark(t.name);
+    cmd(['link', 'add', 'name', r.vethHost, 'mtu', mtu, 'group', group, 'master', r.bridge, 'type', 'veth',
       'peer', 'name', s.ifname, 'mtu', mtu, 'group', group, 'netns', s.netns]);
-    cmd(['link', 'set', 'dev', r.vethHost, 'alias', alias]);
+    mark(r.vethHost);
     exp(s.netns, ['link', 'set', 'dev', s.ifname, 'alias', alias, 'up']);
     for (const a of r.addresses) exp(s.netns, ['addr', 'add', a, 'dev', s.ifname, ...(a.includes(':') ? ['nodad'] : [])]);
   }
