@@ -1,0 +1,346 @@
+// Desired egress state → GoBGP, as diff(spec, state) → steps → apply.
+//
+// Safety does not rest on this code alone: the same rules are installed in
+// GoBGP's own policy engine, so a path that reaches GoBGP some other way (a
+// bug here, a hand-made `gobgp global rib add`) is still not exported:
+// - the global export policy accepts only locally originated paths inside
+//   the allowed blocks, no more specific than `maxLength` (prefix sets
+//   "visp-egress-allowed-v4"/"-v6" with mask-length ranges; GoBGP's prefix
+//   sets hold one family each), and rejects everything
+//   else by default — which includes every route learned from a provider
+//   (no transit);
+// - every provider session has a max-prefix limit per family (GoBGP tears
+//   the session down when a provider sends more).
+import { InvalidSpecError } from '../errors.js';
+import { containsPrefix, formatPrefix, parseAddress, parsePrefix, type Family, type Prefix } from '../ipam/prefix.js';
+import type { DefinedSet__Output } from './gen/apipb/DefinedSet.js';
+import type { Path__Output } from './gen/apipb/Path.js';
+import type { Peer__Output } from './gen/apipb/Peer.js';
+import type { Policy__Output } from './gen/apipb/Policy.js';
+import type { PolicyAssignment__Output } from './gen/apipb/PolicyAssignment.js';
+import { anyType, call, collect, type GobgpApiClient } from './gobgp-client.js';
+
+export type { Family };
+
+export interface ProviderSpec {
+  /** Neighbour address (IPv4 or IPv6). */
+  address: string;
+  asn: number;
+  /** TCP MD5 password (RFC 2385). */
+  password?: string;
+  families: Family[];
+  /** Per family: more received prefixes than this and GoBGP closes the session. */
+  maxPrefixes: number;
+  /** Seconds between connection attempts (GoBGP's default is 120). */
+  connectRetrySec?: number;
+}
+
+export interface AnnouncementSpec {
+  prefix: string;
+  /** The block allocated to the slice; `prefix` must lie inside it. */
+  allowed: string;
+}
+
+export interface EgressSpec {
+  asn: number;
+  routerId: string;
+  providers: ProviderSpec[];
+  announcements: AnnouncementSpec[];
+  /** Most specific length ever announced, per family (default /24 and /48). */
+  maxLength?: Partial<Record<Family, number>>;
+}
+
+export const POLICY = 'visp-egress-export';
+export const PREFIX_SET: Record<Family, string> = { ipv4: 'visp-egress-allowed-v4', ipv6: 'visp-egress-allowed-v6' };
+const DEFAULT_MAX_LENGTH: Record<Family, number> = { ipv4: 24, ipv6: 48 };
+const DEFAULT_CONNECT_RETRY = 5;
+
+const FAMILY = {
+  ipv4: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' },
+  ipv6: { afi: 'AFI_IP6', safi: 'SAFI_UNICAST' },
+} as const;
+
+// ---- resolved spec -------------------------------------------------------
+
+interface ResolvedProvider { address: string; asn: number; password: string; families: Family[]; maxPrefixes: number; connectRetrySec: number }
+interface AllowedEntry { family: Family; block: string; min: number; max: number }
+export interface ResolvedEgress {
+  providers: Map<string, ResolvedProvider>;
+  announce: Map<string, Prefix>;
+  allowed: Map<string, AllowedEntry>;
+}
+
+function asn(v: number, field: string): number {
+  if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) throw new InvalidSpecError(`${field}: bad ASN ${v}`, { field });
+  return v;
+}
+
+/** Validate and resolve; refuses what the export policy would drop anyway. */
+export function resolveEgress(spec: EgressSpec): ResolvedEgress {
+  asn(spec.asn, 'asn');
+  parseAddress(spec.routerId, 'routerId');
+  const providers = new Map<string, ResolvedProvider>();
+  spec.providers.forEach((p, i) => {
+    const f = `providers[${i}]`;
+    const addr = parseAddress(p.address, `${f}.address`);
+    const address = formatPrefix({ family: addr.family, start: addr.value, length: 0 }).split('/')[0]!;
+    if (providers.has(address)) throw new InvalidSpecError(`${f}.address: ${address} listed twice`, { field: `${f}.address` });
+    if (p.asn === spec.asn) throw new InvalidSpecError(`${f}.asn: providers are eBGP peers; ${p.asn} is our own ASN`, { field: `${f}.asn` });
+    if (p.families.length === 0 || p.families.some((x) => x !== 'ipv4' && x !== 'ipv6')) throw new InvalidSpecError(`${f}.families: ipv4 and/or ipv6`, { field: `${f}.families` });
+    if (!Number.isInteger(p.maxPrefixes) || p.maxPrefixes < 1) throw new InvalidSpecError(`${f}.maxPrefixes: a positive integer is required`, { field: `${f}.maxPrefixes` });
+    providers.set(address, {
+      address, asn: asn(p.asn, `${f}.asn`), password: p.password ?? '', families: [...new Set(p.families)].sort(),
+      maxPrefixes: p.maxPrefixes, connectRetrySec: p.connectRetrySec ?? DEFAULT_CONNECT_RETRY,
+    });
+  });
+  const announce = new Map<string, Prefix>();
+  const allowed = new Map<string, AllowedEntry>();
+  spec.announcements.forEach((a, i) => {
+    const f = `announcements[${i}]`;
+    const prefix = parsePrefix(a.prefix, `${f}.prefix`);
+    const block = parsePrefix(a.allowed, `${f}.allowed`);
+    const maxLen = spec.maxLength?.[prefix.family] ?? DEFAULT_MAX_LENGTH[prefix.family];
+    if (block.family !== prefix.family || !containsPrefix(block, prefix)) {
+      throw new InvalidSpecError(`${f}.prefix: ${a.prefix} is not inside the slice's block ${a.allowed}`, { field: `${f}.prefix` });
+    }
+    if (prefix.length > maxLen) throw new InvalidSpecError(`${f}.prefix: ${a.prefix} is more specific than /${maxLen}`, { field: `${f}.prefix` });
+    const key = formatPrefix(prefix);
+    announce.set(key, prefix);
+    const b = formatPrefix(block);
+    allowed.set(`${b} ${block.length}..${maxLen}`, { family: block.family, block: b, min: block.length, max: maxLen });
+  });
+  return { providers, announce, allowed };
+}
+
+// ---- state read back from GoBGP --------------------------------------------
+
+export interface EgressState {
+  peers: Map<string, ResolvedProvider>;
+  /** Locally originated paths (ours), by prefix. */
+  paths: Set<string>;
+  /** Entries of the allowed prefix set, keyed like ResolvedEgress.allowed. */
+  allowed: Map<string, AllowedEntry>;
+  /** Whether our export policy exists with the expected statements and is assigned globally. */
+  policyOk: boolean;
+  policyExists: boolean;
+}
+
+const familyOf = (afi: string): Family | undefined => (afi === 'AFI_IP' ? 'ipv4' : afi === 'AFI_IP6' ? 'ipv6' : undefined);
+
+function peerState(p: Peer__Output): ResolvedProvider | undefined {
+  const address = p.conf?.neighborAddress;
+  if (!address) return undefined;
+  const families: Family[] = [];
+  let maxPrefixes = 0;
+  for (const a of p.afiSafis) {
+    const fam = familyOf(String(a.config?.family?.afi ?? ''));
+    if (!fam || !a.config?.enabled) continue;
+    families.push(fam);
+    maxPrefixes = a.prefixLimits?.maxPrefixes ?? 0;
+  }
+  return {
+    address, asn: p.conf?.peerAsn ?? 0, password: p.conf?.authPassword ?? '', families: families.sort(),
+    maxPrefixes, connectRetrySec: Number(p.timers?.config?.connectRetry ?? 0),
+  };
+}
+
+/** True for paths this speaker originated (AddPath), not learned from a peer. */
+function isLocal(p: Path__Output): boolean {
+  return !p.isFromExternal && (p.neighborIp === '' || p.neighborIp === '<nil>' || p.neighborIp === '0.0.0.0' || p.neighborIp === '::');
+}
+
+function nlriPrefix(p: Path__Output): string | undefined {
+  const n = p.nlri as unknown as { prefix?: string; prefixLen?: number } | null;
+  return n?.prefix !== undefined && n.prefixLen !== undefined ? `${n.prefix}/${n.prefixLen}` : undefined;
+}
+
+function expectedPolicy(): { name: string; statements: Array<Record<string, unknown>> } {
+  return {
+    name: POLICY,
+    statements: [
+      { name: `${POLICY}-no-transit`, conditions: { routeType: 'ROUTE_TYPE_EXTERNAL' }, actions: { routeAction: 'REJECT' } },
+      ...(['ipv4', 'ipv6'] as const).map((f) => (
+        { name: `${POLICY}-allowed-${f}`, conditions: { prefixSet: { type: 'ANY', name: PREFIX_SET[f] }, routeType: 'ROUTE_TYPE_LOCAL' }, actions: { routeAction: 'ACCEPT' } })),
+    ],
+  };
+}
+
+function policyMatches(p: Policy__Output | undefined): boolean {
+  if (!p) return false;
+  const [a, ...allow] = p.statements;
+  return p.statements.length === 3
+    && a?.conditions?.routeType === 'ROUTE_TYPE_EXTERNAL' && a.actions?.routeAction === 'REJECT'
+    && (['ipv4', 'ipv6'] as const).every((f, i) => {
+      const b = allow[i];
+      return b?.conditions?.prefixSet?.name === PREFIX_SET[f] && b.conditions.prefixSet.type === 'ANY'
+        && b.conditions.routeType === 'ROUTE_TYPE_LOCAL' && b.actions?.routeAction === 'ACCEPT';
+    });
+}
+
+function assignmentMatches(a: PolicyAssignment__Output | undefined): boolean {
+  return !!a && a.defaultAction === 'REJECT' && a.policies.length === 1 && a.policies[0]?.name === POLICY;
+}
+
+export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
+  const peers = new Map<string, ResolvedProvider>();
+  for (const r of await collect(c, 'ListPeer', c.listPeer, {})) {
+    const s = r.peer ? peerState(r.peer) : undefined;
+    if (s) peers.set(s.address, s);
+  }
+  const paths = new Set<string>();
+  for (const fam of ['ipv4', 'ipv6'] as const) {
+    for (const r of await collect(c, 'ListPath', c.listPath, { tableType: 'GLOBAL', family: FAMILY[fam] })) {
+      for (const p of r.destination?.paths ?? []) {
+        const pfx = nlriPrefix(p);
+        if (pfx && isLocal(p)) paths.add(pfx);
+      }
+    }
+  }
+  const allowed = new Map<string, AllowedEntry>();
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    let sets: DefinedSet__Output[] = [];
+    try {
+      sets = (await collect(c, 'ListDefinedSet', c.listDefinedSet, { definedType: 'PREFIX', name: PREFIX_SET[family] })).flatMap((r) => (r.definedSet ? [r.definedSet] : []));
+    } catch { /* no such set yet */ }
+    for (const s of sets) {
+      if (s.name !== PREFIX_SET[family]) continue;
+      for (const p of s.prefixes) allowed.set(`${p.ipPrefix} ${p.maskLengthMin}..${p.maskLengthMax}`, { family, block: p.ipPrefix, min: p.maskLengthMin, max: p.maskLengthMax });
+    }
+  }
+  let policy: Policy__Output | undefined;
+  try {
+    policy = (await collect(c, 'ListPolicy', c.listPolicy, { name: POLICY })).map((r) => r.policy).find((p) => p?.name === POLICY) ?? undefined;
+  } catch { /* none yet */ }
+  let assignment: PolicyAssignment__Output | undefined;
+  try {
+    assignment = (await collect(c, 'ListPolicyAssignment', c.listPolicyAssignment, { name: 'global', direction: 'EXPORT' })).map((r) => r.assignment).find(Boolean) ?? undefined;
+  } catch { /* none */ }
+  return { peers, paths, allowed, policyExists: !!policy, policyOk: policyMatches(policy) && assignmentMatches(assignment) };
+}
+
+// ---- plan ------------------------------------------------------------------
+
+export type EgressStep =
+  | { op: 'allowAdd'; entry: AllowedEntry }
+  | { op: 'policyEnsure'; recreate: boolean }
+  | { op: 'peerDelete'; address: string }
+  | { op: 'peerAdd'; provider: ResolvedProvider }
+  | { op: 'pathDelete'; prefix: string }
+  | { op: 'pathAdd'; prefix: Prefix }
+  | { op: 'allowDelete'; entry: AllowedEntry };
+
+const samePeer = (a: ResolvedProvider, b: ResolvedProvider): boolean =>
+  a.asn === b.asn && a.password === b.password && a.maxPrefixes === b.maxPrefixes && a.connectRetrySec === b.connectRetrySec
+  && a.families.join() === b.families.join();
+
+/**
+ * The steps from `state` to `want`, in a safe order: the allowed set grows
+ * before paths are added and shrinks only after they are withdrawn.
+ */
+export function planEgress(want: ResolvedEgress, state: EgressState): EgressStep[] {
+  const steps: EgressStep[] = [];
+  if (!state.policyOk) steps.push({ op: 'policyEnsure', recreate: state.policyExists });
+  for (const [k, e] of want.allowed) if (!state.allowed.has(k)) steps.push({ op: 'allowAdd', entry: e });
+  for (const [addr, have] of state.peers) {
+    const w = want.providers.get(addr);
+    if (!w || !samePeer(w, have)) steps.push({ op: 'peerDelete', address: addr });
+  }
+  for (const [addr, w] of want.providers) {
+    const have = state.peers.get(addr);
+    if (!have || !samePeer(w, have)) steps.push({ op: 'peerAdd', provider: w });
+  }
+  for (const p of state.paths) if (!want.announce.has(p)) steps.push({ op: 'pathDelete', prefix: p });
+  for (const [k, p] of want.announce) if (!state.paths.has(k)) steps.push({ op: 'pathAdd', prefix: p });
+  for (const [k, e] of state.allowed) if (!want.allowed.has(k)) steps.push({ op: 'allowDelete', entry: e });
+  return steps;
+}
+
+export function describeStep(s: EgressStep): string {
+  switch (s.op) {
+    case 'allowAdd': return `allow ${s.entry.block} ${s.entry.min}..${s.entry.max}`;
+    case 'allowDelete': return `disallow ${s.entry.block} ${s.entry.min}..${s.entry.max}`;
+    case 'policyEnsure': return `${s.recreate ? 'replace' : 'install'} export policy ${POLICY}`;
+    case 'peerAdd': return `add peer ${s.provider.address} AS${s.provider.asn}`;
+    case 'peerDelete': return `delete peer ${s.address}`;
+    case 'pathAdd': return `announce ${formatPrefix(s.prefix)}`;
+    case 'pathDelete': return `withdraw ${s.prefix}`;
+  }
+}
+
+// ---- apply -----------------------------------------------------------------
+
+/** The GoBGP Path for a locally originated unicast prefix (next hop = self on eBGP). */
+export function localPath(prefix: Prefix): Record<string, unknown> {
+  const [addr, len] = formatPrefix(prefix).split('/') as [string, string];
+  const nlri = { '@type': anyType('IPAddressPrefix'), prefix: addr, prefixLen: Number(len) };
+  const origin = { '@type': anyType('OriginAttribute'), origin: 0 };
+  const pattrs = prefix.family === 'ipv4'
+    ? [origin, { '@type': anyType('NextHopAttribute'), nextHop: '0.0.0.0' }]
+    : [origin, { '@type': anyType('MpReachNLRIAttribute'), family: FAMILY.ipv6, nextHops: ['::'], nlris: [nlri] }];
+  return { family: FAMILY[prefix.family], nlri, pattrs };
+}
+
+function prefixSet(family: Family, entries: AllowedEntry[]): Record<string, unknown> {
+  return { definedType: 'PREFIX', name: PREFIX_SET[family], prefixes: entries.map((e) => ({ ipPrefix: e.block, maskLengthMin: e.min, maskLengthMax: e.max })) };
+}
+
+function peer(p: ResolvedProvider): Record<string, unknown> {
+  return {
+    conf: { neighborAddress: p.address, peerAsn: p.asn, authPassword: p.password },
+    timers: { config: { connectRetry: p.connectRetrySec } },
+    afiSafis: p.families.map((f) => ({
+      config: { family: FAMILY[f], enabled: true },
+      prefixLimits: { family: FAMILY[f], maxPrefixes: p.maxPrefixes },
+    })),
+    // No graceful restart: see speaker.ts.
+  };
+}
+
+async function applyStep(c: GobgpApiClient, s: EgressStep): Promise<void> {
+  switch (s.op) {
+    case 'allowAdd':
+      await call(c, 'AddDefinedSet', c.addDefinedSet, { definedSet: prefixSet(s.entry.family, [s.entry]) as never });
+      return;
+    case 'allowDelete':
+      await call(c, 'DeleteDefinedSet', c.deleteDefinedSet, { definedSet: prefixSet(s.entry.family, [s.entry]) as never, all: false });
+      return;
+    case 'policyEnsure':
+      if (s.recreate) {
+        await call(c, 'DeletePolicyAssignment', c.deletePolicyAssignment, { assignment: { name: 'global', direction: 'EXPORT' }, all: true }).catch(() => undefined);
+        await call(c, 'DeletePolicy', c.deletePolicy, { policy: { name: POLICY }, all: true, preserveStatements: false });
+      }
+      // The sets must exist before a policy names them; an empty set matches nothing.
+      for (const f of ['ipv4', 'ipv6'] as const) await call(c, 'AddDefinedSet', c.addDefinedSet, { definedSet: prefixSet(f, []) as never });
+      await call(c, 'AddPolicy', c.addPolicy, { policy: expectedPolicy() as never, referExistingStatements: false });
+      await call(c, 'SetPolicyAssignment', c.setPolicyAssignment, {
+        assignment: { name: 'global', direction: 'EXPORT', policies: [{ name: POLICY }], defaultAction: 'REJECT' },
+      });
+      return;
+    case 'peerDelete':
+      await call(c, 'DeletePeer', c.deletePeer, { address: s.address });
+      return;
+    case 'peerAdd':
+      await call(c, 'AddPeer', c.addPeer, { peer: peer(s.provider) as never });
+      return;
+    case 'pathDelete': {
+      const p = parsePrefix(s.prefix, 'path');
+      await call(c, 'DeletePath', c.deletePath, { tableType: 'GLOBAL', family: FAMILY[p.family], path: localPath(p) as never });
+      return;
+    }
+    case 'pathAdd':
+      await call(c, 'AddPath', c.addPath, { tableType: 'GLOBAL', path: localPath(s.prefix) as never });
+      return;
+  }
+}
+
+/**
+ * Bring GoBGP to `spec`. Returns the steps taken (none when it already
+ * matched: a second apply is a no-op). Throws InvalidSpecError before
+ * touching GoBGP when the spec is unsafe.
+ */
+export async function reconcileEgress(c: GobgpApiClient, spec: EgressSpec): Promise<string[]> {
+  const want = resolveEgress(spec);
+  const steps = planEgress(want, await readEgressState(c));
+  for (const s of steps) await applyStep(c, s);
+  return steps.map(describeStep);
+}

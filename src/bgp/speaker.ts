@@ -1,0 +1,158 @@
+// One gobgpd per egress node: started, configured over its gRPC API (no
+// config file), watched, and restarted when it dies.
+//
+// Decisions (see docs/egress.md, "GoBGP pitfalls"):
+// - No graceful restart, neither the capability nor restart-state (`-r`).
+//   Advertising GR for a family that is not in use makes GoBGP wait for the
+//   deferral time (300 s) before it sends any route; and a peer that keeps
+//   our stale routes after a crash would keep announcing prefixes nobody
+//   holds. Without GR a dead gobgpd means an immediate withdrawal at the
+//   providers and, after the restart, a re-announcement within seconds.
+// - `stop()` is the deliberate end of egress on this node: gobgpd gets
+//   SIGTERM, which sends Cease to every peer (they withdraw our prefixes).
+//   Nothing else stops it; an agent that restarts should adopt the running
+//   gobgpd (`adopt: true`: its API answers and GetBgp shows the same ASN and
+//   router id) instead of restarting it, so the providers see no flap.
+// - The API listens on a unix socket only (no TCP port on the node).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { InvalidSpecError, UnavailableError } from '../errors.js';
+import type { GetBgpRequest } from './gen/apipb/GetBgpRequest.js';
+import type { GetBgpResponse__Output } from './gen/apipb/GetBgpResponse.js';
+import { call, gobgpClient, type GobgpApiClient } from './gobgp-client.js';
+
+export interface SpeakerOptions {
+  asn: number;
+  routerId: string;
+  /** BGP listen port (179 unless told; -1 = do not listen, connect out only). */
+  listenPort?: number;
+  /** Unix socket path for gobgpd's gRPC API. */
+  apiSocket: string;
+  /** Named network namespace to run in (nsenter --net=/run/netns/NAME); the caller's otherwise. */
+  netns?: string;
+  /** Called with a fresh client after every (re)start and StartBgp: re-apply desired state here. */
+  onReady?: (client: GobgpApiClient) => Promise<void>;
+  /** gobgpd's log lines (stderr and stdout). */
+  log?: (line: string) => void;
+  /** Delay before a restart after gobgpd died (ms). */
+  restartDelayMs?: number;
+  /** Use a gobgpd already serving on apiSocket with the same ASN/router id instead of starting one. */
+  adopt?: boolean;
+  gobgpd?: string;
+}
+
+const live = new Set<ChildProcess>();
+// A test runner or agent that exits must not leave gobgpd behind.
+process.once('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Speaker {
+  private proc: ChildProcess | undefined;
+  private clientInst: GobgpApiClient | undefined;
+  private stopping = false;
+  private restarting: Promise<void> | undefined;
+  /** How many times gobgpd was started (1 after start(); +1 per restart). */
+  starts = 0;
+  readonly opts: SpeakerOptions;
+
+  constructor(opts: SpeakerOptions) {
+    if (!Number.isInteger(opts.asn) || opts.asn < 1 || opts.asn > 0xffffffff) throw new InvalidSpecError(`bgp speaker: bad ASN ${opts.asn}`, { field: 'asn' });
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(opts.routerId)) throw new InvalidSpecError(`bgp speaker: router id must be a dotted quad, got ${opts.routerId}`, { field: 'routerId' });
+    this.opts = opts;
+  }
+
+  get client(): GobgpApiClient {
+    if (!this.clientInst) throw new UnavailableError('bgp speaker: not started');
+    return this.clientInst;
+  }
+
+  /** gobgpd's pid (undefined when adopted or not running). */
+  get pid(): number | undefined { return this.proc?.pid; }
+
+  /** Start (or adopt) gobgpd, configure it, run onReady. */
+  async start(): Promise<void> {
+    this.stopping = false;
+    if (this.opts.adopt && await this.tryAdopt()) return;
+    await this.launch();
+  }
+
+  private async tryAdopt(): Promise<boolean> {
+    if (!existsSync(this.opts.apiSocket)) return false;
+    const c = gobgpClient(`unix://${this.opts.apiSocket}`);
+    try {
+      const res = await call<GetBgpRequest, GetBgpResponse__Output>(c, 'GetBgp', c.getBgp, {}, 2000);
+      if (res.global?.asn !== this.opts.asn || res.global?.routerId !== this.opts.routerId) { c.close(); return false; }
+    } catch { c.close(); return false; }
+    this.clientInst = c;
+    await this.opts.onReady?.(c);
+    return true;
+  }
+
+  private async launch(): Promise<void> {
+    const sock = this.opts.apiSocket;
+    rmSync(sock, { force: true });
+    const gobgpd = this.opts.gobgpd ?? 'gobgpd';
+    const args = ['--api-hosts', `unix://${sock}`, '--pprof-disable', '--log-plain', '--log-level', 'info'];
+    const [cmd, argv] = this.opts.netns
+      ? ['nsenter', [`--net=/run/netns/${this.opts.netns}`, '--', gobgpd, ...args]]
+      : [gobgpd, args];
+    const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = p;
+    live.add(p);
+    this.starts++;
+    const log = this.opts.log;
+    const onData = (d: Buffer): void => { if (log) for (const l of d.toString().split('\n')) if (l) log(l); };
+    p.stdout!.on('data', onData);
+    p.stderr!.on('data', onData);
+    const exited = new Promise<void>((resolve) => p.once('exit', () => { live.delete(p); resolve(); }));
+    p.once('exit', (code, sig) => {
+      if (this.proc !== p || this.stopping) return;
+      log?.(`speaker: gobgpd exited (${code ?? sig}); restarting`);
+      this.clientInst?.close();
+      this.clientInst = undefined;
+      this.restarting = this.restartLoop();
+    });
+
+    // Wait for the API socket, then configure.
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(sock)) {
+      if (p.exitCode !== null || p.signalCode !== null) throw new UnavailableError(`bgp speaker: gobgpd exited while starting (${p.exitCode ?? p.signalCode})`);
+      if (Date.now() > deadline) { p.kill('SIGKILL'); await exited; throw new UnavailableError(`bgp speaker: gobgpd API socket ${sock} did not appear`); }
+      await sleep(20);
+    }
+    const c = gobgpClient(`unix://${sock}`);
+    this.clientInst = c;
+    await call(c, 'StartBgp', c.startBgp, {
+      global: { asn: this.opts.asn, routerId: this.opts.routerId, listenPort: this.opts.listenPort ?? 179 },
+    }, 10_000);
+    await this.opts.onReady?.(c);
+  }
+
+  private async restartLoop(): Promise<void> {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      await sleep(Math.min((this.opts.restartDelayMs ?? 200) * 2 ** attempt, 10_000));
+      if (this.stopping) return;
+      try { await this.launch(); return; } catch (e) { this.opts.log?.(`speaker: restart failed: ${(e as Error).message}`); }
+    }
+  }
+
+  /** Resolves once a pending restart (after gobgpd died) finished. */
+  async settled(): Promise<void> { while (this.restarting) { const r = this.restarting; await r; if (r === this.restarting) this.restarting = undefined; } }
+
+  /** Stop gobgpd for good: SIGTERM (peers get Cease and withdraw), SIGKILL after 5 s. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.clientInst?.close();
+    this.clientInst = undefined;
+    const p = this.proc;
+    this.proc = undefined;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(t);
+    rmSync(this.opts.apiSocket, { force: true });
+  }
+}

@@ -1,0 +1,241 @@
+// BGP egress against real BIRD 2 upstreams. An egress namespace runs gobgpd
+// under Speaker (started with nsenter --net, API on a unix socket, config
+// over the API); two provider namespaces each run BIRD 2 with their own ASN.
+// What the providers see is read with birdc, an independent implementation.
+//
+//   egress (AS 64500)  ── 198.18.1.0/30, 2001:db8:ff01::/64 ──  provA (AS 64501)
+//                      ── 198.18.2.0/30, 2001:db8:ff02::/64 ──  provB (AS 64502)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, collect, type GobgpApiClient } from '../../src/bgp/gobgp-client.js';
+import { localPath, reconcileEgress, type EgressSpec } from '../../src/bgp/reconcile.js';
+import { Speaker } from '../../src/bgp/speaker.js';
+import { parsePrefix } from '../../src/ipam/prefix.js';
+import { ipIn, kernelSkipReason, makeNetns, sh } from '../helpers/netns.js';
+
+const haveDaemons = (() => {
+  try { sh('sh', ['-c', 'command -v gobgpd && command -v bird && command -v birdc && test -f /usr/share/gocode/src/github.com/osrg/gobgp/api/gobgp.proto']); return true; } catch { return false; }
+})();
+const skipReason = kernelSkipReason ?? (haveDaemons ? undefined : 'gobgpd, bird2 or GoBGP\'s protos not installed (scripts/setup.sh installs them)');
+if (!kernelSkipReason && skipReason) console.warn(`SKIP: ${skipReason}`);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+async function waitFor<T>(what: string, f: () => T | undefined | false, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+const EGRESS_ASN = 64500;
+const PROVIDERS = [
+  { name: 'A', asn: 64501, v4: ['198.18.1.1', '198.18.1.2'], v6: ['2001:db8:ff01::1', '2001:db8:ff01::2'], own4: '203.0.113.160/27', own6: '2001:db8:a000::/36' },
+  { name: 'B', asn: 64502, v4: ['198.18.2.1', '198.18.2.2'], v6: ['2001:db8:ff02::1', '2001:db8:ff02::2'], own4: '203.0.113.224/27', own6: '2001:db8:b000::/36' },
+] as const;
+
+function birdConfig(p: (typeof PROVIDERS)[number]): string {
+  return `router id ${p.v4[1]};
+log stderr all;
+protocol device {}
+protocol static own4 { ipv4; route ${p.own4} blackhole; }
+protocol static own6 { ipv6; route ${p.own6} blackhole; }
+template bgp visp {
+  local as ${p.asn};
+  connect retry time 1;
+  error wait time 1, 2;
+  hold time 9;
+}
+protocol bgp egress4 from visp {
+  local ${p.v4[1]} as ${p.asn};
+  neighbor ${p.v4[0]} as ${EGRESS_ASN};
+  ipv4 { import all; export where proto = "own4"; };
+}
+protocol bgp egress6 from visp {
+  local ${p.v6[1]} as ${p.asn};
+  neighbor ${p.v6[0]} as ${EGRESS_ASN};
+  ipv6 { import all; export where proto = "own6"; };
+}
+`;
+}
+
+describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 providers', () => {
+  let dir: string;
+  let egress: string;
+  const provNs: string[] = [];
+  const birds: ChildProcess[] = [];
+  const birdLog: string[] = [];
+  const gobgpLog: string[] = [];
+  let speaker: Speaker;
+  let spec: EgressSpec;
+  let readyApplies: string[][] = [];
+
+  const birdc = (i: number, ...args: string[]): string => {
+    try { return sh('birdc', ['-s', join(dir, `bird${i}.ctl`), ...args]); } catch (e) { return String((e as { stdout?: string }).stdout ?? e); }
+  };
+  /** The route for exactly `prefix` at provider i with its AS path, or undefined. */
+  const birdRoute = (i: number, prefix: string): { asPath: string } | undefined => {
+    const out = birdc(i, 'show', 'route', prefix, 'all');
+    if (!out.includes(`${prefix} `) && !out.includes(`${prefix}\t`)) return undefined;
+    const m = /BGP\.as_path:\s*([\d ]*)/.exec(out);
+    return { asPath: (m?.[1] ?? '').trim() };
+  };
+  const bothHave = (prefix: string): boolean => [0, 1].every((i) => birdRoute(i, prefix)?.asPath === String(EGRESS_ASN));
+  const noneHas = (prefix: string): boolean => [0, 1].every((i) => birdRoute(i, prefix) === undefined);
+  const established = (i: number): boolean => /egress4\s+BGP\s+\S+\s+up\s+\S+\s+Established/.test(birdc(i, 'show', 'protocols'))
+    && /egress6\s+BGP\s+\S+\s+up\s+\S+\s+Established/.test(birdc(i, 'show', 'protocols'));
+
+  function baseSpec(): EgressSpec {
+    return {
+      asn: EGRESS_ASN,
+      routerId: '198.18.1.1',
+      providers: PROVIDERS.flatMap((p) => [
+        { address: p.v4[1], asn: p.asn, families: ['ipv4' as const], maxPrefixes: 100, connectRetrySec: 1 },
+        { address: p.v6[1], asn: p.asn, families: ['ipv6' as const], maxPrefixes: 100, connectRetrySec: 1 },
+      ]),
+      announcements: [
+        { prefix: '203.0.113.0/25', allowed: '203.0.113.0/25' },
+        { prefix: '2001:db8:1000::/48', allowed: '2001:db8:1000::/44' },
+      ],
+      maxLength: { ipv4: 25, ipv6: 48 },
+    };
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'visp-bgp-'));
+    egress = makeNetns('bgpe');
+    for (const [i, p] of PROVIDERS.entries()) {
+      const ns = makeNetns(`bgp${p.name.toLowerCase()}`);
+      provNs.push(ns);
+      ipIn(egress, 'link', 'add', `up${i}`, 'type', 'veth', 'peer', 'name', 'eg0', 'netns', ns);
+      for (const [n, dev, idx] of [[egress, `up${i}`, 0], [ns, 'eg0', 1]] as const) {
+        ipIn(n, 'addr', 'add', `${p.v4[idx]}/30`, 'dev', dev);
+        ipIn(n, '-6', 'addr', 'add', `${p.v6[idx]}/64`, 'dev', dev, 'nodad');
+        ipIn(n, 'link', 'set', dev, 'up');
+      }
+      writeFileSync(join(dir, `bird${i}.conf`), birdConfig(p));
+      const b = spawn('ip', ['netns', 'exec', ns, 'bird', '-f', '-c', join(dir, `bird${i}.conf`), '-s', join(dir, `bird${i}.ctl`)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      b.stderr!.on('data', (d: Buffer) => birdLog.push(`[${p.name}] ${d.toString().trimEnd()}`));
+      birds.push(b);
+    }
+    spec = baseSpec();
+    speaker = new Speaker({
+      asn: EGRESS_ASN, routerId: '198.18.1.1', apiSocket: join(dir, 'gobgp.sock'), netns: egress,
+      restartDelayMs: 100,
+      log: (l) => gobgpLog.push(l),
+      // What the agent will do: after every (re)start, apply the desired state.
+      onReady: async (c) => { readyApplies.push(await reconcileEgress(c, spec)); },
+    });
+    await speaker.start();
+    await waitFor('both BIRD sessions (v4 and v6) Established', () => established(0) && established(1), 30_000, 100)
+      .catch((e: Error) => { throw new Error(`${e.message}\nBIRD: ${birdLog.slice(-10).join('\n')}\ngobgpd: ${gobgpLog.slice(-10).join('\n')}`); });
+  });
+
+  afterAll(async () => {
+    await speaker?.stop();
+    for (const b of birds) {
+      if (b.exitCode === null && b.signalCode === null) {
+        const gone = new Promise((r) => b.once('exit', r));
+        b.kill('SIGTERM');
+        await Promise.race([gone, sleep(3000).then(() => b.kill('SIGKILL'))]);
+      }
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const client = (): GobgpApiClient => speaker.client;
+
+  it('announces the slice prefixes: both BIRDs hold them with AS path 64500 (IPv4 and IPv6)', async () => {
+    expect(readyApplies[0]).toContain('announce 203.0.113.0/25');
+    await waitFor('203.0.113.0/25 and 2001:db8:1000::/48 at both providers', () => bothHave('203.0.113.0/25') && bothHave('2001:db8:1000::/48'));
+    expect(birdRoute(0, '203.0.113.0/25')).toEqual({ asPath: '64500' });
+    expect(birdRoute(1, '2001:db8:1000::/48')).toEqual({ asPath: '64500' });
+  });
+
+  it('a second reconcile of the same desired state changes nothing', async () => {
+    expect(await reconcileEgress(client(), spec)).toEqual([]);
+  });
+
+  it('refuses an announcement outside the allowed block or more specific than allowed, before touching GoBGP', async () => {
+    await expect(reconcileEgress(client(), { ...spec, announcements: [{ prefix: '203.0.113.128/25', allowed: '203.0.113.0/25' }] })).rejects.toThrow(/not inside/);
+    await expect(reconcileEgress(client(), { ...spec, announcements: [{ prefix: '203.0.113.0/26', allowed: '203.0.113.0/25' }] })).rejects.toThrow(/more specific/);
+    expect(await reconcileEgress(client(), spec)).toEqual([]);
+  });
+
+  it('GoBGP\'s export policy drops paths injected behind our back (outside the block, too specific)', async () => {
+    const c = client();
+    const inject = async (p: string): Promise<void> => { await call(c, 'AddPath', c.addPath, { tableType: 'GLOBAL', path: localPath(parsePrefix(p, 'test')) as never }); };
+    await inject('203.0.113.128/26'); // outside the allowed block
+    await inject('203.0.113.0/26'); // inside, but longer than maxLength /25
+    await inject('2001:db8:2000::/48'); // outside the IPv6 block
+    // A marker injected the same way but inside the allowed set: once both
+    // providers hold it, GoBGP has processed the injections before it.
+    await inject('2001:db8:1001::/48');
+    await waitFor('the marker 2001:db8:1001::/48 at both providers', () => bothHave('2001:db8:1001::/48'), 5000, 20);
+    // The rejected paths are in GoBGP's RIB…
+    const rib = (await collect(c, 'ListPath', c.listPath, { tableType: 'GLOBAL', family: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' } }))
+      .map((r) => r.destination?.prefix);
+    expect(rib).toEqual(expect.arrayContaining(['203.0.113.128/26', '203.0.113.0/26']));
+    // …but no provider received them.
+    await sleep(300);
+    for (const p of ['203.0.113.128/26', '203.0.113.0/26', '2001:db8:2000::/48']) expect(noneHas(p), p).toBe(true);
+    expect(bothHave('203.0.113.0/25')).toBe(true);
+    // Reconcile removes what is not desired.
+    const steps = await reconcileEgress(c, spec);
+    expect(steps.sort()).toEqual(['withdraw 2001:db8:1001::/48', 'withdraw 2001:db8:2000::/48', 'withdraw 203.0.113.0/26', 'withdraw 203.0.113.128/26']);
+    expect(await reconcileEgress(c, spec)).toEqual([]);
+  });
+
+  it('no transit: a route learned from provider A is never seen at provider B (and B\'s not at A)', async () => {
+    const c = client();
+    // GoBGP has learned both providers' own prefixes…
+    const learned = async (): Promise<string[]> => (await collect(c, 'ListPath', c.listPath, { tableType: 'GLOBAL', family: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' } }))
+      .map((r) => r.destination?.prefix ?? '');
+    const end = Date.now() + 10_000;
+    let have: string[] = [];
+    while (Date.now() < end) { have = await learned(); if (have.includes(PROVIDERS[0].own4) && have.includes(PROVIDERS[1].own4)) break; await sleep(100); }
+    expect(have).toEqual(expect.arrayContaining([PROVIDERS[0].own4, PROVIDERS[1].own4]));
+    // …and our own announcement has reached both, so anything exported would have too.
+    expect(bothHave('203.0.113.0/25')).toBe(true);
+    await sleep(1000);
+    expect(birdRoute(1, PROVIDERS[0].own4)).toBeUndefined();
+    expect(birdRoute(0, PROVIDERS[1].own4)).toBeUndefined();
+    expect(birdRoute(1, PROVIDERS[0].own6)).toBeUndefined();
+    expect(birdRoute(0, PROVIDERS[1].own6)).toBeUndefined();
+    // Each BIRD still has its own (sanity: the prefix exists to be leaked).
+    expect(birdRoute(0, PROVIDERS[0].own4)).toBeDefined();
+  });
+
+  it('withdraw: gone at both BIRDs within 2 s; announce again', async () => {
+    const c = client();
+    spec = { ...spec, announcements: spec.announcements.filter((a) => !a.prefix.startsWith('203.')) };
+    const t0 = Date.now();
+    expect(await reconcileEgress(c, spec)).toEqual(['withdraw 203.0.113.0/25', 'disallow 203.0.113.0/25 25..25']);
+    await waitFor('203.0.113.0/25 withdrawn at both', () => noneHas('203.0.113.0/25'), 2000, 20);
+    const ms = Date.now() - t0;
+    expect(ms).toBeLessThan(2000);
+    expect(bothHave('2001:db8:1000::/48')).toBe(true);
+    spec = baseSpec();
+    expect(await reconcileEgress(c, spec)).toEqual(['allow 203.0.113.0/25 25..25', 'announce 203.0.113.0/25']);
+    await waitFor('203.0.113.0/25 back at both', () => bothHave('203.0.113.0/25'), 5000, 20);
+  });
+
+  it('gobgpd SIGKILLed: Speaker restarts it, re-applies the desired state, the announcements return', async () => {
+    const pid = speaker.pid!;
+    const starts = speaker.starts;
+    readyApplies = [];
+    process.kill(pid, 'SIGKILL');
+    // The providers notice (the TCP session is reset) and drop the route.
+    await waitFor('route gone at both after the kill', () => noneHas('203.0.113.0/25'), 10_000, 20);
+    await waitFor('gobgpd restarted', () => speaker.starts > starts && speaker.pid !== pid && readyApplies.length > 0, 10_000);
+    await speaker.settled();
+    expect(readyApplies[0]).toEqual(expect.arrayContaining(['announce 203.0.113.0/25', 'announce 2001:db8:1000::/48', 'install export policy visp-egress-export']));
+    await waitFor('announcements back at both after the restart', () => bothHave('203.0.113.0/25') && bothHave('2001:db8:1000::/48'), 20_000, 50);
+    expect(await reconcileEgress(client(), spec)).toEqual([]);
+  });
+});
