@@ -104,6 +104,38 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
     }
   });
 
+  it('carries a TCP transfer (iperf3, 2 s) across EtherIP and gretap', () => {
+    const srv = spawn('ip', ['netns', 'exec', xb, 'iperf3', '-s'], { stdio: 'ignore' });
+    try {
+      for (const dst of ['192.0.2.2', '192.0.2.6']) {
+        let r = spawnSync('ip', ['netns', 'exec', xa, 'iperf3', '-c', dst, '-t', '2', '-J'], { encoding: 'utf8' });
+        // The server may not listen yet on the first try.
+        for (let i = 0; i < 20 && r.status !== 0; i++) {
+          spawnSync('sleep', ['0.1']);
+          r = spawnSync('ip', ['netns', 'exec', xa, 'iperf3', '-c', dst, '-t', '2', '-J'], { encoding: 'utf8' });
+        }
+        expect(r.status, r.stdout).toBe(0);
+        const bps = (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
+        console.log(`iperf3 over ${dst}: ${(bps / 1e9).toFixed(2)} Gbit/s`);
+        expect(bps).toBeGreaterThan(10e6);
+      }
+    } finally {
+      srv.kill();
+    }
+  });
+
+  it('answers nonsense on the control socket with errors and keeps serving', async () => {
+    const c = engines[1]!.client;
+    expect(await c.request('frobnicate')).toMatchObject({ ok: false, error: 'unknown command' });
+    expect(await c.request('add name=x kind=vxlan local=198.18.0.2 remote=198.18.0.1')).toMatchObject({ ok: false });
+    expect(await c.request('add name=x kind=etherip local=198.18.0.2 remote=2001:db8::1')).toMatchObject({ ok: false });
+    expect(await c.request('add name="x" kind=etherip')).toMatchObject({ ok: false });
+    expect(await c.request('add name=x kind=etherip local=198.18.0.2 remote=198.18.0.77 mtu=60')).toMatchObject({ ok: false });
+    expect(await c.request(`add ${'k=v '.repeat(2000)}`)).toMatchObject({ ok: false });
+    expect(await c.ping()).toBe(engines[1]!.pid);
+    expect((await c.list()).tunnels.map((t) => t.name).sort()).toEqual(['eip0', 'eip6', 'gt0']);
+  });
+
   it('drops oversize frames and counts them, never fragments', async () => {
     // Raise the TAP MTU behind the engine's back: the kernel now hands it
     // frames bigger than the underlay can carry unfragmented.
