@@ -16,7 +16,7 @@
 // - The API listens on a unix socket only (no TCP port on the node).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { InvalidSpecError, UnavailableError } from '../errors.js';
+import { IncompatibleStateError, InvalidSpecError, UnavailableError } from '../errors.js';
 import type { GetBgpRequest } from './gen/apipb/GetBgpRequest.js';
 import type { GetBgpResponse__Output } from './gen/apipb/GetBgpResponse.js';
 import { call, gobgpClient, type GobgpApiClient } from './gobgp-client.js';
@@ -73,20 +73,31 @@ export class Speaker {
   /** Start (or adopt) gobgpd, configure it, run onReady. */
   async start(): Promise<void> {
     this.stopping = false;
-    if (this.opts.adopt && await this.tryAdopt()) return;
+    const running = await this.probe();
+    if (running) {
+      const same = running.asn === this.opts.asn && running.routerId === this.opts.routerId;
+      if (!this.opts.adopt || !same) {
+        running.client.close();
+        throw new IncompatibleStateError(`bgp speaker: a gobgpd already serves ${this.opts.apiSocket} (AS${running.asn}, router id ${running.routerId || 'unset'})${same ? '; pass adopt to take it over' : ''}`);
+      }
+      this.clientInst = running.client;
+      await this.opts.onReady?.(running.client);
+      return;
+    }
     await this.launch();
   }
 
-  private async tryAdopt(): Promise<boolean> {
-    if (!existsSync(this.opts.apiSocket)) return false;
+  /** The gobgpd answering on apiSocket, if any (a socket nobody answers on is stale). */
+  private async probe(): Promise<{ client: GobgpApiClient; asn: number; routerId: string } | undefined> {
+    if (!existsSync(this.opts.apiSocket)) return undefined;
     const c = gobgpClient(`unix://${this.opts.apiSocket}`);
     try {
       const res = await call<GetBgpRequest, GetBgpResponse__Output>(c, 'GetBgp', c.getBgp, {}, 2000);
-      if (res.global?.asn !== this.opts.asn || res.global?.routerId !== this.opts.routerId) { c.close(); return false; }
-    } catch { c.close(); return false; }
-    this.clientInst = c;
-    await this.opts.onReady?.(c);
-    return true;
+      return { client: c, asn: res.global?.asn ?? 0, routerId: res.global?.routerId ?? '' };
+    } catch {
+      c.close();
+      return undefined;
+    }
   }
 
   private async launch(): Promise<void> {
@@ -105,8 +116,9 @@ export class Speaker {
     const onData = (d: Buffer): void => { if (log) for (const l of d.toString().split('\n')) if (l) log(l); };
     p.stdout!.on('data', onData);
     p.stderr!.on('data', onData);
-    const exited = new Promise<void>((resolve) => p.once('exit', () => { live.delete(p); resolve(); }));
-    p.once('exit', (code, sig) => {
+    const exited = new Promise<void>((resolve) => p.once('close', () => { live.delete(p); resolve(); }));
+    p.once('error', (e) => log?.(`speaker: ${cmd}: ${e.message}`));
+    p.once('close', (code, sig) => {
       if (this.proc !== p || this.stopping) return;
       log?.(`speaker: gobgpd exited (${code ?? sig}); restarting`);
       this.clientInst?.close();
@@ -114,19 +126,30 @@ export class Speaker {
       this.restarting = this.restartLoop();
     });
 
-    // Wait for the API socket, then configure.
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(sock)) {
-      if (p.exitCode !== null || p.signalCode !== null) throw new UnavailableError(`bgp speaker: gobgpd exited while starting (${p.exitCode ?? p.signalCode})`);
-      if (Date.now() > deadline) { p.kill('SIGKILL'); await exited; throw new UnavailableError(`bgp speaker: gobgpd API socket ${sock} did not appear`); }
-      await sleep(20);
+    try {
+      // Wait for the API socket, then configure.
+      const deadline = Date.now() + 10_000;
+      while (!existsSync(sock)) {
+        if (p.exitCode !== null || p.signalCode !== null) throw new UnavailableError(`bgp speaker: gobgpd exited while starting (${p.exitCode ?? p.signalCode})`);
+        if (Date.now() > deadline) throw new UnavailableError(`bgp speaker: gobgpd API socket ${sock} did not appear`);
+        await sleep(20);
+      }
+      const c = gobgpClient(`unix://${sock}`);
+      this.clientInst = c;
+      await call(c, 'StartBgp', c.startBgp, {
+        global: { asn: this.opts.asn, routerId: this.opts.routerId, listenPort: this.opts.listenPort ?? 179 },
+      }, 10_000);
+      await this.opts.onReady?.(c);
+    } catch (e) {
+      // Half-configured: do not leave it running (nor let its exit trigger a
+      // second restart); the caller, or restartLoop, starts over.
+      if (this.proc === p) this.proc = undefined;
+      this.clientInst?.close();
+      this.clientInst = undefined;
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      await exited;
+      throw e;
     }
-    const c = gobgpClient(`unix://${sock}`);
-    this.clientInst = c;
-    await call(c, 'StartBgp', c.startBgp, {
-      global: { asn: this.opts.asn, routerId: this.opts.routerId, listenPort: this.opts.listenPort ?? 179 },
-    }, 10_000);
-    await this.opts.onReady?.(c);
   }
 
   private async restartLoop(): Promise<void> {
@@ -139,6 +162,14 @@ export class Speaker {
 
   /** Resolves once a pending restart (after gobgpd died) finished. */
   async settled(): Promise<void> { while (this.restarting) { const r = this.restarting; await r; if (r === this.restarting) this.restarting = undefined; } }
+
+  /** Let go of gobgpd without stopping it (an agent handing over to its next run). */
+  detach(): void {
+    this.stopping = true;
+    this.clientInst?.close();
+    this.clientInst = undefined;
+    if (this.proc) { live.delete(this.proc); this.proc.unref(); this.proc = undefined; }
+  }
 
   /** Stop gobgpd for good: SIGTERM (peers get Cease and withdraw), SIGKILL after 5 s. */
   async stop(): Promise<void> {

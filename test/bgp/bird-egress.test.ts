@@ -6,7 +6,7 @@
 //   egress (AS 64500)  ── 198.18.1.0/30, 2001:db8:ff01::/64 ──  provA (AS 64501)
 //                      ── 198.18.2.0/30, 2001:db8:ff02::/64 ──  provB (AS 64502)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,10 +23,10 @@ const skipReason = kernelSkipReason ?? (haveDaemons ? undefined : 'gobgpd, bird2
 if (!kernelSkipReason && skipReason) console.warn(`SKIP: ${skipReason}`);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function waitFor<T>(what: string, f: () => T | undefined | false, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+async function waitFor<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 50): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = f();
+    const v = await f();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
@@ -35,15 +35,15 @@ async function waitFor<T>(what: string, f: () => T | undefined | false, timeoutM
 
 const EGRESS_ASN = 64500;
 const PROVIDERS = [
-  { name: 'A', asn: 64501, v4: ['198.18.1.1', '198.18.1.2'], v6: ['2001:db8:ff01::1', '2001:db8:ff01::2'], own4: '203.0.113.160/27', own6: '2001:db8:a000::/36' },
-  { name: 'B', asn: 64502, v4: ['198.18.2.1', '198.18.2.2'], v6: ['2001:db8:ff02::1', '2001:db8:ff02::2'], own4: '203.0.113.224/27', own6: '2001:db8:b000::/36' },
+  { name: 'A', asn: 64501, v4: ['198.18.1.1', '198.18.1.2'], v6: ['2001:db8:ff01::1', '2001:db8:ff01::2'], own4: '203.0.113.160/27', extra4: '203.0.113.176/28', own6: '2001:db8:a000::/36' },
+  { name: 'B', asn: 64502, v4: ['198.18.2.1', '198.18.2.2'], v6: ['2001:db8:ff02::1', '2001:db8:ff02::2'], own4: '203.0.113.224/27', extra4: '203.0.113.240/28', own6: '2001:db8:b000::/36' },
 ] as const;
 
 function birdConfig(p: (typeof PROVIDERS)[number]): string {
   return `router id ${p.v4[1]};
 log stderr all;
 protocol device {}
-protocol static own4 { ipv4; route ${p.own4} blackhole; }
+protocol static own4 { ipv4; route ${p.own4} blackhole; route ${p.extra4} blackhole; }
 protocol static own6 { ipv6; route ${p.own6} blackhole; }
 template bgp visp {
   local as ${p.asn};
@@ -122,6 +122,7 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
       const b = spawn('ip', ['netns', 'exec', ns, 'bird', '-f', '-c', join(dir, `bird${i}.conf`), '-s', join(dir, `bird${i}.ctl`)], { stdio: ['ignore', 'pipe', 'pipe'] });
       b.stderr!.on('data', (d: Buffer) => birdLog.push(`[${p.name}] ${d.toString().trimEnd()}`));
       birds.push(b);
+      process.once('exit', () => { if (b.exitCode === null) b.kill('SIGKILL'); });
     }
     spec = baseSpec();
     speaker = new Speaker({
@@ -225,6 +226,24 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
     await waitFor('203.0.113.0/25 back at both', () => bothHave('203.0.113.0/25'), 5000, 20);
   });
 
+  it('max-prefix: a provider sending more prefixes than its limit loses the session (GoBGP enforces it)', async () => {
+    const c = client();
+    const a4 = PROVIDERS[0].v4[1];
+    const limited: EgressSpec = { ...spec, providers: spec.providers.map((p) => (p.address === a4 ? { ...p, maxPrefixes: 1 } : p)) };
+    expect(await reconcileEgress(c, limited)).toEqual([`delete peer ${a4}`, `add peer ${a4} AS64501`]);
+    expect(await reconcileEgress(c, limited)).toEqual([]);
+    // A sends two IPv4 prefixes: GoBGP closes the session and keeps it down.
+    await waitFor('GoBGP stopped the session with A (prefix limit)', async () => {
+      const peer = (await collect(c, 'ListPeer', c.listPeer, { address: a4 }))[0]?.peer;
+      return peer?.state?.adminState === 'PFX_CT';
+    }, 15_000, 100);
+    await waitFor('our prefix gone at A (session down)', () => birdRoute(0, '203.0.113.0/25') === undefined, 5000);
+    expect(birdRoute(1, '203.0.113.0/25')).toEqual({ asPath: '64500' });
+    // Raising the limit again: the peer is re-created and comes back.
+    expect(await reconcileEgress(c, spec)).toEqual([`delete peer ${a4}`, `add peer ${a4} AS64501`]);
+    await waitFor('203.0.113.0/25 back at A', () => bothHave('203.0.113.0/25'), 20_000, 100);
+  });
+
   it('gobgpd SIGKILLed: Speaker restarts it, re-applies the desired state, the announcements return', async () => {
     const pid = speaker.pid!;
     const starts = speaker.starts;
@@ -237,5 +256,34 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
     expect(readyApplies[0]).toEqual(expect.arrayContaining(['announce 203.0.113.0/25', 'announce 2001:db8:1000::/48', 'install export policy visp-egress-export']));
     await waitFor('announcements back at both after the restart', () => bothHave('203.0.113.0/25') && bothHave('2001:db8:1000::/48'), 20_000, 50);
     expect(await reconcileEgress(client(), spec)).toEqual([]);
+  });
+
+  it('an agent restart adopts the running gobgpd: nothing restarted, no flap at the providers', async () => {
+    const since = (i: number): string => /\[egress4 ([^\]]+)\]/.exec(birdc(i, 'show', 'route', '203.0.113.0/25'))?.[1] ?? '';
+    const before = [since(0), since(1)];
+    expect(before.every(Boolean)).toBe(true);
+    const pid = speaker.pid;
+    let steps: string[] | undefined;
+    const second = new Speaker({ ...speaker.opts, adopt: true, onReady: async (c) => { steps = await reconcileEgress(c, spec); } });
+    await second.start();
+    expect(second.starts).toBe(0);
+    expect(second.pid).toBeUndefined();
+    expect(steps).toEqual([]);
+    second.detach();
+    await sleep(500);
+    expect(speaker.pid).toBe(pid);
+    expect([since(0), since(1)]).toEqual(before);
+    // A different router id is not "the same speaker": refused, and the running one is left alone.
+    const other = new Speaker({ ...speaker.opts, routerId: '198.18.9.9', adopt: true });
+    await expect(other.start()).rejects.toThrow(/already serves .*router id 198\.18\.1\.1/);
+    expect(existsSync(speaker.opts.apiSocket)).toBe(true);
+    expect(await reconcileEgress(client(), spec)).toEqual([]);
+  });
+
+  it('stop(): gobgpd sends Cease, both providers withdraw at once', async () => {
+    const t0 = Date.now();
+    await speaker.stop();
+    await waitFor('withdrawn at both after stop', () => noneHas('203.0.113.0/25') && noneHas('2001:db8:1000::/48'), 2000, 20);
+    expect(Date.now() - t0).toBeLessThan(2000);
   });
 });
