@@ -78,7 +78,7 @@ function asn(v: number, field: string): number {
 /** Validate and resolve; refuses what the export policy would drop anyway. */
 export function resolveEgress(spec: EgressSpec): ResolvedEgress {
   asn(spec.asn, 'asn');
-  parseAddress(spec.routerId, 'routerId');
+  if (parseAddress(spec.routerId, 'routerId').family !== 'ipv4') throw new InvalidSpecError(`routerId: ${spec.routerId} is not a dotted quad (BGP identifiers are 32 bits)`, { field: 'routerId' });
   const providers = new Map<string, ResolvedProvider>();
   spec.providers.forEach((p, i) => {
     const f = `providers[${i}]`;
