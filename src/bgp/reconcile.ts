@@ -14,11 +14,11 @@
 import { InvalidSpecError } from '../errors.js';
 import { containsPrefix, formatPrefix, parseAddress, parsePrefix, type Family, type Prefix } from '../ipam/prefix.js';
 import type { DefinedSet__Output } from './gen/apipb/DefinedSet.js';
-import type { Path__Output } from './gen/apipb/Path.js';
 import type { Peer__Output } from './gen/apipb/Peer.js';
 import type { Policy__Output } from './gen/apipb/Policy.js';
 import type { PolicyAssignment__Output } from './gen/apipb/PolicyAssignment.js';
 import { anyType, call, collect, type GobgpApiClient } from './gobgp-client.js';
+import { isLocal, nlriPrefix } from './paths.js';
 
 export type { Family };
 
@@ -142,16 +142,6 @@ function peerState(p: Peer__Output): ResolvedProvider | undefined {
     address, asn: p.conf?.peerAsn ?? 0, password: p.conf?.authPassword ?? '', families: families.sort(),
     maxPrefixes, connectRetrySec: Number(p.timers?.config?.connectRetry ?? 0),
   };
-}
-
-/** True for paths this speaker originated (AddPath), not learned from a peer. */
-function isLocal(p: Path__Output): boolean {
-  return !p.isFromExternal && (p.neighborIp === '' || p.neighborIp === '<nil>' || p.neighborIp === '0.0.0.0' || p.neighborIp === '::');
-}
-
-function nlriPrefix(p: Path__Output): string | undefined {
-  const n = p.nlri as unknown as { prefix?: string; prefixLen?: number } | null;
-  return n?.prefix !== undefined && n.prefixLen !== undefined ? `${n.prefix}/${n.prefixLen}` : undefined;
 }
 
 function expectedPolicy(): { name: string; statements: Array<Record<string, unknown>> } {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, collect, type GobgpApiClient } from '../../src/bgp/gobgp-client.js';
 import { localPath, reconcileEgress, type EgressSpec } from '../../src/bgp/reconcile.js';
 import { Speaker } from '../../src/bgp/speaker.js';
+import { watchProviderRoutes, type RouteChange } from '../../src/bgp/watch.js';
 import { parsePrefix } from '../../src/ipam/prefix.js';
 import { ipIn, kernelSkipReason, makeNetns, sh } from '../helpers/netns.js';
 
@@ -210,6 +211,28 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
     expect(birdRoute(0, PROVIDERS[1].own6)).toBeUndefined();
     // Each BIRD still has its own (sanity: the prefix exists to be leaked).
     expect(birdRoute(0, PROVIDERS[0].own4)).toBeDefined();
+  });
+
+  it('provider routes: WatchEvent on best paths sees each provider\'s prefixes with its AS path, and their withdrawal', async () => {
+    const changes: RouteChange[] = [];
+    const w = watchProviderRoutes(client(), (ch) => changes.push(ch));
+    try {
+      const [a, b] = PROVIDERS;
+      await waitFor('all four provider prefixes (v4 + v6)', () => [a.own4, a.extra4, a.own6, b.own4, b.own6].every((p) => w.routes.has(p)), 10_000);
+      expect(w.routes.get(a.own4)).toEqual({ prefix: a.own4, neighbor: a.v4[1], nextHop: a.v4[1], asPath: [64501] });
+      expect(w.routes.get(b.own6)).toEqual({ prefix: b.own6, neighbor: b.v6[1], nextHop: b.v6[1], asPath: [64502] });
+      // Our own announcements are not provider routes.
+      expect(w.routes.has('203.0.113.0/25')).toBe(false);
+      // A withdraws its IPv4 prefixes: gone from the watch; back when it re-announces.
+      birdc(0, 'disable', 'own4');
+      await waitFor('A\'s IPv4 prefixes withdrawn', () => !w.routes.has(a.own4) && !w.routes.has(a.extra4), 5000, 20);
+      expect(changes).toContainEqual({ type: 'delete', prefix: a.own4 });
+      expect(w.routes.has(b.own4)).toBe(true);
+      birdc(0, 'enable', 'own4');
+      await waitFor('A\'s IPv4 prefixes back', () => w.routes.has(a.own4) && w.routes.has(a.extra4), 5000, 20);
+    } finally {
+      w.close();
+    }
   });
 
   it('withdraw: gone at both BIRDs within 2 s; announce again', async () => {
