@@ -4,12 +4,18 @@
 // 198.18.0.0/15), the controller (embedded SQLite store, unix socket) and one
 // agent per node, each its own process. One slice whose topology is a ring
 // (router i ↔ i+1 mod N) plus chords (i ↔ i+N/2 for even i < N/2: N/4 of
-// them), every link VXLAN with an IPv4 /31 from the lab's local pool. Per
+// them), every link VXLAN with an IPv4 /31 from the lab's local pool
+// (N=100: 125 links, 250 addresses: the whole 192.0.2.0/24 block). Per
 // trial: Allocate, Provision, poll Status until every link is READY, ping
-// across a few random links, Delete, poll the kernel until no node has a
-// visp link or experiment namespace left. Times are medians over the trials;
+// across a few random links, Delete, poll the kernel until no node or
+// experiment namespace holds a visp link. Times are medians over the trials;
 // peak memory is the highest sum of VmRSS over all the lab's processes seen
 // while the lab ran (sampled every 200 ms), VmHWM per process alongside.
+// After the trials, the same objects are built and removed by iproute2
+// alone (kernel_floor): what the kernel costs on its own on this machine.
+// --profile adds per-process traces (agents' and controller's phases,
+// event-loop stalls) and samples where threads wait in the kernel; it slows
+// the lab down, so its times are not the benchmark's.
 // Progress on stderr; the last stdout line is JSON.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -20,6 +26,7 @@ import type { AllocateRequest } from '../src/api/gen/visp/v1/AllocateRequest.js'
 import { linkList } from '../src/netlink/link.js';
 import { NetlinkSocket } from '../src/netlink/socket.js';
 import { parseAlias } from '../src/ownership.js';
+import { kernelFloor } from './lib/kernel-floor.js';
 import { cleanupLabsOnSignal, Lab, RssSampler, WaitSampler, type ProcStat } from './lib/lab-env.js';
 import { log, median, now, round, settle } from './lib/measure.js';
 
@@ -82,7 +89,6 @@ interface Trial {
   cpuUp: { controller_s: number; agents_s: number }; cpuDown: { controller_s: number; agents_s: number };
   pings: string[];
   steadyCpu: number;
-  nodeGone: number[];
   profile?: { up: Array<{ where: string; threads: number }>; down: Array<{ where: string; threads: number }>; agents: unknown };
 }
 
@@ -236,12 +242,10 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
     const w4 = wall();
     await lab.api.links.delete({ slice });
     const t5 = now();
-    const nodeGone: Array<number | undefined> = socks.map(() => undefined);
     let nodesClear: number | undefined;
     for (;;) {
       const [perNode, perExp] = await Promise.all([ownedLinks(socks), ownedLinks(expSocks)]);
       const at = now();
-      perNode.forEach((c, i) => { if (c === 0 && nodeGone[i] === undefined) nodeGone[i] = at - t4; });
       const left = { node: perNode.reduce((a, b) => a + b, 0), exp: perExp.reduce((a, b) => a + b, 0) };
       if (left.node === 0) nodesClear ??= at;
       if (left.node === 0 && left.exp === 0) break;
@@ -251,10 +255,7 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
     const t6 = now();
     downSampler?.stop();
     const c3 = cpuOf(lab.stats());
-    const gone = nodeGone.map((x) => x ?? 0).sort((a, b) => a - b);
-    const q = (f: number): string => msText(gone[Math.min(gone.length - 1, Math.floor(f * gone.length))]!);
     log(`    teardown: Delete RPC ${msText(t5 - t4)} ms, node namespaces clear ${msText(nodesClear! - t4)} ms, all clear ${msText(t6 - t4)} ms; cpu ${JSON.stringify(cpuDelta(c2, c3))}`);
-    log(`    node namespace clear after Delete, by node: first ${q(0)} ms, 10% ${q(0.1)}, 50% ${q(0.5)}, 90% ${q(0.9)}, last ${q(1)} ms`);
     const w6 = wall();
     if (o.profile) await sleep(3000); // the agents' last reports after the kernel is clear
     const phases = o.profile ? {
@@ -276,7 +277,7 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
       deleteRpc: t5 - t4, teardownNodes: nodesClear! - t4, teardown: t6 - t4,
       firstReady: ready.length ? ready[0]! - t1 : undefined, lastReadyEvent: ready.length ? ready.at(-1)! - t1 : undefined,
       statusPolls: statusMs.length, statusMsMedian: median(statusMs),
-      cpuUp: cpuDelta(c0, c1), cpuDown: cpuDelta(c2, c3), pings, steadyCpu, nodeGone: gone,
+      cpuUp: cpuDelta(c0, c1), cpuDown: cpuDelta(c2, c3), pings, steadyCpu,
       ...(upSampler && downSampler ? { profile: { up: upSampler.top(), down: downSampler.top(), agents: phases } } : {}),
     };
   } finally {
@@ -316,6 +317,12 @@ async function runSize(n: number, o: Options, tag: string): Promise<Record<strin
     const trials: Trial[] = [];
     for (let t = 1; t <= o.trials; t++) trials.push(await trial(lab, socks, n, t, tag, o));
     sampler.stop();
+    // The same objects by iproute2 alone, in the same node namespaces (the agents idle meanwhile).
+    const floorNs = (i: number): string => `vb-${tag}-${n}-kf-r${i}`;
+    for (let i = 0; i < n; i++) lab.expNamespaces.add(floorNs(i));
+    await quiet();
+    const floor = await kernelFloor(lab.underlay.nodes, ringChords(n), floorNs);
+    log(`  kernel floor (iproute2 only, all nodes at once): build ${msText(floor.provisionS)} ms, group deletes ${msText(floor.teardownS)} ms`);
     const st = lab.stats();
     const hwm = [st.controller.hwmKb, ...st.agents.map((a) => a.hwmKb)];
     const mb = (kb: number): number => round(kb / 1024, 1);
@@ -329,6 +336,7 @@ async function runSize(n: number, o: Options, tag: string): Promise<Record<strin
       peak_rss_mb_total: mb(sampler.peakKb),
       agents: n,
       links, endpoints: 2 * links,
+      kernel_floor: { build_ms: Math.round(floor.provisionS * 1000), teardown_ms: Math.round(floor.teardownS * 1000) },
       provision_rpc_ms: ms(trials.map((x) => x.provisionRpc)),
       first_endpoint_ready_ms: ms(trials.flatMap((x) => (x.firstReady === undefined ? [] : [x.firstReady]))),
       last_endpoint_ready_ms: ms(trials.flatMap((x) => (x.lastReadyEvent === undefined ? [] : [x.lastReadyEvent]))),
