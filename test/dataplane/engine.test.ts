@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineClient, EngineTunnelSpec } from '../../src/dataplane/engine-client.js';
 import { EngineProcess } from '../../src/dataplane/engine-process.js';
-import { ipIn, kernelSkipReason, makeNetns, sh, underlayPair } from '../helpers/netns.js';
+import { execIn, ipIn, kernelSkipReason, makeNetns, sh, underlayPair } from '../helpers/netns.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const KEY = 4711;
@@ -104,17 +104,14 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
     }
   });
 
-  it('carries a TCP transfer (iperf3, 2 s) across EtherIP and gretap', () => {
+  it('carries a TCP transfer (iperf3, 2 s) across EtherIP and gretap', async () => {
     const srv = spawn('ip', ['netns', 'exec', xb, 'iperf3', '-s'], { stdio: 'ignore' });
     try {
+      // Start the clients only once the server listens.
+      for (let i = 0; i < 100 && !/:5201\b/.test(execIn(xb, 'ss', '-ltnH')); i++) await sleep(50);
       for (const dst of ['192.0.2.2', '192.0.2.6']) {
-        let r = spawnSync('ip', ['netns', 'exec', xa, 'iperf3', '-c', dst, '-t', '2', '-J'], { encoding: 'utf8' });
-        // The server may not listen yet on the first try.
-        for (let i = 0; i < 20 && r.status !== 0; i++) {
-          spawnSync('sleep', ['0.1']);
-          r = spawnSync('ip', ['netns', 'exec', xa, 'iperf3', '-c', dst, '-t', '2', '-J'], { encoding: 'utf8' });
-        }
-        expect(r.status, r.stdout).toBe(0);
+        const r = spawnSync('ip', ['netns', 'exec', xa, 'iperf3', '-c', dst, '-t', '2', '-J'], { encoding: 'utf8' });
+        expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
         const bps = (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
         console.log(`iperf3 over ${dst}: ${(bps / 1e9).toFixed(2)} Gbit/s`);
         expect(bps).toBeGreaterThan(10e6);
