@@ -17,6 +17,7 @@ import { execIn, ipIn, kernelSkipReason, makeNetns, sh, underlayPair } from '../
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const KEY = 4711;
+const KEY6 = 0xfeedbeef;
 /** Seconds of random bytes at the engine; the issue's 30 s run: VISP_DATAPLANE_FLOOD_SECONDS=30. */
 const FLOOD_SECONDS = Number(process.env.VISP_DATAPLANE_FLOOD_SECONDS ?? 5);
 const pythonSkip = existsSync('/usr/bin/python3') ? undefined : 'the garbage sender needs /usr/bin/python3';
@@ -58,6 +59,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
         { spec: { name: 'eip0', kind: 'etherip', local: l4, remote: r4 }, addrs: [`192.0.2.${h}/30`, `2001:db8:1::${h}/64`] },
         { spec: { name: 'gt0', kind: 'gretap', local: l4, remote: r4, key: KEY }, addrs: [`192.0.2.${4 + h}/30`, `2001:db8:2::${h}/64`] },
         { spec: { name: 'eip6', kind: 'etherip', local: l6, remote: r6 }, addrs: [`192.0.2.${8 + h}/30`] },
+        { spec: { name: 'gt6', kind: 'gretap', local: l6, remote: r6, key: KEY6 }, addrs: [`192.0.2.${12 + h}/30`] },
       ];
     };
     sides = { a: tunnels('a'), b: tunnels('b') };
@@ -77,7 +79,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
   it('sets the TAP MTU to the underlay MTU minus the encapsulation', async () => {
     const { tunnels } = await engines[0]!.client.list();
     const mtu = Object.fromEntries(tunnels.map((t) => [t.name, t.mtu]));
-    expect(mtu).toEqual({ eip0: 1500 - 20 - 2 - 14, gt0: 1500 - 20 - 8 - 14, eip6: 1500 - 40 - 2 - 14 });
+    expect(mtu).toEqual({ eip0: 1500 - 20 - 2 - 14, gt0: 1500 - 20 - 8 - 14, eip6: 1500 - 40 - 2 - 14, gt6: 1500 - 40 - 8 - 14 });
     const link = JSON.parse(ipIn(xa, '-j', 'link', 'show', 'dev', 'gt0')) as Array<{ mtu: number }>;
     expect(link[0]!.mtu).toBe(1458);
   });
@@ -91,10 +93,11 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
     await expect(c.deleteTunnel('nope')).resolves.toBeUndefined();
   });
 
-  it('pings across EtherIP and gretap (IPv4 underlay) and EtherIP (IPv6 underlay), IPv4 and IPv6 inside', async () => {
+  it('pings across EtherIP and gretap, IPv4 and IPv6 underlay, IPv4 and IPv6 inside', async () => {
     expect(ping(xa, '192.0.2.2')).toBe(true);
     expect(ping(xa, '192.0.2.6')).toBe(true);
     expect(ping(xa, '192.0.2.10')).toBe(true);
+    expect(ping(xa, '192.0.2.14')).toBe(true);
     expect(ping(xa, '2001:db8:1::2')).toBe(true);
     expect(ping(xa, '2001:db8:2::2')).toBe(true);
     const { tunnels } = await engines[1]!.client.list();
@@ -130,7 +133,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
     expect(await c.request('add name=x kind=etherip local=198.18.0.2 remote=198.18.0.77 mtu=60')).toMatchObject({ ok: false });
     expect(await c.request(`add ${'k=v '.repeat(2000)}`)).toMatchObject({ ok: false });
     expect(await c.ping()).toBe(engines[1]!.pid);
-    expect((await c.list()).tunnels.map((t) => t.name).sort()).toEqual(['eip0', 'eip6', 'gt0']);
+    expect((await c.list()).tunnels.map((t) => t.name).sort()).toEqual(['eip0', 'eip6', 'gt0', 'gt6']);
   });
 
   it('drops oversize frames and counts them, never fragments', async () => {
@@ -152,7 +155,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
     const pcap = join(runDir, 'ul.pcap');
     const macA = (dev: string): string =>
       (JSON.parse(ipIn(xa, '-j', 'link', 'show', 'dev', dev)) as Array<{ address: string }>)[0]!.address;
-    const cap = spawn('ip', ['netns', 'exec', ul.a, 'tshark', '-q', '-i', 'ul0', '-f', 'ip proto 47 or ip proto 97', '-w', pcap],
+    const cap = spawn('ip', ['netns', 'exec', ul.a, 'tshark', '-q', '-i', 'ul0', '-f', 'ip proto 47 or ip proto 97 or ip6 proto 47 or ip6 proto 97', '-w', pcap],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       let err = '';
@@ -166,12 +169,14 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
       expect(ping(xa, '192.0.2.2')).toBe(true);
       expect(ping(xa, '192.0.2.6')).toBe(true);
       expect(ping(xa, '2001:db8:2::2')).toBe(true);
+      expect(ping(xa, '192.0.2.10')).toBe(true);
+      expect(ping(xa, '192.0.2.14')).toBe(true);
       await sleep(300);
     } finally {
       cap.kill('SIGINT');
       await new Promise((r) => (cap.exitCode !== null ? r(null) : cap.once('exit', r)));
     }
-    const fields = ['ip.proto', 'ip.src', 'ip.dst', 'etherip.ver', 'gre.flags.key', 'gre.key', 'gre.proto', 'eth.src', 'eth.type',
+    const fields = ['ipv6.nxt', 'ipv6.src', 'ip.proto', 'ip.src', 'ip.dst', 'etherip.ver', 'gre.flags.key', 'gre.key', 'gre.proto', 'eth.src', 'eth.type',
       'ipv6.dst', 'icmp.type', 'icmpv6.type'];
     const out = sh('tshark', ['-r', pcap, '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', ...fields.flatMap((f) => ['-e', f])]);
     const rows = out.trim().split('\n').map((l) => Object.fromEntries(l.split('|').map((v, i) => [fields[i]!, v])));
@@ -190,6 +195,15 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
       'gre.proto': '0x6558',
     });
     expect(gre[0]!['eth.src']!.split(',').at(-1)).toBe(macA('gt0'));
+    // IPv6 underlay: outer IPv6, inner IPv4.
+    const eipU6 = rows.filter((r) => r['ipv6.nxt'] === '97' && r['icmp.type'] === '8');
+    expect(eipU6.length).toBeGreaterThanOrEqual(1);
+    expect(eipU6[0]).toMatchObject({ 'ipv6.src': ul.a6, 'ipv6.dst': ul.b6, 'etherip.ver': '3', 'ip.src': '192.0.2.9', 'ip.dst': '192.0.2.10' });
+    expect(eipU6[0]!['eth.src']!.split(',').at(-1)).toBe(macA('eip6'));
+    const greU6 = rows.filter((r) => r['ipv6.nxt'] === '47' && r['icmp.type'] === '8');
+    expect(greU6.length).toBeGreaterThanOrEqual(1);
+    expect(greU6[0]).toMatchObject({ 'ipv6.src': ul.a6, 'gre.key': '0xfeedbeef', 'gre.proto': '0x6558', 'ip.src': '192.0.2.13', 'ip.dst': '192.0.2.14' });
+    expect(greU6[0]!['eth.src']!.split(',').at(-1)).toBe(macA('gt6'));
     const gre6 = rows.filter((r) => r['ip.proto'] === '47' && r['icmpv6.type'] === '128');
     expect(gre6.length).toBeGreaterThanOrEqual(1);
     expect(gre6[0]).toMatchObject({ 'ipv6.dst': '2001:db8:2::2', 'gre.key': `0x${KEY.toString(16).padStart(8, '0')}` });
@@ -229,17 +243,18 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
     process.kill(old, 'SIGKILL');
     const deadline = Date.now() + 15_000;
     while ((e.restarts === 0 || e.pid === undefined || e.pid === old ||
-            !JSON.parse(ipIn(xa, '-j', 'link', 'show')).some((l: { ifname: string }) => l.ifname === 'gt0')) && Date.now() < deadline) {
+            !JSON.parse(ipIn(xa, '-j', 'link', 'show')).some((l: { ifname: string }) => l.ifname === 'gt6')) && Date.now() < deadline) {
       await sleep(50);
     }
     expect(e.restarts).toBe(1);
     expect(e.pid).not.toBe(old);
     // Give the re-provisioning a moment to finish (all three TAPs, addresses).
-    for (let i = 0; i < 100 && !ping(xa, '192.0.2.10', 1); i++) await sleep(50);
+    for (let i = 0; i < 100 && !ping(xa, '192.0.2.14', 1); i++) await sleep(50);
     expect(ping(xa, '192.0.2.2')).toBe(true);
     expect(ping(xa, '192.0.2.6')).toBe(true);
     expect(ping(xa, '2001:db8:2::2')).toBe(true);
     expect(ping(xa, '192.0.2.10')).toBe(true);
+    expect(ping(xa, '192.0.2.14')).toBe(true);
   });
 });
 
