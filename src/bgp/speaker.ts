@@ -11,11 +11,14 @@
 // - `stop()` is the deliberate end of egress on this node: gobgpd gets
 //   SIGTERM, which sends Cease to every peer (they withdraw our prefixes).
 //   Nothing else stops it; an agent that restarts should adopt the running
-//   gobgpd (`adopt: true`: its API answers and GetBgp shows the same ASN and
-//   router id) instead of restarting it, so the providers see no flap.
+//   gobgpd (`adopt: true`: its API answers, GetBgp shows the same ASN and
+//   router id, and its pid is found by its --api-hosts argument) instead of
+//   restarting it, so the providers see no flap. An adopted gobgpd is not our
+//   child: its death is noticed when a WatchEvent stream on its API ends and
+//   the pid is gone, and it is restarted like a child would be.
 // - The API listens on a unix socket only (no TCP port on the node).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { IncompatibleStateError, InvalidSpecError, UnavailableError } from '../errors.js';
 import type { GetBgpRequest } from './gen/apipb/GetBgpRequest.js';
 import type { GetBgpResponse__Output } from './gen/apipb/GetBgpResponse.js';
@@ -47,6 +50,27 @@ process.once('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/**
+ * The pid of the gobgpd started with `--api-hosts unix://<sock>` (the socket
+ * path is unique per speaker, and /proc/PID/cmdline is visible from any
+ * network namespace, unlike /proc/net/unix).
+ */
+export function findGobgpd(sock: string): number | undefined {
+  const want = `unix://${sock}`;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let argv: string[];
+    try { argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+    const i = argv.indexOf('--api-hosts');
+    if (i >= 0 && argv[i + 1] === want && /(^|\/)gobgpd$/.test(argv[0] ?? '')) return Number(d);
+  }
+  return undefined;
+}
+
 export class Speaker {
   private proc: ChildProcess | undefined;
   private clientInst: GobgpApiClient | undefined;
@@ -68,7 +92,8 @@ export class Speaker {
   }
 
   /** gobgpd's pid (undefined when adopted or not running). */
-  get pid(): number | undefined { return this.proc?.pid; }
+  get pid(): number | undefined { return this.proc?.pid ?? this.adopted?.pid; }
+  private adopted: { pid: number; watch: { cancel(): void } } | undefined;
 
   /** Start (or adopt) gobgpd, configure it, run onReady. */
   async start(): Promise<void> {
@@ -80,11 +105,42 @@ export class Speaker {
         running.client.close();
         throw new IncompatibleStateError(`bgp speaker: a gobgpd already serves ${this.opts.apiSocket} (AS${running.asn}, router id ${running.routerId || 'unset'})${same ? '; pass adopt to take it over' : ''}`);
       }
+      const pid = findGobgpd(this.opts.apiSocket);
+      if (pid === undefined) {
+        running.client.close();
+        throw new IncompatibleStateError(`bgp speaker: the gobgpd serving ${this.opts.apiSocket} was not started with --api-hosts unix://${this.opts.apiSocket}; not adopting it`);
+      }
       this.clientInst = running.client;
+      this.watchAdopted(running.client, pid);
       await this.opts.onReady?.(running.client);
       return;
     }
     await this.launch();
+  }
+
+  /**
+   * An adopted gobgpd is not our child, so its death is noticed through its
+   * API: a WatchEvent stream that ends. Then, if the pid is gone, restart.
+   */
+  private watchAdopted(c: GobgpApiClient, pid: number): void {
+    const stream = c.watchEvent({ peer: {} });
+    this.adopted = { pid, watch: stream };
+    stream.on('data', () => { /* peer events: only the stream's liveness matters here */ });
+    let handled = false;
+    const gone = async (): Promise<void> => {
+      if (handled) return;
+      handled = true;
+      if (this.stopping || this.clientInst !== c) return;
+      for (let i = 0; i < 50 && alive(pid); i++) await sleep(20);
+      if (alive(pid)) { this.watchAdopted(c, pid); return; } // a hiccup: watch again
+      this.opts.log?.(`speaker: adopted gobgpd (pid ${pid}) is gone; restarting`);
+      this.adopted = undefined;
+      c.close();
+      this.clientInst = undefined;
+      this.restarting = this.restartLoop();
+    };
+    stream.on('error', () => void gone());
+    stream.on('end', () => void gone());
   }
 
   /** The gobgpd answering on apiSocket, if any (a socket nobody answers on is stale). */
@@ -166,6 +222,8 @@ export class Speaker {
   /** Let go of gobgpd without stopping it (an agent handing over to its next run). */
   detach(): void {
     this.stopping = true;
+    this.adopted?.watch.cancel();
+    this.adopted = undefined;
     this.clientInst?.close();
     this.clientInst = undefined;
     if (this.proc) { live.delete(this.proc); this.proc.unref(); this.proc = undefined; }
@@ -176,6 +234,15 @@ export class Speaker {
     this.stopping = true;
     this.clientInst?.close();
     this.clientInst = undefined;
+    const adopted = this.adopted;
+    this.adopted = undefined;
+    if (adopted) {
+      adopted.watch.cancel();
+      try { process.kill(adopted.pid, 'SIGTERM'); } catch { /* gone */ }
+      for (let i = 0; i < 250 && alive(adopted.pid); i++) await sleep(20);
+      if (alive(adopted.pid)) process.kill(adopted.pid, 'SIGKILL');
+      rmSync(this.opts.apiSocket, { force: true });
+    }
     const p = this.proc;
     this.proc = undefined;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;

@@ -281,32 +281,45 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
     expect(await reconcileEgress(client(), spec)).toEqual([]);
   });
 
-  it('an agent restart adopts the running gobgpd: nothing restarted, no flap at the providers', async () => {
+  it('an agent restart adopts the running gobgpd: nothing restarted, no flap; it still restarts gobgpd when it dies', async () => {
     const since = (i: number): string => /\[egress4 ([^\]]+)\]/.exec(birdc(i, 'show', 'route', '203.0.113.0/25'))?.[1] ?? '';
     const before = [since(0), since(1)];
     expect(before.every(Boolean)).toBe(true);
-    const pid = speaker.pid;
-    let steps: string[] | undefined;
-    const second = new Speaker({ ...speaker.opts, adopt: true, onReady: async (c) => { steps = await reconcileEgress(c, spec); } });
-    await second.start();
-    expect(second.starts).toBe(0);
-    expect(second.pid).toBeUndefined();
-    expect(steps).toEqual([]);
-    second.detach();
-    await sleep(500);
-    expect(speaker.pid).toBe(pid);
-    expect([since(0), since(1)]).toEqual(before);
+    const pid = speaker.pid!;
     // A different router id is not "the same speaker": refused, and the running one is left alone.
     const other = new Speaker({ ...speaker.opts, routerId: '198.18.9.9', adopt: true });
     await expect(other.start()).rejects.toThrow(/already serves .*router id 198\.18\.1\.1/);
     expect(existsSync(speaker.opts.apiSocket)).toBe(true);
-    expect(await reconcileEgress(client(), spec)).toEqual([]);
+    // The old agent lets go (as when it exits); the new one adopts.
+    speaker.detach();
+    readyApplies = [];
+    const next = new Speaker({ ...speaker.opts, adopt: true, onReady: async (c) => { readyApplies.push(await reconcileEgress(c, spec)); } });
+    speaker = next;
+    await next.start();
+    expect(next.starts).toBe(0);
+    expect(next.pid).toBe(pid);
+    expect(readyApplies).toEqual([[]]);
+    await sleep(500);
+    expect([since(0), since(1)]).toEqual(before);
+    // The adopted daemon is not its child, yet its death is noticed and repaired.
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the adopted gobgpd replaced', () => next.starts === 1 && next.pid !== pid && readyApplies.length === 2, 10_000);
+    expect(readyApplies[1]).toEqual(expect.arrayContaining(['announce 203.0.113.0/25']));
+    await waitFor('announcements back at both', () => bothHave('203.0.113.0/25') && bothHave('2001:db8:1000::/48'), 20_000, 50);
   });
 
-  it('stop(): gobgpd sends Cease, both providers withdraw at once', async () => {
+  it('stop() of an adopted gobgpd: SIGTERM → Cease, both providers withdraw at once, the daemon is gone', async () => {
+    const pid = speaker.pid!;
+    speaker.detach();
+    const last = new Speaker({ ...speaker.opts, adopt: true });
+    speaker = last;
+    await last.start();
+    expect(last.pid).toBe(pid);
     const t0 = Date.now();
-    await speaker.stop();
+    await last.stop();
     await waitFor('withdrawn at both after stop', () => noneHas('203.0.113.0/25') && noneHas('2001:db8:1000::/48'), 2000, 20);
     expect(Date.now() - t0).toBeLessThan(2000);
+    expect(() => process.kill(pid, 0)).toThrow();
+    expect(existsSync(last.opts.apiSocket)).toBe(false);
   });
 });
