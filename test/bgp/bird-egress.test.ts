@@ -4,7 +4,7 @@
 // What the providers see is read with birdc, an independent implementation.
 //
 //   egress (AS 64500)  ── 198.18.1.0/30, 2001:db8:ff01::/64 ──  provA (AS 64501)
-//                      ── 198.18.2.0/30, 2001:db8:ff02::/64 ──  provB (AS 64502)
+//                      ── 198.18.2.0/30, 2001:db8:ff02::/64 ──  provB (AS 64502; IPv4 session with a TCP MD5 password)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,8 +36,8 @@ async function waitFor<T>(what: string, f: () => T | undefined | false | Promise
 
 const EGRESS_ASN = 64500;
 const PROVIDERS = [
-  { name: 'A', asn: 64501, v4: ['198.18.1.1', '198.18.1.2'], v6: ['2001:db8:ff01::1', '2001:db8:ff01::2'], own4: '203.0.113.160/27', extra4: '203.0.113.176/28', own6: '2001:db8:a000::/36' },
-  { name: 'B', asn: 64502, v4: ['198.18.2.1', '198.18.2.2'], v6: ['2001:db8:ff02::1', '2001:db8:ff02::2'], own4: '203.0.113.224/27', extra4: '203.0.113.240/28', own6: '2001:db8:b000::/36' },
+  { name: 'A', asn: 64501, v4: ['198.18.1.1', '198.18.1.2'], v6: ['2001:db8:ff01::1', '2001:db8:ff01::2'], password: undefined, own4: '203.0.113.160/27', extra4: '203.0.113.176/28', own6: '2001:db8:a000::/36' },
+  { name: 'B', asn: 64502, v4: ['198.18.2.1', '198.18.2.2'], v6: ['2001:db8:ff02::1', '2001:db8:ff02::2'], password: 'vt-md5-secret', own4: '203.0.113.224/27', extra4: '203.0.113.240/28', own6: '2001:db8:b000::/36' },
 ] as const;
 
 function birdConfig(p: (typeof PROVIDERS)[number]): string {
@@ -54,7 +54,7 @@ template bgp visp {
 }
 protocol bgp egress4 from visp {
   local ${p.v4[1]} as ${p.asn};
-  neighbor ${p.v4[0]} as ${EGRESS_ASN};
+  neighbor ${p.v4[0]} as ${EGRESS_ASN};${p.password ? `\n  password "${p.password}";` : ''}
   ipv4 { import all; export where proto = "own4"; };
 }
 protocol bgp egress6 from visp {
@@ -96,7 +96,7 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
       asn: EGRESS_ASN,
       routerId: '198.18.1.1',
       providers: PROVIDERS.flatMap((p) => [
-        { address: p.v4[1], asn: p.asn, families: ['ipv4' as const], maxPrefixes: 100, connectRetrySec: 1 },
+        { address: p.v4[1], asn: p.asn, families: ['ipv4' as const], maxPrefixes: 100, connectRetrySec: 1, ...(p.password ? { password: p.password } : {}) },
         { address: p.v6[1], asn: p.asn, families: ['ipv6' as const], maxPrefixes: 100, connectRetrySec: 1 },
       ]),
       announcements: [
