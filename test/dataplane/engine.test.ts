@@ -39,8 +39,11 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
 
   /** What the agent would do: give the engine its tunnels, then move each TAP into the experiment. */
   async function provision(node: string, exp: string, client: EngineClient, list: Side[]): Promise<void> {
+    for (const s of list) await client.ensureTunnel(s.spec);
+    place(node, exp, list);
+  }
+  function place(node: string, exp: string, list: Side[]): void {
     for (const s of list) {
-      await client.ensureTunnel(s.spec);
       ipIn(node, 'link', 'set', s.spec.name, 'netns', exp);
       for (const a of s.addrs) ipIn(exp, 'addr', 'add', a, 'dev', s.spec.name, ...(a.includes(':') ? ['nodad'] : []));
       ipIn(exp, 'link', 'set', s.spec.name, 'up');
@@ -256,5 +259,60 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
     expect(ping(xa, '192.0.2.10')).toBe(true);
     expect(ping(xa, '192.0.2.14')).toBe(true);
   });
+
+  it('the engine outlives the agent that started it, mid-transfer; a new agent adopts it', async () => {
+    // Node b's engine is now started by a separate "agent" process.
+    await engines[1]!.stop();
+    const agent = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test/dataplane/agent-stub.ts'), ul.b, runDir,
+      JSON.stringify(sides.b.map((s) => s.spec))], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    let enginePid = 0;
+    let iperfSrv: ReturnType<typeof spawn> | undefined, client: ReturnType<typeof spawn> | undefined;
+    try {
+      let out = '', err = '';
+      agent.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`agent stub did not start: ${err}`)), 20_000);
+        agent.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /ready (\d+)/.exec(out);
+          if (m) { clearTimeout(t); enginePid = Number(m[1]); resolve(); }
+        });
+        agent.once('exit', (c) => { clearTimeout(t); reject(new Error(`agent stub exited ${c}: ${err}`)); });
+      });
+      place(ul.b, xb, sides.b);
+      // New TAPs have new MACs: let node a's side forget the old ones.
+      ipIn(xa, 'neigh', 'flush', 'all');
+      for (let i = 0; i < 100 && !ping(xa, '192.0.2.2', 1); i++) await sleep(50);
+      iperfSrv = spawn('ip', ['netns', 'exec', xb, 'iperf3', '-s'], { stdio: 'ignore' });
+      for (let i = 0; i < 100 && !/:5201\b/.test(execIn(xb, 'ss', '-ltnH')); i++) await sleep(50);
+      client = spawn('ip', ['netns', 'exec', xa, 'iperf3', '-c', '192.0.2.2', '-t', '4', '-i', '0.5', '-J', '--connect-timeout', '3000'],
+        { stdio: ['ignore', 'pipe', 'pipe'] });
+      let json = '';
+      client.stdout!.on('data', (d: Buffer) => { json += d.toString(); });
+      const done = new Promise<number | null>((r) => client.once('exit', r));
+      await sleep(1500);
+      agent.kill('SIGKILL');   // the agent dies mid-transfer
+      await new Promise((r) => (agent.exitCode !== null || agent.signalCode !== null ? r(null) : agent.once('exit', r)));
+      expect(await done, json).toBe(0);
+      const intervals = (JSON.parse(json) as { intervals: Array<{ sum: { bytes: number } }> }).intervals;
+      expect(intervals.length).toBeGreaterThanOrEqual(7);
+      // Not one half-second without data: forwarding never stopped.
+      for (const iv of intervals.slice(0, 8)) expect(iv.sum.bytes).toBeGreaterThan(0);
+      process.kill(enginePid, 0);   // still alive
+      // The restarted agent adopts the running engine instead of starting another.
+      const adopted = new EngineProcess({ netns: ul.b, runDir });
+      engines[1] = adopted;
+      await adopted.start();
+      expect(adopted.pid).toBe(enginePid);
+      expect((await adopted.client.list()).tunnels.map((t) => t.name).sort()).toEqual(['eip0', 'eip6', 'gt0', 'gt6']);
+      expect(ping(xa, '192.0.2.6')).toBe(true);
+    } finally {
+      agent.kill('SIGKILL');
+      client?.kill('SIGKILL');
+      iperfSrv?.kill();
+      // If adoption failed, the engine is nobody's: stop it here.
+      if (enginePid && engines[1]!.pid !== enginePid) { try { process.kill(enginePid, 'SIGTERM'); } catch { /* gone */ } }
+    }
+  }, 45_000);
 });
 
