@@ -108,7 +108,11 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
       await this.kernel.deleteSlice(t.group, t.namespaces);
       // Only the namespaces visp named itself ("visp-<slice>-<node id>"); one
       // the topology names is the experimenter's: emptied above, kept.
-      for (const ns of t.namespaces) if (ns.startsWith(`visp-${t.slice}-`)) await netnsDel(ns);
+      for (const ns of t.namespaces) {
+        // Our socket into it would keep the namespace alive in the kernel.
+        this.kernel.forgetNamespace(ns);
+        if (ns.startsWith(`visp-${t.slice}-`)) await netnsDel(ns);
+      }
       tornDown.push(t.slice);
     }
     const wanted = new Set(d.endpoints.map(key));

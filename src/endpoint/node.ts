@@ -67,6 +67,12 @@ export class NodeKernel {
     return n;
   }
 
+  /** Close our socket into a namespace (it would keep a deleted namespace alive in the kernel). */
+  forgetNamespace(ns: string): void {
+    this.exps.get(ns)?.close();
+    this.exps.delete(ns);
+  }
+
   expSocket(ns: string): NetlinkSocket {
     let s = this.exps.get(ns);
     if (!s) { s = new NetlinkSocket({ netns: ns }); this.exps.set(ns, s); }
@@ -89,8 +95,7 @@ export class NodeKernel {
       if (netnsExists(ns)) continue;
       if (o.createNamespaces === false || o.dryRun) continue;
       // A socket cached for an earlier namespace of this name (deleted since) would still point at that one.
-      this.exps.get(ns)?.close();
-      this.exps.delete(ns);
+      this.forgetNamespace(ns);
       await netnsAdd(ns);
     }
     const needFdb = resolved.some((r) => r && r.fdb.length > 0);
