@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, collect, type GobgpApiClient } from '../../src/bgp/gobgp-client.js';
 import { localPath, reconcileEgress, type EgressSpec } from '../../src/bgp/reconcile.js';
-import { Speaker } from '../../src/bgp/speaker.js';
+import { EgressNode, type EgressNodeOptions } from '../../src/bgp/egress-node.js';
+import type { Speaker } from '../../src/bgp/speaker.js';
 import { watchProviderRoutes, type RouteChange } from '../../src/bgp/watch.js';
 import { parsePrefix } from '../../src/ipam/prefix.js';
 import { ipIn, kernelSkipReason, makeNetns, sh } from '../helpers/netns.js';
@@ -73,6 +74,8 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
   const birdLog: string[] = [];
   const gobgpLog: string[] = [];
   let speaker: Speaker;
+  let node: EgressNode;
+  let nodeOpts: EgressNodeOptions;
   let spec: EgressSpec;
   let readyApplies: string[][] = [];
 
@@ -126,14 +129,16 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
       process.once('exit', () => { if (b.exitCode === null) b.kill('SIGKILL'); });
     }
     spec = baseSpec();
-    speaker = new Speaker({
-      asn: EGRESS_ASN, routerId: '198.18.1.1', apiSocket: join(dir, 'gobgp.sock'), netns: egress,
-      restartDelayMs: 100,
+    // What the agent will own: the node's Speaker and desired state; after
+    // every (re)start the desired state is applied (recorded by onApplied).
+    nodeOpts = {
+      spec, apiSocket: join(dir, 'gobgp.sock'), netns: egress, restartDelayMs: 100,
       log: (l) => gobgpLog.push(l),
-      // What the agent will do: after every (re)start, apply the desired state.
-      onReady: async (c) => { readyApplies.push(await reconcileEgress(c, spec)); },
-    });
-    await speaker.start();
+      onApplied: (steps) => readyApplies.push(steps),
+    };
+    node = new EgressNode(nodeOpts);
+    speaker = node.speaker;
+    await node.start();
     await waitFor('both BIRD sessions (v4 and v6) Established', () => established(0) && established(1), 30_000, 100)
       .catch((e: Error) => { throw new Error(`${e.message}\nBIRD: ${birdLog.slice(-10).join('\n')}\ngobgpd: ${gobgpLog.slice(-10).join('\n')}`); });
   });
@@ -235,17 +240,24 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
     }
   });
 
-  it('withdraw: gone at both BIRDs within 2 s; announce again', async () => {
-    const c = client();
+  it('withdraw (through EgressNode.apply): gone at both BIRDs within 2 s; announce again', async () => {
     spec = { ...spec, announcements: spec.announcements.filter((a) => !a.prefix.startsWith('203.')) };
     const t0 = Date.now();
-    expect(await reconcileEgress(c, spec)).toEqual(['withdraw 203.0.113.0/25', 'disallow 203.0.113.0/25 25..25']);
+    readyApplies = [];
+    expect(await node.apply(spec)).toEqual(['withdraw 203.0.113.0/25', 'disallow 203.0.113.0/25 25..25']);
+    expect(readyApplies).toEqual([['withdraw 203.0.113.0/25', 'disallow 203.0.113.0/25 25..25']]);
     await waitFor('203.0.113.0/25 withdrawn at both', () => noneHas('203.0.113.0/25'), 2000, 20);
     const ms = Date.now() - t0;
     expect(ms).toBeLessThan(2000);
     expect(bothHave('2001:db8:1000::/48')).toBe(true);
     spec = baseSpec();
-    expect(await reconcileEgress(c, spec)).toEqual(['allow 203.0.113.0/25 25..25', 'announce 203.0.113.0/25']);
+    // Two applies at once run one after the other: the second finds nothing to do.
+    const [first, second] = await Promise.all([node.apply(spec), node.apply(spec)]);
+    expect(first).toEqual(['allow 203.0.113.0/25 25..25', 'announce 203.0.113.0/25']);
+    expect(second).toEqual([]);
+    await expect(node.apply({ ...spec, routerId: '198.18.9.9' })).rejects.toThrow(/needs a new speaker/);
+    await expect(node.apply({ ...spec, announcements: [{ prefix: '203.0.113.128/25', allowed: '203.0.113.0/25' }] })).rejects.toThrow(/not inside/);
+    expect(node.spec).toBe(spec);
     await waitFor('203.0.113.0/25 back at both', () => bothHave('203.0.113.0/25'), 5000, 20);
   });
 
@@ -287,13 +299,13 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
     expect(before.every(Boolean)).toBe(true);
     const pid = speaker.pid!;
     // A different router id is not "the same speaker": refused, and the running one is left alone.
-    const other = new Speaker({ ...speaker.opts, routerId: '198.18.9.9', adopt: true });
+    const other = new EgressNode({ ...nodeOpts, spec: { ...spec, routerId: '198.18.9.9' }, adopt: true });
     await expect(other.start()).rejects.toThrow(/already serves .*router id 198\.18\.1\.1/);
     expect(existsSync(speaker.opts.apiSocket)).toBe(true);
     // The old agent lets go (as when it exits); the new one adopts.
     speaker.detach();
     readyApplies = [];
-    const next = new Speaker({ ...speaker.opts, adopt: true, onReady: async (c) => { readyApplies.push(await reconcileEgress(c, spec)); } });
+    const next = new EgressNode({ ...nodeOpts, spec, adopt: true }).speaker;
     speaker = next;
     await next.start();
     expect(next.starts).toBe(0);
@@ -311,7 +323,7 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
   it('stop() of an adopted gobgpd: SIGTERM → Cease, both providers withdraw at once, the daemon is gone', async () => {
     const pid = speaker.pid!;
     speaker.detach();
-    const last = new Speaker({ ...speaker.opts, adopt: true });
+    const last = new EgressNode({ ...nodeOpts, spec, adopt: true, onApplied: undefined }).speaker;
     speaker = last;
     await last.start();
     expect(last.pid).toBe(pid);
