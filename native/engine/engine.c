@@ -16,7 +16,7 @@
 //
 // Control: a unix stream socket, one command per line, one JSON object per
 // reply line:
-//   add name=N kind=etherip|gretap local=A remote=B [key=K] [mtu=UNDERLAY_MTU]
+//   add name=N kind=etherip|gretap local=A remote=B [key=K] [mtu=UNDERLAY_MTU] [mac=M]
 //   del name=N
 //   list
 //   ping
@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <net/if_arp.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -66,6 +67,8 @@ struct tunnel {
   int has_key;
   uint32_t key;
   int underlay_mtu, mtu;                // mtu: the TAP's (underlay − overhead)
+  int has_mac;                          // a MAC from the agent survives engine restarts:
+  uint8_t mac[6];                       // peers' neighbour entries stay right
   int fd;                               // TAP
   uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, tx_drop_oversize, tx_drop_error, rx_drop_error;
 };
@@ -120,7 +123,7 @@ static int open_raw(int family, int proto) {
   return fd;
 }
 
-static int tap_open(const char *name, int mtu, char *err, size_t errlen) {
+static int tap_open(const char *name, int mtu, const uint8_t *mac, char *err, size_t errlen) {
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) { snprintf(err, errlen, "open /dev/net/tun: %s", strerror(errno)); return -1; }
   struct ifreq ifr = {0};
@@ -135,8 +138,15 @@ static int tap_open(const char *name, int mtu, char *err, size_t errlen) {
   snprintf(m.ifr_name, IFNAMSIZ, "%s", name);
   m.ifr_mtu = mtu;
   int rc = ioctl(s, SIOCSIFMTU, &m);
+  if (rc < 0) snprintf(err, errlen, "SIOCSIFMTU %s %d: %s", name, mtu, strerror(errno));
+  if (rc == 0 && mac) {
+    m.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    memcpy(m.ifr_hwaddr.sa_data, mac, 6);
+    rc = ioctl(s, SIOCSIFHWADDR, &m);
+    if (rc < 0) snprintf(err, errlen, "SIOCSIFHWADDR %s: %s", name, strerror(errno));
+  }
   close(s);
-  if (rc < 0) { snprintf(err, errlen, "SIOCSIFMTU %s %d: %s", name, mtu, strerror(errno)); close(fd); return -1; }
+  if (rc < 0) { close(fd); return -1; }
   return fd;
 }
 
@@ -340,7 +350,7 @@ static void cmd_add(int fd, char **keys, char **vals, int n) {
   char err[256];
   const char *name = arg(keys, vals, n, "name"), *kind = arg(keys, vals, n, "kind");
   const char *local = arg(keys, vals, n, "local"), *remote = arg(keys, vals, n, "remote");
-  const char *key = arg(keys, vals, n, "key"), *mtu = arg(keys, vals, n, "mtu");
+  const char *key = arg(keys, vals, n, "key"), *mtu = arg(keys, vals, n, "mtu"), *mac = arg(keys, vals, n, "mac");
   if (!name || !kind || !local || !remote) { reply(fd, "{\"ok\":false,\"error\":\"add needs name, kind, local, remote\"}\n"); return; }
   if (strlen(name) >= IFNAMSIZ) { reply(fd, "{\"ok\":false,\"error\":\"name longer than 15 bytes\"}\n"); return; }
   struct tunnel t = {0};
@@ -360,6 +370,14 @@ static void cmd_add(int fd, char **keys, char **vals, int n) {
     if (*end || k > 0xffffffffUL) { reply(fd, "{\"ok\":false,\"error\":\"key must be a 32-bit number\"}\n"); return; }
     t.has_key = 1; t.key = (uint32_t)k;
   }
+  if (mac) {
+    unsigned b[6]; char extra;
+    if (sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &extra) != 6 || (b[0] & 1)) {
+      reply(fd, "{\"ok\":false,\"error\":\"mac must be a unicast xx:xx:xx:xx:xx:xx\"}\n"); return;
+    }
+    t.has_mac = 1;
+    for (int i = 0; i < 6; i++) t.mac[i] = (uint8_t)b[i];
+  }
   t.underlay_mtu = mtu ? atoi(mtu) : 1500;
   t.mtu = t.underlay_mtu - overhead(&t);
   if (t.mtu < 68) { reply(fd, "{\"ok\":false,\"error\":\"underlay mtu too small\"}\n"); return; }
@@ -368,7 +386,7 @@ static void cmd_add(int fd, char **keys, char **vals, int n) {
     // Idempotent: the same tunnel again is success; a different one is a conflict.
     int same = old->kind == t.kind && old->family == t.family && !memcmp(&old->local, &t.local, 16) &&
                !memcmp(&old->remote, &t.remote, 16) && old->has_key == t.has_key && old->key == t.key &&
-               old->underlay_mtu == t.underlay_mtu;
+               old->underlay_mtu == t.underlay_mtu && old->has_mac == t.has_mac && !memcmp(old->mac, t.mac, 6);
     reply(fd, same ? "{\"ok\":true,\"existed\":true}\n" : "{\"ok\":false,\"error\":\"exists with other settings\",\"code\":\"EEXIST\"}\n");
     return;
   }
@@ -382,7 +400,7 @@ static void cmd_add(int fd, char **keys, char **vals, int n) {
   int slot = -1;
   for (int i = 0; i < MAX_TUNNELS; i++) if (!tunnels[i].used) { slot = i; break; }
   if (slot < 0) { reply(fd, "{\"ok\":false,\"error\":\"too many tunnels\"}\n"); return; }
-  t.fd = tap_open(name, t.mtu, err, sizeof err);
+  t.fd = tap_open(name, t.mtu, t.has_mac ? t.mac : NULL, err, sizeof err);
   if (t.fd < 0) { char b[400]; snprintf(b, sizeof b, "{\"ok\":false,\"error\":\"%s\"}\n", err); reply(fd, b); return; }
   struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_TAP, (uint32_t)slot) };
   epoll_ctl(epfd, EPOLL_CTL_ADD, t.fd, &ev);
@@ -407,13 +425,14 @@ static void cmd_list(int fd) {
   for (int i = 0; i < MAX_TUNNELS; i++) {
     struct tunnel *t = &tunnels[i];
     if (!t->used) continue;
-    char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN], k[24] = "null";
+    char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN], k[24] = "null", m[24] = "null";
     inet_ntop(t->family, &t->local, l, sizeof l); inet_ntop(t->family, &t->remote, r, sizeof r);
     if (t->has_key) snprintf(k, sizeof k, "%u", t->key);
+    if (t->has_mac) snprintf(m, sizeof m, "\"%02x:%02x:%02x:%02x:%02x:%02x\"", t->mac[0], t->mac[1], t->mac[2], t->mac[3], t->mac[4], t->mac[5]);
     o += (size_t)snprintf(out + o, sizeof out - o,
-      "%s{\"name\":\"%s\",\"kind\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\",\"key\":%s,\"underlayMtu\":%d,\"mtu\":%d,"
+      "%s{\"name\":\"%s\",\"kind\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\",\"key\":%s,\"mac\":%s,\"underlayMtu\":%d,\"mtu\":%d,"
       "\"txPackets\":%lu,\"txBytes\":%lu,\"rxPackets\":%lu,\"rxBytes\":%lu,\"txDropOversize\":%lu,\"txDropError\":%lu,\"rxDropError\":%lu}",
-      first ? "" : ",", t->name, t->kind == K_ETHERIP ? "etherip" : "gretap", l, r, k, t->underlay_mtu, t->mtu,
+      first ? "" : ",", t->name, t->kind == K_ETHERIP ? "etherip" : "gretap", l, r, k, m, t->underlay_mtu, t->mtu,
       t->tx_packets, t->tx_bytes, t->rx_packets, t->rx_bytes, t->tx_drop_oversize, t->tx_drop_error, t->rx_drop_error);
     first = 0;
   }

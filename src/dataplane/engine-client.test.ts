@@ -8,6 +8,7 @@ describe('addCommand', () => {
     ['etherip', base, 'add name=eip0 kind=etherip local=198.18.0.1 remote=198.18.0.2'],
     ['gretap with key and mtu', { ...base, name: 'gt0', kind: 'gretap', key: 4294967295, underlayMtu: 9000 },
       'add name=gt0 kind=gretap local=198.18.0.1 remote=198.18.0.2 key=4294967295 mtu=9000'],
+    ['with a MAC', { ...base, mac: '02:00:5E:00:00:01' }, 'add name=eip0 kind=etherip local=198.18.0.1 remote=198.18.0.2 mac=02:00:5e:00:00:01'],
     ['gretap without key', { ...base, kind: 'gretap' }, 'add name=eip0 kind=gretap local=198.18.0.1 remote=198.18.0.2'],
     ['IPv6 underlay', { ...base, local: '2001:db8:ff::1', remote: '2001:db8:ff::2' },
       'add name=eip0 kind=etherip local=2001:db8:ff::1 remote=2001:db8:ff::2'],
@@ -20,6 +21,8 @@ describe('addCommand', () => {
     ['name over 15 bytes', { ...base, name: 'a-very-long-tap-name' }, /15 bytes/],
     ['key on etherip', { ...base, key: 1 }, /key/],
     ['key too large', { ...base, kind: 'gretap', key: 2 ** 32 }, /key/],
+    ['multicast MAC', { ...base, mac: '01:00:5e:00:00:01' }, /mac/],
+    ['short MAC', { ...base, mac: '02:00:5e:00:01' }, /mac/],
     ['negative key', { ...base, kind: 'gretap', key: -1 }, /key/],
   ];
   it.each(bad)('rejects %s', (_, spec, re) => expect(() => addCommand(spec)).toThrow(re));

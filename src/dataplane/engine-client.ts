@@ -17,6 +17,8 @@ export interface EngineTunnelSpec {
   key?: number;
   /** Underlay MTU; the TAP gets this minus the encapsulation overhead. Default 1500. */
   underlayMtu?: number;
+  /** TAP MAC address; give a stable one so an engine restart does not change it (peers' ARP/ND stay valid). */
+  mac?: string;
 }
 
 /** What `list` reports for one tunnel. */
@@ -26,6 +28,7 @@ export interface EngineTunnelState {
   local: string;
   remote: string;
   key: number | null;
+  mac: string | null;
   underlayMtu: number;
   mtu: number;
   txPackets: number;
@@ -65,6 +68,12 @@ export function addCommand(spec: EngineTunnelSpec): string {
   const parts = ['add', `name=${spec.name}`, `kind=${spec.kind}`, `local=${spec.local}`, `remote=${spec.remote}`];
   if (spec.key !== undefined) parts.push(`key=${spec.key}`);
   if (spec.underlayMtu !== undefined) parts.push(`mtu=${spec.underlayMtu}`);
+  if (spec.mac !== undefined) {
+    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(spec.mac) || (parseInt(spec.mac.slice(0, 2), 16) & 1)) {
+      throw new InvalidSpecError(`engine tunnel ${spec.name}: mac ${spec.mac} (a unicast xx:xx:xx:xx:xx:xx)`, { field: 'mac' });
+    }
+    parts.push(`mac=${spec.mac.toLowerCase()}`);
+  }
   return parts.join(' ');
 }
 

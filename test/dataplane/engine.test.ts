@@ -59,10 +59,10 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
     const tunnels = (me: 'a' | 'b'): Side[] => {
       const [l4, r4, l6, r6, h] = me === 'a' ? [ul.a4, ul.b4, ul.a6, ul.b6, 1] : [ul.b4, ul.a4, ul.b6, ul.a6, 2];
       return [
-        { spec: { name: 'eip0', kind: 'etherip', local: l4, remote: r4 }, addrs: [`192.0.2.${h}/30`, `2001:db8:1::${h}/64`] },
-        { spec: { name: 'gt0', kind: 'gretap', local: l4, remote: r4, key: KEY }, addrs: [`192.0.2.${4 + h}/30`, `2001:db8:2::${h}/64`] },
-        { spec: { name: 'eip6', kind: 'etherip', local: l6, remote: r6 }, addrs: [`192.0.2.${8 + h}/30`] },
-        { spec: { name: 'gt6', kind: 'gretap', local: l6, remote: r6, key: KEY6 }, addrs: [`192.0.2.${12 + h}/30`] },
+        { spec: { name: 'eip0', kind: 'etherip', local: l4, remote: r4, mac: `02:00:00:00:0${h}:01` }, addrs: [`192.0.2.${h}/30`, `2001:db8:1::${h}/64`] },
+        { spec: { name: 'gt0', kind: 'gretap', local: l4, remote: r4, key: KEY, mac: `02:00:00:00:0${h}:02` }, addrs: [`192.0.2.${4 + h}/30`, `2001:db8:2::${h}/64`] },
+        { spec: { name: 'eip6', kind: 'etherip', local: l6, remote: r6, mac: `02:00:00:00:0${h}:03` }, addrs: [`192.0.2.${8 + h}/30`] },
+        { spec: { name: 'gt6', kind: 'gretap', local: l6, remote: r6, key: KEY6, mac: `02:00:00:00:0${h}:04` }, addrs: [`192.0.2.${12 + h}/30`] },
       ];
     };
     sides = { a: tunnels('a'), b: tunnels('b') };
@@ -190,6 +190,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
       'ip.src': `${ul.a4},192.0.2.1`, 'ip.dst': `${ul.b4},192.0.2.2`, 'etherip.ver': '3',
     });
     expect(eip[0]!['eth.src']!.split(',').at(-1)).toBe(macA('eip0'));
+    expect(macA('eip0')).toBe('02:00:00:00:01:01');   // the MAC the agent asked for
     expect(eip[0]!['eth.type']!.split(',').at(-1)).toBe('0x0800');
     const gre = rows.filter((r) => r['ip.proto']!.startsWith('47') && r['icmp.type'] === '8');
     expect(gre.length).toBeGreaterThanOrEqual(1);
@@ -251,6 +252,8 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
     }
     expect(e.restarts).toBe(1);
     expect(e.pid).not.toBe(old);
+    // Same MACs as before the crash: node b's neighbour entries are still right.
+    expect((JSON.parse(ipIn(xa, '-j', 'link', 'show', 'dev', 'gt0')) as Array<{ address: string }>)[0]!.address).toBe('02:00:00:00:01:02');
     // Give the re-provisioning a moment to finish (all three TAPs, addresses).
     for (let i = 0; i < 100 && !ping(xa, '192.0.2.14', 1); i++) await sleep(50);
     expect(ping(xa, '192.0.2.2')).toBe(true);
@@ -280,8 +283,6 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP and userspace gretap bet
         agent.once('exit', (c) => { clearTimeout(t); reject(new Error(`agent stub exited ${c}: ${err}`)); });
       });
       place(ul.b, xb, sides.b);
-      // New TAPs have new MACs: let node a's side forget the old ones.
-      ipIn(xa, 'neigh', 'flush', 'all');
       for (let i = 0; i < 100 && !ping(xa, '192.0.2.2', 1); i++) await sleep(50);
       iperfSrv = spawn('ip', ['netns', 'exec', xb, 'iperf3', '-s'], { stdio: 'ignore' });
       for (let i = 0; i < 100 && !/:5201\b/.test(execIn(xb, 'ss', '-ltnH')); i++) await sleep(50);
