@@ -50,8 +50,10 @@ process.once('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Running, and not a zombie waiting to be reaped. */
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try { process.kill(pid, 0); } catch { return false; }
+  try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
 }
 
 /**
@@ -91,7 +93,7 @@ export class Speaker {
     return this.clientInst;
   }
 
-  /** gobgpd's pid (undefined when adopted or not running). */
+  /** gobgpd's pid, started or adopted (undefined when not running). */
   get pid(): number | undefined { return this.proc?.pid ?? this.adopted?.pid; }
   private adopted: { pid: number; watch: { cancel(): void } } | undefined;
 
@@ -112,7 +114,12 @@ export class Speaker {
       }
       this.clientInst = running.client;
       this.watchAdopted(running.client, pid);
-      await this.opts.onReady?.(running.client);
+      try {
+        await this.opts.onReady?.(running.client);
+      } catch (e) {
+        this.detach(); // leave the daemon as it was; the caller decides
+        throw e;
+      }
       return;
     }
     await this.launch();
