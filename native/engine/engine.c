@@ -73,7 +73,8 @@ struct tunnel {
   uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, tx_drop_oversize, tx_drop_error, rx_drop_error;
 };
 
-struct client { int fd; size_t len; char buf[4096]; };
+// discarding: the rest of a too-long line, answered already, is skipped up to its newline.
+struct client { int fd; int discarding; size_t len; char buf[4096]; };
 
 // Drops that belong to no tunnel: the wire was wrong, not a tunnel.
 static struct {
@@ -469,18 +470,22 @@ static void client_readable(int ci) {
   char *nl;
   while ((nl = memchr(c->buf, '\n', c->len))) {
     *nl = 0;
-    command(c->fd, c->buf);
+    if (c->discarding) c->discarding = 0;   // one reply per line, also for a too-long one
+    else command(c->fd, c->buf);
     size_t used = (size_t)(nl + 1 - c->buf);
     memmove(c->buf, nl + 1, c->len - used); c->len -= used;
   }
-  if (c->len == sizeof c->buf - 1) { reply(c->fd, "{\"ok\":false,\"error\":\"line too long\"}\n"); c->len = 0; }
+  if (c->len == sizeof c->buf - 1) {
+    if (!c->discarding) reply(c->fd, "{\"ok\":false,\"error\":\"line too long\"}\n");
+    c->discarding = 1; c->len = 0;
+  }
 }
 
 static void ctl_accept(void) {
   int fd = accept4(ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) return;
   for (int i = 0; i < MAX_CLIENTS; i++) if (clients[i].fd < 0) {
-    clients[i].fd = fd; clients[i].len = 0;
+    clients[i].fd = fd; clients[i].len = 0; clients[i].discarding = 0;
     struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_CLIENT, (uint32_t)i) };
     epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
     return;
