@@ -103,7 +103,10 @@ export class EngineClient {
         while ((nl = this.buf.indexOf('\n')) >= 0) {
           const line = this.buf.slice(0, nl);
           this.buf = this.buf.slice(nl + 1);
-          this.waiting.shift()?.resolve(JSON.parse(line) as Reply);
+          const w = this.waiting.shift();
+          try { w?.resolve(JSON.parse(line) as Reply); } catch (err) {
+            w?.reject(new UnavailableError(`engine control ${this.socketPath}: unreadable reply ${JSON.stringify(line.slice(0, 80))}`, { cause: err }));
+          }
         }
       });
     });
