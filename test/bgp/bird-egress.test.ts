@@ -164,8 +164,13 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
     expect(birdRoute(1, '2001:db8:1000::/48')).toEqual({ asPath: '64500' });
   });
 
-  it('a second reconcile of the same desired state changes nothing', async () => {
-    expect(await reconcileEgress(client(), spec)).toEqual([]);
+  it('a second reconcile of the same desired state changes nothing; a policy changed by hand is put back', async () => {
+    const c = client();
+    expect(await reconcileEgress(c, spec)).toEqual([]);
+    // Someone opens the export policy up by hand (default accept, our policy unassigned).
+    await call(c, 'SetPolicyAssignment', c.setPolicyAssignment, { assignment: { name: 'global', direction: 'EXPORT', policies: [], defaultAction: 'ACCEPT' } });
+    expect(await reconcileEgress(c, spec)).toEqual(['replace export policy visp-egress-export']);
+    expect(await reconcileEgress(c, spec)).toEqual([]);
   });
 
   it('refuses an announcement outside the allowed block or more specific than allowed, before touching GoBGP', async () => {
