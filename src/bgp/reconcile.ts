@@ -230,14 +230,19 @@ const samePeer = (a: ResolvedProvider, b: ResolvedProvider): boolean =>
 export function planEgress(want: ResolvedEgress, state: EgressState): EgressStep[] {
   const steps: EgressStep[] = [];
   if (!state.policyOk) steps.push({ op: 'policyEnsure', recreate: state.policyExists });
+  // Peers that were up under a wrong (or no) export policy may hold routes
+  // the policy rejects; a soft reset out did not withdraw such a route in our
+  // tests. So after a policy repair every peer is re-created: the provider
+  // drops all it had from us and gets the conformant set anew.
+  const redo = !state.policyOk;
   for (const [k, e] of want.allowed) if (!state.allowed.has(k)) steps.push({ op: 'allowAdd', entry: e });
   for (const [addr, have] of state.peers) {
     const w = want.providers.get(addr);
-    if (!w || !samePeer(w, have)) steps.push({ op: 'peerDelete', address: addr });
+    if (redo || !w || !samePeer(w, have)) steps.push({ op: 'peerDelete', address: addr });
   }
   for (const [addr, w] of want.providers) {
     const have = state.peers.get(addr);
-    if (!have || !samePeer(w, have)) steps.push({ op: 'peerAdd', provider: w });
+    if (redo || !have || !samePeer(w, have)) steps.push({ op: 'peerAdd', provider: w });
   }
   for (const p of state.paths) if (!want.announce.has(p)) steps.push({ op: 'pathDelete', prefix: p });
   for (const [k, p] of want.announce) if (!state.paths.has(k)) steps.push({ op: 'pathAdd', prefix: p });

@@ -167,9 +167,19 @@ describe.skipIf(skipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 provid
   it('a second reconcile of the same desired state changes nothing; a policy changed by hand is put back', async () => {
     const c = client();
     expect(await reconcileEgress(c, spec)).toEqual([]);
-    // Someone opens the export policy up by hand (default accept, our policy unassigned).
+    // Someone opens the export policy up by hand (default accept, our policy
+    // unassigned): B's prefix leaks to A (also the positive control for the
+    // no-transit test below)…
     await call(c, 'SetPolicyAssignment', c.setPolicyAssignment, { assignment: { name: 'global', direction: 'EXPORT', policies: [], defaultAction: 'ACCEPT' } });
-    expect(await reconcileEgress(c, spec)).toEqual(['replace export policy visp-egress-export']);
+    await call(c, 'ResetPeer', c.resetPeer, { address: PROVIDERS[0].v4[1], soft: true, direction: 'OUT' });
+    await waitFor('B\'s prefix leaked to A while the policy is open', () => birdRoute(0, PROVIDERS[1].own4)?.asPath === '64500 64502', 10_000);
+    // …reconcile puts the policy back and re-creates the peers: the leak is gone, our prefixes return.
+    const steps = await reconcileEgress(c, spec);
+    expect(steps[0]).toBe('replace export policy visp-egress-export');
+    expect(steps.filter((x) => x.startsWith('add peer'))).toHaveLength(4);
+    await waitFor('the leaked route withdrawn at A', () => birdRoute(0, PROVIDERS[1].own4) === undefined, 5000);
+    await waitFor('sessions back, our prefixes at both', () => established(0) && established(1) && bothHave('203.0.113.0/25') && bothHave('2001:db8:1000::/48'), 20_000, 100);
+    expect(birdRoute(0, PROVIDERS[1].own4)).toBeUndefined();
     expect(await reconcileEgress(c, spec)).toEqual([]);
   });
 

@@ -71,7 +71,9 @@ describe('planEgress', () => {
     ]);
   });
 
-  it('a policy changed behind our back is replaced', () => {
-    expect(planEgress(want, { ...converged, policyOk: false }).map(describeStep)).toEqual(['replace export policy visp-egress-export']);
+  it('a policy changed behind our back is replaced, and the peers re-created (to pull back what leaked)', () => {
+    expect(planEgress(want, { ...converged, policyOk: false }).map(describeStep)).toEqual([
+      'replace export policy visp-egress-export', 'delete peer 198.18.1.2', 'add peer 198.18.1.2 AS64501',
+    ]);
   });
 });
