@@ -1,8 +1,9 @@
 // A VXLAN link between two experiment namespaces, built by visp.
 //
-//   bash scripts/demo.sh          build it, show it, ping across it, remove it
-//   bash scripts/demo.sh --keep   leave it running (remove later with --down)
-//   bash scripts/demo.sh --down   remove a kept demo
+//   bash scripts/demo.sh --kernel-only          build it, show it, ping across it, remove it
+//   bash scripts/demo.sh --kernel-only --keep   leave it running
+//   bash scripts/demo.sh --kernel-only --down   remove a kept one
+// (or `node dist/examples/vxlan-pair.js [--keep|--down]` after the build)
 //
 // Two "nodes" (network namespaces joined by a veth underlay, 198.18.0.1 and
 // .2) each get one NodeKernel, which builds its end of the link: VXLAN
@@ -117,7 +118,7 @@ async function demo(keep: boolean): Promise<void> {
       say('\nLeft running (--keep). Try:');
       say(`   ip netns exec ${EXP_A} ping 192.0.2.2`);
       say(`   ip -n ${NODE_A} -d link show group ${GROUP}`);
-      say('Remove everything with: bash scripts/demo.sh --down');
+      say('Remove everything with: bash scripts/demo.sh --kernel-only --down');
       return;
     }
     say('\n6. Tear down: one group delete per namespace, then the namespaces');
