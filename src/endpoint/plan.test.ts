@@ -7,7 +7,7 @@ import { IFF } from '../netlink/constants.js';
 import type { Link } from '../netlink/link.js';
 import { drivers } from '../tunnel/index.js';
 import { planEndpoint, type Step } from './plan.js';
-import { emptyView, type NsView } from './snapshot.js';
+import { addLink, emptyView, type NsView } from './snapshot.js';
 import { resolveEndpoint, type EndpointSpec, type ResolvedEndpoint } from './spec.js';
 
 const spec: EndpointSpec = {
@@ -17,7 +17,7 @@ const spec: EndpointSpec = {
 
 function view(links: Link[], addrs: Record<number, string[]> = {}, fdb: Record<number, string[]> = {}): NsView {
   const v = emptyView();
-  for (const l of links) { v.byName.set(l.name, l); v.byIndex.set(l.index, l); }
+  for (const l of links) addLink(v, l);
   for (const [i, a] of Object.entries(addrs)) v.addrs.set(Number(i), a);
   for (const [i, d] of Object.entries(fdb)) v.fdb.set(Number(i), new Set(d));
   return v;

@@ -70,11 +70,11 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
   guard(exp.byName.get(r.spec.ifname), r, `experiment namespace ${r.spec.netns}`);
 
   // Objects of this endpoint that the spec no longer has (a member left the LAN, a rename, an interrupted move).
-  for (const l of node.byName.values()) {
-    if (l.alias === alias && !nodeNames.includes(l.name)) steps.push({ op: 'delete-link', ns: 'node', name: l.name, why: 'no longer in the spec' });
+  for (const l of node.byAlias.get(alias) ?? []) {
+    if (!nodeNames.includes(l.name)) steps.push({ op: 'delete-link', ns: 'node', name: l.name, why: 'no longer in the spec' });
   }
-  for (const l of exp.byName.values()) {
-    if (l.alias === alias && l.name !== r.spec.ifname) steps.push({ op: 'delete-link', ns: 'exp', name: l.name, why: 'no longer in the spec' });
+  for (const l of exp.byAlias.get(alias) ?? []) {
+    if (l.name !== r.spec.ifname) steps.push({ op: 'delete-link', ns: 'exp', name: l.name, why: 'no longer in the spec' });
   }
 
   if (r.layer === 3) {

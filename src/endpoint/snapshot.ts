@@ -11,13 +11,26 @@ import type { NetlinkSocket } from '../netlink/socket.js';
 export interface NsView {
   byName: Map<string, Link>;
   byIndex: Map<number, Link>;
+  /** Links by ownership alias, so planning N endpoints is O(N), not O(N × links). */
+  byAlias: Map<string, Link[]>;
   /** ifindex → CIDRs, link-local IPv6 left out (the kernel owns those). */
   addrs: Map<number, string[]>;
   /** ifindex → remote underlay addresses of all-zero-MAC FDB entries. */
   fdb: Map<number, Set<string>>;
 }
 
-export const emptyView = (): NsView => ({ byName: new Map(), byIndex: new Map(), addrs: new Map(), fdb: new Map() });
+export const emptyView = (): NsView => ({ byName: new Map(), byIndex: new Map(), byAlias: new Map(), addrs: new Map(), fdb: new Map() });
+
+/** Add a link to a view (all indexes). */
+export function addLink(v: NsView, l: Link): void {
+  v.byName.set(l.name, l);
+  v.byIndex.set(l.index, l);
+  if (l.alias) {
+    const list = v.byAlias.get(l.alias);
+    if (list) list.push(l);
+    else v.byAlias.set(l.alias, [l]);
+  }
+}
 
 export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: boolean; stats?: boolean } = {}, signal?: AbortSignal): Promise<NsView> {
   const v = emptyView();
@@ -26,7 +39,7 @@ export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: 
     what.addrs ? addrList(s, signal) : Promise.resolve([]),
     what.fdb ? neighList(s, AF.BRIDGE, signal) : Promise.resolve([]),
   ]);
-  for (const l of links) { v.byName.set(l.name, l); v.byIndex.set(l.index, l); }
+  for (const l of links) addLink(v, l);
   for (const a of addrs) {
     if (a.family === AF.INET6 && a.address.startsWith('fe80:')) continue;
     const list = v.addrs.get(a.index) ?? [];
