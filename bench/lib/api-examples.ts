@@ -137,7 +137,7 @@ async function main(): Promise<void> {
     await expectError('Allocate: not an interface name', 'visp.v1.Links/Allocate', r3, () => api.links.allocate(r3));
     const r4 = bad({ ...one, links: [{ id: 'x', members: [{ node: 'r1' }, { node: 'r2' }], encapsulation: 'ENCAPSULATION_GRE' }] });
     await expectError('Allocate: a kind the nodes lack', 'visp.v1.Links/Allocate', r4, () => api.links.allocate(r4));
-    const r5 = bad({ ...one, links: [{ id: 'x', members: [{ node: 'r1', ipv4: '10.1.2.3' }, { node: 'r2' }], ipv4: { enabled: true } }] });
+    const r5 = bad({ ...one, links: [{ id: 'x', members: [{ node: 'r1', ipv4: '198.51.100.7' }, { node: 'r2' }], ipv4: { enabled: true } }] });
     await expectError('Allocate: explicit address outside the pools', 'visp.v1.Links/Allocate', r5, () => api.links.allocate(r5));
     const r6 = bad({ ...one, links: [{ id: 'x', members: [{ node: 'r1' }, { node: 'r2' }], addressClass: 'ADDRESS_CLASS_PUBLIC', ipv4: { enabled: true, prefixLength: 24 } }] });
     await expectError('Allocate: a point-to-point prefix length', 'visp.v1.Links/Allocate', r6, () => api.links.allocate(r6));
