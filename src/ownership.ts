@@ -17,9 +17,3 @@ export function parseAlias(alias: string | undefined): { slice: string; link: st
   if (i <= 0 || i === rest.length - 1) return undefined;
   return { slice: rest.slice(0, i), link: rest.slice(i + 1) };
 }
-
-/** True when the link carries exactly this mark (alias and group). */
-export const hasMark = (l: { alias?: string; group?: number }, m: Mark): boolean =>
-  l.alias === aliasOf(m) && l.group === m.group;
-
-export const isOwned = (l: { alias?: string }): boolean => parseAlias(l.alias) !== undefined;

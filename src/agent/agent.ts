@@ -8,7 +8,7 @@ import { AF } from '../netlink/constants.js';
 import { addrList } from '../netlink/addr.js';
 import { LinkWatcher } from '../netlink/events.js';
 import { netnsDel, netnsExists } from '../netlink/netns.js';
-import { linkDel, linkList } from '../netlink/link.js';
+import { linkList } from '../netlink/link.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import { capabilities, NodeKernel, type EndpointResult } from '../endpoint/node.js';
 import type { EndpointSpec } from '../endpoint/spec.js';
@@ -116,7 +116,10 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
       tornDown.push(t.slice);
     }
     const wanted = new Set(d.endpoints.map(key));
-    await this.prune(wanted, new Set(d.teardowns.map((t) => t.slice)));
+    const beingTornDown = new Set(d.teardowns.map((t) => t.slice));
+    for (const gone of await this.kernel.prune((slice, link) => wanted.has(`${slice}/${link}`) || beingTornDown.has(slice))) {
+      this.opts.log?.(`pruned ${gone}: not desired here`);
+    }
 
     // A restart action: rebuild once per bump (after an agent restart, adopt instead).
     for (const e of d.endpoints) {
@@ -134,21 +137,6 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     if (tornDown.length && this.desired === d) {
       // Done here; the controller drops the teardown from later desired states.
       this.desired = { ...d, teardowns: [] };
-    }
-  }
-
-  /** Our links in the node namespace whose slice/link is no longer desired (a lost teardown, a controller that forgot). */
-  private async prune(wanted: Set<string>, beingTornDown: Set<string>): Promise<void> {
-    const s = new NetlinkSocket(this.opts.netns ? { netns: this.opts.netns } : {});
-    try {
-      for (const l of await linkList(s)) {
-        const m = parseAlias(l.alias);
-        if (!m || wanted.has(key(m)) || beingTornDown.has(m.slice)) continue;
-        await linkDel(s, { index: l.index });
-        this.opts.log?.(`pruned ${l.name} (${m.slice}/${m.link} is not desired here)`);
-      }
-    } finally {
-      s.close();
     }
   }
 

@@ -2,12 +2,11 @@
 // endpoints (read each namespace once, plan, apply), list what visp owns,
 // tear down by endpoint or by slice. Holds the netlink sockets: one in the
 // node's namespace, one per experiment namespace it has touched.
-import { IncompatibleStateError, NotFoundError, VispError } from '../errors.js';
+import { IncompatibleStateError, NotFoundError } from '../errors.js';
 import { linkDel, linkDelGroup, type Link, type LinkStats } from '../netlink/link.js';
 import { netnsAdd, netnsExists, withNetnsFd } from '../netlink/netns.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf, parseAlias } from '../ownership.js';
-import { drivers } from '../tunnel/index.js';
 import { assertSupported, probeCapabilities, type Capabilities } from '../tunnel/probe.js';
 import { applySteps } from './apply.js';
 import { describeStep, planEndpoint, type Step } from './plan.js';
@@ -155,6 +154,21 @@ export class NodeKernel {
     return removed;
   }
 
+  /**
+   * Delete our links in the node namespace whose slice/link `keep` rejects
+   * (a lost teardown, a controller that forgot). Returns what went.
+   */
+  async prune(keep: (slice: string, link: string) => boolean, signal?: AbortSignal): Promise<string[]> {
+    const gone: string[] = [];
+    for (const l of (await readView(this.node, {}, signal)).byName.values()) {
+      const m = parseAlias(l.alias);
+      if (!m || keep(m.slice, m.link)) continue;
+      await linkDel(this.node, { index: l.index }, signal);
+      gone.push(`${l.name} (${m.slice}/${m.link})`);
+    }
+    return gone;
+  }
+
   /** Tear down a whole slice: one group delete per namespace. */
   async deleteSlice(group: number, namespaces: readonly string[], signal?: AbortSignal): Promise<void> {
     if (!Number.isInteger(group) || group < 1) throw new IncompatibleStateError(`deleteSlice: group ${group} is not a visp slice group`, { field: 'group' });
@@ -186,5 +200,3 @@ export class NodeKernel {
   }
 }
 
-export const isVispError = (e: unknown): e is VispError => e instanceof VispError;
-export { drivers };

@@ -3,7 +3,7 @@
 // drivers encode and decode it; this file only knows the generic link.
 import { AF, IFF, IFLA, IFLA_INET6_ADDR_GEN_MODE, IFLA_INFO, IN6_ADDR_GEN_MODE_NONE, NLM_F, RTEXT_FILTER, RTM, VETH_INFO_PEER } from './constants.js';
 import {
-  attr, bytesToMac, ifinfomsg, macToBytes, nested, parseAttrList, parseAttrs, rawStr, readIfinfomsg, readStr, readU32, str, u32, u8,
+  attr, bytesToMac, ifinfomsg, macToBytes, nested, parseAttrs, rawStr, readIfinfomsg, readStr, readU32, str, u32, u8,
 } from './codec.js';
 import type { NetlinkSocket } from './socket.js';
 import { KernelError } from '../errors.js';
@@ -192,6 +192,3 @@ export function decodeLink(p: Buffer): Link {
   return l;
 }
 
-/** Attribute list inside a raw nested payload (for drivers decoding infoData). */
-export const infoAttrs = (b: Buffer | undefined): Map<number, Buffer> => (b ? parseAttrs(b) : new Map());
-export { parseAttrList, u8 };

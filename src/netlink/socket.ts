@@ -173,10 +173,8 @@ export class NetlinkSocket {
       else p.resolve(p.parts);
       return;
     }
+    // A dump part, or a single reply (GET by name): the DONE or the ack settles it.
     p.parts.push(m);
-    if (!p.dump && !(m.flags & NLM_F.MULTI)) {
-      // A single reply (GET by name/index); its ack follows and settles it.
-    }
   }
 
   private onError(code: string, errno: number): void {

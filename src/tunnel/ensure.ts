@@ -1,6 +1,5 @@
 // Tunnel devices: create, compare with the spec, delete. The composition
 // into a link endpoint (bridge, veth, namespace) lives in endpoint/.
-import { IncompatibleStateError } from '../errors.js';
 import { linkAdd, linkDel, linkSet, type Link } from '../netlink/link.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf, type Mark } from '../ownership.js';
@@ -56,13 +55,4 @@ export async function createTunnel(s: NetlinkSocket, spec: TunnelSpec, p: Tunnel
 
 export async function deleteTunnel(s: NetlinkSocket, name: string, signal?: AbortSignal): Promise<void> {
   await linkDel(s, { name }, signal);
-}
-
-/** Guard: never replace a device that is not ours. */
-export function assertOwned(link: Link, mark: Mark, role: string): void {
-  if (link.alias !== aliasOf(mark)) {
-    throw new IncompatibleStateError(
-      `${role} ${link.name} exists and is not owned by ${aliasOf(mark)} (alias ${JSON.stringify(link.alias ?? '')}); refusing to touch it`,
-      { field: 'name' });
-  }
 }

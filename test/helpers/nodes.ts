@@ -24,3 +24,11 @@ export const vispLinks = (ns: string): string[] =>
 export function kernels(...ns: string[]): NodeKernel[] {
   return ns.map((n) => new NodeKernel({ netns: n }));
 }
+
+/** A GRE key as iproute2's JSON prints it: a dotted quad ("0.0.0.77") or a number. */
+export function greKeyOf(v: unknown): number {
+  const s = String(v);
+  if (/^\d+$/.test(s)) return Number(s);
+  const [a, b, c, d] = s.split('.').map(Number) as [number, number, number, number];
+  return ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
+}

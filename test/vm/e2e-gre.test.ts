@@ -9,15 +9,8 @@
 // and Delete leaves nothing behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipIn } from '../helpers/netns.js';
+import { greKeyOf as keyOf } from '../helpers/nodes.js';
 import { baseline, Lab, lan, links, p2p, pingAsync, pingNeighbours, stripLen, tornDown, waitFor, type Manifest, type NsSnapshot } from '../e2e/support.js';
-
-// iproute2 prints GRE keys as dotted quads ("0.0.0.77") or as numbers.
-function keyOf(v: unknown): number {
-  const s = String(v);
-  if (/^\d+$/.test(s)) return Number(s);
-  const [a, b, c, d] = s.split('.').map(Number) as [number, number, number, number];
-  return ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
-}
 
 describe('e2e in the VM lane: VXLAN + gre + gretap through controller, agents and API', () => {
   const lab = new Lab('vg', ['n1', 'n2', 'n3']);

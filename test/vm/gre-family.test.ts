@@ -9,15 +9,7 @@ import type { EndpointSpec } from '../../src/endpoint/spec.js';
 import { capabilities } from '../../src/endpoint/node.js';
 import type { TunnelKind } from '../../src/tunnel/types.js';
 import { ipIn, ipLink, ipLinks, makeNetns, sh, underlayPair } from '../helpers/netns.js';
-import { kernels, ok, ping, vispLinks } from '../helpers/nodes.js';
-
-// iproute2 prints GRE keys as dotted quads ("0.0.0.77") or as numbers.
-function keyOf(v: unknown): number {
-  const s = String(v);
-  if (/^\d+$/.test(s)) return Number(s);
-  const [a, b, c, d] = s.split('.').map(Number) as [number, number, number, number];
-  return ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
-}
+import { greKeyOf as keyOf, kernels, ok, ping, vispLinks } from '../helpers/nodes.js';
 
 describe('GRE family on a stock Debian kernel', () => {
   it('the capability probe finds every kernel GRE kind here, and reports etherip as userspace-only', async () => {
