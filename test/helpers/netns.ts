@@ -17,9 +17,14 @@ export const execIn = (ns: string, cmd: string, ...args: string[]): string => sh
 
 const created = new Set<string>();
 
+// The run's token (set by the global setup): the leak check then looks only
+// at this run's namespaces, so two test runs on one machine do not blame
+// each other.
+const RUN = process.env.VISP_TEST_RUN ?? 'x';
+
 /** A fresh namespace with lo up; removed after the file's tests. */
 export function makeNetns(tag: string): string {
-  const name = `vt-${tag}-${randomBytes(3).toString('hex')}`.slice(0, 40);
+  const name = `vt-${RUN}-${tag}-${randomBytes(3).toString('hex')}`.slice(0, 40);
   sh('ip', ['netns', 'add', name]);
   created.add(name);
   ipIn(name, 'link', 'set', 'lo', 'up');
