@@ -4,6 +4,7 @@
 import { createBridge, setPortFlags } from '../bridge/bridge.js';
 import { addrAdd, addrDel } from '../netlink/addr.js';
 import { linkAdd, linkDel, linkGet, linkSet, type LinkChange } from '../netlink/link.js';
+import { routeDel, routeReplace } from '../netlink/route.js';
 import { fdbAppend, fdbDel, ZERO_MAC } from '../netlink/neigh.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
 import { NotFoundError } from '../errors.js';
@@ -94,10 +95,18 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         await fdbDel(c.node, { index: await idx('node', s.tunnel), mac: ZERO_MAC, dst: s.dst }, c.signal);
         break;
       case 'add-addr':
-        await addrAdd(c.exp, await idx('exp', r.spec.ifname), s.cidr, c.signal, `${r.spec.netns}:${r.spec.ifname}`);
+        if (r.nodeSide) await addrAdd(c.node, await idx('node', r.bridge), s.cidr, c.signal, `node:${r.bridge}`);
+        else await addrAdd(c.exp, await idx('exp', r.spec.ifname), s.cidr, c.signal, `${r.spec.netns}:${r.spec.ifname}`);
         break;
       case 'del-addr':
-        await addrDel(c.exp, await idx('exp', r.spec.ifname), s.cidr, c.signal, `${r.spec.netns}:${r.spec.ifname}`);
+        if (r.nodeSide) await addrDel(c.node, await idx('node', r.bridge), s.cidr, c.signal, `node:${r.bridge}`);
+        else await addrDel(c.exp, await idx('exp', r.spec.ifname), s.cidr, c.signal, `${r.spec.netns}:${r.spec.ifname}`);
+        break;
+      case 'add-route':
+        await routeReplace(c.exp, { dst: s.dst, gateway: s.via, oif: await idx('exp', r.spec.ifname) }, c.signal);
+        break;
+      case 'del-route':
+        await routeDel(c.exp, { dst: s.dst, gateway: s.via, oif: await idx('exp', r.spec.ifname) }, c.signal);
         break;
     }
   }

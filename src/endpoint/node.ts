@@ -89,7 +89,8 @@ export class NodeKernel {
       try { assertSupported(caps!, r.spec.kind); } catch (e) { results[i]!.error = e as Error; resolved[i] = undefined; }
     });
 
-    const namespaces = [...new Set(resolved.filter(Boolean).map((r) => r!.spec.netns))];
+    // The egress end of a link lives in the node namespace: no experiment namespace to create or read.
+    const namespaces = [...new Set(resolved.filter((r) => r && !r.nodeSide).map((r) => r!.spec.netns))];
     for (const ns of namespaces) {
       if (netnsExists(ns)) continue;
       if (o.createNamespaces === false || o.dryRun) continue;
@@ -98,16 +99,18 @@ export class NodeKernel {
       await netnsAdd(ns);
     }
     const needFdb = resolved.some((r) => r && r.fdb.length > 0);
-    const nodeView = await readView(this.node, { fdb: needFdb }, o.signal);
+    const needNodeAddrs = resolved.some((r) => r?.nodeSide);
+    const nodeView = await readView(this.node, { fdb: needFdb, addrs: needNodeAddrs }, o.signal);
     const expViews = new Map<string, NsView>();
+    const routesIn = new Set(resolved.filter((r) => r && !r.nodeSide && r.routes.length).map((r) => r!.spec.netns));
     await Promise.all(namespaces.map(async (ns) => {
-      expViews.set(ns, netnsExists(ns) ? await readView(this.expSocket(ns), { addrs: true }, o.signal) : emptyView());
+      expViews.set(ns, netnsExists(ns) ? await readView(this.expSocket(ns), { addrs: true, routes: routesIn.has(ns) }, o.signal) : emptyView());
     }));
 
     const plans: Array<Step[] | undefined> = resolved.map((r, i) => {
       if (!r) return undefined;
       try {
-        const steps = planEndpoint(r, nodeView, expViews.get(r.spec.netns)!);
+        const steps = planEndpoint(r, nodeView, r.nodeSide ? nodeView : expViews.get(r.spec.netns)!);
         results[i]!.steps = steps.map((s) => describeStep(s, r));
         return steps;
       } catch (e) { results[i]!.error = e as Error; return undefined; }
@@ -122,6 +125,11 @@ export class NodeKernel {
       while (next < work.length) {
         const { r, i } = work[next++]!;
         const ns = r!.spec.netns;
+        if (r!.nodeSide) {
+          // No experiment namespace: nothing is moved (no fd needed), addresses go on the bridge.
+          try { await applySteps(r!, plans[i]!, { node: this.node, exp: this.node, expFd: -1, ...(o.signal ? { signal: o.signal } : {}) }); } catch (e) { results[i]!.error = e as Error; }
+          continue;
+        }
         if (!netnsExists(ns)) { results[i]!.error = new NotFoundError(`experiment namespace ${ns} does not exist`, { field: 'netns' }); continue; }
         try {
           await withNetnsFd(ns, (fd) => applySteps(r!, plans[i]!, { node: this.node, exp: this.expSocket(ns), expFd: fd, ...(o.signal ? { signal: o.signal } : {}) }));
@@ -143,7 +151,7 @@ export class NodeKernel {
       await linkDel(this.node, { index: l.index }, signal);
       removed.push(l.name);
     }
-    if (netnsExists(r.spec.netns)) {
+    if (!r.nodeSide && netnsExists(r.spec.netns)) {
       const exp = this.expSocket(r.spec.netns);
       for (const l of (await readView(exp, {}, signal)).byName.values()) {
         if (l.alias !== alias) continue;

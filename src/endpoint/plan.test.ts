@@ -149,4 +149,27 @@ describe('planEndpoint', () => {
     const stopped = resolveEndpoint({ ...spec, adminDown: true });
     expect(planEndpoint(stopped, node, exp)).toEqual([expect.objectContaining({ op: 'set-link', ns: 'exp', name: 'eth1', fix: { up: false } })]);
   });
+
+  it('the egress end: bridge and tunnel in the node namespace, addresses on the bridge, no veth', () => {
+    const r = resolveEndpoint({ ...spec, egress: true, netns: '', ifname: '' });
+    expect(ops(planEndpoint(r, emptyView(), emptyView()))).toEqual(['create-bridge', 'create-tunnel', 'add-addr 192.0.2.0/31']);
+    // What a correct apply leaves: the built state without the veth.
+    const node = view([...built(r).node.byName.values()].filter((l) => l.name !== r.vethHost), { 10: ['192.0.2.0/31'] });
+    expect(planEndpoint(r, node, node)).toEqual([]);
+    node.addrs.set(10, []);
+    expect(ops(planEndpoint(r, node, node))).toEqual(['add-addr 192.0.2.0/31']);
+    expect(() => resolveEndpoint({ ...spec, kind: 'gre', egress: true })).toThrow(/kind: gre is layer 3; an egress link/);
+  });
+
+  it('routes through the experiment interface: added after the address, kept, removed while stopped', () => {
+    const routes = [{ dst: '0.0.0.0/0', via: '192.0.2.1' }];
+    const r = resolveEndpoint({ ...spec, routes });
+    expect(ops(planEndpoint(r, emptyView(), emptyView()))).toEqual(['create-bridge', 'create-tunnel', 'create-veth', 'add-addr 192.0.2.0/31', 'add-route 0.0.0.0/0']);
+    const { node, exp } = built(r);
+    exp.routes.set(5, [...routes]);
+    expect(planEndpoint(r, node, exp)).toEqual([]);
+    const stopped = resolveEndpoint({ ...spec, routes, adminDown: true });
+    expect(planEndpoint(stopped, node, exp)).toContainEqual({ op: 'del-route', dst: '0.0.0.0/0', via: '192.0.2.1' });
+    expect(() => resolveEndpoint({ ...spec, routes: [{ dst: '0.0.0.0/0', via: '2001:db8::1' }] })).toThrow(/routes\[0\]\.via/);
+  });
 });

@@ -24,7 +24,9 @@ export type Step =
   | { op: 'add-fdb'; tunnel: string; dst: string }
   | { op: 'del-fdb'; tunnel: string; dst: string }
   | { op: 'add-addr'; cidr: string }
-  | { op: 'del-addr'; cidr: string };
+  | { op: 'del-addr'; cidr: string }
+  | { op: 'add-route'; dst: string; via: string }
+  | { op: 'del-route'; dst: string; via: string };
 
 /** Ours: our alias, or (a create interrupted before its alias) no alias but our group. */
 function owned(l: Link, r: ResolvedEndpoint): boolean {
@@ -64,16 +66,17 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
   const steps: Step[] = [];
   const alias = aliasOf(r.mark);
   const expUp = r.spec.adminDown !== true;
-  const nodeNames = r.layer === 2 ? [r.bridge, r.vethHost, ...r.tunnels.map((t) => t.name)] : [];
+  // The egress end of a link has no veth: its bridge is the node's egress device.
+  const nodeNames = r.layer === 2 ? [r.bridge, ...(r.nodeSide ? [] : [r.vethHost]), ...r.tunnels.map((t) => t.name)] : [];
 
   for (const n of nodeNames) guard(node.byName.get(n), r, 'node');
-  guard(exp.byName.get(r.spec.ifname), r, `experiment namespace ${r.spec.netns}`);
+  if (!r.nodeSide) guard(exp.byName.get(r.spec.ifname), r, `experiment namespace ${r.spec.netns}`);
 
   // Objects of this endpoint that the spec no longer has (a member left the LAN, a rename, an interrupted move).
   for (const l of node.byAlias.get(alias) ?? []) {
     if (!nodeNames.includes(l.name)) steps.push({ op: 'delete-link', ns: 'node', name: l.name, why: 'no longer in the spec' });
   }
-  for (const l of exp.byAlias.get(alias) ?? []) {
+  for (const l of r.nodeSide ? [] : exp.byAlias.get(alias) ?? []) {
     if (l.name !== r.spec.ifname) steps.push({ op: 'delete-link', ns: 'exp', name: l.name, why: 'no longer in the spec' });
   }
 
@@ -85,6 +88,7 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
     if (!dev || diff.length) steps.push({ op: 'create-l3-tunnel', tunnel: t });
     else pushFix(steps, 'exp', dev, fixes(dev, r, { mtu: r.mtu, up: expUp }));
     planAddrs(steps, r, dev && !diff.length ? exp.addrs.get(dev.index) ?? [] : []);
+    planRoutes(steps, r, dev && !diff.length ? exp.routes.get(dev.index) ?? [] : []);
     return steps;
   }
 
@@ -117,6 +121,11 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
     }
   }
 
+  if (r.nodeSide) {
+    planAddrs(steps, r, brNew ? [] : node.addrs.get(br.index) ?? []);
+    return steps;
+  }
+
   // The veth pair: host end on the bridge, far end in the experiment.
   const host = node.byName.get(r.vethHost);
   const peer = exp.byName.get(r.spec.ifname);
@@ -131,7 +140,16 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
     pushFix(steps, 'exp', peer, fixes(peer, r, { mtu: r.mtu, up: expUp }));
   }
   planAddrs(steps, r, paired ? exp.addrs.get(peer.index) ?? [] : []);
+  planRoutes(steps, r, paired ? exp.routes.get(peer.index) ?? [] : []);
   return steps;
+}
+
+/** Our routes through the experiment interface; none while it is held down (the kernel drops them then). */
+function planRoutes(steps: Step[], r: ResolvedEndpoint, have: ReadonlyArray<{ dst: string; via: string }>): void {
+  const want = r.spec.adminDown ? [] : r.routes;
+  const same = (a: { dst: string; via: string }, b: { dst: string; via: string }): boolean => a.dst === b.dst && a.via === b.via;
+  for (const x of want) if (!have.some((h) => same(h, x))) steps.push({ op: 'add-route', dst: x.dst, via: x.via });
+  for (const h of have) if (!want.some((x) => same(h, x))) steps.push({ op: 'del-route', dst: h.dst, via: h.via });
 }
 
 function planAddrs(steps: Step[], r: ResolvedEndpoint, have: readonly string[]): void {
@@ -141,7 +159,7 @@ function planAddrs(steps: Step[], r: ResolvedEndpoint, have: readonly string[]):
 
 /** One line per step, for Plan output, events and logs. */
 export function describeStep(s: Step, r: ResolvedEndpoint): string {
-  const exp = `${r.spec.netns}:${r.spec.ifname}`;
+  const exp = r.nodeSide ? `node:${r.bridge}` : `${r.spec.netns}:${r.spec.ifname}`;
   switch (s.op) {
     case 'delete-link': return `${s.ns === 'node' ? 'node' : r.spec.netns}: delete ${s.name} (${s.why})`;
     case 'create-bridge': return `node: create bridge ${r.bridge} (mtu ${r.mtu})`;
@@ -154,5 +172,7 @@ export function describeStep(s: Step, r: ResolvedEndpoint): string {
     case 'del-fdb': return `node: fdb ${s.tunnel} remove flood → ${s.dst}`;
     case 'add-addr': return `${exp}: add ${s.cidr}`;
     case 'del-addr': return `${exp}: remove ${s.cidr}`;
+    case 'add-route': return `${exp}: route ${s.dst} via ${s.via}`;
+    case 'del-route': return `${exp}: remove route ${s.dst} via ${s.via}`;
   }
 }

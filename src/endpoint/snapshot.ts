@@ -2,7 +2,8 @@
 // index, addresses per interface, VXLAN head-end-replication entries. Plans
 // are computed against a snapshot, so reconciling N endpoints costs a
 // constant number of dumps, and a no-op reconcile writes nothing.
-import { AF } from '../netlink/constants.js';
+import { AF, RTPROT_VISP, RT_TABLE } from '../netlink/constants.js';
+import { routeList } from '../netlink/route.js';
 import { addrList } from '../netlink/addr.js';
 import { linkList, type Link } from '../netlink/link.js';
 import { neighList, ZERO_MAC } from '../netlink/neigh.js';
@@ -17,9 +18,11 @@ export interface NsView {
   addrs: Map<number, string[]>;
   /** ifindex → remote underlay addresses of all-zero-MAC FDB entries. */
   fdb: Map<number, Set<string>>;
+  /** ifindex → our routes (main table, protocol visp) through that interface. */
+  routes: Map<number, Array<{ dst: string; via: string }>>;
 }
 
-export const emptyView = (): NsView => ({ byName: new Map(), byIndex: new Map(), byAlias: new Map(), addrs: new Map(), fdb: new Map() });
+export const emptyView = (): NsView => ({ byName: new Map(), byIndex: new Map(), byAlias: new Map(), addrs: new Map(), fdb: new Map(), routes: new Map() });
 
 /** Add a link to a view (all indexes). */
 export function addLink(v: NsView, l: Link): void {
@@ -32,13 +35,21 @@ export function addLink(v: NsView, l: Link): void {
   }
 }
 
-export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: boolean; stats?: boolean } = {}, signal?: AbortSignal): Promise<NsView> {
+export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: boolean; stats?: boolean; routes?: boolean } = {}, signal?: AbortSignal): Promise<NsView> {
   const v = emptyView();
-  const [links, addrs, fdb] = await Promise.all([
+  const [links, addrs, fdb, r4, r6] = await Promise.all([
     linkList(s, { stats: what.stats ?? false, ...(signal ? { signal } : {}) }),
     what.addrs ? addrList(s, signal) : Promise.resolve([]),
     what.fdb ? neighList(s, AF.BRIDGE, signal) : Promise.resolve([]),
+    what.routes ? routeList(s, AF.INET, signal) : Promise.resolve([]),
+    what.routes ? routeList(s, AF.INET6, signal) : Promise.resolve([]),
   ]);
+  for (const r of [...r4, ...r6]) {
+    if (r.protocol !== RTPROT_VISP || r.table !== RT_TABLE.MAIN || r.oif === undefined || !r.gateway) continue;
+    const list = v.routes.get(r.oif) ?? [];
+    list.push({ dst: r.dst, via: r.gateway });
+    v.routes.set(r.oif, list);
+  }
   for (const l of links) addLink(v, l);
   for (const a of addrs) {
     if (a.family === AF.INET6 && a.address.startsWith('fe80:')) continue;

@@ -41,7 +41,18 @@ export interface EndpointSpec {
   underlayMtu?: number;
   /** Operational stop: the experiment interface is held down (PerformOperationalAction stop). */
   adminDown?: boolean;
+  /**
+   * The egress node's end of an egress link: there is no experiment
+   * namespace; the link's bridge, in the node's own namespace, carries
+   * `addresses` and is the slice's egress device (layer-2 kinds only).
+   * `netns` and `ifname` are ignored.
+   */
+  egress?: boolean;
+  /** Routes in the experiment namespace through this link (an egress link's default route). */
+  routes?: RouteVia[];
 }
+
+export interface RouteVia { dst: string; via: string }
 
 export interface ResolvedEndpoint {
   spec: EndpointSpec;
@@ -56,6 +67,9 @@ export interface ResolvedEndpoint {
   /** LAN over point-to-point tunnels: isolate tunnel ports (split horizon). */
   isolate: boolean;
   addresses: string[];
+  /** The egress variant: addresses on the bridge in the node namespace, no veth. */
+  nodeSide: boolean;
+  routes: RouteVia[];
 }
 
 const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
@@ -85,10 +99,12 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
   if (spec.dstPort !== undefined && (spec.kind !== 'vxlan' || !Number.isInteger(spec.dstPort) || spec.dstPort < 1 || spec.dstPort > 65535)) {
     throw bad('dstPort', spec.kind !== 'vxlan' ? `only vxlan has a UDP port` : `${spec.dstPort} is not a UDP port`);
   }
+  const nodeSide = spec.egress === true;
+  if (nodeSide && d.layer !== 2) throw bad('kind', `${spec.kind} is layer 3; an egress link ends on the egress node's bridge and needs a layer-2 kind`);
   const nsProblem = spec.netns.length === 0 || spec.netns.includes('/') || spec.netns.startsWith('.');
-  if (nsProblem) throw bad('netns', `${JSON.stringify(spec.netns)} is not a namespace name`);
+  if (nsProblem && !nodeSide) throw bad('netns', `${JSON.stringify(spec.netns)} is not a namespace name`);
   const ifp = ifnameProblem(spec.ifname);
-  if (ifp) throw bad('ifname', `${JSON.stringify(spec.ifname)} ${ifp}`);
+  if (ifp && !nodeSide) throw bad('ifname', `${JSON.stringify(spec.ifname)} ${ifp}`);
 
   const underlay = spec.underlayMtu ?? 1500;
   const maxMtu = underlay - d.overhead(fam);
@@ -100,6 +116,14 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
   if (!Number.isInteger(mtu) || mtu > maxMtu || mtu < minMtu) {
     throw bad('mtu', `${mtu} does not fit: ${spec.kind} over a ${underlay}-byte IPv${fam} underlay leaves at most ${maxMtu}; the minimum is ${minMtu}${minMtu === 1280 ? ' (IPv6)' : ''}`);
   }
+
+  const routes = (spec.routes ?? []).map((rt, i) => {
+    let dst;
+    try { dst = parseCidr(rt.dst); } catch { throw bad(`routes[${i}].dst`, `${JSON.stringify(rt.dst)} is not prefix/length`); }
+    if (ipFamily(rt.via) !== (dst.family === 10 ? 6 : 4)) throw bad(`routes[${i}].via`, `${JSON.stringify(rt.via)} is not an address of ${rt.dst}'s family`);
+    return { dst: `${dst.address}/${dst.prefixlen}`, via: rt.via };
+  });
+  if (nodeSide && routes.length) throw bad('routes', 'the egress end of a link has no experiment namespace to route in');
 
   const names = endpointNames(spec.slice, spec.link);
   const multipoint = d.multipoint;
@@ -115,5 +139,7 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
     fdb: multipoint && lan ? [...spec.remotes] : [],
     isolate: !multipoint && lan,
     addresses,
+    nodeSide,
+    routes,
   };
 }
