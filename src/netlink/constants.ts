@@ -91,3 +91,11 @@ export const ERRNO: Record<number, string> = {
   101: 'ENETUNREACH', 105: 'ENOBUFS', 107: 'ENOTCONN', 110: 'ETIMEDOUT', 113: 'EHOSTUNREACH',
 };
 export const errnoName = (n: number): string => ERRNO[n] ?? `errno ${n}`;
+
+// ---- FIB rules (linux/fib_rules.h; values read off the header by a compiled probe) ----
+export const RTM_RULE = { NEWRULE: 32, DELRULE: 33, GETRULE: 34 } as const;
+export const FRA = { DST: 1, SRC: 2, IIFNAME: 3, GOTO: 4, PRIORITY: 6, FWMARK: 10, TABLE: 15, FWMASK: 16, OIFNAME: 17, L3MDEV: 19, PROTOCOL: 21, IP_PROTO: 22 } as const;
+export const FR_ACT = { TO_TBL: 1, GOTO: 2, NOP: 3, BLACKHOLE: 6, UNREACHABLE: 7, PROHIBIT: 8 } as const;
+export const FIB_RULE_INVERT = 0x2;
+/** sizeof(struct fib_rule_hdr): family, dst_len, src_len, tos, table, res1, res2, action (u8 each), flags (u32). */
+export const FIB_RULE_HDRLEN = 12;
