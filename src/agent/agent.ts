@@ -14,29 +14,36 @@ import { capabilities, NodeKernel, type EndpointResult } from '../endpoint/node.
 import type { EndpointSpec } from '../endpoint/spec.js';
 import { parseAlias } from '../ownership.js';
 import type { TunnelKind } from '../tunnel/types.js';
+import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
+import { AgentEgress } from './egress.js';
 
 export type EndpointState = 'ready' | 'failed' | 'stopped' | 'configuring';
 export interface DesiredEndpoint extends EndpointSpec { restart: number }
 export interface Teardown { slice: string; group: number; namespaces: string[] }
-export interface Desired { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[] }
+export interface Desired { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[]; egress?: EgressDesired }
 
 export interface EndpointReport {
   slice: string; link: string; state: EndpointState; error?: string; bridge?: string; devices: string[];
   rxPackets: number; txPackets: number; rxBytes: number; txBytes: number;
 }
-export interface Report { generation: number; endpoints: EndpointReport[]; repairs: string[]; tornDown: string[] }
+export interface Report { generation: number; endpoints: EndpointReport[]; repairs: string[]; tornDown: string[]; egress?: EgressStatus }
 
 export interface AgentCoreOptions {
   /** Default: the namespace this process runs in. */
   netns?: string;
   reconcileIntervalMs?: number;
   log?: (line: string) => void;
+  /** The node's name (names its BGP speaker's socket and log); default: the namespace, or "local". */
+  name?: string;
+  /** Where the BGP speaker's socket and log live (default /run/visp). */
+  runDir?: string;
 }
 
 const key = (s: { slice: string; link: string }): string => `${s.slice}/${s.link}`;
 
 export class AgentCore extends EventEmitter<{ report: [Report] }> {
   private readonly kernel: NodeKernel;
+  private readonly egress: AgentEgress;
   private readonly opts: AgentCoreOptions;
   private desired: Desired | undefined;
   private readonly seenRestart = new Map<string, number>();
@@ -50,6 +57,10 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     super();
     this.opts = opts;
     this.kernel = new NodeKernel(opts.netns ? { netns: opts.netns } : {});
+    this.egress = new AgentEgress({
+      name: opts.name ?? opts.netns ?? 'local', ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
+    });
   }
 
   /** What the node tells the controller when it registers. */
@@ -87,6 +98,8 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     if (this.timer) clearInterval(this.timer);
     this.watcher?.close();
     await this.tail.catch(() => undefined);
+    // gobgpd keeps running: the next agent adopts it without a flap.
+    this.egress.close();
     this.kernel.close();
   }
 
@@ -131,9 +144,14 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     const repairs = why === 'repair'
       ? results.filter((r) => r.steps.length && !r.error).flatMap((r) => r.steps.map((s) => `${r.slice}/${r.link}: repaired: ${s}`))
       : [];
+    // Egress after the endpoints: a slice's table routes to its egress link's bridge.
+    const egressSteps = await this.egress.apply(d.egress).catch((e: Error) => { this.opts.log?.(`egress: ${e.message}`); return []; });
+    if (why === 'repair') repairs.push(...egressSteps.map((s) => `egress: repaired: ${s}`));
+    else for (const s of egressSteps) this.opts.log?.(`egress: ${s}`);
     for (const line of repairs) this.opts.log?.(line);
     const endpoints = await this.reports(d.endpoints, results);
-    this.emit('report', { generation: d.generation, endpoints, repairs, tornDown });
+    const egress = await this.egress.status();
+    this.emit('report', { generation: d.generation, endpoints, repairs, tornDown, ...(egress ? { egress } : {}) });
     if (tornDown.length && this.desired === d) {
       // Done here; the controller drops the teardown from later desired states.
       this.desired = { ...d, teardowns: [] };
@@ -141,7 +159,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   }
 
   private async reports(endpoints: DesiredEndpoint[], results: EndpointResult[]): Promise<EndpointReport[]> {
-    const namespaces = [...new Set(endpoints.map((e) => e.netns))].filter(netnsExists);
+    const namespaces = [...new Set(endpoints.filter((e) => !e.egress).map((e) => e.netns))].filter(netnsExists);
     const owned = await this.kernel.owned(namespaces, { stats: true }).catch(() => []);
     return endpoints.map((e, i) => {
       const r = results[i]!;

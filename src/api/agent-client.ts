@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AgentCore, type Desired, type DesiredEndpoint, type Report } from '../agent/agent.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import { encapToPb, stateToPb } from './convert.js';
+import { desiredFromPb, statusToPb } from './egress-convert.js';
 import { visp } from './proto.js';
 import type { ConnectRequest } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse__Output } from './gen/visp/v1/ConnectResponse.js';
@@ -24,11 +25,12 @@ export interface AgentOptions {
 const toEndpoint = (e: EndpointSpec__Output): DesiredEndpoint => ({
   slice: e.slice, link: e.link, group: e.group, kind: e.kind as TunnelKind, local: e.local, remotes: e.remotes, lan: e.lan,
   key: e.key, netns: e.netns, ifname: e.ifname, addresses: e.addresses, ...(e.mtu ? { mtu: e.mtu } : {}), adminDown: e.adminDown, restart: e.restart,
+  ...(e.egress ? { egress: true } : {}), ...(e.routes.length ? { routes: e.routes.map((r) => ({ dst: r.dst, via: r.via })) } : {}),
 });
 
 export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise<void> }> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  const core = new AgentCore({ ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
+  const core = new AgentCore({ name: opts.node, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
   await core.start();
   const id = await core.identity(opts.underlay);
   const { pkg } = visp();
@@ -41,7 +43,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise
   const send = (m: ConnectRequest): void => { try { stream?.write(m); } catch { /* the stream broke; reconnect follows */ } };
   core.on('report', (r: Report) => send({
     report: {
-      generation: r.generation, repairs: r.repairs, tornDown: r.tornDown,
+      generation: r.generation, repairs: r.repairs, tornDown: r.tornDown, egress: statusToPb(r.egress),
       endpoints: r.endpoints.map((e) => ({ ...e, state: stateToPb(e.state), error: e.error ?? '', bridge: e.bridge ?? '' })),
     },
   }));
@@ -54,7 +56,8 @@ export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise
     s.on('data', (m: ConnectResponse__Output) => {
       if (!registered) { registered = true; backoff = 200; log(`connected to ${opts.controller} as ${opts.node}`); }
       if (m.desired) {
-        const d: Desired = { generation: m.desired.generation, endpoints: m.desired.endpoints.map(toEndpoint), teardowns: m.desired.teardowns };
+        const egress = desiredFromPb(m.desired.egress);
+        const d: Desired = { generation: m.desired.generation, endpoints: m.desired.endpoints.map(toEndpoint), teardowns: m.desired.teardowns, ...(egress ? { egress } : {}) };
         core.setDesired(d);
       } else if (m.plan) {
         const q = m.plan;

@@ -16,6 +16,8 @@ import { createMemoryStore } from '../store/memory-store.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import { actionFromPb, encapToPb, iso, manifestToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
 import { toServiceError } from './errors.js';
+import { configFromPb, configToPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
+import type { SetEgressNodeRequest__Output } from './gen/visp/v1/SetEgressNodeRequest.js';
 import { LAB_POOLS } from './lab-pools.js';
 import { visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
@@ -125,6 +127,19 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       call.on('cancelled', () => controller.off('event', on));
       call.on('close', () => controller.off('event', on));
     },
+    SetEgressNode: unary('SetEgressNode', none, async (r: SetEgressNodeRequest__Output) => {
+      if (r.remove) {
+        await controller.removeEgressNode(r.config?.node ?? '');
+        return { config: r.config ?? {} };
+      }
+      return { config: configToPb(await controller.setEgressNode(configFromPb(r.config))) };
+    }),
+    ListBgp: unary('ListBgp', none, (r: { node: string }) => ({
+      nodes: controller.listBgp(r.node || undefined).map((n) => {
+        const st = statusToPb(n.status);
+        return { node: n.node, connected: n.connected, config: configToPb(n.config), running: st.running ?? false, error: st.error ?? '', pid: st.pid ?? 0, peers: st.peers ?? [], slices: st.slices ?? [] };
+      }),
+    })),
     Plan: unary('Plan', bySlice, async (r: { slice: string; topology: unknown; endTime: string }) => {
       const p = await controller.plan({ slice: r.slice, topology: topologyFromPb(r.topology as never)!, ...(r.endTime ? { endTime: r.endTime } : {}) });
       return { manifest: manifestToPb(p.manifest), nodes: p.nodes.map((n) => ({ node: n.node, steps: n.steps, error: n.error ?? '' })) };
@@ -165,7 +180,10 @@ function agentStream(controller: Controller, call: grpc.ServerDuplexStream<Conne
   const plans = new Map<number, (r: PlanReply) => void>();
   const session: AgentSession = {
     send(state: DesiredState) {
-      call.write({ desired: { generation: state.generation, endpoints: state.endpoints.map((e) => ({ ...e, mtu: e.mtu ?? 0, adminDown: e.adminDown ?? false, lan: e.lan ?? false })), teardowns: state.teardowns } });
+      call.write({ desired: {
+        generation: state.generation, endpoints: state.endpoints.map((e) => ({ ...e, mtu: e.mtu ?? 0, adminDown: e.adminDown ?? false, lan: e.lan ?? false })), teardowns: state.teardowns,
+        egress: desiredToPb(state.egress),
+      } });
     },
     plan(endpoints) {
       const id = nextPlan++;
@@ -188,6 +206,7 @@ function agentStream(controller: Controller, call: grpc.ServerDuplexStream<Conne
         } else if (m.report && node) {
           await controller.agentReport(node, {
             generation: m.report.generation, repairs: m.report.repairs, tornDown: m.report.tornDown,
+            ...(m.report.egress?.enabled ? { egress: statusFromPb(m.report.egress)! } : {}),
             endpoints: m.report.endpoints.map((e) => ({
               slice: e.slice, link: e.link, state: stateFromPb(e.state) ?? 'configuring', ...(e.error ? { error: e.error } : {}), ...(e.bridge ? { bridge: e.bridge } : {}),
               devices: e.devices, rxPackets: e.rxPackets, txPackets: e.txPackets, rxBytes: e.rxBytes, txBytes: e.txBytes,

@@ -40,7 +40,8 @@ export function topologyFromPb(t: PbTopology | null | undefined): Topology | und
     nodes: t.nodes.map((n) => ({ id: n.id, node: n.node, ...(n.netns ? { netns: n.netns } : {}) })),
     links: t.links.map((l, i) => {
       const f = `topology.links[${i}]`;
-      const cls = CLASS[l.addressClass];
+      // An egress link's addresses are public unless the request says otherwise (validation then refuses it).
+      const cls = l.egress && l.addressClass === 'ADDRESS_CLASS_UNSPECIFIED' ? 'public' : CLASS[l.addressClass];
       if (!cls) throw new InvalidSpecError(`${f}.address_class: unknown class ${JSON.stringify(l.addressClass)}`, { field: `${f}.address_class` });
       const v4 = l.ipv4?.enabled ? { ...(l.ipv4.prefixLength ? { prefixLength: l.ipv4.prefixLength } : {}) } : undefined;
       const v6 = l.ipv6?.enabled ? { ...(l.ipv6.prefixLength ? { prefixLength: l.ipv6.prefixLength } : {}) } : undefined;
@@ -52,6 +53,7 @@ export function topologyFromPb(t: PbTopology | null | undefined): Topology | und
         encapsulation: encapFromPb(l.encapsulation, `${f}.encapsulation`),
         ...(l.mtu ? { mtu: l.mtu } : {}),
         addressClass: cls,
+        ...(l.egress ? { egress: { node: l.egress.node, routes: l.egress.routes === 'EGRESS_ROUTES_FULL' ? 'full' as const : 'default' as const, defaultRoute: !l.egress.noDefaultRoute } } : {}),
         ...(v4 || none ? { ipv4: v4 ?? {} } : {}),
         ...(v6 ? { ipv6: v6 } : {}),
       };

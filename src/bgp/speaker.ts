@@ -18,7 +18,8 @@
 //   the pid is gone, and it is restarted like a child would be.
 // - The API listens on a unix socket only (no TCP port on the node).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { IncompatibleStateError, InvalidSpecError, UnavailableError } from '../errors.js';
 import type { GetBgpRequest } from './gen/apipb/GetBgpRequest.js';
 import type { GetBgpResponse__Output } from './gen/apipb/GetBgpResponse.js';
@@ -42,6 +43,12 @@ export interface SpeakerOptions {
   /** Use a gobgpd already serving on apiSocket with the same ASN/router id instead of starting one. */
   adopt?: boolean;
   gobgpd?: string;
+  /**
+   * gobgpd's output goes to this file (appended), and gobgpd runs in its own
+   * session: it then outlives a SIGKILLed agent. (With pipes it would not: a
+   * Go program writing to a broken stdout/stderr pipe dies of SIGPIPE.)
+   */
+  logFile?: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -171,14 +178,19 @@ export class Speaker {
     const [cmd, argv] = this.opts.netns
       ? ['nsenter', [`--net=/run/netns/${this.opts.netns}`, '--', gobgpd, ...args]]
       : [gobgpd, args];
-    const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out: number | undefined;
+    if (this.opts.logFile) { mkdirSync(dirname(this.opts.logFile), { recursive: true }); out = openSync(this.opts.logFile, 'a'); }
+    const p = out !== undefined
+      ? spawn(cmd, argv, { stdio: ['ignore', out, out], detached: true })
+      : spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (out !== undefined) closeSync(out);
     this.proc = p;
     live.add(p);
     this.starts++;
     const log = this.opts.log;
     const onData = (d: Buffer): void => { if (log) for (const l of d.toString().split('\n')) if (l) log(l); };
-    p.stdout!.on('data', onData);
-    p.stderr!.on('data', onData);
+    p.stdout?.on('data', onData);
+    p.stderr?.on('data', onData);
     const exited = new Promise<void>((resolve) => p.once('close', () => { live.delete(p); resolve(); }));
     p.once('error', (e) => log?.(`speaker: ${cmd}: ${e.message}`));
     p.once('close', (code, sig) => {

@@ -9,8 +9,10 @@ import type { IpamConfigSpec, SliceAllocation } from '../ipam/types.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/types.js';
 import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
+import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
 import { endpointsFor, namespacesOn, nodesOf, type DesiredEndpoint } from './desired.js';
-import type { Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
+import { egressDesiredFor, maxLengthFor, validateEgressConfig } from './egress.js';
+import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
 import { sliverId } from './model.js';
 import { inTopologyTerms, ipamRequest, linkRecords, placeLinks } from './place.js';
 import { KeyedQueue } from './queue.js';
@@ -18,7 +20,7 @@ import { endpointState, manifest, type EndpointReport, type NodeReport } from '.
 import { checkSliceId, parseEndTime, validateRequest, validateTopology } from './validate.js';
 
 export interface Teardown { slice: string; group: number; namespaces: string[] }
-export interface DesiredState { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[] }
+export interface DesiredState { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[]; egress?: EgressDesired }
 export interface PlanReply { endpoints: Array<{ slice: string; link: string; steps: string[]; error?: string }> }
 
 /** The transport's side of one connected agent (the API layer implements it). */
@@ -58,7 +60,12 @@ export interface TunnelView {
   state: string; error?: string; rxPackets: number; txPackets: number; rxBytes: number; txBytes: number;
 }
 
-const K = { slice: (s: string) => `visp/slices/${s}`, node: (n: string) => `visp/nodes/${n}`, teardown: (n: string, s: string) => `visp/teardowns/${n}/${s}` };
+const K = {
+  slice: (s: string) => `visp/slices/${s}`, node: (n: string) => `visp/nodes/${n}`, teardown: (n: string, s: string) => `visp/teardowns/${n}/${s}`,
+  egress: (n: string) => `visp/egress/${n}`,
+};
+
+export interface EgressNodeView { node: string; connected: boolean; config: EgressConfig; status?: EgressStatus }
 
 export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   readonly version: string;
@@ -72,6 +79,9 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   private readonly revs = new Map<string, number>();
   private readonly sessions = new Map<string, AgentSession>();
   private readonly reports = new Map<string, NodeReport>();
+  private readonly egress = new Map<string, EgressConfig>();
+  private readonly egressReports = new Map<string, EgressStatus>();
+  private ipamConfig: IpamConfigSpec | undefined;
   private readonly queue = new KeyedQueue();
   private gen = 0;
   private sweeper: NodeJS.Timeout | undefined;
@@ -86,7 +96,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   }
 
   async start(): Promise<void> {
-    const snap = await this.store.read([{ prefix: 'visp/slices/' }, { prefix: 'visp/nodes/' }, { prefix: 'visp/teardowns/' }]);
+    const snap = await this.store.read([{ prefix: 'visp/slices/' }, { prefix: 'visp/nodes/' }, { prefix: 'visp/teardowns/' }, { prefix: 'visp/egress/' }]);
+    for (const e of snap.results[3]!) { const c = JSON.parse(e.value) as EgressConfig; this.egress.set(c.node, c); this.revs.set(e.key, e.modRevision); }
     for (const e of snap.results[0]!) { const s = JSON.parse(e.value) as SliceRecord; this.slices.set(s.slice, s); this.revs.set(e.key, e.modRevision); this.gen = Math.max(this.gen, s.generation); }
     for (const e of snap.results[1]!) { const n = JSON.parse(e.value) as NodeRecord; this.nodes.set(n.name, n); this.revs.set(e.key, e.modRevision); }
     for (const e of snap.results[2]!) {
@@ -97,6 +108,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     }
     if (this.opts.ipam) await this.ipam.configure(this.opts.ipam);
     else if (!(await this.ipam.getConfig()) && this.opts.defaultIpam) await this.ipam.configure(this.opts.defaultIpam);
+    this.ipamConfig = await this.ipam.getConfig();
     const every = this.opts.sweepIntervalMs ?? 1000;
     this.sweeper = setInterval(() => { this.sweep().catch((e: Error) => this.emitEvent('error', { message: `sweep: ${e.message}` })); }, every);
     this.sweeper.unref();
@@ -128,7 +140,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     const endTime = validateRequest(req, now);
     return this.queue.run(`slice/${req.slice}`, async () => {
       if (this.slices.has(req.slice)) throw new AlreadyExistsError(`slice: "${req.slice}" already has an allocation; Delete it first`, { field: 'slice' });
-      const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n));
+      const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()));
       const a = await this.ipam.allocate(ipamRequest(req.slice, placed)).catch((e: unknown) => { throw inTopologyTerms(e); });
       const rec = this.record(req.slice, req.topology, endTime, a, placed);
       try {
@@ -255,12 +267,48 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     return out;
   }
 
+  // ---- BGP egress ----------------------------------------------------------------------
+
+  /** Configure (or reconfigure) an egress node: its ASN, router id, providers. */
+  setEgressNode(c: EgressConfig): Promise<EgressConfig> {
+    validateEgressConfig(c);
+    return this.queue.run(`node/${c.node}`, async () => {
+      await this.save(K.egress(c.node), c);
+      this.egress.set(c.node, c);
+      this.emitEvent('egress-configured', { node: c.node, message: `AS${c.asn} router id ${c.routerId}, providers ${c.providers.map((p) => `${p.address} (AS${p.asn})`).join(', ') || 'none'}` });
+      this.push(c.node);
+      return c;
+    });
+  }
+
+  /** Stop egress on a node; refused while a slice still egresses through it. */
+  removeEgressNode(node: string): Promise<void> {
+    return this.queue.run(`node/${node}`, async () => {
+      if (!this.egress.has(node)) throw new NotFoundError(`config.node: node ${node} has no egress configured`, { field: 'config.node' });
+      const users = [...this.slices.values()].filter((s) => s.state !== 'shutdown' && s.links.some((l) => l.egress?.node === node)).map((s) => s.slice);
+      if (users.length) throw new IncompatibleStateError(`config.node: slices ${users.join(', ')} egress through ${node}; delete them first`, { field: 'config.node' });
+      await this.remove(K.egress(node));
+      this.egress.delete(node);
+      this.egressReports.delete(node);
+      this.emitEvent('egress-removed', { node, message: 'egress stopped' });
+      this.push(node);
+    });
+  }
+
+  /** Egress nodes with their configuration and what their speakers last reported. */
+  listBgp(node?: string): EgressNodeView[] {
+    return [...this.egress.values()].filter((c) => !node || c.node === node).sort((a, b) => a.node.localeCompare(b.node)).map((c) => {
+      const status = this.egressReports.get(c.node);
+      return { node: c.node, connected: this.sessions.has(c.node), config: c, ...(status ? { status } : {}) };
+    });
+  }
+
   /** The exact per-node changes a request would make, without making them. */
   async plan(req: SliceRequest): Promise<{ manifest: Manifest; nodes: Array<{ node: string; steps: string[]; error?: string }> }> {
     const now = this.clock.now();
     const endTime = validateRequest(req, now);
     if (this.slices.has(req.slice)) throw new AlreadyExistsError(`slice: "${req.slice}" already has an allocation`, { field: 'slice' });
-    const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n));
+    const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()));
     // Allocate for real, but on a throwaway copy of the store: same pools,
     // same holdings, so the addresses and keys are exactly what Allocate
     // would give now — and nothing is reserved.
@@ -305,8 +353,16 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     this.emitEvent('node-disconnected', { node, message: 'agent stream closed' });
   }
 
-  async agentReport(node: string, r: { generation: number; endpoints: EndpointReport[]; repairs: string[]; tornDown: string[] }): Promise<void> {
+  async agentReport(node: string, r: { generation: number; endpoints: EndpointReport[]; repairs: string[]; tornDown: string[]; egress?: EgressStatus }): Promise<void> {
     const prev = this.reports.get(node);
+    if (r.egress?.enabled) {
+      const before = this.egressReports.get(node);
+      for (const p of r.egress.peers) {
+        const was = before?.peers.find((x) => x.address === p.address)?.state;
+        if (was !== p.state) this.emitEvent('bgp-peer', { node, state: p.state, message: `${p.address} (AS${p.asn}) ${was ?? 'new'} → ${p.state}` });
+      }
+      this.egressReports.set(node, r.egress);
+    } else this.egressReports.delete(node);
     const n = this.nodes.get(node);
     if (n) n.lastSeen = this.clock.now();
     this.reports.set(node, { generation: r.generation, endpoints: new Map(r.endpoints.map((e) => [`${e.slice}/${e.link}`, e])), at: this.clock.now() });
@@ -330,7 +386,11 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   }
 
   desiredState(node: string): DesiredState {
-    return { generation: this.gen, endpoints: endpointsFor(node, this.slices.values()), teardowns: [...this.teardownsOf(node).values()] };
+    const c = this.egress.get(node);
+    return {
+      generation: this.gen, endpoints: endpointsFor(node, this.slices.values()), teardowns: [...this.teardownsOf(node).values()],
+      ...(c ? { egress: egressDesiredFor(c, this.slices.values(), maxLengthFor(c, this.ipamConfig)) } : {}),
+    };
   }
 
   // ---- internals ---------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // A node's desired state: every link endpoint of every provisioned slice
 // that has a member on the node, as the agent's EndpointSpec.
-import type { EndpointSpec } from '../endpoint/spec.js';
-import type { SliceRecord } from './model.js';
+import type { EndpointSpec, RouteVia } from '../endpoint/spec.js';
+import { EGRESS_MEMBER, type SliceRecord } from './model.js';
 
 export interface DesiredEndpoint extends EndpointSpec { restart: number }
 
@@ -22,16 +22,23 @@ export function endpointsFor(node: string, slices: Iterable<SliceRecord>): Desir
 export function endpointSpec(s: SliceRecord, linkId: string, node: string): DesiredEndpoint {
   const l = s.links.find((x) => x.id === linkId)!;
   const e = l.endpoints.find((x) => x.physicalNode === node)!;
+  const egressEnd = l.egress ? l.endpoints.find((x) => x.node === EGRESS_MEMBER) : undefined;
+  // The router's end of an egress link: a default route via the egress node, per family it has.
+  const routes: RouteVia[] = egressEnd && e !== egressEnd && l.egress!.defaultRoute
+    ? egressEnd.addresses.map((a) => a.split('/')[0]!).map((via) => ({ dst: via.includes(':') ? '::/0' : '0.0.0.0/0', via }))
+    : [];
   return {
     slice: s.slice, link: l.id, group: s.groupId, kind: l.kind, key: l.key,
     local: e.underlay, remotes: l.endpoints.filter((x) => x !== e).map((x) => x.underlay), lan: l.lan,
     netns: e.netns, ifname: e.ifname, addresses: e.addresses, mtu: l.mtu,
     adminDown: l.stopped, restart: l.restart,
+    ...(e === egressEnd ? { egress: true } : {}),
+    ...(routes.length ? { routes } : {}),
   };
 }
 
 /** Namespaces a slice uses on a node (for teardown). */
 export const namespacesOn = (s: SliceRecord, node: string): string[] =>
-  [...new Set(s.links.flatMap((l) => l.endpoints.filter((e) => e.physicalNode === node).map((e) => e.netns)))];
+  [...new Set(s.links.flatMap((l) => l.endpoints.filter((e) => e.physicalNode === node && e.node !== EGRESS_MEMBER).map((e) => e.netns)))];
 
 export const nodesOf = (s: SliceRecord): string[] => [...new Set(s.links.flatMap((l) => l.endpoints.map((e) => e.physicalNode)))];

@@ -3,6 +3,8 @@
 // Plain data in the kernel's and GENI's words; the API edge converts.
 import type { AddressClass } from '../ipam/types.js';
 import type { TunnelKind } from '../tunnel/types.js';
+import type { EgressRoutes } from '../bgp/desired.js';
+import type { Family, ProviderSpec } from '../bgp/reconcile.js';
 
 export type Encapsulation = TunnelKind | 'auto';
 export type AllocationState = 'allocated' | 'provisioned' | 'unallocated';
@@ -12,8 +14,21 @@ export type OperationalAction = 'start' | 'stop' | 'restart';
 export interface TopologyNode { id: string; node: string; netns?: string }
 export interface Addressing { prefixLength?: number }
 export interface LinkMember { node: string; ifname?: string; ipv4?: string; ipv6?: string }
+/** An access link to the Internet through an egress node (see docs/egress.md). */
+export interface EgressRequest {
+  /** The egress node (a physical node with egress configured). */
+  node: string;
+  routes: EgressRoutes;
+  /** Give the member a default route via the egress node (default true). */
+  defaultRoute: boolean;
+}
+/** The egress node's end of an egress link, as a member id (not a valid topology node id, so it never clashes). */
+export const EGRESS_MEMBER = '@egress';
+
 export interface TopologyLink {
   id: string;
+  /** Set: an egress link; `members` has the slice's router only. */
+  egress?: EgressRequest;
   members: LinkMember[];
   encapsulation: Encapsulation;
   mtu?: number;
@@ -48,6 +63,7 @@ export interface LinkRecord {
   endpoints: EndpointRecord[];
   stopped: boolean;
   restart: number;
+  egress?: EgressRequest;
 }
 
 export interface SliceRecord {
@@ -62,6 +78,16 @@ export interface SliceRecord {
   links: LinkRecord[];
   /** Bumped on every change an agent must act on (see Controller.generation). */
   generation: number;
+}
+
+/** An egress node's BGP identity and providers (Operator.SetEgressNode). */
+export interface EgressConfig {
+  node: string;
+  asn: number;
+  routerId: string;
+  providers: ProviderSpec[];
+  /** Most specific prefix length announced; default: the public pools' block length. */
+  maxLength?: Partial<Record<Family, number>>;
 }
 
 /** Registered node: what its agent told us, kept across controller restarts. */

@@ -3,11 +3,12 @@
 // family and addresses, experiment namespaces and interface names; builds
 // the IPAM request; turns the allocation into link records.
 import { isIP } from 'node:net';
-import { InvalidSpecError, VispError, type ErrorOptions } from '../errors.js';
+import { IncompatibleStateError, InvalidSpecError, VispError, type ErrorOptions } from '../errors.js';
+import { endpointNames } from '../endpoint/names.js';
 import { drivers } from '../tunnel/registry.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import type { LinkSpec, SliceAllocation, SliceSpec } from '../ipam/types.js';
-import type { LinkRecord, NodeRecord, Topology, TopologyLink } from './model.js';
+import { EGRESS_MEMBER, type LinkRecord, type NodeRecord, type Topology, type TopologyLink } from './model.js';
 
 /** Underlay MTU assumed for every node (lab veths, typical testbed Ethernet). */
 export const UNDERLAY_MTU = 1500;
@@ -36,7 +37,8 @@ const supports = (n: NodeRecord, kind: TunnelKind): boolean => n.capabilities.fi
  * still be allocated on; its agent reports a failure at Provision if it lacks
  * the kind).
  */
-export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string, NodeRecord>, connected: (name: string) => boolean): PlacedLink[] {
+export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string, NodeRecord>, connected: (name: string) => boolean,
+  egressNodes: ReadonlySet<string> = new Set()): PlacedLink[] {
   const byId = new Map(t.nodes.map((n, i) => [n.id, { n, i }]));
   t.nodes.forEach((n, i) => {
     if (!nodes.has(n.node)) throw bad(`topology.nodes[${i}].node`, `unknown physical node "${n.node}" (known: ${[...nodes.keys()].sort().join(', ') || 'none'})`);
@@ -53,14 +55,24 @@ export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string
   return t.links.map((l, i) => {
     const f = `topology.links[${i}]`;
     const recs = l.members.map((m) => nodes.get(byId.get(m.node)!.n.node)!);
-    const lan = l.members.length > 2;
+    if (l.egress) {
+      const eg = nodes.get(l.egress.node);
+      if (!eg) throw bad(`${f}.egress.node`, `unknown physical node "${l.egress.node}" (known: ${[...nodes.keys()].sort().join(', ') || 'none'})`);
+      if (!egressNodes.has(eg.name)) {
+        throw new IncompatibleStateError(`${f}.egress.node: node ${eg.name} has no BGP egress configured (an operator sets it with SetEgressNode / visp egress set)`, { field: `${f}.egress.node` });
+      }
+      recs.push(eg);
+    }
+    const lan = recs.length > 2;
     const kind = chooseKind(l, recs, lan, connected, f);
     const d = drivers[kind];
     const family: 4 | 6 = d.family === 6 ? 6 : d.family === 4 ? 4 : recs.every((r) => underlayOf(r, 4)) ? 4 : 6;
-    const members = l.members.map((m, j) => {
-      const r = recs[j]!;
+    const members = recs.map((r, j) => {
+      const m = l.members[j];
       const underlay = underlayOf(r, family);
-      if (!underlay) throw bad(`${f}.members[${j}].node`, `physical node ${r.name} has no IPv${family} underlay address for ${kind}`);
+      if (!underlay) throw bad(m ? `${f}.members[${j}].node` : `${f}.egress.node`, `physical node ${r.name} has no IPv${family} underlay address for ${kind}`);
+      // The egress end: no experiment namespace; its "interface" is the link's bridge on the egress node.
+      if (!m) return { node: EGRESS_MEMBER, physicalNode: r.name, netns: '', ifname: endpointNames(slice, l.id).bridge, underlay };
       const tn = byId.get(m.node)!.n;
       return { node: m.node, physicalNode: r.name, netns: tn.netns || defaultNetns(slice, tn.id), ifname: m.ifname || ifnameFor(m.node), underlay };
     });
@@ -106,8 +118,8 @@ export function ipamRequest(slice: string, placed: readonly PlacedLink[]): Slice
     name: p.link.id,
     shape: p.members.length === 2 ? 'p2p' : 'lan',
     interfaces: p.members.map((m, j) => {
-      const mem = p.link.members[j]!;
-      return { name: `${m.node}:${m.ifname}`, ...(mem.ipv4 ? { ipv4: mem.ipv4 } : {}), ...(mem.ipv6 ? { ipv6: mem.ipv6 } : {}) };
+      const mem = p.link.members[j];
+      return { name: `${m.node}:${m.ifname}`, ...(mem?.ipv4 ? { ipv4: mem.ipv4 } : {}), ...(mem?.ipv6 ? { ipv6: mem.ipv6 } : {}) };
     }),
     ...(p.link.ipv4 ? { ipv4: { class: p.link.addressClass, ...(p.link.ipv4.prefixLength ? { prefixLength: p.link.ipv4.prefixLength } : {}) } } : {}),
     ...(p.link.ipv6 ? { ipv6: { class: p.link.addressClass, ...(p.link.ipv6.prefixLength ? { prefixLength: p.link.ipv6.prefixLength } : {}) } } : {}),
@@ -148,6 +160,7 @@ export function linkRecords(placed: readonly PlacedLink[], a: SliceAllocation): 
       }),
       stopped: false,
       restart: 0,
+      ...(p.link.egress ? { egress: p.link.egress } : {}),
     };
   });
 }

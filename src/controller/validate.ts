@@ -56,7 +56,15 @@ export function validateTopology(t: Topology | undefined, field = 'topology'): a
     if (!ID.test(l.id)) throw bad(`${f}.id`, `${JSON.stringify(l.id)} must be 1–63 letters, digits, ".", "_" or "-"`);
     if (links.has(l.id)) throw bad(`${f}.id`, `duplicate link id "${l.id}"`);
     links.add(l.id);
-    if (l.members.length < 2) throw bad(`${f}.members`, `a link needs at least 2 members, has ${l.members.length}`);
+    if (l.egress) {
+      // The other end is the egress node itself.
+      if (l.members.length !== 1) throw bad(`${f}.members`, `an egress link has exactly 1 member (the slice's router; the egress node is the other end), has ${l.members.length}`);
+      if (!l.egress.node) throw bad(`${f}.egress.node`, 'the egress node is required');
+      if (!ID.test(l.egress.node)) throw bad(`${f}.egress.node`, `${JSON.stringify(l.egress.node)} is not a node name`);
+      if (l.addressClass !== 'public') throw bad(`${f}.address_class`, `an egress link's addresses are announced upstream: it must be PUBLIC, not ${l.addressClass.toUpperCase()}`);
+      if (l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3; an egress link ends on the egress node's bridge and needs vxlan, gretap, ip6gretap or etherip`);
+      if (l.egress.routes !== 'default' && l.egress.routes !== 'full') throw bad(`${f}.egress.routes`, `must be default or full, got ${JSON.stringify(l.egress.routes)}`);
+    } else if (l.members.length < 2) throw bad(`${f}.members`, `a link needs at least 2 members, has ${l.members.length}`);
     if ((l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') && l.members.length > 2) {
       throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3 and point-to-point only; a LAN of ${l.members.length} needs vxlan, gretap, ip6gretap or etherip`);
     }

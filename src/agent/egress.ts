@@ -1,0 +1,163 @@
+// The agent's BGP egress: on an egress node it owns the speaker (gobgpd,
+// through EgressNode), the slices' routing tables (SliceTables) and the
+// provider-route watch that feeds them. Driven by the node's desired state
+// on every agent reconcile; see docs/egress.md.
+//
+// Lifecycle decisions:
+// - The agent stopping (or restarting) leaves gobgpd running and the next
+//   agent adopts it: providers see no flap. gobgpd logs to a file and runs
+//   in its own session, so it survives even a SIGKILLed agent.
+// - Egress removed from the node's desired state (the operator removed the
+//   node's egress) stops gobgpd for good: Cease to every provider.
+import { join } from 'node:path';
+import type { EgressDesired, EgressSliceStatus, EgressStatus } from '../bgp/desired.js';
+import { EgressNode } from '../bgp/egress-node.js';
+import type { EgressSpec } from '../bgp/reconcile.js';
+import { SliceTables } from '../bgp/slice-tables.js';
+import { listPeerStatus, localPrefixes } from '../bgp/status.js';
+import { watchProviderRoutes, type ProviderRouteWatch } from '../bgp/watch.js';
+
+export interface AgentEgressOptions {
+  /** Names the speaker's files: <runDir>/bgp-<name>.{sock,log}. */
+  name: string;
+  /** The node's namespace when the agent is not running inside it. */
+  netns?: string;
+  runDir?: string;
+  gobgpd?: string;
+  log?: (line: string) => void;
+}
+
+/** How long after a (re)started watch its initial dump is taken as the complete provider table. */
+const INITIAL_DUMP_MS = 1000;
+
+export const toEgressSpec = (d: EgressDesired): EgressSpec => ({
+  asn: d.asn, routerId: d.routerId, providers: d.providers, maxLength: d.maxLength,
+  announcements: d.slices.flatMap((s) => s.blocks.map((b) => ({ prefix: b, allowed: b }))),
+});
+
+export class AgentEgress {
+  private readonly opts: AgentEgressOptions;
+  private node: EgressNode | undefined;
+  private tables: SliceTables | undefined;
+  private watch: ProviderRouteWatch | undefined;
+  private desired: EgressDesired | undefined;
+  private error: string | undefined;
+
+  constructor(opts: AgentEgressOptions) { this.opts = opts; }
+
+  get apiSocket(): string { return join(this.opts.runDir ?? '/run/visp', `bgp-${this.opts.name}.sock`); }
+
+  /** Converge to `d` (undefined: no egress on this node). Returns the steps taken, in words. */
+  async apply(d: EgressDesired | undefined): Promise<string[]> {
+    this.desired = d;
+    try {
+      const steps = d ? await this.up(d) : await this.down();
+      this.error = undefined;
+      return steps;
+    } catch (e) {
+      this.error = (e as Error).message;
+      throw e;
+    }
+  }
+
+  private async up(d: EgressDesired): Promise<string[]> {
+    const spec = toEgressSpec(d);
+    const steps: string[] = [];
+    if (this.node && (this.node.spec.asn !== d.asn || this.node.spec.routerId !== d.routerId)) {
+      // A new identity is a new speaker: the providers see it go and come back.
+      steps.push(`bgp: AS${this.node.spec.asn} ${this.node.spec.routerId} → AS${d.asn} ${d.routerId}: restarting the speaker`);
+      this.closeWatch();
+      await this.node.stop();
+      this.node = undefined;
+    }
+    if (!this.node) {
+      const node = new EgressNode({
+        spec, apiSocket: this.apiSocket, adopt: true, listenPort: -1,
+        logFile: join(this.opts.runDir ?? '/run/visp', `bgp-${this.opts.name}.log`),
+        ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.gobgpd ? { gobgpd: this.opts.gobgpd } : {}),
+        // After every reconcile, including those after a (re)start or
+        // adoption of gobgpd: make sure its best paths are watched.
+        onApplied: () => this.ensureWatch(),
+      });
+      this.node = node;
+      try { await node.start(); } catch (e) { this.node = undefined; await node.stop().catch(() => undefined); throw e; }
+      steps.push(`bgp: speaker AS${d.asn} router id ${d.routerId} running (gobgpd pid ${node.speaker.pid ?? '?'})`);
+    } else {
+      steps.push(...await this.node.apply(spec));
+    }
+    this.tables ??= new SliceTables({ ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) });
+    steps.push(...await this.tables.setDesired(d.slices));
+    return steps;
+  }
+
+  private async down(): Promise<string[]> {
+    const steps: string[] = [];
+    if (this.node) {
+      this.closeWatch();
+      await this.node.stop();
+      this.node = undefined;
+      steps.push('bgp: egress removed from this node: speaker stopped (Cease sent to every provider)');
+    }
+    if (this.tables) {
+      steps.push(...await this.tables.setDesired([]));
+      this.tables.close();
+      this.tables = undefined;
+    }
+    return steps;
+  }
+
+  private ensureWatch(): void {
+    const node = this.node;
+    if (this.watch || !node) return;
+    let w: ProviderRouteWatch | undefined;
+    try {
+      w = watchProviderRoutes(node.speaker.client, (ch) => this.tables?.onProviderRoute(ch), (err) => {
+        if (this.watch === w) this.watch = undefined;
+        if (err) this.opts.log?.(`bgp: provider route watch ended: ${err.message}`);
+      });
+    } catch (e) {
+      this.opts.log?.(`bgp: cannot watch provider routes: ${(e as Error).message}`);
+      return;
+    }
+    this.watch = w;
+    // The stream starts with the current best paths; once they are in, what
+    // the watch holds is the whole table, and routes not in it can go.
+    setTimeout(() => {
+      if (this.watch === w && this.tables) this.tables.replaceProviderRoutes(w.routes.values()).catch((e: Error) => this.opts.log?.(`bgp: provider routes: ${e.message}`));
+    }, INITIAL_DUMP_MS).unref();
+  }
+
+  private closeWatch(): void {
+    this.watch?.close();
+    this.watch = undefined;
+  }
+
+  async status(): Promise<EgressStatus | undefined> {
+    const d = this.desired;
+    if (!d) return undefined;
+    const node = this.node;
+    const pid = node?.speaker.pid;
+    let peers: EgressStatus['peers'] = [];
+    let local = new Set<string>();
+    let error = this.error;
+    if (node && pid !== undefined) {
+      try {
+        [peers, local] = await Promise.all([listPeerStatus(node.speaker.client), localPrefixes(node.speaker.client)]);
+      } catch (e) { error ??= `speaker: ${(e as Error).message}`; }
+    }
+    const tables = new Map((this.tables?.status() ?? []).map((t) => [t.slice, t]));
+    const slices: EgressSliceStatus[] = d.slices.map((s) => ({
+      slice: s.slice, table: s.table, announced: s.blocks.filter((b) => local.has(b)), routesInstalled: tables.get(s.slice)?.routesInstalled ?? 0,
+    }));
+    return { enabled: true, running: pid !== undefined, ...(error ? { error } : {}), ...(pid !== undefined ? { pid } : {}), peers, slices };
+  }
+
+  /** Let go without stopping gobgpd (agent shutdown or restart: the next agent adopts it). */
+  close(): void {
+    this.closeWatch();
+    this.node?.detach();
+    this.node = undefined;
+    this.tables?.close();
+    this.tables = undefined;
+  }
+}

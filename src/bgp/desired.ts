@@ -1,0 +1,52 @@
+// What an egress node is asked to do, and what it reports: plain data shared
+// by the controller (which computes it) and the agent (which carries it out).
+import type { Family, ProviderSpec } from './reconcile.js';
+
+export type EgressRoutes = 'default' | 'full';
+
+/** One slice's egress on one egress node. */
+export interface EgressSliceDesired {
+  slice: string;
+  /**
+   * Its routing table on the egress node: the slice's link-group id. IPAM
+   * makes it unique per slice and never below 4096, so it is never the
+   * main, local or default table.
+   */
+  table: number;
+  /** The slice's public blocks: announced to the providers, and policy-routed into `table`. */
+  blocks: string[];
+  /** The slice router's address(es) on the egress link, and the link's bridge here. */
+  nextHops: Array<{ address: string; dev: string }>;
+  routes: EgressRoutes;
+}
+
+export interface EgressDesired {
+  asn: number;
+  routerId: string;
+  providers: ProviderSpec[];
+  /** Most specific length ever announced, per family. */
+  maxLength: Record<Family, number>;
+  slices: EgressSliceDesired[];
+}
+
+export interface BgpPeerStatus {
+  address: string;
+  asn: number;
+  state: string;
+  /** ms since the epoch when it reached its current state (0: unknown). */
+  since: number;
+  received: number;
+  accepted: number;
+  advertised: number;
+}
+
+export interface EgressSliceStatus { slice: string; announced: string[]; routesInstalled: number; table: number }
+
+export interface EgressStatus {
+  enabled: boolean;
+  running: boolean;
+  error?: string;
+  pid?: number;
+  peers: BgpPeerStatus[];
+  slices: EgressSliceStatus[];
+}
