@@ -1,22 +1,25 @@
-// visp-engine: a userspace layer-2 tunnel data plane for kernels that have
-// no driver for the encapsulation (EtherIP never has one in Linux; GRE and
-// gretap are missing where ip_gre cannot load).
+// visp-engine: a userspace tunnel data plane for kernels that have no driver
+// for the encapsulation (EtherIP never has one in Linux; GRE and gretap are
+// missing where ip_gre cannot load).
 //
 // One process per node, inside the node's network namespace. Each tunnel is a
-// TAP device the engine creates; frames read from it are encapsulated and sent
-// over a raw IP socket, and packets received on the raw sockets are
-// demultiplexed back to a tunnel and written to its TAP.
+// TAP device (layer 2: etherip, gretap) or a TUN device (layer 3: gre) the
+// engine creates; what is read from it is encapsulated and sent over a raw IP
+// socket, and packets received on the raw sockets are demultiplexed back to a
+// tunnel and written to its device.
 //
 //   EtherIP  (RFC 3378)      IP proto 97, header 0x3000 (version 3, 12 reserved bits)
 //   gretap   (RFC 2784/2890) IP proto 47, flags+version, protocol 0x6558, optional key
+//   gre      (RFC 2784/2890) IP proto 47, protocol 0x0800 (IPv4 inside) or 0x86DD (IPv6), optional key
 //
-// Demultiplexing: GRE by (remote, key present, key), EtherIP by remote.
-// Anything else (unknown peer or key, truncated, wrong version, GRE routing,
-// a protocol other than 0x6558) is dropped and counted, never fatal.
+// Demultiplexing: GRE by (protocol type → gretap or gre, remote, key present,
+// key), EtherIP by remote. Anything else (unknown peer or key, truncated,
+// wrong version, GRE routing, another protocol type) is dropped and counted,
+// never fatal.
 //
 // Control: a unix stream socket, one command per line, one JSON object per
 // reply line:
-//   add name=N kind=etherip|gretap local=A remote=B [key=K] [mtu=UNDERLAY_MTU] [mac=M]
+//   add name=N kind=etherip|gretap|gre local=A remote=B [key=K] [mtu=UNDERLAY_MTU] [mac=M (not gre)]
 //   del name=N
 //   list
 //   ping
@@ -56,7 +59,8 @@
 #define PROTO_ETHERIP 97
 #define ETH_HLEN 14
 
-enum kind { K_ETHERIP, K_GRETAP };
+enum kind { K_ETHERIP, K_GRETAP, K_GRE };
+static const char *kind_name[] = { "etherip", "gretap", "gre" };
 
 struct tunnel {
   int used;
@@ -66,10 +70,10 @@ struct tunnel {
   struct in6_addr local, remote;        // IPv4 kept in the first 4 bytes
   int has_key;
   uint32_t key;
-  int underlay_mtu, mtu;                // mtu: the TAP's (underlay − overhead)
+  int underlay_mtu, mtu;                // mtu: the TAP's/TUN's (underlay − overhead)
   int has_mac;                          // a MAC from the agent survives engine restarts:
   uint8_t mac[6];                       // peers' neighbour entries stay right
-  int fd;                               // TAP
+  int fd;                               // TAP, or TUN for gre
   uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, tx_drop_oversize, tx_drop_error, rx_drop_error;
 };
 
@@ -101,7 +105,7 @@ static void logf_(const char *fmt, ...) {
 static int overhead(const struct tunnel *t) {
   int ip = t->family == AF_INET ? 20 : 40;
   int enc = t->kind == K_ETHERIP ? 2 : 4 + (t->has_key ? 4 : 0);
-  return ip + enc + ETH_HLEN;
+  return ip + enc + (t->kind == K_GRE ? 0 : ETH_HLEN);
 }
 
 static int addr_eq(const struct tunnel *t, int family, const void *a) {
@@ -124,11 +128,11 @@ static int open_raw(int family, int proto) {
   return fd;
 }
 
-static int tap_open(const char *name, int mtu, const uint8_t *mac, char *err, size_t errlen) {
+static int tap_open(const char *name, int tun, int mtu, const uint8_t *mac, char *err, size_t errlen) {
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) { snprintf(err, errlen, "open /dev/net/tun: %s", strerror(errno)); return -1; }
   struct ifreq ifr = {0};
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
   snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
   // Non-persistent: the TAP goes away with the fd, so a dead engine leaves nothing.
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
@@ -174,12 +178,20 @@ static void tap_readable(struct tunnel *t) {
     uint8_t *frame = txbuf[n] + HDR_ROOM;
     ssize_t len = read(t->fd, frame, BUF_SIZE);
     if (len < 0) { if (errno != EAGAIN && errno != EINTR) t->tx_drop_error++; break; }
-    if (len < ETH_HLEN) { t->tx_drop_error++; continue; }
-    if (len > t->mtu + ETH_HLEN) { t->tx_drop_oversize++; continue; }   // never fragment silently
+    int l2 = t->kind == K_GRE ? 0 : ETH_HLEN;
+    if (len < (l2 ? ETH_HLEN : 1)) { t->tx_drop_error++; continue; }
+    if (len > t->mtu + l2) { t->tx_drop_oversize++; continue; }   // never fragment silently
+    // gre: the GRE protocol type says what is inside, by the IP version nibble.
+    uint16_t ptype = 0x6558;
+    if (t->kind == K_GRE) {
+      int v = frame[0] >> 4;
+      if (v == 4) ptype = 0x0800; else if (v == 6) ptype = 0x86dd;
+      else { t->tx_drop_error++; continue; }
+    }
     uint8_t *h = frame - hlen;   // header written in place: no copy of the frame
     if (t->kind == K_ETHERIP) { h[0] = 0x30; h[1] = 0x00; }
     else {
-      h[0] = t->has_key ? 0x20 : 0x00; h[1] = 0x00; h[2] = 0x65; h[3] = 0x58;
+      h[0] = t->has_key ? 0x20 : 0x00; h[1] = 0x00; h[2] = (uint8_t)(ptype >> 8); h[3] = (uint8_t)ptype;
       if (t->has_key) { uint32_t k = htonl(t->key); memcpy(h + 4, &k, 4); }
     }
     iov[n].iov_base = h; iov[n].iov_len = (size_t)len + hlen;
@@ -224,11 +236,14 @@ static void tap_readable(struct tunnel *t) {
 
 static uint8_t rxbuf[BATCH][BUF_SIZE];
 
-static struct tunnel *find_gre(int family, const void *src, int has_key, uint32_t key, int *peer_known) {
+// peer: 0 no GRE tunnel has this remote, 1 one of this kind does (so the key
+// is wrong), 2 only tunnels of the other GRE kind do (so the protocol is).
+static struct tunnel *find_gre(enum kind kind, int family, const void *src, int has_key, uint32_t key, int *peer) {
   for (int i = 0; i < MAX_TUNNELS; i++) {
     struct tunnel *t = &tunnels[i];
-    if (!t->used || t->kind != K_GRETAP || !addr_eq(t, family, src)) continue;
-    *peer_known = 1;
+    if (!t->used || t->kind == K_ETHERIP || !addr_eq(t, family, src)) continue;
+    if (t->kind != kind) { if (!*peer) *peer = 2; continue; }
+    *peer = 1;
     if (t->has_key == has_key && (!has_key || t->key == key)) return t;
   }
   return NULL;
@@ -240,7 +255,7 @@ static struct tunnel *find_etherip(int family, const void *src) {
 }
 
 static void deliver(struct tunnel *t, const uint8_t *frame, size_t len) {
-  if (len < ETH_HLEN) { drops.truncated++; return; }
+  if (t->kind != K_GRE && len < ETH_HLEN) { drops.truncated++; return; }
   if (write(t->fd, frame, len) < 0) { t->rx_drop_error++; return; }   // TAP down / queue full
   t->rx_packets++; t->rx_bytes += len;
 }
@@ -259,7 +274,10 @@ static void demux(int family, int proto, const void *src, const uint8_t *p, size
   uint16_t flags = (uint16_t)(p[0] << 8 | p[1]);
   if ((flags & 0x7) != 0) { drops.bad_version++; return; }           // GRE version 0 only
   if (flags & 0x4000 || flags & 0x0ff8) { drops.bad_flags++; return; } // routing / reserved bits (RFC 2784: MUST discard)
-  if ((uint16_t)(p[2] << 8 | p[3]) != 0x6558) { drops.bad_protocol++; return; }
+  // The protocol type picks the kind of tunnel: Ethernet to gretap (TAP), IP to gre (TUN).
+  uint16_t ptype = (uint16_t)(p[2] << 8 | p[3]);
+  enum kind kind = ptype == 0x6558 ? K_GRETAP : K_GRE;
+  if (ptype != 0x6558 && ptype != 0x0800 && ptype != 0x86dd) { drops.bad_protocol++; return; }
   size_t off = 4;
   if (flags & 0x8000) off += 4;                                      // checksum + reserved1 (not verified)
   int has_key = !!(flags & 0x2000);
@@ -270,9 +288,17 @@ static void demux(int family, int proto, const void *src, const uint8_t *p, size
   }
   if (flags & 0x1000) off += 4;                                      // sequence number (ignored)
   if (len < off) { drops.truncated++; return; }
-  int peer_known = 0;
-  struct tunnel *t = find_gre(family, src, has_key, key, &peer_known);
-  if (!t) { if (peer_known) drops.unknown_key++; else drops.unknown_peer++; return; }
+  int peer = 0;
+  struct tunnel *t = find_gre(kind, family, src, has_key, key, &peer);
+  if (!t) {
+    if (peer == 1) drops.unknown_key++; else if (peer == 2) drops.bad_protocol++; else drops.unknown_peer++;
+    return;
+  }
+  if (kind == K_GRE) {
+    // A TUN takes an IP packet whose version matches what GRE said it is.
+    if (len - off < 1) { drops.truncated++; return; }
+    if ((p[off] >> 4) != (ptype == 0x0800 ? 4 : 6)) { drops.bad_protocol++; return; }
+  }
   deliver(t, p + off, len - off);
 }
 
@@ -359,18 +385,20 @@ static void cmd_add(int fd, char **keys, char **vals, int n) {
   snprintf(t.name, sizeof t.name, "%s", name);
   if (!strcmp(kind, "etherip")) t.kind = K_ETHERIP;
   else if (!strcmp(kind, "gretap")) t.kind = K_GRETAP;
-  else { reply(fd, "{\"ok\":false,\"error\":\"kind must be etherip or gretap\"}\n"); return; }
+  else if (!strcmp(kind, "gre")) t.kind = K_GRE;
+  else { reply(fd, "{\"ok\":false,\"error\":\"kind must be etherip, gretap or gre\"}\n"); return; }
   int lf, rf;
   if (parse_addr(local, &lf, &t.local) || parse_addr(remote, &rf, &t.remote) || lf != rf) {
     reply(fd, "{\"ok\":false,\"error\":\"local and remote must be addresses of one family\"}\n"); return;
   }
   t.family = lf;
   if (key) {
-    if (t.kind != K_GRETAP) { reply(fd, "{\"ok\":false,\"error\":\"only gretap has a key\"}\n"); return; }
+    if (t.kind == K_ETHERIP) { reply(fd, "{\"ok\":false,\"error\":\"only gretap and gre have a key\"}\n"); return; }
     char *end; unsigned long k = strtoul(key, &end, 10);
     if (*end || k > 0xffffffffUL) { reply(fd, "{\"ok\":false,\"error\":\"key must be a 32-bit number\"}\n"); return; }
     t.has_key = 1; t.key = (uint32_t)k;
   }
+  if (mac && t.kind == K_GRE) { reply(fd, "{\"ok\":false,\"error\":\"a gre tunnel (TUN) has no mac\"}\n"); return; }
   if (mac) {
     unsigned b[6]; char extra;
     if (sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &extra) != 6 || (b[0] & 1)) {
@@ -401,7 +429,7 @@ static void cmd_add(int fd, char **keys, char **vals, int n) {
   int slot = -1;
   for (int i = 0; i < MAX_TUNNELS; i++) if (!tunnels[i].used) { slot = i; break; }
   if (slot < 0) { reply(fd, "{\"ok\":false,\"error\":\"too many tunnels\"}\n"); return; }
-  t.fd = tap_open(name, t.mtu, t.has_mac ? t.mac : NULL, err, sizeof err);
+  t.fd = tap_open(name, t.kind == K_GRE, t.mtu, t.has_mac ? t.mac : NULL, err, sizeof err);
   if (t.fd < 0) { char b[400]; snprintf(b, sizeof b, "{\"ok\":false,\"error\":\"%s\"}\n", err); reply(fd, b); return; }
   struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_TAP, (uint32_t)slot) };
   epoll_ctl(epfd, EPOLL_CTL_ADD, t.fd, &ev);
@@ -433,7 +461,7 @@ static void cmd_list(int fd) {
     o += (size_t)snprintf(out + o, sizeof out - o,
       "%s{\"name\":\"%s\",\"kind\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\",\"key\":%s,\"mac\":%s,\"underlayMtu\":%d,\"mtu\":%d,"
       "\"txPackets\":%lu,\"txBytes\":%lu,\"rxPackets\":%lu,\"rxBytes\":%lu,\"txDropOversize\":%lu,\"txDropError\":%lu,\"rxDropError\":%lu}",
-      first ? "" : ",", t->name, t->kind == K_ETHERIP ? "etherip" : "gretap", l, r, k, m, t->underlay_mtu, t->mtu,
+      first ? "" : ",", t->name, kind_name[t->kind], l, r, k, m, t->underlay_mtu, t->mtu,
       t->tx_packets, t->tx_bytes, t->rx_packets, t->rx_bytes, t->tx_drop_oversize, t->tx_drop_error, t->rx_drop_error);
     first = 0;
   }

@@ -5,19 +5,20 @@
 import { connect, type Socket } from 'node:net';
 import { AlreadyExistsError, InvalidSpecError, UnavailableError, VispError } from '../errors.js';
 
-export type EngineKind = 'etherip' | 'gretap';
+/** Layer 2 (a TAP): etherip, gretap. Layer 3 (a TUN carrying IPv4/IPv6): gre. The underlay family follows the addresses. */
+export type EngineKind = 'etherip' | 'gretap' | 'gre';
 
-/** A userspace tunnel, fully resolved: the engine creates a TAP called `name`. */
+/** A userspace tunnel, fully resolved: the engine creates a TAP (etherip, gretap) or TUN (gre) called `name`. */
 export interface EngineTunnelSpec {
   name: string;
   kind: EngineKind;
   local: string;
   remote: string;
-  /** GRE key (gretap only); absent: no key on the wire. */
+  /** GRE key (gretap, gre); absent: no key on the wire. */
   key?: number;
-  /** Underlay MTU; the TAP gets this minus the encapsulation overhead. Default 1500. */
+  /** Underlay MTU; the TAP/TUN gets this minus the encapsulation overhead. Default 1500. */
   underlayMtu?: number;
-  /** TAP MAC address; give a stable one so an engine restart does not change it (peers' ARP/ND stay valid). */
+  /** TAP MAC address (not for gre: a TUN has none); give a stable one so an engine restart does not change it (peers' ARP/ND stay valid). */
   mac?: string;
 }
 
@@ -62,8 +63,14 @@ export function addCommand(spec: EngineTunnelSpec): string {
     if (!PLAIN.test(v)) throw new InvalidSpecError(`engine tunnel ${field} ${JSON.stringify(v)}: only [A-Za-z0-9_.:-]`, { field });
   }
   if (spec.name.length > 15) throw new InvalidSpecError(`engine tunnel name ${spec.name}: longer than 15 bytes`, { field: 'name' });
-  if (spec.key !== undefined && (spec.kind !== 'gretap' || !Number.isInteger(spec.key) || spec.key < 0 || spec.key > 0xffffffff)) {
-    throw new InvalidSpecError(`engine tunnel ${spec.name}: key ${spec.key} (gretap only, 0..2^32-1)`, { field: 'key' });
+  if (!['etherip', 'gretap', 'gre'].includes(spec.kind)) {
+    throw new InvalidSpecError(`engine tunnel ${spec.name}: kind ${JSON.stringify(spec.kind)} (etherip, gretap or gre)`, { field: 'kind' });
+  }
+  if (spec.key !== undefined && (spec.kind === 'etherip' || !Number.isInteger(spec.key) || spec.key < 0 || spec.key > 0xffffffff)) {
+    throw new InvalidSpecError(`engine tunnel ${spec.name}: key ${spec.key} (gretap and gre only, 0..2^32-1)`, { field: 'key' });
+  }
+  if (spec.mac !== undefined && spec.kind === 'gre') {
+    throw new InvalidSpecError(`engine tunnel ${spec.name}: a gre tunnel is a TUN and has no MAC`, { field: 'mac' });
   }
   const parts = ['add', `name=${spec.name}`, `kind=${spec.kind}`, `local=${spec.local}`, `remote=${spec.remote}`];
   if (spec.key !== undefined) parts.push(`key=${spec.key}`);

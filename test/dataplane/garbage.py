@@ -21,7 +21,9 @@ send(gre, 'greTruncated', b'\x20\x00')
 send(gre, 'greTruncatedKey', b'\x20\x00\x65\x58\x00')
 send(gre, 'greBadVersion', b'\x00\x01\x65\x58' + frame)
 send(gre, 'greRouting', b'\x40\x00\x65\x58' + frame)
-send(gre, 'greBadProtocol', b'\x20\x00\x08\x00' + struct.pack('!I', key) + frame)
+send(gre, 'greBadProtocol', b'\x20\x00\x88\xb5' + struct.pack('!I', key) + frame)
+# GRE says IPv4 inside (so it goes to the layer-3 gre tunnel with this key), but it is not.
+send(gre, 'greNotIpv4', b'\x20\x00\x08\x00' + struct.pack('!I', key) + frame)
 send(gre, 'greUnknownKey', b'\x20\x00\x65\x58' + struct.pack('!I', key + 1) + frame)
 send(gre, 'greNoKey', b'\x00\x00\x65\x58' + frame)
 
