@@ -4,7 +4,7 @@
 // engine through its control socket; an engine that dies under a running
 // agent is restarted and given its tunnels again (`onRestart`).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,8 +23,14 @@ export function engineBinary(): string {
 }
 
 export interface EngineProcessOptions {
-  /** Named network namespace of the node (/run/netns/NAME). */
+  /** Named network namespace of the node (/run/netns/NAME); with `enter: false`, only the name of the socket and log. */
   netns: string;
+  /**
+   * Start the engine inside `netns` with `ip netns exec` (default). false:
+   * this process already runs in the node's namespace (an agent started
+   * under nsenter, or on a real node): the engine is started right here.
+   */
+  enter?: boolean;
   /** Directory for the control socket and the log. Default /run/visp. */
   runDir?: string;
   binary?: string;
@@ -46,6 +52,9 @@ export class EngineProcess {
   pid: number | undefined;
   /** Restarts after an unexpected exit, for tests and metrics. */
   restarts = 0;
+  private starting: Promise<void> | undefined;
+  /** Watches an adopted engine (not our child: no exit event) for death. */
+  private watch: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: EngineProcessOptions) {
     if (!/^[A-Za-z0-9_.-]+$/.test(opts.netns)) throw new InvalidSpecError(`netns ${JSON.stringify(opts.netns)}`, { field: 'netns' });
@@ -61,19 +70,44 @@ export class EngineProcess {
     return this.clientRef;
   }
 
-  /** Adopt the engine already serving the socket, or start one. Resolves when it answers. */
-  async start(signal?: AbortSignal): Promise<void> {
-    this.stopping = false;
+  /** The engine answered and its process still exists. */
+  get running(): boolean {
+    if (this.pid === undefined) return false;
+    // A zombie (killed, not yet reaped by whoever adopted it) counts as dead.
+    try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${this.pid}/stat`, 'utf8')); } catch { return false; }
+  }
+
+  /** Adopt the engine serving the socket, if one does; never starts one. */
+  async adopt(signal?: AbortSignal): Promise<boolean> {
+    if (!existsSync(this.socketPath)) return false;
     try {
       this.pid = await this.client.ping(signal);
-      return;   // adopted: it outlived an earlier agent
-    } catch { this.client.close(); }
+      this.stopping = false;
+      this.watchAdopted();
+      return true;
+    } catch {
+      this.client.close();
+      return false;
+    }
+  }
+
+  /** Adopt the engine already serving the socket, or start one. Resolves when it answers. Concurrent calls share one start. */
+  start(signal?: AbortSignal): Promise<void> {
+    this.starting ??= this.startOnce(signal).finally(() => { this.starting = undefined; });
+    return this.starting;
+  }
+
+  private async startOnce(signal?: AbortSignal): Promise<void> {
+    this.stopping = false;
+    if (this.running && this.child) return;
+    if (await this.adopt(signal)) return;   // it outlived an earlier agent
     mkdirSync(dirname(this.socketPath), { recursive: true });
     const logFd = openSync(this.logPath, 'a');
     // `ip netns exec` execs the engine itself: the child's pid is the engine's.
-    const child = spawn('ip', ['netns', 'exec', this.netns, this.binary, '--control', this.socketPath], {
-      detached: true, stdio: ['ignore', logFd, logFd],
-    });
+    const [cmd, args] = this.opts.enter === false
+      ? [this.binary, ['--control', this.socketPath]]
+      : ['ip', ['netns', 'exec', this.netns, this.binary, '--control', this.socketPath]];
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     child.unref();
     this.child = child;
@@ -95,13 +129,35 @@ export class EngineProcess {
     }
   }
 
+  /** An adopted engine is not our child: poll its pid so its death restarts it too. */
+  private watchAdopted(): void {
+    if (this.watch || !this.opts.onRestart || this.child) return;
+    const pid = this.pid;
+    this.watch = setInterval(() => {
+      if (this.pid !== pid || this.child) { this.unwatch(); return; }
+      if (this.running) return;
+      this.unwatch();
+      this.died(`adopted pid ${pid} is gone`);
+    }, 500);
+    this.watch.unref();
+  }
+
+  private unwatch(): void {
+    if (this.watch) clearInterval(this.watch);
+    this.watch = undefined;
+  }
+
   private onExit(child: ChildProcess, code: number | null, sig: NodeJS.Signals | null): void {
     if (this.child !== child) return;
     this.child = undefined;
+    this.died(String(code ?? sig));
+  }
+
+  private died(how: string): void {
     this.pid = undefined;
     this.client.close();
     if (this.stopping || !this.opts.onRestart) return;
-    this.opts.log?.(`visp-engine in ${this.netns} exited (${code ?? sig}); restarting`);
+    this.opts.log?.(`visp-engine in ${this.netns} exited (${how}); restarting`);
     this.restarts++;
     void (async () => {
       await sleep(100);   // do not spin if it dies at once
@@ -111,9 +167,22 @@ export class EngineProcess {
     })().catch((err: unknown) => this.opts.log?.(`visp-engine in ${this.netns}: restart failed: ${String(err)}`));
   }
 
+  /**
+   * Let go of the engine without stopping it (an agent shutting down: the
+   * engine keeps forwarding, and the next agent adopts it).
+   */
+  release(): void {
+    this.stopping = true;
+    this.unwatch();
+    this.client.close();
+    this.child?.removeAllListeners('exit');
+    this.child = undefined;
+  }
+
   /** Stop the engine (its TAPs go with it). SIGTERM, then SIGKILL after 2 s. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.unwatch();
     this.client.close();
     const pid = this.pid ?? this.child?.pid;
     if (pid === undefined) return;

@@ -7,9 +7,11 @@ import { linkAdd, linkDel, linkGet, linkSet, type LinkChange } from '../netlink/
 import { routeDel, routeReplace } from '../netlink/route.js';
 import { fdbAppend, fdbDel, ZERO_MAC } from '../netlink/neigh.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, UnavailableError } from '../errors.js';
 import { aliasOf } from '../ownership.js';
+import type { EngineClient } from '../dataplane/engine-client.js';
 import { createTunnel } from '../tunnel/ensure.js';
+import { createUserspaceTunnel } from '../tunnel/userspace.js';
 import type { Step, Where } from './plan.js';
 import type { ResolvedEndpoint } from './spec.js';
 
@@ -19,6 +21,8 @@ export interface ApplyContext {
   /** Open fd of the experiment namespace (IFLA_NET_NS_FD). */
   expFd: number;
   signal?: AbortSignal;
+  /** The node's visp-engine, started on first use (userspace tunnels only). */
+  engine?: () => Promise<EngineClient>;
 }
 
 export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c: ApplyContext): Promise<void> {
@@ -35,6 +39,10 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
   };
   const expUp = r.spec.adminDown !== true;
   const alias = aliasOf(r.mark);
+  const engine = async (): Promise<EngineClient> => {
+    if (!c.engine) throw new UnavailableError(`${r.spec.slice}/${r.spec.link}: a userspace tunnel needs visp-engine, and this node kernel has none`);
+    return c.engine();
+  };
 
   for (const s of steps) {
     switch (s.op) {
@@ -42,17 +50,26 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         await linkDel(sock(s.ns), { name: s.name }, c.signal);
         index.delete(`${s.ns}/${s.name}`);
         break;
+      case 'delete-engine-tunnel':
+        await (await engine()).deleteTunnel(s.name, c.signal);
+        index.delete(`node/${s.name}`);
+        break;
       case 'create-bridge':
         await createBridge(c.node, r.bridge, r.mtu, r.mark, c.signal);
         break;
-      case 'create-tunnel':
-        await createTunnel(c.node, s.tunnel, { mtu: r.mtu, mark: r.mark, master: await idx('node', r.bridge), up: true }, c.signal);
+      case 'create-tunnel': {
+        const p = { mtu: r.mtu, mark: r.mark, master: await idx('node', r.bridge), up: true };
+        if (s.tunnel.dataplane === 'userspace') await createUserspaceTunnel(await engine(), c.node, s.tunnel, { ...p, layer: 2 }, c.signal);
+        else await createTunnel(c.node, s.tunnel, p, c.signal);
         break;
+      }
       case 'create-l3-tunnel': {
         // Created down in the node's namespace (its underlay lives there),
         // then moved into the experiment under its final name; a moved
         // tunnel keeps sending from the namespace it was created in.
-        await createTunnel(c.node, s.tunnel, { mtu: r.mtu, mark: r.mark, up: false }, c.signal);
+        // A userspace one likewise: the engine keeps its TUN by the fd, wherever it moves and whatever it is called.
+        if (s.tunnel.dataplane === 'userspace') await createUserspaceTunnel(await engine(), c.node, s.tunnel, { mtu: r.mtu, mark: r.mark, up: false, layer: 3 }, c.signal);
+        else await createTunnel(c.node, s.tunnel, { mtu: r.mtu, mark: r.mark, up: false }, c.signal);
         const i = await idx('node', s.tunnel.name);
         await linkSet(c.node, i, { netnsFd: c.expFd, name: r.spec.ifname }, c.signal, `${s.tunnel.name} → ${r.spec.netns}:${r.spec.ifname}`);
         index.delete(`node/${s.tunnel.name}`);

@@ -7,6 +7,7 @@ import { aliasOf } from '../ownership.js';
 import { decodePortFlags, type PortFlags } from '../bridge/bridge.js';
 import { describeTunnel, diffTunnel } from '../tunnel/ensure.js';
 import type { TunnelSpec } from '../tunnel/types.js';
+import { diffEngineTunnel, ENGINE_LINK_KIND } from '../tunnel/userspace.js';
 import type { NsView } from './snapshot.js';
 import type { ResolvedEndpoint } from './spec.js';
 
@@ -15,6 +16,8 @@ export interface LinkFix { mtu?: number; up?: boolean; master?: 'bridge'; alias?
 
 export type Step =
   | { op: 'delete-link'; ns: Where; name: string; why: string }
+  /** A visp-engine tunnel: the engine closes its device, which goes with it. */
+  | { op: 'delete-engine-tunnel'; name: string; why: string }
   | { op: 'create-bridge' }
   | { op: 'create-tunnel'; tunnel: TunnelSpec }
   | { op: 'create-l3-tunnel'; tunnel: TunnelSpec }
@@ -62,6 +65,40 @@ function pushFix(steps: Step[], ns: Where, l: Link, f: { fix: LinkFix; why: stri
 
 const sameFlags = (a: PortFlags | undefined, b: PortFlags): boolean => !!a && a.isolated === b.isolated && a.learning === b.learning;
 
+/** An engine device in the node namespace: the engine has a tunnel of that name and the kernel a tun device. */
+const engineDevice = (node: NsView, l: Link | undefined): boolean => !!l && l.kind === ENGINE_LINK_KIND && node.engine.has(l.name);
+
+/** Delete a node-side object: through the engine when it is one of its devices (a TAP only goes when the engine closes it). */
+const delNode = (node: NsView, l: Link, why: string): Step =>
+  engineDevice(node, l) ? { op: 'delete-engine-tunnel', name: l.name, why } : { op: 'delete-link', ns: 'node', name: l.name, why };
+
+/**
+ * The existing device of tunnel `t` that can stay (`keep`, fixed in place),
+ * or none (create it), and the deletions that come first. A kernel tunnel is
+ * compared with its link attributes; a userspace one with the engine's
+ * `list` (to the kernel it is a plain tun device): the engine must have it
+ * as specified and its device must still exist.
+ */
+function existingTunnel(t: TunnelSpec, have: Link | undefined, node: NsView, ns: Where): { keep?: Link; steps: Step[] } {
+  const steps: Step[] = [];
+  const e = node.engine.get(t.name);
+  if (t.dataplane === 'userspace') {
+    const why = e ? diffEngineTunnel(t, e) : [];
+    if (e && !have) why.push('its device is gone');
+    if (have && (!e || have.kind !== ENGINE_LINK_KIND)) {
+      steps.push({ op: 'delete-link', ns, name: have.name, why: `${have.kind ?? 'device'} → userspace ${t.kind}` });
+      if (e) why.push('its device was replaced');
+    }
+    if (e && why.length) steps.push({ op: 'delete-engine-tunnel', name: t.name, why: why.join(', ') });
+    return e && !why.length ? { keep: have!, steps } : { steps };
+  }
+  if (e) steps.push({ op: 'delete-engine-tunnel', name: t.name, why: `userspace → kernel ${t.kind}` });
+  const dev = have && !(e && have.kind === ENGINE_LINK_KIND) ? have : undefined;
+  const diff = dev ? diffTunnel(t, dev) : [];
+  if (dev && diff.length) steps.push({ op: 'delete-link', ns, name: dev.name, why: diff.join(', ') });
+  return dev && !diff.length ? { keep: dev, steps } : { steps };
+}
+
 export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): Step[] {
   const steps: Step[] = [];
   const alias = aliasOf(r.mark);
@@ -69,12 +106,13 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
   // The egress end of a link has no veth: its bridge is the node's egress device.
   const nodeNames = r.layer === 2 ? [r.bridge, ...(r.nodeSide ? [] : [r.vethHost]), ...r.tunnels.map((t) => t.name)] : [];
 
-  for (const n of nodeNames) guard(node.byName.get(n), r, 'node');
+  // An engine device is visp's even before it is marked (the engine is visp's own).
+  for (const n of nodeNames) if (!engineDevice(node, node.byName.get(n))) guard(node.byName.get(n), r, 'node');
   if (!r.nodeSide) guard(exp.byName.get(r.spec.ifname), r, `experiment namespace ${r.spec.netns}`);
 
   // Objects of this endpoint that the spec no longer has (a member left the LAN, a rename, an interrupted move).
   for (const l of node.byAlias.get(alias) ?? []) {
-    if (!nodeNames.includes(l.name)) steps.push({ op: 'delete-link', ns: 'node', name: l.name, why: 'no longer in the spec' });
+    if (!nodeNames.includes(l.name)) steps.push(delNode(node, l, 'no longer in the spec'));
   }
   for (const l of r.nodeSide ? [] : exp.byAlias.get(alias) ?? []) {
     if (l.name !== r.spec.ifname) steps.push({ op: 'delete-link', ns: 'exp', name: l.name, why: 'no longer in the spec' });
@@ -82,13 +120,12 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
 
   if (r.layer === 3) {
     const t = r.tunnels[0]!;
-    const dev = exp.byName.get(r.spec.ifname);
-    const diff = dev ? diffTunnel(t, dev) : [];
-    if (dev && diff.length) steps.push({ op: 'delete-link', ns: 'exp', name: dev.name, why: diff.join(', ') });
-    if (!dev || diff.length) steps.push({ op: 'create-l3-tunnel', tunnel: t });
+    const { keep: dev, steps: pre } = existingTunnel(t, exp.byName.get(r.spec.ifname), node, 'exp');
+    steps.push(...pre);
+    if (!dev) steps.push({ op: 'create-l3-tunnel', tunnel: t });
     else pushFix(steps, 'exp', dev, fixes(dev, r, { mtu: r.mtu, up: expUp }));
-    planAddrs(steps, r, dev && !diff.length ? exp.addrs.get(dev.index) ?? [] : []);
-    planRoutes(steps, r, dev && !diff.length ? exp.routes.get(dev.index) ?? [] : []);
+    planAddrs(steps, r, dev ? exp.addrs.get(dev.index) ?? [] : []);
+    planRoutes(steps, r, dev ? exp.routes.get(dev.index) ?? [] : []);
     return steps;
   }
 
@@ -103,11 +140,10 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
   // Tunnels, their port flags and (VXLAN LAN) flood entries.
   const wantFlags: PortFlags = { isolated: r.isolate, learning: true };
   for (const t of r.tunnels) {
-    const l = node.byName.get(t.name);
-    const diff = l ? diffTunnel(t, l) : [];
-    const fresh = !l || diff.length > 0;
-    if (l && diff.length) steps.push({ op: 'delete-link', ns: 'node', name: l.name, why: diff.join(', ') });
-    if (fresh) {
+    const { keep: l, steps: pre } = existingTunnel(t, node.byName.get(t.name), node, 'node');
+    steps.push(...pre);
+    const fresh = !l;
+    if (!l) {
       steps.push({ op: 'create-tunnel', tunnel: t });
       if (r.isolate) steps.push({ op: 'set-port', name: t.name, flags: wantFlags });
     } else {
@@ -162,6 +198,7 @@ export function describeStep(s: Step, r: ResolvedEndpoint): string {
   const exp = r.nodeSide ? `node:${r.bridge}` : `${r.spec.netns}:${r.spec.ifname}`;
   switch (s.op) {
     case 'delete-link': return `${s.ns === 'node' ? 'node' : r.spec.netns}: delete ${s.name} (${s.why})`;
+    case 'delete-engine-tunnel': return `node: delete userspace tunnel ${s.name} (${s.why})`;
     case 'create-bridge': return `node: create bridge ${r.bridge} (mtu ${r.mtu})`;
     case 'create-tunnel': return `node: create ${describeTunnel(s.tunnel)} on ${r.bridge}`;
     case 'create-l3-tunnel': return `${r.spec.netns}: create ${describeTunnel(s.tunnel)} as ${r.spec.ifname}`;

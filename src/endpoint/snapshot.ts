@@ -8,6 +8,7 @@ import { addrList } from '../netlink/addr.js';
 import { linkList, type Link } from '../netlink/link.js';
 import { neighList, ZERO_MAC } from '../netlink/neigh.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
+import type { EngineTunnelState } from '../dataplane/engine-client.js';
 
 export interface NsView {
   byName: Map<string, Link>;
@@ -20,9 +21,11 @@ export interface NsView {
   fdb: Map<number, Set<string>>;
   /** ifindex → our routes (main table, protocol visp) through that interface. */
   routes: Map<number, Array<{ dst: string; via: string }>>;
+  /** Node namespace only: visp-engine's tunnels by name (empty when no engine runs). */
+  engine: Map<string, EngineTunnelState>;
 }
 
-export const emptyView = (): NsView => ({ byName: new Map(), byIndex: new Map(), byAlias: new Map(), addrs: new Map(), fdb: new Map(), routes: new Map() });
+export const emptyView = (): NsView => ({ byName: new Map(), byIndex: new Map(), byAlias: new Map(), addrs: new Map(), fdb: new Map(), routes: new Map(), engine: new Map() });
 
 /** Add a link to a view (all indexes). */
 export function addLink(v: NsView, l: Link): void {

@@ -15,7 +15,7 @@ export interface TunnelPlacement {
 }
 
 export const describeTunnel = (s: TunnelSpec): string =>
-  `${s.kind} ${s.name} (${s.kind === 'vxlan' ? 'vni' : 'key'} ${s.key}${s.remote ? `, ${s.local} → ${s.remote}` : `, local ${s.local}`})`;
+  `${s.dataplane === 'userspace' ? 'userspace ' : ''}${s.kind} ${s.name} (${s.kind === 'vxlan' ? 'vni' : 'key'} ${s.key}${s.remote ? `, ${s.local} → ${s.remote}` : `, local ${s.local}`})`;
 
 /**
  * What differs between the spec and a kernel link of the same name, in

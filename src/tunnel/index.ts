@@ -4,3 +4,4 @@ export { drivers } from './registry.js';
 export * from './types.js';
 export * from './probe.js';
 export * from './ensure.js';
+export * from './userspace.js';

@@ -1,16 +1,25 @@
 // Capability probe: which tunnel kinds this kernel can create. Each kind is
 // tried once, for real, on a throwaway device in a scratch namespace (module
 // autoloading included), so the answer is the kernel's, not a guess from
-// /proc or /lib/modules.
+// /proc or /lib/modules. Where the kernel has no driver, visp-engine (the
+// userspace data plane) takes the kind if it can carry it and is built.
 import { randomBytes } from 'node:crypto';
 import { IncompatibleStateError, KernelError } from '../errors.js';
 import { linkAdd } from '../netlink/link.js';
 import { netnsAdd, netnsDel } from '../netlink/netns.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import { drivers } from './registry.js';
-import { TUNNEL_KINDS, type TunnelKind, type TunnelSpec } from './types.js';
+import { TUNNEL_KINDS, type Dataplane, type TunnelKind, type TunnelSpec } from './types.js';
+import { ENGINE_KINDS, engineUnavailableReason } from './userspace.js';
 
-export interface KindSupport { kind: TunnelKind; supported: boolean; reason?: string }
+export interface KindSupport {
+  kind: TunnelKind;
+  supported: boolean;
+  /** Why not (unsupported only). */
+  reason?: string;
+  /** Who carries the kind here (supported only): the kernel's driver, or visp-engine where the kernel has none. */
+  dataplane?: Dataplane;
+}
 export type Capabilities = Readonly<Record<TunnelKind, KindSupport>>;
 
 const SAMPLE: Record<4 | 6, Pick<TunnelSpec, 'local' | 'remote'>> = {
@@ -25,7 +34,8 @@ export async function probeCapabilities(): Promise<Capabilities> {
   const s = new NetlinkSocket({ netns: ns });
   try {
     const out = {} as Record<TunnelKind, KindSupport>;
-    for (const kind of TUNNEL_KINDS) out[kind] = await probeKind(s, kind);
+    const noEngine = engineUnavailableReason();
+    for (const kind of TUNNEL_KINDS) out[kind] = withEngine(await probeKind(s, kind), noEngine);
     return out;
   } finally {
     s.close();
@@ -33,9 +43,17 @@ export async function probeCapabilities(): Promise<Capabilities> {
   }
 }
 
+/** The kernel's answer, completed by the engine: a kind the kernel lacks goes to userspace if the engine can carry it. */
+function withEngine(k: KindSupport, noEngine: string | undefined): KindSupport {
+  if (k.supported) return { ...k, dataplane: 'kernel' };
+  if (!ENGINE_KINDS[k.kind]) return k;
+  if (noEngine) return { ...k, reason: `${k.reason}, and ${noEngine}` };
+  return { kind: k.kind, supported: true, dataplane: 'userspace' };
+}
+
 async function probeKind(s: NetlinkSocket, kind: TunnelKind): Promise<KindSupport> {
   const d = drivers[kind];
-  if (!d.linkKind) return { kind, supported: false, reason: `not available on this node: no Linux driver for ${kind} (needs ${d.module})` };
+  if (!d.linkKind) return { kind, supported: false, reason: `not available on this node: Linux has no ${kind} driver` };
   const spec: TunnelSpec = { kind, name: `probe-${kind}`.slice(0, 15), key: 1, ...SAMPLE[d.family === 6 ? 6 : 4] };
   try {
     await linkAdd(s, { name: spec.name, kind: d.linkKind, data: d.encode(spec) }, undefined, `probe ${kind}`);

@@ -17,7 +17,16 @@ export interface TunnelSpec {
   /** VXLAN UDP destination port (default 4789). */
   dstPort?: number;
   ttl?: number;
+  /**
+   * Who carries it: absent = the kernel's driver; 'userspace' = visp-engine
+   * (a TAP/TUN the engine creates), chosen by the capability probe.
+   */
+  dataplane?: 'userspace';
+  /** Userspace only: the underlay MTU the engine sizes the device from (default 1500). */
+  underlayMtu?: number;
 }
+
+export type Dataplane = 'kernel' | 'userspace';
 
 /** The kind-specific part read back from the kernel (IFLA_INFO_DATA decoded). */
 export type TunnelAttrs = Pick<TunnelSpec, 'local' | 'remote' | 'key' | 'dstPort' | 'ttl'> & { learning?: boolean };
