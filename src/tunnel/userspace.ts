@@ -1,5 +1,6 @@
 // Userspace tunnels: the kinds visp-engine carries where the kernel has no
-// driver (EtherIP always; the GRE family when ip_gre/ip6_gre are missing).
+// driver (EtherIP always; gre, gretap, ip6gre, ip6gretap when ip_gre/ip6_gre
+// are missing).
 // The engine creates the device (a TAP for layer 2, a TUN for layer 3) and
 // holds its file descriptor; from then on visp treats it like a kernel
 // tunnel: marked (alias, group), sized, enslaved or moved, brought up, all
@@ -20,6 +21,9 @@ export const ENGINE_KINDS: Readonly<Partial<Record<TunnelKind, EngineKind>>> = {
   etherip: 'etherip',
   gretap: 'gretap',
   ip6gretap: 'gretap',
+  // Layer 3: a TUN (GRE protocol type 0x0800/0x86DD by the inner packet).
+  gre: 'gre',
+  ip6gre: 'gre',
 };
 
 /** The kernel's IFLA_INFO_KIND of an engine device (TAP and TUN alike). */

@@ -1,7 +1,8 @@
 // Userspace tunnels through NodeKernel, as the agent builds them: EtherIP
-// (no Linux driver at all) and gretap (this host has no ip_gre) are carried
-// by visp-engine, whose TAP then gets the kernel tunnel's treatment (mark,
-// MTU, bridge, up). Two nodes on a veth underlay, IPv4 and IPv6 underlay;
+// (no Linux driver at all) and the GRE family (this host has no ip_gre) are
+// carried by visp-engine, whose device then gets the kernel tunnel's
+// treatment (mark, MTU, up; a TAP on the bridge, a layer-3 TUN moved into
+// the experiment namespace and renamed). Two nodes on a veth underlay, IPv4 and IPv6 underlay;
 // a 3-member EtherIP LAN with split horizon; drift repair, idempotence,
 // teardown (the engine's tunnels go too), an engine killed and restarted.
 import { spawn, spawnSync } from 'node:child_process';
@@ -68,13 +69,16 @@ describe.skipIf(kernelSkipReason)('userspace tunnels (visp-engine) through NodeK
     if (runDir) rmSync(runDir, { recursive: true, force: true });
   });
 
-  type Kind = 'etherip' | 'gretap' | 'ip6gretap';
+  type Kind = 'etherip' | 'gretap' | 'ip6gretap' | 'gre' | 'ip6gre';
   const cases: Array<[string, Kind, boolean, number]> = [
     ['etherip, IPv4 underlay', 'etherip', false, 1],
     ['etherip, IPv6 underlay', 'etherip', true, 2],
     ['gretap, IPv4 underlay', 'gretap', false, 3],
     ['ip6gretap (IPv6 underlay)', 'ip6gretap', true, 4],
+    ['gre (layer 3, a TUN moved into the experiment), IPv4 underlay', 'gre', false, 6],
+    ['ip6gre (layer 3), IPv6 underlay', 'ip6gre', true, 7],
   ];
+  const layer3 = (k: Kind): boolean => k === 'gre' || k === 'ip6gre';
   const pair = (kind: Kind, v6: boolean, n: number): [EndpointSpec, EndpointSpec] => {
     const common = { slice: 'sus', link: `l${n}`, group: 7301, kind, key: kind === 'etherip' ? 0 : 4700 + n, ifname: `eth${n}` };
     const [la, lb] = v6 ? [u.a6, u.b6] : [u.a4, u.b4];
@@ -86,7 +90,7 @@ describe.skipIf(kernelSkipReason)('userspace tunnels (visp-engine) through NodeK
   const skipGretap = (kind: Kind): boolean => kind !== 'etherip' && !gretapUserspace;
   const active = (): Array<[EndpointSpec, EndpointSpec]> => cases.filter(([, k]) => !skipGretap(k)).map(([, k, v6, n]) => pair(k, v6, n));
 
-  it.each(cases)('%s: the engine builds the TAP, visp marks and bridges it; pings across, IPv4 and IPv6 inside', async (_t, kind, v6, n) => {
+  it.each(cases)('%s: the engine builds the device, visp marks it and bridges (TAP) or moves (TUN) it; pings across, IPv4 and IPv6 inside', async (_t, kind, v6, n) => {
     if (skipGretap(kind)) return;
     const [sa, sb] = pair(kind, v6, n);
     const ra = ok(await A.reconcile([sa]));
@@ -95,6 +99,16 @@ describe.skipIf(kernelSkipReason)('userspace tunnels (visp-engine) through NodeK
     expect(ping(xa, `192.0.2.${n * 2 + 1}`)).toBe(true);
     expect(ping(xb, `192.0.2.${n * 2}`)).toBe(true);
     expect(ping(xa, `2001:db8:${n}::1`)).toBe(true);
+    if (layer3(kind)) {
+      // The engine's TUN, moved into the experiment namespace and renamed; the engine keeps it by its fd.
+      const dev = ipLink(xa, `eth${n}`);
+      expect(dev).toMatchObject({ ifalias: `visp:sus/l${n}`, group: '7301', mtu: 1500 - (v6 ? 48 : 28) });
+      expect(dev.linkinfo).toMatchObject({ info_kind: 'tun', info_data: { type: 'tun' } });
+      const t = (await A.engine()!.client.list()).tunnels.find((x) => x.name === endpointNames('sus', `l${n}`).tunnel())!;
+      expect(t).toMatchObject({ kind: 'gre', local: sa.local, remote: sa.remotes[0], key: 4700 + n });
+      expect(t.rxPackets).toBeGreaterThan(0);
+      return;
+    }
     // The TAP as iproute2 sees it: a tun device in TAP mode, marked, on the bridge, MTU underlay − overhead.
     const name = endpointNames('sus', `l${n}`).tunnel(sa.remotes[0]);
     const tap = ipLink(u.a, name);
@@ -142,6 +156,13 @@ describe.skipIf(kernelSkipReason)('userspace tunnels (visp-engine) through NodeK
     expect(r[0]!.steps.join('\n')).toMatch(/delete userspace tunnel .* \(its device is gone\)[\s\S]*create userspace etherip/);
     expect(ping(xa, '192.0.2.3')).toBe(true);
     expect(ok(await A.reconcile([sa]))[0]!.steps).toEqual([]);
+    // Layer 3: the TUN deleted in the experiment namespace.
+    const [g] = pair('gre', false, 6);
+    ipIn(xa, 'link', 'del', 'eth6');
+    const r3 = ok(await A.reconcile([g]));
+    expect(r3[0]!.steps.join('\n')).toMatch(/delete userspace tunnel .* \(its device is gone\)[\s\S]*create userspace gre .* as eth6/);
+    expect(ping(xa, '192.0.2.13')).toBe(true);
+    expect(ok(await A.reconcile([g]))[0]!.steps).toEqual([]);
   });
 
   it('the engine killed: it is restarted and given its tunnels again; ping resumes', async () => {
