@@ -20,6 +20,8 @@ export interface AgentOptions {
   netns?: string;
   reconcileIntervalMs?: number;
   log?: (line: string) => void;
+  /** Where the BGP speaker's socket and log live (default /run/visp). */
+  runDir?: string;
 }
 
 const toEndpoint = (e: EndpointSpec__Output): DesiredEndpoint => ({
@@ -30,7 +32,7 @@ const toEndpoint = (e: EndpointSpec__Output): DesiredEndpoint => ({
 
 export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise<void> }> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  const core = new AgentCore({ name: opts.node, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
+  const core = new AgentCore({ name: opts.node, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
   await core.start();
   const id = await core.identity(opts.underlay);
   const { pkg } = visp();

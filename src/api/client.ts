@@ -13,7 +13,7 @@ type Promisified<C, Names extends keyof C> = {
 };
 
 type LinksRpc = 'GetVersion' | 'ListResources' | 'Allocate' | 'Provision' | 'Status' | 'Describe' | 'Renew' | 'PerformOperationalAction' | 'Delete' | 'Shutdown';
-type OperatorRpc = 'ListNodes' | 'ListSlices' | 'ListTunnels' | 'GetTunnel' | 'Plan';
+type OperatorRpc = 'ListNodes' | 'ListSlices' | 'ListTunnels' | 'GetTunnel' | 'Plan' | 'SetEgressNode' | 'ListBgp';
 
 export interface VispClient {
   links: Promisified<LinksClient, LinksRpc>;
@@ -38,7 +38,7 @@ export function connect(address: string): VispClient {
   const options = { 'grpc.max_receive_message_length': 64 << 20 };
   const links = new pkg.visp.v1.Links(address, creds, options);
   const operator = new pkg.visp.v1.Operator(address, creds, options);
-  const ops = promisify(operator, ['ListNodes', 'ListSlices', 'ListTunnels', 'GetTunnel', 'Plan']);
+  const ops = promisify(operator, ['ListNodes', 'ListSlices', 'ListTunnels', 'GetTunnel', 'Plan', 'SetEgressNode', 'ListBgp']);
   return {
     links: promisify(links, ['GetVersion', 'ListResources', 'Allocate', 'Provision', 'Status', 'Describe', 'Renew', 'PerformOperationalAction', 'Delete', 'Shutdown']) as unknown as VispClient['links'],
     operator: {

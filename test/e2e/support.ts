@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startAgent } from '../../src/api/agent-client.js';
+import { findGobgpd } from '../../src/bgp/speaker.js';
 import { connect, type VispClient } from '../../src/api/client.js';
 import { startController, type ControllerHandle } from '../../src/api/controller-server.js';
 import type { IpamConfigSpec } from '../../src/ipam/types.js';
@@ -96,7 +97,7 @@ export class Lab {
   async startAgent(name: string): Promise<void> {
     const n = this.node(name);
     const a = await startAgent({
-      controller: this.address, node: name, netns: n.ns, underlay: [n.v4, n.v6],
+      controller: this.address, node: name, netns: n.ns, underlay: [n.v4, n.v6], runDir: this.dir,
       reconcileIntervalMs: this.opts.reconcileIntervalMs ?? 500, log: (l) => this.note(`agent ${name}: ${l}`),
     });
     this.agents.set(name, a);
@@ -136,6 +137,11 @@ export class Lab {
 
   async close(): Promise<void> {
     for (const name of [...this.agents.keys()]) await this.stopAgent(name).catch(() => undefined);
+    // Agents leave their BGP speakers running on purpose (the next agent adopts them); the lab ends them.
+    for (const n of this.nodes) {
+      const pid = findGobgpd(join(this.dir, `bgp-${n.name}.sock`));
+      if (pid !== undefined) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
     this.api?.close();
     await this.ctl?.close().catch(() => undefined);
     for (const ns of this.experimentNamespaces()) delNetns(ns);
