@@ -25,6 +25,8 @@ export interface Desired { generation: number; endpoints: DesiredEndpoint[]; tea
 export interface EndpointReport {
   slice: string; link: string; state: EndpointState; error?: string; bridge?: string; devices: string[];
   rxPackets: number; txPackets: number; rxBytes: number; txBytes: number;
+  /** Who carries the link's tunnels on this node: the kernel, or visp-engine where the kernel has no driver. */
+  dataplane?: 'kernel' | 'userspace';
 }
 export interface Report { generation: number; endpoints: EndpointReport[]; repairs: string[]; tornDown: string[]; egress?: EgressStatus }
 
@@ -56,7 +58,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   constructor(opts: AgentCoreOptions = {}) {
     super();
     this.opts = opts;
-    this.kernel = new NodeKernel(opts.netns ? { netns: opts.netns } : {});
+    this.kernel = new NodeKernel({ ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.log ? { log: opts.log } : {}) });
     this.egress = new AgentEgress({
       name: opts.name ?? opts.netns ?? 'local', ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}),
       ...(opts.log ? { log: opts.log } : {}),
@@ -161,6 +163,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   private async reports(endpoints: DesiredEndpoint[], results: EndpointResult[]): Promise<EndpointReport[]> {
     const namespaces = [...new Set(endpoints.filter((e) => !e.egress).map((e) => e.netns))].filter(netnsExists);
     const owned = await this.kernel.owned(namespaces, { stats: true }).catch(() => []);
+    const caps = await capabilities();
     return endpoints.map((e, i) => {
       const r = results[i]!;
       const mine = owned.filter((o) => o.slice === e.slice && o.link === e.link);
@@ -174,6 +177,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
         ...(bridge ? { bridge } : {}),
         devices: tunnels.map((o) => o.name),
         rxPackets: sum('rxPackets'), txPackets: sum('txPackets'), rxBytes: sum('rxBytes'), txBytes: sum('txBytes'),
+        ...(caps[e.kind]?.dataplane ? { dataplane: caps[e.kind].dataplane } : {}),
       };
     });
   }

@@ -90,7 +90,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   const tunnelToPb = (t: ReturnType<Controller['listTunnels']>[number]): Record<string, unknown> => ({
     sliver: `${t.slice}/${t.link}`, slice: t.slice, link: t.link, node: t.node, encapsulation: encapToPb(t.kind as TunnelKind), key: t.key,
     local: t.local, remotes: t.remotes, bridge: t.bridge ?? '', devices: t.devices, netns: t.netns, ifname: t.ifname, addresses: t.addresses,
-    state: stateToPb(t.state), error: t.error ?? '', rxPackets: t.rxPackets, txPackets: t.txPackets, rxBytes: t.rxBytes, txBytes: t.txBytes, dataplane: 'kernel',
+    state: stateToPb(t.state), error: t.error ?? '', rxPackets: t.rxPackets, txPackets: t.txPackets, rxBytes: t.rxBytes, txBytes: t.txBytes, dataplane: t.dataplane ?? '',
   });
 
   server.addService(pkg.visp.v1.Operator.service, {
@@ -210,6 +210,7 @@ function agentStream(controller: Controller, call: grpc.ServerDuplexStream<Conne
             endpoints: m.report.endpoints.map((e) => ({
               slice: e.slice, link: e.link, state: stateFromPb(e.state) ?? 'configuring', ...(e.error ? { error: e.error } : {}), ...(e.bridge ? { bridge: e.bridge } : {}),
               devices: e.devices, rxPackets: e.rxPackets, txPackets: e.txPackets, rxBytes: e.rxBytes, txBytes: e.txBytes,
+              ...(e.dataplane ? { dataplane: e.dataplane } : {}),
             })),
           });
         } else if (m.planResult) {

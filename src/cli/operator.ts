@@ -51,9 +51,9 @@ export async function tunnelsCmd(args: string[]): Promise<void> {
 /** The operator's tunnel table (also printed by `visp lab up`). */
 export function tunnelTable(tunnels: readonly Tunnel__Output[]): string {
   const withErrors = tunnels.some((t) => t.error);
-  const header = ['sliver', 'node', 'kind', 'key', 'local', 'remotes', 'netns', 'ifname', 'addresses', 'state', 'rx pkts', 'tx pkts'];
+  const header = ['sliver', 'node', 'kind', 'dataplane', 'key', 'local', 'remotes', 'netns', 'ifname', 'addresses', 'state', 'rx pkts', 'tx pkts'];
   return table(withErrors ? [...header, 'error'] : header, tunnels.map((t) => {
-    const row = [t.sliver, t.node, encap(t.encapsulation), t.key || '', t.local, t.remotes, t.netns, t.ifname, t.addresses,
+    const row = [t.sliver, t.node, encap(t.encapsulation), t.dataplane, t.key || '', t.local, t.remotes, t.netns, t.ifname, t.addresses,
       opState(t.state), count(t.rxPackets), count(t.txPackets)];
     return withErrors ? [...row, t.error] : row;
   }));

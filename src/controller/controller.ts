@@ -57,7 +57,7 @@ export interface ControllerOptions {
 export interface TunnelView {
   slice: string; link: string; node: string; kind: TunnelKind; key: number; local: string; remotes: string[];
   bridge?: string; devices: string[]; netns: string; ifname: string; addresses: string[];
-  state: string; error?: string; rxPackets: number; txPackets: number; rxBytes: number; txBytes: number;
+  state: string; error?: string; rxPackets: number; txPackets: number; rxBytes: number; txBytes: number; dataplane?: string;
 }
 
 const K = {
@@ -260,6 +260,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
             ...(e.bridge ? { bridge: e.bridge } : {}), devices: e.devices, netns: e.netns, ifname: e.ifname, addresses: e.addresses,
             state: e.state, ...(e.error ? { error: e.error } : {}),
             rxPackets: er?.rxPackets ?? 0, txPackets: er?.txPackets ?? 0, rxBytes: er?.rxBytes ?? 0, txBytes: er?.txBytes ?? 0,
+            ...(er?.dataplane ? { dataplane: er.dataplane } : {}),
           });
         }
       }

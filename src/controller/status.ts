@@ -15,6 +15,7 @@ export interface EndpointReport {
   bridge?: string;
   devices: string[];
   rxPackets: number; txPackets: number; rxBytes: number; txBytes: number;
+  dataplane?: string;
 }
 export interface NodeReport { generation: number; endpoints: Map<string, EndpointReport>; at: number }
 
