@@ -206,6 +206,36 @@ describe.skipIf(bgpSkipReason)('e2e: BGP egress through the API, two BIRD 2 prov
     await waitFor('provider routes back in the slice table', () => tableRoutes('-4', table).includes('default'), 10_000, 100);
   });
 
+  it('routes DEFAULT: only the providers\' default routes go into that slice\'s table; expiry withdraws it', async () => {
+    const c = lab.slice('c');
+    const endTime = new Date(Date.now() + 8000).toISOString();
+    await lab.api.links.allocate({ slice: c, endTime, topology: { nodes: [{ id: 'r', node: 'r1' }], links: [egressLink({ ipv6: undefined, egress: { node: 'egr', routes: 'EGRESS_ROUTES_DEFAULT' } })] } });
+    await lab.api.links.provision({ slice: c });
+    const mc = await lab.waitState(c, 'OPERATIONAL_STATE_READY');
+    const blk = mc.blocks.find((b) => b.addressClass === 'ADDRESS_CLASS_PUBLIC')!.prefix;
+    await waitFor('c announced', () => bothHave(blk), 10_000, 100);
+    await waitFor('c default route', () => tableRoutes('-4', mc.groupId).includes('default'), 10_000, 100);
+    expect(tableRoutes('-4', mc.groupId).trim().split('\n').filter((l) => !l.startsWith(blk)).map((l) => l.split(' ')[0])).toEqual(['default']);
+    // The first slice's table is its own: its hosts are still there, c's default did not replace them.
+    expect(tableRoutes('-4', table)).toContain(PROV[0].host[0]);
+    await waitFor('c withdrawn after expiry', () => noneHas(blk), 15_000, 100);
+    await waitFor('c table emptied', () => tableRoutes('-4', mc.groupId).trim() === '', 5000, 100);
+  });
+
+  it('Shutdown: withdrawn at both providers within 2 s', async () => {
+    const d = lab.slice('d');
+    await lab.api.links.allocate({ slice: d, topology: { nodes: [{ id: 'r', node: 'r1' }], links: [egressLink({ ipv6: undefined })] } });
+    await lab.api.links.provision({ slice: d });
+    const md = await lab.waitState(d, 'OPERATIONAL_STATE_READY');
+    const blk = md.blocks.find((b) => b.addressClass === 'ADDRESS_CLASS_PUBLIC')!.prefix;
+    await waitFor('d announced', () => bothHave(blk), 10_000, 100);
+    const t0 = Date.now();
+    await lab.api.links.shutdown({ slice: d });
+    await waitFor('d withdrawn', () => noneHas(blk), 2000, 25);
+    expect(Date.now() - t0).toBeLessThanOrEqual(2000);
+    await lab.api.links.delete({ slice: d });
+  });
+
   it('Delete: withdrawn at both providers within 2 s, the slice\'s table emptied and its rules gone', async () => {
     const t0 = Date.now();
     await lab.api.links.delete({ slice });
