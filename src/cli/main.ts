@@ -26,6 +26,10 @@ operator (--controller ADDR, else $VISP_CONTROLLER, else the one lab that is up;
   describe SLICE              the manifest: every address, key, interface
   plan FILE [--slice S]       what a topology would change on each node (a dry run)
   events [--slice S] [--node N]   state changes as they happen (Ctrl-C to stop)
+  bgp [--node N]              egress nodes: BGP sessions (state, uptime, prefix counts), what each slice announces and receives
+  egress set NODE --asn N --router-id A [--provider ADDR,ASN[,password=P][,families=ipv4+ipv6][,max-prefixes=N]]…
+                              make NODE an egress node (replaces its whole configuration)
+  egress remove NODE          stop egress on NODE (refused while a slice egresses there)
 
 ADDR is host:port or unix:/path (a bare /path is a unix socket).
 Topology files: see examples/*.yaml.`;
@@ -42,6 +46,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   describe: async () => (await import('./operator.js')).describeCmd,
   plan: async () => (await import('./operator.js')).planCmd,
   events: async () => (await import('./operator.js')).eventsCmd,
+  bgp: async () => (await import('./bgp.js')).bgpCmd,
+  egress: async () => (await import('./bgp.js')).egressCmd,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -8,9 +8,11 @@
 //
 // Each provider announces a default route and its host address, and exports
 // what it learns from us into its own kernel (so replies find their way).
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, gobgpClient } from '../../src/bgp/gobgp-client.js';
 import { localPath } from '../../src/bgp/reconcile.js';
@@ -157,6 +159,14 @@ describe.skipIf(bgpSkipReason)('e2e: BGP egress through the API, two BIRD 2 prov
     expect(s.announced.sort()).toEqual([block4, block6].sort());
     expect(s.routesInstalled).toBeGreaterThanOrEqual(4);
     expect(s.table).toBe(table);
+  });
+
+  it('visp bgp (the built CLI) shows the same: sessions established with uptime, the slice\'s announced prefixes', async () => {
+    // Asynchronously: the controller answering it runs in this process.
+    const { stdout: text } = await promisify(execFile)('node', [join(process.cwd(), 'dist/src/cli/main.js'), 'bgp', '--controller', lab.address]);
+    expect(text).toContain('egress node egr: AS64500, router id 198.18.1.1, agent connected, speaker running');
+    for (const p of PROV) expect(text).toMatch(new RegExp(`${p.theirs[0].replace(/\./g, '\\.')}\\s+${p.asn}\\s+established\\s+\\d+[smhd]`));
+    expect(text).toMatch(new RegExp(`${slice}\\s+${table}\\s+\\S*${block4.replace(/[./]/g, (c) => `\\${c}`)}`));
   });
 
   it('a second slice cannot take an address of the first one\'s block, and a path injected into GoBGP outside any slice\'s block never reaches a provider', async () => {
