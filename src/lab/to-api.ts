@@ -23,6 +23,7 @@ export function toApiTopology(t: Topology): ApiTopology {
       ...(l.mtu !== undefined ? { mtu: l.mtu } : {}),
       ipv4: addressing(l.ipv4),
       ipv6: addressing(l.ipv6),
+      ...(l.egress ? { egress: { node: l.egress.node, routes: l.egress.routes === 'full' ? 'EGRESS_ROUTES_FULL' as const : 'EGRESS_ROUTES_DEFAULT' as const, noDefaultRoute: !l.egress.defaultRoute } } : {}),
     })),
   };
 }

@@ -45,6 +45,8 @@ export interface TopologyLink {
   /** Absent: no addresses of that family. */
   ipv4?: Addressing;
   ipv6?: Addressing;
+  /** An egress link: one endpoint (the slice's router); the other end is this egress node. */
+  egress?: { node: string; routes: 'default' | 'full'; defaultRoute: boolean };
 }
 
 export interface Topology {
@@ -56,5 +58,5 @@ export interface Topology {
 
 /** Physical nodes a topology places routers on, in order of first mention. */
 export function physicalNodes(t: Topology): string[] {
-  return [...new Set(t.nodes.map((n) => n.node))];
+  return [...new Set([...t.nodes.map((n) => n.node), ...t.links.flatMap((l) => (l.egress ? [l.egress.node] : []))])];
 }

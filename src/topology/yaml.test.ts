@@ -54,6 +54,16 @@ describe('parseTopology: valid files', () => {
       },
     },
     {
+      name: 'egress link: one endpoint, public by default, routes and default_route',
+      text: head('  - endpoints: [r1]\n    egress: { node: e1 }\n  - id: up2\n    endpoints: [r2]\n    egress: { node: e1, routes: full, default_route: false }\n    ipv6: true\n    ipv4: true\n'),
+      want: {
+        links: [
+          { id: 'r1-e1', members: [{ node: 'r1' }], encapsulation: 'auto', addressClass: 'public', ipv4: {}, egress: { node: 'e1', routes: 'default', defaultRoute: true } },
+          { id: 'up2', members: [{ node: 'r2' }], encapsulation: 'auto', addressClass: 'public', ipv4: {}, ipv6: {}, egress: { node: 'e1', routes: 'full', defaultRoute: false } },
+        ],
+      },
+    },
+    {
       name: 'anchors and aliases',
       text: `name: t\n${NODES}links:\n  - endpoints: &pair [r1, r2]\n    id: a\n  - endpoints: *pair\n    id: b\n`,
       want: { links: ['a', 'b'].map((id) => ({ id, members: [{ node: 'r1' }, { node: 'r2' }], encapsulation: 'auto' as const, addressClass: 'local' as const, ipv4: {} })) },
@@ -119,6 +129,11 @@ describe('parseTopology: errors name the line, the field and the reason', () => 
     { name: 'IPv6 prefix length out of range', text: head('  - endpoints: [r1, r2]\n    ipv6: { prefix_length: 128 }\n'), field: 'links[0].ipv6.prefix_length', message: /\/128 is outside \/48–\/127/ },
     { name: 'unknown addressing field', text: head('  - endpoints: [r1, r2]\n    ipv6: { prefix_lenght: 64 }\n'), field: 'links[0].ipv6.prefix_lenght', message: /did you mean "prefix_length"/ },
     { name: 'both families off', text: head('  - endpoints: [r1, r2]\n    ipv4: false\n'), field: 'links[0]', message: /neither ipv4 nor ipv6 is enabled/ },
+    { name: 'egress link with two endpoints', text: head('  - endpoints: [r1, r2]\n    egress: { node: e1 }\n'), field: 'links[0].endpoints', message: /an egress link has exactly 1 endpoint/ },
+    { name: 'egress without node', text: head('  - endpoints: [r1]\n    egress: { routes: full }\n'), field: 'links[0].egress.node', message: /is required/ },
+    { name: 'egress routes unknown', text: head('  - endpoints: [r1]\n    egress: { node: e1, routes: all }\n'), field: 'links[0].egress.routes', message: /"all" is not one of default, full/ },
+    { name: 'egress default_route not a bool', text: head('  - endpoints: [r1]\n    egress: { node: e1, default_route: maybe }\n'), field: 'links[0].egress.default_route', message: /must be true or false/ },
+    { name: 'egress unknown field', text: head('  - endpoints: [r1]\n    egress: { node: e1, asn: 1 }\n'), field: 'links[0].egress.asn', message: /unknown field; expected one of node, routes, default_route/ },
     { name: 'bad default', text: `name: a\ndefaults: { encapsulation: ppp }\n${NODES}links: []\n`, field: 'defaults.encapsulation', message: /^f\.yaml:2:28: defaults\.encapsulation: "ppp" is not one of/ },
     { name: 'unknown default', text: `name: a\ndefaults: { id: x }\n${NODES}links: []\n`, field: 'defaults.id', message: /unknown field; expected one of encapsulation, mtu, class, ipv4, ipv6/ },
   ];

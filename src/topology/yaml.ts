@@ -13,6 +13,10 @@
 //       ipv6: { prefix_length: 64 }
 //       mtu: 1400
 //       class: local            # public | local | private (default local)
+//     - id: upstream            # an egress link: one endpoint, the other end is an egress node
+//       endpoints: [r1]
+//       egress: { node: e1, routes: full }   # routes: default (the default) | full; default_route: false
+//                                            # (class defaults to public: the addresses are announced)
 //
 // IPv4 is on unless the link (or `defaults`) asks for IPv6 and says nothing
 // about IPv4. Errors name the place, the field path and the reason:
@@ -131,12 +135,15 @@ function parseLinks(ctx: Ctx, node: Node, nodes: Map<string, Placed>, defaults: 
   return s.items.map((item, i) => {
     const path = `links[${i}]`;
     const m = mapping(ctx, resolve(ctx, item as Node), path, 'e.g. "{ endpoints: [r1, r2] }"');
-    checkKeys(ctx, m, path, ['id', 'endpoints', 'encapsulation', 'ipv4', 'ipv6', 'mtu', 'class']);
+    checkKeys(ctx, m, path, ['id', 'endpoints', 'encapsulation', 'ipv4', 'ipv6', 'mtu', 'class', 'egress']);
 
     const epNode = required(ctx, m, path, 'endpoints');
     const eps = sequence(ctx, epNode, `${path}.endpoints`);
     const members = eps.items.map((e, j) => member(ctx, resolve(ctx, e as Node), `${path}.endpoints[${j}]`, nodes));
-    if (members.length < 2) fail(ctx, eps, `${path}.endpoints`, `a link needs at least 2 endpoints, has ${members.length}`);
+    const egNode = get(ctx, m, path, 'egress');
+    const egress = egNode !== undefined ? egressOf(ctx, egNode, `${path}.egress`) : undefined;
+    if (egress && members.length !== 1) fail(ctx, eps, `${path}.endpoints`, `an egress link has exactly 1 endpoint (the router; the egress node is the other end), has ${members.length}`);
+    if (!egress && members.length < 2) fail(ctx, eps, `${path}.endpoints`, `a link needs at least 2 endpoints, has ${members.length}`);
     members.forEach((mb, j) => {
       if (members.findIndex((o) => o.node === mb.node) !== j) {
         fail(ctx, eps.items[j] as Node, `${path}.endpoints[${j}]`, `router "${mb.node}" is an endpoint of this link twice`);
@@ -148,7 +155,7 @@ function parseLinks(ctx: Ctx, node: Node, nodes: Map<string, Placed>, defaults: 
     if (idNode !== undefined) {
       lid = id(ctx, idNode, `${path}.id`);
     } else {
-      lid = members.map((mb) => mb.node).join('-');
+      lid = [...members.map((mb) => mb.node), ...(egress ? [egress.node] : [])].join('-');
       if (!ID.test(lid)) fail(ctx, m, `${path}.id`, `the default id "${lid}" ${ID_RULE}; give the link an id`);
     }
     const prev = ids.get(lid);
@@ -174,7 +181,8 @@ function parseLinks(ctx: Ctx, node: Node, nodes: Map<string, Placed>, defaults: 
     const mtuNode = get(ctx, m, path, 'mtu');
     const linkMtu = mtuNode !== undefined ? mtu(ctx, mtuNode, `${path}.mtu`) : defaults.mtu;
     const clsNode = get(ctx, m, path, 'class');
-    const addressClass = clsNode !== undefined ? oneOf(ctx, clsNode, `${path}.class`, ADDRESS_CLASSES) : defaults.addressClass ?? 'local';
+    // An egress link's addresses are announced upstream: public unless said otherwise (the controller then refuses).
+    const addressClass = clsNode !== undefined ? oneOf(ctx, clsNode, `${path}.class`, ADDRESS_CLASSES) : egress ? 'public' : defaults.addressClass ?? 'local';
 
     const said: Record<Family, Said> = {
       ipv4: firstSaid(addressing(ctx, get(ctx, m, path, 'ipv4'), `${path}.ipv4`), defaults.ipv4),
@@ -194,8 +202,26 @@ function parseLinks(ctx: Ctx, node: Node, nodes: Map<string, Placed>, defaults: 
     if (linkMtu !== undefined) link.mtu = linkMtu;
     if (said.ipv4) link.ipv4 = said.ipv4;
     if (said.ipv6) link.ipv6 = said.ipv6;
+    if (egress) link.egress = egress;
     return link;
   });
+}
+
+/** { node: e1, routes: default | full, default_route: true | false } */
+function egressOf(ctx: Ctx, node: Node, path: string): NonNullable<TopologyLink['egress']> {
+  const m = mapping(ctx, resolve(ctx, node), path, 'e.g. "{ node: e1, routes: full }"');
+  checkKeys(ctx, m, path, ['node', 'routes', 'default_route']);
+  const eg = id(ctx, required(ctx, m, path, 'node'), `${path}.node`, 'a node name');
+  const r = get(ctx, m, path, 'routes');
+  const routes = r !== undefined ? oneOf(ctx, r, `${path}.routes`, ['default', 'full'] as const) : 'default';
+  const d = get(ctx, m, path, 'default_route');
+  let defaultRoute = true;
+  if (d !== undefined) {
+    const v = resolve(ctx, d);
+    if (!isScalar(v) || typeof v.value !== 'boolean') fail(ctx, v, `${path}.default_route`, `must be true or false, got ${describe(v)}`);
+    defaultRoute = v.value;
+  }
+  return { node: eg, routes, defaultRoute };
 }
 
 const firstSaid = (a: Said, b: Said): Said => (a !== undefined ? a : b === undefined ? undefined : b === false ? false : { ...b });
