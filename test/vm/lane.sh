@@ -21,6 +21,13 @@
 #   VISP_VM_APPEND='...'         extra kernel parameters
 #   VISP_VM_CMD='...'            debugging: run this bash command in the guest
 #                                (from the repo dir) instead of vitest
+#   VISP_VM_NET=auto|0|1         network mode for the GRE interop with the host
+#                                (test/vm/interop-gre.test.ts): qemu runs in a
+#                                fresh host namespace vt-vmlane-… with a tap
+#                                NIC, and test/vm/interop-host.ts (visp-engine)
+#                                runs on the host side of it. auto (default):
+#                                on when the interop file is selected (no
+#                                filter, or a filter naming it)
 set -uo pipefail
 
 T0=$(date +%s.%N)
@@ -30,6 +37,19 @@ RESULTS=$REPO/.test-results
 CACHE=$REPO/.vm
 
 ACCEL=${VISP_VM_ACCEL:-auto}
+NET=${VISP_VM_NET:-auto}
+if [ "$NET" = auto ]; then
+  NET=0
+  if [ -z "${VISP_VM_CMD:-}" ]; then
+    files=0
+    for a in "$@"; do
+      case $a in -*) continue ;; esac
+      files=1
+      [[ test/vm/interop-gre.test.ts == *"$a"* ]] && NET=1
+    done
+    [ $files = 0 ] && NET=1
+  fi
+fi
 TIMEOUT=${VISP_VM_TIMEOUT:-900}
 MEM=${VISP_VM_MEM:-2048}
 SMP=${VISP_VM_SMP:-2}
@@ -190,10 +210,17 @@ RUN=$(mktemp -d /tmp/visp-vm.XXXXXX)
 OUT=$RUN/share
 CONSOLE=$RUN/console.log
 mkdir "$OUT"
-QPID='' TPID=''
+QPID='' TPID='' HPID='' NETNS=''
 cleanup() {
   [ -n "$QPID" ] && stop_vm
   [ -n "$TPID" ] && kill "$TPID" 2>/dev/null
+  [ -n "$HPID" ] && kill "$HPID" 2>/dev/null
+  if [ -n "$NETNS" ]; then
+    # Whatever still runs in the lane's namespace (an engine whose helper was killed) goes with it.
+    for p in $(ip netns pids "$NETNS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+    ip netns del "${NETNS}x" 2>/dev/null
+    ip netns del "$NETNS" 2>/dev/null
+  fi
   [ -f "$CONSOLE" ] && tr -d '\r' <"$CONSOLE" >"$RESULTS/vm-console.log"
   rm -rf "$RUN"
 }
@@ -214,7 +241,19 @@ cat >"$OUT/env" <<EOF
 VISP_VM_REPO=$REPO
 VISP_HOST_KERNEL=$(uname -r)
 VISP_GUEST_KERNEL=$KVER
+VISP_VM_NET=$NET
 EOF
+
+# Network mode: a fresh namespace on the host holds qemu's tap (never the
+# root namespace); the host side of the interop works in it.
+QEMU_NET=(-nic none) QEMU_WRAP=()
+if [ "$NET" = 1 ]; then
+  NETNS=vt-vmlane-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+  ip netns add "$NETNS" || fail "cannot create namespace $NETNS"
+  ip -n "$NETNS" link set lo up
+  QEMU_NET=(-netdev "tap,id=n0,ifname=vmtap0,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:9a:00:02")
+  QEMU_WRAP=(ip netns exec "$NETNS")
+fi
 
 # The console streams to stdout without kernel messages (lines starting with a
 # printk timestamp); the full log stays in .test-results/vm-console.log.
@@ -238,8 +277,8 @@ start_vm() {
   rm -f "$RUN/qemu.pid"
   QSTART=$(date +%s.%N)
   (
-    qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "$MEM" -smp "$SMP" \
-      -nographic -no-reboot -nic none -pidfile "$RUN/qemu.pid" \
+    "${QEMU_WRAP[@]}" qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "$MEM" -smp "$SMP" \
+      -nographic -no-reboot "${QEMU_NET[@]}" -pidfile "$RUN/qemu.pid" \
       -kernel "$BOOT_IMAGE" -initrd "$INITRD" \
       -append "console=ttyS0 quiet loglevel=3 panic=-1 ${VISP_VM_APPEND:-} visp.host_uname=$(uname -r)" \
       -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
@@ -297,7 +336,12 @@ if [ -z "$booted" ]; then
   fi
   booted=tcg
 fi
-log "kernel $KVER$([ "$BOOT_IMAGE" != "$KERNEL" ] && echo ' (PVH entry)'), accel $booted, ${MEM} MiB, $SMP vCPUs"
+log "kernel $KVER$([ "$BOOT_IMAGE" != "$KERNEL" ] && echo ' (PVH entry)'), accel $booted, ${MEM} MiB, $SMP vCPUs$([ "$NET" = 1 ] && echo ", tap NIC in $NETNS")"
+if [ "$NET" = 1 ]; then
+  # The host side of the interop, on the host: visp-engine in $NETNS facing the guest's kernel GRE.
+  node --import tsx test/vm/interop-host.ts --netns "$NETNS" --out "$OUT" --timeout-s "$TIMEOUT" >"$RUN/interop-host.log" 2>&1 &
+  HPID=$!
+fi
 stream
 
 deadline=$(( $(date +%s) + TIMEOUT ))
@@ -318,6 +362,16 @@ qrc=$(sed -n 's/^qemu exited with //p' "$CONSOLE" | tail -n 1)
 wait "$TPID" 2>/dev/null; TPID=''
 [ -n "$BOOT_S" ] && log "boot ${BOOT_S}s (qemu start to the test command), tests $(elapsed "$TSTART")s, VM total $(elapsed "$QSTART")s"
 
+HOST_RC=''
+if [ -n "$HPID" ]; then
+  # The guest is done: the helper finishes at once if the interop ran, else it is stopped.
+  for _ in $(seq 1 50); do kill -0 "$HPID" 2>/dev/null || break; sleep 0.2; done
+  kill "$HPID" 2>/dev/null
+  wait "$HPID"; HOST_RC=$?
+  HPID=''
+  sed 's/^/vm-lane: /' "$RUN/interop-host.log"
+fi
+
 if [ -n "${VISP_VM_CMD:-}" ]; then
   code=$(cat "$OUT/exit-code" 2>/dev/null || echo 'none')
   log "VISP_VM_CMD exited with $code (debug run: no test results); total lane time $(elapsed "$T0")s"
@@ -332,6 +386,8 @@ if [ ! -f "$OUT/exit-code" ]; then
 fi
 code=$(cat "$OUT/exit-code")
 [ "$code" = 0 ] || fail "the tests in the VM exited with $code"
+# The interop ran (the guest side got going): its host side must have passed too.
+[ -f "$OUT/guest-ready" ] && [ "$HOST_RC" != 0 ] && fail "the interop's host side (test/vm/interop-host.ts) failed (exit $HOST_RC)"
 [ -f "$RESULTS/vm.json" ] || fail "the tests in the VM wrote no vm.json"
 node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   process.exit(r.success !== false && r.numPassedTests > 0 && !r.numFailedTests ? 0 : 1)' "$RESULTS/vm.json" \
