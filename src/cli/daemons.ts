@@ -39,7 +39,7 @@ export async function controllerCmd(args: string[]): Promise<void> {
 
 export async function agentCmd(args: string[]): Promise<void> {
   const { values } = parse('agent', args, {
-    controller: { type: 'string' }, node: { type: 'string' }, underlay: { type: 'string' }, 'reconcile-interval': { type: 'string' },
+    controller: { type: 'string' }, node: { type: 'string' }, underlay: { type: 'string' }, 'reconcile-interval': { type: 'string' }, 'run-dir': { type: 'string' },
   });
   if (!values.controller) throw new UsageError('agent: flag --controller is required (the controller\'s address)');
   if (!values.node) throw new UsageError('agent: flag --node is required (this node\'s name)');
@@ -48,6 +48,7 @@ export async function agentCmd(args: string[]): Promise<void> {
     controller: normalizeAddress(values.controller),
     node: values.node,
     ...(underlay?.length ? { underlay } : {}),
+    ...(values['run-dir'] ? { runDir: values['run-dir'] } : {}),
     ...(values['reconcile-interval'] !== undefined ? { reconcileIntervalMs: positiveInt('reconcile-interval', values['reconcile-interval']) } : {}),
     log,
   });

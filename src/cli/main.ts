@@ -17,7 +17,8 @@ lab mode (this machine; needs root):
 
 daemons:
   controller [--listen ADDR] [--store FILE] [--pools FILE.yaml]
-  agent --controller ADDR --node NAME [--underlay ADDR,…] [--reconcile-interval MS]
+  agent --controller ADDR --node NAME [--underlay ADDR,…] [--reconcile-interval MS] [--run-dir DIR]
+                              (DIR: where an egress node's gobgpd socket and log go; default /run/visp)
 
 operator (--controller ADDR, else $VISP_CONTROLLER, else the one lab that is up; --json for scripts):
   slices                      slices, their states and link counts

@@ -22,6 +22,8 @@ import { isAlive, isOurs, logTail, spawnDetached, stopProcess } from './processe
 import { enumWord, toApiTopology } from './to-api.js';
 import { errorText, rpcCode, withTimeout } from './rpc.js';
 import { ensureLabRoot, labDir, listLabs, tryReadState, writeState, type LabState } from './state.js';
+import { findGobgpd } from '../bgp/speaker.js';
+import { birdMark, providerPlan, startProvider } from './providers.js';
 import { builtLinks, createUnderlay, deleteNetns, hubNetns, listNetns, netnsExists, nodeNetns, underlayNamespaces, underlayPlan } from './underlay.js';
 
 /** Lab names become namespace names, a directory and part of a unix socket path: keep them short and plain. */
@@ -147,12 +149,13 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
     for (const n of plan.nodes) {
       state.pids.agents[n.name] = spawnDetached(
         ['nsenter', `--net=/run/netns/${n.netns}`, '--', process.execPath, entry,
-          'agent', '--controller', state.controller, '--node', n.name, '--underlay', `${n.ipv4},${n.ipv6}`],
+          'agent', '--controller', state.controller, '--node', n.name, '--underlay', `${n.ipv4},${n.ipv6}`, '--run-dir', dir],
         join(dir, `agent-${n.name}.log`),
       );
     }
     writeState(state);
     await waitForAgents(state, client, opts.startTimeoutMs ?? 30_000, progress, signal);
+    if (topo.egress?.length) await startEgress(state, topo, client, opts.startTimeoutMs ?? 60_000, progress, signal);
 
     const endTime = new Date(Date.now() + (opts.durationMs ?? 24 * 3600_000)).toISOString().replace(/\.\d+Z$/, 'Z');
     progress(`slice ${name}: Allocate (${topo.nodes.length} routers, ${topo.links.length} links)`);
@@ -175,6 +178,40 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
     throw e;
   } finally {
     client?.close();
+  }
+}
+
+/** Emulated providers (BIRD 2 namespaces), each egress node configured through the API, sessions up. */
+async function startEgress(state: LabState, topo: Topology, client: VispClient, timeoutMs: number, progress: (l: string) => void, signal?: AbortSignal): Promise<void> {
+  const egress = topo.egress ?? [];
+  const netnsOf = (node: string): string => state.nodes.find((n) => n.name === node)!.netns;
+  state.providers = providerPlan(state.name, state.dir, egress, netnsOf);
+  state.pids.providers = {};
+  writeState(state);
+  for (const p of state.providers) {
+    progress(`provider ${p.name} (AS${p.asn}, BIRD 2) for ${p.egressNode}: ${p.netns}, host ${p.host.ipv4} ${p.host.ipv6}`);
+    state.pids.providers[p.name] = await startProvider(p, netnsOf(p.egressNode), join(state.dir, `bird-${p.name}.log`), (ns) => { state.namespaces.push(ns); writeState(state); });
+    writeState(state);
+  }
+  for (const e of egress) {
+    const routerId = e.routerId ?? state.nodes.find((n) => n.name === e.node)!.ipv4;
+    const providers = state.providers.filter((p) => p.egressNode === e.node);
+    progress(`egress node ${e.node}: AS${e.asn}, router id ${routerId}, providers ${providers.map((p) => `${p.name} (AS${p.asn})`).join(', ')}`);
+    await client.operator.setEgressNode({
+      config: { node: e.node, asn: e.asn, routerId, providers: providers.flatMap((p) => [
+        { address: p.theirs.ipv4, asn: p.asn, families: ['ipv4'] }, { address: p.theirs.ipv6, asn: p.asn, families: ['ipv6'] },
+      ]) },
+    });
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    signal?.throwIfAborted();
+    const nodes = (await withTimeout(client.operator.listBgp({}), 5000, 'ListBgp')).nodes;
+    const peers = nodes.flatMap((n) => n.peers);
+    const up = peers.filter((p) => p.state === 'established').length;
+    if (peers.length && up === peers.length) { progress(`bgp: ${up}/${peers.length} sessions established`); return; }
+    if (Date.now() > deadline) throw new UnavailableError(`bgp: ${up}/${peers.length} sessions established after ${Math.round(timeoutMs / 1000)} s (see visp bgp)`);
+    await sleep(250, undefined, signal ? { signal } : undefined);
   }
 }
 
@@ -321,6 +358,20 @@ async function teardown(state: LabState, given: VispClient | undefined, progress
   await Promise.all(agents.map(async ([node, pid]) => {
     if (await stopProcess(pid, MARK.agent(state, node))) report.stopped.push(`agent ${node} (pid ${pid})`);
     if (isOurs(pid, MARK.agent(state, node))) report.problems.push(`agent ${node} (pid ${pid}) is still running`);
+  }));
+  // Agents leave an egress node's gobgpd running (the next agent would adopt
+  // it); the lab is going away, so it goes too. Then the emulated providers.
+  for (const n of state.nodes) {
+    const sock = join(state.dir, `bgp-${n.name}.sock`);
+    const pid = findGobgpd(sock);
+    if (pid === undefined) continue;
+    if (await stopProcess(pid, ['--api-hosts', `unix://${sock}`])) report.stopped.push(`gobgpd of ${n.name} (pid ${pid})`);
+  }
+  await Promise.all((state.providers ?? []).map(async (p) => {
+    const pid = state.pids.providers?.[p.name];
+    if (pid === undefined) return;
+    if (await stopProcess(pid, birdMark(p))) report.stopped.push(`provider ${p.name} (pid ${pid})`);
+    if (isOurs(pid, birdMark(p))) report.problems.push(`provider ${p.name} (pid ${pid}) is still running`);
   }));
   if (state.pids.controller !== undefined) {
     const pid = state.pids.controller;

@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NotFoundError } from '../errors.js';
+import type { LabProvider } from './providers.js';
 import type { UnderlayNode } from './underlay.js';
 
 /** Where labs live: /run/visp/lab-<name>/ (VISP_LAB_ROOT moves it, e.g. for a non-root dry run). */
@@ -34,7 +35,9 @@ export interface LabState {
   namespaces: string[];
   /** Experiment namespaces the agents made (from the API), removed at down. */
   experimentNetns: string[];
-  pids: { controller?: number; agents: Record<string, number> };
+  pids: { controller?: number; agents: Record<string, number>; providers?: Record<string, number> };
+  /** Emulated BGP providers (each a namespace running BIRD 2). */
+  providers?: LabProvider[];
 }
 
 export function writeState(s: LabState): void {

@@ -49,14 +49,29 @@ export interface TopologyLink {
   egress?: { node: string; routes: 'default' | 'full'; defaultRoute: boolean };
 }
 
+/**
+ * Lab mode: an egress node and the providers to emulate for it (each a
+ * namespace running BIRD 2). On a testbed the operator configures egress
+ * nodes with `visp egress set` instead.
+ */
+export interface LabEgressNode {
+  node: string;
+  asn: number;
+  /** Default: the node's underlay IPv4 address. */
+  routerId?: string;
+  providers: Array<{ name: string; asn: number }>;
+}
+
 export interface Topology {
   /** The slice id (and, in lab mode, the lab's name). */
   name: string;
   nodes: TopologyNode[];
   links: TopologyLink[];
+  /** Lab mode only (see LabEgressNode). */
+  egress?: LabEgressNode[];
 }
 
 /** Physical nodes a topology places routers on, in order of first mention. */
 export function physicalNodes(t: Topology): string[] {
-  return [...new Set([...t.nodes.map((n) => n.node), ...t.links.flatMap((l) => (l.egress ? [l.egress.node] : []))])];
+  return [...new Set([...t.nodes.map((n) => n.node), ...t.links.flatMap((l) => (l.egress ? [l.egress.node] : [])), ...(t.egress ?? []).map((e) => e.node)])];
 }

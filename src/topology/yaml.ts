@@ -26,7 +26,7 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Docum
 import { ifnameProblem } from '../endpoint/names.js';
 import { InvalidSpecError } from '../errors.js';
 import { ADDRESS_CLASSES, type AddressClass } from '../ipam/types.js';
-import { ENCAPSULATIONS, type Addressing, type Encapsulation, type LinkMember, type Topology, type TopologyLink, type TopologyNode } from './types.js';
+import { ENCAPSULATIONS, type Addressing, type Encapsulation, type LabEgressNode, type LinkMember, type Topology, type TopologyLink, type TopologyNode } from './types.js';
 
 /** Ids of slices, routers, physical nodes, links and namespaces (the controller's rule). */
 export const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -59,14 +59,53 @@ export function parseTopology(text: string, opts: ParseOptions = {}): Topology {
   const root = resolve(ctx, doc.contents);
   if (root === null || root === undefined) fail(ctx, undefined, '', 'the file is empty; expected name, nodes and links');
   const top = mapping(ctx, root, '');
-  checkKeys(ctx, top, '', ['name', 'defaults', 'nodes', 'links']);
+  checkKeys(ctx, top, '', ['name', 'defaults', 'nodes', 'links', 'egress']);
 
   const nameNode = required(ctx, top, '', 'name');
   const name = id(ctx, nameNode, 'name');
   const defaults = parseDefaults(ctx, get(ctx, top, '', 'defaults'));
   const nodes = parseNodes(ctx, required(ctx, top, '', 'nodes'));
   const links = parseLinks(ctx, required(ctx, top, '', 'links'), nodes, defaults);
-  return { name, nodes: [...nodes.values()].map((n) => n.value), links };
+  const egNode = get(ctx, top, '', 'egress');
+  const egress = egNode !== undefined ? parseLabEgress(ctx, egNode) : undefined;
+  return { name, nodes: [...nodes.values()].map((n) => n.value), links, ...(egress ? { egress } : {}) };
+}
+
+/** Lab mode: `egress: { e1: { asn: 64500, providers: [{ name: isp-a, asn: 64501 }] } }`. */
+function parseLabEgress(ctx: Ctx, node: Node): LabEgressNode[] {
+  const m = mapping(ctx, node, 'egress', 'egress nodes by name, e.g. "e1: { asn: 64500, providers: [{ name: isp-a, asn: 64501 }] }"');
+  const names = new Set<string>();
+  return m.items.map((pair) => {
+    const eg = id(ctx, pair.key as Node, 'egress', 'a node name');
+    const path = `egress.${eg}`;
+    const r = mapping(ctx, resolve(ctx, pair.value as Node | null), path, 'e.g. "{ asn: 64500, providers: [{ name: isp-a, asn: 64501 }] }"');
+    checkKeys(ctx, r, path, ['asn', 'router_id', 'providers']);
+    const asnNode = required(ctx, r, path, 'asn');
+    const asn = int(ctx, asnNode, `${path}.asn`);
+    if (asn < 1 || asn > 0xffffffff) fail(ctx, asnNode, `${path}.asn`, `${asn} is not an ASN (1–4294967295)`);
+    const out: LabEgressNode = { node: eg, asn, providers: [] };
+    const rid = get(ctx, r, path, 'router_id');
+    if (rid !== undefined) {
+      const text = str(ctx, rid, `${path}.router_id`);
+      if (isIP(text) !== 4) fail(ctx, rid, `${path}.router_id`, `${JSON.stringify(text)} is not a dotted quad (BGP router ids are 32 bits)`);
+      out.routerId = text;
+    }
+    const provs = sequence(ctx, required(ctx, r, path, 'providers'), `${path}.providers`);
+    provs.items.forEach((item, i) => {
+      const pp = `${path}.providers[${i}]`;
+      const pm = mapping(ctx, resolve(ctx, item as Node), pp, 'e.g. "{ name: isp-a, asn: 64501 }"');
+      checkKeys(ctx, pm, pp, ['name', 'asn']);
+      const nameNode = required(ctx, pm, pp, 'name');
+      const pname = id(ctx, nameNode, `${pp}.name`, 'a provider name');
+      if (names.has(pname)) fail(ctx, nameNode, `${pp}.name`, `duplicate provider name "${pname}"`);
+      names.add(pname);
+      const pasnNode = required(ctx, pm, pp, 'asn');
+      const pasn = int(ctx, pasnNode, `${pp}.asn`);
+      if (pasn < 1 || pasn > 0xffffffff || pasn === asn) fail(ctx, pasnNode, `${pp}.asn`, pasn === asn ? `providers are eBGP peers; ${pasn} is the egress node's own ASN` : `${pasn} is not an ASN`);
+      out.providers.push({ name: pname, asn: pasn });
+    });
+    return out;
+  });
 }
 
 // ---- sections ----

@@ -85,6 +85,30 @@ describe.skipIf(skip)('lab mode', () => {
     expectNothingLeft(name);
   }, 180_000);
 
+  it('up on examples/egress.yaml: BIRD providers, sessions up, the experiment reaches both providers\' hosts (IPv4 and IPv6); down stops gobgpd and BIRD too', async () => {
+    const name = lab('egr');
+    labs.add(name);
+    const lines: string[] = [];
+    const r = await labUp(join(ROOT, 'examples/egress.yaml'), { name, progress: (l) => lines.push(l) });
+    expect(lines).toContain('bgp: 4/4 sessions established');
+    const exp = `visp-${name}-r1`;
+    const hosts = (r.state.providers ?? []).flatMap((p) => [p.host.ipv4, p.host.ipv6]);
+    expect(hosts).toHaveLength(4);
+    // The slice's announcement and the provider routes take a moment after Provision.
+    const deadline = Date.now() + 15_000;
+    const reached = (): string[] => hosts.filter((h) => ping(exp, h));
+    while (reached().length < hosts.length && Date.now() < deadline) await new Promise((res) => setTimeout(res, 300));
+    expect(reached()).toEqual(hosts);
+    const bgp = execFileSync(process.execPath, [ENTRY, 'bgp', '--controller', r.state.controller], { encoding: 'utf8' });
+    expect(bgp.match(/ established /g)).toHaveLength(4);
+    expect(processesOf(name).some((l) => l.includes('gobgpd'))).toBe(true);
+
+    const down = await labDown(name);
+    labs.delete(name);
+    expect(down.stopped.filter((s) => /^(gobgpd|provider) /.test(s))).toHaveLength(3);
+    expectNothingLeft(name);
+  }, 180_000);
+
   it('a topology error names the field and the line, and creates nothing', async () => {
     const name = lab('bad');
     const dir = mkdtempSync(join(tmpdir(), 'visp-lab-'));
