@@ -1,4 +1,4 @@
-// npm run bench -- dataplane [--seconds 10] [--repeats 3] [--underlay 4|6] [--parallel 1]
+// npm run bench -- dataplane [--seconds 10] [--repeats 3] [--underlay 4|6] [--parallel 1] [--paths veth,kernelVxlan,engineEtherip,engineGretap] [--engine PATH]
 //
 // Throughput of one link, four ways, in one run over the same pair of node
 // namespaces joined by a veth underlay: iperf3 TCP (one stream) over the raw
@@ -22,10 +22,13 @@ import { EngineProcess } from '../src/dataplane/engine-process.js';
 import { cpuBusySeconds, log, median, round, settle } from './lib/measure.js';
 import { cleanupOnSignal, ipIn, removeAllScratch, scratchNetns, sh } from './lib/scratch.js';
 
-interface Options { seconds: number; repeats: number; underlay: 4 | 6; parallel: number }
+const PATHS = ['veth', 'kernelVxlan', 'engineEtherip', 'engineGretap'] as const;
+type Path = typeof PATHS[number];
+
+interface Options { seconds: number; repeats: number; underlay: 4 | 6; parallel: number; paths: Path[]; engine?: string }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, repeats: 3, underlay: 4, parallel: 1 };
+  const o: Options = { seconds: 10, repeats: 3, underlay: 4, parallel: 1, paths: [...PATHS] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -40,7 +43,15 @@ function parseArgs(argv: string[]): Options {
       const v = num();
       if (v !== 4 && v !== 6) throw new Error('--underlay is 4 or 6');
       o.underlay = v;
-    } else throw new Error(`unknown option ${a} (have --seconds, --repeats, --underlay 4|6, --parallel)`);
+    } else if (a === '--engine') {
+      o.engine = argv[++i];   // another build of visp-engine, to compare two in turn
+      if (!o.engine) throw new Error('--engine needs a path');
+    } else if (a === '--paths') {
+      // A subset, e.g. to profile one path; kernel VXLAN always runs (the ratios' reference).
+      const want = (argv[++i] ?? '').split(',');
+      for (const w of want) if (!(PATHS as readonly string[]).includes(w)) throw new Error(`--paths: ${w}? (have ${PATHS.join(',')})`);
+      o.paths = PATHS.filter((p) => p === 'kernelVxlan' || want.includes(p));
+    } else throw new Error(`unknown option ${a} (have --seconds, --repeats, --underlay 4|6, --parallel, --paths, --engine)`);
   }
   return o;
 }
@@ -51,8 +62,6 @@ function procCpu(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
-const PATHS = ['veth', 'kernelVxlan', 'engineEtherip', 'engineGretap'] as const;
-type Path = typeof PATHS[number];
 
 interface Sample { gbps: number; engineCpuS: number; machineCpuS: number; retransmits: number }
 
@@ -83,7 +92,7 @@ async function main(): Promise<void> {
     for (const [node, exp, l, r, h] of [[a, xa, ul[0]!, ul[1]!, 1], [b, xb, ul[1]!, ul[0]!, 2]] as const) {
       ipIn(node, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '42', 'local', l, 'remote', r, 'dstport', '4789');
       place(node, exp, 'vx0', `192.0.2.${h}/30`);
-      const e = new EngineProcess({ netns: node, runDir });
+      const e = new EngineProcess({ netns: node, runDir, ...(o.engine ? { binary: o.engine } : {}) });
       engines.push(e);
       await e.start();
       await e.client.ensureTunnel({ name: 'eip0', kind: 'etherip', local: l, remote: r });
@@ -115,7 +124,7 @@ async function main(): Promise<void> {
     const samples: Record<Path, Sample[]> = { veth: [], kernelVxlan: [], engineEtherip: [], engineGretap: [] };
     let unsettled = 0;
     for (let k = 0; k < o.repeats; k++) {
-      for (const p of PATHS) {
+      for (const p of o.paths) {
         if (!(await settle(0.8, 5))) unsettled++;
         const s = one(p);
         samples[p].push(s);
@@ -123,7 +132,7 @@ async function main(): Promise<void> {
       }
     }
     const vx = median(samples.kernelVxlan.map((s) => s.gbps));
-    const perPath = Object.fromEntries(PATHS.map((p) => {
+    const perPath = Object.fromEntries(o.paths.map((p) => {
       const ss = samples[p];
       const gbps = median(ss.map((s) => s.gbps));
       // CPU per Gbit/s: CPU seconds per second of transfer, divided by Gbit/s.
@@ -144,9 +153,9 @@ async function main(): Promise<void> {
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
     console.log(JSON.stringify({
       bench: 'dataplane', underlay: `ipv${o.underlay}`, seconds: o.seconds, repeats: o.repeats, streams: o.parallel,
-      gbps: Object.fromEntries(PATHS.map((p) => [p, perPath[p]!.gbps])),
-      ratioToVxlan: Object.fromEntries(PATHS.map((p) => [p, perPath[p]!.ratioToVxlan])),
-      engineCpuSecondsPerGbit: { engineEtherip: perPath.engineEtherip!.engineCpuSecondsPerGbit, engineGretap: perPath.engineGretap!.engineCpuSecondsPerGbit },
+      gbps: Object.fromEntries(o.paths.map((p) => [p, perPath[p]!.gbps])),
+      ratioToVxlan: Object.fromEntries(o.paths.map((p) => [p, perPath[p]!.ratioToVxlan])),
+      engineCpuSecondsPerGbit: Object.fromEntries(o.paths.filter((p) => p.startsWith('engine')).map((p) => [p, perPath[p]!.engineCpuSecondsPerGbit])),
       paths: perPath, unsettled, loadavg: load,
     }));
   } finally {

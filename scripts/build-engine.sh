@@ -3,10 +3,13 @@
 # when its source is newer than the binary. Output: native/engine/build/visp-engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-src=native/engine/engine.c
+srcs=(native/engine/*.c)
 out=native/engine/build/visp-engine
-if [[ ! -x $out || $src -nt $out || $0 -nt $out ]]; then
+stale=0
+[[ -x $out && ! $0 -nt $out ]] || stale=1
+for f in "${srcs[@]}" native/engine/*.h; do [[ $f -nt $out ]] && stale=1; done
+if ((stale)); then
   mkdir -p native/engine/build
-  ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Werror -o "$out.tmp" "$src"
+  ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Werror -o "$out.tmp" "${srcs[@]}"
   mv "$out.tmp" "$out"
 fi

@@ -48,13 +48,13 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include "offload.h"
 
 #define MAX_TUNNELS 1024
 #define MAX_CLIENTS 16
-#define BATCH 32
-#define BUF_SIZE 65536      // a whole reassembled IP datagram fits
-#define HDR_ROOM 16         // room before a TAP frame for the largest header (GRE+key = 8)
 #define PROTO_GRE 47
 #define PROTO_ETHERIP 97
 #define ETH_HLEN 14
@@ -75,6 +75,7 @@ struct tunnel {
   uint8_t mac[6];                       // peers' neighbour entries stay right
   int fd;                               // TAP, or TUN for gre
   uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, tx_drop_oversize, tx_drop_error, rx_drop_error;
+  uint64_t tx_gso, rx_gro;              // TSO frames cut up; merged frames written (each counts once)
 };
 
 // discarding: the rest of a too-long line, answered already, is skipped up to its newline.
@@ -132,11 +133,19 @@ static int tap_open(const char *name, int tun, int mtu, const uint8_t *mac, char
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) { snprintf(err, errlen, "open /dev/net/tun: %s", strerror(errno)); return -1; }
   struct ifreq ifr = {0};
-  ifr.ifr_flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
+  // A virtio_net_hdr on every frame: how TSO frames and partial checksums
+  // come out, and merged (GSO) frames go in.
+  ifr.ifr_flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI | IFF_VNET_HDR;
   snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
   // Non-persistent: the TAP goes away with the fd, so a dead engine leaves nothing.
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     snprintf(err, errlen, "TUNSETIFF %s: %s", name, strerror(errno)); close(fd); return -1;
+  }
+  int hsz = VNET_HLEN;
+  // The stack may hand us TCP up to 64 KiB (we segment it) with the checksum left to us.
+  unsigned off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+  if (ioctl(fd, TUNSETVNETHDRSZ, &hsz) < 0 || ioctl(fd, TUNSETOFFLOAD, off) < 0) {
+    snprintf(err, errlen, "TUNSETOFFLOAD %s: %s", name, strerror(errno)); close(fd); return -1;
   }
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct ifreq m = {0};
@@ -156,85 +165,144 @@ static int tap_open(const char *name, int tun, int mtu, const uint8_t *mac, char
 }
 
 // ---- transmit: TAP → underlay -----------------------------------------------
+//
+// The device hands over one frame per read, with a virtio_net_hdr in front:
+// a TSO frame (up to 64 KiB of TCP) is cut into MTU-sized segments here, a
+// frame with a partial checksum gets it completed. Every message is
+// [encapsulation header][frame or segment headers][payload], so the payload
+// is never copied in userspace; up to TX_FRAMES reads go out in one sendmmsg.
 
-static uint8_t txbuf[BATCH][BUF_SIZE + HDR_ROOM];
+#define TX_FRAMES 8
+#define TX_FRAME_MAX (65536 + 1024)   // the device's largest GSO frame, with link headers
+#define TX_MSGS 1024                  // sendmmsg's own limit (UIO_MAXIOV)
+#define SEG_STRIDE 256
 
-static void tap_readable(struct tunnel *t) {
-  struct mmsghdr msgs[BATCH];
-  struct iovec iov[BATCH];
-  union { struct sockaddr_in v4; struct sockaddr_in6 v6; } dst;
-  union { char c[CMSG_SPACE(sizeof(struct in6_pktinfo))]; struct cmsghdr align; } cbuf[BATCH];
-  memset(&dst, 0, sizeof dst);
-  socklen_t dlen;
+static uint8_t txbuf[TX_FRAMES][VNET_HLEN + TX_FRAME_MAX];
+static uint8_t seghdr[TX_MSGS][SEG_STRIDE];
+static struct mmsghdr txmsg[TX_MSGS];
+static struct iovec txiov[TX_MSGS][3];
+static struct seg segs[TX_MSGS];
+
+// What goes in front of every packet of a tunnel (two for gre: IPv4 / IPv6
+// inside), its destination and its source (IP_PKTINFO / IPV6_PKTINFO). One
+// copy serves every message of a batch.
+struct encap { uint8_t hdr[2][8]; int hlen; union { struct sockaddr_in v4; struct sockaddr_in6 v6; } dst; socklen_t dlen;
+               union { char c[CMSG_SPACE(sizeof(struct in6_pktinfo))]; struct cmsghdr align; } cbuf; size_t clen; };
+
+static void encap_init(const struct tunnel *t, struct encap *e) {
+  memset(e, 0, sizeof *e);
+  e->hlen = t->kind == K_ETHERIP ? 2 : 4 + (t->has_key ? 4 : 0);
+  for (int i = 0; i < 2; i++) {
+    uint8_t *h = e->hdr[i];
+    if (t->kind == K_ETHERIP) { h[0] = 0x30; h[1] = 0x00; continue; }
+    uint16_t ptype = t->kind == K_GRETAP ? 0x6558 : i == 0 ? 0x0800 : 0x86dd;
+    h[0] = t->has_key ? 0x20 : 0x00; h[1] = 0x00; h[2] = (uint8_t)(ptype >> 8); h[3] = (uint8_t)ptype;
+    if (t->has_key) { uint32_t k = htonl(t->key); memcpy(h + 4, &k, 4); }
+  }
+  // Source address = the tunnel's local, so the far end's demux matches.
+  struct msghdr m = { .msg_control = e->cbuf.c };
+  struct cmsghdr *c;
   if (t->family == AF_INET) {
-    dst.v4.sin_family = AF_INET; memcpy(&dst.v4.sin_addr, &t->remote, 4); dlen = sizeof dst.v4;
+    e->dst.v4.sin_family = AF_INET; memcpy(&e->dst.v4.sin_addr, &t->remote, 4); e->dlen = sizeof e->dst.v4;
+    m.msg_controllen = e->clen = CMSG_SPACE(sizeof(struct in_pktinfo));
+    c = CMSG_FIRSTHDR(&m); c->cmsg_level = IPPROTO_IP; c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+    struct in_pktinfo pi = {0}; memcpy(&pi.ipi_spec_dst, &t->local, 4);
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
   } else {
-    dst.v6.sin6_family = AF_INET6; dst.v6.sin6_addr = t->remote; dlen = sizeof dst.v6;
+    e->dst.v6.sin6_family = AF_INET6; e->dst.v6.sin6_addr = t->remote; e->dlen = sizeof e->dst.v6;
+    m.msg_controllen = e->clen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+    c = CMSG_FIRSTHDR(&m); c->cmsg_level = IPPROTO_IPV6; c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+    struct in6_pktinfo pi = {0}; pi.ipi6_addr = t->local;
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
   }
-  int hlen = t->kind == K_ETHERIP ? 2 : 4 + (t->has_key ? 4 : 0);
-  int n = 0;
-  // Drain up to BATCH frames (TAP has no batched read), then one sendmmsg.
-  while (n < BATCH) {
-    uint8_t *frame = txbuf[n] + HDR_ROOM;
-    ssize_t len = read(t->fd, frame, BUF_SIZE);
-    if (len < 0) { if (errno != EAGAIN && errno != EINTR) t->tx_drop_error++; break; }
-    int l2 = t->kind == K_GRE ? 0 : ETH_HLEN;
-    if (len < (l2 ? ETH_HLEN : 1)) { t->tx_drop_error++; continue; }
-    if (len > t->mtu + l2) { t->tx_drop_oversize++; continue; }   // never fragment silently
-    // gre: the GRE protocol type says what is inside, by the IP version nibble.
-    uint16_t ptype = 0x6558;
-    if (t->kind == K_GRE) {
-      int v = frame[0] >> 4;
-      if (v == 4) ptype = 0x0800; else if (v == 6) ptype = 0x86dd;
-      else { t->tx_drop_error++; continue; }
-    }
-    uint8_t *h = frame - hlen;   // header written in place: no copy of the frame
-    if (t->kind == K_ETHERIP) { h[0] = 0x30; h[1] = 0x00; }
-    else {
-      h[0] = t->has_key ? 0x20 : 0x00; h[1] = 0x00; h[2] = (uint8_t)(ptype >> 8); h[3] = (uint8_t)ptype;
-      if (t->has_key) { uint32_t k = htonl(t->key); memcpy(h + 4, &k, 4); }
-    }
-    iov[n].iov_base = h; iov[n].iov_len = (size_t)len + hlen;
-    struct msghdr *m = &msgs[n].msg_hdr;
-    memset(m, 0, sizeof *m);
-    m->msg_name = &dst; m->msg_namelen = dlen;
-    m->msg_iov = &iov[n]; m->msg_iovlen = 1;
-    // Source address = the tunnel's local, so the far end's demux matches.
-    m->msg_control = cbuf[n].c;
-    struct cmsghdr *c;
-    if (t->family == AF_INET) {
-      m->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
-      c = CMSG_FIRSTHDR(m); c->cmsg_level = IPPROTO_IP; c->cmsg_type = IP_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
-      struct in_pktinfo pi = {0}; memcpy(&pi.ipi_spec_dst, &t->local, 4);
-      memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    } else {
-      m->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
-      c = CMSG_FIRSTHDR(m); c->cmsg_level = IPPROTO_IPV6; c->cmsg_type = IPV6_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-      struct in6_pktinfo pi = {0}; pi.ipi6_addr = t->local;
-      memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    }
-    n++;
-  }
-  if (n == 0) return;
+}
+
+static void add_msg(struct encap *e, int n, int inner_v6, const void *a, size_t alen, const void *b, size_t blen) {
+  struct iovec *iov = txiov[n];
+  iov[0].iov_base = e->hdr[inner_v6]; iov[0].iov_len = (size_t)e->hlen;
+  iov[1].iov_base = (void *)a; iov[1].iov_len = alen;
+  iov[2].iov_base = (void *)b; iov[2].iov_len = blen;
+  struct msghdr *m = &txmsg[n].msg_hdr;
+  m->msg_name = &e->dst; m->msg_namelen = e->dlen;
+  m->msg_iov = iov; m->msg_iovlen = blen ? 3 : 2;
+  m->msg_control = e->cbuf.c; m->msg_controllen = e->clen;
+  m->msg_flags = 0;
+}
+
+static void tx_flush(struct tunnel *t, int n) {
   int fd = raw_fd[t->family == AF_INET ? 0 : 1][t->kind == K_ETHERIP ? 1 : 0];
   int sent = 0;
   while (sent < n) {
-    int r = sendmmsg(fd, msgs + sent, (unsigned)(n - sent), 0);
+    int r = sendmmsg(fd, txmsg + sent, (unsigned)(n - sent), 0);
     if (r < 0) {
       if (errno == EINTR) continue;
       // EAGAIN/EMSGSIZE/unreachable: drop this one and go on with the rest.
       t->tx_drop_error++; sent++; continue;
     }
-    for (int i = sent; i < sent + r; i++) { t->tx_packets++; t->tx_bytes += iov[i].iov_len - hlen; }
+    for (int i = sent; i < sent + r; i++) { t->tx_packets++; t->tx_bytes += txiov[i][1].iov_len + (txmsg[i].msg_hdr.msg_iovlen > 2 ? txiov[i][2].iov_len : 0); }
     sent += r;
   }
 }
 
-// ---- receive: underlay → TAP -------------------------------------------------
+static void tap_readable(struct tunnel *t) {
+  struct encap e;
+  encap_init(t, &e);
+  int l2 = t->kind == K_GRE ? 0 : ETH_HLEN;
+  int n = 0;
+  for (int fi = 0; fi < TX_FRAMES; fi++) {
+    uint8_t *buf = txbuf[fi];
+    ssize_t r = read(t->fd, buf, sizeof txbuf[fi]);
+    if (r < 0) { if (errno != EAGAIN && errno != EINTR) t->tx_drop_error++; break; }
+    struct virtio_net_hdr vh;
+    if (r < VNET_HLEN) { t->tx_drop_error++; continue; }
+    memcpy(&vh, buf, sizeof vh);
+    uint8_t *f = buf + VNET_HLEN;
+    size_t len = (size_t)r - VNET_HLEN;
+    if (len < (size_t)(l2 ? ETH_HLEN : 1)) { t->tx_drop_error++; continue; }
+    // gre: the GRE protocol type says what is inside, by the IP version nibble.
+    int inner_v6 = 0;
+    if (t->kind == K_GRE) {
+      int v = f[0] >> 4;
+      if (v != 4 && v != 6) { t->tx_drop_error++; continue; }
+      inner_v6 = v == 6;
+    }
+    if (vh.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+      if (len > (size_t)(t->mtu + l2)) { t->tx_drop_oversize++; continue; }   // never fragment silently
+      if ((vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && csum_complete(f, len, &vh)) { t->tx_drop_error++; continue; }
+      add_msg(&e, n++, inner_v6, f, len, NULL, 0);
+    } else {
+      size_t l3max = 0;
+      int k = gso_split(f, len, &vh, l2, seghdr[n], SEG_STRIDE, segs, TX_MSGS - n, &l3max);
+      if (k == -2 && n > 0) {   // no room left in this batch: send it, then split into an empty one
+        tx_flush(t, n); n = 0;
+        k = gso_split(f, len, &vh, l2, seghdr[0], SEG_STRIDE, segs, TX_MSGS, &l3max);
+      }
+      if (k < 0) { t->tx_drop_error++; continue; }
+      if (l3max > (size_t)t->mtu) { t->tx_drop_oversize++; continue; }
+      t->tx_gso++;
+      for (int i = 0; i < k; i++) add_msg(&e, n++, inner_v6, segs[i].hdr, segs[i].hlen, segs[i].payload, segs[i].plen);
+    }
+    if (n > TX_MSGS - 256) break;   // room for one more 64 KiB frame at a small MSS is not guaranteed
+  }
+  if (n) tx_flush(t, n);
+}
 
-static uint8_t rxbuf[BATCH][BUF_SIZE];
+// ---- receive: underlay → TAP -------------------------------------------------
+//
+// recvmmsg up to BATCH datagrams; consecutive TCP segments of one flow to one
+// tunnel are merged (GRO_FLOWS flows at a time) and written as one GSO frame
+// with writev; everything else is written as it came. Nothing is held past
+// the end of a batch, so merging adds no latency.
+
+#define BATCH 64
+#define RX_BUF 65536      // a whole reassembled IP datagram fits
+#define GRO_FLOWS 8
+
+static uint8_t rxbuf[BATCH][RX_BUF];
+static struct gro_flow gro[GRO_FLOWS];
+static const struct virtio_net_hdr vh_none;   // "no offload" header for plain frames
 
 // peer: 0 no GRE tunnel has this remote, 1 one of this kind does (so the key
 // is wrong), 2 only tunnels of the other GRE kind do (so the protocol is).
@@ -254,14 +322,52 @@ static struct tunnel *find_etherip(int family, const void *src) {
   return NULL;
 }
 
-static void deliver(struct tunnel *t, const uint8_t *frame, size_t len) {
-  if (t->kind != K_GRE && len < ETH_HLEN) { drops.truncated++; return; }
-  if (write(t->fd, frame, len) < 0) { t->rx_drop_error++; return; }   // TAP down / queue full
-  t->rx_packets++; t->rx_bytes += len;
+static void dev_write(struct tunnel *t, struct iovec *iov, int n, uint64_t packets, size_t bytes) {
+  if (writev(t->fd, iov, n) < 0) { t->rx_drop_error += packets; return; }   // device down / queue full
+  t->rx_packets += packets; t->rx_bytes += bytes;
+}
+
+static void gro_flush(struct gro_flow *g) {
+  struct tunnel *t = g->owner;
+  int n = gro_finish(g);
+  size_t hl = (size_t)(g->l4 + g->thl);
+  if (g->nseg > 1) t->rx_gro++;
+  dev_write(t, g->iov, n, (uint64_t)g->nseg, (size_t)g->nseg * hl + g->total);
+  g->used = 0;
+}
+
+static void gro_flush_all(void) {
+  for (int i = 0; i < GRO_FLOWS; i++) if (gro[i].used) gro_flush(&gro[i]);
+}
+
+static void deliver(struct tunnel *t, uint8_t *f, size_t len) {
+  int l2 = t->kind == K_GRE ? 0 : ETH_HLEN;
+  if (l2 && len < ETH_HLEN) { drops.truncated++; return; }
+  int l3, l4, thl, v6;
+  size_t plen;
+  int c = gro_candidate(f, len, l2, &l3, &l4, &thl, &v6, &plen);
+  if (c != 0) {
+    struct gro_flow *g = NULL, *free_slot = NULL;
+    for (int i = 0; i < GRO_FLOWS; i++) {
+      if (!gro[i].used) { if (!free_slot) free_slot = &gro[i]; continue; }
+      if (gro[i].owner == t && gro_same_flow(&gro[i], f, l3, l4, v6)) { g = &gro[i]; break; }
+    }
+    if (c == 1) {
+      if (g && gro_append(g, f, l3, l4, thl, plen)) return;
+      if (g) gro_flush(g);                                      // keeps the flow's order
+      else if (!free_slot) { gro_flush(&gro[0]); g = &gro[0]; }   // all slots busy: make room
+      if (!g) g = free_slot;
+      gro_start(g, t, f, l3, l4, thl, v6, plen);
+      return;
+    }
+    if (g) gro_flush(g);   // not mergeable: whatever of its flow is pending goes first
+  }
+  struct iovec iov[2] = { { (void *)&vh_none, VNET_HLEN }, { f, len } };
+  dev_write(t, iov, 2, 1, len);
 }
 
 // One received datagram: p/len start at the encapsulation header.
-static void demux(int family, int proto, const void *src, const uint8_t *p, size_t len) {
+static void demux(int family, int proto, const void *src, uint8_t *p, size_t len) {
   if (proto == PROTO_ETHERIP) {
     if (len < 2) { drops.truncated++; return; }
     if ((p[0] >> 4) != 3 || (p[0] & 0x0f) || p[1]) { drops.bad_version++; return; }
@@ -304,22 +410,22 @@ static void demux(int family, int proto, const void *src, const uint8_t *p, size
 
 static void raw_readable(int fi, int pi) {
   int family = fi == 0 ? AF_INET : AF_INET6, proto = pi == 0 ? PROTO_GRE : PROTO_ETHERIP;
-  struct mmsghdr msgs[BATCH];
-  struct iovec iov[BATCH];
-  struct sockaddr_in6 from[BATCH];
+  static struct mmsghdr msgs[BATCH];
+  static struct iovec iov[BATCH];
+  static struct sockaddr_in6 from[BATCH];
   // At most 8 batches per wake-up: under a flood on one socket the others
   // and the control socket still get their turn (epoll is level-triggered).
   for (int round = 0; round < 8; round++) {
     memset(msgs, 0, sizeof msgs);
     for (int i = 0; i < BATCH; i++) {
-      iov[i].iov_base = rxbuf[i]; iov[i].iov_len = BUF_SIZE;
+      iov[i].iov_base = rxbuf[i]; iov[i].iov_len = RX_BUF;
       msgs[i].msg_hdr.msg_iov = &iov[i]; msgs[i].msg_hdr.msg_iovlen = 1;
       msgs[i].msg_hdr.msg_name = &from[i]; msgs[i].msg_hdr.msg_namelen = sizeof from[i];
     }
     int n = recvmmsg(raw_fd[fi][pi], msgs, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0) return;
     for (int i = 0; i < n; i++) {
-      const uint8_t *p = rxbuf[i];
+      uint8_t *p = rxbuf[i];
       size_t len = msgs[i].msg_len;
       if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) { drops.truncated++; continue; }
       if (family == AF_INET) {
@@ -333,6 +439,7 @@ static void raw_readable(int fi, int pi) {
         demux(AF_INET6, proto, &from[i].sin6_addr, p, len);
       }
     }
+    gro_flush_all();   // the next recvmmsg reuses the buffers the merged frames point into
     if (n < BATCH) return;
   }
 }
@@ -445,7 +552,7 @@ static void cmd_del(int fd, const char *name) {
 }
 
 static void cmd_list(int fd) {
-  static char out[MAX_TUNNELS * 512 + 1024];
+  static char out[MAX_TUNNELS * 600 + 1024];
   size_t o = 0;
   o += (size_t)snprintf(out + o, sizeof out - o,
     "{\"ok\":true,\"drops\":{\"truncated\":%lu,\"badVersion\":%lu,\"badFlags\":%lu,\"badProtocol\":%lu,\"unknownPeer\":%lu,\"unknownKey\":%lu},\"tunnels\":[",
@@ -460,9 +567,9 @@ static void cmd_list(int fd) {
     if (t->has_mac) snprintf(m, sizeof m, "\"%02x:%02x:%02x:%02x:%02x:%02x\"", t->mac[0], t->mac[1], t->mac[2], t->mac[3], t->mac[4], t->mac[5]);
     o += (size_t)snprintf(out + o, sizeof out - o,
       "%s{\"name\":\"%s\",\"kind\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\",\"key\":%s,\"mac\":%s,\"underlayMtu\":%d,\"mtu\":%d,"
-      "\"txPackets\":%lu,\"txBytes\":%lu,\"rxPackets\":%lu,\"rxBytes\":%lu,\"txDropOversize\":%lu,\"txDropError\":%lu,\"rxDropError\":%lu}",
+      "\"txPackets\":%lu,\"txBytes\":%lu,\"rxPackets\":%lu,\"rxBytes\":%lu,\"txDropOversize\":%lu,\"txDropError\":%lu,\"rxDropError\":%lu,\"txGsoFrames\":%lu,\"rxGroFrames\":%lu}",
       first ? "" : ",", t->name, kind_name[t->kind], l, r, k, m, t->underlay_mtu, t->mtu,
-      t->tx_packets, t->tx_bytes, t->rx_packets, t->rx_bytes, t->tx_drop_oversize, t->tx_drop_error, t->rx_drop_error);
+      t->tx_packets, t->tx_bytes, t->rx_packets, t->rx_bytes, t->tx_drop_oversize, t->tx_drop_error, t->rx_drop_error, t->tx_gso, t->rx_gro);
     first = 0;
   }
   o += (size_t)snprintf(out + o, sizeof out - o, "]}\n");

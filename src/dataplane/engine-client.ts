@@ -39,6 +39,10 @@ export interface EngineTunnelState {
   txDropOversize: number;
   txDropError: number;
   rxDropError: number;
+  /** TSO frames from the device, cut into MTU-sized segments by the engine (their segments count in txPackets). */
+  txGsoFrames: number;
+  /** Merged frames written to the device: several received TCP segments at once (each segment counts in rxPackets). */
+  rxGroFrames: number;
 }
 
 /** Packets dropped before they reached any tunnel, by reason. */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EngineClient, EngineTunnelSpec } from '../../src/dataplane/engine-client.js';
+import type { EngineClient, EngineTunnelSpec, EngineTunnelState } from '../../src/dataplane/engine-client.js';
 import { EngineProcess } from '../../src/dataplane/engine-process.js';
 import { execIn, ipIn, kernelSkipReason, makeNetns, sh, underlayPair } from '../helpers/netns.js';
 
@@ -127,6 +127,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
 
   it('carries a TCP transfer (iperf3, 2 s) across EtherIP, gretap (IPv4 and IPv6 underlay) and gre', async () => {
     const srv = spawn('ip', ['netns', 'exec', xb, 'iperf3', '-s'], { stdio: 'ignore' });
+    const before = await counters();
     try {
       // Start the clients only once the server listens.
       for (let i = 0; i < 100 && !/:5201\b/.test(execIn(xb, 'ss', '-ltnH')); i++) await sleep(50);
@@ -140,7 +141,21 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     } finally {
       srv.kill();
     }
+    // The offloads did the work: node a's engine cut TSO frames from the
+    // sender's stack into segments, node b's merged segments into GSO frames.
+    const after = await counters();
+    for (const name of ['eip0', 'gt0', 'gt6', 'gre0', 'gre6']) {
+      expect(after.a[name]!.txGsoFrames - before.a[name]!.txGsoFrames, name).toBeGreaterThan(0);
+      expect(after.b[name]!.rxGroFrames - before.b[name]!.rxGroFrames, name).toBeGreaterThan(0);
+      expect(after.a[name]!.txDropError - before.a[name]!.txDropError, name).toBe(0);
+    }
   });
+
+  async function counters(): Promise<{ a: Record<string, EngineTunnelState>; b: Record<string, EngineTunnelState> }> {
+    const one = async (e: EngineProcess): Promise<Record<string, EngineTunnelState>> =>
+      Object.fromEntries((await e.client.list()).tunnels.map((t) => [t.name, t]));
+    return { a: await one(engines[0]!), b: await one(engines[1]!) };
+  }
 
   it('answers nonsense on the control socket with errors and keeps serving', async () => {
     const c = engines[1]!.client;
@@ -196,6 +211,18 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
       expect(ping(xa, '2001:db8:3::2')).toBe(true);
       expect(ping(xa, '192.0.2.22')).toBe(true);
       expect(ping(xa, '2001:db8:4::2')).toBe(true);
+      // Bulk TCP, so the sender's stack hands the engine TSO frames and the
+      // segments on the wire are the engine's own (headers and checksums).
+      const srv = spawn('ip', ['netns', 'exec', xb, 'iperf3', '-s'], { stdio: 'ignore' });
+      try {
+        for (let i = 0; i < 100 && !/:5201\b/.test(execIn(xb, 'ss', '-ltnH')); i++) await sleep(50);
+        for (const dst of ['192.0.2.6', '192.0.2.18', '2001:db8:3::2', '2001:db8:4::2']) {
+          const r = spawnSync('ip', ['netns', 'exec', xa, 'iperf3', '-c', dst, '-n', '2M'], { encoding: 'utf8' });
+          expect(r.status, r.stderr).toBe(0);
+        }
+      } finally {
+        srv.kill();
+      }
       await sleep(300);
     } finally {
       cap.kill('SIGINT');
@@ -248,6 +275,27 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     const u6v6 = rows.filter((r) => r['ipv6.nxt'] === '47,58' && r['gre.proto'] === '0x86dd' && r['icmpv6.type'] === '128');
     expect(u6v6.length).toBeGreaterThanOrEqual(1);
     expect(u6v6[0]).toMatchObject({ 'ipv6.src': `${ul.a6},2001:db8:4::1`, 'ipv6.dst': `${ul.b6},2001:db8:4::2`, 'gre.key': '0xfeedbeef' });
+
+    // TCP segments the engine cut from TSO frames: every inner IP header and
+    // TCP checksum right (tshark verifies them), full-size segments present,
+    // and none larger than its tunnel's MTU.
+    const tf = ['gre.proto', 'ip.len', 'ipv6.plen', 'tcp.len', 'tcp.checksum.status', 'ip.checksum.status', 'ipv6.nxt', 'ip.proto'];
+    const tout = sh('tshark', ['-r', pcap, '-o', 'tcp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-Y', 'tcp.len > 0',
+      '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', ...tf.flatMap((f) => ['-e', f])]);
+    const segs = tout.trim().split('\n').map((l) => Object.fromEntries(l.split('|').map((v, i) => [tf[i]!, v.split(',')])));
+    const last = (r: Record<string, string[]>, f: string): number => Number(r[f]!.at(-1));
+    const byTunnel = { gretap4: 0, gre4: 0, gre4in6: 0, gre6: 0 };
+    for (const r of segs) {
+      expect(r['tcp.checksum.status']!.at(-1), JSON.stringify(r)).toBe('1');   // 1: good
+      for (const st of r['ip.checksum.status']!) if (st) expect(st, JSON.stringify(r)).toBe('1');
+      const proto = r['gre.proto']![0];
+      const underlay6 = r['ipv6.nxt']![0] === '47';
+      if (proto === '0x6558') { expect(last(r, 'ip.len')).toBeLessThanOrEqual(1458); if (last(r, 'tcp.len') > 1000) byTunnel.gretap4++; }
+      else if (proto === '0x0800' && !underlay6) { expect(last(r, 'ip.len')).toBeLessThanOrEqual(1472); if (last(r, 'tcp.len') > 1000) byTunnel.gre4++; }
+      else if (proto === '0x86dd' && !underlay6) { expect(last(r, 'ipv6.plen') + 40).toBeLessThanOrEqual(1472); if (last(r, 'tcp.len') > 1000) byTunnel.gre4in6++; }
+      else if (proto === '0x86dd') { expect(last(r, 'ipv6.plen') + 40).toBeLessThanOrEqual(1452); if (last(r, 'tcp.len') > 1000) byTunnel.gre6++; }
+    }
+    for (const [k, n] of Object.entries(byTunnel)) expect(n, k).toBeGreaterThan(100);
   });
 
   it.skipIf(pythonSkip)(`drops and counts garbage on the underlay (${FLOOD_SECONDS} s flood) and keeps forwarding`, async () => {
