@@ -56,6 +56,7 @@ export function providerPlan(lab: string, dir: string, egress: readonly LabEgres
 export function birdConfig(p: LabProvider): string {
   return `# visp lab: provider ${p.name} (AS${p.asn}) of egress node ${p.egressNode}
 router id ${p.theirs.ipv4};
+timeformat route iso long;
 log stderr all;
 protocol device {}
 protocol direct { ipv4; ipv6; interface "lo"; }

@@ -3,14 +3,15 @@
 // every experiment namespace then reaches its neighbours; `lab down` leaves
 // no namespace, process or file. A broken topology fails with the field
 // named and leaves nothing either. Runs the built CLI (dist/), like the demo.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidSpecError } from '../../src/errors.js';
-import { labDir, labDown, labStatus, labUp, type LabUpResult } from '../../src/lab/index.js';
+import { labDir, labDown, labStatus, labUp, readState, type LabUpResult } from '../../src/lab/index.js';
+import { writeState } from '../../src/lab/state.js';
 import { kernelSkipReason } from '../helpers/netns.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -102,6 +103,30 @@ describe.skipIf(skip)('lab mode', () => {
     const bgp = execFileSync(process.execPath, [ENTRY, 'bgp', '--controller', r.state.controller], { encoding: 'utf8' });
     expect(bgp.match(/ established /g)).toHaveLength(4);
     expect(processesOf(name).some((l) => l.includes('gobgpd'))).toBe(true);
+
+    // The egress node's agent SIGKILLed and started again: gobgpd lives on and
+    // is adopted; the providers see no flap (BIRD's route for the slice's block
+    // keeps its timestamp, the sessions their "since").
+    const block = r.manifest.blocks.find((b) => b.addressClass === 'ADDRESS_CLASS_PUBLIC' && !b.prefix.includes(':'))!.prefix;
+    const birdc = (p: { control: string }, ...a: string[]): string => spawnSync('birdc', ['-s', p.control, ...a], { encoding: 'utf8' }).stdout;
+    const seen = (): string[] => (r.state.providers ?? []).flatMap((p) => [
+      /\[egress4 ([^\]]+)\]/.exec(birdc(p, 'show', 'route', block, 'all'))?.[1] ?? 'no route',
+      /egress4\s+BGP\s+\S+\s+up\s+(.+?)\s+Established/.exec(birdc(p, 'show', 'protocols'))?.[1] ?? 'not established',
+    ]);
+    const before = seen();
+    expect(before.filter((x) => x === 'no route' || x === 'not established')).toEqual([]);
+    const gobgpd = processesOf(name).filter((l) => l.includes('gobgpd'));
+    const e1 = r.state.nodes.find((n) => n.name === 'e1')!;
+    process.kill(r.state.pids.agents.e1!, 'SIGKILL');
+    await new Promise((res) => setTimeout(res, 500));
+    const again = spawn('nsenter', [`--net=/run/netns/${e1.netns}`, '--', process.execPath, r.state.entry, 'agent', '--controller', r.state.controller,
+      '--node', 'e1', '--underlay', `${e1.ipv4},${e1.ipv6}`, '--run-dir', r.state.dir], { detached: true, stdio: 'ignore' });
+    again.unref();
+    writeState({ ...readState(name), pids: { ...r.state.pids, agents: { ...r.state.pids.agents, e1: again.pid! } } });
+    await new Promise((res) => setTimeout(res, 4000)); // connect, adopt, a reconcile or two
+    expect(processesOf(name).filter((l) => l.includes('gobgpd'))).toEqual(gobgpd);
+    expect(seen()).toEqual(before);
+    expect(hosts.filter((h) => ping(exp, h))).toEqual(hosts);
 
     const down = await labDown(name);
     labs.delete(name);
