@@ -97,7 +97,7 @@ export interface SliceTableStatus {
 type Fam = 2 | 10;
 const FAM: Record<Family, Fam> = { ipv4: 2, ipv6: 10 };
 
-interface Resolved {
+export interface ResolvedSlice {
   slice: string;
   table: number;
   blocks: Array<{ cidr: string; family: Fam }>;
@@ -110,7 +110,7 @@ const canon = (cidr: string): string => { const c = parseCidr(cidr); return `${c
 const canonIp = (ip: string): string => bytesToIp(ipToBytes(ip));
 
 /** Validate (errors name the field) and canonicalize. */
-export function resolveSliceTables(slices: readonly SliceTableSpec[], range = SLICE_TABLE_RANGE): Resolved[] {
+export function resolveSliceTables(slices: readonly SliceTableSpec[], range = SLICE_TABLE_RANGE): ResolvedSlice[] {
   if (!Array.isArray(slices)) throw new InvalidSpecError('slices: expected a list', { field: 'slices' });
   const tables = new Map<number, string>();
   const names = new Set<string>();
@@ -157,7 +157,7 @@ export function resolveSliceTables(slices: readonly SliceTableSpec[], range = SL
 const isReservedTable = (t: number): boolean => t === RT_TABLE.UNSPEC || t === 253 || t === RT_TABLE.MAIN || t === RT_TABLE.LOCAL;
 
 /** Whether a provider route belongs in a slice's table: its route spec, a reason to skip it, or undefined (not asked for). */
-export function providerRouteFor(s: Resolved, r: ProviderRoute): { spec: RouteSpec } | { skip: string } | undefined {
+export function providerRouteFor(s: ResolvedSlice, r: ProviderRoute): { spec: RouteSpec } | { skip: string } | undefined {
   let dst: { address: string; prefixlen: number; family: number };
   try { dst = parseCidr(r.prefix); } catch { return { skip: `prefix ${JSON.stringify(r.prefix)} is not an IP prefix` }; }
   const fam = dst.family as Fam;
@@ -174,12 +174,12 @@ export function providerRouteFor(s: Resolved, r: ProviderRoute): { spec: RouteSp
   return { spec: { dst: cidr, gateway: nh, table: s.table, protocol: RTPROT_VISP } };
 }
 
-const blockRoute = (s: Resolved, b: { cidr: string; family: Fam }, oif: number): RouteSpec => {
+const blockRoute = (s: ResolvedSlice, b: { cidr: string; family: Fam }, oif: number): RouteSpec => {
   const nh = s.nextHop.get(b.family)!;
   return { dst: b.cidr, gateway: nh.address, oif, table: s.table, protocol: RTPROT_VISP };
 };
 
-function sliceRules(s: Resolved): RuleSpec[] {
+function sliceRules(s: ResolvedSlice): RuleSpec[] {
   return s.blocks.flatMap((b) => [
     { src: b.cidr, table: s.table, priority: SLICE_RULE_PRIORITY, protocol: RTPROT_VISP },
     { dst: b.cidr, table: s.table, priority: SLICE_RULE_PRIORITY, protocol: RTPROT_VISP },
@@ -207,7 +207,7 @@ export class SliceTables {
   private readonly wantForwarding: boolean;
   private forwardingOn = false;
   private readonly log: (line: string) => void;
-  private desired: Resolved[] = [];
+  private desired: ResolvedSlice[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   /** Best provider route per prefix (from the watch). */
   private readonly provider = new Map<string, ProviderRoute>();
@@ -246,7 +246,7 @@ export class SliceTables {
    * InvalidSpecError naming the field) before anything is queued.
    */
   setDesired(slices: readonly SliceTableSpec[], signal?: AbortSignal): Promise<string[]> {
-    let resolved: Resolved[];
+    let resolved: ResolvedSlice[];
     try { resolved = resolveSliceTables(slices, this.range); } catch (e) { return Promise.reject(e); }
     return this.enqueue(() => { this.desired = resolved; return this.reconcileNow(signal); });
   }
@@ -452,7 +452,7 @@ export class SliceTables {
   }
 
   /** A route the kernel refused: an unusable next hop is skipped with its reason; anything else is an error. */
-  private unusable(e: unknown, spec: RouteSpec, provider: boolean, s: Resolved): void {
+  private unusable(e: unknown, spec: RouteSpec, provider: boolean, s: ResolvedSlice): void {
     if (!(e instanceof KernelError) || !UNUSABLE.has(e.errnoName)) throw e;
     const reason = `the kernel refused next hop ${spec.gateway}: ${e.errnoName}`;
     const key = `${s.slice} ${spec.dst}`;
