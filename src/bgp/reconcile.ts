@@ -9,6 +9,10 @@
 //   sets hold one family each), and rejects everything
 //   else by default — which includes every route learned from a provider
 //   (no transit);
+// - the global import policy rejects any route a provider sends for our own
+//   slices' space or anything inside it (sets "visp-egress-own-v4"/"-v6",
+//   block length up to /32 or /128): a provider cannot hijack a slice's
+//   traffic into its own table, whatever it announces;
 // - every provider session has a max-prefix limit per family (GoBGP tears
 //   the session down when a provider sends more).
 import { InvalidSpecError } from '../errors.js';
@@ -52,6 +56,9 @@ export interface EgressSpec {
 
 export const POLICY = 'visp-egress-export';
 export const PREFIX_SET: Record<Family, string> = { ipv4: 'visp-egress-allowed-v4', ipv6: 'visp-egress-allowed-v6' };
+export const IMPORT_POLICY = 'visp-egress-import';
+export const OWN_SET: Record<Family, string> = { ipv4: 'visp-egress-own-v4', ipv6: 'visp-egress-own-v6' };
+const MAX_BITS: Record<Family, number> = { ipv4: 32, ipv6: 128 };
 const DEFAULT_MAX_LENGTH: Record<Family, number> = { ipv4: 24, ipv6: 48 };
 const DEFAULT_CONNECT_RETRY = 5;
 
@@ -68,6 +75,8 @@ export interface ResolvedEgress {
   providers: Map<string, ResolvedProvider>;
   announce: Map<string, Prefix>;
   allowed: Map<string, AllowedEntry>;
+  /** Our slices' blocks and everything inside them: never accepted from a provider. */
+  own: Map<string, AllowedEntry>;
 }
 
 function asn(v: number, field: string): number {
@@ -95,6 +104,7 @@ export function resolveEgress(spec: EgressSpec): ResolvedEgress {
   });
   const announce = new Map<string, Prefix>();
   const allowed = new Map<string, AllowedEntry>();
+  const own = new Map<string, AllowedEntry>();
   spec.announcements.forEach((a, i) => {
     const f = `announcements[${i}]`;
     const prefix = parsePrefix(a.prefix, `${f}.prefix`);
@@ -108,8 +118,9 @@ export function resolveEgress(spec: EgressSpec): ResolvedEgress {
     announce.set(key, prefix);
     const b = formatPrefix(block);
     allowed.set(`${b} ${block.length}..${maxLen}`, { family: block.family, block: b, min: block.length, max: maxLen });
+    own.set(`${b} ${block.length}..${MAX_BITS[block.family]}`, { family: block.family, block: b, min: block.length, max: MAX_BITS[block.family] });
   });
-  return { providers, announce, allowed };
+  return { providers, announce, allowed, own };
 }
 
 // ---- state read back from GoBGP --------------------------------------------
@@ -120,6 +131,8 @@ export interface EgressState {
   paths: Set<string>;
   /** Entries of the allowed prefix set, keyed like ResolvedEgress.allowed. */
   allowed: Map<string, AllowedEntry>;
+  /** Entries of the own-space prefix sets (import filter), keyed like ResolvedEgress.own. */
+  own?: Map<string, AllowedEntry>;
   /** Whether our export policy exists with the expected statements and is assigned globally. */
   policyOk: boolean;
   policyExists: boolean;
@@ -171,6 +184,22 @@ function assignmentMatches(a: PolicyAssignment__Output | undefined): boolean {
   return !!a && a.defaultAction === 'REJECT' && a.policies.length === 1 && a.policies[0]?.name === POLICY;
 }
 
+function expectedImportPolicy(): { name: string; statements: Array<Record<string, unknown>> } {
+  return {
+    name: IMPORT_POLICY,
+    statements: (['ipv4', 'ipv6'] as const).map((f) => (
+      { name: `${IMPORT_POLICY}-own-${f}`, conditions: { prefixSet: { type: 'ANY', name: OWN_SET[f] }, routeType: 'ROUTE_TYPE_EXTERNAL' }, actions: { routeAction: 'REJECT' } })),
+  };
+}
+
+function importPolicyMatches(p: Policy__Output | undefined, a: PolicyAssignment__Output | undefined): boolean {
+  return !!p && p.statements.length === 2 && (['ipv4', 'ipv6'] as const).every((f, i) => {
+    const s = p.statements[i];
+    return s?.conditions?.prefixSet?.name === OWN_SET[f] && s.conditions.prefixSet.type === 'ANY'
+      && s.conditions.routeType === 'ROUTE_TYPE_EXTERNAL' && s.actions?.routeAction === 'REJECT';
+  }) && !!a && a.defaultAction === 'ACCEPT' && a.policies.length === 1 && a.policies[0]?.name === IMPORT_POLICY;
+}
+
 export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
   const peers = new Map<string, ResolvedProvider>();
   for (const r of await collect(c, 'ListPeer', c.listPeer, {})) {
@@ -186,17 +215,22 @@ export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
       }
     }
   }
-  const allowed = new Map<string, AllowedEntry>();
-  for (const family of ['ipv4', 'ipv6'] as const) {
-    let sets: DefinedSet__Output[] = [];
-    try {
-      sets = (await collect(c, 'ListDefinedSet', c.listDefinedSet, { definedType: 'PREFIX', name: PREFIX_SET[family] })).flatMap((r) => (r.definedSet ? [r.definedSet] : []));
-    } catch { /* no such set yet */ }
-    for (const s of sets) {
-      if (s.name !== PREFIX_SET[family]) continue;
-      for (const p of s.prefixes) allowed.set(`${p.ipPrefix} ${p.maskLengthMin}..${p.maskLengthMax}`, { family, block: p.ipPrefix, min: p.maskLengthMin, max: p.maskLengthMax });
+  const readSet = async (names: Record<Family, string>): Promise<Map<string, AllowedEntry>> => {
+    const out = new Map<string, AllowedEntry>();
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      let sets: DefinedSet__Output[] = [];
+      try {
+        sets = (await collect(c, 'ListDefinedSet', c.listDefinedSet, { definedType: 'PREFIX', name: names[family] })).flatMap((r) => (r.definedSet ? [r.definedSet] : []));
+      } catch { /* no such set yet */ }
+      for (const s of sets) {
+        if (s.name !== names[family]) continue;
+        for (const p of s.prefixes) out.set(`${p.ipPrefix} ${p.maskLengthMin}..${p.maskLengthMax}`, { family, block: p.ipPrefix, min: p.maskLengthMin, max: p.maskLengthMax });
+      }
     }
-  }
+    return out;
+  };
+  const allowed = await readSet(PREFIX_SET);
+  const own = await readSet(OWN_SET);
   let policy: Policy__Output | undefined;
   try {
     policy = (await collect(c, 'ListPolicy', c.listPolicy, { name: POLICY })).map((r) => r.policy).find((p) => p?.name === POLICY) ?? undefined;
@@ -205,7 +239,18 @@ export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
   try {
     assignment = (await collect(c, 'ListPolicyAssignment', c.listPolicyAssignment, { name: 'global', direction: 'EXPORT' })).map((r) => r.assignment).find(Boolean) ?? undefined;
   } catch { /* none */ }
-  return { peers, paths, allowed, policyExists: !!policy, policyOk: policyMatches(policy) && assignmentMatches(assignment) };
+  let importPolicy: Policy__Output | undefined;
+  try {
+    importPolicy = (await collect(c, 'ListPolicy', c.listPolicy, { name: IMPORT_POLICY })).map((r) => r.policy).find((p) => p?.name === IMPORT_POLICY) ?? undefined;
+  } catch { /* none yet */ }
+  let importAssignment: PolicyAssignment__Output | undefined;
+  try {
+    importAssignment = (await collect(c, 'ListPolicyAssignment', c.listPolicyAssignment, { name: 'global', direction: 'IMPORT' })).map((r) => r.assignment).find(Boolean) ?? undefined;
+  } catch { /* none */ }
+  return {
+    peers, paths, allowed, own, policyExists: !!policy || !!importPolicy,
+    policyOk: policyMatches(policy) && assignmentMatches(assignment) && importPolicyMatches(importPolicy, importAssignment),
+  };
 }
 
 // ---- plan ------------------------------------------------------------------
@@ -217,7 +262,9 @@ export type EgressStep =
   | { op: 'peerAdd'; provider: ResolvedProvider }
   | { op: 'pathDelete'; prefix: string }
   | { op: 'pathAdd'; prefix: Prefix }
-  | { op: 'allowDelete'; entry: AllowedEntry };
+  | { op: 'allowDelete'; entry: AllowedEntry }
+  | { op: 'ownAdd'; entry: AllowedEntry }
+  | { op: 'ownDelete'; entry: AllowedEntry };
 
 const samePeer = (a: ResolvedProvider, b: ResolvedProvider): boolean =>
   a.asn === b.asn && a.password === b.password && a.maxPrefixes === b.maxPrefixes && a.connectRetrySec === b.connectRetrySec
@@ -235,6 +282,9 @@ export function planEgress(want: ResolvedEgress, state: EgressState): EgressStep
   // tests. So after a policy repair every peer is re-created: the provider
   // drops all it had from us and gets the conformant set anew.
   const redo = !state.policyOk;
+  // Our space is refused from providers before we announce it.
+  const own = state.own ?? new Map<string, AllowedEntry>();
+  for (const [k, e] of want.own) if (!own.has(k)) steps.push({ op: 'ownAdd', entry: e });
   for (const [k, e] of want.allowed) if (!state.allowed.has(k)) steps.push({ op: 'allowAdd', entry: e });
   for (const [addr, have] of state.peers) {
     const w = want.providers.get(addr);
@@ -247,6 +297,7 @@ export function planEgress(want: ResolvedEgress, state: EgressState): EgressStep
   for (const p of state.paths) if (!want.announce.has(p)) steps.push({ op: 'pathDelete', prefix: p });
   for (const [k, p] of want.announce) if (!state.paths.has(k)) steps.push({ op: 'pathAdd', prefix: p });
   for (const [k, e] of state.allowed) if (!want.allowed.has(k)) steps.push({ op: 'allowDelete', entry: e });
+  for (const [k, e] of own) if (!want.own.has(k)) steps.push({ op: 'ownDelete', entry: e });
   return steps;
 }
 
@@ -254,7 +305,9 @@ export function describeStep(s: EgressStep): string {
   switch (s.op) {
     case 'allowAdd': return `allow ${s.entry.block} ${s.entry.min}..${s.entry.max}`;
     case 'allowDelete': return `disallow ${s.entry.block} ${s.entry.min}..${s.entry.max}`;
-    case 'policyEnsure': return `${s.recreate ? 'replace' : 'install'} export policy ${POLICY}`;
+    case 'policyEnsure': return `${s.recreate ? 'replace' : 'install'} export policy ${POLICY} and import policy ${IMPORT_POLICY}`;
+    case 'ownAdd': return `refuse ${s.entry.block} ${s.entry.min}..${s.entry.max} from providers`;
+    case 'ownDelete': return `stop refusing ${s.entry.block} from providers`;
     case 'peerAdd': return `add peer ${s.provider.address} AS${s.provider.asn}`;
     case 'peerDelete': return `delete peer ${s.address}`;
     case 'pathAdd': return `announce ${formatPrefix(s.prefix)}`;
@@ -275,8 +328,8 @@ export function localPath(prefix: Prefix): Record<string, unknown> {
   return { family: FAMILY[prefix.family], nlri, pattrs };
 }
 
-function prefixSet(family: Family, entries: AllowedEntry[]): Record<string, unknown> {
-  return { definedType: 'PREFIX', name: PREFIX_SET[family], prefixes: entries.map((e) => ({ ipPrefix: e.block, maskLengthMin: e.min, maskLengthMax: e.max })) };
+function prefixSet(family: Family, entries: AllowedEntry[], names: Record<Family, string> = PREFIX_SET): Record<string, unknown> {
+  return { definedType: 'PREFIX', name: names[family], prefixes: entries.map((e) => ({ ipPrefix: e.block, maskLengthMin: e.min, maskLengthMax: e.max })) };
 }
 
 function peer(p: ResolvedProvider): Record<string, unknown> {
@@ -299,16 +352,31 @@ async function applyStep(c: GobgpApiClient, s: EgressStep): Promise<void> {
     case 'allowDelete':
       await call(c, 'DeleteDefinedSet', c.deleteDefinedSet, { definedSet: prefixSet(s.entry.family, [s.entry]) as never, all: false });
       return;
+    case 'ownAdd':
+      await call(c, 'AddDefinedSet', c.addDefinedSet, { definedSet: prefixSet(s.entry.family, [s.entry], OWN_SET) as never });
+      return;
+    case 'ownDelete':
+      await call(c, 'DeleteDefinedSet', c.deleteDefinedSet, { definedSet: prefixSet(s.entry.family, [s.entry], OWN_SET) as never, all: false });
+      return;
     case 'policyEnsure':
       if (s.recreate) {
-        await call(c, 'DeletePolicyAssignment', c.deletePolicyAssignment, { assignment: { name: 'global', direction: 'EXPORT' }, all: true }).catch(() => undefined);
-        await call(c, 'DeletePolicy', c.deletePolicy, { policy: { name: POLICY }, all: true, preserveStatements: false });
+        for (const [dir, name] of [['EXPORT', POLICY], ['IMPORT', IMPORT_POLICY]] as const) {
+          await call(c, 'DeletePolicyAssignment', c.deletePolicyAssignment, { assignment: { name: 'global', direction: dir }, all: true }).catch(() => undefined);
+          await call(c, 'DeletePolicy', c.deletePolicy, { policy: { name }, all: true, preserveStatements: false }).catch(() => undefined);
+        }
       }
       // The sets must exist before a policy names them; an empty set matches nothing.
-      for (const f of ['ipv4', 'ipv6'] as const) await call(c, 'AddDefinedSet', c.addDefinedSet, { definedSet: prefixSet(f, []) as never });
+      for (const f of ['ipv4', 'ipv6'] as const) {
+        await call(c, 'AddDefinedSet', c.addDefinedSet, { definedSet: prefixSet(f, []) as never });
+        await call(c, 'AddDefinedSet', c.addDefinedSet, { definedSet: prefixSet(f, [], OWN_SET) as never });
+      }
       await call(c, 'AddPolicy', c.addPolicy, { policy: expectedPolicy() as never, referExistingStatements: false });
       await call(c, 'SetPolicyAssignment', c.setPolicyAssignment, {
         assignment: { name: 'global', direction: 'EXPORT', policies: [{ name: POLICY }], defaultAction: 'REJECT' },
+      });
+      await call(c, 'AddPolicy', c.addPolicy, { policy: expectedImportPolicy() as never, referExistingStatements: false });
+      await call(c, 'SetPolicyAssignment', c.setPolicyAssignment, {
+        assignment: { name: 'global', direction: 'IMPORT', policies: [{ name: IMPORT_POLICY }], defaultAction: 'ACCEPT' },
       });
       return;
     case 'peerDelete':

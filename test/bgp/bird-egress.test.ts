@@ -127,7 +127,7 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     await waitFor('B\'s prefix leaked to A while the policy is open', () => birdRoute(0, PROVIDERS[1].own4)?.asPath === '64500 64502', 10_000);
     // …reconcile puts the policy back and re-creates the peers: the leak is gone, our prefixes return.
     const steps = await reconcileEgress(c, spec);
-    expect(steps[0]).toBe('replace export policy visp-egress-export');
+    expect(steps[0]).toBe('replace export policy visp-egress-export and import policy visp-egress-import');
     expect(steps.filter((x) => x.startsWith('add peer'))).toHaveLength(4);
     await waitFor('the leaked route withdrawn at A', () => birdRoute(0, PROVIDERS[1].own4) === undefined, 5000);
     await waitFor('sessions back, our prefixes at both', () => established(0) && established(1) && bothHave('203.0.113.0/25') && bothHave('2001:db8:1000::/48'), 20_000, 100);
@@ -211,8 +211,8 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     spec = { ...spec, announcements: spec.announcements.filter((a) => !a.prefix.startsWith('203.')) };
     const t0 = Date.now();
     readyApplies = [];
-    expect(await node.apply(spec)).toEqual(['withdraw 203.0.113.0/25', 'disallow 203.0.113.0/25 25..25']);
-    expect(readyApplies).toEqual([['withdraw 203.0.113.0/25', 'disallow 203.0.113.0/25 25..25']]);
+    expect(await node.apply(spec)).toEqual(['withdraw 203.0.113.0/25', 'disallow 203.0.113.0/25 25..25', 'stop refusing 203.0.113.0/25 from providers']);
+    expect(readyApplies).toEqual([['withdraw 203.0.113.0/25', 'disallow 203.0.113.0/25 25..25', 'stop refusing 203.0.113.0/25 from providers']]);
     await waitFor('203.0.113.0/25 withdrawn at both', () => noneHas('203.0.113.0/25'), 2000, 20);
     const ms = Date.now() - t0;
     expect(ms).toBeLessThan(2000);
@@ -220,7 +220,7 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     spec = baseSpec();
     // Two applies at once run one after the other: the second finds nothing to do.
     const [first, second] = await Promise.all([node.apply(spec), node.apply(spec)]);
-    expect(first).toEqual(['allow 203.0.113.0/25 25..25', 'announce 203.0.113.0/25']);
+    expect(first).toEqual(['refuse 203.0.113.0/25 25..32 from providers', 'allow 203.0.113.0/25 25..25', 'announce 203.0.113.0/25']);
     expect(second).toEqual([]);
     await expect(node.apply({ ...spec, routerId: '198.18.9.9' })).rejects.toThrow(/needs a new speaker/);
     await expect(node.apply({ ...spec, announcements: [{ prefix: '203.0.113.128/25', allowed: '203.0.113.0/25' }] })).rejects.toThrow(/not inside/);
@@ -255,7 +255,7 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     await waitFor('route gone at both after the kill', () => noneHas('203.0.113.0/25'), 10_000, 20);
     await waitFor('gobgpd restarted', () => speaker.starts > starts && speaker.pid !== pid && readyApplies.length > 0, 10_000);
     await speaker.settled();
-    expect(readyApplies[0]).toEqual(expect.arrayContaining(['announce 203.0.113.0/25', 'announce 2001:db8:1000::/48', 'install export policy visp-egress-export']));
+    expect(readyApplies[0]).toEqual(expect.arrayContaining(['announce 203.0.113.0/25', 'announce 2001:db8:1000::/48', 'install export policy visp-egress-export and import policy visp-egress-import']));
     await waitFor('announcements back at both after the restart', () => bothHave('203.0.113.0/25') && bothHave('2001:db8:1000::/48'), 20_000, 50);
     expect(await reconcileEgress(client(), spec)).toEqual([]);
   });

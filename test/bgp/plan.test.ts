@@ -42,13 +42,15 @@ describe('planEgress', () => {
     peers: new Map(want.providers),
     paths: new Set(want.announce.keys()),
     allowed: new Map(want.allowed),
+    own: new Map(want.own),
     policyOk: true,
     policyExists: true,
   };
 
-  it('from nothing: policy first, then the allowed set, the peer, the path', () => {
+  it('from nothing: policies first, then our space refused from providers, the allowed set, the peer, the path', () => {
     expect(planEgress(want, empty).map(describeStep)).toEqual([
-      'install export policy visp-egress-export',
+      'install export policy visp-egress-export and import policy visp-egress-import',
+      'refuse 203.0.113.0/24 24..32 from providers',
       'allow 203.0.113.0/24 24..25',
       'add peer 198.18.1.2 AS64501',
       'announce 203.0.113.0/25',
@@ -68,12 +70,13 @@ describe('planEgress', () => {
       'add peer 198.18.1.2 AS64501',
       'withdraw 203.0.113.0/25',
       'disallow 203.0.113.0/24 24..25',
+      'stop refusing 203.0.113.0/24 from providers',
     ]);
   });
 
   it('a policy changed behind our back is replaced, and the peers re-created (to pull back what leaked)', () => {
     expect(planEgress(want, { ...converged, policyOk: false }).map(describeStep)).toEqual([
-      'replace export policy visp-egress-export', 'delete peer 198.18.1.2', 'add peer 198.18.1.2 AS64501',
+      'replace export policy visp-egress-export and import policy visp-egress-import', 'delete peer 198.18.1.2', 'add peer 198.18.1.2 AS64501',
     ]);
   });
 });

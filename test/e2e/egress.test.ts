@@ -9,12 +9,12 @@
 // Each provider announces a default route and its host address, and exports
 // what it learns from us into its own kernel (so replies find their way).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, gobgpClient } from '../../src/bgp/gobgp-client.js';
+import { call, collect, gobgpClient } from '../../src/bgp/gobgp-client.js';
 import { localPath } from '../../src/bgp/reconcile.js';
 import { findGobgpd } from '../../src/bgp/speaker.js';
 import { parsePrefix } from '../../src/ipam/prefix.js';
@@ -146,6 +146,29 @@ describe.skipIf(bgpSkipReason)('e2e: BGP egress through the API, two BIRD 2 prov
       const other = PROV[1 - i]!;
       expect(b.route(`${other.host[0]}/32`), `provider ${PROV[i]!.name} must not learn ${other.name}'s host`).toBeUndefined();
       expect(b.route(`${other.host[1]}/128`)).toBeUndefined();
+    }
+  });
+
+  it('import policy: a provider announcing a more specific of the slice\'s block is refused by GoBGP (it reaches our Adj-RIB-In, never the RIB or the slice\'s table)', async () => {
+    const p = parsePrefix(block4, 'b');
+    const sub = `${block4.split('/')[0]}/${p.length + 1}`;
+    writeFileSync(join(dir, 'bird-A.conf'), birdConfig(PROV[0]).replace('protocol static def4 {', `protocol static hijack4 { ipv4; route ${sub} blackhole; }\nprotocol static def4 {`)
+      .replace('export where proto = "def4"', 'export where proto = "hijack4" || proto = "def4"'));
+    expect(birds[0]!.birdc('configure')).toMatch(/Reconfigured|Reconfiguration in progress/);
+    const c = gobgpClient(`unix://${join(lab.dir, 'bgp-egr.sock')}`);
+    try {
+      const prefixesIn = async (tableType: 'ADJ_IN' | 'GLOBAL'): Promise<string[]> =>
+        (await collect(c, 'ListPath', c.listPath, { tableType, name: tableType === 'ADJ_IN' ? PROV[0].theirs[0] : '', family: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' } }))
+          .map((r) => r.destination?.prefix ?? '');
+      await waitFor(`${sub} in the Adj-RIB-In from provider A`, async () => (await prefixesIn('ADJ_IN')).includes(sub), 10_000, 100);
+      await sleep(1000);
+      expect(await prefixesIn('GLOBAL')).not.toContain(sub);
+      expect(tableRoutes('-4', table)).not.toContain(sub);
+      expect(await pingAsync(exp, PROV[0].host[0], 1, 2)).toBe(true);
+    } finally {
+      c.close();
+      writeFileSync(join(dir, 'bird-A.conf'), birdConfig(PROV[0]));
+      birds[0]!.birdc('configure');
     }
   });
 
