@@ -108,3 +108,11 @@ say ""
 say "4. The operator's tunnel table (visp tunnels --slice $LAB), counters included"
 visp tunnels --slice "$LAB" | sed 's/^/   /'
 ok=1
+
+# Part 2: BGP egress (its own lab), after the triangle is taken down.
+if ((!keep)); then
+  finish
+  trap - EXIT
+  say ""
+  VISP_DEMO_SETUP_DONE=1 bash scripts/demo-egress.sh
+fi
