@@ -12,7 +12,7 @@
 //   re-attaches the devices; ping resumes.
 // - Delete leaves nothing: no visp object, no engine tunnel.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineProcess } from '../../src/dataplane/engine-process.js';
@@ -88,6 +88,7 @@ describe.skipIf(kernelSkipReason)('e2e: userspace tunnels (visp-engine) — List
     for (const n of lab.nodes) {
       const e = engineOf(n.name);
       if (await e.adopt()) await e.stop();
+      rmSync(e.logPath, { force: true });
     }
     await lab.close();
   });
