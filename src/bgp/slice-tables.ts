@@ -294,10 +294,12 @@ export class SliceTables {
   async settled(): Promise<void> { for (let q = this.queue; ; q = this.queue) { await q.catch(() => undefined); if (q === this.queue && !this.drainQueued) return; } }
 
   status(): SliceTableStatus[] {
+    const perTable = new Map<number, number>();
+    for (const k of this.installed.keys()) { const t = Number(k.slice(0, k.indexOf(' '))); perTable.set(t, (perTable.get(t) ?? 0) + 1); }
     return this.desired.map((s) => ({
       slice: s.slice,
       table: s.table,
-      routesInstalled: [...this.installed.keys()].filter((k) => k.startsWith(`${s.table} `)).length,
+      routesInstalled: perTable.get(s.table) ?? 0,
       skipped: [...this.skipped.values()].filter((x) => x.slice === s.slice).map(({ prefix, reason }) => ({ prefix, reason })),
       blocksMissing: [...this.missingBlocks.values()].filter((x) => x.slice === s.slice).map(({ prefix, reason }) => ({ prefix, reason })),
     }));
