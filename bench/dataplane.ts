@@ -63,7 +63,7 @@ function procCpu(pid: number): number {
 }
 
 
-interface Sample { gbps: number; engineCpuS: number; machineCpuS: number; retransmits: number }
+interface Sample { gbps: number; engineCpuS: number; machineCpuS: number; retransmits: number; packetsPerGso?: number; packetsPerGro?: number }
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
@@ -110,15 +110,29 @@ async function main(): Promise<void> {
     // Neighbour discovery and a first handshake out of the way.
     for (const p of PATHS) spawnSync('ip', ['netns', 'exec', target[p][0], 'ping', '-c', '1', '-W', '2', target[p][1]]);
 
-    const one = (p: Path): Sample => {
+    // How much the offloads batch: underlay packets per TSO frame read on the
+    // sending node, per merged frame written on the receiving one.
+    const tunnelOf: Partial<Record<Path, string>> = { engineEtherip: 'eip0', engineGretap: 'gt0' };
+    const counters = async (p: Path): Promise<{ tx: number; gso: number; rx: number; gro: number } | undefined> => {
+      const name = tunnelOf[p];
+      if (!name) return undefined;
+      const [ta, tb] = await Promise.all(engines.map(async (e) => (await e.client.list()).tunnels.find((t) => t.name === name)!));
+      return { tx: ta!.txPackets, gso: ta!.txGsoFrames, rx: tb!.rxPackets, gro: tb!.rxGroFrames };
+    };
+    const one = async (p: Path): Promise<Sample> => {
       const pids = engines.map((e) => e.pid!);
+      const c0 = await counters(p);
       const e0 = pids.reduce((s, pid) => s + procCpu(pid), 0), m0 = cpuBusySeconds();
       const r = spawnSync('ip', ['netns', 'exec', target[p][0], 'iperf3', '-c', target[p][1], '-t', String(o.seconds), '-P', String(o.parallel), '-J'],
         { encoding: 'utf8' });
       const e1 = pids.reduce((s, pid) => s + procCpu(pid), 0), m1 = cpuBusySeconds();
+      const c1 = await counters(p);
       if (r.status !== 0) throw new Error(`iperf3 over ${p} failed (${r.status ?? r.signal}): ${(r.stdout || r.stderr).slice(-300)}`);
       const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits?: number } } };
-      return { gbps: j.end.sum_received.bits_per_second / 1e9, engineCpuS: e1 - e0, machineCpuS: m1 - m0, retransmits: j.end.sum_sent.retransmits ?? 0 };
+      return {
+        gbps: j.end.sum_received.bits_per_second / 1e9, engineCpuS: e1 - e0, machineCpuS: m1 - m0, retransmits: j.end.sum_sent.retransmits ?? 0,
+        ...(c0 && c1 ? { packetsPerGso: (c1.tx - c0.tx) / Math.max(1, c1.gso - c0.gso), packetsPerGro: (c1.rx - c0.rx) / Math.max(1, c1.gro - c0.gro) } : {}),
+      };
     };
 
     const samples: Record<Path, Sample[]> = { veth: [], kernelVxlan: [], engineEtherip: [], engineGretap: [] };
@@ -126,9 +140,10 @@ async function main(): Promise<void> {
     for (let k = 0; k < o.repeats; k++) {
       for (const p of o.paths) {
         if (!(await settle(0.8, 5))) unsettled++;
-        const s = one(p);
+        const s = await one(p);
         samples[p].push(s);
-        log(`repeat ${k + 1}/${o.repeats} ${p}: ${s.gbps.toFixed(2)} Gbit/s, engines ${(s.engineCpuS / o.seconds).toFixed(2)} cores, machine ${(s.machineCpuS / o.seconds).toFixed(2)} cores, retransmits ${s.retransmits}`);
+        log(`repeat ${k + 1}/${o.repeats} ${p}: ${s.gbps.toFixed(2)} Gbit/s, engines ${(s.engineCpuS / o.seconds).toFixed(2)} cores, machine ${(s.machineCpuS / o.seconds).toFixed(2)} cores, retransmits ${s.retransmits}` +
+          (s.packetsPerGso !== undefined ? `, packets per TSO frame ${s.packetsPerGso.toFixed(1)}, per merged frame ${s.packetsPerGro!.toFixed(1)}` : ''));
       }
     }
     const vx = median(samples.kernelVxlan.map((s) => s.gbps));
@@ -144,6 +159,8 @@ async function main(): Promise<void> {
         ...(p.startsWith('engine') ? {
           engineCpuCores: round(median(ss.map((s) => s.engineCpuS / o.seconds)), 3),
           engineCpuSecondsPerGbit: perGbps((s) => s.engineCpuS),
+          packetsPerGsoFrame: round(median(ss.map((s) => s.packetsPerGso ?? 0)), 1),
+          packetsPerGroFrame: round(median(ss.map((s) => s.packetsPerGro ?? 0)), 1),
         } : {}),
         machineCpuCores: round(median(ss.map((s) => s.machineCpuS / o.seconds)), 3),
         machineCpuSecondsPerGbit: perGbps((s) => s.machineCpuS),

@@ -304,22 +304,91 @@ static uint8_t rxbuf[BATCH][RX_BUF];
 static struct gro_flow gro[GRO_FLOWS];
 static const struct virtio_net_hdr vh_none;   // "no offload" header for plain frames
 
-// peer: 0 no GRE tunnel has this remote, 1 one of this kind does (so the key
-// is wrong), 2 only tunnels of the other GRE kind do (so the protocol is).
-static struct tunnel *find_gre(enum kind kind, int family, const void *src, int has_key, uint32_t key, int *peer) {
-  for (int i = 0; i < MAX_TUNNELS; i++) {
+// ---- demultiplexing: two hash tables, chained through tunnel slots ----------
+//
+// by_key: (kind, remote, key) -> the tunnel, the per-packet lookup.
+// by_peer: (remote) -> the first tunnel with that remote, and every tunnel
+// keeps counts of its remote's tunnels per kind there, so a miss can say why
+// (unknown peer, unknown key, wrong kind) without a scan.
+
+#define HSIZE 4096   // buckets: a power of two, well above MAX_TUNNELS
+static int by_key[HSIZE], by_key_next[MAX_TUNNELS];
+static int by_peer[HSIZE], by_peer_next[MAX_TUNNELS];
+static int peer_count[MAX_TUNNELS][3];   // per kind; kept by the slot that stands for its remote in by_peer
+
+static uint32_t fnv(uint32_t h, const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 16777619u;
+  return h;
+}
+static uint32_t hash_peer(int family, const void *remote) {
+  return fnv(2166136261u ^ (uint32_t)family, remote, family == AF_INET ? 4 : 16) & (HSIZE - 1);
+}
+static uint32_t hash_key(enum kind kind, int family, const void *remote, int has_key, uint32_t key) {
+  uint32_t h = fnv(2166136261u ^ (uint32_t)family ^ (uint32_t)kind << 8 ^ (uint32_t)has_key << 16, remote, family == AF_INET ? 4 : 16);
+  return fnv(h, &key, 4) & (HSIZE - 1);
+}
+
+static struct tunnel *lookup_key(enum kind kind, int family, const void *remote, int has_key, uint32_t key) {
+  for (int i = by_key[hash_key(kind, family, remote, has_key, key)]; i >= 0; i = by_key_next[i]) {
     struct tunnel *t = &tunnels[i];
-    if (!t->used || t->kind == K_ETHERIP || !addr_eq(t, family, src)) continue;
-    if (t->kind != kind) { if (!*peer) *peer = 2; continue; }
-    *peer = 1;
-    if (t->has_key == has_key && (!has_key || t->key == key)) return t;
+    if (t->kind == kind && t->has_key == has_key && t->key == key && addr_eq(t, family, remote)) return t;
   }
   return NULL;
 }
-static struct tunnel *find_etherip(int family, const void *src) {
-  for (int i = 0; i < MAX_TUNNELS; i++)
-    if (tunnels[i].used && tunnels[i].kind == K_ETHERIP && addr_eq(&tunnels[i], family, src)) return &tunnels[i];
+// The slot whose peer_count holds this remote's counts, or -1.
+static int lookup_peer(int family, const void *remote) {
+  for (int i = by_peer[hash_peer(family, remote)]; i >= 0; i = by_peer_next[i])
+    if (addr_eq(&tunnels[i], family, remote)) return i;
+  return -1;
+}
+
+static void unlink_from(int *head, int *next, int slot) {
+  for (int *p = head; *p >= 0; p = &next[*p]) if (*p == slot) { *p = next[slot]; return; }
+}
+
+static void demux_add(int slot) {
+  struct tunnel *t = &tunnels[slot];
+  uint32_t h = hash_key(t->kind, t->family, &t->remote, t->has_key, t->key);
+  by_key_next[slot] = by_key[h]; by_key[h] = slot;
+  int p = lookup_peer(t->family, &t->remote);
+  if (p < 0) {   // the remote's first tunnel carries the counts
+    uint32_t hp = hash_peer(t->family, &t->remote);
+    by_peer_next[slot] = by_peer[hp]; by_peer[hp] = slot;
+    memset(peer_count[slot], 0, sizeof peer_count[slot]);
+    p = slot;
+  }
+  peer_count[p][t->kind]++;
+}
+
+static void demux_del(int slot) {
+  struct tunnel *t = &tunnels[slot];
+  unlink_from(&by_key[hash_key(t->kind, t->family, &t->remote, t->has_key, t->key)], by_key_next, slot);
+  int p = lookup_peer(t->family, &t->remote);
+  peer_count[p][t->kind]--;
+  if (p != slot) return;
+  // This slot carried the remote's counts: hand them to another tunnel of the remote, if any.
+  uint32_t hp = hash_peer(t->family, &t->remote);
+  unlink_from(&by_peer[hp], by_peer_next, slot);
+  for (int i = 0; i < MAX_TUNNELS; i++) {
+    if (i == slot || !tunnels[i].used || !addr_eq(&tunnels[i], t->family, &t->remote)) continue;
+    memcpy(peer_count[i], peer_count[slot], sizeof peer_count[i]);
+    by_peer_next[i] = by_peer[hp]; by_peer[hp] = i;
+    break;
+  }
+}
+
+// peer: 0 no GRE tunnel has this remote, 1 one of this kind does (so the key
+// is wrong), 2 only tunnels of the other GRE kind do (so the protocol is).
+static struct tunnel *find_gre(enum kind kind, int family, const void *src, int has_key, uint32_t key, int *peer) {
+  struct tunnel *t = lookup_key(kind, family, src, has_key, key);
+  if (t) return t;
+  int p = lookup_peer(family, src);
+  *peer = p < 0 ? 0 : peer_count[p][kind] ? 1 : peer_count[p][kind == K_GRE ? K_GRETAP : K_GRE] ? 2 : 0;
   return NULL;
+}
+static struct tunnel *find_etherip(int family, const void *src) {
+  return lookup_key(K_ETHERIP, family, src, 0, 0);
 }
 
 static void dev_write(struct tunnel *t, struct iovec *iov, int n, uint64_t packets, size_t bytes) {
@@ -527,11 +596,8 @@ static void cmd_add(int fd, char **keys, char **vals, int n) {
     return;
   }
   // Two tunnels with one demux key would make one of them unreachable.
-  for (int i = 0; i < MAX_TUNNELS; i++) {
-    struct tunnel *o = &tunnels[i];
-    if (o->used && o->kind == t.kind && addr_eq(o, t.family, &t.remote) && o->has_key == t.has_key && o->key == t.key) {
-      reply(fd, "{\"ok\":false,\"error\":\"another tunnel has this remote (and key)\",\"code\":\"EEXIST\"}\n"); return;
-    }
+  if (lookup_key(t.kind, t.family, &t.remote, t.has_key, t.key)) {
+    reply(fd, "{\"ok\":false,\"error\":\"another tunnel has this remote (and key)\",\"code\":\"EEXIST\"}\n"); return;
   }
   int slot = -1;
   for (int i = 0; i < MAX_TUNNELS; i++) if (!tunnels[i].used) { slot = i; break; }
@@ -541,13 +607,17 @@ static void cmd_add(int fd, char **keys, char **vals, int n) {
   struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_TAP, (uint32_t)slot) };
   epoll_ctl(epfd, EPOLL_CTL_ADD, t.fd, &ev);
   tunnels[slot] = t;
+  demux_add(slot);
   char b[128]; snprintf(b, sizeof b, "{\"ok\":true,\"mtu\":%d}\n", t.mtu); reply(fd, b);
 }
 
 static void cmd_del(int fd, const char *name) {
   struct tunnel *t = name ? find_name(name) : NULL;
   // Already gone is success (deleteX semantics).
-  if (t) { epoll_ctl(epfd, EPOLL_CTL_DEL, t->fd, NULL); close(t->fd); memset(t, 0, sizeof *t); }
+  if (t) {
+    demux_del((int)(t - tunnels));   // (no merged frame is pending: batches are flushed before control runs)
+    epoll_ctl(epfd, EPOLL_CTL_DEL, t->fd, NULL); close(t->fd); memset(t, 0, sizeof *t);
+  }
   reply(fd, t ? "{\"ok\":true}\n" : "{\"ok\":true,\"existed\":false}\n");
 }
 
@@ -637,6 +707,7 @@ int main(int argc, char **argv) {
   struct sigaction sa = { .sa_handler = on_signal };
   sigaction(SIGTERM, &sa, NULL); sigaction(SIGINT, &sa, NULL);
   for (int i = 0; i < MAX_CLIENTS; i++) clients[i].fd = -1;
+  for (int i = 0; i < HSIZE; i++) by_key[i] = by_peer[i] = -1;
 
   epfd = epoll_create1(EPOLL_CLOEXEC);
   for (int f = 0; f < 2; f++) for (int p = 0; p < 2; p++) {
