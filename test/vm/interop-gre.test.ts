@@ -5,7 +5,7 @@
 // both ways: from here to the host's engine devices, and from the host to
 // here (its result comes back over the vmout share). Proves our GRE is the
 // GRE Linux speaks. Runs only in the lane's network mode (VISP_VM_NET=1).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +33,7 @@ describe.skipIf(skip)('GRE interop: kernel GRE here ↔ visp-engine on the host,
   let K: NodeKernel;
   let exp: string;
   let nic: string;
+  let iperf: ChildProcess | undefined;
 
   beforeAll(async () => {
     // The virtio NIC (no udev here to load its driver).
@@ -48,6 +49,7 @@ describe.skipIf(skip)('GRE interop: kernel GRE here ↔ visp-engine on the host,
   });
   afterAll(async () => {
     try { writeFileSync(join(OUT, 'guest-done'), ''); } catch { /* share gone */ }
+    iperf?.kill();
     await K?.deleteSlice(9301, exp ? [exp] : []);
     K?.close();
   });
@@ -64,6 +66,9 @@ describe.skipIf(skip)('GRE interop: kernel GRE here ↔ visp-engine on the host,
 
   it('guest → host: ping across gretap, ip6gretap, gre and ip6gre (IPv4 inside)', async () => {
     ok(await K.reconcile(INTEROP_LINKS.map((l) => interopSpec(l, 'guest', exp))));
+    // The host side runs iperf3 clients against this server, one link after another.
+    iperf = spawn('ip', ['netns', 'exec', exp, 'iperf3', '-s'], { stdio: 'ignore' });
+    await until('the iperf3 server', () => /:5201\b/.test(sh('ip', ['netns', 'exec', exp, 'ss', '-ltnH'])) ? true : undefined, 30_000);
     writeFileSync(join(OUT, 'guest-ready'), '');
     for (const l of INTEROP_LINKS) {
       const dst = l.hostAddr.split('/')[0]!;
@@ -73,12 +78,14 @@ describe.skipIf(skip)('GRE interop: kernel GRE here ↔ visp-engine on the host,
     }
   });
 
-  it('host → guest: the host side pinged across each of them', async () => {
+  it('host → guest: the host side pinged across each of them and carried TCP (iperf3, 2 s) across each', async () => {
     const r = await until('the host side\'s result', () => existsSync(join(OUT, 'host-result.json'))
-      ? JSON.parse(readFileSync(join(OUT, 'host-result.json'), 'utf8')) as { pings?: Record<string, boolean>; counters?: unknown; error?: string } : undefined);
+      ? JSON.parse(readFileSync(join(OUT, 'host-result.json'), 'utf8')) as { pings?: Record<string, boolean>; tcp?: Record<string, number>; counters?: unknown; error?: string } : undefined, 240_000);
     console.log(`host side: ${JSON.stringify(r)}`);
     expect(r.error).toBeUndefined();
     expect(Object.keys(r.pings!)).toHaveLength(INTEROP_LINKS.length);
     for (const [what, okNow] of Object.entries(r.pings!)) expect(okNow, what).toBe(true);
+    expect(Object.keys(r.tcp!)).toHaveLength(INTEROP_LINKS.length);
+    for (const [what, bps] of Object.entries(r.tcp!)) expect(bps, what).toBeGreaterThan(1e6);
   });
 });

@@ -9,7 +9,7 @@
 // Protocol over DIR (the guest's writable 9p share, /run/vmout inside):
 //   host-ready.json   written here once the host side is up (its data planes)
 //   guest-ready       written by the guest once its kernel tunnels are up
-//   host-result.json  written here: pings host → guest, the engine's counters
+//   host-result.json  written here: pings host → guest, iperf3 host → guest, the engine's counters
 //   guest-done        written by the guest when it has read the result
 // Exit code 0 when every ping from the host side went through.
 import { spawnSync } from 'node:child_process';
@@ -78,9 +78,29 @@ try {
     log(`ping ${dst} across ${l.kind} from the host: ${okNow ? 'ok' : 'FAILED'}`);
     if (!okNow) failed = true;
   }
+  // TCP across the GRE kinds: the engine's TSO segmentation and receive
+  // coalescing against the kernel's GRE (an iperf3 server runs in the guest).
+  const tcp: Record<string, number> = {};
+  for (const l of INTEROP_LINKS) {
+    const dst = l.guestAddr.split('/')[0]!;
+    // The guest's server takes one test at a time ("busy" until the last one is wrapped up): retry that.
+    let bps = 0, why = '';
+    for (let i = 0; i < 10 && !bps; i++) {
+      if (i) await sleep(500);
+      const r = spawnSync('ip', ['netns', 'exec', exp, 'iperf3', '-c', dst, '-t', '2', '-J'], { encoding: 'utf8', timeout: 60_000 });
+      try {
+        const j = JSON.parse(r.stdout) as { error?: string; end?: { sum_received?: { bits_per_second: number } } };
+        bps = j.end?.sum_received?.bits_per_second ?? 0;
+        why = j.error ?? '';
+      } catch { why = (r.stderr || r.stdout).slice(-300); }
+    }
+    tcp[`${l.kind} ${dst}`] = bps;
+    log(`iperf3 to ${dst} across ${l.kind} from the host: ${bps ? `${(bps / 1e6).toFixed(0)} Mbit/s` : `FAILED ${why}`}`);
+    if (!(bps > 0)) failed = true;
+  }
   const engine = kernel.engine();
   const counters = engine?.pid ? (await engine.client.list()).tunnels.map((t) => ({ name: t.name, kind: t.kind, tx: t.txPackets, rx: t.rxPackets })) : [];
-  writeFileSync(join(OUT, 'host-result.json'), JSON.stringify({ pings, counters }));
+  writeFileSync(join(OUT, 'host-result.json'), JSON.stringify({ pings, tcp, counters }));
   await until('the guest to finish', () => existsSync(join(OUT, 'guest-done')));
 } catch (e) {
   failed = true;
