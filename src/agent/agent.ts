@@ -58,7 +58,11 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   constructor(opts: AgentCoreOptions = {}) {
     super();
     this.opts = opts;
-    this.kernel = new NodeKernel({ ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.log ? { log: opts.log } : {}) });
+    this.kernel = new NodeKernel({
+      ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.log ? { log: opts.log } : {}),
+      // With a run directory (lab mode, tests), the engine's socket and log live there too, named after the node.
+      ...(opts.runDir ? { engine: { runDir: opts.runDir, ...(opts.name ? { name: opts.name } : {}) } } : {}),
+    });
     this.egress = new AgentEgress({
       name: opts.name ?? opts.netns ?? 'local', ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}),
       ...(opts.log ? { log: opts.log } : {}),

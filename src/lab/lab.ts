@@ -18,7 +18,7 @@ import type { Tunnel__Output } from '../api/gen/visp/v1/Tunnel.js';
 import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, NotFoundError, UnavailableError } from '../errors.js';
 import { physicalNodes, type Topology } from '../topology/types.js';
 import { parseTopology } from '../topology/yaml.js';
-import { isAlive, isOurs, logTail, spawnDetached, stopProcess } from './processes.js';
+import { findProcesses, isAlive, isOurs, logTail, spawnDetached, stopProcess } from './processes.js';
 import { enumWord, toApiTopology } from './to-api.js';
 import { errorText, rpcCode, withTimeout } from './rpc.js';
 import { ensureLabRoot, labDir, listLabs, tryReadState, writeState, type LabState } from './state.js';
@@ -359,8 +359,15 @@ async function teardown(state: LabState, given: VispClient | undefined, progress
     if (await stopProcess(pid, MARK.agent(state, node))) report.stopped.push(`agent ${node} (pid ${pid})`);
     if (isOurs(pid, MARK.agent(state, node))) report.problems.push(`agent ${node} (pid ${pid}) is still running`);
   }));
-  // Agents leave an egress node's gobgpd running (the next agent would adopt
-  // it); the lab is going away, so it goes too. Then the emulated providers.
+  // Agents leave their node's visp-engine and an egress node's gobgpd running
+  // (the next agent would adopt them); the lab is going away, so they go too.
+  // Then the emulated providers.
+  for (const n of state.nodes) {
+    const sock = join(state.dir, `engine-${n.name}.sock`);
+    for (const pid of findProcesses(['--control', sock])) {
+      if (await stopProcess(pid, ['--control', sock])) report.stopped.push(`visp-engine of ${n.name} (pid ${pid})`);
+    }
+  }
   for (const n of state.nodes) {
     const sock = join(state.dir, `bgp-${n.name}.sock`);
     const pid = findGobgpd(sock);

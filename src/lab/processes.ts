@@ -3,7 +3,7 @@
 // after /proc/PID/cmdline shows it is still the process we started (pids
 // are reused).
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UnavailableError } from '../errors.js';
 
@@ -71,6 +71,13 @@ export async function stopProcess(pid: number, markers: readonly string[], grace
     while (isAlive(pid) && Date.now() < hard) await sleep(50);
   }
   return true;
+}
+
+/** Pids of live processes whose command line contains every marker, in order (e.g. a daemon by its socket argument). */
+export function findProcesses(markers: readonly string[]): number[] {
+  let pids: string[] = [];
+  try { pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)); } catch { return []; }
+  return pids.map(Number).filter((pid) => pid !== process.pid && isOurs(pid, markers));
 }
 
 /** The last lines of a log, for error messages. */

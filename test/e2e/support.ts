@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startAgent } from '../../src/api/agent-client.js';
 import { findGobgpd } from '../../src/bgp/speaker.js';
+import { findProcesses } from '../../src/lab/processes.js';
 import { connect, type VispClient } from '../../src/api/client.js';
 import { startController, type ControllerHandle } from '../../src/api/controller-server.js';
 import type { IpamConfigSpec } from '../../src/ipam/types.js';
@@ -137,10 +138,10 @@ export class Lab {
 
   async close(): Promise<void> {
     for (const name of [...this.agents.keys()]) await this.stopAgent(name).catch(() => undefined);
-    // Agents leave their BGP speakers running on purpose (the next agent adopts them); the lab ends them.
+    // Agents leave their BGP speakers and engines running on purpose (the next agent adopts them); the lab ends them.
     for (const n of this.nodes) {
-      const pid = findGobgpd(join(this.dir, `bgp-${n.name}.sock`));
-      if (pid !== undefined) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      const pids = [findGobgpd(join(this.dir, `bgp-${n.name}.sock`)), ...findProcesses(['--control', join(this.dir, `engine-${n.name}.sock`)])];
+      for (const pid of pids) if (pid !== undefined) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
     this.api?.close();
     await this.ctl?.close().catch(() => undefined);
