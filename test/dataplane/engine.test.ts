@@ -354,6 +354,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     expect(d('unknownKey')).toBeGreaterThanOrEqual(sent.greUnknownKey! + sent.greNoKey!);
     expect(d('unknownPeer')).toBeGreaterThanOrEqual(sent.eipUnknownPeer!);
     const total = Object.keys(drops).reduce((s, k) => s + d(k as keyof typeof drops), 0);
+    console.log(`garbage for ${FLOOD_SECONDS} s: sent ${JSON.stringify(sent)}; drops counted ${JSON.stringify(Object.fromEntries(Object.keys(drops).map((k) => [k, d(k as keyof typeof drops)])))}`);
     const crafted = Object.entries(sent).filter(([k]) => k !== 'flood').reduce((s, [, n]) => s + n, 0);
     // Almost all random datagrams are malformed; the rest (a valid-looking
     // EtherIP header from the real peer, 1 in 65536) reach the TAP. Some may
