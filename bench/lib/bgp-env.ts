@@ -77,12 +77,17 @@ export class BirdProvider {
   }
 }
 
-/** A provider that takes what we announce and sends nothing (IPv4 and IPv6 sessions to `ours`). */
-export function providerConfig(p: { asn: number; theirs: [string, string]; ours: [string, string]; ourAsn: number }): string {
+/**
+ * A provider that takes what we announce (IPv4 and IPv6 sessions to `ours`)
+ * and sends nothing, or, with `send6`, the routes of a static protocol
+ * "bulk6" (disabled at start: `birdc enable bulk6` announces them all).
+ */
+export function providerConfig(p: { asn: number; theirs: [string, string]; ours: [string, string]; ourAsn: number; send6?: string[] }): string {
+  const bulk = p.send6?.length ? `protocol static bulk6 {\n  disabled;\n  ipv6;\n${p.send6.map((x) => `  route ${x} blackhole;`).join('\n')}\n}\n` : '';
   return `router id ${p.theirs[0]};
 log stderr { warning, error, fatal };
 protocol device {}
-template bgp visp {
+${bulk}template bgp visp {
   local as ${p.asn};
   connect retry time 1;
   error wait time 1, 2;
@@ -96,7 +101,7 @@ protocol bgp egress4 from visp {
 protocol bgp egress6 from visp {
   local ${p.theirs[1]} as ${p.asn};
   neighbor ${p.ours[1]} as ${p.ourAsn};
-  ipv6 { import all; export none; };
+  ipv6 { import all; export ${p.send6?.length ? 'where proto = "bulk6"' : 'none'}; };
 }
 `;
 }
