@@ -117,6 +117,8 @@ async function main(): Promise<void> {
       const name = tunnelOf[p];
       if (!name) return undefined;
       const [ta, tb] = await Promise.all(engines.map(async (e) => (await e.client.list()).tunnels.find((t) => t.name === name)!));
+      // (An engine from before the offloads has no such counters.)
+      if (ta!.txGsoFrames === undefined || tb!.rxGroFrames === undefined) return undefined;
       return { tx: ta!.txPackets, gso: ta!.txGsoFrames, rx: tb!.rxPackets, gro: tb!.rxGroFrames };
     };
     const one = async (p: Path): Promise<Sample> => {
@@ -159,8 +161,10 @@ async function main(): Promise<void> {
         ...(p.startsWith('engine') ? {
           engineCpuCores: round(median(ss.map((s) => s.engineCpuS / o.seconds)), 3),
           engineCpuSecondsPerGbit: perGbps((s) => s.engineCpuS),
-          packetsPerGsoFrame: round(median(ss.map((s) => s.packetsPerGso ?? 0)), 1),
-          packetsPerGroFrame: round(median(ss.map((s) => s.packetsPerGro ?? 0)), 1),
+          ...(ss.every((s) => s.packetsPerGso !== undefined) ? {
+            packetsPerGsoFrame: round(median(ss.map((s) => s.packetsPerGso!)), 1),
+            packetsPerGroFrame: round(median(ss.map((s) => s.packetsPerGro!)), 1),
+          } : {}),
         } : {}),
         machineCpuCores: round(median(ss.map((s) => s.machineCpuS / o.seconds)), 3),
         machineCpuSecondsPerGbit: perGbps((s) => s.machineCpuS),
