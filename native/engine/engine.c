@@ -435,6 +435,13 @@ static void deliver(struct tunnel *t, uint8_t *f, size_t len) {
       return;
     }
     if (g) gro_flush(g);   // not mergeable: whatever of its flow is pending goes first
+    struct virtio_net_hdr vh;
+    if (gro_super(f, l3, l4, thl, v6, plen, t->mtu, &vh)) {
+      struct iovec iov[2] = { { &vh, VNET_HLEN }, { f, (size_t)(l4 + thl) + plen } };
+      t->rx_gro++;
+      dev_write(t, iov, 2, 1, iov[1].iov_len);
+      return;
+    }
   }
   struct iovec iov[2] = { { (void *)&vh_none, VNET_HLEN }, { f, len } };
   dev_write(t, iov, 2, 1, len);

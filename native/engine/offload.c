@@ -236,3 +236,19 @@ int gro_finish(struct gro_flow *g) {
   g->vh.csum_offset = 16;
   return 2 + g->nseg;
 }
+
+int gro_super(const uint8_t *f, int l3, int l4, int thl, int v6, size_t plen, int mtu, struct virtio_net_hdr *vh) {
+  size_t iph = (size_t)(l4 - l3), l3len = iph + (size_t)thl + plen;
+  if (plen == 0 || l3len <= (size_t)mtu || (size_t)mtu <= iph + (size_t)thl) return 0;
+  uint16_t have, want = csum_fold(csum_pseudo(f + l3, v6, 6, (uint32_t)(thl + plen)));
+  memcpy(&have, f + l4 + 16, 2);
+  if (have != want) return 0;   // a whole checksum (wrong, since it did not verify) or garbage
+  memset(vh, 0, sizeof *vh);
+  vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  vh->gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+  vh->hdr_len = (uint16_t)(l4 + thl);
+  vh->gso_size = (uint16_t)((size_t)mtu - iph - (size_t)thl);   // the NIC's own segment size is lost; the MTU's is right
+  vh->csum_start = (uint16_t)l4;
+  vh->csum_offset = 16;
+  return 1;
+}

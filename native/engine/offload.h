@@ -74,6 +74,13 @@ int gro_same_flow(const struct gro_flow *g, const uint8_t *f, int l3, int l4, in
 // Append (returns 1) when the segment continues the flow; 0: flush first.
 int gro_append(struct gro_flow *g, uint8_t *f, int l3, int l4, int thl, size_t plen);
 void gro_start(struct gro_flow *g, void *owner, uint8_t *f, int l3, int l4, int thl, int v6, size_t plen);
+// A TCP packet larger than the device MTU whose checksum field holds only
+// the pseudo-header sum: what an underlay NIC's GRO makes of GRE segments it
+// merged (and verified) before they reached the raw socket. 1: it is one, and
+// vh describes it for the device (GSO, segments of MTU size, checksum to be
+// completed); l3/l4/thl/v6/plen as gro_candidate set them.
+int gro_super(const uint8_t *f, int l3, int l4, int thl, int v6, size_t plen, int mtu, struct virtio_net_hdr *vh);
+
 // Rewrite the first segment's headers for the merged frame; fills g->iov.
 // Returns the iovec count.
 int gro_finish(struct gro_flow *g);

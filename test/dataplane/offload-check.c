@@ -190,7 +190,30 @@ static void check_refusals(void) {
   }
 }
 
+// What an underlay NIC's GRO delivers: one big TCP packet, checksum left partial.
+static void check_super(void) {
+  static uint8_t f[70000];
+  for (int v6 = 0; v6 < 2; v6++) {
+    size_t len = tso_frame(f, 14, v6, 4000, 0x18);
+    int l3, l4, thl, fv6; size_t plen;
+    int c = gro_candidate(f, len, 14, &l3, &l4, &thl, &fv6, &plen);
+    struct virtio_net_hdr vh;
+    int super = c == -1 && gro_super(f, l3, l4, thl, fv6, plen, 1458, &vh);
+    char name[100]; snprintf(name, sizeof name, "super-packet (%s): written as GSO with the MTU's segment size", v6 ? "IPv6" : "IPv4");
+    size_t iph = v6 ? 40 : 20;
+    CHECK(name, super && vh.gso_size == 1458 - iph - 32 && vh.csum_start == 14 + iph && vh.flags == VIRTIO_NET_HDR_F_NEEDS_CSUM &&
+          vh.gso_type == (v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4), "candidate %d, super %d, gso_size %u", c, super, vh.gso_size);
+    snprintf(name, sizeof name, "super-packet (%s): not when it fits the MTU", v6 ? "IPv6" : "IPv4");
+    CHECK(name, !gro_super(f, l3, l4, thl, fv6, plen, 9000, &vh), "%s", "taken");
+    // A whole (here: wrong) checksum is not a partial one: written as it is, for the stack to drop.
+    f[l4 + 16] ^= 0x55;
+    snprintf(name, sizeof name, "super-packet (%s): not with a checksum that is neither whole nor partial", v6 ? "IPv6" : "IPv4");
+    CHECK(name, !gro_super(f, l3, l4, thl, fv6, plen, 1458, &vh), "%s", "taken");
+  }
+}
+
 int main(void) {
+  check_super();
   check_csum();
   check_split("split: IPv4 TCP on a TAP, 20000 bytes at MSS 1406 (PSH on the last)", 14, 0, 20000, 1406, 0x18, 1);
   check_split("split: IPv6 TCP on a TAP, 64000 bytes at MSS 1386", 14, 1, 64000, 1386, 0x10, 1);
