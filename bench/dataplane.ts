@@ -67,12 +67,22 @@ interface Sample { gbps: number; engineCpuS: number; machineCpuS: number; retran
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  const engines: EngineProcess[] = [];
+  const servers: ChildProcess[] = [];
+  const runDir = mkdtempSync(join(tmpdir(), 'visp-bench-dp-'));
+  // Interrupted (handled once the iperf3 run under way returns): the engines
+  // run detached and the iperf3 servers in their own namespaces, so stop them
+  // before the scratch handler removes the namespaces.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const srv of servers) srv.kill('SIGKILL');
+      for (const e of engines) { try { if (e.pid) process.kill(e.pid, 'SIGKILL'); } catch { /* gone */ } }
+      rmSync(runDir, { recursive: true, force: true });
+    });
+  }
   cleanupOnSignal();
   const repo = fileURLToPath(new URL('../..', import.meta.url));
   sh('bash', [join(repo, 'scripts/build-engine.sh')]);
-  const runDir = mkdtempSync(join(tmpdir(), 'visp-bench-dp-'));
-  const engines: EngineProcess[] = [];
-  const servers: ChildProcess[] = [];
   try {
     // Node namespaces a, b on a veth underlay; experiment namespaces xa, xb.
     const a = scratchNetns('dpa'), b = scratchNetns('dpb');
