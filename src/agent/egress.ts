@@ -70,6 +70,8 @@ export class AgentEgress {
       await this.node.stop();
       this.node = undefined;
     }
+    // The tables first: the speaker's watch feeds them as soon as it starts.
+    this.tables ??= new SliceTables({ ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) });
     if (!this.node) {
       const node = new EgressNode({
         spec, apiSocket: this.apiSocket, adopt: true, listenPort: -1,
@@ -85,7 +87,6 @@ export class AgentEgress {
     } else {
       steps.push(...await this.node.apply(spec));
     }
-    this.tables ??= new SliceTables({ ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) });
     steps.push(...await this.tables.setDesired(d.slices));
     return steps;
   }

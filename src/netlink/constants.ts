@@ -71,7 +71,7 @@ export const RTN = { UNICAST: 1, LOCAL: 2, BLACKHOLE: 6 } as const;
 export const RTPROT = { KERNEL: 2, BOOT: 3, STATIC: 4 } as const;
 /** Our own routing protocol id (rtm_protocol), so we can tell our routes apart. */
 export const RTPROT_VISP = 201;
-export const RT_SCOPE = { UNIVERSE: 0, LINK: 253, HOST: 254 } as const;
+export const RT_SCOPE = { UNIVERSE: 0, LINK: 253, HOST: 254, NOWHERE: 255 } as const;
 
 export const NDA = { DST: 1, LLADDR: 2, VLAN: 5, PORT: 6, VNI: 7, IFINDEX: 8, MASTER: 9 } as const;
 export const NTF = { SELF: 0x2, MASTER: 0x4 } as const;

@@ -18,10 +18,12 @@ export interface RouteSpec {
 
 export interface Route extends RouteSpec { family: number; table: number; protocol: number; scope: number; type: number }
 
-function encode(r: RouteSpec): Buffer {
+function encode(r: RouteSpec, del = false): Buffer {
   const d = parseCidr(r.dst);
   const table = r.table ?? RT_TABLE.MAIN;
-  const scope = r.gateway ? RT_SCOPE.UNIVERSE : RT_SCOPE.LINK;
+  // A delete matches any scope (RT_SCOPE_NOWHERE, as iproute2 sends): with
+  // link scope, a gateway route named by its destination alone would not match.
+  const scope = del ? RT_SCOPE.NOWHERE : r.gateway ? RT_SCOPE.UNIVERSE : RT_SCOPE.LINK;
   const a: Buffer[] = [rtmsg({
     family: d.family, dstLen: d.prefixlen, srcLen: 0, tos: 0, table: table < 256 ? table : RT_TABLE.UNSPEC,
     protocol: r.protocol ?? RTPROT_VISP, scope, type: RTN.UNICAST, flags: 0,
@@ -44,7 +46,7 @@ export async function routeReplace(s: NetlinkSocket, r: RouteSpec, signal?: Abor
 
 export async function routeDel(s: NetlinkSocket, r: RouteSpec, signal?: AbortSignal): Promise<void> {
   try {
-    await s.request(RTM.DELROUTE, 0, encode(r), { op: 'routeDel', object: describe(r), signal });
+    await s.request(RTM.DELROUTE, 0, encode(r, true), { op: 'routeDel', object: describe(r), signal });
   } catch (e) {
     if (e instanceof KernelError && e.errnoName === 'ESRCH') return;
     throw e;

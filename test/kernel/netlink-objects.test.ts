@@ -96,6 +96,12 @@ describe.skipIf(kernelSkipReason)('netlink objects round-trip through the kernel
     await routeDel(s, { dst: '0.0.0.0/0', gateway: '192.0.2.11', table: 1000 });
     await routeDel(s, { dst: '0.0.0.0/0', gateway: '192.0.2.11', table: 1000 }); // gone: success
     expect((await routeList(s, AF.INET)).some((r) => r.table === 1000 && r.dst === '0.0.0.0/0')).toBe(false);
+    // Named by destination alone (no gateway): the gateway route goes too, as with `ip route del`.
+    await routeDel(s, { dst: '2001:db8:b::/48', table: 1000 });
+    expect((await routeList(s, AF.INET6)).some((r) => r.table === 1000 && r.dst === '2001:db8:b::/48')).toBe(false);
+    await routeReplace(s, { dst: '203.0.113.0/24', gateway: '192.0.2.11', table: 1000 });
+    await routeDel(s, { dst: '203.0.113.0/24', table: 1000 });
+    expect(sh('ip', ['-n', ns, 'route', 'show', 'table', '1000'])).not.toMatch(/203\.0\.113/);
   });
 
   it('neighbours: permanent entry replace, list, delete', async () => {
