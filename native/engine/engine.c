@@ -81,6 +81,7 @@ struct tunnel {
   int fd;                               // TAP, or TUN for gre
   uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, tx_drop_oversize, tx_drop_error, rx_drop_error;
   uint64_t tx_gso, rx_gro;              // TSO frames cut up; merged frames written (each counts once)
+  int detached;                         // its device was deleted under us: no longer polled (see tap_readable)
 };
 
 // discarding: the rest of a too-long line, answered already, is skipped up to its newline.
@@ -259,6 +260,15 @@ static void tap_readable(struct tunnel *t) {
   for (int fi = 0; fi < TX_FRAMES; fi++) {
     uint8_t *buf = txbuf[fi];
     ssize_t r = read(t->fd, buf, sizeof txbuf[fi]);
+    if (r < 0 && (errno == EBADFD || errno == EIO)) {
+      // The device was deleted (ip link del): the fd stays readable-with-error
+      // forever, and polling it would spin. Stop polling; the tunnel stays
+      // listed as detached until the agent deletes and re-adds it.
+      epoll_ctl(epfd, EPOLL_CTL_DEL, t->fd, NULL);
+      t->detached = 1;
+      logf_("tunnel %s: its device is gone (%s); no longer polled", t->name, strerror(errno));
+      break;
+    }
     if (r < 0) { if (errno != EAGAIN && errno != EINTR) t->tx_drop_error++; break; }
     struct virtio_net_hdr vh;
     if (r < VNET_HLEN) { t->tx_drop_error++; continue; }
@@ -649,9 +659,10 @@ static void cmd_list(int fd) {
     if (t->has_mac) snprintf(m, sizeof m, "\"%02x:%02x:%02x:%02x:%02x:%02x\"", t->mac[0], t->mac[1], t->mac[2], t->mac[3], t->mac[4], t->mac[5]);
     o += (size_t)snprintf(out + o, sizeof out - o,
       "%s{\"name\":\"%s\",\"kind\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\",\"key\":%s,\"mac\":%s,\"underlayMtu\":%d,\"mtu\":%d,"
-      "\"txPackets\":%lu,\"txBytes\":%lu,\"rxPackets\":%lu,\"rxBytes\":%lu,\"txDropOversize\":%lu,\"txDropError\":%lu,\"rxDropError\":%lu,\"txGsoFrames\":%lu,\"rxGroFrames\":%lu}",
+      "\"txPackets\":%lu,\"txBytes\":%lu,\"rxPackets\":%lu,\"rxBytes\":%lu,\"txDropOversize\":%lu,\"txDropError\":%lu,\"rxDropError\":%lu,\"txGsoFrames\":%lu,\"rxGroFrames\":%lu,\"detached\":%s}",
       first ? "" : ",", t->name, kind_name[t->kind], l, r, k, m, t->underlay_mtu, t->mtu,
-      t->tx_packets, t->tx_bytes, t->rx_packets, t->rx_bytes, t->tx_drop_oversize, t->tx_drop_error, t->rx_drop_error, t->tx_gso, t->rx_gro);
+      t->tx_packets, t->tx_bytes, t->rx_packets, t->rx_bytes, t->tx_drop_oversize, t->tx_drop_error, t->rx_drop_error, t->tx_gso, t->rx_gro,
+      t->detached ? "true" : "false");
     first = 0;
   }
   o += (size_t)snprintf(out + o, sizeof out - o, "]}\n");

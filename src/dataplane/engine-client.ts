@@ -43,6 +43,8 @@ export interface EngineTunnelState {
   txGsoFrames: number;
   /** Merged frames written to the device: several received TCP segments at once (each segment counts in rxPackets). */
   rxGroFrames: number;
+  /** Its device was deleted under the engine: no longer polled until deleted and added again. */
+  detached?: boolean;
 }
 
 /** Packets dropped before they reached any tunnel, by reason. */

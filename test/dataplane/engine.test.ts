@@ -7,7 +7,7 @@
 // tells them apart. tshark is the independent decoder of what the engine
 // puts on the wire.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,6 +209,24 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     place(ul.b, xb, [gre0]);
     expect(ping(xa, '192.0.2.18')).toBe(true);
     expect(ping(xa, '2001:db8:3::2')).toBe(true);
+  });
+
+  it('a device deleted under the engine: no busy loop (the engine idles), listed as detached; deleted and added again, it forwards', async () => {
+    const b = engines[1]!.client;
+    const eip6 = sides.b.find((s) => s.spec.name === 'eip6')!;
+    const pid = await b.ping();
+    const cpuTicks = (): number => { const s = readFileSync(`/proc/${pid}/stat`, 'utf8'); const f = s.slice(s.lastIndexOf(')') + 2).split(' '); return Number(f[11]) + Number(f[12]); };
+    ipIn(xb, 'link', 'del', 'eip6');
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = cpuTicks();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(cpuTicks() - t0, 'engine CPU ticks (1/100 s) in 1 s after its TAP was deleted').toBeLessThan(20);
+    expect((await b.list()).tunnels.find((t) => t.name === 'eip6')?.detached).toBe(true);
+    await b.deleteTunnel('eip6');
+    await b.ensureTunnel(eip6.spec);
+    place(ul.b, xb, [eip6]);
+    expect((await b.list()).tunnels.find((t) => t.name === 'eip6')?.detached).toBe(false);
+    expect(ping(xa, '192.0.2.10')).toBe(true);
   });
 
   it('drops oversize frames and counts them, never fragments', async () => {
