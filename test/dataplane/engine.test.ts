@@ -21,8 +21,8 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 const KEY = 4711;
 const KEY6 = 0xfeedbeef;
 const NAMES = ['eip0', 'eip6', 'gre0', 'gre6', 'gt0', 'gt6'];
-/** Seconds of random bytes at the engine; the 30 s run: VISP_DATAPLANE_FLOOD_SECONDS=30. */
-const FLOOD_SECONDS = Number(process.env.VISP_DATAPLANE_FLOOD_SECONDS ?? 5);
+/** Seconds of random bytes at the engine: the 30 s (VISP_DATAPLANE_FLOOD_SECONDS=5 for a quick local run). */
+const FLOOD_SECONDS = Number(process.env.VISP_DATAPLANE_FLOOD_SECONDS ?? 30);
 const pythonSkip = existsSync('/usr/bin/python3') ? undefined : 'the garbage sender needs /usr/bin/python3';
 const tsharkSkip = spawnSync('tshark', ['-v']).status === 0 ? undefined : 'tshark is not installed (Debian package tshark)';
 
