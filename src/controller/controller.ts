@@ -424,12 +424,10 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   private async tearDown(s: SliceRecord, kind: 'deleted' | 'shutdown' | 'expired'): Promise<Manifest> {
     if (s.state !== 'shutdown') {
-      // Provisioned or not: an agent may have started building; tell every member node.
-      for (const node of nodesOf(s)) {
-        const t: Teardown = { slice: s.slice, group: s.groupId, namespaces: namespacesOn(s, node) };
-        await this.save(K.teardown(node, s.slice), t);
-        this.teardownsOf(node).set(s.slice, t);
-      }
+      // Provisioned or not: an agent may have started building; tell every member node (one store commit for all).
+      const ts = nodesOf(s).map((node) => [node, { slice: s.slice, group: s.groupId, namespaces: namespacesOn(s, node) } satisfies Teardown] as const);
+      await this.saveAll(ts.map(([node, t]) => [K.teardown(node, s.slice), t]));
+      for (const [node, t] of ts) this.teardownsOf(node).set(s.slice, t);
       await this.ipam.release(s.slice);
     }
     const gone: SliceRecord = { ...s, state: 'shutdown', generation: this.bump() };
@@ -489,10 +487,17 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     this.slices.set(s.slice, s);
   }
 
-  private async save(key: string, value: unknown): Promise<void> {
-    const r = await this.store.commit({ compares: [], ops: [{ type: 'put', key, value: JSON.stringify(value), expect: this.revs.get(key) ?? 0 }] });
-    if (!r.ok) throw new UnavailableError(`store: ${key} was changed by another writer; retry`);
-    this.revs.set(key, r.revision);
+  private save(key: string, value: unknown): Promise<void> {
+    return this.saveAll([[key, value]]);
+  }
+
+  /** Several puts in one transaction: all are written, or none. */
+  private async saveAll(entries: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
+    if (!entries.length) return;
+    const ops = entries.map(([key, value]) => ({ type: 'put' as const, key, value: JSON.stringify(value), expect: this.revs.get(key) ?? 0 }));
+    const r = await this.store.commit({ compares: [], ops });
+    if (!r.ok) throw new UnavailableError(`store: ${r.conflicts.join(', ')} was changed by another writer; retry`);
+    for (const [key] of entries) this.revs.set(key, r.revision);
   }
 
   private async remove(key: string): Promise<void> {
