@@ -29,26 +29,20 @@ import { parseAlias } from '../src/ownership.js';
 import { kernelFloor } from './lib/kernel-floor.js';
 import { cleanupLabsOnSignal, Lab, RssSampler, WaitSampler, type ProcStat } from './lib/lab-env.js';
 import { log, median, now, round, settle } from './lib/measure.js';
+import { parseOptions } from './lib/options.js';
 
 interface Options { sizes: number[]; trials: number; pings: number; pollMs: number; keepLogs: boolean; profile: boolean }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { sizes: [20, 100], trials: 3, pings: 3, pollMs: 100, keepLogs: false, profile: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const num = (v: string | undefined, min = 1): number => {
-      const x = Number(v);
-      if (!Number.isInteger(x) || x < min) throw new Error(`${a} needs an integer ≥ ${min}, got ${v}`);
-      return x;
-    };
-    if (a === '--sizes') o.sizes = (argv[++i] ?? '').split(',').map((v) => num(v, 4));
-    else if (a === '--trials') o.trials = num(argv[++i]);
-    else if (a === '--pings') o.pings = num(argv[++i], 0);
-    else if (a === '--poll-ms') o.pollMs = num(argv[++i]);
-    else if (a === '--keep-logs') o.keepLogs = true;
-    else if (a === '--profile') o.profile = true;
-    else throw new Error(`unknown option ${a} (have --sizes, --trials, --pings, --poll-ms, --keep-logs, --profile)`);
-  }
+  parseOptions(argv, {
+    '--sizes': (v) => { o.sizes = v.ints(4); },
+    '--trials': (v) => { o.trials = v.int(); },
+    '--pings': (v) => { o.pings = v.int(0); },
+    '--poll-ms': (v) => { o.pollMs = v.int(); },
+    '--keep-logs': () => { o.keepLogs = true; },
+    '--profile': () => { o.profile = true; },
+  });
   return o;
 }
 

@@ -19,6 +19,7 @@ import { linkDelGroup } from '../src/netlink/link.js';
 import { withNetnsFd } from '../src/netlink/netns.js';
 import { NetlinkSocket } from '../src/netlink/socket.js';
 import { cpuBusySeconds, log, median, now, round, settle, timed } from './lib/measure.js';
+import { parseOptions } from './lib/options.js';
 import { cleanupOnSignal, ipIn, removeNetns, scratchNetns } from './lib/scratch.js';
 import { endState, leftovers, summary } from './lib/state.js';
 import { batches, GROUP, ipDeleteCommands, ipProvisionCommands, perCommandScript, workload, type IpCommand } from './lib/workload.js';
@@ -27,20 +28,13 @@ interface Options { n: number; trials: number; expNs: number; eachSample: number
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { n: 1000, trials: 3, expNs: 4, eachSample: 200, profile: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const num = (): number => {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer`);
-      return v;
-    };
-    if (a === '--n') o.n = num();
-    else if (a === '--trials') o.trials = num();
-    else if (a === '--exp-ns') o.expNs = num();
-    else if (a === '--each-sample') o.eachSample = num();
-    else if (a === '--profile') o.profile = true;
-    else throw new Error(`unknown option ${a} (have --n, --trials, --exp-ns, --each-sample, --profile)`);
-  }
+  parseOptions(argv, {
+    '--n': (v) => { o.n = v.int(); },
+    '--trials': (v) => { o.trials = v.int(); },
+    '--exp-ns': (v) => { o.expNs = v.int(); },
+    '--each-sample': (v) => { o.eachSample = v.int(); },
+    '--profile': () => { o.profile = true; },
+  });
   o.eachSample = Math.min(o.eachSample, o.n);
   return o;
 }
