@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { EngineClient, EngineKind, EngineTunnelSpec, EngineTunnelState } from '../dataplane/engine-client.js';
 import { engineBinary } from '../dataplane/engine-process.js';
+import { bytesToMac } from '../netlink/codec.js';
 import { linkSet } from '../netlink/link.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf } from '../ownership.js';
@@ -46,8 +47,7 @@ export function engineUnavailableReason(): string | undefined {
 /** A stable, locally administered unicast MAC for an engine TAP (survives engine restarts). */
 export function engineMac(name: string): string {
   const h = createHash('sha256').update(`visp-engine/${name}`).digest();
-  const b = [(h[0]! & 0xfc) | 0x02, h[1]!, h[2]!, h[3]!, h[4]!, h[5]!];
-  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+  return bytesToMac(Buffer.from([(h[0]! & 0xfc) | 0x02, h[1]!, h[2]!, h[3]!, h[4]!, h[5]!]));
 }
 
 /** What the engine is asked for, from a resolved userspace tunnel. */
