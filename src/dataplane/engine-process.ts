@@ -194,9 +194,4 @@ export class EngineProcess {
     this.pid = undefined;
     this.child = undefined;
   }
-
-  async restart(signal?: AbortSignal): Promise<void> {
-    await this.stop();
-    await this.start(signal);
-  }
 }
