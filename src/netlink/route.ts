@@ -1,7 +1,7 @@
 // Routes (RTM_*ROUTE), in any table: the agent keeps per-slice tables apart
 // from the node's main table and marks its own routes with RTPROT_VISP.
 import { NLM_F, RTA, RTM, RTN, RTPROT_VISP, RT_SCOPE, RT_TABLE } from './constants.js';
-import { attr, bytesToIp, familyOf, ipToBytes, parseAttrs, parseCidr, readRtmsg, readU32, rtmsg, u32 } from './codec.js';
+import { attr, bytesToIp, ipToBytes, parseAttrs, parseCidr, readRtmsg, readU32, rtmsg, u32 } from './codec.js';
 import type { NetlinkSocket } from './socket.js';
 import { KernelError } from '../errors.js';
 
@@ -75,5 +75,3 @@ export function decodeRoute(p: Buffer): Route {
   if (src) r.src = bytesToIp(src);
   return r;
 }
-
-export { familyOf };
