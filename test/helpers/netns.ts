@@ -60,3 +60,22 @@ export function underlayPair(tag: string): { a: string; b: string; a4: string; b
   }
   return { a, b, a4: '198.18.0.1', b4: '198.18.0.2', a6: '2001:db8:ff::1', b6: '2001:db8:ff::2' };
 }
+
+/**
+ * Three "nodes" on one underlay bridge (br0 in a hub namespace of its own):
+ * 198.18.<subnet>.1–3/24 on each node's ul0, and <v6prefix>1–3/64 when given.
+ */
+export function threeNodes(tag: string, subnet: number, v6prefix?: string): string[] {
+  const hub = makeNetns(`${tag}hub`);
+  ipIn(hub, 'link', 'add', 'br0', 'type', 'bridge');
+  ipIn(hub, 'link', 'set', 'br0', 'up');
+  return [1, 2, 3].map((i) => {
+    const n = makeNetns(`${tag}${i}`);
+    ipIn(hub, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', n);
+    ipIn(hub, 'link', 'set', `p${i}`, 'master', 'br0', 'up');
+    ipIn(n, 'addr', 'add', `198.18.${subnet}.${i}/24`, 'dev', 'ul0');
+    if (v6prefix) ipIn(n, '-6', 'addr', 'add', `${v6prefix}${i}/64`, 'dev', 'ul0', 'nodad');
+    ipIn(n, 'link', 'set', 'ul0', 'up');
+    return n;
+  });
+}

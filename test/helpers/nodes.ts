@@ -1,13 +1,33 @@
 // Kernel-test helpers for link endpoints: a NodeKernel per node namespace,
 // ping from an experiment namespace, and a scan for anything left behind.
 import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NodeKernel } from '../../src/endpoint/node.js';
 import type { EndpointResult } from '../../src/endpoint/node.js';
-import { ipLinks } from './netns.js';
+import { execIn, ipLinks } from './netns.js';
 
 export function ping(ns: string, dst: string, count = 2): boolean {
   const r = spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', String(count), '-i', '0.2', '-W', '2', dst], { encoding: 'utf8' });
   return r.status === 0;
+}
+
+/** ICMP echo requests received in a namespace (/proc/net/snmp, Icmp InEchos): counts duplicates too. */
+export function inEchos(ns: string): number {
+  const lines = execIn(ns, 'cat', '/proc/net/snmp').split('\n').filter((l) => l.startsWith('Icmp:'));
+  const [head, vals] = lines.map((l) => l.split(/\s+/));
+  return Number(vals![head!.indexOf('InEchos')]);
+}
+
+/**
+ * `count` broadcast echo requests from `from` to `bcast`; how many each of
+ * `others` received. On a LAN without loops that is `count` each; a frame
+ * looping between bridges shows up as more.
+ */
+export async function broadcastEchoes(from: string, bcast: string, others: readonly string[], count = 20): Promise<number[]> {
+  const before = others.map(inEchos);
+  execIn(from, 'sh', '-c', `ping -b -c ${count} -i 0.05 -W 1 ${bcast} >/dev/null 2>&1 || true`);
+  await sleep(1000);   // copies still looping would arrive after ping returns
+  return others.map((ns, i) => inEchos(ns) - before[i]!);
 }
 
 /** Throw with every endpoint's error if any failed. */

@@ -3,30 +3,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeKernel } from '../../src/endpoint/node.js';
 import type { EndpointSpec } from '../../src/endpoint/spec.js';
-import { ipIn, kernelSkipReason, makeNetns, sh } from '../helpers/netns.js';
+import { kernelSkipReason, makeNetns, sh, threeNodes } from '../helpers/netns.js';
 import { kernels, ok, ping, vispLinks } from '../helpers/nodes.js';
-
-/** Three nodes on one underlay bridge (in its own namespace): 198.18.1.1–3 and 2001:db8:fe::1–3. */
-function threeNodes(): { nodes: string[]; hub: string } {
-  const hub = makeNetns('lanhub');
-  ipIn(hub, 'link', 'add', 'br0', 'type', 'bridge');
-  ipIn(hub, 'link', 'set', 'br0', 'up');
-  const nodes = [1, 2, 3].map((i) => {
-    const n = makeNetns(`lan${i}`);
-    ipIn(hub, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', n);
-    ipIn(hub, 'link', 'set', `p${i}`, 'master', 'br0', 'up');
-    ipIn(n, 'addr', 'add', `198.18.1.${i}/24`, 'dev', 'ul0');
-    ipIn(n, '-6', 'addr', 'add', `2001:db8:fe::${i}/64`, 'dev', 'ul0', 'nodad');
-    ipIn(n, 'link', 'set', 'ul0', 'up');
-    return n;
-  });
-  return { nodes, hub };
-}
 
 describe.skipIf(kernelSkipReason)('3-member LAN over VXLAN', () => {
   let nodes: string[], exps: string[], K: NodeKernel[];
   beforeAll(() => {
-    ({ nodes } = threeNodes());
+    // Three nodes on one underlay bridge: 198.18.1.1–3 and 2001:db8:fe::1–3.
+    nodes = threeNodes('lan', 1, '2001:db8:fe::');
     exps = [1, 2, 3].map((i) => makeNetns(`lanx${i}`));
     K = kernels(...nodes);
   });

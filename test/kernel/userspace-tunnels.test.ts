@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capabilities, NodeKernel } from '../../src/endpoint/node.js';
 import type { EndpointSpec } from '../../src/endpoint/spec.js';
 import { endpointNames } from '../../src/endpoint/names.js';
-import { execIn, ipIn, ipLink, ipLinks, kernelSkipReason, makeNetns, sh, underlayPair } from '../helpers/netns.js';
-import { ok, ping, vispLinks } from '../helpers/nodes.js';
+import { execIn, ipIn, ipLink, ipLinks, kernelSkipReason, makeNetns, sh, threeNodes, underlayPair } from '../helpers/netns.js';
+import { broadcastEchoes, ok, ping, vispLinks } from '../helpers/nodes.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -209,17 +209,7 @@ describe.skipIf(kernelSkipReason)('3-member LAN over EtherIP (userspace) with sp
   let nodes: string[], exps: string[], K: NodeKernel[];
   beforeAll(() => {
     runDir = mkdtempSync(join(tmpdir(), 'visp-usl-'));
-    const hub = makeNetns('ushub');
-    ipIn(hub, 'link', 'add', 'br0', 'type', 'bridge');
-    ipIn(hub, 'link', 'set', 'br0', 'up');
-    nodes = [1, 2, 3].map((i) => {
-      const n = makeNetns(`usl${i}`);
-      ipIn(hub, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', n);
-      ipIn(hub, 'link', 'set', `p${i}`, 'master', 'br0', 'up');
-      ipIn(n, 'addr', 'add', `198.18.3.${i}/24`, 'dev', 'ul0');
-      ipIn(n, 'link', 'set', 'ul0', 'up');
-      return n;
-    });
+    nodes = threeNodes('usl', 3);
     exps = [1, 2, 3].map((i) => makeNetns(`uslx${i}`));
     K = nodes.map((n) => new NodeKernel({ netns: n, engine: { runDir } }));
   });
@@ -227,13 +217,6 @@ describe.skipIf(kernelSkipReason)('3-member LAN over EtherIP (userspace) with sp
     for (const k of K ?? []) { await k.stopEngine(); k.close(); }
     if (runDir) rmSync(runDir, { recursive: true, force: true });
   });
-
-  /** ICMP echo requests received in a namespace (/proc/net/snmp, Icmp InEchos): counts duplicates too. */
-  const inEchos = (ns: string): number => {
-    const lines = sh('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Icmp:'));
-    const [head, vals] = lines.map((l) => l.split(/\s+/));
-    return Number(vals![head!.indexOf('InEchos')]);
-  };
 
   it('every member reaches every other; a broadcast arrives once per member; teardown empties the engines', async () => {
     for (let i = 1; i <= 3; i++) {
@@ -254,11 +237,7 @@ describe.skipIf(kernelSkipReason)('3-member LAN over EtherIP (userspace) with sp
     }
     // 20 broadcast echo requests from member 1: each other member sees each
     // exactly once (without split horizon they would loop between the bridges).
-    const before = [inEchos(exps[1]!), inEchos(exps[2]!)];
-    sh('ip', ['netns', 'exec', exps[0]!, 'sh', '-c', 'ping -b -c 20 -i 0.05 -W 1 203.0.113.255 >/dev/null 2>&1 || true']);
-    await sleep(1000);
-    const delta = [inEchos(exps[1]!) - before[0]!, inEchos(exps[2]!) - before[1]!];
-    expect(delta).toEqual([20, 20]);
+    expect(await broadcastEchoes(exps[0]!, '203.0.113.255', [exps[1]!, exps[2]!], 20)).toEqual([20, 20]);
     for (let i = 0; i < 3; i++) {
       await K[i]!.deleteSlice(7302, [exps[i]!]);
       expect((await K[i]!.engine()!.client.list()).tunnels).toEqual([]);

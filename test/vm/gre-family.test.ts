@@ -8,8 +8,8 @@ import type { NodeKernel } from '../../src/endpoint/node.js';
 import type { EndpointSpec } from '../../src/endpoint/spec.js';
 import { capabilities } from '../../src/endpoint/node.js';
 import type { TunnelKind } from '../../src/tunnel/types.js';
-import { ipIn, ipLink, ipLinks, makeNetns, sh, underlayPair } from '../helpers/netns.js';
-import { greKeyOf as keyOf, kernels, ok, ping, vispLinks } from '../helpers/nodes.js';
+import { ipIn, ipLink, ipLinks, makeNetns, threeNodes, underlayPair } from '../helpers/netns.js';
+import { broadcastEchoes, greKeyOf as keyOf, kernels, ok, ping, vispLinks } from '../helpers/nodes.js';
 
 describe('GRE family on a stock Debian kernel', () => {
   it('the capability probe finds every kernel GRE kind here (kernel data plane), and etherip only in userspace', async () => {
@@ -73,17 +73,7 @@ describe('GRE family on a stock Debian kernel', () => {
   describe('3-member LAN over gretap with split horizon', () => {
     let nodes: string[], exps: string[], K: NodeKernel[];
     beforeAll(() => {
-      const hub = makeNetns('ghub');
-      ipIn(hub, 'link', 'add', 'br0', 'type', 'bridge');
-      ipIn(hub, 'link', 'set', 'br0', 'up');
-      nodes = [1, 2, 3].map((i) => {
-        const n = makeNetns(`gl${i}`);
-        ipIn(hub, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', n);
-        ipIn(hub, 'link', 'set', `p${i}`, 'master', 'br0', 'up');
-        ipIn(n, 'addr', 'add', `198.18.2.${i}/24`, 'dev', 'ul0');
-        ipIn(n, 'link', 'set', 'ul0', 'up');
-        return n;
-      });
+      nodes = threeNodes('gl', 2);
       exps = [1, 2, 3].map((i) => makeNetns(`glx${i}`));
       K = kernels(...nodes);
     });
@@ -92,13 +82,6 @@ describe('GRE family on a stock Debian kernel', () => {
       for (const ns of [...(nodes ?? []), ...(exps ?? [])]) expect(vispLinks(ns)).toEqual([]);
       K?.forEach((k) => k.close());
     });
-
-    /** ICMP echo requests received in a namespace (/proc/net/snmp, Icmp InEchos): counts duplicates too. */
-    const inEchos = (ns: string): number => {
-      const lines = sh('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Icmp:'));
-      const [head, vals] = lines.map((l) => l.split(/\s+/));
-      return Number(vals![head!.indexOf('InEchos')]);
-    };
 
     it('every member reaches every other; a broadcast arrives once per member', async () => {
       for (let i = 1; i <= 3; i++) {
@@ -120,11 +103,7 @@ describe('GRE family on a stock Debian kernel', () => {
       // 20 broadcast echo requests from member 1: each other member must see
       // each exactly once. Without split horizon the frames would loop
       // between the three bridges forever.
-      const before = [inEchos(exps[1]!), inEchos(exps[2]!)];
-      sh('ip', ['netns', 'exec', exps[0]!, 'sh', '-c', 'ping -b -c 20 -i 0.05 -W 1 203.0.113.255 >/dev/null 2>&1 || true']);
-      await new Promise((r) => setTimeout(r, 1000));
-      const delta = [inEchos(exps[1]!) - before[0]!, inEchos(exps[2]!) - before[1]!];
-      expect(delta).toEqual([20, 20]);
+      expect(await broadcastEchoes(exps[0]!, '203.0.113.255', [exps[1]!, exps[2]!], 20)).toEqual([20, 20]);
     });
   });
 });
