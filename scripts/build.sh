@@ -11,4 +11,6 @@ fi
 bash scripts/gen-proto.sh
 bash scripts/gen-gobgp.sh
 bash scripts/build-engine.sh
-npx --no-install tsc -p tsconfig.json
+# Incremental: with nothing changed this is ~3 s instead of ~15. The build
+# info sits in dist/, so removing dist/ rebuilds everything.
+npx --no-install tsc -p tsconfig.json --incremental --tsBuildInfoFile dist/.tsbuildinfo
