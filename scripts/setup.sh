@@ -20,6 +20,11 @@ declare -A PKGS=(
   [bird2]=/usr/sbin/bird
   [golang-github-osrg-gobgp-dev]=/usr/share/gocode/src/github.com/osrg/gobgp/api/gobgp.proto
   [tshark]=/usr/bin/tshark
+  # Not in a minimal Debian: pgrep (lab test, VM lane) and sysctl (e2e) ...
+  [procps]=/usr/bin/pgrep
+  # ... and xz, which unpacks Debian's kernel image for the VM lane's fast
+  # boot (and its modules where they are .ko.xz).
+  [xz-utils]=/usr/bin/xz
 )
 missing=()
 for p in "${!PKGS[@]}"; do [[ -e "${PKGS[$p]}" ]] || missing+=("$p"); done
