@@ -14,7 +14,6 @@ import type { EgressDesired, EgressSliceStatus, EgressStatus } from '../bgp/desi
 import { EgressNode } from '../bgp/egress-node.js';
 import type { EgressSpec } from '../bgp/reconcile.js';
 import { SliceTables } from '../bgp/slice-tables.js';
-import { listPeerStatus, localPrefixes } from '../bgp/status.js';
 import { watchProviderRoutes, type ProviderRouteWatch } from '../bgp/watch.js';
 
 export interface AgentEgressOptions {
@@ -138,14 +137,11 @@ export class AgentEgress {
     if (!d) return undefined;
     const node = this.node;
     const pid = node?.speaker.pid;
-    let peers: EgressStatus['peers'] = [];
-    let local = new Set<string>();
-    let error = this.error;
-    if (node && pid !== undefined) {
-      try {
-        [peers, local] = await Promise.all([listPeerStatus(node.speaker.client), localPrefixes(node.speaker.client)]);
-      } catch (e) { error ??= `speaker: ${(e as Error).message}`; }
-    }
+    // What this cycle's reconcile read and did: no second round of GoBGP calls.
+    const seen = pid !== undefined ? node?.observed : undefined;
+    const peers = seen?.sessions ?? [];
+    const local = seen?.announced ?? new Set<string>();
+    const error = this.error;
     const tables = new Map((this.tables?.status() ?? []).map((t) => [t.slice, t]));
     const slices: EgressSliceStatus[] = d.slices.map((s) => ({
       slice: s.slice, table: s.table, announced: s.blocks.filter((b) => local.has(b)), routesInstalled: tables.get(s.slice)?.routesInstalled ?? 0,

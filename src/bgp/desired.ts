@@ -1,6 +1,20 @@
 // What an egress node is asked to do, and what it reports: plain data shared
 // by the controller (which computes it) and the agent (which carries it out).
-import type { Family, ProviderSpec } from './reconcile.js';
+import type { Family } from '../ipam/prefix.js';
+
+/** One provider (eBGP neighbour) of an egress node. */
+export interface ProviderSpec {
+  /** Neighbour address (IPv4 or IPv6). */
+  address: string;
+  asn: number;
+  /** TCP MD5 password (RFC 2385). */
+  password?: string;
+  families: Family[];
+  /** Per family: more received prefixes than this and GoBGP closes the session. */
+  maxPrefixes: number;
+  /** Seconds between connection attempts (GoBGP's default is 120). */
+  connectRetrySec?: number;
+}
 
 export type EgressRoutes = 'default' | 'full';
 

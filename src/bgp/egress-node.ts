@@ -2,7 +2,7 @@
 // egress state, with every reconcile (a new desired state, a gobgpd
 // (re)start) run one at a time through one queue.
 import { IncompatibleStateError } from '../errors.js';
-import { reconcileEgress, resolveEgress, type EgressSpec } from './reconcile.js';
+import { reconcileEgressObserved, resolveEgress, type EgressObserved, type EgressSpec } from './reconcile.js';
 import { Speaker, type SpeakerOptions } from './speaker.js';
 
 export interface EgressNodeOptions extends Omit<SpeakerOptions, 'asn' | 'routerId' | 'onReady'> {
@@ -31,6 +31,9 @@ export class EgressNode {
 
   get spec(): EgressSpec { return this.desired; }
 
+  /** What the last reconcile saw of GoBGP (sessions, our announcements); undefined before the first. */
+  observed: EgressObserved | undefined;
+
   start(): Promise<void> { return this.speaker.start(); }
 
   /**
@@ -50,7 +53,8 @@ export class EgressNode {
   /** Reconcile GoBGP against the current desired state (queued). */
   reconcile(): Promise<string[]> {
     const run = this.queue.then(async () => {
-      const steps = await reconcileEgress(this.speaker.client, this.desired);
+      const { steps, observed } = await reconcileEgressObserved(this.speaker.client, this.desired);
+      this.observed = observed;
       this.onApplied?.(steps);
       return steps;
     });

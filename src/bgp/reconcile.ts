@@ -23,21 +23,11 @@ import type { Policy__Output } from './gen/apipb/Policy.js';
 import type { PolicyAssignment__Output } from './gen/apipb/PolicyAssignment.js';
 import { anyType, call, collect, type GobgpApiClient } from './gobgp-client.js';
 import { isLocal, nlriPrefix } from './paths.js';
+import type { BgpPeerStatus, ProviderSpec } from './desired.js';
+import { peerStatus } from './status.js';
 
-export type { Family };
+export type { Family, ProviderSpec };
 
-export interface ProviderSpec {
-  /** Neighbour address (IPv4 or IPv6). */
-  address: string;
-  asn: number;
-  /** TCP MD5 password (RFC 2385). */
-  password?: string;
-  families: Family[];
-  /** Per family: more received prefixes than this and GoBGP closes the session. */
-  maxPrefixes: number;
-  /** Seconds between connection attempts (GoBGP's default is 120). */
-  connectRetrySec?: number;
-}
 
 export interface AnnouncementSpec {
   prefix: string;
@@ -127,6 +117,8 @@ export function resolveEgress(spec: EgressSpec): ResolvedEgress {
 
 export interface EgressState {
   peers: Map<string, ResolvedProvider>;
+  /** The same sessions as the operator sees them (state, since when, counts). */
+  sessions?: BgpPeerStatus[];
   /** Locally originated paths (ours), by prefix. */
   paths: Set<string>;
   /** Entries of the allowed prefix set, keyed like ResolvedEgress.allowed. */
@@ -202,10 +194,12 @@ function importPolicyMatches(p: Policy__Output | undefined, a: PolicyAssignment_
 
 export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
   const peers = new Map<string, ResolvedProvider>();
-  for (const r of await collect(c, 'ListPeer', c.listPeer, {})) {
+  const sessions: BgpPeerStatus[] = [];
+  for (const r of await collect(c, 'ListPeer', c.listPeer, { enableAdvertised: true })) {
     const s = r.peer ? peerState(r.peer) : undefined;
-    if (s) peers.set(s.address, s);
+    if (s) { peers.set(s.address, s); sessions.push(peerStatus(r.peer!)); }
   }
+  sessions.sort((a, b) => a.address.localeCompare(b.address));
   const paths = new Set<string>();
   for (const fam of ['ipv4', 'ipv6'] as const) {
     for (const r of await collect(c, 'ListPath', c.listPath, { tableType: 'GLOBAL', family: FAMILY[fam] })) {
@@ -248,7 +242,7 @@ export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
     importAssignment = (await collect(c, 'ListPolicyAssignment', c.listPolicyAssignment, { name: 'global', direction: 'IMPORT' })).map((r) => r.assignment).find(Boolean) ?? undefined;
   } catch { /* none */ }
   return {
-    peers, paths, allowed, own, policyExists: !!policy || !!importPolicy,
+    peers, sessions, paths, allowed, own, policyExists: !!policy || !!importPolicy,
     policyOk: policyMatches(policy) && assignmentMatches(assignment) && importPolicyMatches(importPolicy, importAssignment),
   };
 }
@@ -402,8 +396,22 @@ async function applyStep(c: GobgpApiClient, s: EgressStep): Promise<void> {
  * touching GoBGP when the spec is unsafe.
  */
 export async function reconcileEgress(c: GobgpApiClient, spec: EgressSpec): Promise<string[]> {
+  return (await reconcileEgressObserved(c, spec)).steps;
+}
+
+/** What one reconcile saw of GoBGP, brought up to date with what it did: the report needs no second read. */
+export interface EgressObserved {
+  /** Sessions as read before the steps (a peer just added shows up at the next reconcile). */
+  sessions: BgpPeerStatus[];
+  /** The prefixes we originate after the steps. */
+  announced: Set<string>;
+}
+
+/** reconcileEgress, also returning what it observed. */
+export async function reconcileEgressObserved(c: GobgpApiClient, spec: EgressSpec): Promise<{ steps: string[]; observed: EgressObserved }> {
   const want = resolveEgress(spec);
-  const steps = planEgress(want, await readEgressState(c));
+  const state = await readEgressState(c);
+  const steps = planEgress(want, state);
   for (let i = 0; i < steps.length;) {
     // A run of announcements/withdrawals (a big slice set, a restart) goes
     // through AddPathStream, many paths per message: 10,000 one AddPath at a
@@ -418,7 +426,12 @@ export async function reconcileEgress(c: GobgpApiClient, spec: EgressSpec): Prom
       i++;
     }
   }
-  return steps.map(describeStep);
+  const announced = new Set(state.paths);
+  for (const s of steps) {
+    if (s.op === 'pathDelete') announced.delete(s.prefix);
+    if (s.op === 'pathAdd') announced.add(formatPrefix(s.prefix));
+  }
+  return { steps: steps.map(describeStep), observed: { sessions: state.sessions ?? [], announced } };
 }
 
 const STREAM_MIN = 16;

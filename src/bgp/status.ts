@@ -1,11 +1,7 @@
-// What the speaker reports to the operator: its sessions (state, since when,
-// prefix counts) and the prefixes it originates.
+// What the speaker reports to the operator about a session: its state, since
+// when, its prefix counts (read from the ListPeer answer reconcile reads anyway).
 import type { BgpPeerStatus } from './desired.js';
 import type { Peer__Output } from './gen/apipb/Peer.js';
-import { collect, type GobgpApiClient } from './gobgp-client.js';
-import { isLocal, nlriPrefix } from './paths.js';
-
-const FAMILY = { ipv4: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' }, ipv6: { afi: 'AFI_IP6', safi: 'SAFI_UNICAST' } } as const;
 
 function tsMs(t: { seconds: number | string; nanos: number } | null | undefined): number {
   const s = Number(t?.seconds ?? 0);
@@ -25,23 +21,4 @@ export function peerStatus(p: Peer__Output): BgpPeerStatus {
     since: state === 'established' ? tsMs(t?.uptime) : tsMs(t?.downtime),
     received: sum('received'), accepted: sum('accepted'), advertised: sum('advertised'),
   };
-}
-
-export async function listPeerStatus(c: GobgpApiClient): Promise<BgpPeerStatus[]> {
-  const rs = await collect(c, 'ListPeer', c.listPeer, { enableAdvertised: true });
-  return rs.flatMap((r) => (r.peer ? [peerStatus(r.peer)] : [])).sort((a, b) => a.address.localeCompare(b.address));
-}
-
-/** Prefixes we originate (our own paths in the global RIB). */
-export async function localPrefixes(c: GobgpApiClient): Promise<Set<string>> {
-  const out = new Set<string>();
-  for (const fam of ['ipv4', 'ipv6'] as const) {
-    for (const r of await collect(c, 'ListPath', c.listPath, { tableType: 'GLOBAL', family: FAMILY[fam] })) {
-      for (const p of r.destination?.paths ?? []) {
-        const pfx = nlriPrefix(p);
-        if (pfx && isLocal(p)) out.add(pfx);
-      }
-    }
-  }
-  return out;
 }
