@@ -6,54 +6,20 @@
 // (nothing rebuilt). An interface deleted by hand is recreated and the
 // repair arrives on WatchEvents.
 //
-// The agents run under `nsenter --net=…`, not `ip netns exec`: the latter
-// also gives the process a private mount namespace (slave of the host's), so
-// experiment namespaces the agent creates with `ip netns add` would exist
-// only there — invisible to the host, and gone with the agent.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+// (Why the agents run under nsenter and not `ip netns exec`: see
+// AgentProcesses in support.ts.)
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WatchEventsResponse__Output } from '../../src/api/gen/visp/v1/WatchEventsResponse.js';
 import { ipIn, kernelSkipReason, sh } from '../helpers/netns.js';
-import { baseline, ifindex, Lab, lan, links, p2p, pingNeighbours, sleep, tornDown, vispObjects, waitFor, type Manifest, type NsSnapshot, type TopologyLink } from './support.js';
-
-const FIXTURE = fileURLToPath(new URL('./fixtures/agent-proc.ts', import.meta.url));
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
+import { AgentProcesses, baseline, ifindex, Lab, lan, links, p2p, pingNeighbours, sleep, tornDown, vispObjects, waitFor, type Manifest, type NsSnapshot, type TopologyLink } from './support.js';
 
 describe.skipIf(kernelSkipReason)('e2e: agents as processes — SIGKILL mid-Provision, restart, adoption, drift repair', () => {
   const lab = new Lab('ar', ['n1', 'n2', 'n3'], { agents: [] });
-  const procs = new Map<string, ChildProcess>();
-  const logs = new Map<string, string[]>();
+  const agents = new AgentProcesses(lab);
   let before: Map<string, NsSnapshot>;
   let slice: string;
   let m: Manifest;
-
-  /** Start node's agent as a process in its namespace; resolves when it printed "started". */
-  async function spawnAgent(node: string): Promise<ChildProcess> {
-    const n = lab.node(node);
-    const p = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, '--import', 'tsx', FIXTURE,
-      '--controller', lab.address, '--node', node, '--underlay', `${n.v4},${n.v6}`, '--reconcile-ms', '500'],
-    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.set(node, p);
-    const log = logs.get(node) ?? [];
-    logs.set(node, log);
-    p.stderr!.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
-    await new Promise<void>((resolve, reject) => {
-      p.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('started')) resolve(); });
-      p.on('exit', (code, sig) => reject(new Error(`agent ${node} exited (${code ?? sig}) while starting: ${log.slice(-5).join(' | ')}`)));
-    });
-    return p;
-  }
-
-  async function kill(node: string, signal: NodeJS.Signals): Promise<void> {
-    const p = procs.get(node);
-    procs.delete(node);
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const gone = new Promise((r) => p.once('exit', r));
-    p.kill(signal);
-    await Promise.race([gone, sleep(5000).then(() => p.kill('SIGKILL'))]);
-    await gone;
-  }
 
   // 6 routers, two per node; 30 IPv4 point-to-point links between routers on
   // different nodes (every cross-node pair, 2–3 times) and a dual-stack LAN.
@@ -108,13 +74,13 @@ describe.skipIf(kernelSkipReason)('e2e: agents as processes — SIGKILL mid-Prov
 
   beforeAll(async () => {
     await lab.start();
-    await Promise.all(lab.nodes.map((n) => spawnAgent(n.name)));
+    await Promise.all(lab.nodes.map((n) => agents.start(n.name)));
     await lab.waitConnected(['n1', 'n2', 'n3']);
     before = baseline(lab);
     slice = lab.slice('big');
   });
   afterAll(async () => {
-    for (const node of [...procs.keys()]) await kill(node, 'SIGTERM');
+    await agents.stopAll();
     await lab.close();
   });
 
@@ -124,7 +90,7 @@ describe.skipIf(kernelSkipReason)('e2e: agents as processes — SIGKILL mid-Prov
     expect(want.length).toBeGreaterThan(60);
     // Freeze n1's agent at its first object (SIGSTOP: what it sent so far is
     // done, nothing more), so the kill lands mid-way for sure; then SIGKILL.
-    const n1 = procs.get('n1')!;
+    const n1 = agents.get('n1')!;
     const mon = spawn('ip', ['-n', lab.node('n1').ns, 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const first = new Promise<void>((resolve) => {
       mon.stdout!.on('data', (d: Buffer) => { if (/\bv[bht][a-z2-7]{8}\b/.test(d.toString())) { n1.kill('SIGSTOP'); resolve(); } });
@@ -137,7 +103,7 @@ describe.skipIf(kernelSkipReason)('e2e: agents as processes — SIGKILL mid-Prov
     lab.note(`n1 frozen with ${partial}/${want.length} node-side objects`);
     expect(partial, 'n1 was stopped part-way').toBeGreaterThan(0);
     expect(partial, 'n1 was stopped part-way').toBeLessThan(want.length);
-    await kill('n1', 'SIGKILL');
+    await agents.kill('n1', 'SIGKILL');
     await lab.waitConnected(['n1'], false);
 
     // Meanwhile: n1's endpoints are not READY (its agent is gone), the others are.
@@ -146,7 +112,7 @@ describe.skipIf(kernelSkipReason)('e2e: agents as processes — SIGKILL mid-Prov
     const n1eps = st.slivers.flatMap((s) => s.endpoints.filter((e) => e.physicalNode === 'n1'));
     expect(n1eps.every((e) => e.operationalState === 'OPERATIONAL_STATE_PENDING' && /n1 is not connected/.test(e.error))).toBe(true);
 
-    await spawnAgent('n1');
+    await agents.start('n1');
     m = await lab.waitState(slice, 'OPERATIONAL_STATE_READY', 60_000);
     expect(differences(m)).toEqual([]);
     expect(await pingNeighbours(m)).toEqual([]);
@@ -159,9 +125,9 @@ describe.skipIf(kernelSkipReason)('e2e: agents as processes — SIGKILL mid-Prov
     const stream = lab.api.operator.watchEvents({ slice, node: 'n2' });
     const events: WatchEventsResponse__Output[] = [];
     void (async () => { for await (const e of stream) events.push(e); })();
-    await kill('n2', 'SIGKILL');
+    await agents.kill('n2', 'SIGKILL');
     await lab.waitConnected(['n2'], false);
-    await spawnAgent('n2');
+    await agents.start('n2');
     await lab.waitConnected(['n2']);
     m = await lab.waitState(slice, 'OPERATIONAL_STATE_READY', 30_000);
     await sleep(1200); // a couple of periodic reconciles

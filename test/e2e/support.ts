@@ -5,11 +5,12 @@
 // down by close(), including the experiment namespaces ("visp-<slice>-…")
 // the agents created: slice ids carry the lab's random uid, so those names
 // are the lab's own.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startAgent } from '../../src/api/agent-client.js';
 import { findGobgpd } from '../../src/bgp/speaker.js';
@@ -149,6 +150,60 @@ export class Lab {
     for (const n of this.nodes) delNetns(n.ns);
     if (this.hub) delNetns(this.hub);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const AGENT_PROC = fileURLToPath(new URL('./fixtures/agent-proc.ts', import.meta.url));
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Agents as their own processes (fixtures/agent-proc.ts), one per node, for
+ * tests that kill and restart them; the Lab is then started with
+ * `agents: []`. They run under `nsenter --net=…`, not `ip netns exec`: the
+ * latter also gives the process a private mount namespace (slave of the
+ * host's), so experiment namespaces the agent creates with `ip netns add`
+ * would exist only there — invisible to the host, and gone with the agent.
+ */
+export class AgentProcesses {
+  private readonly procs = new Map<string, ChildProcess>();
+  /** Each node's agent log (stderr lines), kept across restarts. */
+  readonly logs = new Map<string, string[]>();
+
+  constructor(private readonly lab: Lab) {}
+
+  get(node: string): ChildProcess | undefined { return this.procs.get(node); }
+
+  /** Start node's agent in its namespace; resolves when it printed "started". */
+  async start(node: string): Promise<ChildProcess> {
+    const n = this.lab.node(node);
+    const p = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, '--import', 'tsx', AGENT_PROC,
+      '--controller', this.lab.address, '--node', node, '--underlay', `${n.v4},${n.v6}`, '--reconcile-ms', '500'],
+    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.procs.set(node, p);
+    const log = this.logs.get(node) ?? [];
+    this.logs.set(node, log);
+    p.stderr!.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
+    await new Promise<void>((resolve, reject) => {
+      p.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('started')) resolve(); });
+      p.on('exit', (code, sig) => reject(new Error(`agent ${node} exited (${code ?? sig}) while starting: ${log.slice(-5).join(' | ')}`)));
+    });
+    return p;
+  }
+
+  /** Send `signal` and wait for the exit (SIGKILL after 5 s). */
+  async kill(node: string, signal: NodeJS.Signals): Promise<void> {
+    const p = this.procs.get(node);
+    this.procs.delete(node);
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    await Promise.race([gone, sleep(5000).then(() => p.kill('SIGKILL'))]);
+    await gone;
+  }
+
+  /** SIGTERM every agent still running, one after another. */
+  async stopAll(): Promise<void> {
+    for (const node of [...this.procs.keys()]) await this.kill(node, 'SIGTERM');
   }
 }
 

@@ -11,22 +11,20 @@
 // - An engine SIGKILLed: the agent starts a new one, re-sends the tunnels,
 //   re-attaches the devices; ping resumes.
 // - Delete leaves nothing: no visp object, no engine tunnel.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineProcess } from '../../src/dataplane/engine-process.js';
 import { capabilities } from '../../src/endpoint/node.js';
 import { execIn, kernelSkipReason, sh } from '../helpers/netns.js';
-import { baseline, ifindex, Lab, p2p, pingNeighbours, sleep, stripLen, tornDown, vispObjects, waitFor, type Manifest, type NsSnapshot } from './support.js';
+import { AgentProcesses, baseline, ifindex, Lab, p2p, pingNeighbours, sleep, stripLen, tornDown, vispObjects, waitFor, type Manifest, type NsSnapshot } from './support.js';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/agent-proc.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 describe.skipIf(kernelSkipReason)('e2e: userspace tunnels (visp-engine) — ListTunnels, agent and engine killed under traffic, teardown', () => {
   const lab = new Lab('us', ['n1', 'n2'], { agents: [] });
-  const procs = new Map<string, ChildProcess>();
-  const logs = new Map<string, string[]>();
+  const agents = new AgentProcesses(lab);
   let before: Map<string, NsSnapshot>;
   let slice: string;
   let m: Manifest;
@@ -45,32 +43,6 @@ describe.skipIf(kernelSkipReason)('e2e: userspace tunnels (visp-engine) — List
     try { return (await e.adopt()) ? (await e.client.list()).tunnels.map((t) => t.name).sort() : []; } finally { e.release(); }
   };
 
-  async function spawnAgent(node: string): Promise<ChildProcess> {
-    const n = lab.node(node);
-    const p = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, '--import', 'tsx', FIXTURE,
-      '--controller', lab.address, '--node', node, '--underlay', `${n.v4},${n.v6}`, '--reconcile-ms', '500'],
-    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.set(node, p);
-    const log = logs.get(node) ?? [];
-    logs.set(node, log);
-    p.stderr!.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
-    await new Promise<void>((resolve, reject) => {
-      p.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('started')) resolve(); });
-      p.on('exit', (code, sig) => reject(new Error(`agent ${node} exited (${code ?? sig}) while starting: ${log.slice(-5).join(' | ')}`)));
-    });
-    return p;
-  }
-
-  async function kill(node: string, signal: NodeJS.Signals): Promise<void> {
-    const p = procs.get(node);
-    procs.delete(node);
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const gone = new Promise((r) => p.once('exit', r));
-    p.kill(signal);
-    await Promise.race([gone, sleep(5000).then(() => p.kill('SIGKILL'))]);
-    await gone;
-  }
-
   const endpointOf = (link: string, node: string): Manifest['slivers'][number]['endpoints'][number] =>
     m.slivers.find((s) => s.link === link)!.endpoints.find((e) => e.physicalNode === node)!;
 
@@ -78,13 +50,13 @@ describe.skipIf(kernelSkipReason)('e2e: userspace tunnels (visp-engine) — List
     sh('bash', [`${REPO}/scripts/build-engine.sh`]);
     gretapUserspace = (await capabilities()).gretap.dataplane === 'userspace';
     await lab.start();
-    await Promise.all(lab.nodes.map((n) => spawnAgent(n.name)));
+    await Promise.all(lab.nodes.map((n) => agents.start(n.name)));
     await lab.waitConnected(['n1', 'n2']);
     before = baseline(lab);
     slice = lab.slice('us');
   });
   afterAll(async () => {
-    for (const node of [...procs.keys()]) await kill(node, 'SIGTERM');
+    await agents.stopAll();
     for (const n of lab.nodes) {
       const e = engineOf(n.name);
       if (await e.adopt()) await e.stop();
@@ -134,9 +106,9 @@ describe.skipIf(kernelSkipReason)('e2e: userspace tunnels (visp-engine) — List
       client.stdout!.on('data', (d: Buffer) => { outText += d.toString(); });
       const done = new Promise<number | null>((r) => client.once('exit', r));
       await sleep(1500);
-      await kill('n1', 'SIGKILL');
+      await agents.kill('n1', 'SIGKILL');
       lab.note('n1 agent killed');
-      await spawnAgent('n1');
+      await agents.start('n1');
       await lab.waitConnected(['n1']);
       const code = await done;
       expect(code, outText.slice(-500)).toBe(0);
@@ -152,7 +124,7 @@ describe.skipIf(kernelSkipReason)('e2e: userspace tunnels (visp-engine) — List
     await sleep(1200); // a couple of the new agent's periodic reconciles
     expect(await enginePid('n1')).toBe(pid0);
     expect(taps.map((t) => ifindex(ns1, t))).toEqual(idx0);
-    expect(logs.get('n1')!.filter((l) => /repaired|create userspace/.test(l))).toEqual([]);
+    expect(agents.logs.get('n1')!.filter((l) => /repaired|create userspace/.test(l))).toEqual([]);
   });
 
   it('the engine SIGKILLed: the agent restarts it and re-sends the tunnels; ping resumes', async () => {
