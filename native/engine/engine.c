@@ -109,10 +109,14 @@ static void logf_(const char *fmt, ...) {
   va_end(ap);
 }
 
+// The EtherIP or GRE header in front of every packet (GRE: 4, + 4 with a key).
+static int encap_len(const struct tunnel *t) {
+  return t->kind == K_ETHERIP ? 2 : 4 + (t->has_key ? 4 : 0);
+}
+
 static int overhead(const struct tunnel *t) {
   int ip = t->family == AF_INET ? 20 : 40;
-  int enc = t->kind == K_ETHERIP ? 2 : 4 + (t->has_key ? 4 : 0);
-  return ip + enc + (t->kind == K_GRE ? 0 : ETH_HLEN);
+  return ip + encap_len(t) + (t->kind == K_GRE ? 0 : ETH_HLEN);
 }
 
 static int addr_eq(const struct tunnel *t, int family, const void *a) {
@@ -197,7 +201,7 @@ struct encap { uint8_t hdr[2][8]; int hlen; union { struct sockaddr_in v4; struc
 
 static void encap_init(const struct tunnel *t, struct encap *e) {
   memset(e, 0, sizeof *e);
-  e->hlen = t->kind == K_ETHERIP ? 2 : 4 + (t->has_key ? 4 : 0);
+  e->hlen = encap_len(t);
   for (int i = 0; i < 2; i++) {
     uint8_t *h = e->hdr[i];
     if (t->kind == K_ETHERIP) { h[0] = 0x30; h[1] = 0x00; continue; }
