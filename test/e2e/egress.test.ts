@@ -18,7 +18,8 @@ import { call, collect, gobgpClient } from '../../src/bgp/gobgp-client.js';
 import { localPath } from '../../src/bgp/reconcile.js';
 import { findGobgpd } from '../../src/bgp/speaker.js';
 import { parsePrefix } from '../../src/ipam/prefix.js';
-import { Bird, BIRD_TEMPLATE, bgpSkipReason, vethBetween } from '../bgp/fixtures.js';
+import { Bird, bgpSkipReason, vethBetween } from '../bgp/fixtures.js';
+import { birdConfig as labBirdConfig } from '../../src/lab/providers.js';
 import { ipIn, makeNetns } from '../helpers/netns.js';
 import { Lab, pingAsync, sleep, stripLen, waitFor, type Manifest, type TopologyLink } from './support.js';
 
@@ -28,27 +29,11 @@ const PROV = [
   { name: 'B', asn: 64502, ours: ['198.18.2.1', '2001:db8:ff02::1'], theirs: ['198.18.2.2', '2001:db8:ff02::2'], host: ['198.51.100.20', '2001:db8:f0b::20'] },
 ] as const;
 
-const birdConfig = (p: (typeof PROV)[number]): string => `router id ${p.theirs[0]};
-timeformat route iso long;
-log stderr all;
-protocol device {}
-protocol direct { ipv4; ipv6; interface "lo"; }
-protocol static def4 { ipv4; route 0.0.0.0/0 blackhole; }
-protocol static def6 { ipv6; route ::/0 blackhole; }
-protocol kernel { ipv4 { export where source = RTS_BGP; }; }
-protocol kernel { ipv6 { export where source = RTS_BGP; }; }
-${BIRD_TEMPLATE(p.asn)}
-protocol bgp egress4 from visp {
-  local ${p.theirs[0]} as ${p.asn};
-  neighbor ${p.ours[0]} as ${ASN};
-  ipv4 { import all; export where proto = "def4" || (proto = "direct1" && net.len = 32); };
-}
-protocol bgp egress6 from visp {
-  local ${p.theirs[1]} as ${p.asn};
-  neighbor ${p.ours[1]} as ${ASN};
-  ipv6 { import all; export where proto = "def6" || (proto = "direct1" && net.len = 128); };
-}
-`;
+// The same BIRD configuration lab mode gives its emulated providers.
+const birdConfig = (p: (typeof PROV)[number]): string => labBirdConfig({
+  name: p.name, asn: p.asn, egressNode: 'egr', egressAsn: ASN, netns: '', config: '', control: '',
+  ours: { ipv4: p.ours[0], ipv6: p.ours[1], dev: '' }, theirs: { ipv4: p.theirs[0], ipv6: p.theirs[1] }, host: { ipv4: p.host[0], ipv6: p.host[1] },
+});
 
 describe.skipIf(bgpSkipReason)('e2e: BGP egress through the API, two BIRD 2 providers', () => {
   const lab = new Lab('eg', ['r1', 'egr']);
@@ -152,8 +137,8 @@ describe.skipIf(bgpSkipReason)('e2e: BGP egress through the API, two BIRD 2 prov
   it('import policy: a provider announcing a more specific of the slice\'s block is refused by GoBGP (it reaches our Adj-RIB-In, never the RIB or the slice\'s table)', async () => {
     const p = parsePrefix(block4, 'b');
     const sub = `${block4.split('/')[0]}/${p.length + 1}`;
-    writeFileSync(join(dir, 'bird-A.conf'), birdConfig(PROV[0]).replace('protocol static def4 {', `protocol static hijack4 { ipv4; route ${sub} blackhole; }\nprotocol static def4 {`)
-      .replace('export where proto = "def4"', 'export where proto = "hijack4" || proto = "def4"'));
+    writeFileSync(join(dir, 'bird-A.conf'), birdConfig(PROV[0]).replace('protocol static default4 {', `protocol static hijack4 { ipv4; route ${sub} blackhole; }\nprotocol static default4 {`)
+      .replace('export where proto = "default4"', 'export where proto = "hijack4" || proto = "default4"'));
     expect(birds[0]!.birdc('configure')).toMatch(/Reconfigured|Reconfiguration in progress/);
     const c = gobgpClient(`unix://${join(lab.dir, 'bgp-egr.sock')}`);
     try {
