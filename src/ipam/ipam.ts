@@ -16,7 +16,7 @@ import { sweepOp } from './op-sweep.js';
 import { formatPrefix } from './prefix.js';
 import { CONFIG_KEY, decode, keys, LINKS_FIELDS, SLICE_FIELDS, SLICES_PREFIX, type SliceLinksRecord, type SliceRecord } from './records.js';
 import { SerialQueue } from './serial-queue.js';
-import { toAllocation } from './slice-view.js';
+import { toAllocation, toSummary } from './slice-view.js';
 import type { IpamConfigSpec, PoolUsage, ReleaseResult, SliceAllocation, SliceSpec, SliceSummary, SweepResult } from './types.js';
 
 export interface IpamOptions {
@@ -84,10 +84,7 @@ async function get(ctx: OpContext, slice: string, signal?: AbortSignal): Promise
 
 async function list(ctx: OpContext, signal?: AbortSignal): Promise<SliceSummary[]> {
   const snap = await ctx.store.read([{ prefix: SLICES_PREFIX }], { signal });
-  return snap.results[0]!.map((e) => {
-    const { links: _none, ...summary } = toAllocation(decode<SliceRecord>(e, SLICE_FIELDS), { links: [] });
-    return summary;
-  });
+  return snap.results[0]!.map((e) => toSummary(decode<SliceRecord>(e, SLICE_FIELDS)));
 }
 
 async function usage(ctx: OpContext, signal?: AbortSignal): Promise<PoolUsage[]> {

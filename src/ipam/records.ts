@@ -17,7 +17,7 @@
 import { IncompatibleStateError } from '../errors.js';
 import type { Entry } from '../store/index.js';
 import { formatAddress, type Family, type Prefix } from './prefix.js';
-import type { AddressClass, BlockAllocation, IdentifierKind, LinkAllocation, SliceState } from './types.js';
+import type { AddressClass, IdentifierKind, LinkAllocation, SliceSummary } from './types.js';
 
 export const CONFIG_KEY = 'ipam/config';
 export const SLICES_PREFIX = 'ipam/slices/';
@@ -71,14 +71,8 @@ export interface IdRunRef {
   readonly count: number;
 }
 
-export interface SliceRecord {
-  readonly slice: string;
-  readonly state: SliceState;
-  readonly allocatedAt: number;
-  readonly expiresAt?: number;
-  readonly provisionedAt?: number;
-  readonly groupId?: number;
-  readonly blocks: readonly BlockAllocation[];
+/** A slice's header: what `list` returns for it, plus the identifier runs it holds. */
+export interface SliceRecord extends SliceSummary {
   readonly idRuns: readonly IdRunRef[];
 }
 

@@ -2,11 +2,12 @@
 // judgements about a slice that several operations share.
 import { AlreadyExistsError } from '../errors.js';
 import type { SliceLinksRecord, SliceRecord } from './records.js';
-import type { SliceAllocation } from './types.js';
+import type { SliceAllocation, SliceSummary } from './types.js';
 
 export const isExpired = (h: SliceRecord, now: number): boolean => h.state === 'allocated' && h.expiresAt !== undefined && h.expiresAt <= now;
 
-export function toAllocation(h: SliceRecord, l: SliceLinksRecord): SliceAllocation {
+/** The header without what only the store needs (its identifier runs). */
+export function toSummary(h: SliceRecord): SliceSummary {
   return {
     slice: h.slice,
     state: h.state,
@@ -15,9 +16,10 @@ export function toAllocation(h: SliceRecord, l: SliceLinksRecord): SliceAllocati
     ...(h.provisionedAt !== undefined ? { provisionedAt: h.provisionedAt } : {}),
     ...(h.groupId !== undefined ? { groupId: h.groupId } : {}),
     blocks: h.blocks,
-    links: l.links,
   };
 }
+
+export const toAllocation = (h: SliceRecord, l: SliceLinksRecord): SliceAllocation => ({ ...toSummary(h), links: l.links });
 
 export function alreadyAllocated(h: SliceRecord): AlreadyExistsError {
   const when = h.state === 'allocated' && h.expiresAt !== undefined ? `, expires ${iso(h.expiresAt)}` : '';
