@@ -156,7 +156,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     else for (const s of egressSteps) this.opts.log?.(`egress: ${s}`);
     for (const line of repairs) this.opts.log?.(line);
     const endpoints = await this.reports(d.endpoints, results);
-    const egress = await this.egress.status();
+    const egress = this.egress.status();
     this.emit('report', { generation: d.generation, endpoints, repairs, tornDown, ...(egress ? { egress } : {}) });
     if (tornDown.length && this.desired === d) {
       // Done here; the controller drops the teardown from later desired states.

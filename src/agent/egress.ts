@@ -132,7 +132,8 @@ export class AgentEgress {
     this.watch = undefined;
   }
 
-  async status(): Promise<EgressStatus | undefined> {
+  /** The node's egress as the last reconcile left it (no GoBGP call of its own). */
+  status(): EgressStatus | undefined {
     const d = this.desired;
     if (!d) return undefined;
     const node = this.node;
@@ -141,12 +142,11 @@ export class AgentEgress {
     const seen = pid !== undefined ? node?.observed : undefined;
     const peers = seen?.sessions ?? [];
     const local = seen?.announced ?? new Set<string>();
-    const error = this.error;
     const tables = new Map((this.tables?.status() ?? []).map((t) => [t.slice, t]));
     const slices: EgressSliceStatus[] = d.slices.map((s) => ({
       slice: s.slice, table: s.table, announced: s.blocks.filter((b) => local.has(b)), routesInstalled: tables.get(s.slice)?.routesInstalled ?? 0,
     }));
-    return { enabled: true, running: pid !== undefined, ...(error ? { error } : {}), ...(pid !== undefined ? { pid } : {}), peers, slices };
+    return { enabled: true, running: pid !== undefined, ...(this.error ? { error: this.error } : {}), ...(pid !== undefined ? { pid } : {}), peers, slices };
   }
 
   /** Let go without stopping gobgpd (agent shutdown or restart: the next agent adopts it). */
