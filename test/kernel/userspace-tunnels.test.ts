@@ -90,8 +90,9 @@ describe.skipIf(kernelSkipReason)('userspace tunnels (visp-engine) through NodeK
   const skipGretap = (kind: Kind): boolean => kind !== 'etherip' && !gretapUserspace;
   const active = (): Array<[EndpointSpec, EndpointSpec]> => cases.filter(([, k]) => !skipGretap(k)).map(([, k, v6, n]) => pair(k, v6, n));
 
-  it.each(cases)('%s: the engine builds the device, visp marks it and bridges (TAP) or moves (TUN) it; pings across, IPv4 and IPv6 inside', async (_t, kind, v6, n) => {
-    if (skipGretap(kind)) return;
+  // it.for, not it.each: a GRE case on a kernel with ip_gre is reported as skipped, not passed.
+  it.for(cases)('%s: the engine builds the device, visp marks it and bridges (TAP) or moves (TUN) it; pings across, IPv4 and IPv6 inside', async ([, kind, v6, n], ctx) => {
+    if (skipGretap(kind)) ctx.skip('this kernel has ip_gre: the kind is not userspace here');
     const [sa, sb] = pair(kind, v6, n);
     const ra = ok(await A.reconcile([sa]));
     ok(await B.reconcile([sb]));
