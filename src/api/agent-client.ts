@@ -3,14 +3,12 @@
 // reconnects with exponential backoff (0.2 s doubling to 5 s, with jitter)
 // and registers again — the kernel state it built stays as it is meanwhile.
 import * as grpc from '@grpc/grpc-js';
-import { AgentCore, type Desired, type DesiredEndpoint, type Report } from '../agent/agent.js';
-import type { TunnelKind } from '../tunnel/types.js';
-import { encapToPb, stateToPb } from './convert.js';
+import { AgentCore, type Desired, type Report } from '../agent/agent.js';
+import { encapToPb, endpointFromPb, stateToPb } from './convert.js';
 import { desiredFromPb, statusToPb } from './egress-convert.js';
 import { visp } from './proto.js';
 import type { ConnectRequest } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse__Output } from './gen/visp/v1/ConnectResponse.js';
-import type { EndpointSpec__Output } from './gen/visp/v1/EndpointSpec.js';
 
 export interface AgentOptions {
   controller: string;
@@ -23,12 +21,6 @@ export interface AgentOptions {
   /** Where the BGP speaker's socket and log live (default /run/visp). */
   runDir?: string;
 }
-
-const toEndpoint = (e: EndpointSpec__Output): DesiredEndpoint => ({
-  slice: e.slice, link: e.link, group: e.group, kind: e.kind as TunnelKind, local: e.local, remotes: e.remotes, lan: e.lan,
-  key: e.key, netns: e.netns, ifname: e.ifname, addresses: e.addresses, ...(e.mtu ? { mtu: e.mtu } : {}), adminDown: e.adminDown, restart: e.restart,
-  ...(e.egress ? { egress: true } : {}), ...(e.routes.length ? { routes: e.routes.map((r) => ({ dst: r.dst, via: r.via })) } : {}),
-});
 
 export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise<void> }> {
   const log = opts.log ?? ((l: string) => console.error(l));
@@ -59,11 +51,11 @@ export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise
       if (!registered) { registered = true; backoff = 200; log(`connected to ${opts.controller} as ${opts.node}`); }
       if (m.desired) {
         const egress = desiredFromPb(m.desired.egress);
-        const d: Desired = { generation: m.desired.generation, endpoints: m.desired.endpoints.map(toEndpoint), teardowns: m.desired.teardowns, ...(egress ? { egress } : {}) };
+        const d: Desired = { generation: m.desired.generation, endpoints: m.desired.endpoints.map(endpointFromPb), teardowns: m.desired.teardowns, ...(egress ? { egress } : {}) };
         core.setDesired(d);
       } else if (m.plan) {
         const q = m.plan;
-        core.plan(q.endpoints.map(toEndpoint))
+        core.plan(q.endpoints.map(endpointFromPb))
           .then((eps) => send({ planResult: { id: q.id, endpoints: eps.map((e) => ({ ...e, error: e.error ?? '' })) } }))
           .catch((e: Error) => send({ planResult: { id: q.id, endpoints: q.endpoints.map((x) => ({ slice: x.slice, link: x.link, steps: [], error: e.message })) } }));
       }

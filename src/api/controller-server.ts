@@ -14,7 +14,7 @@ import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/types.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import type { TunnelKind } from '../tunnel/types.js';
-import { actionFromPb, encapToPb, iso, manifestToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
+import { actionFromPb, encapToPb, endpointToPb, iso, manifestToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
 import { toServiceError } from './errors.js';
 import { configFromPb, configToPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
 import type { SetEgressNodeRequest__Output } from './gen/visp/v1/SetEgressNodeRequest.js';
@@ -181,7 +181,7 @@ function agentStream(controller: Controller, call: grpc.ServerDuplexStream<Conne
   const session: AgentSession = {
     send(state: DesiredState) {
       call.write({ desired: {
-        generation: state.generation, endpoints: state.endpoints.map((e) => ({ ...e, mtu: e.mtu ?? 0, adminDown: e.adminDown ?? false, lan: e.lan ?? false })), teardowns: state.teardowns,
+        generation: state.generation, endpoints: state.endpoints.map(endpointToPb), teardowns: state.teardowns,
         egress: desiredToPb(state.egress),
       } });
     },
@@ -190,7 +190,7 @@ function agentStream(controller: Controller, call: grpc.ServerDuplexStream<Conne
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => { plans.delete(id); reject(new Error(`node ${node}: no plan answer within 10 s`)); }, 10_000);
         plans.set(id, (r) => { clearTimeout(t); resolve(r); });
-        call.write({ plan: { id, endpoints: endpoints.map((e) => ({ ...e, mtu: e.mtu ?? 0, adminDown: e.adminDown ?? false, lan: e.lan ?? false })) } });
+        call.write({ plan: { id, endpoints: endpoints.map(endpointToPb) } });
       });
     },
   };

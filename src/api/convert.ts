@@ -1,8 +1,10 @@
 // All conversion between API messages and domain types, in one place.
 import { InvalidSpecError } from '../errors.js';
 import type { AddressClass } from '../ipam/types.js';
+import type { DesiredEndpoint } from '../controller/desired.js';
 import type { Encapsulation, Manifest, OperationalAction, OperationalState, Topology } from '../controller/model.js';
 import type { TunnelKind } from '../tunnel/types.js';
+import type { EndpointSpec as PbEndpoint, EndpointSpec__Output as PbEndpointOut } from './gen/visp/v1/EndpointSpec.js';
 import type { Manifest as PbManifest } from './gen/visp/v1/Manifest.js';
 import type { Topology__Output as PbTopology } from './gen/visp/v1/Topology.js';
 import type { Encapsulation__Output as PbEncap } from './gen/visp/v1/Encapsulation.js';
@@ -60,6 +62,15 @@ export function topologyFromPb(t: PbTopology | null | undefined): Topology | und
     }),
   };
 }
+
+/** An endpoint of a node's desired state (and of a plan), controller → agent. */
+export const endpointToPb = (e: DesiredEndpoint): PbEndpoint => ({ ...e, mtu: e.mtu ?? 0, adminDown: e.adminDown ?? false, lan: e.lan ?? false });
+
+export const endpointFromPb = (e: PbEndpointOut): DesiredEndpoint => ({
+  slice: e.slice, link: e.link, group: e.group, kind: e.kind as TunnelKind, local: e.local, remotes: e.remotes, lan: e.lan,
+  key: e.key, netns: e.netns, ifname: e.ifname, addresses: e.addresses, ...(e.mtu ? { mtu: e.mtu } : {}), adminDown: e.adminDown, restart: e.restart,
+  ...(e.egress ? { egress: true } : {}), ...(e.routes.length ? { routes: e.routes.map((r) => ({ dst: r.dst, via: r.via })) } : {}),
+});
 
 const iso = (t: number | undefined): string => (t === undefined ? '' : new Date(t).toISOString());
 
