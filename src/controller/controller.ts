@@ -17,7 +17,7 @@ import { sliverId } from './model.js';
 import { inTopologyTerms, ipamRequest, linkRecords, placeLinks } from './place.js';
 import { KeyedQueue } from './queue.js';
 import { endpointState, manifest, type EndpointReport, type NodeReport } from './status.js';
-import { checkSliceId, parseEndTime, validateRequest, validateTopology } from './validate.js';
+import { checkSliceId, parseEndTime, validateRequest } from './validate.js';
 
 export interface Teardown { slice: string; group: number; namespaces: string[] }
 export interface DesiredState { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[]; egress?: EgressDesired }
@@ -518,5 +518,3 @@ function sliceOfRepair(line: string): { slice?: string; link?: string } {
   const m = /^([^/\s]+)\/([^:\s]+): /.exec(line);
   return m ? { slice: m[1]!, link: m[2]! } : {};
 }
-
-export { validateTopology };
