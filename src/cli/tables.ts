@@ -1,5 +1,6 @@
 // Output for people: aligned columns, short state words, "-" for nothing.
 // (Scripts use --json, which prints the API's own objects.)
+import { enumWord } from '../lab/index.js';
 
 export type Cell = string | number | boolean | undefined | null | readonly string[];
 
@@ -19,9 +20,7 @@ export function cell(v: Cell): string {
 
 /** "OPERATIONAL_STATE_READY" → "ready"; unspecified → "". */
 export function word(value: string | number | undefined | null, prefix: string): string {
-  if (value === undefined || value === null) return '';
-  const s = String(value);
-  const w = (s.startsWith(prefix) ? s.slice(prefix.length) : s).toLowerCase();
+  const w = enumWord(value, prefix);
   return w === 'unspecified' ? '' : w;
 }
 
