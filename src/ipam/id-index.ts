@@ -45,7 +45,12 @@ export class IdIndex {
   }
 
   expire(now: number): void {
-    this.holds.expire(now, (h) => this.space.release({ start: h.record.start, count: h.record.count }));
+    this.holds.expire(now, (h) => this.free(h));
+  }
+
+  /** Returns a run's identifiers to the space (its record is already gone from `holds`). */
+  free(h: HeldRun): void {
+    this.space.release({ start: h.record.start, count: h.record.count });
   }
 
   /** The guard record to write with the next change, carrying the cursor. */

@@ -2,6 +2,7 @@
 // records turn into cooldown records (or go, with a cooldown of 0), and the
 // guard of every pool and kind involved is bumped, all in one transaction.
 import { transact, TxnBuilder, type Entry } from '../store/index.js';
+import type { Held, Holds } from './holds.js';
 import { txOptions, type OpContext } from './op-context.js';
 import { parsePrefix } from './prefix.js';
 import {
@@ -98,40 +99,32 @@ function patchIndices(
     revision: number;
   },
 ): void {
+  const guardRevision = (key: string): number => c.guards.get(key)?.modRevision ?? 0;
   for (const pool of c.pools) {
-    const idx = ctx.cache.poolAt(pool, c.guards.get(keys.blockSet(pool))?.modRevision ?? 0);
-    if (!idx) {
-      ctx.cache.drop([pool], []);
-      continue;
-    }
-    for (const { entry, next } of c.blockChanges) {
-      const h = idx.holds.byKey.get(entry.key);
-      if (!h) continue;
-      if (next) idx.holds.add({ ...h, modRevision: c.revision, record: next });
-      else {
-        idx.holds.byKey.delete(h.key);
-        idx.space.release(h.prefix.start, h.prefix.length);
-      }
-    }
-    idx.revision = c.revision;
-    idx.changes++;
+    if (!patch(ctx.cache.poolAt(pool, guardRevision(keys.blockSet(pool))), c.blockChanges, c.revision)) ctx.cache.drop([pool], []);
   }
   for (const kind of c.kinds) {
-    const idx = ctx.cache.idsAt(kind, c.guards.get(keys.idSet(kind))?.modRevision ?? 0);
-    if (!idx) {
-      ctx.cache.drop([], [kind]);
-      continue;
-    }
-    for (const { entry, next } of c.runChanges) {
-      const h = idx.holds.byKey.get(entry.key);
-      if (!h) continue;
-      if (next) idx.holds.add({ ...h, modRevision: c.revision, record: next });
-      else {
-        idx.holds.byKey.delete(h.key);
-        idx.space.release({ start: h.record.start, count: h.record.count });
-      }
-    }
-    idx.revision = c.revision;
-    idx.changes++;
+    if (!patch(ctx.cache.idsAt(kind, guardRevision(keys.idSet(kind))), c.runChanges, c.revision)) ctx.cache.drop([], [kind]);
   }
+}
+
+/** Applies the changes that are `idx`'s and moves it to `revision`; false when there is no index to patch. */
+function patch<H extends Held>(
+  idx: { readonly holds: Holds<H>; free(h: H): void; revision: number; changes: number } | undefined,
+  changes: readonly Change<H['record']>[],
+  revision: number,
+): boolean {
+  if (!idx) return false;
+  for (const { entry, next } of changes) {
+    const h = idx.holds.byKey.get(entry.key);
+    if (!h) continue;
+    if (next) idx.holds.add({ ...h, modRevision: revision, record: next });
+    else {
+      idx.holds.byKey.delete(h.key);
+      idx.free(h);
+    }
+  }
+  idx.revision = revision;
+  idx.changes++;
+  return true;
 }

@@ -52,7 +52,12 @@ export class PoolIndex {
 
   /** Frees the space of every cooldown that has ended by `now`. */
   expire(now: number): void {
-    this.holds.expire(now, (h) => this.space.release(h.prefix.start, h.prefix.length));
+    this.holds.expire(now, (h) => this.free(h));
+  }
+
+  /** Returns a block's space to the pool (its record is already gone from `holds`). */
+  free(h: HeldBlock): void {
+    this.space.release(h.prefix.start, h.prefix.length);
   }
 
   /** The guard record to write with the next change to this pool. */
