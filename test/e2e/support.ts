@@ -247,10 +247,16 @@ export async function pingAsync(ns: string, dst: string, count = 2, waitS = 2): 
   }
 }
 
-/** Every member of every link pings every other member, over each family the link has. */
+/**
+ * Every member of every link pings every other member, over each family the
+ * link has. A manifest with no link, or a link with nothing to ping, is a
+ * failure too: an empty list must mean pings were sent and all answered.
+ */
 export async function pingNeighbours(m: Manifest): Promise<string[]> {
   const jobs: Array<Promise<string | undefined>> = [];
+  if (!m.slivers.length) jobs.push(Promise.resolve(`${m.slice}: no link to ping across`));
   for (const s of m.slivers) {
+    const n = jobs.length;
     for (const from of s.endpoints) {
       for (const to of s.endpoints) {
         if (from === to) continue;
@@ -260,6 +266,7 @@ export async function pingNeighbours(m: Manifest): Promise<string[]> {
         }
       }
     }
+    if (jobs.length === n) jobs.push(Promise.resolve(`${s.link}: nothing to ping (${s.endpoints.length} endpoints, no addresses)`));
   }
   return (await Promise.all(jobs)).filter((x): x is string => !!x);
 }
