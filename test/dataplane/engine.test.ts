@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineClient, EngineTunnelSpec, EngineTunnelState } from '../../src/dataplane/engine-client.js';
 import { EngineProcess } from '../../src/dataplane/engine-process.js';
 import { execIn, ipIn, kernelSkipReason, makeNetns, sh, underlayPair } from '../helpers/netns.js';
-import { ping } from '../helpers/nodes.js';
+import { iperfServer, ping } from '../helpers/nodes.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const KEY = 4711;
@@ -118,11 +118,9 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
   });
 
   it('carries a TCP transfer (iperf3, 2 s) across EtherIP, gretap (IPv4 and IPv6 underlay) and gre', async () => {
-    const srv = spawn('ip', ['netns', 'exec', xb, 'iperf3', '-s'], { stdio: 'ignore' });
+    const stopServer = await iperfServer(xb);
     const before = await counters();
     try {
-      // Start the clients only once the server listens.
-      for (let i = 0; i < 100 && !/:5201\b/.test(execIn(xb, 'ss', '-ltnH')); i++) await sleep(50);
       for (const dst of ['192.0.2.2', '192.0.2.6', '192.0.2.14', '192.0.2.18', '2001:db8:4::2']) {
         const r = spawnSync('ip', ['netns', 'exec', xa, 'iperf3', '-c', dst, '-t', '2', '-J'], { encoding: 'utf8' });
         expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
@@ -132,7 +130,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
         expect(bps).toBeGreaterThan(10e6);
       }
     } finally {
-      srv.kill();
+      stopServer();
     }
     // The offloads did the work: node a's engine cut TSO frames from the
     // sender's stack into segments, node b's merged segments into GSO frames.
@@ -254,15 +252,14 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
       for (const dst of ACROSS) expect(ping(xa, dst), dst).toBe(true);
       // Bulk TCP, so the sender's stack hands the engine TSO frames and the
       // segments on the wire are the engine's own (headers and checksums).
-      const srv = spawn('ip', ['netns', 'exec', xb, 'iperf3', '-s'], { stdio: 'ignore' });
+      const stopServer = await iperfServer(xb);
       try {
-        for (let i = 0; i < 100 && !/:5201\b/.test(execIn(xb, 'ss', '-ltnH')); i++) await sleep(50);
         for (const dst of ['192.0.2.6', '192.0.2.18', '2001:db8:3::2', '2001:db8:4::2']) {
           const r = spawnSync('ip', ['netns', 'exec', xa, 'iperf3', '-c', dst, '-n', '2M'], { encoding: 'utf8' });
           expect(r.status, r.stderr).toBe(0);
         }
       } finally {
-        srv.kill();
+        stopServer();
       }
       await sleep(300);
     } finally {
@@ -414,7 +411,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     const agent = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test/dataplane/agent-stub.ts'), ul.b, runDir,
       JSON.stringify(sides.b.map((s) => s.spec))], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
     let enginePid = 0;
-    let iperfSrv: ReturnType<typeof spawn> | undefined, client: ReturnType<typeof spawn> | undefined;
+    let stopServer: (() => void) | undefined, client: ReturnType<typeof spawn> | undefined;
     try {
       let out = '', err = '';
       agent.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
@@ -429,8 +426,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
       });
       place(ul.b, xb, sides.b);
       for (let i = 0; i < 100 && !ping(xa, '192.0.2.2', 1); i++) await sleep(50);
-      iperfSrv = spawn('ip', ['netns', 'exec', xb, 'iperf3', '-s'], { stdio: 'ignore' });
-      for (let i = 0; i < 100 && !/:5201\b/.test(execIn(xb, 'ss', '-ltnH')); i++) await sleep(50);
+      stopServer = await iperfServer(xb);
       client = spawn('ip', ['netns', 'exec', xa, 'iperf3', '-c', '192.0.2.2', '-t', '4', '-i', '0.5', '-J', '--connect-timeout', '3000'],
         { stdio: ['ignore', 'pipe', 'pipe'] });
       let json = '';
@@ -455,7 +451,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     } finally {
       agent.kill('SIGKILL');
       client?.kill('SIGKILL');
-      iperfSrv?.kill();
+      stopServer?.();
       // If adoption failed, the engine is nobody's: stop it here.
       if (enginePid && engines[1]!.pid !== enginePid) { try { process.kill(enginePid, 'SIGTERM'); } catch { /* gone */ } }
     }

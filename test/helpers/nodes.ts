@@ -1,6 +1,6 @@
 // Kernel-test helpers for link endpoints: a NodeKernel per node namespace,
 // ping from an experiment namespace, and a scan for anything left behind.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NodeKernel } from '../../src/endpoint/node.js';
 import type { EndpointResult } from '../../src/endpoint/node.js';
@@ -9,6 +9,16 @@ import { execIn, ipLinks } from './netns.js';
 export function ping(ns: string, dst: string, count = 2): boolean {
   const r = spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', String(count), '-i', '0.2', '-W', '2', dst], { encoding: 'utf8' });
   return r.status === 0;
+}
+
+/** An iperf3 server in `ns`, listening (on 5201) when this resolves; call the result to stop it. */
+export async function iperfServer(ns: string): Promise<() => void> {
+  const srv = spawn('ip', ['netns', 'exec', ns, 'iperf3', '-s'], { stdio: 'ignore' });
+  for (let i = 0; !/:5201\b/.test(execIn(ns, 'ss', '-ltnH')); i++) {
+    if (i === 100) { srv.kill(); throw new Error(`iperf3 server in ${ns}: not listening after 5 s`); }
+    await sleep(50);
+  }
+  return () => srv.kill();
 }
 
 /** ICMP echo requests received in a namespace (/proc/net/snmp, Icmp InEchos): counts duplicates too. */

@@ -5,7 +5,7 @@
 // the experiment namespace and renamed). Two nodes on a veth underlay, IPv4 and IPv6 underlay;
 // a 3-member EtherIP LAN with split horizon; drift repair, idempotence,
 // teardown (the engine's tunnels go too), an engine killed and restarted.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capabilities, NodeKernel } from '../../src/endpoint/node.js';
 import type { EndpointSpec } from '../../src/endpoint/spec.js';
 import { endpointNames } from '../../src/endpoint/names.js';
-import { execIn, ipIn, ipLink, ipLinks, kernelSkipReason, makeNetns, sh, threeNodes, underlayPair } from '../helpers/netns.js';
-import { broadcastEchoes, ok, ping, vispLinks } from '../helpers/nodes.js';
+import { ipIn, ipLink, ipLinks, kernelSkipReason, makeNetns, sh, threeNodes, underlayPair } from '../helpers/netns.js';
+import { broadcastEchoes, iperfServer, ok, ping, vispLinks } from '../helpers/nodes.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -33,12 +33,6 @@ function iperf(from: string, dst: string, seconds = 2): number {
   const r = spawnSync('ip', ['netns', 'exec', from, 'iperf3', '-c', dst, '-t', String(seconds), '-J'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`iperf3 to ${dst}: ${r.stdout}\n${r.stderr}`);
   return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
-}
-
-async function iperfServer(ns: string): Promise<() => void> {
-  const srv = spawn('ip', ['netns', 'exec', ns, 'iperf3', '-s'], { stdio: 'ignore' });
-  await waitFor('iperf3 server', () => /:5201\b/.test(execIn(ns, 'ss', '-ltnH')), 5000);
-  return () => srv.kill();
 }
 
 describe.skipIf(kernelSkipReason)('userspace tunnels (visp-engine) through NodeKernel', () => {
