@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { capabilities, NodeKernel } from '../../src/endpoint/node.js';
 import type { EndpointSpec } from '../../src/endpoint/spec.js';
-import { INTEROP_LINKS, interopSpec } from './interop-links.js';
+import { INTEROP_LINKS, interopSpec, UNDERLAY } from './interop-links.js';
 
 const { values } = parseArgs({ options: { netns: { type: 'string' }, out: { type: 'string' }, tap: { type: 'string' }, 'timeout-s': { type: 'string' } } });
 if (!values.netns || !values.out) {
@@ -52,8 +52,8 @@ let failed = false;
 try {
   // qemu creates the tap when it starts; give it the host's underlay addresses.
   await until(`${TAP} in ${NS}`, () => spawnSync('ip', ['-n', NS, 'link', 'show', 'dev', TAP]).status === 0);
-  ip('-n', NS, 'addr', 'add', '198.18.9.1/24', 'dev', TAP);
-  ip('-n', NS, '-6', 'addr', 'add', '2001:db8:9::1/64', 'dev', TAP, 'nodad');
+  ip('-n', NS, 'addr', 'add', `${UNDERLAY.host.v4}/24`, 'dev', TAP);
+  ip('-n', NS, '-6', 'addr', 'add', `${UNDERLAY.host.v6}/64`, 'dev', TAP, 'nodad');
   ip('-n', NS, 'link', 'set', TAP, 'up');
 
   const caps = await capabilities();
