@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect, type VispClient } from '../../src/api/client.js';
-import { removeAllScratch, removeNetns, scratchNetns, sh } from './scratch.js';
+import { removeAllScratch, removeNetns, removeProbes, scratchNetns, sh } from './scratch.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench/lib
 
@@ -171,13 +171,6 @@ async function stopAll(ps: Proc[]): Promise<void> {
   if (await Promise.race([all.then(() => true), sleep(5000).then(() => false)])) return;
   for (const p of running) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
   await all;
-}
-
-/** A capability probe namespace left by a process we stopped mid-probe (its name carries the pid). */
-function removeProbes(pid: number): void {
-  let names: string[] = [];
-  try { names = readdirSync('/run/netns').filter((n) => n.startsWith(`visp-probe-${pid}-`)); } catch { /* none */ }
-  for (const n of names) { try { sh('ip', ['netns', 'del', n]); } catch { /* gone */ } }
 }
 
 const live = new Set<Lab>();

@@ -31,10 +31,14 @@ export function removeNetns(name: string): void {
 
 export function removeAllScratch(): void {
   for (const n of [...created]) removeNetns(n);
-  // visp's capability probe, if we were stopped while it ran (its name carries our pid).
-  let probes: string[] = [];
-  try { probes = readdirSync('/run/netns').filter((n) => n.startsWith(`visp-probe-${process.pid}-`)); } catch { /* none */ }
-  for (const n of probes) { try { sh('ip', ['netns', 'del', n]); } catch { /* gone */ } }
+  removeProbes(process.pid);
+}
+
+/** visp's capability-probe namespace, left if process `pid` was stopped while it ran (its name carries the pid). */
+export function removeProbes(pid: number): void {
+  let names: string[] = [];
+  try { names = readdirSync('/run/netns').filter((n) => n.startsWith(`visp-probe-${pid}-`)); } catch { /* none */ }
+  for (const n of names) { try { sh('ip', ['netns', 'del', n]); } catch { /* gone */ } }
 }
 
 let hooked = false;
