@@ -11,35 +11,7 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipIn, kernelSkipReason } from '../helpers/netns.js';
-import { baseline, counters, Lab, lan, p2p, pingAsync, pingNeighbours, stripLen, tornDown, waitFor, type Manifest, type NsSnapshot } from './support.js';
-
-// ---- a little prefix arithmetic (bigint: v4 and v6 alike) ----------------------------
-const toBig = (ip: string): bigint => isIP(ip) === 4
-  ? ip.split('.').reduce((a, o) => (a << 8n) + BigInt(o), 0n)
-  : expand6(ip).split(':').reduce((a, h) => (a << 16n) + BigInt(parseInt(h, 16)), 0n);
-function expand6(ip: string): string {
-  const [head, tail] = ip.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  return [...h, ...Array(tail === undefined ? 0 : 8 - h.length - t.length).fill('0'), ...t].join(':');
-}
-/** [first, last] of a CIDR, as integers. */
-function range(cidr: string): [bigint, bigint] {
-  const [ip, len] = [stripLen(cidr), Number(cidr.split('/')[1])];
-  const bits = isIP(ip) === 4 ? 32n : 128n;
-  const host = (1n << (bits - BigInt(len))) - 1n;
-  const first = toBig(ip) & ~host;
-  return [first, first | host];
-}
-const overlap = (a: string, b: string): boolean => {
-  if (isIP(stripLen(a)) !== isIP(stripLen(b))) return false;
-  const [a0, a1] = range(a), [b0, b1] = range(b);
-  return a0 <= b1 && b0 <= a1;
-};
-const v4broadcast = (cidr: string): string => {
-  const last = range(cidr)[1];
-  return [24n, 16n, 8n, 0n].map((s) => String((last >> s) & 255n)).join('.');
-};
+import { baseline, counters, Lab, lan, overlap, p2p, pingAsync, pingNeighbours, stripLen, tornDown, v4broadcast, waitFor, within, type Manifest, type NsSnapshot } from './support.js';
 
 describe.skipIf(kernelSkipReason)('e2e: two slices on the same nodes are isolated', () => {
   const lab = new Lab('iso', ['n1', 'n2', 'n3']);
@@ -75,7 +47,7 @@ describe.skipIf(kernelSkipReason)('e2e: two slices on the same nodes are isolate
     for (const [m, other] of [[a, b], [b, a]] as const) {
       // Each slice's subnets lie in its own blocks, and overlap none of the other's.
       for (const s of subnets(m)) {
-        expect(m.blocks.some((bl) => overlap(bl.prefix, s) && range(bl.prefix)[0] <= range(s)[0] && range(s)[1] <= range(bl.prefix)[1]), `${s} in ${m.slice}'s blocks`).toBe(true);
+        expect(m.blocks.some((bl) => within(s, bl.prefix)), `${s} in ${m.slice}'s blocks`).toBe(true);
         for (const o of subnets(other)) expect(overlap(s, o), `${s} vs ${o}`).toBe(false);
       }
     }

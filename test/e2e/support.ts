@@ -17,6 +17,7 @@ import { findGobgpd } from '../../src/bgp/speaker.js';
 import { findProcesses } from '../../src/lab/processes.js';
 import { connect, type VispClient } from '../../src/api/client.js';
 import { startController, type ControllerHandle } from '../../src/api/controller-server.js';
+import { alignDown, BITS, containsPrefix, formatAddress, lastOf, overlaps, parseAddress, type Prefix } from '../../src/ipam/prefix.js';
 import type { IpamConfigSpec } from '../../src/ipam/types.js';
 import type { Manifest__Output } from '../../src/api/gen/visp/v1/Manifest.js';
 import type { TopologyLink } from '../../src/api/gen/visp/v1/TopologyLink.js';
@@ -272,6 +273,20 @@ export async function pingNeighbours(m: Manifest): Promise<string[]> {
 }
 
 export const stripLen = (cidr: string): string => cidr.split('/')[0]!;
+
+// ---- prefix arithmetic on what manifests say (the IPAM's own, src/ipam/prefix.ts) ----
+
+/** "192.0.2.1/31" (an interface address), "192.0.2.0/27" or a bare address, as the prefix it lies in. */
+function prefixOf(cidr: string): Prefix {
+  const a = parseAddress(stripLen(cidr), cidr);
+  const length = cidr.includes('/') ? Number(cidr.split('/')[1]) : BITS[a.family];
+  return { family: a.family, start: alignDown(a.family, a.value, length), length };
+}
+/** Is `inner` (a prefix or an interface address) inside the prefix `outer`? False across families. */
+export const within = (inner: string, outer: string): boolean => containsPrefix(prefixOf(outer), prefixOf(inner));
+export const overlap = (a: string, b: string): boolean => overlaps(prefixOf(a), prefixOf(b));
+/** The last address of an IPv4 prefix: its broadcast address. */
+export const v4broadcast = (cidr: string): string => formatAddress('ipv4', lastOf(prefixOf(cidr)));
 
 // ---- what the nodes hold --------------------------------------------------------------
 

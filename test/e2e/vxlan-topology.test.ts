@@ -8,24 +8,7 @@
 import { isIP } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipIn, kernelSkipReason } from '../helpers/netns.js';
-import { baseline, Lab, lan, links, p2p, pingAsync, pingNeighbours, stripLen, tornDown, waitFor, type Manifest, type NsSnapshot } from './support.js';
-
-/** Is `addr` (a CIDR) inside `subnet`? (v4 or v6, by bits) */
-function inside(addr: string, subnet: string): boolean {
-  const [a, len] = [stripLen(addr), Number(subnet.split('/')[1])];
-  const s = stripLen(subnet);
-  const bits = (ip: string): string => isIP(ip) === 4
-    ? ip.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('')
-    : expand6(ip).split(':').map((h) => parseInt(h, 16).toString(2).padStart(16, '0')).join('');
-  return isIP(a) === isIP(s) && bits(a).slice(0, len) === bits(s).slice(0, len);
-}
-function expand6(ip: string): string {
-  const [head, tail] = ip.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const mid = tail === undefined ? [] : Array(8 - h.length - t.length).fill('0');
-  return [...h, ...mid, ...t].join(':');
-}
+import { baseline, Lab, lan, links, p2p, pingAsync, pingNeighbours, stripLen, tornDown, waitFor, within, type Manifest, type NsSnapshot } from './support.js';
 
 describe.skipIf(kernelSkipReason)('e2e: 4-node VXLAN topology with a LAN, through the API', () => {
   const lab = new Lab('vx', ['n1', 'n2', 'n3', 'n4']);
@@ -88,16 +71,16 @@ describe.skipIf(kernelSkipReason)('e2e: 4-node VXLAN topology with a LAN, throug
     expect(d.blocks.map((b) => b.addressClass)).toEqual(['ADDRESS_CLASS_LOCAL', 'ADDRESS_CLASS_LOCAL']);
     const v4block = d.blocks.find((b) => isIP(stripLen(b.prefix)) === 4)!.prefix;
     const v6block = d.blocks.find((b) => isIP(stripLen(b.prefix)) === 6)!.prefix;
-    expect(inside(v4block, '192.0.2.0/24')).toBe(true);
-    expect(inside(v6block, '2001:db8::/32')).toBe(true);
+    expect(within(v4block, '192.0.2.0/24')).toBe(true);
+    expect(within(v6block, '2001:db8::/32')).toBe(true);
     const keys = new Set<number>();
     for (const s of d.slivers) {
       expect(s.encapsulation).toBe('ENCAPSULATION_VXLAN');
       expect(s.key).toBeGreaterThan(0);
       keys.add(s.key);
       expect(s.mtu).toBeGreaterThanOrEqual(1280);
-      expect(inside(s.ipv4Subnet, v4block), `${s.link} ${s.ipv4Subnet} in ${v4block}`).toBe(true);
-      expect(inside(s.ipv6Subnet, v6block), `${s.link} ${s.ipv6Subnet} in ${v6block}`).toBe(true);
+      expect(within(s.ipv4Subnet, v4block), `${s.link} ${s.ipv4Subnet} in ${v4block}`).toBe(true);
+      expect(within(s.ipv6Subnet, v6block), `${s.link} ${s.ipv6Subnet} in ${v6block}`).toBe(true);
       if (s.link !== 'lan') {
         expect(s.ipv4Subnet).toMatch(/\/31$/);
         expect(s.ipv6Subnet).toMatch(/\/127$/);
@@ -112,8 +95,8 @@ describe.skipIf(kernelSkipReason)('e2e: 4-node VXLAN topology with a LAN, throug
         expect(e.underlayAddress).toBe(node.v4);
         expect(e.remotes.sort()).toEqual(s.endpoints.filter((x) => x !== e).map((x) => lab.node(x.physicalNode).v4).sort());
         expect(e.addresses).toHaveLength(2);
-        expect(e.addresses.some((a) => inside(a, s.ipv4Subnet))).toBe(true);
-        expect(e.addresses.some((a) => inside(a, s.ipv6Subnet))).toBe(true);
+        expect(e.addresses.some((a) => within(a, s.ipv4Subnet))).toBe(true);
+        expect(e.addresses.some((a) => within(a, s.ipv6Subnet))).toBe(true);
         // The experiment side: the named interface, up, with exactly these addresses and the link's MTU.
         const [ifc] = JSON.parse(ipIn(e.netns, '-j', 'addr', 'show', 'dev', e.ifname)) as Array<Record<string, any>>;
         expect(ifc!.operstate).toBe('UP');
