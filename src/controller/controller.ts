@@ -17,7 +17,7 @@ import { sliverId } from './model.js';
 import { inTopologyTerms, ipamRequest, linkRecords, placeLinks } from './place.js';
 import { KeyedQueue } from './queue.js';
 import { endpointState, manifest, type EndpointReport, type NodeReport } from './status.js';
-import { checkSliceId, parseEndTime, validateRequest } from './validate.js';
+import { checkSliceId, ID, parseEndTime, validateRequest } from './validate.js';
 
 export interface Teardown { slice: string; group: number; namespaces: string[] }
 export interface DesiredState { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[]; egress?: EgressDesired }
@@ -334,7 +334,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   /** An agent registered: remember the node, then send its desired state. */
   async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities'] }, session: AgentSession): Promise<void> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(reg.node)) throw new InvalidSpecError(`register.node: ${JSON.stringify(reg.node)} is not a node name`, { field: 'node' });
+    if (!ID.test(reg.node)) throw new InvalidSpecError(`register.node: ${JSON.stringify(reg.node)} is not a node name`, { field: 'node' });
     await this.queue.run(`node/${reg.node}`, async () => {
       const rec: NodeRecord = { name: reg.node, underlay: reg.underlay, capabilities: reg.capabilities, lastSeen: this.clock.now() };
       await this.save(K.node(reg.node), rec);

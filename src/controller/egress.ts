@@ -7,8 +7,8 @@ import type { IpamConfigSpec } from '../ipam/types.js';
 import type { EgressDesired, EgressRoutes, EgressSliceDesired } from '../bgp/desired.js';
 import { resolveEgress } from '../bgp/reconcile.js';
 import { EGRESS_MEMBER, type EgressConfig, type SliceRecord } from './model.js';
+import { ID } from './validate.js';
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const FALLBACK_MAX_LENGTH: Record<Family, number> = { ipv4: 24, ipv6: 48 };
 
 /** Refuses what the speaker would refuse, naming the field under `config.`. */

@@ -8,7 +8,8 @@ import type { SliceRequest, Topology } from './model.js';
 
 export const MAX_LEASE_MS = 30 * 24 * 3600_000;
 export const DEFAULT_LEASE_MS = 3600_000;
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Slice, node, link and namespace names: the one rule every id in a request follows. */
+export const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
 
@@ -43,7 +44,7 @@ export function validateTopology(t: Topology | undefined, field = 'topology'): a
     if (!n.node) throw bad(`${f}.node`, 'the physical node is required');
     if (!ID.test(n.node)) throw bad(`${f}.node`, `${JSON.stringify(n.node)} is not a node name`);
     if (n.netns !== undefined && n.netns !== '') {
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(n.netns)) throw bad(`${f}.netns`, `${JSON.stringify(n.netns)} is not a namespace name`);
+      if (!ID.test(n.netns)) throw bad(`${f}.netns`, `${JSON.stringify(n.netns)} is not a namespace name`);
       const other = netns.get(n.netns);
       if (other) throw bad(`${f}.netns`, `namespace "${n.netns}" is already used by node "${other}"`);
       netns.set(n.netns, n.id);
