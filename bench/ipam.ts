@@ -15,7 +15,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createIpam, type Ipam, type LinkSpec } from '../src/ipam/index.js';
-import { openSqliteStore, type Store } from '../src/store/index.js';
+import { openSqliteStore } from '../src/store/index.js';
+import { median, round } from './lib/measure.js';
 
 const RUNS = 3;
 const WARM_UP_ROUNDS = 5;
@@ -30,13 +31,13 @@ const p2p = (name: string): LinkSpec => ({
 });
 const bigTopology = Array.from({ length: BIG_LINKS }, (_, i) => p2p(`l${i}`));
 
-async function withStore<T>(fn: (ipam: Ipam, store: Store) => Promise<T>): Promise<T> {
+async function withStore<T>(fn: (ipam: Ipam) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'visp-bench-ipam-'));
   const store = await openSqliteStore(join(dir, 'ipam.db'));
   try {
     const ipam = createIpam({ store });
     await ipam.configure({ pools: [{ name: 'bench-v6', prefix: '2001:db8::/32', class: 'local' }] });
-    return await fn(ipam, store);
+    return await fn(ipam);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -66,9 +67,6 @@ async function singlesRun(): Promise<number> {
   });
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
-
 async function main(): Promise<void> {
   process.stderr.write(`ipam bench: ${WARM_UP_ROUNDS} warm-up rounds\n`);
   for (let i = 0; i < WARM_UP_ROUNDS; i++) await bigTopologyRun();
@@ -89,9 +87,9 @@ async function main(): Promise<void> {
   }
   console.log(
     JSON.stringify({
-      allocate_1000_link_topology_ms: round(median(alloc)),
+      allocate_1000_link_topology_ms: round(median(alloc), 1),
       single_link_allocs_per_s: round(median(singles), 0),
-      release_1000_link_topology_ms: round(median(release)),
+      release_1000_link_topology_ms: round(median(release), 1),
     }),
   );
 }
