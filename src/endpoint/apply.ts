@@ -59,7 +59,7 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         break;
       case 'create-tunnel': {
         const p = { mtu: r.mtu, mark: r.mark, master: await idx('node', r.bridge), up: true };
-        if (s.tunnel.dataplane === 'userspace') await createUserspaceTunnel(await engine(), c.node, s.tunnel, { ...p, layer: 2 }, c.signal);
+        if (s.tunnel.dataplane === 'userspace') await createUserspaceTunnel(await engine(), c.node, s.tunnel, p, c.signal);
         else await createTunnel(c.node, s.tunnel, p, c.signal);
         break;
       }
@@ -68,7 +68,7 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         // then moved into the experiment under its final name; a moved
         // tunnel keeps sending from the namespace it was created in.
         // A userspace one likewise: the engine keeps its TUN by the fd, wherever it moves and whatever it is called.
-        if (s.tunnel.dataplane === 'userspace') await createUserspaceTunnel(await engine(), c.node, s.tunnel, { mtu: r.mtu, mark: r.mark, up: false, layer: 3 }, c.signal);
+        if (s.tunnel.dataplane === 'userspace') await createUserspaceTunnel(await engine(), c.node, s.tunnel, { mtu: r.mtu, mark: r.mark, up: false }, c.signal);
         else await createTunnel(c.node, s.tunnel, { mtu: r.mtu, mark: r.mark, up: false }, c.signal);
         const i = await idx('node', s.tunnel.name);
         await linkSet(c.node, i, { netnsFd: c.expFd, name: r.spec.ifname }, c.signal, `${s.tunnel.name} → ${r.spec.netns}:${r.spec.ifname}`);

@@ -15,6 +15,7 @@ import { linkSet } from '../netlink/link.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf } from '../ownership.js';
 import type { TunnelPlacement } from './ensure.js';
+import { drivers } from './registry.js';
 import type { TunnelKind, TunnelSpec } from './types.js';
 
 /** The engine's kind for each visp kind it can carry (the underlay family is picked by the addresses). */
@@ -84,14 +85,14 @@ export function diffEngineTunnel(spec: TunnelSpec, have: EngineTunnelState): str
  * at creation: MTU, group, alias, master, no IPv6 link-local on a bridge
  * port, up. The engine creates it down, so the link-local setting lands in time.
  */
-export async function createUserspaceTunnel(engine: EngineClient, s: NetlinkSocket, spec: TunnelSpec, p: TunnelPlacement & { layer: 2 | 3 }, signal?: AbortSignal): Promise<void> {
+export async function createUserspaceTunnel(engine: EngineClient, s: NetlinkSocket, spec: TunnelSpec, p: TunnelPlacement, signal?: AbortSignal): Promise<void> {
   await engine.ensureTunnel(engineSpecOf(spec), signal);
   const what = `userspace ${spec.kind} ${spec.name}`;
   await Promise.all([
     linkSet(s, spec.name, {
       mtu: p.mtu, group: p.mark.group, alias: aliasOf(p.mark),
       ...(p.master !== undefined ? { master: p.master } : {}),
-      ...(p.layer === 2 ? { noIpv6LinkLocal: true } : {}),
+      ...(drivers[spec.kind].layer === 2 ? { noIpv6LinkLocal: true } : {}),
     }, signal, what),
     ...((p.up ?? true) ? [linkSet(s, spec.name, { up: true }, signal, what)] : []),
   ]);
