@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # TypeScript types for our gRPC API, generated from proto/ (never edited, not
-# committed). Runs only when a .proto is newer than the generated code.
+# committed). Runs only when a .proto (or this script) is newer than the
+# generated code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=src/api/gen
 stamp=$out/.stamp
-if [[ -f $stamp ]] && [[ -z $(find proto -name '*.proto' -newer "$stamp") ]]; then exit 0; fi
+if [[ -f $stamp ]] && [[ -z $(find proto -name '*.proto' -newer "$stamp") ]] && [[ ! scripts/gen-proto.sh -nt $stamp ]]; then exit 0; fi
 rm -rf "$out"
 # (--includeDirs is an array option: it must not come right before the file list.)
 node node_modules/@grpc/proto-loader/build/bin/proto-loader-gen-types.js \
