@@ -6,11 +6,11 @@ import type { Entry } from '../store/index.js';
 import { IdSpace, type IdRange } from './id-space.js';
 import { decode, RUN_FIELDS, SET_FIELDS, type IdRunRecord, type SetRecord } from './records.js';
 import { Holds, type Held } from './holds.js';
+import type { IdentifierKind } from './types.js';
 
 export interface HeldRun extends Held {
   readonly record: IdRunRecord;
 }
-import type { IdentifierKind } from './types.js';
 
 export class IdIndex {
   readonly kind: IdentifierKind;
