@@ -4,7 +4,7 @@
 // and registers again — the kernel state it built stays as it is meanwhile.
 import * as grpc from '@grpc/grpc-js';
 import { AgentCore, type Desired, type Report } from '../agent/agent.js';
-import { encapToPb, endpointFromPb, stateToPb } from './convert.js';
+import { capabilityToPb, endpointFromPb, stateToPb } from './convert.js';
 import { desiredFromPb, statusToPb } from './egress-convert.js';
 import { visp } from './proto.js';
 import type { ConnectRequest } from './gen/visp/v1/ConnectRequest.js';
@@ -71,7 +71,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise
     s.on('error', (e: grpc.ServiceError) => again(`failed (${e.details || e.message})`));
     s.on('end', () => again('ended'));
     s.write({ register: { node: opts.node, underlayAddresses: id.underlay, version: 'visp 0.1.0',
-      capabilities: id.capabilities.map((c) => ({ encapsulation: encapToPb(c.kind), supported: c.supported, reason: c.reason ?? '' })) } });
+      capabilities: id.capabilities.map(capabilityToPb) } });
   };
   dial();
 

@@ -14,7 +14,7 @@ import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/types.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import type { TunnelKind } from '../tunnel/types.js';
-import { actionFromPb, encapToPb, endpointToPb, iso, manifestToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
+import { actionFromPb, capabilityFromPb, capabilityToPb, encapToPb, endpointToPb, iso, manifestToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
 import { toServiceError } from './errors.js';
 import { configFromPb, configToPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
 import type { SetEgressNodeRequest__Output } from './gen/visp/v1/SetEgressNodeRequest.js';
@@ -97,7 +97,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     ListNodes: unary('ListNodes', none, () => ({
       nodes: controller.listNodes().map((n) => ({
         name: n.name, connected: n.connected, lastSeen: iso(n.lastSeen), underlayAddresses: n.underlay, endpoints: n.endpoints,
-        capabilities: n.capabilities.map((c) => ({ encapsulation: encapToPb(c.kind), supported: c.supported, reason: c.reason ?? '' })),
+        capabilities: n.capabilities.map(capabilityToPb),
       })),
     })),
     ListSlices: unary('ListSlices', none, () => ({
@@ -201,7 +201,7 @@ function agentStream(controller: Controller, call: grpc.ServerDuplexStream<Conne
           node = m.register.node;
           await controller.agentConnected({
             node, underlay: m.register.underlayAddresses,
-            capabilities: m.register.capabilities.map((c) => ({ kind: c.encapsulation.replace('ENCAPSULATION_', '').toLowerCase() as TunnelKind, supported: c.supported, ...(c.reason ? { reason: c.reason } : {}) })),
+            capabilities: m.register.capabilities.map(capabilityFromPb),
           }, session);
         } else if (m.report && node) {
           await controller.agentReport(node, {

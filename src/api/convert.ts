@@ -4,6 +4,7 @@ import type { AddressClass } from '../ipam/types.js';
 import type { DesiredEndpoint } from '../controller/desired.js';
 import type { Encapsulation, Manifest, OperationalAction, OperationalState, Topology } from '../controller/model.js';
 import type { TunnelKind } from '../tunnel/types.js';
+import type { Capability as PbCapability, Capability__Output as PbCapabilityOut } from './gen/visp/v1/Capability.js';
 import type { EndpointSpec as PbEndpoint, EndpointSpec__Output as PbEndpointOut } from './gen/visp/v1/EndpointSpec.js';
 import type { Manifest as PbManifest } from './gen/visp/v1/Manifest.js';
 import type { Topology__Output as PbTopology } from './gen/visp/v1/Topology.js';
@@ -62,6 +63,12 @@ export function topologyFromPb(t: PbTopology | null | undefined): Topology | und
     }),
   };
 }
+
+/** What a node's agent says it can build (Register), and what ListNodes shows of it. */
+export interface Capability { kind: TunnelKind; supported: boolean; reason?: string }
+export const capabilityToPb = (c: Capability): PbCapability => ({ encapsulation: encapToPb(c.kind), supported: c.supported, reason: c.reason ?? '' });
+export const capabilityFromPb = (c: PbCapabilityOut): Capability =>
+  ({ kind: c.encapsulation.replace('ENCAPSULATION_', '').toLowerCase() as TunnelKind, supported: c.supported, ...(c.reason ? { reason: c.reason } : {}) });
 
 /** An endpoint of a node's desired state (and of a plan), controller → agent. */
 export const endpointToPb = (e: DesiredEndpoint): PbEndpoint => ({ ...e, mtu: e.mtu ?? 0, adminDown: e.adminDown ?? false, lan: e.lan ?? false });
