@@ -40,6 +40,7 @@ import { routeList } from '../src/netlink/route.js';
 import { BirdProvider, bgpMissing, poll, providerConfig, vethBetween } from './lib/bgp-env.js';
 import { labTrials, type LabTrial } from './lib/bgp-lab.js';
 import { log, median, now, round, settle } from './lib/measure.js';
+import { parseOptions } from './lib/options.js';
 import { cleanupOnSignal, removeNetns, scratchNetns } from './lib/scratch.js';
 import { NetlinkSocket } from '../src/netlink/socket.js';
 
@@ -47,20 +48,13 @@ interface Options { trials: number; n: number; batch: number; parallel: number; 
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { trials: 3, n: 10_000, batch: 1000, parallel: 64, lab: true };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const num = (): number => {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer`);
-      return v;
-    };
-    if (a === '--trials') o.trials = num();
-    else if (a === '--n') o.n = num();
-    else if (a === '--batch') o.batch = num();
-    else if (a === '--parallel') o.parallel = num();
-    else if (a === '--no-lab') o.lab = false;
-    else throw new Error(`unknown option ${a} (have --trials, --n, --batch, --parallel, --no-lab)`);
-  }
+  parseOptions(argv, {
+    '--trials': (v) => { o.trials = v.int(); },
+    '--n': (v) => { o.n = v.int(); },
+    '--batch': (v) => { o.batch = v.int(); },
+    '--parallel': (v) => { o.parallel = v.int(); },
+    '--no-lab': () => { o.lab = false; },
+  });
   if (o.n > 0x7000) throw new Error('--n: at most 28672 (IPv6 /48s: ours from 2001:db8:1000:: inside 2001:db8::/33, the provider\'s from 2001:db8:8000::)');
   return o;
 }

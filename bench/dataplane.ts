@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineProcess } from '../src/dataplane/engine-process.js';
 import { cpuBusySeconds, log, median, round, settle } from './lib/measure.js';
+import { parseOptions } from './lib/options.js';
 import { cleanupOnSignal, ipIn, removeAllScratch, scratchNetns, sh } from './lib/scratch.js';
 
 const PATHS = ['veth', 'kernelVxlan', 'engineEtherip', 'engineGretap'] as const;
@@ -29,30 +30,24 @@ interface Options { seconds: number; repeats: number; underlay: 4 | 6; parallel:
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { seconds: 10, repeats: 3, underlay: 4, parallel: 1, paths: [...PATHS] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const num = (): number => {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer`);
-      return v;
-    };
-    if (a === '--seconds') o.seconds = num();
-    else if (a === '--repeats') o.repeats = num();
-    else if (a === '--parallel') o.parallel = num();
-    else if (a === '--underlay') {
-      const v = num();
-      if (v !== 4 && v !== 6) throw new Error('--underlay is 4 or 6');
-      o.underlay = v;
-    } else if (a === '--engine') {
-      o.engine = argv[++i];   // another build of visp-engine, to compare two in turn
-      if (!o.engine) throw new Error('--engine needs a path');
-    } else if (a === '--paths') {
+  parseOptions(argv, {
+    '--seconds': (v) => { o.seconds = v.int(); },
+    '--repeats': (v) => { o.repeats = v.int(); },
+    '--parallel': (v) => { o.parallel = v.int(); },
+    '--underlay': (v) => {
+      const n = v.int();
+      if (n !== 4 && n !== 6) throw new Error('--underlay is 4 or 6');
+      o.underlay = n;
+    },
+    // Another build of visp-engine, to compare two in turn.
+    '--engine': (v) => { o.engine = v.text(); },
+    '--paths': (v) => {
       // A subset, e.g. to profile one path; kernel VXLAN always runs (the ratios' reference).
-      const want = (argv[++i] ?? '').split(',');
+      const want = v.text().split(',');
       for (const w of want) if (!(PATHS as readonly string[]).includes(w)) throw new Error(`--paths: ${w}? (have ${PATHS.join(',')})`);
       o.paths = PATHS.filter((p) => p === 'kernelVxlan' || want.includes(p));
-    } else throw new Error(`unknown option ${a} (have --seconds, --repeats, --underlay 4|6, --parallel, --paths, --engine)`);
-  }
+    },
+  });
   return o;
 }
 
