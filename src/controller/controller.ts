@@ -377,11 +377,9 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     if (r.tornDown.length) {
       await this.queue.run(`node/${node}`, async () => {
         const mine = this.teardownsOf(node);
-        for (const slice of r.tornDown) {
-          if (!mine.has(slice)) continue;
-          await this.remove(K.teardown(node, slice));
-          mine.delete(slice);
-        }
+        const done = [...new Set(r.tornDown)].filter((slice) => mine.has(slice));
+        await this.removeAll(done.map((slice) => K.teardown(node, slice)));
+        for (const slice of done) mine.delete(slice);
       });
     }
   }
@@ -500,12 +498,17 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     for (const [key] of entries) this.revs.set(key, r.revision);
   }
 
-  private async remove(key: string): Promise<void> {
-    const expect = this.revs.get(key);
-    if (expect === undefined) return;
-    const r = await this.store.commit({ compares: [], ops: [{ type: 'delete', key, expect }] });
-    if (!r.ok) throw new UnavailableError(`store: ${key} was changed by another writer; retry`);
-    this.revs.delete(key);
+  private remove(key: string): Promise<void> {
+    return this.removeAll([key]);
+  }
+
+  /** Several deletes in one transaction; keys never written are skipped. */
+  private async removeAll(keys: readonly string[]): Promise<void> {
+    const ops = keys.flatMap((key) => { const expect = this.revs.get(key); return expect === undefined ? [] : [{ type: 'delete' as const, key, expect }]; });
+    if (!ops.length) return;
+    const r = await this.store.commit({ compares: [], ops });
+    if (!r.ok) throw new UnavailableError(`store: ${r.conflicts.join(', ')} was changed by another writer; retry`);
+    for (const o of ops) this.revs.delete(o.key);
   }
 
   private emitEvent(kind: string, e: Omit<ControllerEvent, 'time' | 'kind'>): void {
