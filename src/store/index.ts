@@ -3,7 +3,5 @@
 export type { CallOptions, CommitResult, Compare, Entry, Op, Query, Snapshot, Store, Txn } from './types.js';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export { createMemoryStore } from './memory-store.js';
-export { MIGRATIONS, type Migration } from './sqlite-migrations.js';
 export { TxnBuilder } from './txn-builder.js';
 export { transact, type Attempt, type TransactOptions } from './transact.js';
-export { prefixEnd } from './keys.js';

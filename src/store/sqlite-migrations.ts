@@ -36,10 +36,10 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-export const schemaVersion = (db: Database): number => db.pragma('user_version', { simple: true }) as number;
+const schemaVersion = (db: Database): number => db.pragma('user_version', { simple: true }) as number;
 
-/** Brings the file up to the newest version; returns the versions before and after. */
-export function migrate(db: Database, file: string, migrations: readonly Migration[] = MIGRATIONS): { from: number; to: number } {
+/** Brings the file up to the newest version. */
+export function migrate(db: Database, file: string, migrations: readonly Migration[] = MIGRATIONS): void {
   const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
   const from = schemaVersion(db);
   if (from > latest) {
@@ -56,5 +56,4 @@ export function migrate(db: Database, file: string, migrations: readonly Migrati
       db.pragma(`user_version = ${Math.trunc(m.version)}`);
     }).immediate();
   }
-  return { from, to: schemaVersion(db) };
 }
