@@ -304,10 +304,7 @@ export async function labDown(name: string, opts: { progress?: (line: string) =>
   checkLabName(name);
   let state = tryReadState(name);
   if (!state) {
-    if (!existsSync(labDir(name))) {
-      const up = listLabs();
-      throw new NotFoundError(`no lab named "${name}"${up.length ? ` (labs: ${up.join(', ')})` : ' (no lab is up)'}`);
-    }
+    if (!existsSync(labDir(name))) throw noSuchLab(name);
     // The directory without its state: an `up` that died very early. Remove what its names say it made.
     const guess = listNetns().filter((ns) => ns === hubNetns(name) || ns.startsWith(nodeNetns(name, '')));
     state = {
@@ -430,10 +427,7 @@ function excludeOtherLabs(name: string, namespaces: string[]): string[] {
 export async function labStatus(name: string): Promise<LabStatusReport> {
   checkLabName(name);
   const state = tryReadState(name);
-  if (!state) {
-    const up = listLabs();
-    throw new NotFoundError(`no lab named "${name}"${up.length ? ` (labs: ${up.join(', ')})` : ' (no lab is up)'}`);
-  }
+  if (!state) throw noSuchLab(name);
   const cpid = state.pids.controller;
   const report: LabStatusReport = {
     name, phase: state.phase, file: state.file, dir: state.dir,
@@ -459,6 +453,11 @@ export async function labStatus(name: string): Promise<LabStatusReport> {
     }
   }
   return report;
+}
+
+function noSuchLab(name: string): NotFoundError {
+  const up = listLabs();
+  return new NotFoundError(`no lab named "${name}"${up.length ? ` (labs: ${up.join(', ')})` : ' (no lab is up)'}`);
 }
 
 /** The controller address of the one lab that is up, if exactly one is. */
