@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidSpecError } from '../errors.js';
+import { expectInvalidSpec } from '../../test/ipam/support.js';
 import { configToSpec, parseConfig } from './config.js';
 import type { IpamConfigSpec, PoolSpec } from './types.js';
 
@@ -60,15 +60,6 @@ describe('parseConfig', () => {
     ['negative cooldown', { pools: [], cooldownMs: -1 }, 'cooldownMs: -1 must be whole milliseconds', 'cooldownMs'],
     ['fractional ttl', { pools: [], allocationTtlMs: 1.5 }, 'allocationTtlMs: 1.5 must be whole milliseconds', 'allocationTtlMs'],
   ])('rejects %s', (_what, spec, message, field) => {
-    let err: unknown;
-    try {
-      parseConfig(spec);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(InvalidSpecError);
-    expect((err as Error).message).toContain(message);
-    expect((err as InvalidSpecError).field).toBe(field);
-    expect((err as InvalidSpecError).code).toBe('VISP_INVALID_SPEC');
+    expectInvalidSpec(() => parseConfig(spec), message, field);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidSpecError } from '../errors.js';
+import { expectInvalidSpec } from '../../test/ipam/support.js';
 import { parseSliceSpec } from './request.js';
 import type { LinkSpec, SliceSpec } from './types.js';
 
@@ -57,14 +57,6 @@ describe('parseSliceSpec', () => {
     ['block length /32', { slice: 's', links: [], blocks: [{ class: 'public', family: 'ipv4', prefixLength: 32 }] }, '/32 is not a block length for ipv4', 'blocks[0].prefixLength'],
     ['groupId not boolean', { slice: 's', links: [], groupId: 'yes' as never }, 'groupId: expected true or false', 'groupId'],
   ])('rejects %s', (_what, spec, message, field) => {
-    let err: unknown;
-    try {
-      parseSliceSpec(spec);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(InvalidSpecError);
-    expect((err as Error).message).toContain(message);
-    expect((err as InvalidSpecError).field).toBe(field);
+    expectInvalidSpec(() => parseSliceSpec(spec), message, field);
   });
 });

@@ -1,7 +1,7 @@
 // Shared set-up for the IPAM tests: a store, a manual clock, the test pools
 // (documentation ranges only), and error assertions.
 import { expect } from 'vitest';
-import { VispError } from '../../src/errors.js';
+import { InvalidSpecError, VispError } from '../../src/errors.js';
 import { checkInvariants, createIpam, manualClock, type Ipam, type IpamConfigSpec, type LinkSpec } from '../../src/ipam/index.js';
 import { createMemoryStore, type Store } from '../../src/store/index.js';
 
@@ -46,6 +46,20 @@ export async function expectError(p: Promise<unknown>, code: string, message: st
   const v = err as VispError;
   expect({ code: v.code, message: v.message }).toMatchObject({ code, message: typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message) });
   return v;
+}
+
+/** `parse()` throws an InvalidSpecError whose message contains `message` and which names `field`. */
+export function expectInvalidSpec(parse: () => unknown, message: string, field: string): void {
+  let err: unknown;
+  try {
+    parse();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(InvalidSpecError);
+  expect((err as Error).message).toContain(message);
+  expect((err as InvalidSpecError).field).toBe(field);
+  expect((err as InvalidSpecError).code).toBe('VISP_INVALID_SPEC');
 }
 
 export const MINUTE = 60_000;
