@@ -1,5 +1,5 @@
-// Agents as separate processes (test/e2e/fixtures/agent-proc.ts, run inside
-// each node namespace like `visp agent`): one is SIGKILLed in the middle of
+// Agents as separate processes (`visp agent`, run inside each node
+// namespace as on a real node): one is SIGKILLed in the middle of
 // provisioning a 31-link topology and restarted; the slice converges to
 // READY with exactly the expected objects on every node (no duplicate, no
 // leftover, FDB and addresses exact). A restarted agent adopts what it built

@@ -154,11 +154,11 @@ export class Lab {
   }
 }
 
-const AGENT_PROC = fileURLToPath(new URL('./fixtures/agent-proc.ts', import.meta.url));
+const VISP = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * Agents as their own processes (fixtures/agent-proc.ts), one per node, for
+ * Agents as their own processes — `visp agent` itself, one per node — for
  * tests that kill and restart them; the Lab is then started with
  * `agents: []`. They run under `nsenter --net=…`, not `ip netns exec`: the
  * latter also gives the process a private mount namespace (slave of the
@@ -174,19 +174,25 @@ export class AgentProcesses {
 
   get(node: string): ChildProcess | undefined { return this.procs.get(node); }
 
-  /** Start node's agent in its namespace; resolves when it printed "started". */
+  /** Start node's agent in its namespace; resolves once it has started and dials (its "dialing" log line). */
   async start(node: string): Promise<ChildProcess> {
     const n = this.lab.node(node);
-    const p = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, '--import', 'tsx', AGENT_PROC,
-      '--controller', this.lab.address, '--node', node, '--underlay', `${n.v4},${n.v6}`, '--reconcile-ms', '500'],
-    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, '--import', 'tsx', VISP, 'agent',
+      '--controller', this.lab.address, '--node', node, '--underlay', `${n.v4},${n.v6}`, '--reconcile-interval', '500'],
+    { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
     this.procs.set(node, p);
     const log = this.logs.get(node) ?? [];
     this.logs.set(node, log);
-    p.stderr!.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
+    const started = `visp agent ${node}: dialing `;
     await new Promise<void>((resolve, reject) => {
-      p.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('started')) resolve(); });
-      p.on('exit', (code, sig) => reject(new Error(`agent ${node} exited (${code ?? sig}) while starting: ${log.slice(-5).join(' | ')}`)));
+      let partial = '';
+      p.stderr!.on('data', (d: Buffer) => {
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop()!;
+        log.push(...lines.filter(Boolean));
+        if (lines.some((l) => l.includes(started))) resolve();
+      });
+      p.on('exit', (code, sig) => reject(new Error(`agent ${node} exited (${code ?? sig}) while starting: ${[...log.slice(-5), partial].join(' | ')}`)));
     });
     return p;
   }

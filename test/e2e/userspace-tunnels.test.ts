@@ -1,6 +1,6 @@
 // Userspace tunnels end to end, through the gRPC API as an aggregate manager
 // drives it, with the agents as real processes in their node namespaces
-// (test/e2e/fixtures/agent-proc.ts under nsenter, like `visp agent`): a
+// (`visp agent` under nsenter: AgentProcesses in support.ts): a
 // slice with an EtherIP link (no Linux driver) and a gretap link (this host
 // has no ip_gre) is carried by each node's visp-engine.
 // - Provision → READY, every member pings every other; ListTunnels says
