@@ -11,14 +11,14 @@ import { netnsDel, netnsExists } from '../netlink/netns.js';
 import { linkList } from '../netlink/link.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import { capabilities, NodeKernel, type EndpointResult } from '../endpoint/node.js';
-import type { EndpointSpec } from '../endpoint/spec.js';
+import type { DesiredEndpoint } from '../endpoint/spec.js';
 import { parseAlias } from '../ownership.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
 import { AgentEgress } from './egress.js';
+export type { DesiredEndpoint };
 
 export type EndpointState = 'ready' | 'failed' | 'stopped' | 'configuring';
-export interface DesiredEndpoint extends EndpointSpec { restart: number }
 export interface Teardown { slice: string; group: number; namespaces: string[] }
 export interface Desired { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[]; egress?: EgressDesired }
 

@@ -1,9 +1,9 @@
 // A node's desired state: every link endpoint of every provisioned slice
 // that has a member on the node, as the agent's EndpointSpec.
-import type { EndpointSpec, RouteVia } from '../endpoint/spec.js';
+import type { DesiredEndpoint, RouteVia } from '../endpoint/spec.js';
 import { EGRESS_MEMBER, type SliceRecord } from './model.js';
+export type { DesiredEndpoint };
 
-export interface DesiredEndpoint extends EndpointSpec { restart: number }
 
 export function endpointsFor(node: string, slices: Iterable<SliceRecord>): DesiredEndpoint[] {
   const out: DesiredEndpoint[] = [];

@@ -54,6 +54,9 @@ export interface EndpointSpec {
 
 export interface RouteVia { dst: string; via: string }
 
+/** An endpoint in a node's desired state: the spec, plus its restart counter (bumped by a restart action: rebuild once). */
+export interface DesiredEndpoint extends EndpointSpec { restart: number }
+
 export interface ResolvedEndpoint {
   spec: EndpointSpec;
   mark: Mark;
