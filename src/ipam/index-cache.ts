@@ -31,47 +31,58 @@ export class IndexCache {
     return this.#config.config;
   }
 
-  async pools(names: readonly string[], config: IpamConfig, now: number, signal?: AbortSignal): Promise<Map<string, PoolIndex>> {
+  /**
+   * Up-to-date indices for these pools and identifier kinds: one point read
+   * of all their guards, and one range read for those that moved.
+   */
+  async indices(
+    names: readonly string[],
+    kinds: readonly IdentifierKind[],
+    config: IpamConfig,
+    now: number,
+    signal?: AbortSignal,
+  ): Promise<{ pools: Map<string, PoolIndex>; ids: Map<IdentifierKind, IdIndex> }> {
     const byName = new Map(config.pools.map((p) => [p.name, p]));
-    const guards = await this.#store.read(names.map((n) => ({ key: keys.blockSet(n) })), { signal });
-    const stale = names.filter((n, i) => {
+    const guards = await this.#store.read([...names.map((n) => ({ key: keys.blockSet(n) })), ...kinds.map((k) => ({ key: keys.idSet(k) }))], { signal });
+    const guardRevision = (i: number): number => guards.results[i]![0]?.modRevision ?? 0;
+    const stalePools = names.filter((n, i) => {
       const idx = this.#pools.get(n);
-      return !idx || idx.revision !== (guards.results[i]![0]?.modRevision ?? 0) || !samePool(idx.pool, byName.get(n)!);
+      return !idx || idx.revision !== guardRevision(i) || !samePool(idx.pool, byName.get(n)!);
     });
-    if (stale.length > 0) {
-      const snap = await this.#store.read(stale.flatMap((n) => [{ key: keys.blockSet(n) }, { prefix: keys.blocksOf(n) }]), { signal });
-      stale.forEach((n, i) => {
+    const staleKinds = kinds.filter((k, i) => {
+      const idx = this.#ids.get(k);
+      return !idx || idx.revision !== guardRevision(names.length + i) || !idx.sameRanges(config.identifiers[k]);
+    });
+    if (stalePools.length + staleKinds.length > 0) {
+      const snap = await this.#store.read(
+        [...stalePools.flatMap((n) => [{ key: keys.blockSet(n) }, { prefix: keys.blocksOf(n) }]), ...staleKinds.flatMap((k) => [{ key: keys.idSet(k) }, { prefix: keys.idsOf(k) }])],
+        { signal },
+      );
+      stalePools.forEach((n, i) => {
         this.#pools.set(n, PoolIndex.build(byName.get(n)!, snap.results[2 * i]![0], snap.results[2 * i + 1]!, now));
       });
+      const at = 2 * stalePools.length;
+      staleKinds.forEach((k, i) => {
+        this.#ids.set(k, IdIndex.build(k, config.identifiers[k], snap.results[at + 2 * i]![0], snap.results[at + 2 * i + 1]!, now));
+      });
     }
-    return new Map(
-      names.map((n) => {
-        const idx = this.#pools.get(n)!;
-        idx.expire(now);
-        return [n, idx];
-      }),
-    );
+    const current = <K, I extends { expire(now: number): void }>(ks: readonly K[], cached: Map<K, I>): Map<K, I> =>
+      new Map(
+        ks.map((k) => {
+          const idx = cached.get(k)!;
+          idx.expire(now);
+          return [k, idx];
+        }),
+      );
+    return { pools: current(names, this.#pools), ids: current(kinds, this.#ids) };
+  }
+
+  async pools(names: readonly string[], config: IpamConfig, now: number, signal?: AbortSignal): Promise<Map<string, PoolIndex>> {
+    return (await this.indices(names, [], config, now, signal)).pools;
   }
 
   async ids(kinds: readonly IdentifierKind[], config: IpamConfig, now: number, signal?: AbortSignal): Promise<Map<IdentifierKind, IdIndex>> {
-    const guards = await this.#store.read(kinds.map((k) => ({ key: keys.idSet(k) })), { signal });
-    const stale = kinds.filter((k, i) => {
-      const idx = this.#ids.get(k);
-      return !idx || idx.revision !== (guards.results[i]![0]?.modRevision ?? 0) || !idx.sameRanges(config.identifiers[k]);
-    });
-    if (stale.length > 0) {
-      const snap = await this.#store.read(stale.flatMap((k) => [{ key: keys.idSet(k) }, { prefix: keys.idsOf(k) }]), { signal });
-      stale.forEach((k, i) => {
-        this.#ids.set(k, IdIndex.build(k, config.identifiers[k], snap.results[2 * i]![0], snap.results[2 * i + 1]!, now));
-      });
-    }
-    return new Map(
-      kinds.map((k) => {
-        const idx = this.#ids.get(k)!;
-        idx.expire(now);
-        return [k, idx];
-      }),
-    );
+    return (await this.indices([], kinds, config, now, signal)).ids;
   }
 
   /** Cached index at exactly this guard revision, if any (to patch after our own commit). */

@@ -29,8 +29,7 @@ export async function allocateOp(ctx: OpContext, spec: SliceSpec, signal?: Abort
         if (header) throw alreadyAllocated(decode<SliceRecord>(header, SLICE_FIELDS));
         if (links) throw new IncompatibleStateError(`slice "${slice}": store holds links without a slice header (${links.key}); run the IPAM check`);
         poolNames = [...new Set(request.blocks.flatMap((br) => poolsFor(br, config)))];
-        const pools = await cache.pools(poolNames, config, now, signal);
-        const ids = await cache.ids(kinds, config, now, signal);
+        const { pools, ids } = await cache.indices(poolNames, kinds, config, now, signal);
         const plan = planSlice({ request, config, now, pools, ids });
         return { txn: planTxn(plan, configEntry!.modRevision).build(), result: (revision) => committed(plan, revision) };
       },

@@ -77,6 +77,20 @@ describe('several IPAM instances on one store', () => {
     expect(await me.get('me')).toBeUndefined();
   });
 
+  it('with no other writer, an allocation reads the store twice: its slice\'s keys, then every guard it rests on', async () => {
+    r = await rig();
+    const { store, clock } = r;
+    let reads = 0;
+    const counting: Store = { read: (q, o) => (reads++, store.read(q, o)), commit: store.commit.bind(store), close: store.close.bind(store) };
+    const me = createIpam({ store: counting, clock });
+    const links = [p2p('l', { ipv4: { class: 'public' }, ipv6: { class: 'local' }, identifier: 'vni' })];
+    await me.allocate({ slice: 'first', links }); // builds the indices
+    reads = 0;
+    const second = await me.allocate({ slice: 'second', links });
+    expect(second.groupId).toBeDefined();
+    expect(reads).toBe(2);
+  });
+
   it('a release racing an allocation in the same pool keeps both consistent', async () => {
     r = await rig();
     const { store, clock } = r;
