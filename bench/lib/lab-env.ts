@@ -19,13 +19,13 @@ export interface LabNode { name: string; netns: string; ipv4: string }
 export interface Underlay { hub: string; nodes: LabNode[] }
 
 /** Host number h (1-based) in 198.18.0.0/15. */
-export function underlayV4(h: number): string {
+function underlayV4(h: number): string {
   if (h < 1 || h > 2 ** 17 - 2) throw new Error(`underlay host ${h} is outside 198.18.0.0/15`);
   return `198.${18 + (h >>> 16)}.${(h >>> 8) & 255}.${h & 255}`;
 }
 
 /** Hub with bridge br0; node i is "n<i>" in namespace vb-n<i>-…, ul0 = 198.18.x.y/15. */
-export function buildUnderlay(n: number): Underlay {
+function buildUnderlay(n: number): Underlay {
   const hub = scratchNetns('hub');
   const nodes: LabNode[] = [];
   for (let i = 0; i < n; i++) nodes.push({ name: `n${i}`, netns: scratchNetns(`n${i}`), ipv4: underlayV4(i + 1) });
@@ -40,7 +40,7 @@ export function buildUnderlay(n: number): Underlay {
 export interface ProcStat { rssKb: number; hwmKb: number; cpuS: number }
 const CLK_TCK = 100;
 
-export function procStat(pid: number): ProcStat | undefined {
+function procStat(pid: number): ProcStat | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);

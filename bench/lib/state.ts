@@ -15,7 +15,7 @@ const VXLAN_KEYS = ['id', 'local', 'remote', 'port', 'learning', 'ttl'];
  * Lines describing every link except lo. Namespace names are left out
  * (they differ per run), so lines from two runs compare directly.
  */
-export function namespaceLines(ns: string): string[] {
+function namespaceLines(ns: string): string[] {
   const links = JSON.parse(ipIn(ns, '-d', '-j', 'link', 'show')) as IpLink[];
   const addrs = new Map((JSON.parse(ipIn(ns, '-j', 'addr', 'show')) as IpAddrs[]).map((a) => [a.ifname, a.addr_info]));
   const out: string[] = [];

@@ -11,7 +11,7 @@ export const LOCAL = '198.18.0.1';
 const V4_BLOCKS = ['192.0.2', '198.51.100', '203.0.113'];
 
 /** 198.18.1.0 + i: distinct remotes inside 198.18.0.0/15 (this node is 198.18.0.1). */
-export function remoteOf(i: number): string {
+function remoteOf(i: number): string {
   const n = 256 + i;
   if (n >= 2 * 65536) throw new RangeError(`endpoint ${i}: out of 198.18.0.0/15`);
   return `198.18.${n >> 8}.${n & 255}`;
@@ -21,7 +21,7 @@ export function remoteOf(i: number): string {
  * Experiment addresses: an IPv6 /127 from 2001:db8:b::/64 for every endpoint,
  * and an IPv4 /31 for the first 384 (the three documentation /24s hold 128 each).
  */
-export function addressesOf(i: number): string[] {
+function addressesOf(i: number): string[] {
   const out = [`2001:db8:b::${(2 * i + 1).toString(16)}/127`];
   if (i < 128 * V4_BLOCKS.length) out.push(`${V4_BLOCKS[i >> 7]}.${(i & 127) * 2}/31`);
   return out;

@@ -128,7 +128,7 @@ function tooLarge(req: BlockRequest, index: PoolIndex, needLength: number): Inva
 }
 
 /** Space someone else holds: ALREADY_EXISTS when live, UNAVAILABLE while it cools down. */
-export function takenError(index: PoolIndex, p: Prefix, field: string): VispError {
+function takenError(index: PoolIndex, p: Prefix, field: string): VispError {
   const holders = index.holders(p);
   const live = holders.find((h) => h.record.state === 'live');
   const text = formatPrefix(p);

@@ -48,7 +48,7 @@ const MAX_LINKS = 100_000;
 const MAX_MEMBERS = 65_536;
 const CONTROL = /[\x00-\x1f\x7f]/;
 
-export const blockKey = (c: AddressClass, f: Family): string => `${c}/${f}`;
+const blockKey = (c: AddressClass, f: Family): string => `${c}/${f}`;
 
 export function parseSliceSpec(spec: SliceSpec): SliceRequest {
   if (typeof spec !== 'object' || spec === null) throw new InvalidSpecError('slice spec: expected an object', { field: 'spec' });

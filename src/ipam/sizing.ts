@@ -10,10 +10,10 @@ import type { SubnetSpec } from './types.js';
 export type Shape = 'p2p' | 'lan';
 
 /** Allowed point-to-point lengths, the default first. */
-export const P2P_LENGTHS: Readonly<Record<Family, readonly number[]>> = { ipv4: [31, 30], ipv6: [127, 64] };
+const P2P_LENGTHS: Readonly<Record<Family, readonly number[]>> = { ipv4: [31, 30], ipv6: [127, 64] };
 
 /** LAN default headroom: room for half as many members again, at least two. */
-export const defaultHeadroom = (members: number): number => Math.max(2, Math.ceil(members / 2));
+const defaultHeadroom = (members: number): number => Math.max(2, Math.ceil(members / 2));
 
 /** Blocks get a quarter more than their subnets need, rounded up to a power of two. */
 const BLOCK_GROWTH_NUM = 5n;
@@ -53,7 +53,7 @@ export function subnetLength(family: Family, shape: Shape, members: number, spec
 }
 
 /** Total addresses a set of aligned subnets occupies; a block of the next power of two holds them all (buddy packing). */
-export const addressesFor = (family: Family, lengths: readonly number[]): bigint =>
+const addressesFor = (family: Family, lengths: readonly number[]): bigint =>
   lengths.reduce((sum, l) => sum + sizeOf(family, l), 0n);
 
 export interface BlockSizing {

@@ -7,7 +7,7 @@ import type { Query, Txn } from './types.js';
 const MAX_KEY_LENGTH = 1024;
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
-export function assertKey(key: string): void {
+function assertKey(key: string): void {
   if (key.length === 0 || key.length > MAX_KEY_LENGTH || !PRINTABLE_ASCII.test(key)) {
     throw new TypeError(`store key ${JSON.stringify(key)}: must be 1..${MAX_KEY_LENGTH} printable ASCII characters`);
   }
