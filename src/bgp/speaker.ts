@@ -18,9 +18,10 @@
 //   the pid is gone, and it is restarted like a child would be.
 // - The API listens on a unix socket only (no TCP port on the node).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { IncompatibleStateError, InvalidSpecError, UnavailableError } from '../errors.js';
+import { cmdline, findProcesses, isAlive } from '../proc.js';
 import type { GetBgpRequest } from './gen/apipb/GetBgpRequest.js';
 import type { GetBgpResponse__Output } from './gen/apipb/GetBgpResponse.js';
 import { call, gobgpClient, type GobgpApiClient } from './gobgp-client.js';
@@ -57,11 +58,6 @@ process.once('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Running, and not a zombie waiting to be reaped. */
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); } catch { return false; }
-  try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
-}
 
 /**
  * The pid of the gobgpd started with `--api-hosts unix://<sock>` (the socket
@@ -69,15 +65,7 @@ function alive(pid: number): boolean {
  * network namespace, unlike /proc/net/unix).
  */
 export function findGobgpd(sock: string): number | undefined {
-  const want = `unix://${sock}`;
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    let argv: string[];
-    try { argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0'); } catch { continue; }
-    const i = argv.indexOf('--api-hosts');
-    if (i >= 0 && argv[i + 1] === want && /(^|\/)gobgpd$/.test(argv[0] ?? '')) return Number(d);
-  }
-  return undefined;
+  return findProcesses(['--api-hosts', `unix://${sock}`]).find((pid) => /(^|\/)gobgpd$/.test(cmdline(pid)?.[0] ?? ''));
 }
 
 export class Speaker {
@@ -145,8 +133,8 @@ export class Speaker {
       if (handled) return;
       handled = true;
       if (this.stopping || this.clientInst !== c) return;
-      for (let i = 0; i < 50 && alive(pid); i++) await sleep(20);
-      if (alive(pid)) { this.watchAdopted(c, pid); return; } // a hiccup: watch again
+      for (let i = 0; i < 50 && isAlive(pid); i++) await sleep(20);
+      if (isAlive(pid)) { this.watchAdopted(c, pid); return; } // a hiccup: watch again
       this.opts.log?.(`speaker: adopted gobgpd (pid ${pid}) is gone; restarting`);
       this.adopted = undefined;
       c.close();
@@ -258,8 +246,8 @@ export class Speaker {
     if (adopted) {
       adopted.watch.cancel();
       try { process.kill(adopted.pid, 'SIGTERM'); } catch { /* gone */ }
-      for (let i = 0; i < 250 && alive(adopted.pid); i++) await sleep(20);
-      if (alive(adopted.pid)) process.kill(adopted.pid, 'SIGKILL');
+      for (let i = 0; i < 250 && isAlive(adopted.pid); i++) await sleep(20);
+      if (isAlive(adopted.pid)) process.kill(adopted.pid, 'SIGKILL');
       rmSync(this.opts.apiSocket, { force: true });
     }
     const p = this.proc;

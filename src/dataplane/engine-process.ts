@@ -4,11 +4,12 @@
 // engine through its control socket; an engine that dies under a running
 // agent is restarted and given its tunnels again (`onRestart`).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidSpecError, UnavailableError } from '../errors.js';
+import { isAlive } from '../proc.js';
 import { EngineClient } from './engine-client.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -74,7 +75,7 @@ export class EngineProcess {
   get running(): boolean {
     if (this.pid === undefined) return false;
     // A zombie (killed, not yet reaped by whoever adopted it) counts as dead.
-    try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${this.pid}/stat`, 'utf8')); } catch { return false; }
+    return isAlive(this.pid);
   }
 
   /** Adopt the engine serving the socket, if one does; never starts one. */
@@ -186,7 +187,7 @@ export class EngineProcess {
     this.client.close();
     const pid = this.pid ?? this.child?.pid;
     if (pid === undefined) return;
-    const alive = (): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    const alive = (): boolean => isAlive(pid);
     try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
     for (let i = 0; i < 100 && alive(); i++) await sleep(20);
     if (alive()) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }

@@ -3,9 +3,13 @@
 // after /proc/PID/cmdline shows it is still the process we started (pids
 // are reused).
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { isAlive, isOurs } from '../proc.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UnavailableError } from '../errors.js';
+
+// Where the lab's callers always looked for these.
+export { cmdline, findProcesses, isAlive, isOurs } from '../proc.js';
 
 /** Start `argv` detached, stdout and stderr appended to `logFile`; returns its pid. */
 export function spawnDetached(argv: readonly string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
@@ -19,40 +23,6 @@ export function spawnDetached(argv: readonly string[], logFile: string, env: Nod
   } finally {
     closeSync(fd);
   }
-}
-
-export function cmdline(pid: number): string[] | undefined {
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (argv.at(-1) === '') argv.pop();
-    return argv;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Alive and not a zombie. */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-/** The process is alive and its command line contains every marker, in order. */
-export function isOurs(pid: number, markers: readonly string[]): boolean {
-  const argv = cmdline(pid);
-  if (!argv || !isAlive(pid)) return false;
-  let at = 0;
-  for (const m of markers) {
-    const i = argv.indexOf(m, at);
-    if (i < 0) return false;
-    at = i + 1;
-  }
-  return true;
 }
 
 /**
@@ -71,13 +41,6 @@ export async function stopProcess(pid: number, markers: readonly string[], grace
     while (isAlive(pid) && Date.now() < hard) await sleep(50);
   }
   return true;
-}
-
-/** Pids of live processes whose command line contains every marker, in order (e.g. a daemon by its socket argument). */
-export function findProcesses(markers: readonly string[]): number[] {
-  let pids: string[] = [];
-  try { pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)); } catch { return []; }
-  return pids.map(Number).filter((pid) => pid !== process.pid && isOurs(pid, markers));
 }
 
 /** The last lines of a log, for error messages. */
