@@ -19,7 +19,8 @@ else
 fi
 
 echo "== host suite (vitest)"
-npx --no-install vitest run --reporter=default --reporter=json \
+# (The leak check writes .test-results/leaks.json when a test left a namespace behind.)
+VISP_TEST_RESULTS=.test-results npx --no-install vitest run --reporter=default --reporter=json \
   --outputFile.json=.test-results/host.json || status=1
 # A run that died before writing its report is a failure in the closing line
 # too (as the VM lane records one), not just in the exit status.

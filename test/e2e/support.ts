@@ -42,7 +42,8 @@ export interface LabOptions {
 export interface Agent { close(): Promise<void> }
 
 export class Lab {
-  readonly uid = randomBytes(3).toString('hex');
+  /** The test run's token (see test/global-leak-check.ts) plus a random part: experiment namespaces are "visp-<tag><uid>-…". */
+  readonly uid = `${process.env.VISP_TEST_RUN ?? 'x'}${randomBytes(3).toString('hex')}`;
   readonly dir = mkdtempSync(join(tmpdir(), 'visp-e2e-'));
   readonly address = `unix:${join(this.dir, 'controller.sock')}`;
   hub = '';
