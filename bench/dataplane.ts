@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EngineProcess } from '../src/dataplane/engine-process.js';
+import { EngineProcess, XDP_MODES, type XdpMode } from '../src/dataplane/engine-process.js';
 import { cpuBusySeconds, log, median, round, settle } from './lib/measure.js';
 import { parseOptions } from './lib/options.js';
 import { cleanupOnSignal, ipIn, removeAllScratch, scratchNetns, sh } from './lib/scratch.js';
@@ -26,10 +26,10 @@ import { cleanupOnSignal, ipIn, removeAllScratch, scratchNetns, sh } from './lib
 const PATHS = ['veth', 'kernelVxlan', 'engineEtherip', 'engineGretap'] as const;
 type Path = typeof PATHS[number];
 
-interface Options { seconds: number; repeats: number; underlay: 4 | 6; parallel: number; paths: Path[]; engine?: string }
+interface Options { seconds: number; repeats: number; underlay: 4 | 6; parallel: number; paths: Path[]; engine?: string; xdp: XdpMode }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, repeats: 3, underlay: 4, parallel: 1, paths: [...PATHS] };
+  const o: Options = { seconds: 10, repeats: 3, underlay: 4, parallel: 1, paths: [...PATHS], xdp: 'auto' };
   parseOptions(argv, {
     '--seconds': (v) => { o.seconds = v.int(); },
     '--repeats': (v) => { o.repeats = v.int(); },
@@ -41,6 +41,12 @@ function parseArgs(argv: string[]): Options {
     },
     // Another build of visp-engine, to compare two in turn.
     '--engine': (v) => { o.engine = v.text(); },
+    // The engine's fast path (auto, off, native, generic): off measures the raw sockets alone.
+    '--xdp': (v) => {
+      const m = v.text();
+      if (!(XDP_MODES as readonly string[]).includes(m)) throw new Error(`--xdp is one of ${XDP_MODES.join(', ')}`);
+      o.xdp = m as XdpMode;
+    },
     '--paths': (v) => {
       // A subset, e.g. to profile one path; kernel VXLAN always runs (the ratios' reference).
       const want = v.text().split(',');
@@ -97,7 +103,7 @@ async function main(): Promise<void> {
     for (const [node, exp, l, r, h] of [[a, xa, ul[0]!, ul[1]!, 1], [b, xb, ul[1]!, ul[0]!, 2]] as const) {
       ipIn(node, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '42', 'local', l, 'remote', r, 'dstport', '4789');
       place(node, exp, 'vx0', `192.0.2.${h}/30`);
-      const e = new EngineProcess({ netns: node, runDir, ...(o.engine ? { binary: o.engine } : {}) });
+      const e = new EngineProcess({ netns: node, runDir, xdp: o.xdp, ...(o.engine ? { binary: o.engine } : {}) });
       engines.push(e);
       await e.start();
       await e.client.ensureTunnel({ name: 'eip0', kind: 'etherip', local: l, remote: r });

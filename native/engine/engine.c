@@ -54,9 +54,12 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "nexthop.h"
 #include "offload.h"
+#include "xdp.h"
 
 #define MAX_TUNNELS 1024
 #define MAX_CLIENTS 16
@@ -82,6 +85,15 @@ struct tunnel {
   uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, tx_drop_oversize, tx_drop_error, rx_drop_error;
   uint64_t tx_gso, rx_gro;              // TSO frames cut up; merged frames written (each counts once)
   int detached;                         // its device was deleted under us: no longer polled (see tap_readable)
+  // Fast path (xdp.h): the port its route leaves by (an index in ports[],
+  // -1: none), and the Ethernet header toward the next hop once the kernel
+  // knows its MAC (fast). probe: send the next packet by the raw socket, so
+  // the kernel keeps confirming that neighbour entry.
+  int port, fast, probe, dev_mtu;
+  uint8_t eth[14];
+  uint16_t ip_id;
+  uint64_t tx_xdp, rx_xdp;
+  uint64_t tx_seen;                     // tx_packets when its next hop was last looked up
 };
 
 // discarding: the rest of a too-long line, answered already, is skipped up to its newline.
@@ -90,6 +102,7 @@ struct client { int fd; int discarding; size_t len; char buf[4096]; };
 // Drops that belong to no tunnel: the wire was wrong, not a tunnel.
 static struct {
   uint64_t truncated, bad_version, bad_flags, bad_protocol, unknown_peer, unknown_key;
+  uint64_t bad_ip_header;               // fast path only: the kernel's IP layer would have dropped it
 } drops;
 
 static struct tunnel tunnels[MAX_TUNNELS];
@@ -100,7 +113,7 @@ static volatile sig_atomic_t stopping;
 static const char *ctl_path;
 
 // epoll tags: high byte says what the fd is, the rest indexes its table.
-enum tag { T_RAW = 1, T_TAP, T_CTL, T_CLIENT };
+enum tag { T_RAW = 1, T_TAP, T_CTL, T_CLIENT, T_XSK };
 static uint64_t tag(enum tag t, uint32_t i) { return ((uint64_t)t << 32) | i; }
 
 static void logf_(const char *fmt, ...) {
@@ -174,6 +187,101 @@ static int tap_open(const char *name, int tun, int mtu, const uint8_t *mac, char
   return fd;
 }
 
+
+// ---- fast path: AF_XDP ports on underlay devices (xdp.h) ----------------------
+//
+// A port is opened on the device a tunnel's route leaves by when the tunnel
+// is added, and closed (its XDP program detached) when no tunnel uses it. A
+// device where XDP cannot attach is remembered and left to the raw sockets.
+
+#define MAX_PORTS 16
+static struct { struct xport *x; int ifindex, refs; } ports[MAX_PORTS];
+static struct { int ifindex; char err[160]; } port_failed[MAX_PORTS];
+static int n_failed;
+static int xdp_on;                      // xdp_init succeeded
+static char xdp_status[200] = "off";
+
+static int64_t now_ms(void) {
+  struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int port_get(int ifindex) {
+  for (int i = 0; i < MAX_PORTS; i++) if (ports[i].x && ports[i].ifindex == ifindex) { ports[i].refs++; return i; }
+  for (int i = 0; i < n_failed; i++) if (port_failed[i].ifindex == ifindex) return -1;
+  int slot = -1;
+  for (int i = 0; i < MAX_PORTS; i++) if (!ports[i].x) { slot = i; break; }
+  char err[160];
+  struct xport *x = slot < 0 ? NULL : xport_open(ifindex, err, sizeof err);
+  if (!x) {
+    if (slot < 0) snprintf(err, sizeof err, "more than %d underlay devices", MAX_PORTS);
+    char name[IF_NAMESIZE] = "?"; if_indextoname((unsigned)ifindex, name);
+    logf_("fast path on %s: %s; raw sockets carry its tunnels", name, err);
+    if (n_failed < MAX_PORTS) { port_failed[n_failed].ifindex = ifindex; snprintf(port_failed[n_failed++].err, sizeof port_failed[0].err, "%s", err); }
+    return -1;
+  }
+  ports[slot].x = x; ports[slot].ifindex = ifindex; ports[slot].refs = 1;
+  for (int q = 0; q < xport_queues(x); q++) {
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_XSK, (uint32_t)(slot * XPORT_MAX_QUEUES + q)) };
+    epoll_ctl(epfd, EPOLL_CTL_ADD, xport_fd(x, q), &ev);
+  }
+  char name[IF_NAMESIZE] = "?"; if_indextoname((unsigned)ifindex, name);
+  logf_("fast path on %s: XDP %s, %d queue(s)", name, xport_mode(x), xport_queues(x));
+  return slot;
+}
+
+static void port_put(int slot) {
+  if (slot < 0 || --ports[slot].refs > 0) return;
+  struct xport *x = ports[slot].x;
+  for (int q = 0; q < xport_queues(x); q++) epoll_ctl(epfd, EPOLL_CTL_DEL, xport_fd(x, q), NULL);
+  xport_close(x);
+  ports[slot].x = NULL; ports[slot].ifindex = 0; ports[slot].refs = 0;
+}
+
+// Follow the kernel: which device the remote is routed by, and whether the
+// next hop's MAC is known. Until it is, the raw socket sends (and its
+// packets make the kernel resolve it).
+static void resolve(struct tunnel *t) {
+  t->tx_seen = t->tx_packets;
+  if (!xdp_on) return;
+  struct nexthop nh;
+  int ifindex = nexthop_lookup(t->family, &t->remote, &t->local, &nh) == 0 ? nh.ifindex : 0;
+  if (ifindex != (t->port >= 0 ? ports[t->port].ifindex : 0)) {
+    if (t->port >= 0) port_put(t->port);
+    t->port = ifindex ? port_get(ifindex) : -1;
+  }
+  t->fast = 0;
+  // A jumbo underlay whose frames do not fit a UMEM frame stays on raw sockets.
+  if (t->port < 0 || !nh.resolved || (size_t)nh.mtu + ETH_HLEN > xport_frame_room()) return;
+  memcpy(t->eth, nh.dst_mac, 6); memcpy(t->eth + 6, nh.src_mac, 6);
+  t->eth[12] = t->family == AF_INET ? 0x08 : 0x86; t->eth[13] = t->family == AF_INET ? 0x00 : 0xdd;
+  t->dev_mtu = nh.mtu;
+  t->fast = 1;
+}
+
+// Tunnels that sent since their last lookup are looked up again: every
+// 250 ms while the next hop is unknown, every second once it is (and then
+// one packet goes by the raw socket, so the kernel's neighbour entry stays
+// confirmed and a changed MAC is learnt).
+static void refresh(int full) {
+  for (int i = 0; i < MAX_TUNNELS; i++) {
+    struct tunnel *t = &tunnels[i];
+    if (!t->used || t->tx_packets == t->tx_seen || (t->fast && !full)) continue;
+    resolve(t);
+    if (t->fast) t->probe = 1;
+  }
+}
+
+// The allow map entry for a (remote, local) pair goes when its last tunnel does.
+static void allow_update(const struct tunnel *t, int on) {
+  if (!xdp_on) return;
+  if (!on) for (int i = 0; i < MAX_TUNNELS; i++) {
+    const struct tunnel *o = &tunnels[i];
+    if (o != t && o->used && o->family == t->family && !memcmp(&o->remote, &t->remote, 16) && !memcmp(&o->local, &t->local, 16)) return;
+  }
+  if (xdp_allow(t->family, &t->remote, &t->local, on) && on) logf_("xdp allow map: %s", strerror(errno));
+}
+
 // ---- transmit: TAP → underlay -----------------------------------------------
 //
 // The device hands over one frame per read, with a virtio_net_hdr in front:
@@ -241,9 +349,15 @@ static void add_msg(struct encap *e, int n, int inner_v6, const void *a, size_t 
   m->msg_flags = 0;
 }
 
-static void tx_flush(struct tunnel *t, int n) {
+static size_t msg_payload(int i) {
+  size_t n = 0;
+  for (size_t k = 0; k < txmsg[i].msg_hdr.msg_iovlen; k++) n += txiov[i][k].iov_len;
+  return n;
+}
+
+static void raw_send(struct tunnel *t, int from, int n) {
   int fd = raw_fd[t->family == AF_INET ? 0 : 1][t->kind == K_ETHERIP ? 1 : 0];
-  int sent = 0;
+  int sent = from;
   while (sent < n) {
     int r = sendmmsg(fd, txmsg + sent, (unsigned)(n - sent), 0);
     if (r < 0) {
@@ -251,9 +365,51 @@ static void tx_flush(struct tunnel *t, int n) {
       // EAGAIN/EMSGSIZE/unreachable: drop this one and go on with the rest.
       t->tx_drop_error++; sent++; continue;
     }
-    for (int i = sent; i < sent + r; i++) { t->tx_packets++; t->tx_bytes += txiov[i][1].iov_len + (txmsg[i].msg_hdr.msg_iovlen > 2 ? txiov[i][2].iov_len : 0); }
+    for (int i = sent; i < sent + r; i++) { t->tx_packets++; t->tx_bytes += msg_payload(i) - txiov[i][0].iov_len; }
     sent += r;
   }
+}
+
+// Build each message as a whole frame in the port's UMEM: Ethernet and IP
+// headers (what the kernel's IP layer would have written), then the
+// encapsulation header, segment headers and payload. Returns how many went;
+// the caller sends the rest by the raw socket (no free frame left).
+static int fast_send(struct tunnel *t, int n) {
+  struct xport *x = ports[t->port].x;
+  int v4 = t->family == AF_INET, iph = v4 ? 20 : 40, i = 0;
+  uint8_t proto = t->kind == K_ETHERIP ? PROTO_ETHERIP : PROTO_GRE;
+  if (t->probe) { t->probe = 0; raw_send(t, 0, 1); i = 1; }
+  for (; i < n; i++) {
+    size_t pay = msg_payload(i);
+    if (pay + (size_t)iph > (size_t)t->dev_mtu) { t->tx_drop_error++; continue; }   // what the raw socket's EMSGSIZE would be
+    uint8_t *f = xport_tx_frame(x);
+    if (!f) break;
+    memcpy(f, t->eth, ETH_HLEN);
+    uint8_t *ip = f + ETH_HLEN;
+    if (v4) {
+      uint16_t tot = htons((uint16_t)(20 + pay)), id = htons(t->ip_id++);
+      ip[0] = 0x45; ip[1] = 0; memcpy(ip + 2, &tot, 2); memcpy(ip + 4, &id, 2);
+      ip[6] = 0x40; ip[7] = 0; ip[8] = 64; ip[9] = proto; ip[10] = ip[11] = 0;   // DF, as IP_PMTUDISC_DO sends
+      memcpy(ip + 12, &t->local, 4); memcpy(ip + 16, &t->remote, 4);
+      uint16_t c = (uint16_t)~csum_fold(csum_add(0, ip, 20));
+      memcpy(ip + 10, &c, 2);
+    } else {
+      uint16_t plen = htons((uint16_t)pay);
+      ip[0] = 0x60; ip[1] = ip[2] = ip[3] = 0; memcpy(ip + 4, &plen, 2); ip[6] = proto; ip[7] = 64;
+      memcpy(ip + 8, &t->local, 16); memcpy(ip + 24, &t->remote, 16);
+    }
+    uint8_t *o = ip + iph;
+    for (size_t k = 0; k < txmsg[i].msg_hdr.msg_iovlen; k++) { memcpy(o, txiov[i][k].iov_base, txiov[i][k].iov_len); o += txiov[i][k].iov_len; }
+    xport_tx_commit(x, f, (uint32_t)(o - f));
+    t->tx_packets++; t->tx_xdp++; t->tx_bytes += pay - txiov[i][0].iov_len;
+  }
+  xport_tx_kick(x);
+  return i;
+}
+
+static void tx_flush(struct tunnel *t, int n) {
+  int from = t->fast && t->port >= 0 ? fast_send(t, n) : 0;
+  if (from < n) raw_send(t, from, n);
 }
 
 static void tap_readable(struct tunnel *t) {
@@ -410,9 +566,12 @@ static struct tunnel *find_etherip(int family, const void *src) {
   return lookup_key(K_ETHERIP, family, src, 0, 0);
 }
 
+static int rx_fast;   // the packets being delivered came by the fast path
+
 static void dev_write(struct tunnel *t, struct iovec *iov, int n, uint64_t packets, size_t bytes) {
   if (writev(t->fd, iov, n) < 0) { t->rx_drop_error += packets; return; }   // device down / queue full
   t->rx_packets += packets; t->rx_bytes += bytes;
+  if (rx_fast) t->rx_xdp += packets;
 }
 
 static void gro_flush(struct gro_flow *g) {
@@ -539,6 +698,44 @@ static void raw_readable(int fi, int pi) {
   }
 }
 
+// One frame from an AF_XDP socket: the XDP program let through only IPv4
+// without options (not a fragment) or IPv6 carrying protocol 47/97 between a
+// tunnel's addresses; what the kernel's IP layer checks is checked here.
+static void xsk_frame(uint8_t *p, size_t len) {
+  if (len < ETH_HLEN + 20) { drops.truncated++; return; }
+  uint8_t *ip = p + ETH_HLEN;
+  size_t l = len - ETH_HLEN;
+  if (p[12] == 0x08 && p[13] == 0x00) {
+    if (csum_fold(csum_add(0, ip, 20)) != 0xffff) { drops.bad_ip_header++; return; }
+    size_t tot = (size_t)(ip[2] << 8 | ip[3]);   // Ethernet padding beyond it is not ours
+    if (tot < 20 || tot > l) { drops.bad_ip_header++; return; }
+    struct in_addr src; memcpy(&src, ip + 12, 4);
+    demux(AF_INET, ip[9], &src, ip + 20, tot - 20);
+  } else {
+    if (l < 40) { drops.truncated++; return; }
+    size_t plen = (size_t)(ip[4] << 8 | ip[5]);
+    if (40 + plen > l) { drops.bad_ip_header++; return; }
+    struct in6_addr src; memcpy(&src, ip + 8, 16);
+    demux(AF_INET6, ip[6], &src, ip + 40, plen);
+  }
+}
+
+static void xsk_readable(int slot, int q) {
+  struct xport *x = ports[slot].x;
+  if (!x) return;
+  static struct xframe fr[BATCH];
+  rx_fast = 1;
+  for (int round = 0; round < 8; round++) {
+    int n = xport_rx_peek(x, q, fr, BATCH);
+    if (n <= 0) break;
+    for (int i = 0; i < n; i++) xsk_frame(fr[i].data, fr[i].len);
+    gro_flush_all();   // merged frames point into the UMEM frames released next
+    xport_rx_release(x, q, n);
+    if (n < BATCH) break;
+  }
+  rx_fast = 0;
+}
+
 // ---- control -----------------------------------------------------------------
 
 static void reply(int fd, const char *s) {
@@ -632,8 +829,11 @@ static void cmd_add(int fd, char **keys, char **vals, int n) {
   if (t.fd < 0) { char b[400]; snprintf(b, sizeof b, "{\"ok\":false,\"error\":\"%s\"}\n", err); reply(fd, b); return; }
   struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_TAP, (uint32_t)slot) };
   epoll_ctl(epfd, EPOLL_CTL_ADD, t.fd, &ev);
+  t.port = -1;
   tunnels[slot] = t;
   demux_add(slot);
+  allow_update(&tunnels[slot], 1);
+  resolve(&tunnels[slot]);   // opens the fast path's port now, so receiving uses it from the first packet
   char b[128]; snprintf(b, sizeof b, "{\"ok\":true,\"mtu\":%d}\n", t.mtu); reply(fd, b);
 }
 
@@ -642,17 +842,38 @@ static void cmd_del(int fd, const char *name) {
   // Already gone is success (deleteX semantics).
   if (t) {
     demux_del((int)(t - tunnels));   // (no merged frame is pending: batches are flushed before control runs)
+    allow_update(t, 0);
+    port_put(t->port);
     epoll_ctl(epfd, EPOLL_CTL_DEL, t->fd, NULL); close(t->fd); memset(t, 0, sizeof *t);
   }
   reply(fd, t ? "{\"ok\":true}\n" : "{\"ok\":true,\"existed\":false}\n");
 }
 
 static void cmd_list(int fd) {
-  static char out[MAX_TUNNELS * 600 + 1024];
+  static char out[MAX_TUNNELS * 700 + MAX_PORTS * 400 + 1024];
   size_t o = 0;
   o += (size_t)snprintf(out + o, sizeof out - o,
-    "{\"ok\":true,\"drops\":{\"truncated\":%lu,\"badVersion\":%lu,\"badFlags\":%lu,\"badProtocol\":%lu,\"unknownPeer\":%lu,\"unknownKey\":%lu},\"tunnels\":[",
-    drops.truncated, drops.bad_version, drops.bad_flags, drops.bad_protocol, drops.unknown_peer, drops.unknown_key);
+    "{\"ok\":true,\"drops\":{\"truncated\":%lu,\"badVersion\":%lu,\"badFlags\":%lu,\"badProtocol\":%lu,\"unknownPeer\":%lu,\"unknownKey\":%lu,\"badIpHeader\":%lu},",
+    drops.truncated, drops.bad_version, drops.bad_flags, drops.bad_protocol, drops.unknown_peer, drops.unknown_key, drops.bad_ip_header);
+  // The fast path: whether it is on, the devices it is attached to, the ones it could not attach to and why.
+  o += (size_t)snprintf(out + o, sizeof out - o, "\"xdp\":{\"status\":\"%s\",\"ports\":[", xdp_status);
+  int firstp = 1;
+  for (int i = 0; i < MAX_PORTS; i++) {
+    if (!ports[i].x) continue;
+    char name[IF_NAMESIZE] = "?"; if_indextoname((unsigned)ports[i].ifindex, name);
+    o += (size_t)snprintf(out + o, sizeof out - o, "%s{\"device\":\"%s\",\"mode\":\"%s\",\"queues\":%d,\"tunnels\":%d,\"rxLost\":%lu}",
+                          firstp ? "" : ",", name, xport_mode(ports[i].x), xport_queues(ports[i].x), ports[i].refs, xport_rx_lost(ports[i].x));
+    firstp = 0;
+  }
+  o += (size_t)snprintf(out + o, sizeof out - o, "],\"failed\":[");
+  for (int i = 0; i < n_failed; i++) {
+    char name[IF_NAMESIZE] = "?"; if_indextoname((unsigned)port_failed[i].ifindex, name);
+    char e[160]; size_t k = 0;
+    for (const char *c = port_failed[i].err; *c && k < sizeof e - 1; c++) if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20) e[k++] = *c;   // plain JSON string
+    e[k] = 0;
+    o += (size_t)snprintf(out + o, sizeof out - o, "%s{\"device\":\"%s\",\"error\":\"%s\"}", i ? "," : "", name, e);
+  }
+  o += (size_t)snprintf(out + o, sizeof out - o, "]},\"tunnels\":[");
   int first = 1;
   for (int i = 0; i < MAX_TUNNELS; i++) {
     struct tunnel *t = &tunnels[i];
@@ -663,10 +884,11 @@ static void cmd_list(int fd) {
     if (t->has_mac) snprintf(m, sizeof m, "\"%02x:%02x:%02x:%02x:%02x:%02x\"", t->mac[0], t->mac[1], t->mac[2], t->mac[3], t->mac[4], t->mac[5]);
     o += (size_t)snprintf(out + o, sizeof out - o,
       "%s{\"name\":\"%s\",\"kind\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\",\"key\":%s,\"mac\":%s,\"underlayMtu\":%d,\"mtu\":%d,"
-      "\"txPackets\":%lu,\"txBytes\":%lu,\"rxPackets\":%lu,\"rxBytes\":%lu,\"txDropOversize\":%lu,\"txDropError\":%lu,\"rxDropError\":%lu,\"txGsoFrames\":%lu,\"rxGroFrames\":%lu,\"detached\":%s}",
+      "\"txPackets\":%lu,\"txBytes\":%lu,\"rxPackets\":%lu,\"rxBytes\":%lu,\"txDropOversize\":%lu,\"txDropError\":%lu,\"rxDropError\":%lu,\"txGsoFrames\":%lu,\"rxGroFrames\":%lu,\"detached\":%s,"
+      "\"fastPath\":%s,\"txXdp\":%lu,\"rxXdp\":%lu}",
       first ? "" : ",", t->name, kind_name[t->kind], l, r, k, m, t->underlay_mtu, t->mtu,
       t->tx_packets, t->tx_bytes, t->rx_packets, t->rx_bytes, t->tx_drop_oversize, t->tx_drop_error, t->rx_drop_error, t->tx_gso, t->rx_gro,
-      t->detached ? "true" : "false");
+      t->detached ? "true" : "false", t->fast ? "true" : "false", t->tx_xdp, t->rx_xdp);
     first = 0;
   }
   o += (size_t)snprintf(out + o, sizeof out - o, "]}\n");
@@ -728,8 +950,17 @@ static void ctl_accept(void) {
 static void on_signal(int sig) { (void)sig; stopping = 1; }
 
 int main(int argc, char **argv) {
-  for (int i = 1; i + 1 < argc; i++) if (!strcmp(argv[i], "--control")) ctl_path = argv[i + 1];
-  if (!ctl_path) { fprintf(stderr, "usage: visp-engine --control /path/to/socket\n"); return 2; }
+  enum xdp_mode xmode = XDP_AUTO;
+  for (int i = 1; i + 1 < argc; i++) {
+    if (!strcmp(argv[i], "--control")) ctl_path = argv[i + 1];
+    if (!strcmp(argv[i], "--xdp")) {
+      const char *m = argv[i + 1];
+      if (!strcmp(m, "auto")) xmode = XDP_AUTO; else if (!strcmp(m, "off")) xmode = XDP_OFF;
+      else if (!strcmp(m, "native")) xmode = XDP_NATIVE; else if (!strcmp(m, "generic")) xmode = XDP_GENERIC;
+      else { fprintf(stderr, "visp-engine: --xdp is auto, off, native or generic (got %s)\n", m); return 2; }
+    }
+  }
+  if (!ctl_path) { fprintf(stderr, "usage: visp-engine --control /path/to/socket [--xdp auto|off|native|generic]\n"); return 2; }
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa = { .sa_handler = on_signal };
   sigaction(SIGTERM, &sa, NULL); sigaction(SIGINT, &sa, NULL);
@@ -737,6 +968,12 @@ int main(int argc, char **argv) {
   for (int i = 0; i < HSIZE; i++) by_key[i] = by_peer[i] = -1;
 
   epfd = epoll_create1(EPOLL_CLOEXEC);
+  {
+    char err[160];
+    xdp_on = xdp_init(xmode, err, sizeof err) == 0;
+    if (xdp_on) snprintf(xdp_status, sizeof xdp_status, "%s", xmode == XDP_AUTO ? "auto" : xmode == XDP_NATIVE ? "native" : "generic");
+    else { snprintf(xdp_status, sizeof xdp_status, "off: %s", err); if (xmode != XDP_OFF) logf_("fast path off: %s; raw sockets only", err); }
+  }
   for (int f = 0; f < 2; f++) for (int p = 0; p < 2; p++) {
     int fam = f ? AF_INET6 : AF_INET, proto = p ? PROTO_ETHERIP : PROTO_GRE;
     raw_fd[f][p] = open_raw(fam, proto);
@@ -763,8 +1000,12 @@ int main(int argc, char **argv) {
   logf_("ready on %s", ctl_path);
 
   struct epoll_event evs[64];
+  int64_t next_refresh = now_ms() + 250;
+  int ticks = 0;
   while (!stopping) {
-    int n = epoll_wait(epfd, evs, 64, -1);
+    int64_t now = now_ms();
+    if (now >= next_refresh) { refresh(++ticks % 4 == 0); next_refresh = now + 250; }
+    int n = epoll_wait(epfd, evs, 64, (int)(next_refresh - now));
     if (n < 0) { if (errno == EINTR) continue; logf_("epoll_wait: %s", strerror(errno)); break; }
     for (int i = 0; i < n; i++) {
       uint32_t t = (uint32_t)(evs[i].data.u64 >> 32), idx = (uint32_t)evs[i].data.u64;
@@ -774,6 +1015,7 @@ int main(int argc, char **argv) {
       case T_TAP: if (tunnels[idx].used) tap_readable(&tunnels[idx]); break;
       case T_CTL: ctl_accept(); break;
       case T_CLIENT: if (clients[idx].fd >= 0) client_readable((int)idx); break;
+      case T_XSK: xsk_readable((int)idx / XPORT_MAX_QUEUES, (int)idx % XPORT_MAX_QUEUES); break;
       default: break;
       }
     }

@@ -39,6 +39,24 @@ export interface EngineProcessOptions {
   onRestart?: (client: EngineClient) => Promise<void>;
   /** Log of the restart loop (default: nothing). */
   log?: (msg: string) => void;
+  /**
+   * The engine's AF_XDP fast path on underlay devices (docs/dataplane.md):
+   * auto (default, or VISP_ENGINE_XDP), off (raw sockets only), native or
+   * generic (only that XDP mode).
+   */
+  xdp?: XdpMode;
+}
+
+export const XDP_MODES = ['auto', 'off', 'native', 'generic'] as const;
+export type XdpMode = typeof XDP_MODES[number];
+
+/** The mode VISP_ENGINE_XDP asks for; auto when unset. */
+export function xdpModeFromEnv(env: NodeJS.ProcessEnv = process.env): XdpMode {
+  const v = env.VISP_ENGINE_XDP ?? 'auto';
+  if (!(XDP_MODES as readonly string[]).includes(v)) {
+    throw new InvalidSpecError(`VISP_ENGINE_XDP=${JSON.stringify(v)}: one of ${XDP_MODES.join(', ')}`, { field: 'VISP_ENGINE_XDP' });
+  }
+  return v as XdpMode;
 }
 
 export class EngineProcess {
@@ -105,9 +123,10 @@ export class EngineProcess {
     mkdirSync(dirname(this.socketPath), { recursive: true });
     const logFd = openSync(this.logPath, 'a');
     // `ip netns exec` execs the engine itself: the child's pid is the engine's.
+    const engineArgs = ['--control', this.socketPath, '--xdp', this.opts.xdp ?? xdpModeFromEnv()];
     const [cmd, args] = this.opts.enter === false
-      ? [this.binary, ['--control', this.socketPath]]
-      : ['ip', ['netns', 'exec', this.netns, this.binary, '--control', this.socketPath]];
+      ? [this.binary, engineArgs]
+      : ['ip', ['netns', 'exec', this.netns, this.binary, ...engineArgs]];
     const child = spawn(cmd, args, { detached: true, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     child.unref();
