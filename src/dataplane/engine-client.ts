@@ -45,6 +45,21 @@ export interface EngineTunnelState {
   rxGroFrames: number;
   /** Its device was deleted under the engine: no longer polled until deleted and added again. */
   detached?: boolean;
+  /** Sending by the AF_XDP fast path: its route's device has a port and the next hop's MAC is known. */
+  fastPath?: boolean;
+  /** Packets sent / received through the fast path (they count in txPackets / rxPackets too). */
+  txXdp?: number;
+  rxXdp?: number;
+}
+
+/** The engine's AF_XDP fast path (docs/dataplane.md). */
+export interface EngineXdp {
+  /** auto, native or generic when on; `off: REASON` when the engine runs on raw sockets alone. */
+  status: string;
+  /** Underlay devices with the XDP program attached. */
+  ports: Array<{ device: string; mode: 'native' | 'generic'; queues: number; tunnels: number; rxLost: number }>;
+  /** Devices where it could not attach (their tunnels use raw sockets), and why. */
+  failed: Array<{ device: string; error: string }>;
 }
 
 /** Packets dropped before they reached any tunnel, by reason. */
@@ -55,9 +70,11 @@ export interface EngineDrops {
   badProtocol: number;
   unknownPeer: number;
   unknownKey: number;
+  /** Fast path only: an IPv4 header checksum or length the kernel's IP layer would have refused. */
+  badIpHeader?: number;
 }
 
-export interface EngineList { tunnels: EngineTunnelState[]; drops: EngineDrops }
+export interface EngineList { tunnels: EngineTunnelState[]; drops: EngineDrops; xdp?: EngineXdp }
 
 interface Reply { ok: boolean; error?: string; code?: string; [k: string]: unknown }
 
@@ -174,7 +191,7 @@ export class EngineClient {
 
   async list(signal?: AbortSignal): Promise<EngineList> {
     const r = await this.ok('list', 'list', signal);
-    return { tunnels: r.tunnels as EngineTunnelState[], drops: r.drops as EngineDrops };
+    return { tunnels: r.tunnels as EngineTunnelState[], drops: r.drops as EngineDrops, ...(r.xdp ? { xdp: r.xdp as EngineXdp } : {}) };
   }
 
   close(): void {
