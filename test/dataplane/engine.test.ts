@@ -6,6 +6,12 @@
 // the same remote and key as the gretap ones: only the GRE protocol type
 // tells them apart. tshark is the independent decoder of what the engine
 // puts on the wire.
+//
+// Node a's engine runs on raw sockets alone (--xdp off), node b's with its
+// AF_XDP fast path: every case is also the two paths interworking, and the
+// capture on a's underlay sees both a's raw-socket packets and the frames
+// b's fast path built (a capture on b's underlay would see neither: XDP and
+// AF_XDP run beside the capture point). engine-xdp.test.ts has both on.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,7 +79,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     };
     sides = { a: tunnels('a'), b: tunnels('b') };
     for (const [node, exp, list] of [[ul.a, xa, sides.a], [ul.b, xb, sides.b]] as const) {
-      const e: EngineProcess = new EngineProcess({ netns: node, runDir, onRestart: (c) => provision(node, exp, c, list) });
+      const e: EngineProcess = new EngineProcess({ netns: node, runDir, xdp: node === ul.a ? 'off' : 'auto', onRestart: (c) => provision(node, exp, c, list) });
       engines.push(e);
       await e.start();
       await provision(node, exp, e.client, list);
@@ -258,6 +264,9 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
           const r = spawnSync('ip', ['netns', 'exec', xa, 'iperf3', '-c', dst, '-n', '2M'], { encoding: 'utf8' });
           expect(r.status, r.stderr).toBe(0);
         }
+        // And from b (-R): segments b's fast path cut and framed.
+        const r = spawnSync('ip', ['netns', 'exec', xa, 'iperf3', '-c', '192.0.2.6', '-n', '2M', '-R'], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
       } finally {
         stopServer();
       }
@@ -313,22 +322,43 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     const u6v6 = rows.filter((r) => r['ipv6.nxt'] === '47,58' && r['gre.proto'] === '0x86dd' && r['icmpv6.type'] === '128');
     expect(u6v6.length).toBeGreaterThanOrEqual(1);
     expect(u6v6[0]).toMatchObject({ 'ipv6.src': `${ul.a6},2001:db8:4::1`, 'ipv6.dst': `${ul.b6},2001:db8:4::2`, 'gre.key': '0xfeedbeef' });
+    // The replies, framed by b's fast path (Ethernet and IP headers its own):
+    // the same dissection, from b's addresses and b's underlay MAC.
+    const macBul = (JSON.parse(ipIn(ul.b, '-j', 'link', 'show', 'dev', 'ul0')) as Array<{ address: string }>)[0]!.address;
+    const fromB = (r: Record<string, string>): boolean => r['eth.src']!.split(',')[0] === macBul;
+    const eipB = rows.filter((r) => r['ip.proto']!.startsWith('97') && r['icmp.type'] === '0' && fromB(r));
+    expect(eipB.length).toBeGreaterThanOrEqual(1);
+    expect(eipB[0]).toMatchObject({ 'ip.src': `${ul.b4},192.0.2.2`, 'ip.dst': `${ul.a4},192.0.2.1`, 'etherip.ver': '3' });
+    const greB = rows.filter((r) => r['ip.proto']!.startsWith('47') && r['gre.proto'] === '0x6558' && r['icmp.type'] === '0');
+    expect(greB.length).toBeGreaterThanOrEqual(1);
+    expect(greB[0]).toMatchObject({ 'ip.src': `${ul.b4},192.0.2.6`, 'gre.key': `0x${KEY.toString(16).padStart(8, '0')}` });
+    const eipB6 = rows.filter((r) => r['ipv6.nxt'] === '97' && r['icmp.type'] === '0');
+    expect(eipB6.length).toBeGreaterThanOrEqual(1);
+    expect(eipB6[0]).toMatchObject({ 'ipv6.src': ul.b6, 'ipv6.dst': ul.a6, 'ip.src': '192.0.2.10' });
+    const l3B = rows.filter((r) => r['ip.proto'] === '47,1' && r['gre.proto'] === '0x0800' && r['icmp.type'] === '0');
+    expect(l3B.length).toBeGreaterThanOrEqual(1);
+    expect(l3B[0]).toMatchObject({ 'ip.src': `${ul.b4},192.0.2.18`, 'gre.key': key });
+    const { tunnels: tb } = await engines[1]!.client.list();
+    for (const t of tb) expect(t.txXdp, `${t.name} sent by b's fast path`).toBeGreaterThan(0);
 
     // TCP segments the engine cut from TSO frames: every inner IP header and
     // TCP checksum right (tshark verifies them), full-size segments present,
     // and none larger than its tunnel's MTU.
-    const tf = ['gre.proto', 'ip.len', 'ipv6.plen', 'tcp.len', 'tcp.checksum.status', 'ip.checksum.status', 'ipv6.nxt', 'ip.proto'];
+    const tf = ['gre.proto', 'ip.len', 'ipv6.plen', 'tcp.len', 'tcp.checksum.status', 'ip.checksum.status', 'ipv6.nxt', 'ip.proto', 'ip.src'];
     const tout = sh('tshark', ['-r', pcap, '-o', 'tcp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-Y', 'tcp.len > 0',
       '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', ...tf.flatMap((f) => ['-e', f])]);
     const segs = tout.trim().split('\n').map((l) => Object.fromEntries(l.split('|').map((v, i) => [tf[i]!, v.split(',')])));
     const last = (r: Record<string, string[]>, f: string): number => Number(r[f]!.at(-1));
-    const byTunnel = { gretap4: 0, gre4: 0, gre4in6: 0, gre6: 0 };
+    const byTunnel = { gretap4: 0, gre4: 0, gre4in6: 0, gre6: 0, gretap4FromB: 0 };
     for (const r of segs) {
       expect(r['tcp.checksum.status']!.at(-1), JSON.stringify(r)).toBe('1');   // 1: good
       for (const st of r['ip.checksum.status']!) if (st) expect(st, JSON.stringify(r)).toBe('1');
       const proto = r['gre.proto']![0];
       const underlay6 = r['ipv6.nxt']![0] === '47';
-      if (proto === '0x6558') { expect(last(r, 'ip.len')).toBeLessThanOrEqual(1458); if (last(r, 'tcp.len') > 1000) byTunnel.gretap4++; }
+      if (proto === '0x6558') {
+        expect(last(r, 'ip.len')).toBeLessThanOrEqual(1458);
+        if (last(r, 'tcp.len') > 1000) { if (r['ip.src']![0] === ul.b4) byTunnel.gretap4FromB++; else byTunnel.gretap4++; }
+      }
       else if (proto === '0x0800' && !underlay6) { expect(last(r, 'ip.len')).toBeLessThanOrEqual(1472); if (last(r, 'tcp.len') > 1000) byTunnel.gre4++; }
       else if (proto === '0x86dd' && !underlay6) { expect(last(r, 'ipv6.plen') + 40).toBeLessThanOrEqual(1472); if (last(r, 'tcp.len') > 1000) byTunnel.gre4in6++; }
       else if (proto === '0x86dd') { expect(last(r, 'ipv6.plen') + 40).toBeLessThanOrEqual(1452); if (last(r, 'tcp.len') > 1000) byTunnel.gre6++; }
