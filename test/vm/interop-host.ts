@@ -99,8 +99,16 @@ try {
     if (!(bps > 0)) failed = true;
   }
   const engine = kernel.engine();
-  const counters = engine?.pid ? (await engine.client.list()).tunnels.map((t) => ({ name: t.name, kind: t.kind, tx: t.txPackets, rx: t.rxPackets })) : [];
-  writeFileSync(join(OUT, 'host-result.json'), JSON.stringify({ pings, tcp, counters }));
+  const listed = engine?.pid ? await engine.client.list() : undefined;
+  const counters = listed ? listed.tunnels.map((t) => ({ name: t.name, kind: t.kind, tx: t.txPackets, rx: t.rxPackets, txXdp: t.txXdp, rxXdp: t.rxXdp })) : [];
+  // Which underlay path faced the guest's kernel: the fast path (XDP on qemu's tap) or raw sockets.
+  if (listed?.xdp) {
+    const ports = listed.xdp.ports.map((p) => `${p.device} ${p.mode}`).join(', ') || 'none';
+    const failedOn = listed.xdp.failed.map((f) => `${f.device}: ${f.error}`).join('; ');
+    log(`engine fast path: ${listed.xdp.status}; ports ${ports}${failedOn ? `; not attached: ${failedOn}` : ''}; ` +
+      counters.map((c) => `${c.kind} tx ${c.txXdp ?? 0}/${c.tx} rx ${c.rxXdp ?? 0}/${c.rx} by XDP`).join(', '));
+  }
+  writeFileSync(join(OUT, 'host-result.json'), JSON.stringify({ pings, tcp, counters, xdp: listed?.xdp }));
   await until('the guest to finish', () => existsSync(join(OUT, 'guest-done')));
 } catch (e) {
   failed = true;
