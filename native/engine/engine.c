@@ -207,10 +207,10 @@ static int64_t now_ms(void) {
 }
 
 static int port_get(int ifindex) {
-  for (int i = 0; i < MAX_PORTS; i++) if (ports[i].x && ports[i].ifindex == ifindex) { ports[i].refs++; return i; }
+  for (int i = 0; i < MAX_PORTS; i++) if (ports[i].refs && ports[i].ifindex == ifindex) { ports[i].refs++; return i; }
   for (int i = 0; i < n_failed; i++) if (port_failed[i].ifindex == ifindex) return -1;
   int slot = -1;
-  for (int i = 0; i < MAX_PORTS; i++) if (!ports[i].x) { slot = i; break; }
+  for (int i = 0; i < MAX_PORTS; i++) if (!ports[i].refs) { slot = i; break; }
   char err[160];
   struct xport *x = slot < 0 ? NULL : xport_open(ifindex, err, sizeof err);
   if (!x) {
@@ -230,11 +230,34 @@ static int port_get(int ifindex) {
   return slot;
 }
 
+// The device's MAC changed under the port: its program would pass every
+// frame to the kernel. Open it again in the same slot (tunnels keep their index).
+static void port_reopen(int slot) {
+  struct xport *old = ports[slot].x;
+  for (int q = 0; q < xport_queues(old); q++) epoll_ctl(epfd, EPOLL_CTL_DEL, xport_fd(old, q), NULL);
+  xport_close(old);
+  char err[160];
+  struct xport *x = xport_open(ports[slot].ifindex, err, sizeof err);
+  ports[slot].x = x;
+  if (!x) {
+    // Tunnels holding this slot find it empty and use raw sockets (fast_send checks).
+    logf_("fast path: reopening after a MAC change: %s", err);
+    return;
+  }
+  for (int q = 0; q < xport_queues(x); q++) {
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_XSK, (uint32_t)(slot * XPORT_MAX_QUEUES + q)) };
+    epoll_ctl(epfd, EPOLL_CTL_ADD, xport_fd(x, q), &ev);
+  }
+  logf_("fast path: device MAC changed; program reloaded");
+}
+
 static void port_put(int slot) {
   if (slot < 0 || --ports[slot].refs > 0) return;
   struct xport *x = ports[slot].x;
-  for (int q = 0; q < xport_queues(x); q++) epoll_ctl(epfd, EPOLL_CTL_DEL, xport_fd(x, q), NULL);
-  xport_close(x);
+  if (x) {
+    for (int q = 0; q < xport_queues(x); q++) epoll_ctl(epfd, EPOLL_CTL_DEL, xport_fd(x, q), NULL);
+    xport_close(x);
+  }
   ports[slot].x = NULL; ports[slot].ifindex = 0; ports[slot].refs = 0;
 }
 
@@ -251,8 +274,9 @@ static void resolve(struct tunnel *t) {
     t->port = ifindex ? port_get(ifindex) : -1;
   }
   t->fast = 0;
+  if (t->port >= 0 && ports[t->port].x && memcmp(nh.src_mac, xport_mac(ports[t->port].x), 6)) port_reopen(t->port);
   // A jumbo underlay whose frames do not fit a UMEM frame stays on raw sockets.
-  if (t->port < 0 || !nh.resolved || (size_t)nh.mtu + ETH_HLEN > xport_frame_room()) return;
+  if (t->port < 0 || !ports[t->port].x || !nh.resolved || (size_t)nh.mtu + ETH_HLEN > xport_frame_room()) return;
   memcpy(t->eth, nh.dst_mac, 6); memcpy(t->eth + 6, nh.src_mac, 6);
   t->eth[12] = t->family == AF_INET ? 0x08 : 0x86; t->eth[13] = t->family == AF_INET ? 0x00 : 0xdd;
   t->dev_mtu = nh.mtu;
@@ -408,7 +432,7 @@ static int fast_send(struct tunnel *t, int n) {
 }
 
 static void tx_flush(struct tunnel *t, int n) {
-  int from = t->fast && t->port >= 0 ? fast_send(t, n) : 0;
+  int from = t->fast && t->port >= 0 && ports[t->port].x ? fast_send(t, n) : 0;
   if (from < n) raw_send(t, from, n);
 }
 

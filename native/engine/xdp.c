@@ -107,7 +107,7 @@ enum { L_PASS, L_V4, L_V4OK, L_V6OK, L_LOOKUP };
 #define STX(sz, d, s, o) put(p, BPF_STX | BPF_MEM | (sz), d, s, o, 0)
 #define ST(sz, d, o, imm) put(p, BPF_ST | BPF_MEM | (sz), d, 0, o, imm)
 
-static void assemble(struct prog *p, int xsks_fd) {
+static void assemble(struct prog *p, int xsks_fd, const uint8_t mac[6]) {
   memset(p, 0, sizeof *p);
   // r6 = ctx; r2 = data; r3 = data_end (struct xdp_md: data 0, data_end 4, rx_queue_index 16)
   put(p, BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0);
@@ -116,6 +116,14 @@ static void assemble(struct prog *p, int xsks_fd) {
   put(p, BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0);
   put(p, BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, 34);                // Ethernet + IPv4 header
   jump(p, BPF_JMP | BPF_JGT | BPF_X, 4, 3, 0, L_PASS);
+  // Addressed to this device's MAC (as loaded little-endian): a frame for
+  // another host (a flooding switch, promiscuous mode) is the kernel's to
+  // drop, and a sender still using an old MAC must see that fail.
+  int32_t lo = (int32_t)((uint32_t)mac[0] | (uint32_t)mac[1] << 8 | (uint32_t)mac[2] << 16 | (uint32_t)mac[3] << 24);
+  LDX(BPF_W, 5, 2, 0);
+  jump(p, BPF_JMP32 | BPF_JNE | BPF_K, 5, 0, lo, L_PASS);            // 32-bit compare: no sign extension
+  LDX(BPF_H, 5, 2, 4);
+  jump(p, BPF_JMP | BPF_JNE | BPF_K, 5, 0, mac[4] | mac[5] << 8, L_PASS);
   LDX(BPF_H, 5, 2, 12);                                            // EtherType, as a little-endian load
   jump(p, BPF_JMP | BPF_JEQ | BPF_K, 5, 0, 0x0008, L_V4);
   jump(p, BPF_JMP | BPF_JNE | BPF_K, 5, 0, 0xdd86, L_PASS);
@@ -164,9 +172,9 @@ static void assemble(struct prog *p, int xsks_fd) {
   for (int k = 0; k < p->nfix; k++) p->i[p->fix_at[k]].off = (int16_t)(p->label[p->fix_to[k]] - p->fix_at[k] - 1);
 }
 
-static int prog_load(int xsks_fd, char *err, size_t errlen) {
+static int prog_load(int xsks_fd, const uint8_t mac[6], char *err, size_t errlen) {
   struct prog p;
-  assemble(&p, xsks_fd);
+  assemble(&p, xsks_fd, mac);
   static char log[8192];
   union bpf_attr a;
   memset(&a, 0, sizeof a);
@@ -218,6 +226,7 @@ struct xsk {
 
 struct xport {
   int ifindex, nq, prog_fd, xsks_fd, link_fd, native;
+  uint8_t mac[6];                 // the device's, as the program compares it
   struct xsk q[XPORT_MAX_QUEUES];
 };
 
@@ -301,6 +310,20 @@ static int rx_queues(int ifindex) {
   return n > XPORT_MAX_QUEUES ? XPORT_MAX_QUEUES : n;
 }
 
+static int device_mac(int ifindex, uint8_t mac[6]) {
+  char name[IF_NAMESIZE];
+  if (!if_indextoname((unsigned)ifindex, name)) return -1;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+  int rc = ioctl(s, SIOCGIFHWADDR, &ifr) == 0 && ifr.ifr_hwaddr.sa_family == 1 /* ARPHRD_ETHER */ ? 0 : -1;
+  if (!rc) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+  close(s);
+  return rc;
+}
+
 static int is_veth(int ifindex) {
   char name[IF_NAMESIZE];
   if (!if_indextoname((unsigned)ifindex, name)) return 0;
@@ -324,7 +347,13 @@ struct xport *xport_open(int ifindex, char *err, size_t errlen) {
   x->nq = rx_queues(ifindex);
   x->xsks_fd = map_create(BPF_MAP_TYPE_XSKMAP, 4, 4, XPORT_MAX_QUEUES);
   if (x->xsks_fd < 0) { snprintf(err, errlen, "xskmap: %s", strerror(errno)); goto fail; }
-  x->prog_fd = prog_load(x->xsks_fd, err, errlen);
+  // The program compares the destination with the device's MAC as it is now;
+  // after a change, frames pass to the kernel (raw sockets) until the port
+  // is opened again.
+  uint8_t mac[6];
+  if (device_mac(ifindex, mac)) { snprintf(err, errlen, "not an Ethernet device"); goto fail; }
+  memcpy(x->mac, mac, 6);
+  x->prog_fd = prog_load(x->xsks_fd, mac, err, errlen);
   if (x->prog_fd < 0) goto fail;
   // Native (driver) mode first in auto: it runs before any skb is built. Not
   // on a veth: there a native program turns off GSO on the peer, which would
@@ -373,6 +402,7 @@ uint64_t xport_rx_lost(const struct xport *x) {
 }
 
 int xport_ifindex(const struct xport *x) { return x->ifindex; }
+const uint8_t *xport_mac(const struct xport *x) { return x->mac; }
 int xport_queues(const struct xport *x) { return x->nq; }
 int xport_fd(const struct xport *x, int q) { return x->q[q].fd; }
 const char *xport_mode(const struct xport *x) { return x->native ? "native" : "generic"; }

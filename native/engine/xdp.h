@@ -37,6 +37,7 @@ struct xport;
 struct xport *xport_open(int ifindex, char *err, size_t errlen);
 void xport_close(struct xport *x);
 int xport_ifindex(const struct xport *x);
+const uint8_t *xport_mac(const struct xport *x);   // the device MAC its program accepts
 uint64_t xport_rx_lost(const struct xport *x);   // dropped by the kernel before the rings
 int xport_queues(const struct xport *x);
 int xport_fd(const struct xport *x, int queue);

@@ -14,7 +14,7 @@
 // (`--xdp off`) interoperates with a fast one, and a changed next-hop MAC is
 // followed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -249,6 +249,39 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
     expect(inEchos(xa) - e0, 'echo requests received in a\'s experiment namespace').toBe(2 * N);
     const d1 = (await engines.a!.client.list()).drops;
     for (const k of Object.keys(d0) as Array<keyof EngineDrops>) expect(d1[k]! - d0[k]!, `drops.${k}`).toBe(0);
+  });
+
+  it.skipIf(pythonSkip)('takes only frames for its device\'s MAC, as the kernel does; follows a change of that MAC', async () => {
+    const N = 5;
+    // Valid EtherIP frames for a's eip0, but to another host's MAC (a flooding
+    // switch, a promiscuous NIC): the kernel drops them, so must the fast path.
+    const e0 = inEchos(xa);
+    expect(python(ul.b, 'otherhost', 'ul0', '02:00:00:00:99:99', ul.b4, ul.a4, macOf(xa, 'eip0'), String(N))).toEqual({ otherhost: N });
+    await sleep(300);
+    expect(inEchos(xa) - e0, 'echo requests in frames for another MAC reached a\'s experiment namespace').toBe(0);
+    // a's underlay MAC changes: the program (which compares it) is reloaded
+    // once a tunnel looks again, and received traffic is back on the fast path.
+    const oldMac = macOf(ul.a, 'ul0');
+    ipIn(ul.a, 'link', 'set', 'dev', 'ul0', 'address', '02:00:00:00:aa:01');
+    try {
+      // b learns the new MAC when its kernel confirms the neighbour (a's gratuitous ARP is not sent by a veth).
+      ipIn(ul.b, 'neigh', 'flush', 'dev', 'ul0');
+      expect(await waitFor(() => pingReplies(xa, '192.0.2.2', 3) === 3, 15_000, 200)).toBe(true);
+      const eip0 = async (): Promise<EngineTunnelState> => (await engines.a!.client.list()).tunnels.find((t) => t.name === 'eip0')!;
+      let t0 = await eip0();
+      const back = await waitFor(async () => {
+        pingReplies(xa, '192.0.2.2', 5);
+        const t1 = await eip0();
+        const fast = t1.rxXdp! - t0.rxXdp! >= 4;
+        t0 = t1;
+        return fast;
+      }, 10_000, 100);
+      expect(back, 'a receives by XDP again after its MAC changed').toBe(true);
+      expect(readFileSync(engines.a!.logPath, 'utf8')).toMatch(/device MAC changed; program reloaded/);
+    } finally {
+      ipIn(ul.a, 'link', 'set', 'dev', 'ul0', 'address', oldMac);
+      ipIn(ul.b, 'neigh', 'flush', 'dev', 'ul0');
+    }
   });
 
   it('detaches XDP from ul0 when its last tunnel is deleted, attaches again with the next one', async () => {

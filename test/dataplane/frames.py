@@ -10,6 +10,9 @@
 #       Whole Ethernet frames by AF_PACKET: IPv4 + EtherIP carrying a valid
 #       frame, once with a wrong IPv4 header checksum and once with a total
 #       length beyond the frame, N of each.
+#   frames.py otherhost IFACE DST_MAC SRC4 DST4 INNER_DST_MAC N
+#       Whole, valid IPv4 + EtherIP frames by AF_PACKET to DST_MAC (meant:
+#       not the receiver's MAC, as a flooding switch would deliver them).
 #   frames.py slowpath DST4 INNER_DST_MAC INNER_SRC_MAC INNER_SRC INNER_DST N
 #       Valid EtherIP packets the XDP program must leave to the kernel
 #       (IP_HDRINCL): N with IPv4 options (IHL 6), N fragmented in two; each
@@ -93,6 +96,19 @@ def badip(iface, dst_mac, src4, dst4, inner_dmac, n):
     return sent
 
 
+def otherhost(iface, dst_mac, src4, dst4, inner_dmac, n):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    src_mac = s.getsockname()[4]
+    for i in range(n):
+        payload = b'\x30\x00' + echo_frame(inner_dmac, '02:00:00:00:02:01', '192.0.2.2', '192.0.2.1', 300 + i)
+        ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), 0x7100 + i, 0x4000, 64, 97, 0,
+                         socket.inet_aton(src4), socket.inet_aton(dst4))
+        ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+        s.send(mac(dst_mac) + src_mac + b'\x08\x00' + ip + payload)
+    return {'otherhost': n}
+
+
 def slowpath(dst4, dmac, smac, sip, dip, n):
     # IP_HDRINCL: the kernel fills in the total length and checksum (and an
     # id only when it is 0) and otherwise sends the header as written.
@@ -129,8 +145,10 @@ if cmd == 'garbage':
     out = garbage(args[0], args[1], int(args[2]), int(args[3]), int(args[4]))
 elif cmd == 'badip':
     out = badip(args[0], args[1], args[2], args[3], args[4], int(args[5]))
+elif cmd == 'otherhost':
+    out = otherhost(args[0], args[1], args[2], args[3], args[4], int(args[5]))
 elif cmd == 'slowpath':
     out = slowpath(args[0], args[1], args[2], args[3], args[4], int(args[5]))
 else:
-    sys.exit('usage: frames.py garbage|badip|slowpath ...')
+    sys.exit('usage: frames.py garbage|badip|otherhost|slowpath ...')
 print(json.dumps(out))
