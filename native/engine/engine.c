@@ -4,9 +4,11 @@
 //
 // One process per node, inside the node's network namespace. Each tunnel is a
 // TAP device (layer 2: etherip, gretap) or a TUN device (layer 3: gre) the
-// engine creates; what is read from it is encapsulated and sent over a raw IP
-// socket, and packets received on the raw sockets are demultiplexed back to a
-// tunnel and written to its device.
+// engine creates; what is read from it is encapsulated and sent to the
+// underlay, and packets received from the underlay are demultiplexed back to
+// a tunnel and written to its device. The underlay is an AF_XDP port on the
+// route's device where XDP attaches (xdp.c: the fast path, which skips the
+// kernel's IP layer both ways), and raw IP sockets for everything else.
 //
 //   EtherIP  (RFC 3378)      IP proto 97, header 0x3000 (version 3, 12 reserved bits)
 //   gretap   (RFC 2784/2890) IP proto 47, flags+version, protocol 0x6558, optional key
