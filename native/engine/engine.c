@@ -197,8 +197,12 @@ static int tap_open(const char *name, int tun, int mtu, const uint8_t *mac, char
 // device where XDP cannot attach is remembered and left to the raw sockets.
 
 #define MAX_PORTS 16
-static struct { struct xport *x; int ifindex, refs; } ports[MAX_PORTS];
-static struct { int ifindex; char err[160]; } port_failed[MAX_PORTS];
+static struct { struct xport *x; int ifindex, refs; int64_t retry_at; } ports[MAX_PORTS];
+// A device where the port could not open is tried again after a while (the
+// reason may pass: another program detached, a queue released), not on
+// every look-up.
+#define PORT_RETRY_MS 10000
+static struct { int ifindex; int64_t at; char err[160]; } port_failed[MAX_PORTS];
 static int n_failed;
 static int xdp_on;                      // xdp_init succeeded
 static char xdp_status[200] = "off";
@@ -210,7 +214,12 @@ static int64_t now_ms(void) {
 
 static int port_get(int ifindex) {
   for (int i = 0; i < MAX_PORTS; i++) if (ports[i].refs && ports[i].ifindex == ifindex) { ports[i].refs++; return i; }
-  for (int i = 0; i < n_failed; i++) if (port_failed[i].ifindex == ifindex) return -1;
+  for (int i = 0; i < n_failed; i++) {
+    if (port_failed[i].ifindex != ifindex) continue;
+    if (now_ms() - port_failed[i].at < PORT_RETRY_MS) return -1;
+    port_failed[i] = port_failed[--n_failed];   // time to try again
+    break;
+  }
   int slot = -1;
   for (int i = 0; i < MAX_PORTS; i++) if (!ports[i].refs) { slot = i; break; }
   char err[160];
@@ -219,7 +228,10 @@ static int port_get(int ifindex) {
     if (slot < 0) snprintf(err, sizeof err, "more than %d underlay devices", MAX_PORTS);
     char name[IF_NAMESIZE] = "?"; if_indextoname((unsigned)ifindex, name);
     logf_("fast path on %s: %s; raw sockets carry its tunnels", name, err);
-    if (n_failed < MAX_PORTS) { port_failed[n_failed].ifindex = ifindex; snprintf(port_failed[n_failed++].err, sizeof port_failed[0].err, "%s", err); }
+    if (n_failed < MAX_PORTS) {
+      port_failed[n_failed].ifindex = ifindex; port_failed[n_failed].at = now_ms();
+      snprintf(port_failed[n_failed++].err, sizeof port_failed[0].err, "%s", err);
+    }
     return -1;
   }
   ports[slot].x = x; ports[slot].ifindex = ifindex; ports[slot].refs = 1;
@@ -232,25 +244,30 @@ static int port_get(int ifindex) {
   return slot;
 }
 
-// The device's MAC changed under the port: its program would pass every
-// frame to the kernel. Open it again in the same slot (tunnels keep their index).
-static void port_reopen(int slot) {
+// Open a port again in the same slot (tunnels keep their index): the
+// device's MAC changed (its program would pass every frame to the kernel),
+// or an earlier reopen failed.
+static void port_reopen(int slot, const char *why) {
   struct xport *old = ports[slot].x;
-  for (int q = 0; q < xport_queues(old); q++) epoll_ctl(epfd, EPOLL_CTL_DEL, xport_fd(old, q), NULL);
-  xport_close(old);
+  if (old) {
+    for (int q = 0; q < xport_queues(old); q++) epoll_ctl(epfd, EPOLL_CTL_DEL, xport_fd(old, q), NULL);
+    xport_close(old);
+  }
   char err[160];
   struct xport *x = xport_open(ports[slot].ifindex, err, sizeof err);
   ports[slot].x = x;
+  ports[slot].retry_at = now_ms() + PORT_RETRY_MS;
   if (!x) {
-    // Tunnels holding this slot find it empty and use raw sockets (fast_send checks).
-    logf_("fast path: reopening after a MAC change: %s", err);
+    // Tunnels holding this slot find it empty and use raw sockets (fast_send
+    // checks); resolve() tries again after PORT_RETRY_MS.
+    logf_("fast path: reopening %s: %s", why, err);
     return;
   }
   for (int q = 0; q < xport_queues(x); q++) {
     struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_XSK, (uint32_t)(slot * XPORT_MAX_QUEUES + q)) };
     epoll_ctl(epfd, EPOLL_CTL_ADD, xport_fd(x, q), &ev);
   }
-  logf_("fast path: device MAC changed; program reloaded");
+  logf_("fast path: %s; program reloaded", why);
 }
 
 static void port_put(int slot) {
@@ -276,7 +293,8 @@ static void resolve(struct tunnel *t) {
     t->port = ifindex ? port_get(ifindex) : -1;
   }
   t->fast = 0;
-  if (t->port >= 0 && ports[t->port].x && memcmp(nh.src_mac, xport_mac(ports[t->port].x), 6)) port_reopen(t->port);
+  if (t->port >= 0 && ports[t->port].x && memcmp(nh.src_mac, xport_mac(ports[t->port].x), 6)) port_reopen(t->port, "device MAC changed");
+  else if (t->port >= 0 && !ports[t->port].x && now_ms() >= ports[t->port].retry_at) port_reopen(t->port, "after a failed reopen");
   // A jumbo underlay whose frames do not fit a UMEM frame stays on raw sockets.
   if (t->port < 0 || !ports[t->port].x || !nh.resolved || (size_t)nh.mtu + ETH_HLEN > xport_frame_room()) return;
   memcpy(t->eth, nh.dst_mac, 6); memcpy(t->eth + 6, nh.src_mac, 6);

@@ -285,9 +285,12 @@ static int xsk_open(struct xsk *s, int ifindex, int queue, int tx, uint16_t bind
     for (uint32_t i = 0; i < TX_FRAMES; i++) s->free[s->nfree++] = (uint64_t)(RX_FRAMES + i) * FRAME;
   }
   struct sockaddr_xdp sx = { .sxdp_family = AF_XDP, .sxdp_ifindex = (uint32_t)ifindex, .sxdp_queue_id = (uint32_t)queue, .sxdp_flags = bind_flags };
-  if (bind(s->fd, (struct sockaddr *)&sx, sizeof sx)) {
-    snprintf(err, errlen, "AF_XDP bind queue %d: %s", queue, strerror(errno)); return -1;
-  }
+  // EBUSY: the kernel still holds the queue for a socket closed a moment ago
+  // (an engine restarted, a port reopened: the release is deferred to a
+  // work queue). Give it up to half a second.
+  int rc, tries = 0;
+  while ((rc = bind(s->fd, (struct sockaddr *)&sx, sizeof sx)) && errno == EBUSY && tries++ < 50) usleep(10000);
+  if (rc) { snprintf(err, errlen, "AF_XDP bind queue %d: %s", queue, strerror(errno)); return -1; }
   return 0;
 }
 
