@@ -192,18 +192,17 @@ static int tap_open(const char *name, int tun, int mtu, const uint8_t *mac, char
 
 // ---- fast path: AF_XDP ports on underlay devices (xdp.h) ----------------------
 //
-// A port is opened on the device a tunnel's route leaves by when the tunnel
-// is added, and closed (its XDP program detached) when no tunnel uses it. A
-// device where XDP cannot attach is remembered and left to the raw sockets.
+// A slot per underlay device that tunnels route by, taken when the first such
+// tunnel is added and freed (the XDP program detached) with the last one.
+// x is the open port, or NULL while it could not open (err says why: another
+// program holds the device, no BPF, a queue not yet released): the tunnels
+// then use raw sockets, and resolve() opens it again after retry_at, as it
+// does when the device's MAC changes.
 
 #define MAX_PORTS 16
-static struct { struct xport *x; int ifindex, refs; int64_t retry_at; } ports[MAX_PORTS];
-// A device where the port could not open is tried again after a while (the
-// reason may pass: another program detached, a queue released), not on
-// every look-up.
 #define PORT_RETRY_MS 10000
-static struct { int ifindex; int64_t at; char err[160]; } port_failed[MAX_PORTS];
-static int n_failed;
+static struct port { struct xport *x; int ifindex, refs; int64_t retry_at; char err[160]; } ports[MAX_PORTS];
+static int ports_full;                  // a device refused for want of a slot (listed as failed)
 static int xdp_on;                      // xdp_init succeeded
 static char xdp_status[200] = "off";
 
@@ -212,72 +211,50 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int port_get(int ifindex) {
-  for (int i = 0; i < MAX_PORTS; i++) if (ports[i].refs && ports[i].ifindex == ifindex) { ports[i].refs++; return i; }
-  for (int i = 0; i < n_failed; i++) {
-    if (port_failed[i].ifindex != ifindex) continue;
-    if (now_ms() - port_failed[i].at < PORT_RETRY_MS) return -1;
-    port_failed[i] = port_failed[--n_failed];   // time to try again
-    break;
-  }
-  int slot = -1;
-  for (int i = 0; i < MAX_PORTS; i++) if (!ports[i].refs) { slot = i; break; }
-  char err[160];
-  struct xport *x = slot < 0 ? NULL : xport_open(ifindex, err, sizeof err);
-  if (!x) {
-    if (slot < 0) snprintf(err, sizeof err, "more than %d underlay devices", MAX_PORTS);
-    char name[IF_NAMESIZE] = "?"; if_indextoname((unsigned)ifindex, name);
-    logf_("fast path on %s: %s; raw sockets carry its tunnels", name, err);
-    if (n_failed < MAX_PORTS) {
-      port_failed[n_failed].ifindex = ifindex; port_failed[n_failed].at = now_ms();
-      snprintf(port_failed[n_failed++].err, sizeof port_failed[0].err, "%s", err);
-    }
-    return -1;
-  }
-  ports[slot].x = x; ports[slot].ifindex = ifindex; ports[slot].refs = 1;
-  for (int q = 0; q < xport_queues(x); q++) {
-    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_XSK, (uint32_t)(slot * XPORT_MAX_QUEUES + q)) };
-    epoll_ctl(epfd, EPOLL_CTL_ADD, xport_fd(x, q), &ev);
-  }
-  char name[IF_NAMESIZE] = "?"; if_indextoname((unsigned)ifindex, name);
-  logf_("fast path on %s: XDP %s, %d queue(s)", name, xport_mode(x), xport_queues(x));
-  return slot;
+static void port_close(struct port *p) {
+  if (!p->x) return;
+  for (int q = 0; q < xport_queues(p->x); q++) epoll_ctl(epfd, EPOLL_CTL_DEL, xport_fd(p->x, q), NULL);
+  xport_close(p->x);
+  p->x = NULL;
 }
 
-// Open a port again in the same slot (tunnels keep their index): the
-// device's MAC changed (its program would pass every frame to the kernel),
-// or an earlier reopen failed.
-static void port_reopen(int slot, const char *why) {
-  struct xport *old = ports[slot].x;
-  if (old) {
-    for (int q = 0; q < xport_queues(old); q++) epoll_ctl(epfd, EPOLL_CTL_DEL, xport_fd(old, q), NULL);
-    xport_close(old);
-  }
-  char err[160];
-  struct xport *x = xport_open(ports[slot].ifindex, err, sizeof err);
-  ports[slot].x = x;
-  ports[slot].retry_at = now_ms() + PORT_RETRY_MS;
-  if (!x) {
-    // Tunnels holding this slot find it empty and use raw sockets (fast_send
-    // checks); resolve() tries again after PORT_RETRY_MS.
-    logf_("fast path: reopening %s: %s", why, err);
-    return;
-  }
-  for (int q = 0; q < xport_queues(x); q++) {
+// Open (again, when why says why) the slot's port.
+static void port_open(int slot, const char *why) {
+  struct port *p = &ports[slot];
+  port_close(p);
+  p->x = xport_open(p->ifindex, p->err, sizeof p->err);
+  p->retry_at = now_ms() + PORT_RETRY_MS;
+  char name[IF_NAMESIZE] = "?"; if_indextoname((unsigned)p->ifindex, name);
+  if (!p->x) { logf_("fast path on %s%s%s: %s; raw sockets carry its tunnels", name, why ? ", " : "", why ? why : "", p->err); return; }
+  for (int q = 0; q < xport_queues(p->x); q++) {
     struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_XSK, (uint32_t)(slot * XPORT_MAX_QUEUES + q)) };
-    epoll_ctl(epfd, EPOLL_CTL_ADD, xport_fd(x, q), &ev);
+    epoll_ctl(epfd, EPOLL_CTL_ADD, xport_fd(p->x, q), &ev);
   }
-  logf_("fast path: %s; program reloaded", why);
+  if (why) logf_("fast path on %s: %s; program reloaded", name, why);
+  else logf_("fast path on %s: XDP %s, %d queue(s)", name, xport_mode(p->x), xport_queues(p->x));
+}
+
+static int port_get(int ifindex) {
+  int free_slot = -1;
+  for (int i = 0; i < MAX_PORTS; i++) {
+    if (ports[i].refs && ports[i].ifindex == ifindex) { ports[i].refs++; return i; }
+    if (!ports[i].refs && free_slot < 0) free_slot = i;
+  }
+  if (free_slot < 0) {
+    ports_full = ifindex;
+    logf_("fast path: more than %d underlay devices; raw sockets carry the rest", MAX_PORTS);
+    return -1;
+  }
+  if (ports_full == ifindex) ports_full = 0;
+  ports[free_slot] = (struct port){ .ifindex = ifindex, .refs = 1 };
+  port_open(free_slot, NULL);
+  return free_slot;
 }
 
 static void port_put(int slot) {
   if (slot < 0 || --ports[slot].refs > 0) return;
-  struct xport *x = ports[slot].x;
-  if (x) {
-    for (int q = 0; q < xport_queues(x); q++) epoll_ctl(epfd, EPOLL_CTL_DEL, xport_fd(x, q), NULL);
-    xport_close(x);
-  }
-  ports[slot].x = NULL; ports[slot].ifindex = 0; ports[slot].refs = 0;
+  port_close(&ports[slot]);
+  memset(&ports[slot], 0, sizeof ports[slot]);
 }
 
 // Follow the kernel: which device the remote is routed by, and whether the
@@ -293,10 +270,11 @@ static void resolve(struct tunnel *t) {
     t->port = ifindex ? port_get(ifindex) : -1;
   }
   t->fast = 0;
-  if (t->port >= 0 && ports[t->port].x && memcmp(nh.src_mac, xport_mac(ports[t->port].x), 6)) port_reopen(t->port, "device MAC changed");
-  else if (t->port >= 0 && !ports[t->port].x && now_ms() >= ports[t->port].retry_at) port_reopen(t->port, "after a failed reopen");
+  struct port *p = t->port >= 0 ? &ports[t->port] : NULL;
+  if (p && p->x && memcmp(nh.src_mac, xport_mac(p->x), 6)) port_open(t->port, "device MAC changed");
+  else if (p && !p->x && now_ms() >= p->retry_at) port_open(t->port, "tried again");
   // A jumbo underlay whose frames do not fit a UMEM frame stays on raw sockets.
-  if (t->port < 0 || !ports[t->port].x || !nh.resolved || (size_t)nh.mtu + ETH_HLEN > xport_frame_room()) return;
+  if (!p || !p->x || !nh.resolved || (size_t)nh.mtu + ETH_HLEN > xport_frame_room()) return;
   memcpy(t->eth, nh.dst_mac, 6); memcpy(t->eth + 6, nh.src_mac, 6);
   t->eth[12] = t->family == AF_INET ? 0x08 : 0x86; t->eth[13] = t->family == AF_INET ? 0x00 : 0xdd;
   t->dev_mtu = nh.mtu;
@@ -893,6 +871,18 @@ static void cmd_del(int fd, const char *name) {
   reply(fd, t ? "{\"ok\":true}\n" : "{\"ok\":true,\"existed\":false}\n");
 }
 
+// One entry of list's xdp.failed: the device and why, as a plain JSON string.
+static size_t failed_json(char *out, size_t room, int ifindex, const char *why, int *first) {
+  char name[IF_NAMESIZE] = "?", e[160];
+  if_indextoname((unsigned)ifindex, name);
+  size_t k = 0;
+  for (const char *c = why; *c && k < sizeof e - 1; c++) if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20) e[k++] = *c;
+  e[k] = 0;
+  size_t n = (size_t)snprintf(out, room, "%s{\"device\":\"%s\",\"error\":\"%s\"}", *first ? "" : ",", name, e);
+  *first = 0;
+  return n;
+}
+
 static void cmd_list(int fd) {
   static char out[MAX_TUNNELS * 700 + MAX_PORTS * 400 + 1024];
   size_t o = 0;
@@ -910,13 +900,9 @@ static void cmd_list(int fd) {
     firstp = 0;
   }
   o += (size_t)snprintf(out + o, sizeof out - o, "],\"failed\":[");
-  for (int i = 0; i < n_failed; i++) {
-    char name[IF_NAMESIZE] = "?"; if_indextoname((unsigned)port_failed[i].ifindex, name);
-    char e[160]; size_t k = 0;
-    for (const char *c = port_failed[i].err; *c && k < sizeof e - 1; c++) if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20) e[k++] = *c;   // plain JSON string
-    e[k] = 0;
-    o += (size_t)snprintf(out + o, sizeof out - o, "%s{\"device\":\"%s\",\"error\":\"%s\"}", i ? "," : "", name, e);
-  }
+  int firstf = 1;
+  for (int i = 0; i < MAX_PORTS; i++) if (ports[i].refs && !ports[i].x) o += failed_json(out + o, sizeof out - o, ports[i].ifindex, ports[i].err, &firstf);
+  if (ports_full) o += failed_json(out + o, sizeof out - o, ports_full, "more than 16 underlay devices", &firstf);
   o += (size_t)snprintf(out + o, sizeof out - o, "]},\"tunnels\":[");
   int first = 1;
   for (int i = 0; i < MAX_TUNNELS; i++) {

@@ -1,17 +1,14 @@
 // Route and neighbour lookups over rtnetlink, one request and one reply each.
 #define _GNU_SOURCE
 #include "nexthop.h"
+#include "netdev.h"
 
 #include <errno.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
-#include <net/if_arp.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -59,23 +56,6 @@ static struct nlmsghdr *request(struct nlmsghdr *req, char *buf, size_t len) {
   }
 }
 
-static int link_info(int ifindex, struct nexthop *out) {
-  char name[IF_NAMESIZE];
-  if (!if_indextoname((unsigned)ifindex, name)) return -1;
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  struct ifreq r;
-  memset(&r, 0, sizeof r);
-  snprintf(r.ifr_name, sizeof r.ifr_name, "%s", name);
-  int rc = -1;
-  if (ioctl(s, SIOCGIFHWADDR, &r) == 0 && r.ifr_hwaddr.sa_family == ARPHRD_ETHER) {
-    memcpy(out->src_mac, r.ifr_hwaddr.sa_data, 6);
-    if (ioctl(s, SIOCGIFMTU, &r) == 0) { out->mtu = r.ifr_mtu; rc = 0; }
-  }
-  close(s);
-  return rc;
-}
-
 int nexthop_lookup(int family, const void *dst, const void *src, struct nexthop *out) {
   memset(out, 0, sizeof *out);
   unsigned short alen = family == AF_INET ? 4 : 16;
@@ -100,7 +80,7 @@ int nexthop_lookup(int family, const void *dst, const void *src, struct nexthop 
     else if (a->rta_type == RTA_GATEWAY && RTA_PAYLOAD(a) == alen) { memcpy(gw, RTA_DATA(a), alen); have_gw = 1; }
     else if (a->rta_type == RTA_VIA) return -1;   // a next hop of the other family: leave it to the kernel
   }
-  if (!oif || link_info(oif, out)) return -1;
+  if (!oif || netdev_mac(oif, out->src_mac) || (out->mtu = netdev_mtu(oif)) < 0) return -1;   // Ethernet only
   out->ifindex = oif;
 
   struct { struct nlmsghdr n; struct ndmsg m; char attrs[64]; } nq;

@@ -3,18 +3,16 @@
 // program, so the engine needs no libbpf and no BPF compiler.
 #define _GNU_SOURCE
 #include "xdp.h"
+#include "netdev.h"
 
 #include <errno.h>
 #include <linux/bpf.h>
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
-#include <linux/sockios.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -219,13 +217,12 @@ struct xsk {
   int fd;
   uint8_t *umem; size_t umem_len;
   struct ring rx, fill, tx, comp;
-  uint32_t rx_peeked;
   uint32_t tx_local;            // TX producer not yet published
   uint64_t *free; uint32_t nfree;
 };
 
 struct xport {
-  int ifindex, nq, prog_fd, xsks_fd, link_fd, native;
+  int nq, prog_fd, xsks_fd, link_fd, native;
   uint8_t mac[6];                 // the device's, as the program compares it
   struct xsk q[XPORT_MAX_QUEUES];
 };
@@ -250,7 +247,8 @@ static void xsk_close(struct xsk *s) {
   s->fd = -1;
 }
 
-static int xsk_open(struct xsk *s, int ifindex, int queue, int tx, uint16_t bind_flags, char *err, size_t errlen) {
+// No bind flags: zero-copy where the driver has it, copy mode otherwise.
+static int xsk_open(struct xsk *s, int ifindex, int queue, int tx, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
   s->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
   if (s->fd < 0) { snprintf(err, errlen, "AF_XDP socket: %s", strerror(errno)); return -1; }
@@ -284,7 +282,7 @@ static int xsk_open(struct xsk *s, int ifindex, int queue, int tx, uint16_t bind
     s->free = malloc(TX_FRAMES * sizeof *s->free);
     for (uint32_t i = 0; i < TX_FRAMES; i++) s->free[s->nfree++] = (uint64_t)(RX_FRAMES + i) * FRAME;
   }
-  struct sockaddr_xdp sx = { .sxdp_family = AF_XDP, .sxdp_ifindex = (uint32_t)ifindex, .sxdp_queue_id = (uint32_t)queue, .sxdp_flags = bind_flags };
+  struct sockaddr_xdp sx = { .sxdp_family = AF_XDP, .sxdp_ifindex = (uint32_t)ifindex, .sxdp_queue_id = (uint32_t)queue };
   // EBUSY: the kernel still holds the queue for a socket closed a moment ago
   // (an engine restarted, a port reopened: the release is deferred to a
   // work queue). Give it up to half a second.
@@ -296,56 +294,20 @@ static int xsk_open(struct xsk *s, int ifindex, int queue, int tx, uint16_t bind
 
 // Receive queues the device has (ethtool channels); 1 when it does not say.
 static int rx_queues(int ifindex) {
-  char name[IF_NAMESIZE];
-  if (!if_indextoname((unsigned)ifindex, name)) return 1;
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
-  ifr.ifr_data = (void *)&ch;
-  int n = 1;
-  if (s >= 0 && ioctl(s, SIOCETHTOOL, &ifr) == 0) {
-    uint32_t q = ch.rx_count + ch.combined_count;
-    if (q > 1) n = (int)q;
-  }
-  if (s >= 0) close(s);
+  int n = netdev_ethtool(ifindex, &ch) == 0 && ch.rx_count + ch.combined_count > 1 ? (int)(ch.rx_count + ch.combined_count) : 1;
   return n > XPORT_MAX_QUEUES ? XPORT_MAX_QUEUES : n;
 }
 
-static int device_mac(int ifindex, uint8_t mac[6]) {
-  char name[IF_NAMESIZE];
-  if (!if_indextoname((unsigned)ifindex, name)) return -1;
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
-  int rc = ioctl(s, SIOCGIFHWADDR, &ifr) == 0 && ifr.ifr_hwaddr.sa_family == 1 /* ARPHRD_ETHER */ ? 0 : -1;
-  if (!rc) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-  close(s);
-  return rc;
-}
-
 static int is_veth(int ifindex) {
-  char name[IF_NAMESIZE];
-  if (!if_indextoname((unsigned)ifindex, name)) return 0;
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return 0;
   struct ethtool_drvinfo di = { .cmd = ETHTOOL_GDRVINFO };
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
-  ifr.ifr_data = (void *)&di;
-  int veth = ioctl(s, SIOCETHTOOL, &ifr) == 0 && !strcmp(di.driver, "veth");
-  close(s);
-  return veth;
+  return netdev_ethtool(ifindex, &di) == 0 && !strcmp(di.driver, "veth");
 }
 
 struct xport *xport_open(int ifindex, char *err, size_t errlen) {
   if (g_mode == XDP_OFF) { snprintf(err, errlen, "AF_XDP off"); return NULL; }
   struct xport *x = calloc(1, sizeof *x);
-  x->ifindex = ifindex; x->prog_fd = x->xsks_fd = x->link_fd = -1;
+  x->prog_fd = x->xsks_fd = x->link_fd = -1;
   for (int i = 0; i < XPORT_MAX_QUEUES; i++) x->q[i].fd = -1;
   x->nq = rx_queues(ifindex);
   x->xsks_fd = map_create(BPF_MAP_TYPE_XSKMAP, 4, 4, XPORT_MAX_QUEUES);
@@ -354,7 +316,7 @@ struct xport *xport_open(int ifindex, char *err, size_t errlen) {
   // after a change, frames pass to the kernel (raw sockets) until the port
   // is opened again.
   uint8_t mac[6];
-  if (device_mac(ifindex, mac)) { snprintf(err, errlen, "not an Ethernet device"); goto fail; }
+  if (netdev_mac(ifindex, mac)) { snprintf(err, errlen, "not an Ethernet device"); goto fail; }
   memcpy(x->mac, mac, 6);
   x->prog_fd = prog_load(x->xsks_fd, mac, err, errlen);
   if (x->prog_fd < 0) goto fail;
@@ -372,8 +334,7 @@ struct xport *xport_open(int ifindex, char *err, size_t errlen) {
     snprintf(err, errlen, "attach XDP: %s", strerror(errno)); goto fail;
   }
   for (int q = 0; q < x->nq; q++) {
-    // No bind flags: zero-copy where the driver has it, copy mode otherwise.
-    if (xsk_open(&x->q[q], ifindex, q, q == 0, 0, err, errlen)) goto fail;
+    if (xsk_open(&x->q[q], ifindex, q, q == 0, err, errlen)) goto fail;
     uint32_t key = (uint32_t)q, fd = (uint32_t)x->q[q].fd;
     if (map_update(x->xsks_fd, &key, &fd)) { snprintf(err, errlen, "xskmap update: %s", strerror(errno)); goto fail; }
   }
@@ -404,7 +365,6 @@ uint64_t xport_rx_lost(const struct xport *x) {
   return n;
 }
 
-int xport_ifindex(const struct xport *x) { return x->ifindex; }
 const uint8_t *xport_mac(const struct xport *x) { return x->mac; }
 int xport_queues(const struct xport *x) { return x->nq; }
 int xport_fd(const struct xport *x, int q) { return x->q[q].fd; }
@@ -421,7 +381,6 @@ int xport_rx_peek(struct xport *x, int queue, struct xframe *out, int max) {
     const struct xdp_desc *e = &d[(cons + i) & s->rx.mask];
     out[i].data = s->umem + e->addr; out[i].len = e->len;
   }
-  s->rx_peeked = n;
   return (int)n;
 }
 
@@ -434,7 +393,6 @@ void xport_rx_release(struct xport *x, int queue, int n) {
   for (int i = 0; i < n; i++) fr[(fp + (uint32_t)i) & s->fill.mask] = d[(cons + (uint32_t)i) & s->rx.mask].addr & ~(uint64_t)(FRAME - 1);
   __atomic_store_n(s->fill.producer, fp + (uint32_t)n, __ATOMIC_RELEASE);
   __atomic_store_n(s->rx.consumer, cons + (uint32_t)n, __ATOMIC_RELEASE);
-  s->rx_peeked = 0;
 }
 
 static void reclaim(struct xsk *s) {

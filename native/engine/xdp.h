@@ -36,7 +36,6 @@ struct xport;
 // native mode, or generic on a veth (see xport_open); native/generic: only that.
 struct xport *xport_open(int ifindex, char *err, size_t errlen);
 void xport_close(struct xport *x);
-int xport_ifindex(const struct xport *x);
 const uint8_t *xport_mac(const struct xport *x);   // the device MAC its program accepts
 uint64_t xport_rx_lost(const struct xport *x);   // dropped by the kernel before the rings
 int xport_queues(const struct xport *x);
