@@ -260,36 +260,54 @@ static void port_put(int slot) {
 // Follow the kernel: which device the remote is routed by, and whether the
 // next hop's MAC is known. Until it is, the raw socket sends (and its
 // packets make the kernel resolve it).
-static void resolve(struct tunnel *t) {
+// found, nh: what nexthop_lookup answered for the tunnel's (remote, local).
+static void resolve_with(struct tunnel *t, int found, const struct nexthop *nh) {
   t->tx_seen = t->tx_packets;
-  if (!xdp_on) return;
-  struct nexthop nh;
-  int ifindex = nexthop_lookup(t->family, &t->remote, &t->local, &nh) == 0 ? nh.ifindex : 0;
+  int ifindex = found ? nh->ifindex : 0;
   if (ifindex != (t->port >= 0 ? ports[t->port].ifindex : 0)) {
     if (t->port >= 0) port_put(t->port);
     t->port = ifindex ? port_get(ifindex) : -1;
   }
   t->fast = 0;
   struct port *p = t->port >= 0 ? &ports[t->port] : NULL;
-  if (p && p->x && memcmp(nh.src_mac, xport_mac(p->x), 6)) port_open(t->port, "device MAC changed");
+  if (p && p->x && memcmp(nh->src_mac, xport_mac(p->x), 6)) port_open(t->port, "device MAC changed");
   else if (p && !p->x && now_ms() >= p->retry_at) port_open(t->port, "tried again");
   // A jumbo underlay whose frames do not fit a UMEM frame stays on raw sockets.
-  if (!p || !p->x || !nh.resolved || (size_t)nh.mtu + ETH_HLEN > xport_frame_room()) return;
-  memcpy(t->eth, nh.dst_mac, 6); memcpy(t->eth + 6, nh.src_mac, 6);
+  if (!p || !p->x || !nh->resolved || (size_t)nh->mtu + ETH_HLEN > xport_frame_room()) return;
+  memcpy(t->eth, nh->dst_mac, 6); memcpy(t->eth + 6, nh->src_mac, 6);
   t->eth[12] = t->family == AF_INET ? 0x08 : 0x86; t->eth[13] = t->family == AF_INET ? 0x00 : 0xdd;
-  t->dev_mtu = nh.mtu;
+  t->dev_mtu = nh->mtu;
   t->fast = 1;
+}
+
+static void resolve(struct tunnel *t) {
+  if (!xdp_on) { t->tx_seen = t->tx_packets; return; }
+  struct nexthop nh;
+  int found = nexthop_lookup(t->family, &t->remote, &t->local, &nh) == 0;
+  resolve_with(t, found, &nh);
 }
 
 // Tunnels that sent since their last lookup are looked up again: every
 // 250 ms while the next hop is unknown, every second once it is (and then
 // one packet goes by the raw socket, so the kernel's neighbour entry stays
 // confirmed and a changed MAC is learnt).
+// Tunnels between the same two addresses (every link between two nodes)
+// share one answer per pass: the look-ups run in the forwarding loop.
 static void refresh(int full) {
+  static struct { int family, found; struct in6_addr remote, local; struct nexthop nh; } seen[MAX_TUNNELS];
+  int nseen = 0;
   for (int i = 0; i < MAX_TUNNELS; i++) {
     struct tunnel *t = &tunnels[i];
     if (!t->used || t->tx_packets == t->tx_seen || (t->fast && !full)) continue;
-    resolve(t);
+    if (!xdp_on) { t->tx_seen = t->tx_packets; continue; }
+    int k = 0;
+    while (k < nseen && !(seen[k].family == t->family && !memcmp(&seen[k].remote, &t->remote, 16) && !memcmp(&seen[k].local, &t->local, 16))) k++;
+    if (k == nseen) {
+      seen[k].family = t->family; seen[k].remote = t->remote; seen[k].local = t->local;
+      seen[k].found = nexthop_lookup(t->family, &t->remote, &t->local, &seen[k].nh) == 0;
+      nseen++;
+    }
+    resolve_with(t, seen[k].found, &seen[k].nh);
     if (t->fast) t->probe = 1;
   }
 }
