@@ -1,8 +1,8 @@
 // visp-engine's AF_XDP fast path end to end, in namespaces: two nodes on a
 // veth underlay (198.18.0.0/24, 2001:db8:ff::/64), one engine per node with
-// `--xdp auto` (generic XDP on a veth), the same six tunnels as
-// engine.test.ts (EtherIP, gretap with key, layer-3 gre with key; IPv4 and
-// IPv6 underlay), each device moved into an experiment namespace.
+// `--xdp auto` (generic XDP on a veth), the six tunnels of two-nodes.ts
+// that engine.test.ts uses too (EtherIP, gretap with key, layer-3 gre with
+// key; IPv4 and IPv6 underlay), each device moved into an experiment namespace.
 //
 // What is checked: the XDP program is attached where the kernel says it is
 // (iproute2 is the independent witness), bulk traffic really goes through
@@ -20,26 +20,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EngineClient, EngineDrops, EngineList, EngineTunnelSpec, EngineTunnelState } from '../../src/dataplane/engine-client.js';
+import type { EngineDrops, EngineList, EngineTunnelState } from '../../src/dataplane/engine-client.js';
 import { EngineProcess } from '../../src/dataplane/engine-process.js';
 import { ipIn, ipLink, kernelSkipReason, makeNetns, sh, underlayPair } from '../helpers/netns.js';
 import { inEchos, iperfServer, ping } from '../helpers/nodes.js';
+import { within } from '../helpers/wait.js';
+import { ACROSS, KEY, KEY6, NAMES, provisionTunnels, sideTunnels, type Side } from './two-nodes.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const FRAMES = join(repo, 'test/dataplane/frames.py');
-const KEY = 4711;
-const KEY6 = 0xfeedbeef;
-const NAMES = ['eip0', 'eip6', 'gre0', 'gre6', 'gt0', 'gt6'];
 const pythonSkip = existsSync('/usr/bin/python3') ? undefined : 'the frame sender needs /usr/bin/python3';
 
-/** Node b's end of every tunnel, once per inner family it carries. */
-const ACROSS = ['192.0.2.2', '2001:db8:1::2', '192.0.2.6', '2001:db8:2::2', '192.0.2.10', '192.0.2.14',
-  '192.0.2.18', '2001:db8:3::2', '192.0.2.22', '2001:db8:4::2'];
 /** One iperf3 target per tunnel (IPv6 inside for the IPv6-underlay gre). */
 const IPERF: Array<[string, string]> = [['eip0', '192.0.2.2'], ['gt0', '192.0.2.6'], ['eip6', '192.0.2.10'],
   ['gt6', '192.0.2.14'], ['gre0', '192.0.2.18'], ['gre6', '2001:db8:4::2']];
 
-interface Side { spec: EngineTunnelSpec; addrs: string[] }
 type Counters = Record<string, EngineTunnelState>;
 
 /** The XDP attachment iproute2 reports for a device (undefined: none). */
@@ -54,22 +49,11 @@ function pingReplies(ns: string, dst: string, count: number, interval = '0.05'):
   return m ? Number(m[1]) : 0;
 }
 
-async function waitFor(what: () => boolean | Promise<boolean>, ms: number, step = 50): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await what()) return true;
-    if (Date.now() > end) return false;
-    await sleep(step);
-  }
-}
-
 function python(ns: string, ...args: string[]): Record<string, number> {
   const r = spawnSync('ip', ['netns', 'exec', ns, '/usr/bin/python3', FRAMES, ...args], { encoding: 'utf8', timeout: 30_000 });
   if (r.status !== 0) throw new Error(`frames.py ${args[0]}: ${r.status} ${r.stderr}`);
   return JSON.parse(r.stdout) as Record<string, number>;
 }
-
-const macOf = (ns: string, dev: string): string => (JSON.parse(ipIn(ns, '-j', 'link', 'show', 'dev', dev)) as Array<{ address: string }>)[0]!.address;
 
 describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth underlay', () => {
   let runDir: string;
@@ -77,15 +61,6 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
   let xa: string, xb: string;
   const engines: { a?: EngineProcess; b?: EngineProcess } = {};
   let sides: { a: Side[]; b: Side[] };
-
-  async function provision(node: string, exp: string, client: EngineClient, list: Side[]): Promise<void> {
-    for (const s of list) await client.ensureTunnel(s.spec);
-    for (const s of list) {
-      ipIn(node, 'link', 'set', s.spec.name, 'netns', exp);
-      for (const a of s.addrs) ipIn(exp, 'addr', 'add', a, 'dev', s.spec.name, ...(a.includes(':') ? ['nodad'] : []));
-      ipIn(exp, 'link', 'set', s.spec.name, 'up');
-    }
-  }
 
   async function counters(e: EngineProcess): Promise<Counters> {
     return Object.fromEntries((await e.client.list()).tunnels.map((t) => [t.name, t]));
@@ -102,7 +77,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
 
   /** Ping every tunnel until it answers (a freshly placed device needs a moment). */
   async function pingAll(dsts: string[], ms = 5000): Promise<void> {
-    for (const dst of dsts) expect(await waitFor(() => ping(xa, dst, 1), ms, 0), dst).toBe(true);
+    for (const dst of dsts) expect(await within(() => ping(xa, dst, 1), ms, 0), dst).toBe(true);
   }
 
   beforeAll(async () => {
@@ -111,23 +86,12 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
     ul = underlayPair('xdp');
     xa = makeNetns('xdpxa');
     xb = makeNetns('xdpxb');
-    const tunnels = (me: 'a' | 'b'): Side[] => {
-      const [l4, r4, l6, r6, h] = me === 'a' ? [ul.a4, ul.b4, ul.a6, ul.b6, 1] : [ul.b4, ul.a4, ul.b6, ul.a6, 2];
-      return [
-        { spec: { name: 'eip0', kind: 'etherip', local: l4, remote: r4, mac: `02:00:00:00:0${h}:01` }, addrs: [`192.0.2.${h}/30`, `2001:db8:1::${h}/64`] },
-        { spec: { name: 'gt0', kind: 'gretap', local: l4, remote: r4, key: KEY, mac: `02:00:00:00:0${h}:02` }, addrs: [`192.0.2.${4 + h}/30`, `2001:db8:2::${h}/64`] },
-        { spec: { name: 'eip6', kind: 'etherip', local: l6, remote: r6, mac: `02:00:00:00:0${h}:03` }, addrs: [`192.0.2.${8 + h}/30`] },
-        { spec: { name: 'gt6', kind: 'gretap', local: l6, remote: r6, key: KEY6, mac: `02:00:00:00:0${h}:04` }, addrs: [`192.0.2.${12 + h}/30`] },
-        { spec: { name: 'gre0', kind: 'gre', local: l4, remote: r4, key: KEY }, addrs: [`192.0.2.${16 + h}/30`, `2001:db8:3::${h}/64`] },
-        { spec: { name: 'gre6', kind: 'gre', local: l6, remote: r6, key: KEY6 }, addrs: [`192.0.2.${20 + h}/30`, `2001:db8:4::${h}/64`] },
-      ];
-    };
-    sides = { a: tunnels('a'), b: tunnels('b') };
+    sides = { a: sideTunnels(ul, 'a'), b: sideTunnels(ul, 'b') };
     for (const [k, node, exp] of [['a', ul.a, xa], ['b', ul.b, xb]] as const) {
       const e = new EngineProcess({ netns: node, runDir, xdp: 'auto' });
       engines[k] = e;
       await e.start();
-      await provision(node, exp, e.client, sides[k]);
+      await provisionTunnels(node, exp, e.client, sides[k]);
     }
   });
 
@@ -157,7 +121,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
   it('pings and carries iperf3 (2 s each) across EtherIP, gretap and gre over both underlays, through the AF_XDP rings', async () => {
     for (const dst of ACROSS) expect(ping(xa, dst), dst).toBe(true);
     // Next hops are known after the first packets: every tunnel goes fast within a second or so.
-    expect(await waitFor(allFast, 3000), 'every tunnel on fastPath').toBe(true);
+    expect(await within(allFast, 3000), 'every tunnel on fastPath').toBe(true);
     const stopServer = await iperfServer(xb);
     const rows: string[] = [];
     try {
@@ -200,7 +164,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
     const before = await engines.a!.client.list();
     const echos0 = inEchos(xa);
     const sent = python(ul.b, 'garbage', ul.a4, ul.a6, String(KEY), String(KEY6), String(N));
-    const bad = python(ul.b, 'badip', 'ul0', macOf(ul.a, 'ul0'), ul.b4, ul.a4, '02:00:00:00:01:01', String(N));
+    const bad = python(ul.b, 'badip', 'ul0', ipLink(ul.a, 'ul0').address, ul.b4, ul.a4, '02:00:00:00:01:01', String(N));
     const want: EngineDrops = {
       truncated: sent.eipTruncated! + sent.eipShortFrame! + sent.greTruncated! + sent.greTruncatedKey! + sent.eipTruncated6!,
       badVersion: sent.eipBadVersion! + sent.greBadVersion! + sent.eipBadVersion6!,
@@ -216,7 +180,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
       Object.fromEntries(Object.keys(want).map((k) => [k, (after.drops[k as keyof EngineDrops] ?? NaN) - (before.drops[k as keyof EngineDrops] ?? NaN)]));
     // Wait until everything sent is counted (or a second passes), then compare exactly.
     const total = Object.values(want).reduce((s, n) => s + n!, 0);
-    await waitFor(async () => {
+    await within(async () => {
       after = await engines.a!.client.list();
       return Object.values(delta()).reduce((s, n) => s + n, 0) >= total;
     }, 1000);
@@ -238,13 +202,13 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
     const eip0 = async (): Promise<EngineTunnelState> => (await engines.a!.client.list()).tunnels.find((t) => t.name === 'eip0')!;
     const [t0, e0, d0] = [await eip0(), inEchos(xa), (await engines.a!.client.list()).drops];
     // ICMP echo requests from b's eip0 (192.0.2.2) to a's (192.0.2.1, its real MAC): a's stack must answer them.
-    const sent = python(ul.b, 'slowpath', ul.a4, macOf(xa, 'eip0'), '02:00:00:00:02:01', '192.0.2.2', '192.0.2.1', String(N));
+    const sent = python(ul.b, 'slowpath', ul.a4, ipLink(xa, 'eip0').address, '02:00:00:00:02:01', '192.0.2.2', '192.0.2.1', String(N));
     expect(sent).toEqual({ options: N, fragmented: N });
     // Received by the raw socket, i.e. not through XDP: rxPackets - rxXdp. (Node b's
     // own traffic on eip0 meanwhile, such as its ARP reply to a's stack, comes by XDP.)
     const slow = (t: EngineTunnelState): number => t.rxPackets - t.rxXdp!;
     let t1 = t0;
-    await waitFor(async () => { t1 = await eip0(); return slow(t1) - slow(t0) >= 2 * N && inEchos(xa) - e0 >= 2 * N; }, 2000);
+    await within(async () => { t1 = await eip0(); return slow(t1) - slow(t0) >= 2 * N && inEchos(xa) - e0 >= 2 * N; }, 2000);
     expect(slow(t1) - slow(t0), 'eip0 packets received by the raw socket (rxPackets - rxXdp)').toBe(2 * N);
     expect(inEchos(xa) - e0, 'echo requests received in a\'s experiment namespace').toBe(2 * N);
     const d1 = (await engines.a!.client.list()).drops;
@@ -256,7 +220,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
     // Valid EtherIP frames for a's eip0, but to another host's MAC (a flooding
     // switch, a promiscuous NIC): the kernel drops them, so must the fast path.
     const e0 = inEchos(xa);
-    expect(python(ul.b, 'otherhost', 'ul0', '02:00:00:00:99:99', ul.b4, ul.a4, macOf(xa, 'eip0'), String(N))).toEqual({ otherhost: N });
+    expect(python(ul.b, 'otherhost', 'ul0', '02:00:00:00:99:99', ul.b4, ul.a4, ipLink(xa, 'eip0').address, String(N))).toEqual({ otherhost: N });
     await sleep(300);
     expect(inEchos(xa) - e0, 'echo requests in frames for another MAC reached a\'s experiment namespace').toBe(0);
     // a's underlay MAC changes: the program (which compares it) is reloaded
@@ -265,9 +229,9 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
     const eip0 = async (): Promise<EngineTunnelState> => (await engines.a!.client.list()).tunnels.find((t) => t.name === 'eip0')!;
     /** Traffic until a reloaded, then until its receiving is by XDP again (b's engine may still use a's old MAC for a second). */
     const reloadedAndFast = async (n0: number): Promise<void> => {
-      expect(await waitFor(() => { pingReplies(xa, '192.0.2.2', 2); return reloads() > n0; }, 10_000, 100), 'the program was reloaded').toBe(true);
+      expect(await within(() => { pingReplies(xa, '192.0.2.2', 2); return reloads() > n0; }, 10_000, 100), 'the program was reloaded').toBe(true);
       let t0 = await eip0();
-      const back = await waitFor(async () => {
+      const back = await within(async () => {
         pingReplies(xa, '192.0.2.2', 5);
         const t1 = await eip0();
         const fast = t1.rxXdp! - t0.rxXdp! >= 4 && t1.fastPath === true;
@@ -277,13 +241,13 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
       expect(back, 'a receives by XDP again after its MAC changed').toBe(true);
       expect(xdpOn(ul.a, 'ul0')?.prog?.id, 'a program is attached').toBeGreaterThan(0);
     };
-    const oldMac = macOf(ul.a, 'ul0');
+    const oldMac = ipLink(ul.a, 'ul0').address;
     const n0 = reloads();
     ipIn(ul.a, 'link', 'set', 'dev', 'ul0', 'address', '02:00:00:00:aa:01');
     try {
       // b learns the new MAC when it resolves again (a veth sends no gratuitous ARP).
       ipIn(ul.b, 'neigh', 'flush', 'dev', 'ul0');
-      expect(await waitFor(() => pingReplies(xa, '192.0.2.2', 3) === 3, 15_000, 200)).toBe(true);
+      expect(await within(() => pingReplies(xa, '192.0.2.2', 3) === 3, 15_000, 200)).toBe(true);
       await reloadedAndFast(n0);
     } finally {
       const n1 = reloads();
@@ -309,13 +273,13 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
     expect(xdp!.ports).toEqual([]);
     expect(xdp!.failed).toEqual([]);
     // Added again (and placed again: the devices went with the tunnels): attached again, forwards fast.
-    await provision(ul.a, xa, a, sides.a);
+    await provisionTunnels(ul.a, xa, a, sides.a);
     const again = await a.list();
     expect(again.xdp!.ports).toHaveLength(1);
     expect(again.xdp!.ports[0]).toMatchObject({ device: 'ul0', mode: 'generic', queues: 1, tunnels: NAMES.length });
     expect(xdpOn(ul.a, 'ul0')?.mode).toBe(2);
     await pingAll(ACROSS);
-    expect(await waitFor(allFast, 3000), 'every tunnel on fastPath again').toBe(true);
+    expect(await within(allFast, 3000), 'every tunnel on fastPath again').toBe(true);
     const t0 = (await counters(engines.a!)).eip0!;
     expect(pingReplies(xa, '192.0.2.2', 10)).toBe(10);
     const t1 = (await counters(engines.a!)).eip0!;
@@ -331,7 +295,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
     const off = new EngineProcess({ netns: ul.b, runDir, xdp: 'off' });
     engines.b = off;
     await off.start();
-    await provision(ul.b, xb, off.client, sides.b);
+    await provisionTunnels(ul.b, xb, off.client, sides.b);
     const { xdp } = await off.client.list();
     expect(xdp!.status.startsWith('off')).toBe(true);
     expect(xdp!.ports).toEqual([]);
@@ -358,17 +322,17 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
     // would take them whatever their destination MAC, hiding a stale one).
     // b announces the change (gratuitous ARP, unsolicited NA), so a's kernel
     // learns the new MAC at once; the engine must follow the kernel.
-    const oldMac = macOf(ul.b, 'ul0');
+    const oldMac = ipLink(ul.b, 'ul0').address;
     const newMac = '02:00:00:00:0b:42';
     expect(oldMac).not.toBe(newMac);
-    expect(await waitFor(async () => (await counters(engines.a!)).eip0!.fastPath === true, 3000)).toBe(true);
+    expect(await within(async () => (await counters(engines.a!)).eip0!.fastPath === true, 3000)).toBe(true);
     sh('ip', ['netns', 'exec', ul.b, 'sysctl', '-q', '-w', 'net.ipv4.conf.ul0.arp_notify=1', 'net.ipv6.conf.ul0.ndisc_notify=1']);
     ipIn(ul.b, 'link', 'set', 'dev', 'ul0', 'address', newMac);
     const t0 = Date.now();
     for (const dst of ['192.0.2.2', '192.0.2.10']) {
       // Recovered: 20 echo requests in a row all answered (a tunnel still
       // sending to the old MAC would get only its once-a-second raw probe through).
-      const ok = await waitFor(() => pingReplies(xa, dst, 20, '0.02') === 20, 15_000 - (Date.now() - t0), 0);
+      const ok = await within(() => pingReplies(xa, dst, 20, '0.02') === 20, 15_000 - (Date.now() - t0), 0);
       console.log(`after the MAC change: ${dst} answers all of 20 pings after ${Date.now() - t0} ms`);
       expect(ok, `${dst}: not recovered within 15 s of the MAC change`).toBe(true);
     }

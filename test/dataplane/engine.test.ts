@@ -19,26 +19,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EngineClient, EngineTunnelSpec, EngineTunnelState } from '../../src/dataplane/engine-client.js';
+import type { EngineTunnelState } from '../../src/dataplane/engine-client.js';
 import { EngineProcess } from '../../src/dataplane/engine-process.js';
-import { execIn, ipIn, kernelSkipReason, makeNetns, sh, underlayPair } from '../helpers/netns.js';
+import { execIn, ipIn, ipLink, kernelSkipReason, makeNetns, sh, underlayPair } from '../helpers/netns.js';
 import { iperfServer, ping } from '../helpers/nodes.js';
+import { ACROSS, KEY, NAMES, placeTunnels, provisionTunnels, sideTunnels, type Side } from './two-nodes.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
-const KEY = 4711;
-const KEY6 = 0xfeedbeef;
-const NAMES = ['eip0', 'eip6', 'gre0', 'gre6', 'gt0', 'gt6'];
 /** Seconds of random bytes at the engine: the issue's 30 s (VISP_DATAPLANE_FLOOD_SECONDS=5 for a quick local run). */
 const FLOOD_SECONDS = Number(process.env.VISP_DATAPLANE_FLOOD_SECONDS ?? 30);
 const pythonSkip = existsSync('/usr/bin/python3') ? undefined : 'the garbage sender needs /usr/bin/python3';
 const tsharkSkip = spawnSync('tshark', ['-v']).status === 0 ? undefined : 'tshark is not installed (Debian package tshark)';
-
-/** Node b's end of every tunnel, once per inner family it carries (eip6 and gt6 carry IPv4 only). */
-const ACROSS = ['192.0.2.2', '2001:db8:1::2', '192.0.2.6', '2001:db8:2::2', '192.0.2.10', '192.0.2.14',
-  '192.0.2.18', '2001:db8:3::2', '192.0.2.22', '2001:db8:4::2'];
-
-/** One side's tunnels, with what the experiment end gets. */
-interface Side { spec: EngineTunnelSpec; addrs: string[] }
 
 describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gre between two nodes', () => {
   let runDir: string;
@@ -47,42 +38,18 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
   const engines: EngineProcess[] = [];
   let sides: { a: Side[]; b: Side[] };
 
-  /** What the agent would do: give the engine its tunnels, then move each TAP into the experiment. */
-  async function provision(node: string, exp: string, client: EngineClient, list: Side[]): Promise<void> {
-    for (const s of list) await client.ensureTunnel(s.spec);
-    place(node, exp, list);
-  }
-  function place(node: string, exp: string, list: Side[]): void {
-    for (const s of list) {
-      ipIn(node, 'link', 'set', s.spec.name, 'netns', exp);
-      for (const a of s.addrs) ipIn(exp, 'addr', 'add', a, 'dev', s.spec.name, ...(a.includes(':') ? ['nodad'] : []));
-      ipIn(exp, 'link', 'set', s.spec.name, 'up');
-    }
-  }
-
   beforeAll(async () => {
     sh('bash', [join(repo, 'scripts/build-engine.sh')]);
     runDir = mkdtempSync(join(tmpdir(), 'visp-dp-'));
     ul = underlayPair('dp');
     xa = makeNetns('dpxa');
     xb = makeNetns('dpxb');
-    const tunnels = (me: 'a' | 'b'): Side[] => {
-      const [l4, r4, l6, r6, h] = me === 'a' ? [ul.a4, ul.b4, ul.a6, ul.b6, 1] : [ul.b4, ul.a4, ul.b6, ul.a6, 2];
-      return [
-        { spec: { name: 'eip0', kind: 'etherip', local: l4, remote: r4, mac: `02:00:00:00:0${h}:01` }, addrs: [`192.0.2.${h}/30`, `2001:db8:1::${h}/64`] },
-        { spec: { name: 'gt0', kind: 'gretap', local: l4, remote: r4, key: KEY, mac: `02:00:00:00:0${h}:02` }, addrs: [`192.0.2.${4 + h}/30`, `2001:db8:2::${h}/64`] },
-        { spec: { name: 'eip6', kind: 'etherip', local: l6, remote: r6, mac: `02:00:00:00:0${h}:03` }, addrs: [`192.0.2.${8 + h}/30`] },
-        { spec: { name: 'gt6', kind: 'gretap', local: l6, remote: r6, key: KEY6, mac: `02:00:00:00:0${h}:04` }, addrs: [`192.0.2.${12 + h}/30`] },
-        { spec: { name: 'gre0', kind: 'gre', local: l4, remote: r4, key: KEY }, addrs: [`192.0.2.${16 + h}/30`, `2001:db8:3::${h}/64`] },
-        { spec: { name: 'gre6', kind: 'gre', local: l6, remote: r6, key: KEY6 }, addrs: [`192.0.2.${20 + h}/30`, `2001:db8:4::${h}/64`] },
-      ];
-    };
-    sides = { a: tunnels('a'), b: tunnels('b') };
+    sides = { a: sideTunnels(ul, 'a'), b: sideTunnels(ul, 'b') };
     for (const [node, exp, list] of [[ul.a, xa, sides.a], [ul.b, xb, sides.b]] as const) {
-      const e: EngineProcess = new EngineProcess({ netns: node, runDir, xdp: node === ul.a ? 'off' : 'auto', onRestart: (c) => provision(node, exp, c, list) });
+      const e: EngineProcess = new EngineProcess({ netns: node, runDir, xdp: node === ul.a ? 'off' : 'auto', onRestart: (c) => provisionTunnels(node, exp, c, list) });
       engines.push(e);
       await e.start();
-      await provision(node, exp, e.client, list);
+      await provisionTunnels(node, exp, e.client, list);
     }
   });
 
@@ -202,7 +169,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     expect(after.badProtocol - before.badProtocol).toBeGreaterThanOrEqual(1);
     expect(ping(xa, '192.0.2.6')).toBe(true);   // the tunnels that share its remote still forward
     await b.ensureTunnel(gre0.spec);
-    place(ul.b, xb, [gre0]);
+    placeTunnels(ul.b, xb, [gre0]);
     expect(ping(xa, '192.0.2.18')).toBe(true);
     expect(ping(xa, '2001:db8:3::2')).toBe(true);
   });
@@ -220,7 +187,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     expect((await b.list()).tunnels.find((t) => t.name === 'eip6')?.detached).toBe(true);
     await b.deleteTunnel('eip6');
     await b.ensureTunnel(eip6.spec);
-    place(ul.b, xb, [eip6]);
+    placeTunnels(ul.b, xb, [eip6]);
     expect((await b.list()).tunnels.find((t) => t.name === 'eip6')?.detached).toBe(false);
     expect(ping(xa, '192.0.2.10')).toBe(true);
   });
@@ -242,8 +209,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
 
   it.skipIf(tsharkSkip)('puts EtherIP and GRE on the wire as tshark dissects them, inner frames as sent', async () => {
     const pcap = join(runDir, 'ul.pcap');
-    const macA = (dev: string): string =>
-      (JSON.parse(ipIn(xa, '-j', 'link', 'show', 'dev', dev)) as Array<{ address: string }>)[0]!.address;
+    const macA = (dev: string): string => ipLink(xa, dev).address as string;
     const cap = spawn('ip', ['netns', 'exec', ul.a, 'tshark', '-q', '-i', 'ul0', '-f', 'ip proto 47 or ip proto 97 or ip6 proto 47 or ip6 proto 97', '-w', pcap],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
@@ -324,7 +290,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     expect(u6v6[0]).toMatchObject({ 'ipv6.src': `${ul.a6},2001:db8:4::1`, 'ipv6.dst': `${ul.b6},2001:db8:4::2`, 'gre.key': '0xfeedbeef' });
     // The replies, framed by b's fast path (Ethernet and IP headers its own):
     // the same dissection, from b's addresses and b's underlay MAC.
-    const macBul = (JSON.parse(ipIn(ul.b, '-j', 'link', 'show', 'dev', 'ul0')) as Array<{ address: string }>)[0]!.address;
+    const macBul = ipLink(ul.b, 'ul0').address as string;
     const fromB = (r: Record<string, string>): boolean => r['eth.src']!.split(',')[0] === macBul;
     const eipB = rows.filter((r) => r['ip.proto']!.startsWith('97') && r['icmp.type'] === '0' && fromB(r));
     expect(eipB.length).toBeGreaterThanOrEqual(1);
@@ -428,7 +394,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
     expect(e.restarts).toBe(1);
     expect(e.pid).not.toBe(old);
     // Same MACs as before the crash: node b's neighbour entries are still right.
-    expect((JSON.parse(ipIn(xa, '-j', 'link', 'show', 'dev', 'gt0')) as Array<{ address: string }>)[0]!.address).toBe('02:00:00:00:01:02');
+    expect(ipLink(xa, 'gt0').address).toBe('02:00:00:00:01:02');
     // Give the re-provisioning a moment to finish (all the devices, addresses).
     for (let i = 0; i < 100 && !ping(xa, '192.0.2.22', 1); i++) await sleep(50);
     // Every tunnel, both inner families: all of them were re-sent and placed again.
@@ -454,7 +420,7 @@ describe.skipIf(kernelSkipReason)('visp-engine: EtherIP, userspace gretap and gr
         });
         agent.once('exit', (c) => { clearTimeout(t); reject(new Error(`agent stub exited ${c}: ${err}`)); });
       });
-      place(ul.b, xb, sides.b);
+      placeTunnels(ul.b, xb, sides.b);
       for (let i = 0; i < 100 && !ping(xa, '192.0.2.2', 1); i++) await sleep(50);
       stopServer = await iperfServer(xb);
       client = spawn('ip', ['netns', 'exec', xa, 'iperf3', '-c', '192.0.2.2', '-t', '4', '-i', '0.5', '-J', '--connect-timeout', '3000'],

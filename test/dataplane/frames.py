@@ -19,19 +19,8 @@
 #       carries an ICMP echo request.
 import json, socket, struct, sys, time
 
-mac = lambda m: bytes(int(b, 16) for b in m.split(':'))
-
-
-def fold(s):
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return s
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b'\0'
-    return 0xffff - fold(sum(struct.unpack('!%dH' % (len(b) // 2), b)))
+sys.dont_write_bytecode = True   # no __pycache__ beside the scripts in the checkout
+from wire import csum, mac
 
 
 def echo_frame(dmac, smac, sip, dip, seq, size=56):

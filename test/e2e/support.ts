@@ -23,6 +23,7 @@ import type { Manifest__Output } from '../../src/api/gen/visp/v1/Manifest.js';
 import type { TopologyLink } from '../../src/api/gen/visp/v1/TopologyLink.js';
 import type { Topology } from '../../src/api/gen/visp/v1/Topology.js';
 import { delNetns, ipIn, makeNetns, sh } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 
@@ -220,14 +221,7 @@ export function summary(m: Manifest | undefined): string {
   return `${m.operationalState} [${m.slivers.map((s) => `${s.link}=${s.operationalState.replace('OPERATIONAL_STATE_', '')}${s.error ? `(${s.error})` : ''}`).join(' ')}]`;
 }
 
-export async function waitFor(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 20_000, everyMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await ok()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+export { waitFor };
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

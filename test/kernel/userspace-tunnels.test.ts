@@ -10,23 +10,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capabilities, NodeKernel } from '../../src/endpoint/node.js';
 import type { EndpointSpec } from '../../src/endpoint/spec.js';
 import { endpointNames } from '../../src/endpoint/names.js';
 import { ipIn, ipLink, ipLinks, kernelSkipReason, makeNetns, sh, threeNodes, underlayPair } from '../helpers/netns.js';
 import { broadcastEchoes, iperfServer, ok, ping, vispLinks } from '../helpers/nodes.js';
+import { waitFor } from '../helpers/wait.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** iperf3 TCP for `seconds` from `from` to `dst` (a server runs in the peer namespace); Gbit/s received. */
 function iperf(from: string, dst: string, seconds = 2): number {
@@ -164,10 +156,10 @@ describe.skipIf(kernelSkipReason)('userspace tunnels (visp-engine) through NodeK
     const e = A.engine()!;
     const pid = e.pid!;
     process.kill(pid, 'SIGKILL');
-    await waitFor('a new engine', () => e.pid !== undefined && e.pid !== pid);
+    await waitFor('a new engine', () => e.pid !== undefined && e.pid !== pid, 15_000);
     const want = active().map(([a]) => a);
-    await waitFor('the tunnels re-sent', async () => (await e.client.list()).tunnels.length === want.length);
-    await waitFor('reconciled again', async () => ok(await A.reconcile(want)).every((x) => x.steps.length === 0));
+    await waitFor('the tunnels re-sent', async () => (await e.client.list()).tunnels.length === want.length, 15_000);
+    await waitFor('reconciled again', async () => ok(await A.reconcile(want)).every((x) => x.steps.length === 0), 15_000);
     for (const [sa] of active()) {
       const n = Number(sa.link.slice(1));
       expect(ping(xa, `192.0.2.${n * 2 + 1}`), sa.link).toBe(true);
