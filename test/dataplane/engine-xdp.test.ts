@@ -13,7 +13,7 @@
 // goes away with the last tunnel and with the engine, a raw-socket engine
 // (`--xdp off`) interoperates with a fast one, and a changed next-hop MAC is
 // followed.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -256,6 +256,45 @@ describe.skipIf(kernelSkipReason)('visp-engine: the AF_XDP fast path on a veth u
       // The cases after this one start from a fast path on a's original MAC.
       await reloadedAndFast(n1);
     }
+  });
+
+  it('a device whose XDP hook is taken: listed as failed with the reason, its tunnel on raw sockets; tried again once the hook is free', async () => {
+    // A second engine in node a (its own socket): a's engine holds ul0's XDP hook.
+    const dir2 = mkdtempSync(join(tmpdir(), 'visp-xdp2-'));
+    const other = new EngineProcess({ netns: ul.a, runDir: dir2, xdp: 'auto' });
+    try {
+      await other.start();
+      await other.client.ensureTunnel({ name: 'eipx', kind: 'etherip', local: ul.a4, remote: '198.18.0.77' });
+      let l = await other.client.list();
+      expect(l.xdp!.ports).toEqual([]);
+      expect(l.xdp!.failed).toEqual([{ device: 'ul0', error: expect.stringMatching(/attach XDP: Device or resource busy/) }]);
+      // Its traffic (ARP for a neighbour behind the tunnel) goes by raw sockets.
+      ipIn(ul.a, 'addr', 'add', '203.0.113.1/24', 'dev', 'eipx');
+      ipIn(ul.a, 'link', 'set', 'eipx', 'up');
+      const pinger = spawn('ip', ['netns', 'exec', ul.a, 'ping', '-i', '0.3', '203.0.113.2'], { stdio: 'ignore' });
+      try {
+        expect(await within(async () => (await other.client.list()).tunnels[0]!.txPackets > 0, 5000), 'eipx sends').toBe(true);
+        l = await other.client.list();
+        expect(l.tunnels[0]).toMatchObject({ fastPath: false, txXdp: 0 });
+        // a's engine lets go of the hook (its last tunnel goes): within the retry interval (10 s) the other attaches.
+        for (const name of NAMES) await engines.a!.client.deleteTunnel(name);
+        expect(await within(async () => (await other.client.list()).xdp!.ports.length === 1, 15_000, 250), 'attached on retry').toBe(true);
+        l = await other.client.list();
+        expect(l.xdp!.failed).toEqual([]);
+        expect(l.xdp!.ports[0]).toMatchObject({ device: 'ul0', mode: 'generic', tunnels: 1 });
+        expect(readFileSync(other.logPath, 'utf8')).toMatch(/fast path on ul0: tried again; program reloaded/);
+      } finally {
+        pinger.kill();
+      }
+    } finally {
+      await other.stop();
+      rmSync(dir2, { recursive: true, force: true });
+    }
+    // a's engine takes the hook back (the queue the other engine's socket held is released from a work queue: bind waits).
+    await provisionTunnels(ul.a, xa, engines.a!.client, sides.a);
+    expect((await engines.a!.client.list()).xdp!.ports[0]).toMatchObject({ device: 'ul0', mode: 'generic', tunnels: NAMES.length });
+    await pingAll(ACROSS);
+    expect(await within(allFast, 3000), 'every tunnel on fastPath again').toBe(true);
   });
 
   it('detaches XDP from ul0 when its last tunnel is deleted, attaches again with the next one', async () => {
