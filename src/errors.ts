@@ -74,3 +74,22 @@ export class KernelError extends VispError {
     this.errnoName = errnoName;
   }
 }
+
+/** The caller presented no usable identity (no certificate, or not a visp one). → UNAUTHENTICATED */
+export class UnauthenticatedError extends VispError {
+  constructor(message: string, opts?: ErrorOptions) { super('VISP_UNAUTHENTICATED', message, opts); }
+}
+
+/** The caller is known but its role does not allow this. → PERMISSION_DENIED */
+export class PermissionDeniedError extends VispError {
+  constructor(message: string, opts?: ErrorOptions) { super('VISP_PERMISSION_DENIED', message, opts); }
+}
+
+/** A configured limit (size, count, rate) refuses the request; the message names the limit. → RESOURCE_EXHAUSTED */
+export class LimitExceededError extends VispError {
+  readonly limit: string;
+  constructor(limit: string, message: string, opts?: ErrorOptions) {
+    super('VISP_LIMIT_EXCEEDED', `${limit}: ${message}`, { field: limit, ...opts });
+    this.limit = limit;
+  }
+}

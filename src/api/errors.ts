@@ -11,6 +11,9 @@ const STATUS: Record<string, status> = {
   VISP_POOL_EXHAUSTED: status.RESOURCE_EXHAUSTED,
   VISP_UNAVAILABLE: status.UNAVAILABLE,
   VISP_KERNEL: status.INTERNAL,
+  VISP_UNAUTHENTICATED: status.UNAUTHENTICATED,
+  VISP_PERMISSION_DENIED: status.PERMISSION_DENIED,
+  VISP_LIMIT_EXCEEDED: status.RESOURCE_EXHAUSTED,
 };
 
 export function toServiceError(e: unknown, log: (line: string) => void): Partial<ServiceError> {
