@@ -72,4 +72,56 @@ describe('parseEndTime', () => {
     ['2029-12-31T23:59:59Z', /in the past/],
     ['2030-03-01T00:00:00Z', /more than 30 days/],
   ])('rejects %s', (t, msg) => expect(() => parseEndTime(t, NOW)).toThrow(msg));
+
+  // Every calendar edge, each with a "now" a day before so only the calendar decides.
+  const at = (iso: string): number => Date.parse(iso);
+  it.each<[string, string, number]>([
+    ['the last second of a day', '2030-01-01T23:59:59Z', at('2030-01-01T23:59:59.000Z')],
+    ['the last day of a 31-day month', '2030-01-31T12:00:00Z', at('2030-01-31T12:00:00Z')],
+    ['the last day of a 30-day month', '2030-04-30T12:00:00Z', at('2030-04-30T12:00:00Z')],
+    ['Feb 28 of a common year', '2031-02-28T12:00:00Z', at('2031-02-28T12:00:00Z')],
+    ['a leap day', '2032-02-29T12:00:00Z', at('2032-02-29T12:00:00Z')],
+    ['a leap day of a year divisible by 400', '2400-02-29T00:00:00Z', at('2400-02-29T00:00:00Z')],
+    ['the year\'s last day', '2030-12-31T23:59:59Z', at('2030-12-31T23:59:59Z')],
+    ['a positive offset', '2030-06-01T02:00:00+02:00', at('2030-06-01T00:00:00Z')],
+    ['a negative offset across midnight', '2030-06-01T20:30:00-05:30', at('2030-06-02T02:00:00Z')],
+    ['-00:00 (UTC, local offset unknown)', '2030-06-01T00:00:00-00:00', at('2030-06-01T00:00:00Z')],
+    ['the widest offsets', '2030-06-01T00:00:00+23:59', at('2030-05-31T00:01:00Z')],
+    ['one fractional digit', '2030-06-01T00:00:00.5Z', at('2030-06-01T00:00:00.500Z')],
+    ['milliseconds', '2030-06-01T00:00:00.123Z', at('2030-06-01T00:00:00.123Z')],
+    ['a fraction finer than 1 ms is cut, not rounded', '2030-06-01T00:00:00.9999999Z', at('2030-06-01T00:00:00.999Z')],
+    ['lower-case t and z (RFC 3339 5.6 note)', '2030-06-01t00:00:00z', at('2030-06-01T00:00:00Z')],
+  ])('accepts %s: %s', (_what, text, want) => expect(parseEndTime(text, want - 24 * 3600_000)).toBe(want));
+
+  it.each<[string, string, RegExp]>([
+    ['hour 24', '2030-06-01T24:00:00Z', /hour 24 is not 00–23/],
+    ['minute 60', '2030-06-01T12:60:00Z', /minute 60 is not 00–59/],
+    ['second 61', '2030-06-01T12:00:61Z', /second 61 is not 00–59/],
+    ['a leap second', '2030-06-30T23:59:60Z', /second 60 \(a leap second\) is not accepted/],
+    ['Feb 30', '2030-02-30T00:00:00Z', /day 30 is not 01–28 \(2030-02 has 28 days\)/],
+    ['Feb 29 of a common year', '2031-02-29T00:00:00Z', /day 29 is not 01–28/],
+    ['Feb 29 of a century that is not a leap year', '2100-02-29T00:00:00Z', /day 29 is not 01–28/],
+    ['April 31', '2030-04-31T00:00:00Z', /day 31 is not 01–30/],
+    ['day 00', '2030-06-00T00:00:00Z', /day 00 is not 01–30/],
+    ['month 13', '2030-13-01T00:00:00Z', /month 13 is not 01–12/],
+    ['month 00', '2030-00-01T00:00:00Z', /month 00 is not 01–12/],
+    ['no zone', '2030-06-01T00:00:00', /no time zone/],
+    ['no zone, with a fraction', '2030-06-01T00:00:00.5', /no time zone/],
+    ['an offset hour of 24', '2030-06-01T00:00:00+24:00', /offset hour 24 is not 00–23/],
+    ['an offset minute of 60', '2030-06-01T00:00:00+01:60', /offset minute 60 is not 00–59/],
+    ['an offset without a colon', '2030-06-01T00:00:00+0100', /expected YYYY-MM-DDThh:mm:ss/],
+    ['an empty fraction', '2030-06-01T00:00:00.Z', /expected YYYY-MM-DDThh:mm:ss/],
+    ['a space for T', '2030-06-01 00:00:00Z', /expected YYYY-MM-DDThh:mm:ss/],
+    ['no seconds', '2030-06-01T00:00Z', /expected YYYY-MM-DDThh:mm:ss/],
+    ['one-digit fields', '2030-6-1T0:0:0Z', /expected YYYY-MM-DDThh:mm:ss/],
+    ['trailing text', '2030-06-01T00:00:00Z junk', /expected YYYY-MM-DDThh:mm:ss/],
+    ['a number', '1906934400000', /expected YYYY-MM-DDThh:mm:ss/],
+  ])('rejects %s: %s', (_what, text, msg) => {
+    let err: unknown;
+    try { parseEndTime(text, Date.parse('2030-05-25T00:00:00Z')); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(InvalidSpecError);
+    expect(err).toMatchObject({ field: 'end_time' });
+    expect((err as Error).message).toMatch(/^end_time: ".*" is not an RFC 3339 time/);
+    expect((err as Error).message).toMatch(msg);
+  });
 });

@@ -21,12 +21,47 @@ export function checkSliceId(slice: string, field = 'slice'): void {
 /** RFC 3339 end time → ms; empty → now + default lease. */
 export function parseEndTime(text: string | undefined, now: number, field = 'end_time'): number {
   if (!text) return now + DEFAULT_LEASE_MS;
-  const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-  const t = Date.parse(text);
-  if (!rfc3339.test(text) || Number.isNaN(t)) throw bad(field, `${JSON.stringify(text)} is not an RFC 3339 time (e.g. 2030-01-01T00:00:00Z)`);
+  const t = parseRfc3339(text);
+  if (typeof t === 'string') throw bad(field, `${JSON.stringify(text)} is not an RFC 3339 time (e.g. 2030-01-01T00:00:00Z): ${t}`);
   if (t <= now) throw bad(field, `${text} is in the past`);
   if (t - now > MAX_LEASE_MS) throw bad(field, `${text} is more than 30 days away`);
   return t;
+}
+
+// RFC 3339 section 5.6: date-time = full-date "T" full-time, with a time
+// zone (Z or ±hh:mm), T and Z in either case. Every field is range-checked
+// here, not by Date.parse (which turns hour 24 into the next day's 00:00).
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$/;
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const isLeap = (y: number): boolean => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+
+/** Milliseconds since the epoch (a fraction finer than 1 ms is cut off), or why the text is not an RFC 3339 date-time. */
+function parseRfc3339(text: string): number | string {
+  const m = RFC3339.exec(text);
+  if (!m) return 'expected YYYY-MM-DDThh:mm:ss[.fraction] and a zone (Z or ±hh:mm)';
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const zone = m[8];
+  if (!zone) return 'no time zone (add Z for UTC, or an offset such as +01:00)';
+  if (month < 1 || month > 12) return `month ${m[2]} is not 01–12`;
+  const days = month === 2 && isLeap(year) ? 29 : MONTH_DAYS[month - 1]!;
+  if (day < 1 || day > days) return `day ${m[3]} is not 01–${days} (${year}-${m[2]} has ${days} days)`;
+  if (hour > 23) return `hour ${m[4]} is not 00–23`;
+  if (minute > 59) return `minute ${m[5]} is not 00–59`;
+  if (second === 60) return 'second 60 (a leap second) is not accepted; use :59';
+  if (second > 59) return `second ${m[6]} is not 00–59`;
+  let offset = 0;
+  if (zone !== 'Z' && zone !== 'z') {
+    const oh = Number(zone.slice(1, 3));
+    const om = Number(zone.slice(4, 6));
+    if (oh > 23) return `offset hour ${zone.slice(1, 3)} is not 00–23`;
+    if (om > 59) return `offset minute ${zone.slice(4, 6)} is not 00–59`;
+    offset = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  const ms = m[7] ? Number(`${m[7].slice(1)}00`.slice(0, 3)) : 0;
+  const d = new Date(0);
+  d.setUTCFullYear(year, month - 1, day); // also years 0–99, which Date.UTC would read as 1900–1999
+  d.setUTCHours(hour, minute, second, ms);
+  return d.getTime() - offset;
 }
 
 /** Structure and names; placement (physical nodes, kinds) is checked against the node registry later. */
