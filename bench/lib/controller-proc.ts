@@ -8,6 +8,9 @@ import { LAB_POOLS } from '../../src/api/lab-pools.js';
 import { Controller } from '../../src/controller/controller.js';
 import { traceMethod, traceStalls } from './trace.js';
 
+/** Benchmarks talk to this controller as one AM over its plaintext unix socket (the tls benchmark compares that with mTLS). */
+export const BENCH_AM = 'spiffe://visp.test/am/bench';
+
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i < 0 ? undefined : process.argv[i + 1];
@@ -32,7 +35,7 @@ if (process.argv.includes('--trace')) {
   traceStalls(log);
 }
 
-const c = await startController({ listen, storePath, ipam: { ...LAB_POOLS, cooldownMs: 0 }, log });
+const c = await startController({ listen: [{ address: listen, plaintextIdentity: BENCH_AM }], storePath, ipam: { ...LAB_POOLS, cooldownMs: 0 }, log });
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.once(sig, () => {
     c.close().catch((e: Error) => log(`close: ${e.message}`)).finally(() => process.exit(0));

@@ -7,12 +7,19 @@ import { AgentCore, type Desired, type Report } from '../agent/agent.js';
 import { capabilityToPb, endpointFromPb, stateToPb } from './convert.js';
 import { desiredFromPb, statusToPb } from './egress-convert.js';
 import { visp } from './proto.js';
+import { CertificateFiles, channelCredentials, TLS_CHANNEL_OPTIONS } from './tls.js';
+import { InvalidSpecError } from '../errors.js';
+import type { TlsFiles } from '../trust/tls.js';
 import type { ConnectRequest } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse__Output } from './gen/visp/v1/ConnectResponse.js';
 
 export interface AgentOptions {
   controller: string;
-  node: string;
+  /** This node's name; default: the name in the TLS certificate. */
+  node?: string;
+  /** Certificate (a node identity), key and the CA bundle; absent: plaintext (a controller's plaintext unix socket only). */
+  tls?: TlsFiles;
+  tlsRefreshMs?: number;
   underlay?: string[];
   /** Run against this namespace instead of the process's own (tests, one-process labs). */
   netns?: string;
@@ -22,13 +29,19 @@ export interface AgentOptions {
   runDir?: string;
 }
 
-export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise<void> }> {
+export async function startAgent(opts: AgentOptions): Promise<{ node: string; close(): Promise<void> }> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  const core = new AgentCore({ name: opts.node, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
+  const certs = opts.tls ? new CertificateFiles(opts.tls, { log, ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
+  const nodeName = opts.node ?? certs?.identity.name;
+  if (!nodeName) throw new InvalidSpecError('node: is required (or a TLS certificate that names the node)', { field: 'node' });
+  if (certs && certs.identity.role !== 'node') {
+    throw new InvalidSpecError(`tls.cert: ${opts.tls!.cert} is a ${certs.identity.role} identity; an agent needs a node certificate (visp certs issue --role node)`, { field: 'tls.cert' });
+  }
+  const core = new AgentCore({ name: nodeName, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
   await core.start();
   const id = await core.identity(opts.underlay);
   const { pkg } = visp();
-  const client = new pkg.visp.v1.Agent(opts.controller, grpc.credentials.createInsecure());
+  const client = new pkg.visp.v1.Agent(opts.controller, certs ? channelCredentials(certs) : grpc.credentials.createInsecure(), certs ? TLS_CHANNEL_OPTIONS : {});
   let stream: grpc.ClientDuplexStream<ConnectRequest, ConnectResponse__Output> | undefined;
   let closed = false;
   let backoff = 200;
@@ -48,7 +61,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise
     stream = s;
     let registered = false;
     s.on('data', (m: ConnectResponse__Output) => {
-      if (!registered) { registered = true; backoff = 200; log(`connected to ${opts.controller} as ${opts.node}`); }
+      if (!registered) { registered = true; backoff = 200; log(`connected to ${opts.controller} as ${nodeName}`); }
       if (m.desired) {
         const egress = desiredFromPb(m.desired.egress);
         const d: Desired = { generation: m.desired.generation, endpoints: m.desired.endpoints.map(endpointFromPb), teardowns: m.desired.teardowns, ...(egress ? { egress } : {}) };
@@ -68,16 +81,27 @@ export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise
       backoff = Math.min(backoff * 2, 5000);
       timer = setTimeout(dial, wait);
     };
-    s.on('error', (e: grpc.ServiceError) => again(`failed (${e.details || e.message})`));
+    s.on('error', (e: grpc.ServiceError) => {
+      // A refusal (wrong node for this certificate, another live agent for
+      // this node, a replacement) will not change by itself: say so plainly,
+      // and retry slowly in case the operator fixes it.
+      if ([grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED, grpc.status.ALREADY_EXISTS, grpc.status.ABORTED, grpc.status.FAILED_PRECONDITION].includes(e.code)) {
+        log(`controller refused this agent: ${grpc.status[e.code]}: ${e.details}`);
+        backoff = 5000;
+      }
+      again(`failed (${e.details || e.message})`);
+    });
     s.on('end', () => again('ended'));
-    s.write({ register: { node: opts.node, underlayAddresses: id.underlay, version: 'visp 0.1.0',
+    s.write({ register: { node: nodeName, underlayAddresses: id.underlay, version: 'visp 0.1.0',
       capabilities: id.capabilities.map(capabilityToPb) } });
   };
   dial();
 
   return {
+    node: nodeName,
     close: async () => {
       closed = true;
+      certs?.close();
       if (timer) clearTimeout(timer);
       stream?.cancel();
       client.close();

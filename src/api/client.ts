@@ -2,6 +2,8 @@
 // written in TypeScript). Method names are the RPC names in camelCase.
 import * as grpc from '@grpc/grpc-js';
 import { visp } from './proto.js';
+import { CertificateFiles, channelCredentials, TLS_CHANNEL_OPTIONS } from './tls.js';
+import type { TlsFiles } from '../trust/tls.js';
 import type { LinksClient } from './gen/visp/v1/Links.js';
 import type { OperatorClient } from './gen/visp/v1/Operator.js';
 import type { WatchEventsRequest } from './gen/visp/v1/WatchEventsRequest.js';
@@ -32,10 +34,17 @@ function promisify<C extends grpc.Client>(client: C, names: readonly string[]): 
   return out;
 }
 
-export function connect(address: string): VispClient {
+/**
+ * A client for the controller at `address`. With `tls` (files, or a
+ * CertificateFiles that follows them) it speaks mTLS and checks the server is
+ * a controller of its trust domain; without, plaintext (only a controller's
+ * plaintext unix socket accepts that).
+ */
+export function connect(address: string, tls?: TlsFiles | CertificateFiles): VispClient {
   const { pkg } = visp();
-  const creds = grpc.credentials.createInsecure();
-  const options = { 'grpc.max_receive_message_length': 64 << 20 };
+  const certs = tls === undefined ? undefined : tls instanceof CertificateFiles ? tls : new CertificateFiles(tls);
+  const creds = certs ? channelCredentials(certs) : grpc.credentials.createInsecure();
+  const options = { 'grpc.max_receive_message_length': 64 << 20, ...(certs ? TLS_CHANNEL_OPTIONS : {}) };
   const links = new pkg.visp.v1.Links(address, creds, options);
   const operator = new pkg.visp.v1.Operator(address, creds, options);
   const ops = promisify(operator, ['ListNodes', 'ListSlices', 'ListTunnels', 'GetTunnel', 'Plan', 'SetEgressNode', 'ListBgp']);
@@ -59,6 +68,6 @@ export function connect(address: string): VispClient {
         };
       },
     },
-    close() { links.close(); operator.close(); },
+    close() { links.close(); operator.close(); if (certs && certs !== tls) certs.close(); },
   };
 }

@@ -5,10 +5,18 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Controller, type AgentSession, type ControllerEvent, type DesiredState, type PlanReply } from '../controller/controller.js';
-import { NotFoundError } from '../errors.js';
+import type { PeerCertificate } from 'node:tls';
+import { Controller, type AgentSession, type ControllerEvent, type DesiredState, type PlanReply, type Scope } from '../controller/controller.js';
+import { DEFAULT_LIMITS, RateLimiter, type Limits } from '../controller/limits.js';
+import { InvalidSpecError, NotFoundError, PermissionDeniedError, UnauthenticatedError, UnavailableError, VispError } from '../errors.js';
+import { identityUri, parseIdentityUri, type Identity } from '../trust/identity.js';
+import type { TlsFiles } from '../trust/tls.js';
+import { openAuditLog } from './audit.js';
+import { authorize, callerOf, MUTATING, type Caller } from './authz.js';
+import { CertificateFiles, peerIdentity, serverCredentials } from './tls.js';
+import { takeOverStaleSocket } from './unix-socket.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/types.js';
@@ -23,68 +31,153 @@ import { visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse } from './gen/visp/v1/ConnectResponse.js';
 
+export interface Listener {
+  /** host:port or unix:/path */
+  address: string;
+  /**
+   * unix: only. No TLS on this socket: every caller acts as this identity
+   * (spiffe://…); the socket file's owner and mode are what guard it.
+   */
+  plaintextIdentity?: string;
+}
+
 export interface ControllerServerOptions {
-  listen: string;
+  listen: Listener[];
+  /** The controller's certificate (a controller identity), key, and the CA bundle clients' certificates must chain to. */
+  tls?: TlsFiles;
+  /** How often the TLS files are checked for replacement (default 5 s). */
+  tlsRefreshMs?: number;
   storePath: string;
   ipam?: IpamConfigSpec;
+  /** Lab mode: with no pools configured, hand out the documentation-range lab pools. Outside lab mode pools are required. */
+  labPools?: boolean;
+  limits?: Partial<Limits>;
+  /** JSON-lines audit file; default: the log. */
+  auditLog?: string;
   log?: (line: string) => void;
   sweepIntervalMs?: number;
 }
 
-export interface ControllerHandle { address: string; controller: Controller; close(): Promise<void> }
+export interface ControllerHandle { address: string; addresses: string[]; controller: Controller; close(): Promise<void> }
 
-type Call<Req> = { request: Req; getPeer(): string };
+type Call<Req> = { request: Req; getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null };
 type Cb<Res> = (err: Partial<grpc.ServiceError> | null, res?: Res) => void;
+
+/** Listeners that make sense together; the plaintext identity parsed. */
+function checkListeners(opts: ControllerServerOptions, certs: CertificateFiles | undefined): Identity | undefined {
+  if (!opts.listen.length) throw new InvalidSpecError('listen: at least one address is required', { field: 'listen' });
+  let plain: Identity | undefined;
+  opts.listen.forEach((l, i) => {
+    const f = `listen[${i}]`;
+    if (l.plaintextIdentity === undefined) {
+      if (!certs) throw new InvalidSpecError(`${f}: ${l.address} needs TLS (tls.ca, tls.cert, tls.key); plaintext is only for a unix socket with a plaintext identity`, { field: 'tls' });
+      return;
+    }
+    if (!l.address.startsWith('unix:')) throw new InvalidSpecError(`${f}.plaintext_identity: plaintext is only allowed on a unix: socket, not ${l.address}`, { field: `${f}.plaintext_identity` });
+    const id = parseIdentityUri(l.plaintextIdentity, `${f}.plaintext_identity`);
+    if (certs && id.trustDomain !== certs.trustDomain) throw new InvalidSpecError(`${f}.plaintext_identity: trust domain ${id.trustDomain} is not the controller's (${certs.trustDomain})`, { field: `${f}.plaintext_identity` });
+    if (plain && identityUri(plain) !== identityUri(id)) throw new InvalidSpecError(`${f}.plaintext_identity: only one plaintext identity per controller (${identityUri(plain)} is already used)`, { field: `${f}.plaintext_identity` });
+    plain = id;
+  });
+  if (certs && certs.identity.role !== 'controller') {
+    throw new InvalidSpecError(`tls.cert: ${opts.tls!.cert} is a ${certs.identity.role} identity; the controller needs a controller certificate (visp certs issue --role controller)`, { field: 'tls.cert' });
+  }
+  return plain;
+}
 
 export async function startController(opts: ControllerServerOptions): Promise<ControllerHandle> {
   const log = opts.log ?? ((l: string) => console.error(l));
+  const certs = opts.tls ? new CertificateFiles(opts.tls, { log, ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
+  const plaintext = checkListeners(opts, certs);
+  for (const l of opts.listen) if ((await takeOverStaleSocket(l.address)) === 'removed') log(`listen: removed the stale socket ${l.address} (nothing answered on it)`);
+  const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   if (opts.storePath !== ':memory:') mkdirSync(dirname(opts.storePath), { recursive: true });
   const store: Store = opts.storePath === ':memory:' ? createMemoryStore() : await openSqliteStore(opts.storePath);
   const controller = new Controller({
-    store, ...(opts.ipam ? { ipam: opts.ipam } : {}), defaultIpam: LAB_POOLS,
+    store, limits, ...(opts.ipam ? { ipam: opts.ipam } : {}), ...(opts.labPools ? { defaultIpam: LAB_POOLS } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
   });
-  await controller.start();
+  try {
+    await controller.start();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   controller.on('event', (e) => log(`event ${e.kind}${e.slice ? ` ${e.slice}` : ''}${e.link ? `/${e.link}` : ''}${e.node ? ` @${e.node}` : ''}: ${e.message}`));
+  const audit = openAuditLog(opts.auditLog, log);
+  const rate = new RateLimiter(limits.ratePerAm);
 
-  const { def, pkg } = visp();
-  const server = new grpc.Server();
+  /** The caller's verified identity: its certificate, or the plaintext socket's identity. */
+  const authenticate = (call: Pick<Call<unknown>, 'getAuthContext' | 'getPeer'>): Caller => {
+    const ctx = call.getAuthContext();
+    if (ctx?.transportSecurityType === 'ssl' && certs) return callerOf(peerIdentity({ getAuthContext: () => ctx }, certs), call.getPeer());
+    if (plaintext && !ctx?.transportSecurityType) return callerOf(plaintext, call.getPeer());
+    throw new UnauthenticatedError('no client certificate: every visp service needs one (visp certs issue …)');
+  };
 
-  /** Unary handler: authorize, run, convert; any error through the one mapping. */
-  const unary = <Req, Res>(verb: string, slice: (r: Req) => string | undefined, fn: (r: Req) => Promise<Res> | Res) =>
+  /** Authenticate, authorize, rate-limit an AM, run; audit what changes state or is refused. */
+  const guard = (method: string, call: Pick<Call<unknown>, 'getAuthContext' | 'getPeer'>): { caller: Caller; scope: Scope } => {
+    let caller: Caller | undefined;
+    try {
+      caller = authenticate(call);
+      const scope = authorize(caller, method);
+      if (caller.identity.role === 'am') rate.take(caller.uri);
+      return { caller, scope };
+    } catch (e) {
+      record(method, caller, call.getPeer(), undefined, e);
+      throw e;
+    }
+  };
+  const record = (verb: string, caller: Caller | undefined, peer: string, target: { slice?: string; node?: string } | undefined, e?: unknown): void => {
+    const code = e === undefined ? 'OK' : grpc.status[toServiceError(e, () => undefined).code ?? grpc.status.INTERNAL] ?? 'INTERNAL';
+    if (e === undefined && !MUTATING.has(verb)) return;
+    audit.write({
+      identity: caller?.uri ?? '', role: caller?.identity.role ?? '', peer, verb, ...target, code,
+      ...(e !== undefined ? { message: e instanceof VispError ? e.message : 'internal error' } : {}),
+    });
+  };
+
+  const unary = <Req, Res>(method: string, target: (r: Req) => { slice?: string; node?: string } | undefined, fn: (r: Req, scope: Scope, caller: Caller) => Promise<Res> | Res) =>
     (call: Call<Req>, cb: Cb<Res>): void => {
       void (async () => {
+        let g: { caller: Caller; scope: Scope } | undefined;
         try {
-          await controller.authorize({ peer: call.getPeer() }, verb, slice(call.request));
-          cb(null, await fn(call.request));
+          g = guard(method, call);
+          const res = await fn(call.request, g.scope, g.caller);
+          record(method, g.caller, call.getPeer(), target(call.request));
+          cb(null, res);
         } catch (e) {
+          if (g) record(method, g.caller, call.getPeer(), target(call.request), e);
           cb(toServiceError(e, log));
         }
       })();
     };
   const none = (): undefined => undefined;
-  const bySlice = (r: { slice: string }): string => r.slice;
+  const bySlice = (r: { slice: string }): { slice: string } => ({ slice: r.slice });
+
+  const { def, pkg } = visp();
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': limits.requestBytes });
 
   server.addService(pkg.visp.v1.Links.service, {
-    GetVersion: unary('GetVersion', none, () => {
+    GetVersion: unary('Links.GetVersion', none, () => {
       const v = controller.getVersion();
       return { api: 'visp.v1', geniApi: 3, software: v.software, encapsulations: v.encapsulations.map(encapToPb) };
     }),
-    ListResources: unary('ListResources', none, () => ({
+    ListResources: unary('Links.ListResources', none, () => ({
       nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb) })),
     })),
-    Allocate: unary('Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }) => {
+    Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope) => {
       const topology = topologyFromPb(r.topology as never);
-      return { manifest: manifestToPb(await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) })) };
+      return { manifest: manifestToPb(await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) }, scope)) };
     }),
-    Provision: unary('Provision', bySlice, async (r: { slice: string }) => ({ manifest: manifestToPb(await controller.provision(r.slice)) })),
-    Status: unary('Status', bySlice, (r: { slice: string }) => ({ manifest: manifestToPb(controller.status(r.slice)) })),
-    Describe: unary('Describe', bySlice, (r: { slice: string }) => ({ manifest: manifestToPb(controller.describe(r.slice)) })),
-    Renew: unary('Renew', bySlice, async (r: { slice: string; endTime: string }) => ({ manifest: manifestToPb(await controller.renew(r.slice, r.endTime)) })),
-    PerformOperationalAction: unary('PerformOperationalAction', bySlice, async (r: { slice: string; slivers: string[]; action: string }) =>
-      ({ manifest: manifestToPb(await controller.performAction(r.slice, r.slivers, actionFromPb(r.action))) })),
-    Delete: unary('Delete', bySlice, async (r: { slice: string }) => ({ manifest: manifestToPb(await controller.delete(r.slice)) })),
-    Shutdown: unary('Shutdown', bySlice, async (r: { slice: string }) => ({ manifest: manifestToPb(await controller.shutdown(r.slice)) })),
+    Provision: unary('Links.Provision', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.provision(r.slice, scope)) })),
+    Status: unary('Links.Status', bySlice, (r: { slice: string }, scope) => ({ manifest: manifestToPb(controller.status(r.slice, scope)) })),
+    Describe: unary('Links.Describe', bySlice, (r: { slice: string }, scope) => ({ manifest: manifestToPb(controller.describe(r.slice, scope)) })),
+    Renew: unary('Links.Renew', bySlice, async (r: { slice: string; endTime: string }, scope) => ({ manifest: manifestToPb(await controller.renew(r.slice, r.endTime, scope)) })),
+    PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r: { slice: string; slivers: string[]; action: string }, scope) =>
+      ({ manifest: manifestToPb(await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope)) })),
+    Delete: unary('Links.Delete', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.delete(r.slice, scope)) })),
+    Shutdown: unary('Links.Shutdown', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.shutdown(r.slice, scope)) })),
   } as grpc.UntypedServiceImplementation);
 
   const tunnelToPb = (t: ReturnType<Controller['listTunnels']>[number]): Record<string, unknown> => ({
@@ -94,29 +187,35 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   });
 
   server.addService(pkg.visp.v1.Operator.service, {
-    ListNodes: unary('ListNodes', none, () => ({
+    ListNodes: unary('Operator.ListNodes', none, () => ({
       nodes: controller.listNodes().map((n) => ({
         name: n.name, connected: n.connected, lastSeen: iso(n.lastSeen), underlayAddresses: n.underlay, endpoints: n.endpoints,
         capabilities: n.capabilities.map(capabilityToPb),
       })),
     })),
-    ListSlices: unary('ListSlices', none, () => ({
+    ListSlices: unary('Operator.ListSlices', none, () => ({
       slices: controller.listSlices().map((m) => ({
         slice: m.slice, allocationState: `ALLOCATION_STATE_${m.allocation.toUpperCase()}`, operationalState: stateToPb(m.state),
         endTime: iso(m.endTime), expires: iso(m.expiresAt), links: m.slivers.length,
         ready: m.slivers.filter((s) => s.state === 'ready').length, failed: m.slivers.filter((s) => s.state === 'failed').length,
       })),
     })),
-    ListTunnels: unary('ListTunnels', none, (r: { node: string; slice: string; state: string }) => {
+    ListTunnels: unary('Operator.ListTunnels', none, (r: { node: string; slice: string; state: string }) => {
       const state = stateFromPb(r.state);
       return { tunnels: controller.listTunnels({ ...(r.node ? { node: r.node } : {}), ...(r.slice ? { slice: r.slice } : {}), ...(state ? { state } : {}) }).map(tunnelToPb) };
     }),
-    GetTunnel: unary('GetTunnel', none, (r: { sliver: string; node: string }) => {
+    GetTunnel: unary('Operator.GetTunnel', none, (r: { sliver: string; node: string }) => {
       const tunnels = controller.listTunnels({ sliver: r.sliver, ...(r.node ? { node: r.node } : {}) });
       if (!tunnels.length) throw new NotFoundError(`sliver: no tunnel for "${r.sliver}"${r.node ? ` on node ${r.node}` : ''}`, { field: 'sliver' });
       return { tunnels: tunnels.map(tunnelToPb) };
     }),
     WatchEvents: (call: grpc.ServerWritableStream<{ slice: string; node: string }, unknown>) => {
+      try {
+        guard('Operator.WatchEvents', call);
+      } catch (e) {
+        call.emit('error', toServiceError(e, log));
+        return;
+      }
       const f = call.request;
       const on = (e: ControllerEvent): void => {
         if (f.slice && e.slice !== f.slice) return;
@@ -127,58 +226,89 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       call.on('cancelled', () => controller.off('event', on));
       call.on('close', () => controller.off('event', on));
     },
-    SetEgressNode: unary('SetEgressNode', none, async (r: SetEgressNodeRequest__Output) => {
+    SetEgressNode: unary('Operator.SetEgressNode', (r: SetEgressNodeRequest__Output) => ({ node: r.config?.node ?? '' }), async (r: SetEgressNodeRequest__Output) => {
       if (r.remove) {
         await controller.removeEgressNode(r.config?.node ?? '');
         return { config: r.config ?? {} };
       }
       return { config: configToPb(await controller.setEgressNode(configFromPb(r.config))) };
     }),
-    ListBgp: unary('ListBgp', none, (r: { node: string }) => ({
+    ListBgp: unary('Operator.ListBgp', none, (r: { node: string }) => ({
       nodes: controller.listBgp(r.node || undefined).map((n) => {
         const st = statusToPb(n.status);
         return { node: n.node, connected: n.connected, config: configToPb(n.config), running: st.running ?? false, error: st.error ?? '', pid: st.pid ?? 0, peers: st.peers ?? [], slices: st.slices ?? [] };
       }),
     })),
-    Plan: unary('Plan', bySlice, async (r: { slice: string; topology: unknown; endTime: string }) => {
+    Plan: unary('Operator.Plan', bySlice, async (r: { slice: string; topology: unknown; endTime: string }) => {
       const p = await controller.plan({ slice: r.slice, topology: topologyFromPb(r.topology as never)!, ...(r.endTime ? { endTime: r.endTime } : {}) });
       return { manifest: manifestToPb(p.manifest), nodes: p.nodes.map((n) => ({ node: n.node, steps: n.steps, error: n.error ?? '' })) };
     }),
   } as grpc.UntypedServiceImplementation);
 
   server.addService(pkg.visp.v1.Agent.service, {
-    Connect: (call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>) => agentStream(controller, call, log),
+    Connect: (call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>) => {
+      let caller: Caller;
+      try {
+        caller = guard('Agent.Connect', call).caller;
+      } catch (e) {
+        call.emit('error', toServiceError(e, log));
+        return;
+      }
+      agentStream(controller, call, caller, log, (node, e) => record('Agent.Connect', caller, call.getPeer(), { node }, e));
+    },
   } as grpc.UntypedServiceImplementation);
 
   const health = new HealthImplementation({ '': 'SERVING', 'visp.v1.Links': 'SERVING', 'visp.v1.Operator': 'SERVING', 'visp.v1.Agent': 'SERVING' });
   health.addToServer(server);
   new ReflectionService(def).addToServer(server);
 
-  const address = await new Promise<string>((resolve, reject) => {
-    server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, port) => {
-      if (err) reject(err);
-      else resolve(opts.listen.startsWith('unix:') ? opts.listen : opts.listen.replace(/:0$/, `:${port}`));
-    });
-  });
-  log(`controller listening on ${address}`);
+  const bound: string[] = [];
+  try {
+    for (const l of opts.listen) {
+      const creds = l.plaintextIdentity !== undefined ? grpc.ServerCredentials.createInsecure() : serverCredentials(certs!);
+      bound.push(await new Promise<string>((resolve, reject) => {
+        server.bindAsync(l.address, creds, (err, port) => {
+          if (err) reject(new InvalidSpecError(`listen: cannot listen on ${l.address}: ${err.message}`, { field: 'listen', cause: err }));
+          else resolve(l.address.startsWith('unix:') ? l.address : l.address.replace(/:0$/, `:${port}`));
+        });
+      }));
+      if (l.address.startsWith('unix:')) chmodSync(l.address.slice(5), l.plaintextIdentity !== undefined ? 0o600 : 0o666);
+    }
+  } catch (e) {
+    server.forceShutdown();
+    controller.stop();
+    await store.close();
+    throw e;
+  }
+  log(`controller listening on ${bound.join(', ')}${certs ? ` (mTLS, trust domain ${certs.trustDomain})` : ''}${plaintext ? ` (plaintext unix socket as ${identityUri(plaintext)})` : ''}`);
   return {
-    address,
+    address: bound[0]!,
+    addresses: bound,
     controller,
     close: async () => {
       controller.stop();
       await new Promise<void>((r) => server.tryShutdown(() => r()));
       server.forceShutdown();
+      certs?.close();
+      await audit.close();
       await store.close();
     },
   };
 }
 
 /** One agent's stream: Register first, then reports and plan answers; desired state flows down. */
-function agentStream(controller: Controller, call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>, log: (l: string) => void): void {
+function agentStream(
+  controller: Controller, call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>, caller: Caller, log: (l: string) => void,
+  audit: (node: string, e?: unknown) => void,
+): void {
   let node: string | undefined;
   let nextPlan = 1;
   const plans = new Map<number, (r: PlanReply) => void>();
   const session: AgentSession = {
+    peer: call.getPeer(),
+    close(reason: string) {
+      call.emit('error', { code: grpc.status.ABORTED, details: reason });
+    },
     send(state: DesiredState) {
       call.write({ desired: {
         generation: state.generation, endpoints: state.endpoints.map(endpointToPb), teardowns: state.teardowns,
@@ -188,7 +318,7 @@ function agentStream(controller: Controller, call: grpc.ServerDuplexStream<Conne
     plan(endpoints) {
       const id = nextPlan++;
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => { plans.delete(id); reject(new Error(`node ${node}: no plan answer within 10 s`)); }, 10_000);
+        const t = setTimeout(() => { plans.delete(id); reject(new UnavailableError(`node ${node}: its agent did not answer the plan within 10 s`)); }, 10_000);
         plans.set(id, (r) => { clearTimeout(t); resolve(r); });
         call.write({ plan: { id, endpoints: endpoints.map(endpointToPb) } });
       });
@@ -198,11 +328,22 @@ function agentStream(controller: Controller, call: grpc.ServerDuplexStream<Conne
     void (async () => {
       try {
         if (m.register) {
-          node = m.register.node;
-          await controller.agentConnected({
-            node, underlay: m.register.underlayAddresses,
-            capabilities: m.register.capabilities.map(capabilityFromPb),
-          }, session);
+          if (node !== undefined) throw new InvalidSpecError('register: this stream has registered already', { field: 'register' });
+          // The certificate names the node; an agent may only be that node.
+          const claimed = m.register.node || caller.identity.name;
+          if (claimed !== caller.identity.name) {
+            const e = new PermissionDeniedError(`register.node: this certificate is for node ${caller.identity.name}; it may not register as ${JSON.stringify(claimed)}`, { field: 'node' });
+            audit(claimed, e);
+            throw e;
+          }
+          try {
+            await controller.agentConnected({ node: claimed, underlay: m.register.underlayAddresses, capabilities: m.register.capabilities.map(capabilityFromPb) }, session);
+          } catch (e) {
+            audit(claimed, e);
+            throw e;
+          }
+          node = claimed;
+          audit(claimed);
         } else if (m.report && node) {
           await controller.agentReport(node, {
             generation: m.report.generation, repairs: m.report.repairs, tornDown: m.report.tornDown,

@@ -29,7 +29,8 @@ export async function controllerCmd(args: string[]): Promise<void> {
   const { values } = parse('controller', args, { listen: { type: 'string' }, store: { type: 'string' }, pools: { type: 'string' } });
   const ipam = values.pools !== undefined ? readPools(values.pools) : undefined;
   const h = await startController({
-    listen: normalizeAddress(values.listen ?? DEFAULT_LISTEN),
+    listen: [{ address: normalizeAddress(values.listen ?? DEFAULT_LISTEN) }],
+    labPools: !ipam, // interim: config files and --lab replace this
     storePath: values.store ?? DEFAULT_STORE,
     ...(ipam ? { ipam } : {}),
     log,

@@ -2,7 +2,7 @@
 // the store, fans it out to agents, aggregates what they report. It never
 // touches a kernel. Every mutation of a slice runs on that slice's queue.
 import { EventEmitter } from 'node:events';
-import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, NotFoundError, UnavailableError } from '../errors.js';
+import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, LimitExceededError, NotFoundError, UnavailableError } from '../errors.js';
 import { createIpam, type Ipam } from '../ipam/index.js';
 import type { Clock } from '../ipam/clock.js';
 import type { IpamConfigSpec, SliceAllocation } from '../ipam/types.js';
@@ -16,6 +16,7 @@ import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord
 import { sliverId } from './model.js';
 import { inTopologyTerms, ipamRequest, linkRecords, placeLinks } from './place.js';
 import { KeyedQueue } from './queue.js';
+import { addressCount, checkRequestLimits, DEFAULT_LIMITS, LIMIT_NAMES, type Limits } from './limits.js';
 import { endpointState, manifest, type EndpointReport, type NodeReport } from './status.js';
 import { checkSliceId, ID, parseEndTime, validateRequest } from './validate.js';
 
@@ -25,9 +26,16 @@ export interface PlanReply { endpoints: Array<{ slice: string; link: string; ste
 
 /** The transport's side of one connected agent (the API layer implements it). */
 export interface AgentSession {
+  /** Where the agent connects from (logs, events, refusals). */
+  readonly peer: string;
   send(state: DesiredState): void;
   plan(endpoints: DesiredEndpoint[]): Promise<PlanReply>;
+  /** Ends the stream, telling the agent why. */
+  close(reason: string): void;
 }
+
+/** How long a connected agent has to answer before a second connection for its node may replace it. */
+const LIVENESS_MS = 3000;
 
 export interface ControllerEvent {
   time: number;
@@ -39,9 +47,14 @@ export interface ControllerEvent {
   message: string;
 }
 
-/** Who is asking, for authorization (certificates come later; the hook is here). */
-export interface Caller { peer?: string; identity?: string }
-export type Authorize = (caller: Caller, verb: string, slice?: string) => void | Promise<void>;
+/**
+ * What a caller may see, decided at the API edge from its certificate:
+ * `owner` set (an aggregate manager) = only the slices it allocated, and a
+ * slice of another owner is NOT_FOUND exactly like one that does not exist;
+ * unset (an operator) = every slice.
+ */
+export interface Scope { owner?: string }
+const ALL: Scope = {};
 
 export interface ControllerOptions {
   store: Store;
@@ -50,7 +63,7 @@ export interface ControllerOptions {
   ipam?: IpamConfigSpec;
   defaultIpam?: IpamConfigSpec;
   sweepIntervalMs?: number;
-  authorize?: Authorize;
+  limits?: Partial<Limits>;
   version?: string;
 }
 
@@ -83,6 +96,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   private readonly egressReports = new Map<string, EgressStatus>();
   private ipamConfig: IpamConfigSpec | undefined;
   private readonly queue = new KeyedQueue();
+  private readonly limits: Limits;
+  private readonly pendingByOwner = new Map<string, number>();
   private gen = 0;
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -93,6 +108,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     this.clock = opts.clock ?? { now: () => Date.now() };
     this.ipam = createIpam({ store: opts.store, clock: this.clock });
     this.version = opts.version ?? 'visp 0.1.0';
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
   }
 
   async start(): Promise<void> {
@@ -109,6 +125,11 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     if (this.opts.ipam) await this.ipam.configure(this.opts.ipam);
     else if (!(await this.ipam.getConfig()) && this.opts.defaultIpam) await this.ipam.configure(this.opts.defaultIpam);
     this.ipamConfig = await this.ipam.getConfig();
+    if (!this.ipamConfig) {
+      // Outside lab mode there is no safe default: documentation ranges handed
+      // to real experiments would be reachable by nobody.
+      throw new InvalidSpecError('pools: no address pools are configured; give them in the controller\'s config (pools: or pools_file:, docs/config.md) or with --pools FILE (lab mode: --lab uses documentation-range lab pools)', { field: 'pools' });
+    }
     const every = this.opts.sweepIntervalMs ?? 1000;
     this.sweeper = setInterval(() => { this.sweep().catch((e: Error) => this.emitEvent('error', { message: `sweep: ${e.message}` })); }, every);
     this.sweeper.unref();
@@ -116,10 +137,6 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   stop(): void {
     if (this.sweeper) clearInterval(this.sweeper);
-  }
-
-  async authorize(caller: Caller, verb: string, slice?: string): Promise<void> {
-    await this.opts.authorize?.(caller, verb, slice);
   }
 
   // ---- GENI AM API v3 verbs ---------------------------------------------------
@@ -135,15 +152,27 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     }));
   }
 
-  allocate(req: SliceRequest): Promise<Manifest> {
+  allocate(req: SliceRequest, scope: Scope = ALL): Promise<Manifest> {
+    checkRequestLimits(req.topology, this.limits);
     const now = this.clock.now();
     const endTime = validateRequest(req, now);
     return this.queue.run(`slice/${req.slice}`, async () => {
-      if (this.slices.has(req.slice)) throw new AlreadyExistsError(`slice: "${req.slice}" already has an allocation; Delete it first`, { field: 'slice' });
+      this.checkFree(req.slice, scope);
+      const release = this.holdTenantSlot(scope);
+      try {
+        return await this.allocateFree(req, endTime, scope);
+      } finally {
+        release();
+      }
+    });
+  }
+
+  private async allocateFree(req: SliceRequest, endTime: number, scope: Scope): Promise<Manifest> {
       const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()));
       const a = await this.ipam.allocate(ipamRequest(req.slice, placed)).catch((e: unknown) => { throw inTopologyTerms(e); });
-      const rec = this.record(req.slice, req.topology, endTime, a, placed);
+      const rec: SliceRecord = { ...this.record(req.slice, req.topology, endTime, a, placed), ...(scope.owner ? { owner: scope.owner } : {}) };
       try {
+        this.checkTenantAddresses(rec, scope);
         await this.save(K.slice(rec.slice), rec);
       } catch (e) {
         await this.ipam.release(req.slice).catch(() => undefined);
@@ -152,13 +181,44 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       this.slices.set(rec.slice, rec);
       this.emitEvent('allocated', { slice: rec.slice, message: `${rec.links.length} links, blocks ${rec.blocks.map((b) => b.prefix).join(', ')}` });
       return this.manifestOf(rec);
-    });
   }
 
-  provision(slice: string): Promise<Manifest> {
+  /** A slice name the caller may allocate: free, or else a refusal that names no other tenant. */
+  private checkFree(slice: string, scope: Scope): void {
+    const s = this.slices.get(slice);
+    if (!s) return;
+    if (this.visible(s, scope)) throw new AlreadyExistsError(`slice: "${slice}" already has an allocation; Delete it first`, { field: 'slice' });
+    throw new AlreadyExistsError(`slice: the name "${slice}" is taken; choose another`, { field: 'slice' });
+  }
+
+  /** limits.slices_per_am, counting allocations in flight so that concurrent Allocates cannot overshoot. */
+  private holdTenantSlot(scope: Scope): () => void {
+    const owner = scope.owner;
+    if (!owner) return () => undefined;
+    const pending = this.pendingByOwner.get(owner) ?? 0;
+    const held = [...this.slices.values()].filter((s) => s.owner === owner).length + pending;
+    if (held >= this.limits.slicesPerAm) throw new LimitExceededError(LIMIT_NAMES.slicesPerAm, `this AM holds ${held} slices, the limit is ${this.limits.slicesPerAm}`);
+    this.pendingByOwner.set(owner, pending + 1);
+    return () => {
+      const n = (this.pendingByOwner.get(owner) ?? 1) - 1;
+      if (n > 0) this.pendingByOwner.set(owner, n); else this.pendingByOwner.delete(owner);
+    };
+  }
+
+  /** limits.addresses_per_am, with this allocation's blocks counted. */
+  private checkTenantAddresses(rec: SliceRecord, scope: Scope): void {
+    if (!scope.owner) return;
+    const mine = [...this.slices.values()].filter((s) => s.owner === scope.owner && s.state !== 'shutdown').flatMap((s) => s.blocks);
+    const total = addressCount(mine) + addressCount(rec.blocks);
+    if (total > this.limits.addressesPerAm) {
+      throw new LimitExceededError(LIMIT_NAMES.addressesPerAm, `this allocation would bring the AM's addresses to ${total}, the limit is ${this.limits.addressesPerAm}`);
+    }
+  }
+
+  provision(slice: string, scope: Scope = ALL): Promise<Manifest> {
     checkSliceId(slice);
     return this.queue.run(`slice/${slice}`, async () => {
-      const s = this.get(slice);
+      const s = this.get(slice, scope);
       if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down; Delete it and allocate again`, { field: 'slice' });
       if (s.state === 'provisioned') return this.manifestOf(s);
       await this.ipam.markProvisioned(slice);
@@ -171,15 +231,15 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     });
   }
 
-  status(slice: string): Manifest { checkSliceId(slice); return this.manifestOf(this.get(slice)); }
-  describe(slice: string): Manifest { return this.status(slice); }
+  status(slice: string, scope: Scope = ALL): Manifest { checkSliceId(slice); return this.manifestOf(this.get(slice, scope)); }
+  describe(slice: string, scope: Scope = ALL): Manifest { return this.status(slice, scope); }
 
-  renew(slice: string, endTime: string): Promise<Manifest> {
+  renew(slice: string, endTime: string, scope: Scope = ALL): Promise<Manifest> {
     checkSliceId(slice);
     if (!endTime) throw new InvalidSpecError('end_time: is required', { field: 'end_time' });
     const t = parseEndTime(endTime, this.clock.now());
     return this.queue.run(`slice/${slice}`, async () => {
-      const s = this.get(slice);
+      const s = this.get(slice, scope);
       if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down`, { field: 'slice' });
       const next = { ...s, endTime: t };
       await this.commitSlice(next);
@@ -188,10 +248,10 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     });
   }
 
-  performAction(slice: string, slivers: string[], action: OperationalAction): Promise<Manifest> {
+  performAction(slice: string, slivers: string[], action: OperationalAction, scope: Scope = ALL): Promise<Manifest> {
     checkSliceId(slice);
     return this.queue.run(`slice/${slice}`, async () => {
-      const s = this.get(slice);
+      const s = this.get(slice, scope);
       if (s.state !== 'provisioned') throw new IncompatibleStateError(`slice: "${slice}" is ${s.state === 'allocated' ? 'not provisioned yet' : 'shut down'}; operational actions need a provisioned slice`, { field: 'slice' });
       const ids = new Set(s.links.map((l) => sliverId(slice, l.id)));
       slivers.forEach((id, i) => { if (!ids.has(id)) throw new NotFoundError(`slivers[${i}]: no sliver "${id}" in slice "${slice}"`, { field: `slivers[${i}]` }); });
@@ -210,10 +270,10 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     });
   }
 
-  delete(slice: string): Promise<Manifest> {
+  delete(slice: string, scope: Scope = ALL): Promise<Manifest> {
     checkSliceId(slice);
     return this.queue.run(`slice/${slice}`, async () => {
-      const s = this.get(slice);
+      const s = this.get(slice, scope);
       const m = await this.tearDown(s, 'deleted');
       await this.removeSlice(s);
       return m;
@@ -221,10 +281,10 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   }
 
   /** Emergency stop: everything of the slice comes down at once; the record stays for Describe until Delete. */
-  shutdown(slice: string): Promise<Manifest> {
+  shutdown(slice: string, scope: Scope = ALL): Promise<Manifest> {
     checkSliceId(slice);
     return this.queue.run(`slice/${slice}`, async () => {
-      const s = this.get(slice);
+      const s = this.get(slice, scope);
       if (s.state === 'shutdown') return this.manifestOf(s);
       await this.tearDown(s, 'shutdown');
       const next: SliceRecord = { ...s, state: 'shutdown', generation: this.bump() };
@@ -332,18 +392,52 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   // ---- agents ------------------------------------------------------------------------
 
-  /** An agent registered: remember the node, then send its desired state. */
+  /**
+   * An agent registered: remember the node, then send its desired state.
+   * One agent per node at a time, deliberately: while the connected agent
+   * answers (a plan round trip within LIVENESS_MS), a second connection for
+   * the same node is refused (ALREADY_EXISTS), so two agents never mix; when
+   * it does not answer (its host died without closing the stream), the new
+   * connection replaces it and the old stream is closed with the reason.
+   * An underlay address that links on this node use may not disappear.
+   */
   async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities'] }, session: AgentSession): Promise<void> {
     if (!ID.test(reg.node)) throw new InvalidSpecError(`register.node: ${JSON.stringify(reg.node)} is not a node name`, { field: 'node' });
+    let replaced: AgentSession | undefined;
     await this.queue.run(`node/${reg.node}`, async () => {
+      const old = this.sessions.get(reg.node);
+      if (old && old !== session) {
+        if (await answers(old)) {
+          throw new AlreadyExistsError(`register.node: node ${reg.node} already has a connected agent (from ${old.peer}) that answers; stop it before starting another`, { field: 'node' });
+        }
+        replaced = old;
+      }
+      const inUse = this.underlayInUse(reg.node).filter((a) => !reg.underlay.includes(a));
+      if (inUse.length) {
+        throw new IncompatibleStateError(`register.underlay_addresses: links on node ${reg.node} use ${inUse.join(', ')}, which this agent does not offer (${reg.underlay.join(', ') || 'none'}); restore the address or delete those slices`, { field: 'underlay_addresses' });
+      }
       const rec: NodeRecord = { name: reg.node, underlay: reg.underlay, capabilities: reg.capabilities, lastSeen: this.clock.now() };
       await this.save(K.node(reg.node), rec);
       this.nodes.set(reg.node, rec);
       this.sessions.set(reg.node, session);
       this.reports.delete(reg.node);
     });
-    this.emitEvent('node-connected', { node: reg.node, message: `underlay ${reg.underlay.join(', ')}` });
+    if (replaced) {
+      replaced.close(`replaced by a new connection for node ${reg.node} from ${session.peer} (this one did not answer within ${LIVENESS_MS} ms)`);
+      this.emitEvent('node-replaced', { node: reg.node, message: `the agent at ${replaced.peer} did not answer; ${session.peer} replaces it` });
+    }
+    this.emitEvent('node-connected', { node: reg.node, message: `underlay ${reg.underlay.join(', ')} from ${session.peer}` });
     this.push(reg.node);
+  }
+
+  /** Underlay addresses of `node` that links placed there use. */
+  private underlayInUse(node: string): string[] {
+    const used = new Set<string>();
+    for (const s of this.slices.values()) {
+      if (s.state === 'shutdown') continue;
+      for (const l of s.links) for (const e of l.endpoints) if (e.physicalNode === node) used.add(e.underlay);
+    }
+    return [...used];
   }
 
   agentDisconnected(node: string, session: AgentSession): void {
@@ -405,10 +499,15 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     };
   }
 
-  private get(slice: string): SliceRecord {
+  /** The slice if the scope may see it; NOT_FOUND alike for absent and for another owner's. */
+  private get(slice: string, scope: Scope = ALL): SliceRecord {
     const s = this.slices.get(slice);
-    if (!s) throw new NotFoundError(`slice: no slice "${slice}"`, { field: 'slice' });
+    if (!s || !this.visible(s, scope)) throw new NotFoundError(`slice: no slice "${slice}"`, { field: 'slice' });
     return s;
+  }
+
+  private visible(s: SliceRecord, scope: Scope): boolean {
+    return scope.owner === undefined || s.owner === scope.owner;
   }
 
   private manifestOf(s: SliceRecord): Manifest {
@@ -513,6 +612,17 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   private emitEvent(kind: string, e: Omit<ControllerEvent, 'time' | 'kind'>): void {
     this.emit('event', { time: this.clock.now(), kind, ...e });
+  }
+}
+
+/** Whether a session answers a no-op plan in time. */
+async function answers(s: AgentSession): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), LIVENESS_MS); });
+  try {
+    return await Promise.race([s.plan([]).then(() => true, () => false), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -68,6 +68,8 @@ export interface LinkRecord {
 
 export interface SliceRecord {
   slice: string;
+  /** The AM that allocated it (spiffe://…/am/<name>); only it sees the slice on the Links API. Absent: allocated before owners were recorded. */
+  owner?: string;
   state: 'allocated' | 'provisioned' | 'shutdown';
   request: Topology;
   endTime: number;

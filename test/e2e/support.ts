@@ -23,6 +23,8 @@ import type { Manifest__Output } from '../../src/api/gen/visp/v1/Manifest.js';
 import type { TopologyLink } from '../../src/api/gen/visp/v1/TopologyLink.js';
 import type { Topology } from '../../src/api/gen/visp/v1/Topology.js';
 import { delNetns, ipIn, makeNetns, sh } from '../helpers/netns.js';
+import { labPki, type LabPki } from '../helpers/lab-pki.js';
+import type { TlsFiles } from '../../src/trust/tls.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -51,6 +53,7 @@ export class Lab {
   nodes: LabNode[] = [];
   ctl: ControllerHandle | undefined;
   api!: VispClient;
+  pki!: LabPki;
   readonly agents = new Map<string, Agent>();
   readonly log: string[] = [];
 
@@ -82,15 +85,28 @@ export class Lab {
     // after link up: wait, so that baselines taken now stay valid.
     await waitFor('link-local addresses on the underlay', () => this.nodes.every((n) =>
       ipIn(n.ns, '-6', 'route', 'show', 'table', 'local').includes('local fe80:')), 20_000, 50);
+    this.pki = await labPki(join(this.dir, 'pki'), this.names);
     this.ctl = await startController({
-      listen: this.address, storePath: ':memory:', log: (l) => this.note(`controller: ${l}`),
+      listen: [{ address: this.address }], tls: this.pki.controller, storePath: ':memory:', log: (l) => this.note(`controller: ${l}`),
+      labPools: true, limits: { ratePerAm: { perSecond: 10_000, burst: 10_000 } }, tlsRefreshMs: 200,
       ...(this.opts.ipam ? { ipam: this.opts.ipam } : {}),
       ...(this.opts.sweepIntervalMs ? { sweepIntervalMs: this.opts.sweepIntervalMs } : {}),
     });
-    this.api = connect(this.address);
+    this.api = this.client();
     for (const name of this.opts.agents ?? this.names) await this.startAgent(name);
     await this.waitConnected(this.opts.agents ?? this.names);
     return this;
+  }
+
+  /**
+   * A client that calls Links as the lab's aggregate manager and Operator as
+   * its operator, each with its own certificate (so every e2e test exercises
+   * the roles as a testbed would use them).
+   */
+  client(am: TlsFiles = this.pki.am, op: TlsFiles = this.pki.operator): VispClient {
+    const a = connect(this.address, am);
+    const o = connect(this.address, op);
+    return { links: a.links, operator: o.operator, close: () => { a.close(); o.close(); } };
   }
 
   note(line: string): void {
@@ -102,7 +118,7 @@ export class Lab {
   async startAgent(name: string): Promise<void> {
     const n = this.node(name);
     const a = await startAgent({
-      controller: this.address, node: name, netns: n.ns, underlay: [n.v4, n.v6], runDir: this.dir,
+      controller: this.address, node: name, tls: this.pki.node(name), netns: n.ns, underlay: [n.v4, n.v6], runDir: this.dir,
       reconcileIntervalMs: this.opts.reconcileIntervalMs ?? 500, log: (l) => this.note(`agent ${name}: ${l}`),
     });
     this.agents.set(name, a);
@@ -179,8 +195,10 @@ export class AgentProcesses {
   /** Start node's agent in its namespace; resolves once it has started and dials (its "dialing" log line). */
   async start(node: string): Promise<ChildProcess> {
     const n = this.lab.node(node);
+    const tls = this.lab.pki.node(node);
     const p = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, '--import', 'tsx', VISP, 'agent',
-      '--controller', this.lab.address, '--node', node, '--underlay', `${n.v4},${n.v6}`, '--reconcile-interval', '500'],
+      '--controller', this.lab.address, '--node', node, '--underlay', `${n.v4},${n.v6}`, '--reconcile-interval', '500',
+      '--tls-ca', tls.ca, '--tls-cert', tls.cert, '--tls-key', tls.key],
     { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
     this.procs.set(node, p);
     const log = this.logs.get(node) ?? [];

@@ -1,0 +1,98 @@
+// Limits that protect the shared controller from one caller. Every refusal is
+// a LimitExceededError (RESOURCE_EXHAUSTED) whose message starts with the
+// limit's config name, so an AM author knows which knob refused them.
+// A slice is one Allocate (it is never extended), so per-slice limits are
+// per-request limits as well.
+import { LimitExceededError } from '../errors.js';
+import type { Topology } from './model.js';
+
+export interface Limits {
+  /** Links in one slice. */
+  linksPerSlice: number;
+  /** Distinct routers (placed router instances) in one slice. */
+  routersPerSlice: number;
+  /** Physical nodes one slice may span. */
+  nodesPerSlice: number;
+  /** Members of one LAN (multipoint link). */
+  membersPerLan: number;
+  /** Slices one AM may hold at once (any state). */
+  slicesPerAm: number;
+  /** Addresses (IPv4 count; IPv6 counted per /64) one AM may hold across its slices. */
+  addressesPerAm: number;
+  /** The largest request message the server decodes, in bytes. */
+  requestBytes: number;
+  /** Links API calls per second per AM (token bucket: rate, burst). */
+  ratePerAm: { perSecond: number; burst: number };
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  linksPerSlice: 5000,
+  routersPerSlice: 5000,
+  nodesPerSlice: 1000,
+  membersPerLan: 256,
+  slicesPerAm: 1000,
+  addressesPerAm: 1 << 20,
+  requestBytes: 4 * 1024 * 1024,
+  ratePerAm: { perSecond: 50, burst: 200 },
+};
+
+/** Config names (snake_case, as in the controller's YAML config) of each limit. */
+export const LIMIT_NAMES: Record<keyof Limits, string> = {
+  linksPerSlice: 'limits.links_per_slice',
+  routersPerSlice: 'limits.routers_per_slice',
+  nodesPerSlice: 'limits.nodes_per_slice',
+  membersPerLan: 'limits.members_per_lan',
+  slicesPerAm: 'limits.slices_per_am',
+  addressesPerAm: 'limits.addresses_per_am',
+  requestBytes: 'limits.request_bytes',
+  ratePerAm: 'limits.rate_per_am',
+};
+
+
+/** A request's own size, checked before any work: links, routers, physical nodes, LAN members. */
+export function checkRequestLimits(t: Topology | undefined, limits: Limits): void {
+  if (!t) return;
+  const over = (k: keyof Limits, what: string, n: number, max: number): never => {
+    throw new LimitExceededError(LIMIT_NAMES[k], `${what} ${n} exceeds the limit of ${max}`);
+  };
+  if (t.links.length > limits.linksPerSlice) over('linksPerSlice', 'the slice has', t.links.length, limits.linksPerSlice);
+  if (t.nodes.length > limits.routersPerSlice) over('routersPerSlice', 'the slice has', t.nodes.length, limits.routersPerSlice);
+  const physical = new Set(t.nodes.map((n) => n.node));
+  if (physical.size > limits.nodesPerSlice) over('nodesPerSlice', 'the slice spans nodes:', physical.size, limits.nodesPerSlice);
+  t.links.forEach((l, i) => {
+    if (l.members.length > limits.membersPerLan) over('membersPerLan', `topology.links[${i}] has members:`, l.members.length, limits.membersPerLan);
+  });
+}
+
+/** A token bucket per key (an AM's identity): `take` refuses when the bucket is empty. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(private readonly rate: Limits['ratePerAm'], private readonly now: () => number = () => Date.now()) {}
+
+  take(key: string): void {
+    const t = this.now();
+    const b = this.buckets.get(key) ?? { tokens: this.rate.burst, at: t };
+    b.tokens = Math.min(this.rate.burst, b.tokens + ((t - b.at) / 1000) * this.rate.perSecond);
+    b.at = t;
+    if (b.tokens < 1) {
+      this.buckets.set(key, b);
+      const waitMs = Math.ceil(((1 - b.tokens) / this.rate.perSecond) * 1000);
+      throw new LimitExceededError(LIMIT_NAMES.ratePerAm, `more than ${this.rate.perSecond} calls per second (burst ${this.rate.burst}); retry in ${waitMs} ms`);
+    }
+    b.tokens -= 1;
+    this.buckets.set(key, b);
+    // Full buckets carry no information: drop them so the map stays as small as the set of busy callers.
+    if (this.buckets.size > 10_000) for (const [k, v] of this.buckets) if (v.tokens >= this.rate.burst - 1) this.buckets.delete(k);
+  }
+}
+
+/** Addresses a set of blocks holds: IPv4 addresses, IPv6 counted in /64s. */
+export function addressCount(blocks: ReadonlyArray<{ prefix: string }>): number {
+  let n = 0;
+  for (const b of blocks) {
+    const [addr, len] = b.prefix.split('/');
+    const l = Number(len);
+    n += addr!.includes(':') ? 2 ** Math.max(0, 64 - l) : 2 ** (32 - l);
+  }
+  return n;
+}
