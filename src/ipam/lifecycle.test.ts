@@ -52,7 +52,7 @@ describe('release and cooldown', () => {
       await expectError(
         ipam.allocate(whole('b')),
         'VISP_UNAVAILABLE',
-        'blocks[0].prefix: 198.51.100.0/24 overlaps 198.51.100.0/24, cooling down until 2030-01-01T00:10:00.000Z after slice "a" released it',
+        'blocks[0].prefix: 198.51.100.0/24 overlaps 198.51.100.0/24, cooling down until 2030-01-01T00:10:00.000Z after a slice released it',
       );
       // The identifier cools down on its own schedule too.
       await expectError(ipam.allocate({ slice: 'c', links: [p2p('l', { identifier: 'greKey' })], groupId: false }), 'VISP_POOL_EXHAUSTED', 'asked for 1 GRE keys, 0 free');
@@ -79,7 +79,7 @@ describe('release and cooldown', () => {
     await expectError(
       ipam.allocate({ slice: 'b', links: [{ name: 'l', interfaces: [{ name: 'x', ipv4: '198.51.100.1' }, { name: 'y' }], ipv4: { class: 'public' } }] }),
       'VISP_UNAVAILABLE',
-      'cooling down until 2030-01-01T00:10:00.000Z after slice "a" released it',
+      'cooling down until 2030-01-01T00:10:00.000Z after a slice released it',
     );
   });
 

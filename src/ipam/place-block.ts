@@ -132,11 +132,12 @@ function takenError(index: PoolIndex, p: Prefix, field: string): VispError {
   const holders = index.holders(p);
   const live = holders.find((h) => h.record.state === 'live');
   const text = formatPrefix(p);
-  if (live) return new AlreadyExistsError(`${field}: ${text} overlaps ${live.record.prefix}, held by slice "${live.record.slice}" in ${index.describe()}`, { field });
+  // Never name the holder: it may be another tenant's slice (docs/security.md).
+  if (live) return new AlreadyExistsError(`${field}: ${text} overlaps ${live.record.prefix} in ${index.describe()}, which another slice holds`, { field });
   const cooling = holders.find((h) => h.record.state === 'cooldown');
   if (cooling) {
     return new UnavailableError(
-      `${field}: ${text} overlaps ${cooling.record.prefix}, cooling down until ${new Date(cooling.record.until ?? 0).toISOString()} after slice "${cooling.record.slice}" released it`,
+      `${field}: ${text} overlaps ${cooling.record.prefix}, cooling down until ${new Date(cooling.record.until ?? 0).toISOString()} after a slice released it`,
       { field },
     );
   }
