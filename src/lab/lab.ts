@@ -21,7 +21,9 @@ import { parseTopology } from '../topology/yaml.js';
 import { findProcesses, isAlive, isOurs, logTail, spawnDetached, stopProcess } from './processes.js';
 import { enumWord, toApiTopology } from './to-api.js';
 import { errorText, rpcCode, withTimeout } from './rpc.js';
-import { ensureLabRoot, labDir, listLabs, tryReadState, writeState, type LabState } from './state.js';
+import { ensureLabRoot, LAB_TRUST_DOMAIN, labDir, labIdentities, labTls, listLabs, tryReadState, writeState, type LabState } from './state.js';
+import { ensurePki } from '../trust/lab-pki.js';
+import type { TlsFiles } from '../trust/tls.js';
 import { findGobgpd } from '../bgp/speaker.js';
 import { birdMark, providerPlan, startProvider } from './providers.js';
 import { builtLinks, createUnderlay, deleteNetns, hubNetns, listNetns, netnsExists, nodeNetns, underlayNamespaces, underlayPlan } from './underlay.js';
@@ -140,16 +142,19 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
     progress(`underlay: ${names.length} node namespaces (${shown}) on hub ${plan.hub}, 198.18.0.0/15 and 2001:db8:ffff::/64`);
     await createUnderlay(plan, (ns) => { state.namespaces.push(ns); writeState(state); }, signal);
 
-    progress(`controller: ${state.controller}`);
-    state.pids.controller = spawnDetached([process.execPath, entry, 'controller', '--listen', state.controller, '--store', state.store], join(dir, 'controller.log'));
+    await ensurePki(join(dir, 'pki'), { trustDomain: LAB_TRUST_DOMAIN, identities: labIdentities(plan.nodes.map((n) => n.name)) });
+    progress(`controller: ${state.controller} (mTLS, the lab's own CA in ${join(dir, 'pki')})`);
+    state.pids.controller = spawnDetached([process.execPath, entry, 'controller', '--listen', state.controller, '--store', state.store, '--lab',
+      ...tlsFlags(labTls(state, 'controller'))], join(dir, 'controller.log'));
     writeState(state);
-    client = connect(state.controller);
+    client = labClient(state);
     await waitForController(state, client, opts.startTimeoutMs ?? 30_000, signal);
 
     for (const n of plan.nodes) {
       state.pids.agents[n.name] = spawnDetached(
         ['nsenter', `--net=/run/netns/${n.netns}`, '--', process.execPath, entry,
-          'agent', '--controller', state.controller, '--node', n.name, '--underlay', `${n.ipv4},${n.ipv6}`, '--run-dir', dir],
+          'agent', '--controller', state.controller, '--node', n.name, '--underlay', `${n.ipv4},${n.ipv6}`, '--run-dir', dir,
+          ...tlsFlags(labTls(state, `node-${n.name}`))],
         join(dir, `agent-${n.name}.log`),
       );
     }
@@ -331,10 +336,19 @@ async function teardown(state: LabState, given: VispClient | undefined, progress
   const experiment = new Set(state.experimentNetns.filter(Boolean));
 
   if (controllerUp && existsSync(state.socket)) {
-    const client = given ?? connect(state.controller);
+    const client = given ?? labClient(state);
     try {
-      const before = await withTimeout(client.operator.listTunnels({ slice: state.name }), 5000, 'ListTunnels');
+      // Every slice on the lab's controller goes, not only the lab's own: any
+      // AM may have allocated through it, and its namespaces are on the lab's
+      // nodes. The lab's AM deletes its slice; the others are shut down by
+      // the lab's operator (an operator may not pose as their AM).
+      const before = await withTimeout(client.operator.listTunnels({}), 5000, 'ListTunnels');
       for (const t of before.tunnels) if (t.netns) experiment.add(t.netns);
+      const { slices } = await withTimeout(client.operator.listSlices({}), 5000, 'ListSlices');
+      for (const sl of slices.filter((x) => x.slice !== state.name && x.allocationState !== 'ALLOCATION_STATE_UNALLOCATED')) {
+        progress(`slice ${sl.slice} (not the lab's own): Shutdown`);
+        await withTimeout(client.links.shutdown({ slice: sl.slice }), 15_000, 'Shutdown').catch((e: unknown) => progress(`slice ${sl.slice}: Shutdown: ${errorText(e)}`));
+      }
       progress(`slice ${state.name}: Delete`);
       await withTimeout(client.links.delete({ slice: state.name }), 15_000, 'Delete');
       report.deleted = true;
@@ -440,7 +454,7 @@ export async function labStatus(name: string): Promise<LabStatusReport> {
     experimentNetns: state.experimentNetns,
   };
   if (report.controller.running) {
-    const client = connect(state.controller);
+    const client = labClient(state);
     try {
       const nodes = (await withTimeout(client.operator.listNodes({}), 5000, 'ListNodes')).nodes;
       report.controller.answering = true;
@@ -460,11 +474,24 @@ function noSuchLab(name: string): NotFoundError {
   return new NotFoundError(`no lab named "${name}"${up.length ? ` (labs: ${up.join(', ')})` : ' (no lab is up)'}`);
 }
 
-/** The controller address of the one lab that is up, if exactly one is. */
-export function soleLabController(): string | undefined {
+/** The controller address of the one lab that is up, if exactly one is, and the lab's operator certificate. */
+export function soleLabController(): { address: string; tls: TlsFiles } | undefined {
   const states = listLabs().map(tryReadState).filter((s): s is LabState => s !== undefined && s.phase === 'up');
-  return states.length === 1 ? states[0]!.controller : undefined;
+  return states.length === 1 ? { address: states[0]!.controller, tls: labTls(states[0]!, 'operator') } : undefined;
 }
+
+/** A client for the lab's controller: Links as the lab's AM, Operator (and Links.Shutdown) as its operator. */
+function labClient(state: LabState): VispClient {
+  const am = connect(state.controller, labTls(state, 'am'));
+  const op = connect(state.controller, labTls(state, 'operator'));
+  return {
+    links: { ...am.links, shutdown: op.links.shutdown },
+    operator: op.operator,
+    close: () => { am.close(); op.close(); },
+  };
+}
+
+const tlsFlags = (t: TlsFiles): string[] => ['--tls-ca', t.ca, '--tls-cert', t.cert, '--tls-key', t.key];
 
 const uniq = (xs: string[]): string[] => [...new Set(xs.filter(Boolean))];
 const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' | ').trim();

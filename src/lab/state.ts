@@ -4,6 +4,8 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NotFoundError } from '../errors.js';
+import type { LabIdentity } from '../trust/lab-pki.js';
+import type { TlsFiles } from '../trust/tls.js';
 import type { LabProvider } from './providers.js';
 import type { UnderlayNode } from './underlay.js';
 
@@ -72,4 +74,23 @@ export function listLabs(): string[] {
 
 export function ensureLabRoot(): void {
   mkdirSync(labRoot(), { recursive: true, mode: 0o755 });
+}
+
+/** Lab mode's trust domain: every lab has its own CA (in dir/pki), made when the lab comes up. */
+export const LAB_TRUST_DOMAIN = 'visp-lab';
+
+/** The lab's TLS files for one of its identities: "controller", "am", "operator" or "node-<name>". */
+export function labTls(s: Pick<LabState, 'dir'>, file: string): TlsFiles {
+  const pki = join(s.dir, 'pki');
+  return { ca: join(pki, 'ca.pem'), cert: join(pki, `${file}.pem`), key: join(pki, `${file}.key`) };
+}
+
+/** The identities a lab's CA issues: its controller, its aggregate manager, its operator, one per node. */
+export function labIdentities(nodes: readonly string[]): LabIdentity[] {
+  return [
+    { role: 'controller', name: 'controller', file: 'controller' },
+    { role: 'am', name: 'lab', file: 'am' },
+    { role: 'operator', name: 'lab', file: 'operator' },
+    ...nodes.map((n) => ({ role: 'node' as const, name: n, file: `node-${n}` })),
+  ];
 }
