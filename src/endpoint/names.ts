@@ -2,8 +2,12 @@
 // agent finds the same names), short enough for IFNAMSIZ, and unlikely to
 // collide: 8 base-32 characters of a SHA-256 are 40 bits.
 import { createHash } from 'node:crypto';
+import { InvalidSpecError } from '../errors.js';
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/** Slice, router (topology node) and link ids: 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit. */
+export const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export function shortHash(text: string, chars = 8): string {
   const h = createHash('sha256').update(text).digest();
@@ -38,3 +42,34 @@ export function ifnameProblem(name: string): string | undefined {
   if (/[\s/:]/.test(name) || !/^[\x21-\x7e]+$/.test(name)) return 'may only contain printable ASCII without "/", ":" or whitespace';
   return undefined;
 }
+
+/**
+ * The experiment namespace visp names for router `router` of slice `slice`
+ * when the topology names none: "visp-<slice>:<router>". Ids (ID) are letters,
+ * digits, ".", "_" and "-", never ":", so the first ":"
+ * splits the name back into the two ids and no two (slice, router) pairs
+ * share a name — "-" inside ids cannot run them together, as it could in
+ * the earlier "visp-<slice>-<router>" (slice a, router x-r1 and slice a-x,
+ * router r1 were one namespace). A topology's own netns is an id too, so it
+ * never equals a name visp derives. At most 5 + 63 + 1 + 63 = 132 bytes:
+ * within NAME_MAX (255) for /run/netns, never truncated.
+ */
+export function experimentNetns(slice: string, router: string): string {
+  for (const [what, id] of [['slice', slice], ['router', router]] as const) {
+    if (!ID.test(id)) throw new InvalidSpecError(`${what}: ${JSON.stringify(id)} must be 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit`, { field: what });
+  }
+  return `${NETNS_PREFIX}${slice}${NETNS_SEPARATOR}${router}`;
+}
+
+/** The slice and router a name from experimentNetns() stands for, or undefined when visp did not derive it. */
+export function parseExperimentNetns(name: string): { slice: string; router: string } | undefined {
+  if (!name.startsWith(NETNS_PREFIX)) return undefined;
+  const rest = name.slice(NETNS_PREFIX.length);
+  const i = rest.indexOf(NETNS_SEPARATOR);
+  if (i < 0) return undefined;
+  const slice = rest.slice(0, i), router = rest.slice(i + 1);
+  return ID.test(slice) && ID.test(router) ? { slice, router } : undefined;
+}
+
+const NETNS_PREFIX = 'visp-';
+const NETNS_SEPARATOR = ':';

@@ -9,7 +9,7 @@ import type { Mark } from '../ownership.js';
 import { drivers } from '../tunnel/index.js';
 import type { TunnelKind, TunnelSpec } from '../tunnel/types.js';
 import { TUNNEL_KINDS } from '../tunnel/types.js';
-import { endpointNames, ifnameProblem } from './names.js';
+import { endpointNames, ID, ifnameProblem } from './names.js';
 
 export interface EndpointSpec {
   slice: string;
@@ -80,9 +80,8 @@ const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecErr
 const ipFamily = (ip: string): 4 | 6 | 0 => (isIP(ip) as 4 | 6 | 0);
 
 export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
-  const id = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-  if (!id.test(spec.slice)) throw bad('slice', `${JSON.stringify(spec.slice)} must be 1–63 letters, digits, ".", "_" or "-"`);
-  if (!id.test(spec.link)) throw bad('link', `${JSON.stringify(spec.link)} must be 1–63 letters, digits, ".", "_" or "-"`);
+  if (!ID.test(spec.slice)) throw bad('slice', `${JSON.stringify(spec.slice)} must be 1–63 letters, digits, ".", "_" or "-"`);
+  if (!ID.test(spec.link)) throw bad('link', `${JSON.stringify(spec.link)} must be 1–63 letters, digits, ".", "_" or "-"`);
   if (!Number.isInteger(spec.group) || spec.group < 1 || spec.group > 0xffffffff) throw bad('group', `${spec.group} is not a link group id (1–4294967295)`);
   if (!TUNNEL_KINDS.includes(spec.kind)) throw bad('kind', `${JSON.stringify(spec.kind)} is not one of ${TUNNEL_KINDS.join(', ')}`);
   const d = drivers[spec.kind];
