@@ -76,15 +76,36 @@ describe('planEndpoint', () => {
     node.byName.get(r.tunnels[0]!.name)!.master = undefined;
     node.byName.get(r.bridge)!.mtu = 1500;
     exp.byName.get('eth1')!.up = false;
-    exp.addrs.set(5, ['198.51.100.9/24']);
+    exp.addrs.set(5, []);
     const steps = planEndpoint(r, node, exp);
-    expect(steps).toEqual(expect.arrayContaining([
+    expect(steps).toEqual([
       expect.objectContaining({ op: 'set-link', ns: 'node', name: r.bridge, fix: { mtu: 1450 } }),
       expect.objectContaining({ op: 'set-link', ns: 'node', name: r.tunnels[0]!.name, fix: { master: 'bridge' } }),
       expect.objectContaining({ op: 'set-link', ns: 'exp', name: 'eth1', fix: { up: true } }),
       { op: 'add-addr', cidr: '192.0.2.0/31' },
-      { op: 'del-addr', cidr: '198.51.100.9/24' },
-    ]));
+    ]);
+  });
+
+  // The experiment namespace is the experimenter's: visp removes only addresses it assigned itself.
+  it.each<[string, EndpointSpec, string[], string[] | undefined, string[]]>([
+    ["an experimenter's secondary address and /128 stay", spec, ['192.0.2.0/31', '198.51.100.9/24', '2001:db8:1::9/128'], undefined, []],
+    ['…also when visp remembers an earlier spec', spec, ['192.0.2.0/31', '198.51.100.9/24'], ['192.0.2.0/31'], []],
+    ['SLAAC-style and ULA addresses stay', { ...spec, addresses: ['192.0.2.0/31', '2001:db8::/127'] }, ['192.0.2.0/31', '2001:db8::/127', '2001:db8:0:1:5054:ff:fe12:3456/64'], undefined, []],
+    ['one of ours missing: added, theirs kept', spec, ['198.51.100.9/24'], undefined, ['add-addr 192.0.2.0/31']],
+    ['an address an earlier spec of ours had: removed', { ...spec, addresses: ['192.0.2.2/31'] }, ['192.0.2.0/31', '198.51.100.9/24'], ['192.0.2.0/31'], ['add-addr 192.0.2.2/31', 'del-addr 192.0.2.0/31']],
+    ['an earlier address of ours that someone already removed: nothing to do', spec, ['192.0.2.0/31'], ['192.0.2.0/31', '192.0.2.4/31'], []],
+  ])('addresses: %s', (_n, s, have, former, want) => {
+    const r = resolveEndpoint(s);
+    const { node, exp } = built(r);
+    exp.addrs.set(5, have);
+    expect(ops(planEndpoint(r, node, exp, former ? { formerAddresses: former } : {}))).toEqual(want);
+  });
+
+  it('addresses on the egress end (the bridge in the node namespace): the same rule', () => {
+    const r = resolveEndpoint({ ...spec, egress: true, addresses: ['203.0.113.1/30'] });
+    const node = view([...built(r).node.byName.values()].filter((l) => l.name !== r.vethHost), { 10: ['203.0.113.1/30', '198.51.100.1/32'] });
+    expect(ops(planEndpoint(r, node, emptyView()))).toEqual([]);
+    expect(ops(planEndpoint({ ...r, addresses: [] }, node, emptyView(), { formerAddresses: ['203.0.113.1/30'] }))).toEqual(['del-addr 203.0.113.1/30']);
   });
 
   it('an experiment interface deleted by hand: the veth pair is rebuilt', () => {

@@ -99,7 +99,18 @@ function existingTunnel(t: TunnelSpec, have: Link | undefined, node: NsView, ns:
   return dev && !diff.length ? { keep: dev, steps } : { steps };
 }
 
-export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): Step[] {
+/** What planning needs to know beyond the spec and the kernel. */
+export interface PlanContext {
+  /**
+   * Addresses visp put on this endpoint's interface under an earlier spec
+   * (the agent remembers the spec it last applied). Only these, when the
+   * spec no longer has them, are removed; any other address on the
+   * interface is not visp's and stays.
+   */
+  formerAddresses?: readonly string[];
+}
+
+export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx: PlanContext = {}): Step[] {
   const steps: Step[] = [];
   const alias = aliasOf(r.mark);
   const expUp = r.spec.adminDown !== true;
@@ -124,7 +135,7 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
     steps.push(...pre);
     if (!dev) steps.push({ op: 'create-l3-tunnel', tunnel: t });
     else pushFix(steps, 'exp', dev, fixes(dev, r, { mtu: r.mtu, up: expUp }));
-    planAddrs(steps, r, dev ? exp.addrs.get(dev.index) ?? [] : []);
+    planAddrs(steps, r, dev ? exp.addrs.get(dev.index) ?? [] : [], ctx);
     planRoutes(steps, r, dev ? exp.routes.get(dev.index) ?? [] : []);
     return steps;
   }
@@ -158,7 +169,7 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
   }
 
   if (r.nodeSide) {
-    planAddrs(steps, r, brNew ? [] : node.addrs.get(br.index) ?? []);
+    planAddrs(steps, r, brNew ? [] : node.addrs.get(br.index) ?? [], ctx);
     return steps;
   }
 
@@ -175,12 +186,16 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView): St
     pushFix(steps, 'node', host, fixes(host, r, { mtu: r.mtu, up: true, master }));
     pushFix(steps, 'exp', peer, fixes(peer, r, { mtu: r.mtu, up: expUp }));
   }
-  planAddrs(steps, r, paired ? exp.addrs.get(peer.index) ?? [] : []);
+  planAddrs(steps, r, paired ? exp.addrs.get(peer.index) ?? [] : [], ctx);
   planRoutes(steps, r, paired ? exp.routes.get(peer.index) ?? [] : []);
   return steps;
 }
 
-/** Our routes through the experiment interface; none while it is held down (the kernel drops them then). */
+/**
+ * Our routes through the experiment interface (protocol visp: the view holds
+ * no other); none while it is held down (the kernel drops them then). Routes
+ * of any other protocol are the experimenter's and never planned.
+ */
 function planRoutes(steps: Step[], r: ResolvedEndpoint, have: ReadonlyArray<{ dst: string; via: string }>): void {
   const want = r.spec.adminDown ? [] : r.routes;
   const same = (a: { dst: string; via: string }, b: { dst: string; via: string }): boolean => a.dst === b.dst && a.via === b.via;
@@ -188,9 +203,15 @@ function planRoutes(steps: Step[], r: ResolvedEndpoint, have: ReadonlyArray<{ ds
   for (const h of have) if (!want.some((x) => same(h, x))) steps.push({ op: 'del-route', dst: h.dst, via: h.via });
 }
 
-function planAddrs(steps: Step[], r: ResolvedEndpoint, have: readonly string[]): void {
+/**
+ * Addresses: the spec's are added when missing (drift). Removed is only an
+ * address visp itself assigned under an earlier spec; everything else on
+ * the interface — an experimenter's secondary address or /128, SLAAC — is
+ * theirs and never planned away (docs/ownership.md).
+ */
+function planAddrs(steps: Step[], r: ResolvedEndpoint, have: readonly string[], ctx: PlanContext): void {
   for (const c of r.addresses) if (!have.includes(c)) steps.push({ op: 'add-addr', cidr: c });
-  for (const c of have) if (!r.addresses.includes(c)) steps.push({ op: 'del-addr', cidr: c });
+  for (const c of have) if (ctx.formerAddresses?.includes(c) && !r.addresses.includes(c)) steps.push({ op: 'del-addr', cidr: c });
 }
 
 /** One line per step, for Plan output, events and logs. */
