@@ -4,7 +4,8 @@
 // convert back; errors become statuses in errors.ts only.
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import * as protoLoader from '@grpc/proto-loader';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
@@ -17,6 +18,7 @@ import { openAuditLog } from './audit.js';
 import { authorize, callerOf, MUTATING, type Caller } from './authz.js';
 import { CertificateFiles, peerIdentity, serverCredentials } from './tls.js';
 import { takeOverStaleSocket } from './unix-socket.js';
+import { decoded, tolerant } from './decode.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/types.js';
@@ -27,7 +29,7 @@ import { toServiceError } from './errors.js';
 import { configFromPb, configToPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
 import type { SetEgressNodeRequest__Output } from './gen/visp/v1/SetEgressNodeRequest.js';
 import { LAB_POOLS } from './lab-pools.js';
-import { visp } from './proto.js';
+import { LOADER_OPTIONS, visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse } from './gen/visp/v1/ConnectResponse.js';
 
@@ -143,7 +145,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         let g: { caller: Caller; scope: Scope } | undefined;
         try {
           g = guard(method, call);
-          const res = await fn(call.request, g.scope, g.caller);
+          const res = await fn(decoded(call.request), g.scope, g.caller);
           record(method, g.caller, call.getPeer(), target(call.request));
           cb(null, res);
         } catch (e) {
@@ -158,7 +160,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   const { def, pkg } = visp();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': limits.requestBytes });
 
-  server.addService(pkg.visp.v1.Links.service, {
+  server.addService(tolerant(pkg.visp.v1.Links.service), {
     GetVersion: unary('Links.GetVersion', none, () => {
       const v = controller.getVersion();
       return { api: 'visp.v1', geniApi: 3, software: v.software, encapsulations: v.encapsulations.map(encapToPb) };
@@ -186,7 +188,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     state: stateToPb(t.state), error: t.error ?? '', rxPackets: t.rxPackets, txPackets: t.txPackets, rxBytes: t.rxBytes, txBytes: t.txBytes, dataplane: t.dataplane ?? '',
   });
 
-  server.addService(pkg.visp.v1.Operator.service, {
+  server.addService(tolerant(pkg.visp.v1.Operator.service), {
     ListNodes: unary('Operator.ListNodes', none, () => ({
       nodes: controller.listNodes().map((n) => ({
         name: n.name, connected: n.connected, lastSeen: iso(n.lastSeen), underlayAddresses: n.underlay, endpoints: n.endpoints,
@@ -212,6 +214,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     WatchEvents: (call: grpc.ServerWritableStream<{ slice: string; node: string }, unknown>) => {
       try {
         guard('Operator.WatchEvents', call);
+        decoded(call.request);
       } catch (e) {
         call.emit('error', toServiceError(e, log));
         return;
@@ -245,7 +248,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     }),
   } as grpc.UntypedServiceImplementation);
 
-  server.addService(pkg.visp.v1.Agent.service, {
+  server.addService(tolerant(pkg.visp.v1.Agent.service), {
     Connect: (call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>) => {
       let caller: Caller;
       try {
@@ -260,7 +263,9 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
 
   const health = new HealthImplementation({ '': 'SERVING', 'visp.v1.Links': 'SERVING', 'visp.v1.Operator': 'SERVING', 'visp.v1.Agent': 'SERVING' });
   health.addToServer(server);
-  new ReflectionService(def).addToServer(server);
+  // Reflection lists every service this server answers, health included.
+  const healthDef = protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS);
+  new ReflectionService({ ...def, ...healthDef }).addToServer(server);
 
   const bound: string[] = [];
   try {
@@ -327,6 +332,7 @@ function agentStream(
   call.on('data', (m: ConnectRequest__Output) => {
     void (async () => {
       try {
+        decoded(m);
         if (m.register) {
           if (node !== undefined) throw new InvalidSpecError('register: this stream has registered already', { field: 'register' });
           // The certificate names the node; an agent may only be that node.
