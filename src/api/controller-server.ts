@@ -207,6 +207,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       return { tunnels: controller.listTunnels({ ...(r.node ? { node: r.node } : {}), ...(r.slice ? { slice: r.slice } : {}), ...(state ? { state } : {}) }).map(tunnelToPb) };
     }),
     GetTunnel: unary('Operator.GetTunnel', none, (r: { sliver: string; node: string }) => {
+      if (!r.sliver) throw new InvalidSpecError('sliver: is required ("<slice>/<link>")', { field: 'sliver' });
       const tunnels = controller.listTunnels({ sliver: r.sliver, ...(r.node ? { node: r.node } : {}) });
       if (!tunnels.length) throw new NotFoundError(`sliver: no tunnel for "${r.sliver}"${r.node ? ` on node ${r.node}` : ''}`, { field: 'sliver' });
       return { tunnels: tunnels.map(tunnelToPb) };

@@ -333,6 +333,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   /** Configure (or reconfigure) an egress node: its ASN, router id, providers. */
   setEgressNode(c: EgressConfig): Promise<EgressConfig> {
     validateEgressConfig(c);
+    // A node that never registered is most likely a typo; its agent must have dialed in once.
+    if (!this.nodes.has(c.node)) throw new NotFoundError(`config.node: no node "${c.node}" has registered; start its agent first (visp nodes lists them)`, { field: 'config.node' });
     return this.queue.run(`node/${c.node}`, async () => {
       await this.save(K.egress(c.node), c);
       this.egress.set(c.node, c);

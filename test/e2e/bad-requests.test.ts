@@ -116,6 +116,8 @@ describe.skipIf(kernelSkipReason)('e2e: bad requests get the right status, name 
     ['PerformOperationalAction with action UNSPECIFIED', () => lab.api.links.performOperationalAction({ slice: live, slivers: [], action: 'OPERATIONAL_ACTION_UNSPECIFIED' }), INVALID_ARGUMENT, 'action'],
     ['PerformOperationalAction on an unknown slice', () => lab.api.links.performOperationalAction({ slice: S('nope'), slivers: [], action: 'OPERATIONAL_ACTION_START' }), NOT_FOUND, 'slice'],
     ['GetTunnel of an unknown sliver', () => lab.api.operator.getTunnel({ sliver: `${live}/l9`, node: '' }), NOT_FOUND, 'sliver'],
+    ['GetTunnel with an empty sliver (it listed every tunnel of every slice)', () => lab.api.operator.getTunnel({ sliver: '', node: '' }), INVALID_ARGUMENT, 'sliver'],
+    ['SetEgressNode for a node that never registered', () => lab.api.operator.setEgressNode({ config: { node: 'n9', asn: 64500, routerId: '198.18.0.9' } }), NOT_FOUND, 'config.node'],
     // BGP egress (no egress node is configured in this lab)
     ['egress link with 2 members', () => alloc(S('x'), topo((t) => { t.links[0]!.egress = { node: 'n3' }; }))(), INVALID_ARGUMENT, 'topology.links[0].members'],
     ['egress link to an unknown node', () => alloc(S('x'), topo((t) => { t.links = [{ ...t.links[0]!, members: [{ node: 'r1' }], egress: { node: 'n9' } }]; }))(), INVALID_ARGUMENT, 'topology.links[0].egress.node'],
