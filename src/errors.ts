@@ -6,16 +6,27 @@ export interface ErrorOptions {
   /** The request/spec field the error is about, e.g. "links[2].members". */
   field?: string;
   cause?: unknown;
+  /**
+   * A refusal that lasts until a known moment (space or an identifier in
+   * cooldown): when it frees, in ms since the epoch, and how long that was
+   * from when the error was made. The API edge sends both as metadata.
+   */
+  freesAt?: number;
+  retryAfterMs?: number;
 }
 
 export class VispError extends Error {
   readonly code: string;
   readonly field?: string;
+  readonly freesAt?: number;
+  readonly retryAfterMs?: number;
   constructor(code: string, message: string, opts: ErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.code = code;
     if (opts.field !== undefined) this.field = opts.field;
+    if (opts.freesAt !== undefined) this.freesAt = opts.freesAt;
+    if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
   }
 }
 

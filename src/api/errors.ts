@@ -21,6 +21,9 @@ export function toServiceError(e: unknown, log: (line: string) => void): Partial
     const metadata = new Metadata();
     metadata.set('visp-code', e.code);
     if (e.field) metadata.set('visp-field', e.field);
+    // A refusal that lasts: when to ask again (a client must not spin on it).
+    if (e.freesAt !== undefined && Math.abs(e.freesAt) <= 8.64e15) metadata.set('visp-frees-at', new Date(e.freesAt).toISOString());
+    if (e.retryAfterMs !== undefined && Number.isFinite(e.retryAfterMs)) metadata.set('visp-retry-after-ms', String(Math.max(0, Math.ceil(e.retryAfterMs))));
     return { code: STATUS[e.code] ?? status.INTERNAL, details: e.message, metadata };
   }
   log(`internal error: ${(e as Error)?.stack ?? String(e)}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeRecord, Topology } from './model.js';
-import { AlreadyExistsError, InvalidSpecError, PoolExhaustedError } from '../errors.js';
+import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, PoolExhaustedError } from '../errors.js';
 import { inTopologyTerms, ipamRequest, placeLinks } from './place.js';
 import type { TunnelKind } from '../tunnel/types.js';
 
@@ -84,6 +84,11 @@ describe('inTopologyTerms', () => {
     const out = inTopologyTerms(e) as Error & { field: string; code: string };
     expect(out.constructor.name).toBe(cls);
     expect(out).toMatchObject({ field, message, code: (e as InvalidSpecError).code, cause: e });
+  });
+
+  it('keeps when a refusal that lasts frees (freesAt, retryAfterMs)', () => {
+    const e = new IncompatibleStateError('links[2].ipv4: 192.0.2.0/31 overlaps 192.0.2.0/28, cooling down until …', { field: 'links[2].ipv4', freesAt: 1234, retryAfterMs: 56 });
+    expect(inTopologyTerms(e)).toMatchObject({ field: 'topology.links[2].ipv4', freesAt: 1234, retryAfterMs: 56, code: 'VISP_INCOMPATIBLE_STATE' });
   });
 
   it('leaves other errors alone', () => {

@@ -143,7 +143,8 @@ export function inTopologyTerms(e: unknown): unknown {
   const field = `topology.links${m[1] ?? ''}${m[2]!.replace(/^\.interfaces\[/, '.members[').replace(/\.prefixLength$/, '.prefix_length')}`;
   const reason = e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message;
   const Ctor = e.constructor as new (message: string, opts: ErrorOptions) => VispError;
-  return new Ctor(`${field}: ${reason}`, { field, cause: e });
+  const retry = e.freesAt !== undefined ? { freesAt: e.freesAt, ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}) } : {};
+  return new Ctor(`${field}: ${reason}`, { field, cause: e, ...retry });
 }
 
 /** Link records from placement + allocation. */

@@ -49,13 +49,17 @@ describe('release and cooldown', () => {
     await ipam.release('a');
     clock.advance(wait);
     if (!reusable) {
-      await expectError(
+      // A refusal that lasts: FAILED_PRECONDITION (not UNAVAILABLE, which clients retry at once), saying when it frees.
+      const blockErr = await expectError(
         ipam.allocate(whole('b')),
-        'VISP_UNAVAILABLE',
-        'blocks[0].prefix: 198.51.100.0/24 overlaps 198.51.100.0/24, cooling down until 2030-01-01T00:10:00.000Z after a slice released it',
+        'VISP_INCOMPATIBLE_STATE',
+        'blocks[0].prefix: 198.51.100.0/24 overlaps 198.51.100.0/24, cooling down until 2030-01-01T00:10:00.000Z (frees in 1 s) after a slice released it',
       );
-      // The identifier cools down on its own schedule too.
-      await expectError(ipam.allocate({ slice: 'c', links: [p2p('l', { identifier: 'greKey' })], groupId: false }), 'VISP_POOL_EXHAUSTED', 'asked for 1 GRE keys, 0 free');
+      expect(blockErr).toMatchObject({ freesAt: Date.parse('2030-01-01T00:10:00.000Z'), retryAfterMs: 1 });
+      // The identifier cools down on its own schedule too: exhausted until then.
+      const idErr = await expectError(ipam.allocate({ slice: 'c', links: [p2p('l', { identifier: 'greKey' })], groupId: false }), 'VISP_POOL_EXHAUSTED',
+        'greKey range 7: exhausted: asked for 1 GRE keys, 0 free; enough are cooling down until 2030-01-01T00:10:00.000Z (frees in 1 s)');
+      expect(idErr).toMatchObject({ field: 'links', freesAt: Date.parse('2030-01-01T00:10:00.000Z'), retryAfterMs: 1 });
       return;
     }
     const second = await ipam.allocate(whole('b'));
@@ -72,15 +76,37 @@ describe('release and cooldown', () => {
     expect(b.blocks[0]!.prefix).toBe('198.51.100.16/28');
   });
 
-  it('an explicit address in cooling space is UNAVAILABLE, naming the end of the cooldown', async () => {
-    const { ipam } = await setup();
+  it('an explicit address in cooling space is FAILED_PRECONDITION, saying when it frees (message, freesAt, retryAfterMs)', async () => {
+    const { ipam, clock } = await setup();
     await ipam.allocate({ slice: 'a', links: [p2p('l', { ipv4: { class: 'public' } })] });
     await ipam.release('a');
-    await expectError(
+    clock.advance(2 * MINUTE + 30_000);
+    const err = await expectError(
       ipam.allocate({ slice: 'b', links: [{ name: 'l', interfaces: [{ name: 'x', ipv4: '198.51.100.1' }, { name: 'y' }], ipv4: { class: 'public' } }] }),
-      'VISP_UNAVAILABLE',
-      'cooling down until 2030-01-01T00:10:00.000Z after a slice released it',
+      'VISP_INCOMPATIBLE_STATE',
+      'links[0].ipv4: 198.51.100.0/31 overlaps 198.51.100.0/28, cooling down until 2030-01-01T00:10:00.000Z (frees in 7 min 30 s) after a slice released it',
     );
+    expect(err).toMatchObject({ field: 'links[0].ipv4', freesAt: Date.parse('2030-01-01T00:10:00.000Z'), retryAfterMs: 7 * MINUTE + 30_000 });
+    expect(err.message).not.toContain('"a"');
+  });
+
+  it('identifiers: exhausted while some cool down says when enough are free; never, when the ranges are too small', async () => {
+    const { ipam, clock } = await setup({ identifiers: { vni: [{ first: 1, last: 3 }] } });
+    await ipam.allocate({ slice: 'a', links: [p2p('l', { identifier: 'vni' })], groupId: false });
+    clock.advance(MINUTE);
+    await ipam.allocate({ slice: 'b', links: [p2p('l', { identifier: 'vni' })], groupId: false });
+    await ipam.release('a');
+    clock.advance(MINUTE);
+    await ipam.release('b');
+    const two = (slice: string, n: number): SliceSpec => ({ slice, links: Array.from({ length: n }, (_, i) => p2p(`l${i}`, { identifier: 'vni' })), groupId: false });
+    // 1 free; a's VNI frees at 00:11, b's at 00:12: two are free once a's has.
+    const err = await expectError(ipam.allocate(two('c', 2)), 'VISP_POOL_EXHAUSTED', 'asked for 2 VNIs, 1 free; enough are cooling down until 2030-01-01T00:11:00.000Z (frees in 9 min)');
+    expect(err).toMatchObject({ freesAt: Date.parse('2030-01-01T00:11:00.000Z'), retryAfterMs: 9 * MINUTE });
+    const all = await expectError(ipam.allocate(two('d', 3)), 'VISP_POOL_EXHAUSTED', 'until 2030-01-01T00:12:00.000Z');
+    expect(all.freesAt).toBe(Date.parse('2030-01-01T00:12:00.000Z'));
+    const never = await expectError(ipam.allocate(two('e', 4)), 'VISP_POOL_EXHAUSTED', 'vni range 1-3: exhausted: asked for 4 VNIs, 1 free');
+    expect(never.message).not.toContain('cooling');
+    expect(never.freesAt).toBeUndefined();
   });
 
   it('a cooldown of 0 makes released space allocatable at once', async () => {

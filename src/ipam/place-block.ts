@@ -2,11 +2,12 @@
 // block around the slice's explicit addresses, or the best-fitting free
 // block of the right size from the first pool that has one.
 
-import { AlreadyExistsError, InvalidSpecError, PoolExhaustedError, UnavailableError, type VispError } from '../errors.js';
+import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, PoolExhaustedError, type VispError } from '../errors.js';
 import type { PoolIndex } from './pool-index.js';
 import { alignDown, BITS, commonLength, containsAddress, containsPrefix, formatAddress, formatPrefix, type Prefix } from './prefix.js';
 import type { BlockRequest } from './request.js';
 import { blockSizing } from './sizing.js';
+import { coolingText } from './slice-view.js';
 
 export interface BlockNeeds {
   /** Prefix lengths of the subnets this block must hold. */
@@ -22,18 +23,18 @@ export interface PlacedBlock {
 
 const what = (r: BlockRequest): string => `${r.class} ${r.family} block`;
 
-/** Takes the block from the index's space and returns it, or throws saying why not. */
-export function placeBlock(req: BlockRequest, needs: BlockNeeds, pools: readonly PoolIndex[]): PlacedBlock {
+/** Takes the block from the index's space and returns it, or throws saying why not (`now`: for how long space is still cooling down). */
+export function placeBlock(req: BlockRequest, needs: BlockNeeds, pools: readonly PoolIndex[], now: number): PlacedBlock {
   if (pools.length === 0) {
     const which = req.pool ? `pool "${req.pool}" is not a ${req.class} ${req.family} pool` : `no ${req.class} ${req.family} pool is configured`;
     throw new InvalidSpecError(`${req.field}: cannot allocate a ${what(req)}: ${which}`, { field: req.field });
   }
-  if (req.prefix) return placeExact(req, req.prefix, needs, pools);
-  if (needs.pins.length > 0) return placeAroundPins(req, needs, pools);
+  if (req.prefix) return placeExact(req, req.prefix, needs, pools, now);
+  if (needs.pins.length > 0) return placeAroundPins(req, needs, pools, now);
   return placeBestFit(req, needs, pools);
 }
 
-function placeExact(req: BlockRequest, prefix: Prefix, needs: BlockNeeds, pools: readonly PoolIndex[]): PlacedBlock {
+function placeExact(req: BlockRequest, prefix: Prefix, needs: BlockNeeds, pools: readonly PoolIndex[], now: number): PlacedBlock {
   const text = formatPrefix(prefix);
   const field = `${req.field}.prefix`;
   const index = pools.find((p) => containsPrefix(p.pool.prefix, prefix));
@@ -49,11 +50,11 @@ function placeExact(req: BlockRequest, prefix: Prefix, needs: BlockNeeds, pools:
   if (outside !== undefined) {
     throw new InvalidSpecError(`${field}: explicit address ${formatAddress(prefix.family, outside)} is outside the slice's block ${text}`, { field });
   }
-  if (!index.space.reserve(prefix.start, prefix.length)) throw takenError(index, prefix, field);
+  if (!index.space.reserve(prefix.start, prefix.length)) throw takenError(index, prefix, field, now);
   return { index, prefix };
 }
 
-function placeAroundPins(req: BlockRequest, needs: BlockNeeds, pools: readonly PoolIndex[]): PlacedBlock {
+function placeAroundPins(req: BlockRequest, needs: BlockNeeds, pools: readonly PoolIndex[], now: number): PlacedBlock {
   const family = req.family;
   const first = needs.pins[0]!;
   const firstText = formatAddress(family, first);
@@ -88,7 +89,7 @@ function placeAroundPins(req: BlockRequest, needs: BlockNeeds, pools: readonly P
     if (index.space.reserve(prefix.start, prefix.length)) return { index, prefix };
   }
   const smallest = usable[usable.length - 1]!;
-  throw takenError(index, { family, start: alignDown(family, first, smallest), length: smallest }, req.field);
+  throw takenError(index, { family, start: alignDown(family, first, smallest), length: smallest }, req.field, now);
 }
 
 function placeBestFit(req: BlockRequest, needs: BlockNeeds, pools: readonly PoolIndex[]): PlacedBlock {
@@ -127,19 +128,25 @@ function tooLarge(req: BlockRequest, index: PoolIndex, needLength: number): Inva
   return new InvalidSpecError(`${field}: the ${what(req)} needs ${asked}; ${index.describe()} allows at most a /${index.pool.largestBlockLength}`, { field });
 }
 
-/** Space someone else holds: ALREADY_EXISTS when live, UNAVAILABLE while it cools down. */
-function takenError(index: PoolIndex, p: Prefix, field: string): VispError {
+/**
+ * Space someone else holds: ALREADY_EXISTS when live; FAILED_PRECONDITION
+ * while it cools down, saying when it frees (in the message and as freesAt):
+ * a refusal that lasts minutes, not one to retry at once (UNAVAILABLE).
+ */
+function takenError(index: PoolIndex, p: Prefix, field: string, now: number): VispError {
   const holders = index.holders(p);
   const live = holders.find((h) => h.record.state === 'live');
   const text = formatPrefix(p);
   // Never name the holder: it may be another tenant's slice (docs/security.md).
   if (live) return new AlreadyExistsError(`${field}: ${text} overlaps ${live.record.prefix} in ${index.describe()}, which another slice holds`, { field });
-  const cooling = holders.find((h) => h.record.state === 'cooldown');
-  if (cooling) {
-    return new UnavailableError(
-      `${field}: ${text} overlaps ${cooling.record.prefix}, cooling down until ${new Date(cooling.record.until ?? 0).toISOString()} after a slice released it`,
-      { field },
-    );
+  const cooling = holders.filter((h) => h.record.state === 'cooldown');
+  if (cooling.length) {
+    // Every overlapping block must have cooled down: the last of them decides.
+    const last = cooling.reduce((a, b) => ((b.record.until ?? 0) > (a.record.until ?? 0) ? b : a));
+    const freesAt = last.record.until ?? now;
+    return new IncompatibleStateError(`${field}: ${text} overlaps ${last.record.prefix}, ${coolingText(freesAt, now)} after a slice released it`, {
+      field, freesAt, retryAfterMs: freesAt - now,
+    });
   }
   // Only possible if the space is taken by this very request.
   return new InvalidSpecError(`${field}: ${text} overlaps another block of this request`, { field });

@@ -14,6 +14,7 @@ import type { PoolIndex } from './pool-index.js';
 import { formatPrefix, type Prefix } from './prefix.js';
 import type { BlockRecord, IdRunRecord, SliceRecord } from './records.js';
 import { FAMILIES, type BlockRequest, type SliceRequest } from './request.js';
+import { coolingText } from './slice-view.js';
 import type { BlockAllocation, IdentifierKind, InterfaceAllocation, LinkAllocation } from './types.js';
 
 export interface PlanInput {
@@ -83,7 +84,7 @@ export function planSlice(input: PlanInput): Plan {
       needs.push({ id: i, length: s.length, pins, field: `${l.field}.${family}`, link: l.name });
     });
     const pools = poolsFor(br, config).map((name) => input.pools.get(name)!);
-    const placed = placeBlock(br, { subnetLengths: needs.map((n) => n.length), pins: needs.flatMap((n) => n.pins) }, pools);
+    const placed = placeBlock(br, { subnetLengths: needs.map((n) => n.length), pins: needs.flatMap((n) => n.pins) }, pools, now);
     const bySubnet = subnets[FAMILIES.indexOf(family)]!;
     for (const [i, p] of placeSubnets(placed.prefix, needs)) bySubnet.set(i, p);
     blocks.push({
@@ -128,14 +129,27 @@ function planIdentifiers(input: PlanInput): PlannedRuns[] {
     const index = input.ids.get(kind)!;
     const got = index.space.allocate(count, index.cursor);
     if (!got) {
+      const freesAt = enoughFreeAt(index, count);
       throw new PoolExhaustedError(
-        `${kind} range ${index.ranges.map(rangeText).join(', ')}: exhausted: asked for ${count} ${NOUN[kind]}, ${index.space.free()} free`,
-        { field: kind === 'groupId' ? 'groupId' : 'links' },
+        `${kind} range ${index.ranges.map(rangeText).join(', ')}: exhausted: asked for ${count} ${NOUN[kind]}, ${index.space.free()} free` +
+          (freesAt === undefined ? '' : `; enough are ${coolingText(freesAt, input.now)}`),
+        { field: kind === 'groupId' ? 'groupId' : 'links', ...(freesAt === undefined ? {} : { freesAt, retryAfterMs: freesAt - input.now }) },
       );
     }
     out.push({ index, cursor: got.cursor, records: got.runs.map((r: Run) => ({ kind, start: r.start, count: r.count, slice: input.request.slice, state: 'live' })) });
   }
   return out;
+}
+
+/** When enough identifiers will be free for `count`, as cooldowns end; undefined when they never will (too few in the ranges). */
+function enoughFreeAt(index: IdIndex, count: number): number | undefined {
+  let have = index.space.free();
+  const cooling = [...index.holds.byKey.values()].filter((h) => h.record.state === 'cooldown').sort((a, b) => (a.record.until ?? 0) - (b.record.until ?? 0));
+  for (const h of cooling) {
+    have += h.record.count;
+    if (have >= count) return h.record.until ?? 0;
+  }
+  return undefined;
 }
 
 function* idStream(records: readonly IdRunRecord[]): Generator<number> {

@@ -32,3 +32,10 @@ export function holdText(r: { slice: string; state: string; until?: number }): s
 }
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** "cooling down until <time> (frees in 9 min 58 s)": when a cooldown ends, for refusals. */
+export function coolingText(until: number, now: number): string {
+  const s = Math.max(0, Math.ceil((until - now) / 1000));
+  const left = s >= 60 ? `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}` : `${s} s`;
+  return `cooling down until ${iso(until)} (frees in ${left})`;
+}
