@@ -1,0 +1,64 @@
+// What the controller's and the agent's config files share: the `tls:` block
+// and how flags and the file combine into TLS files, addresses, and the
+// one error a mistake becomes (placed in the file when it is there, naming
+// the flag when it came from one).
+import type { YAMLMap } from 'yaml';
+import { InvalidSpecError } from '../errors.js';
+import type { TlsFiles } from '../trust/tls.js';
+import type { ConfigFile } from './reader.js';
+
+export type { TlsFiles };
+
+export const TLS_KEYS = ['ca', 'cert', 'key'] as const;
+type TlsKey = (typeof TLS_KEYS)[number];
+
+/** Where the file's values came from, to place an error found after parsing. */
+export interface Source {
+  file: string;
+  /** Throws with the file, line and column of `field` (as far as the file has it). */
+  fail(field: string, reason: string): never;
+}
+
+export function sourceOf(cf: ConfigFile, top: YAMLMap<unknown, unknown> | undefined): Source {
+  return { file: cf.file, fail: (field, reason) => cf.fail(cf.locate(top, field), field, reason) };
+}
+
+/** `tls: { ca, cert, key }`: paths, relative ones to the file's directory. Any may be left to the flags. */
+export function tlsBlock(cf: ConfigFile, top: YAMLMap<unknown, unknown> | undefined): Partial<TlsFiles> | undefined {
+  const node = cf.get(top, '', 'tls');
+  if (!node) return undefined;
+  const m = cf.mapping(node, 'tls', 'e.g. "{ ca: /etc/visp/ca.pem, cert: /etc/visp/controller.pem, key: /etc/visp/controller.key }"');
+  cf.checkKeys(m, 'tls', TLS_KEYS);
+  const out: Partial<TlsFiles> = {};
+  for (const k of TLS_KEYS) {
+    const v = cf.get(m, 'tls', k);
+    if (v) out[k] = cf.path(v, `tls.${k}`);
+  }
+  return out;
+}
+
+/**
+ * The TLS files from the flags over the file's, or undefined when neither
+ * names any; some but not all three is an error naming what is missing.
+ */
+export function mergeTls(file: Partial<TlsFiles> | undefined, flags: Partial<TlsFiles>, src: Source | undefined): TlsFiles | undefined {
+  const merged: Partial<TlsFiles> = { ...file };
+  for (const k of TLS_KEYS) if (flags[k] !== undefined) merged[k] = flags[k];
+  const missing = TLS_KEYS.filter((k) => merged[k] === undefined);
+  if (missing.length === TLS_KEYS.length) return undefined;
+  if (missing.length) {
+    const how = missing.map((k: TlsKey) => `--tls-${k}${src ? ` or tls.${k} in ${src.file}` : ''}`).join(', ');
+    const reason = `TLS needs all three files (ca, cert, key); missing ${missing.join(', ')} (${how})`;
+    // Placed in the file when the file started the block; otherwise a flag mistake.
+    if (src && file && TLS_KEYS.some((k) => file[k] !== undefined && flags[k] === undefined)) src.fail('tls', reason);
+    throw new InvalidSpecError(reason, { field: 'tls' });
+  }
+  return merged as TlsFiles;
+}
+
+/** A bare path is a unix socket ("/run/visp/controller.sock" → "unix:/run/visp/controller.sock"). */
+export function normalizeAddress(a: string): string {
+  return a.startsWith('/') ? `unix:${a}` : a;
+}
+
+export const isUnix = (address: string): boolean => address.startsWith('unix:');
