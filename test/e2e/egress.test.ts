@@ -171,7 +171,9 @@ describe.skipIf(bgpSkipReason)('e2e: BGP egress through the API, two BIRD 2 prov
 
   it('visp bgp (the built CLI) shows the same: sessions established with uptime, the slice\'s announced prefixes', async () => {
     // Asynchronously: the controller answering it runs in this process.
-    const { stdout: text } = await promisify(execFile)('node', [join(process.cwd(), 'dist/src/cli/main.js'), 'bgp', '--controller', lab.address]);
+    const op = lab.pki.operator;
+    const { stdout: text } = await promisify(execFile)('node', [join(process.cwd(), 'dist/src/cli/main.js'), 'bgp', '--controller', lab.address],
+      { env: { ...process.env, VISP_TLS_CA: op.ca, VISP_TLS_CERT: op.cert, VISP_TLS_KEY: op.key } });
     expect(text).toContain('egress node egr: AS64500, router id 198.18.1.1, agent connected, speaker running');
     for (const p of PROV) expect(text).toMatch(new RegExp(`${p.theirs[0].replace(/\./g, '\\.')}\\s+${p.asn}\\s+established\\s+\\d+[smhd]`));
     expect(text).toMatch(new RegExp(`${slice}\\s+${table}\\s+\\S*${block4.replace(/[./]/g, (c) => `\\${c}`)}`));
