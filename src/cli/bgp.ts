@@ -4,13 +4,37 @@
 import type { BgpProvider } from '../api/gen/visp/v1/BgpProvider.js';
 import type { EgressNodeStatus__Output } from '../api/gen/visp/v1/EgressNodeStatus.js';
 import { withTimeout } from '../lab/index.js';
-import { parse, positiveInt, UsageError } from './args.js';
+import { command, parse, positiveInt, UsageError, type GroupSpec } from './args.js';
 import { json, table, time } from './tables.js';
 import { withClient } from './target.js';
 
 const CALL_MS = 60_000;
 const out = (s: string): void => { process.stdout.write(`${s}\n`); };
-const common = { controller: { type: 'string' }, json: { type: 'boolean' } } as const;
+const common = {
+  controller: { type: 'string', value: 'ADDR', help: 'the controller: host:port or unix:/path (default: $VISP_CONTROLLER, else the one lab that is up)' },
+  json: { type: 'boolean', help: 'print the API\'s response as JSON (for scripts)' },
+} as const;
+
+export const BGP = command({
+  name: 'bgp', summary: 'egress nodes: BGP sessions (state, uptime, prefix counts), what each slice announces and receives',
+  flags: { ...common, node: { type: 'string', value: 'N', help: 'only egress node N' } },
+});
+const PROVIDER = 'ADDR,ASN[,password=P][,families=ipv4+ipv6][,max-prefixes=N]';
+export const EGRESS_SET = command({
+  name: 'egress set', args: 'NODE', positionals: 1, summary: 'make NODE an egress node (replaces its whole egress configuration)',
+  flags: {
+    ...common,
+    asn: { type: 'string', value: 'N', help: 'our AS number on this node (required)' },
+    'router-id': { type: 'string', value: 'A', help: 'BGP router id, a dotted quad (required)' },
+    provider: { type: 'string', multiple: true, value: PROVIDER, help: 'an upstream provider to peer with' },
+    'max-length-v4': { type: 'string', value: 'N', help: 'the longest IPv4 prefix accepted from providers' },
+    'max-length-v6': { type: 'string', value: 'N', help: 'the longest IPv6 prefix accepted from providers' },
+  },
+});
+export const EGRESS_REMOVE = command({
+  name: 'egress remove', args: 'NODE', positionals: 1, summary: 'stop egress on NODE (refused while a slice egresses there)', flags: common,
+});
+export const EGRESS: GroupSpec = { name: 'egress', summary: 'BGP egress nodes: configure one, or stop egress on it', subcommands: [EGRESS_SET, EGRESS_REMOVE] };
 
 /** "3h12m" since an RFC 3339 time; "" when unknown. */
 function age(since: string, now = Date.now()): string {
@@ -41,7 +65,7 @@ export function bgpText(nodes: readonly EgressNodeStatus__Output[]): string {
 }
 
 export async function bgpCmd(args: string[]): Promise<void> {
-  const { values } = parse('bgp', args, { ...common, node: { type: 'string' } });
+  const { values } = parse(BGP, args);
   const r = await withClient(values.controller, (c) => withTimeout(c.operator.listBgp({ node: values.node ?? '' }), CALL_MS, 'ListBgp'));
   if (values.json) return out(json(r));
   out(bgpText(r.nodes));
@@ -50,7 +74,7 @@ export async function bgpCmd(args: string[]): Promise<void> {
 /** ADDR,ASN[,password=P][,families=ipv4+ipv6][,max-prefixes=N] */
 export function parseProvider(text: string): BgpProvider {
   const [address, asn, ...opts] = text.split(',');
-  const bad = (why: string): UsageError => new UsageError(`egress set: flag --provider ${JSON.stringify(text)}: ${why} (ADDR,ASN[,password=P][,families=ipv4+ipv6][,max-prefixes=N])`);
+  const bad = (why: string): UsageError => new UsageError(`egress set: flag --provider ${JSON.stringify(text)}: ${why} (${PROVIDER})`);
   if (!address || !asn) throw bad('needs an address and an ASN');
   if (!/^\d+$/.test(asn)) throw bad(`${JSON.stringify(asn)} is not an ASN`);
   const p: BgpProvider = { address, asn: Number(asn) };
@@ -68,17 +92,14 @@ export function parseProvider(text: string): BgpProvider {
 export async function egressCmd(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   if (sub === 'remove') {
-    const { values, positionals } = parse('egress remove', rest, common, 1);
+    const { values, positionals } = parse(EGRESS_REMOVE, rest);
     const node = positionals[0];
     if (!node) throw new UsageError('egress remove: which node? (visp egress remove NODE)');
     await withClient(values.controller, (c) => withTimeout(c.operator.setEgressNode({ config: { node }, remove: true }), CALL_MS, 'SetEgressNode'));
     return out(`egress removed from ${node}: its speaker stops (providers get a Cease)`);
   }
   if (sub !== 'set') throw new UsageError(`egress: ${sub ? `unknown subcommand ${JSON.stringify(sub)}` : 'which subcommand?'} (visp egress set NODE …, visp egress remove NODE)`);
-  const { values, positionals } = parse('egress set', rest, {
-    ...common, asn: { type: 'string' }, 'router-id': { type: 'string' }, provider: { type: 'string', multiple: true },
-    'max-length-v4': { type: 'string' }, 'max-length-v6': { type: 'string' },
-  }, 1);
+  const { values, positionals } = parse(EGRESS_SET, rest);
   const node = positionals[0];
   if (!node) throw new UsageError('egress set: which node? (visp egress set NODE --asn N --router-id A --provider ADDR,ASN …)');
   if (!values.asn) throw new UsageError('egress set: flag --asn is required');

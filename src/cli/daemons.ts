@@ -1,13 +1,13 @@
-// The two long-running commands: `visp controller` and `visp agent`. Both log
-// one line per event to stderr and stop cleanly on SIGINT/SIGTERM.
+// The two long-running commands: `visp controller` and `visp agent`. Their
+// config files are read in src/config/ (docs/config.md); here: the flags,
+// and handing the options over. Both log one line per event to stderr and
+// stop cleanly on SIGINT/SIGTERM.
 import { startAgent } from '../api/agent-client.js';
 import { startController } from '../api/controller-server.js';
-import { parse, positiveInt, UsageError } from './args.js';
-import { normalizeAddress } from './target.js';
-import { readPools } from './pools.js';
-
-const DEFAULT_LISTEN = 'unix:/run/visp/controller.sock';
-const DEFAULT_STORE = '/var/lib/visp/store.sqlite';
+import { agentOptions, readAgentConfig } from '../config/agent.js';
+import type { TlsFiles } from '../config/common.js';
+import { controllerOptions, DEFAULT_LISTEN, DEFAULT_STORE, readControllerConfig } from '../config/controller.js';
+import { command, duration, parse } from './args.js';
 
 const log = (line: string): void => { process.stderr.write(`${new Date().toISOString()} ${line}\n`); };
 
@@ -25,34 +25,81 @@ function untilSignal(close: () => Promise<void>, what: string): Promise<void> {
   });
 }
 
+const tlsFlags = {
+  'tls-ca': { type: 'string', value: 'FILE', help: 'CA bundle (PEM) peers\' certificates must chain to' },
+  'tls-cert': { type: 'string', value: 'FILE', help: 'this side\'s certificate (PEM; visp certs issue)' },
+  'tls-key': { type: 'string', value: 'FILE', help: 'this side\'s private key (PEM)' },
+} as const;
+
+const tlsOf = (v: { 'tls-ca'?: string; 'tls-cert'?: string; 'tls-key'?: string }): Partial<TlsFiles> => ({
+  ...(v['tls-ca'] !== undefined ? { ca: v['tls-ca'] } : {}),
+  ...(v['tls-cert'] !== undefined ? { cert: v['tls-cert'] } : {}),
+  ...(v['tls-key'] !== undefined ? { key: v['tls-key'] } : {}),
+});
+
+export const CONTROLLER = command({
+  name: 'controller',
+  summary: 'the controller: serves the API (mutual TLS), keeps the store, allocates from the address pools',
+  flags: {
+    config: { type: 'string', value: 'FILE', help: 'YAML config (docs/config.md); the flags below override it' },
+    listen: { type: 'string', multiple: true, value: 'ADDR', help: `host:port or unix:/path to serve on; replaces the config's listen (default ${DEFAULT_LISTEN})` },
+    store: { type: 'string', value: 'FILE', help: `the SQLite store (default ${DEFAULT_STORE})` },
+    pools: { type: 'string', value: 'FILE', help: 'address pools and identifier ranges (YAML; docs/config.md); replaces the config\'s' },
+    ...tlsFlags,
+    'plaintext-identity': { type: 'string', value: 'URI', help: 'no TLS on the unix: listen address(es): every caller there acts as this spiffe:// identity' },
+    'audit-log': { type: 'string', value: 'FILE', help: 'JSON-lines audit records (default: the log, stderr)' },
+    lab: { type: 'boolean', help: 'lab mode: with no pools configured, hand out the documentation-range lab pools' },
+  },
+  notes: 'TLS is required on every listen address but a unix socket with --plaintext-identity.\n' +
+    'Pools are required outside --lab: --pools, the config, or a store that already holds them.',
+});
+
 export async function controllerCmd(args: string[]): Promise<void> {
-  const { values } = parse('controller', args, { listen: { type: 'string' }, store: { type: 'string' }, pools: { type: 'string' } });
-  const ipam = values.pools !== undefined ? readPools(values.pools) : undefined;
-  const h = await startController({
-    listen: [{ address: normalizeAddress(values.listen ?? DEFAULT_LISTEN) }],
-    labPools: !ipam, // interim: config files and --lab replace this
-    storePath: values.store ?? DEFAULT_STORE,
-    ...(ipam ? { ipam } : {}),
-    log,
+  const { values: v } = parse(CONTROLLER, args);
+  const config = v.config !== undefined ? readControllerConfig(v.config) : undefined;
+  const opts = controllerOptions(config, {
+    ...(v.listen ? { listen: v.listen } : {}),
+    ...(v.store !== undefined ? { store: v.store } : {}),
+    ...(v.pools !== undefined ? { pools: v.pools } : {}),
+    tls: tlsOf(v),
+    ...(v['plaintext-identity'] !== undefined ? { plaintextIdentity: v['plaintext-identity'] } : {}),
+    ...(v['audit-log'] !== undefined ? { auditLog: v['audit-log'] } : {}),
+    ...(v.lab ? { lab: true } : {}),
   });
+  const h = await startController({ ...opts, log });
   await untilSignal(() => h.close(), 'controller');
 }
 
+export const AGENT = command({
+  name: 'agent',
+  summary: 'one node\'s agent: dials the controller, builds what it asks of this node, repairs drift, reports',
+  flags: {
+    config: { type: 'string', value: 'FILE', help: 'YAML config (docs/config.md); the flags below override it' },
+    controller: { type: 'string', value: 'ADDR', help: 'the controller: host:port or unix:/path' },
+    node: { type: 'string', value: 'NAME', help: 'this node\'s name (default: the name in its TLS certificate)' },
+    underlay: { type: 'string', value: 'ADDR,…', help: 'the addresses tunnels reach this node at (default: the source address toward the controller; docs/config.md)' },
+    ...tlsFlags,
+    plaintext: { type: 'boolean', help: 'no TLS: only for a unix: controller address with a plaintext identity' },
+    'reconcile-interval': { type: 'string', value: 'DURATION', help: 'how often the kernel is checked for drift (default 2s; a bare number is milliseconds)' },
+    'run-dir': { type: 'string', value: 'DIR', help: 'where an egress node\'s gobgpd socket and log go (default /run/visp)' },
+  },
+  notes: 'TLS is required unless the controller address is unix: and --plaintext is given.',
+});
+
 export async function agentCmd(args: string[]): Promise<void> {
-  const { values } = parse('agent', args, {
-    controller: { type: 'string' }, node: { type: 'string' }, underlay: { type: 'string' }, 'reconcile-interval': { type: 'string' }, 'run-dir': { type: 'string' },
-  });
-  if (!values.controller) throw new UsageError('agent: flag --controller is required (the controller\'s address)');
-  if (!values.node) throw new UsageError('agent: flag --node is required (this node\'s name)');
-  const underlay = values.underlay?.split(',').map((s) => s.trim()).filter(Boolean);
-  const h = await startAgent({
-    controller: normalizeAddress(values.controller),
-    node: values.node,
+  const { values: v } = parse(AGENT, args);
+  const config = v.config !== undefined ? readAgentConfig(v.config) : undefined;
+  const underlay = v.underlay?.split(',').map((s) => s.trim()).filter(Boolean);
+  const opts = agentOptions(config, {
+    ...(v.controller !== undefined ? { controller: v.controller } : {}),
+    ...(v.node !== undefined ? { node: v.node } : {}),
     ...(underlay?.length ? { underlay } : {}),
-    ...(values['run-dir'] ? { runDir: values['run-dir'] } : {}),
-    ...(values['reconcile-interval'] !== undefined ? { reconcileIntervalMs: positiveInt('reconcile-interval', values['reconcile-interval']) } : {}),
-    log,
+    tls: tlsOf(v),
+    ...(v.plaintext ? { plaintext: true } : {}),
+    ...(v['reconcile-interval'] !== undefined ? { reconcileIntervalMs: duration('reconcile-interval', v['reconcile-interval'], 'ms') } : {}),
+    ...(v['run-dir'] !== undefined ? { runDir: v['run-dir'] } : {}),
   });
-  log(`visp agent ${values.node}: dialing ${values.controller}`);
-  await untilSignal(() => h.close(), `agent ${values.node}`);
+  const h = await startAgent({ ...opts, log });
+  log(`visp agent ${h.node}: dialing ${opts.controller}`);
+  await untilSignal(() => h.close(), `agent ${h.node}`);
 }

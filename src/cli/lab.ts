@@ -1,10 +1,27 @@
 // visp lab up FILE | down [NAME] | status [NAME]
 import { labDown, labStatus, labUp, listLabs, tryReadState } from '../lab/index.js';
-import { duration, parse, UsageError } from './args.js';
+import { command, duration, parse, UsageError, type GroupSpec } from './args.js';
 import { tunnelTable } from './operator.js';
 import { allocState, json, opState, table } from './tables.js';
 
 const out = (s: string): void => { process.stdout.write(`${s}\n`); };
+
+const jsonFlag = { json: { type: 'boolean', help: 'print the result as JSON (for scripts)' } } as const;
+export const LAB_UP = command({
+  name: 'lab up', args: 'FILE', positionals: 1,
+  summary: 'emulated underlay (one namespace per node), a controller and one agent per node, then the slice in FILE',
+  flags: {
+    name: { type: 'string', value: 'N', help: 'the lab\'s name (default: the topology\'s name)' },
+    timeout: { type: 'string', value: 'DURATION', help: 'how long to wait for the slice to be ready (default 60s plus 1s per link)' },
+    'start-timeout': { type: 'string', value: 'DURATION', help: 'how long to wait for the controller and agents to start (default 30s; egress speakers 60s)' },
+    duration: { type: 'string', value: 'DURATION', help: 'the slice\'s lifetime (default 24h)' },
+    ...jsonFlag,
+  },
+  notes: 'DURATION: 90s, 15m, 8h, 2d (a bare number is seconds). Needs root.',
+});
+export const LAB_DOWN = command({ name: 'lab down', args: '[NAME]', positionals: 1, summary: 'delete the slice, stop everything, remove every namespace (NAME: default the one lab that is up)', flags: jsonFlag });
+export const LAB_STATUS = command({ name: 'lab status', args: '[NAME]', positionals: 1, summary: 'processes, nodes, slices (without NAME: every lab)', flags: jsonFlag });
+export const LAB: GroupSpec = { name: 'lab', summary: 'lab mode: a whole testbed on this machine, in network namespaces (needs root)', subcommands: [LAB_UP, LAB_DOWN, LAB_STATUS] };
 const note = (s: string): void => { process.stderr.write(`  ${s}\n`); };
 
 export async function labCmd(args: string[]): Promise<void> {
@@ -19,9 +36,7 @@ export async function labCmd(args: string[]): Promise<void> {
 }
 
 async function up(args: string[]): Promise<void> {
-  const { values, positionals } = parse('lab up', args, {
-    name: { type: 'string' }, timeout: { type: 'string' }, 'start-timeout': { type: 'string' }, duration: { type: 'string' }, json: { type: 'boolean' },
-  }, 1);
+  const { values, positionals } = parse(LAB_UP, args);
   const file = positionals[0];
   if (!file) throw new UsageError('lab up: which topology file? (e.g. visp lab up examples/triangle.yaml)');
   const ac = new AbortController();
@@ -64,7 +79,7 @@ function which(cmd: string, name: string | undefined): string {
 }
 
 async function down(args: string[]): Promise<void> {
-  const { values, positionals } = parse('lab down', args, { json: { type: 'boolean' } }, 1);
+  const { values, positionals } = parse(LAB_DOWN, args);
   const name = which('lab down', positionals[0]);
   const r = await labDown(name, { progress: note });
   if (values.json) return out(json(r));
@@ -72,7 +87,7 @@ async function down(args: string[]): Promise<void> {
 }
 
 async function status(args: string[]): Promise<void> {
-  const { values, positionals } = parse('lab status', args, { json: { type: 'boolean' } }, 1);
+  const { values, positionals } = parse(LAB_STATUS, args);
   if (!positionals[0] && listLabs().length !== 1) {
     const labs = listLabs().map((l) => ({ l, s: tryReadState(l) }));
     if (values.json) return out(json(labs.map(({ l, s }) => ({ name: l, phase: s?.phase ?? 'unknown', file: s?.file ?? '', controller: s?.controller ?? '' }))));

@@ -1,36 +1,35 @@
 #!/usr/bin/env node
 // visp: the command line. One line per error on stderr ("visp: …"), exit
 // status 1 (2 for a usage mistake). Commands load their modules on demand, so
-// `visp slices` does not load the kernel layer or the store.
+// `visp slices` does not load the kernel layer or the store. Each command's
+// usage and flags live with the command (`visp COMMAND --help`); this file
+// has the overview only.
 import { errorText } from '../lab/rpc.js';
-import { UsageError } from './args.js';
+import { groupUsageText, HelpRequest, UsageError, type GroupSpec } from './args.js';
 
 const HELP = `visp — virtual ISPs for network testbeds
 
-usage: visp COMMAND [flags]
+usage: visp COMMAND [flags]            (visp COMMAND --help: its usage and every flag)
 
 lab mode (this machine; needs root):
-  lab up FILE [--name N] [--timeout 60s] [--start-timeout 30s] [--duration 24h] [--json]
-                              emulated underlay + controller + one agent per node, then the slice
-  lab down [NAME]             delete the slice, stop everything, remove every namespace
-  lab status [NAME] [--json]  processes, nodes, slices (without NAME: every lab)
+  lab up|down|status …                 emulated underlay, controller and agents in namespaces, then the slice
 
-daemons:
-  controller [--listen ADDR] [--store FILE] [--pools FILE.yaml]
-  agent --controller ADDR --node NAME [--underlay ADDR,…] [--reconcile-interval MS] [--run-dir DIR]
-                              (DIR: where an egress node's gobgpd socket and log go; default /run/visp)
+daemons (config files: docs/config.md):
+  controller [--config FILE] …         the controller: the API, the store, the address pools
+  agent [--config FILE] …              one node's agent: builds what the controller asks of this node
 
 operator (--controller ADDR, else $VISP_CONTROLLER, else the one lab that is up; --json for scripts):
-  slices                      slices, their states and link counts
-  nodes                       nodes, connected or not, what each supports
-  tunnels [--node N] [--slice S] [--state ready|failed|…]
-  describe SLICE              the manifest: every address, key, interface
-  plan FILE [--slice S]       what a topology would change on each node (a dry run)
-  events [--slice S] [--node N]   state changes as they happen (Ctrl-C to stop)
-  bgp [--node N]              egress nodes: BGP sessions (state, uptime, prefix counts), what each slice announces and receives
-  egress set NODE --asn N --router-id A [--provider ADDR,ASN[,password=P][,families=ipv4+ipv6][,max-prefixes=N]]…
-                              make NODE an egress node (replaces its whole configuration)
-  egress remove NODE          stop egress on NODE (refused while a slice egresses there)
+  slices                               slices, their states and link counts
+  nodes                                nodes, connected or not, what each supports
+  tunnels [--node N] [--slice S] …     every tunnel, its state and counters
+  describe SLICE                       the manifest: every address, key, interface
+  plan FILE [--slice S]                what a topology would change on each node (a dry run)
+  events [--slice S] [--node N]        state changes as they happen (Ctrl-C to stop)
+  bgp [--node N]                       egress nodes: BGP sessions, what each slice announces and receives
+  egress set|remove NODE …             make a node an egress node, or stop egress there
+
+certificates:
+  certs ca|issue|request|sign|show …   testbed CA and certificates (visp certs --help)
 
 ADDR is host:port or unix:/path (a bare /path is a unix socket).
 Topology files: see examples/*.yaml.`;
@@ -49,22 +48,45 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   events: async () => (await import('./operator.js')).eventsCmd,
   bgp: async () => (await import('./bgp.js')).bgpCmd,
   egress: async () => (await import('./bgp.js')).egressCmd,
+  certs: async () => (await import('./certs.js')).certsCmd,
 };
+
+/** Commands with subcommands whose `--help` (before any subcommand) lists the subcommands. */
+const GROUPS: Record<string, () => Promise<GroupSpec>> = {
+  lab: async () => (await import('./lab.js')).LAB,
+  egress: async () => (await import('./bgp.js')).EGRESS,
+};
+
+const isHelp = (a: string | undefined): boolean => a === '--help' || a === '-h';
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
-  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h' || rest.includes('--help') || rest.includes('-h')) {
+  if (cmd === undefined) {
+    process.stderr.write(`${HELP}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (cmd === 'help' && rest.length) return main([...rest, '--help']);
+  if (cmd === 'help' || isHelp(cmd)) {
     process.stdout.write(`${HELP}\n`);
     return;
   }
-  const load = COMMANDS[cmd];
-  if (!load) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (commands: ${Object.keys(COMMANDS).join(', ')}; visp help)`);
-  await (await load())(rest);
+  if (!Object.hasOwn(COMMANDS, cmd)) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (commands: ${Object.keys(COMMANDS).join(', ')}; visp help)`);
+  const group = Object.hasOwn(GROUPS, cmd) ? GROUPS[cmd] : undefined;
+  if (group && isHelp(rest[0])) {
+    process.stdout.write(`${groupUsageText(await group())}\n`);
+    return;
+  }
+  await (await COMMANDS[cmd]!())(rest);
 }
 
 main(process.argv.slice(2)).then(
   () => process.exit(process.exitCode ?? 0),
   (e: unknown) => {
+    if (e instanceof HelpRequest) {
+      process.stdout.write(`${e.text}\n`);
+      process.exit(0);
+    }
     process.stderr.write(`visp: ${errorText(e).replace(/\s*\n\s*/g, ' ')}\n`);
     process.exit(e instanceof UsageError ? 2 : 1);
   },

@@ -5,16 +5,42 @@ import type { Manifest__Output } from '../api/gen/visp/v1/Manifest.js';
 import type { OperationalState } from '../api/gen/visp/v1/OperationalState.js';
 import type { Tunnel__Output } from '../api/gen/visp/v1/Tunnel.js';
 import { readTopology, toApiTopology, withTimeout } from '../lab/index.js';
-import { parse, UsageError } from './args.js';
+import { command, parse, UsageError } from './args.js';
 import { addrClass, allocState, count, encap, json, opState, table, time } from './tables.js';
 import { withClient } from './target.js';
 
 const CALL_MS = 60_000;
 const out = (s: string): void => { process.stdout.write(`${s}\n`); };
-const common = { controller: { type: 'string' }, json: { type: 'boolean' } } as const;
+const common = {
+  controller: { type: 'string', value: 'ADDR', help: 'the controller: host:port or unix:/path (default: $VISP_CONTROLLER, else the one lab that is up)' },
+  json: { type: 'boolean', help: 'print the API\'s response as JSON (for scripts)' },
+} as const;
+
+const STATES = ['pending', 'configuring', 'ready', 'failed', 'stopped'];
+
+export const SLICES = command({ name: 'slices', summary: 'slices, their states and link counts', flags: common });
+export const NODES = command({ name: 'nodes', summary: 'nodes, connected or not, their underlay addresses, what each supports', flags: common });
+export const TUNNELS = command({
+  name: 'tunnels', summary: 'every tunnel: node, kind, key, addresses, state and packet counters',
+  flags: {
+    ...common,
+    node: { type: 'string', value: 'N', help: 'only tunnels on node N' },
+    slice: { type: 'string', value: 'S', help: 'only tunnels of slice S' },
+    state: { type: 'string', value: 'STATE', help: `only tunnels in STATE: ${STATES.join(', ')}` },
+  },
+});
+export const DESCRIBE = command({ name: 'describe', args: 'SLICE', positionals: 1, summary: 'a slice\'s manifest: every address, key, interface', flags: common });
+export const PLAN = command({
+  name: 'plan', args: 'FILE', positionals: 1, summary: 'what a topology file would change on each node (a dry run: nothing is reserved or built)',
+  flags: { ...common, slice: { type: 'string', value: 'S', help: 'plan as slice S (default: the topology\'s name)' } },
+});
+export const EVENTS = command({
+  name: 'events', summary: 'state changes as they happen (Ctrl-C to stop)',
+  flags: { ...common, slice: { type: 'string', value: 'S', help: 'only events of slice S' }, node: { type: 'string', value: 'N', help: 'only events on node N' } },
+});
 
 export async function slicesCmd(args: string[]): Promise<void> {
-  const { values } = parse('slices', args, common);
+  const { values } = parse(SLICES, args);
   const r = await withClient(values.controller, (c) => withTimeout(c.operator.listSlices({}), CALL_MS, 'ListSlices'));
   if (values.json) return out(json(r));
   if (!r.slices.length) return out('no slices');
@@ -23,7 +49,7 @@ export async function slicesCmd(args: string[]): Promise<void> {
 }
 
 export async function nodesCmd(args: string[]): Promise<void> {
-  const { values } = parse('nodes', args, common);
+  const { values } = parse(NODES, args);
   const r = await withClient(values.controller, (c) => withTimeout(c.operator.listNodes({}), CALL_MS, 'ListNodes'));
   if (values.json) return out(json(r));
   if (!r.nodes.length) return out('no nodes');
@@ -32,10 +58,8 @@ export async function nodesCmd(args: string[]): Promise<void> {
       n.capabilities.filter((k) => k.supported).map((k) => encap(k.encapsulation)), n.endpoints])));
 }
 
-const STATES = ['pending', 'configuring', 'ready', 'failed', 'stopped'];
-
 export async function tunnelsCmd(args: string[]): Promise<void> {
-  const { values } = parse('tunnels', args, { ...common, node: { type: 'string' }, slice: { type: 'string' }, state: { type: 'string' } });
+  const { values } = parse(TUNNELS, args);
   let state: OperationalState | undefined;
   if (values.state !== undefined) {
     if (!STATES.includes(values.state)) throw new UsageError(`tunnels: flag --state: ${JSON.stringify(values.state)} is not one of ${STATES.join(', ')}`);
@@ -60,7 +84,7 @@ export function tunnelTable(tunnels: readonly Tunnel__Output[]): string {
 }
 
 export async function describeCmd(args: string[]): Promise<void> {
-  const { values, positionals } = parse('describe', args, common, 1);
+  const { values, positionals } = parse(DESCRIBE, args);
   const slice = positionals[0];
   if (!slice) throw new UsageError('describe: which slice? (visp describe SLICE; visp slices lists them)');
   const r = await withClient(values.controller, (c) => withTimeout(c.links.describe({ slice }), CALL_MS, 'Describe'));
@@ -83,7 +107,7 @@ export function manifestText(m: Manifest__Output): string {
 }
 
 export async function planCmd(args: string[]): Promise<void> {
-  const { values, positionals } = parse('plan', args, { ...common, slice: { type: 'string' } }, 1);
+  const { values, positionals } = parse(PLAN, args);
   const file = positionals[0];
   if (!file) throw new UsageError('plan: which topology file? (visp plan FILE.yaml)');
   const topo = readTopology(file);
@@ -100,7 +124,7 @@ export async function planCmd(args: string[]): Promise<void> {
 }
 
 export async function eventsCmd(args: string[]): Promise<void> {
-  const { values } = parse('events', args, { ...common, slice: { type: 'string' }, node: { type: 'string' } });
+  const { values } = parse(EVENTS, args);
   await withClient(values.controller, async (c) => {
     const stream = c.operator.watchEvents({ ...(values.slice ? { slice: values.slice } : {}), ...(values.node ? { node: values.node } : {}) });
     const stop = (): void => stream.cancel();
