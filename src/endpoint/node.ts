@@ -4,14 +4,26 @@
 // node's namespace, one per experiment namespace it has touched, and the
 // node's visp-engine (userspace tunnels), started on first need, adopted if
 // it outlived an earlier agent, never stopped by close().
-import { readlinkSync } from 'node:fs';
+//
+// Experiment namespaces belong to one slice each (docs/ownership.md): visp
+// creates one and marks it (its loopback's alias) for the endpoint's slice,
+// builds only in a namespace marked as that slice's, deletes only such a
+// namespace, and never builds in the node's own namespace. An agent runs
+// with `namespaces: 'owned'`, so it also never touches a namespace without
+// the mark; kernel tests, which bring namespaces they made, use `'any'`.
+import { execFile } from 'node:child_process';
+import { readlinkSync, statSync } from 'node:fs';
+import { promisify } from 'node:util';
 import type { EngineClient, EngineTunnelState } from '../dataplane/engine-client.js';
 import { EngineProcess } from '../dataplane/engine-process.js';
-import { IncompatibleStateError, NotFoundError } from '../errors.js';
-import { linkDel, linkDelGroup, type Link, type LinkStats } from '../netlink/link.js';
-import { netnsAdd, netnsExists, withNetnsFd } from '../netlink/netns.js';
-import { NetlinkSocket } from '../netlink/socket.js';
-import { aliasOf, parseAlias } from '../ownership.js';
+import { IncompatibleStateError, NotFoundError, UnavailableError } from '../errors.js';
+import { addrAdd, addrList } from '../netlink/addr.js';
+import { AF, RTN, RTPROT_VISP, RT_TABLE } from '../netlink/constants.js';
+import { linkDel, linkDelGroup, linkGet, linkSet, type Link, type LinkStats } from '../netlink/link.js';
+import { netnsDel, netnsExists, netnsList, withNetnsFd } from '../netlink/netns.js';
+import { routeList, routeReplace, type RouteSpec } from '../netlink/route.js';
+import { netnsPath, NetlinkSocket } from '../netlink/socket.js';
+import { aliasOf, netnsMarkOf, parseAlias, parseNetnsMark, sameOwner, type NetnsOwner } from '../ownership.js';
 import { assertSupported, probeCapabilities, type Capabilities } from '../tunnel/probe.js';
 import { ENGINE_LINK_KIND } from '../tunnel/userspace.js';
 import { endpointNames } from './names.js';
@@ -26,6 +38,8 @@ export interface EndpointResult {
   /** The steps planned (and, unless dry run, applied), in words. */
   steps: string[];
   error?: Error;
+  /** Objects of this endpoint were there before this reconcile (built earlier, by this agent or one before it). */
+  found?: boolean;
 }
 
 export interface ReconcileOptions {
@@ -66,6 +80,46 @@ export interface NodeKernelOptions {
    */
   engine?: { runDir?: string; name?: string; binary?: string } | false;
   log?: (line: string) => void;
+  /**
+   * Which existing experiment namespaces may be used. 'owned' (an agent):
+   * only one visp created and marked for the endpoint's slice. 'any'
+   * (default; kernel tests, which name namespaces they made themselves): an
+   * unmarked one too. Either way the node's own namespace is refused, and so
+   * is one marked for another slice; a namespace visp creates is marked.
+   */
+  namespaces?: 'owned' | 'any';
+}
+
+/** What an experiment namespace is to visp: the node's own, not there, without a visp mark, or marked for a slice. */
+export type NamespaceState = 'node' | 'absent' | 'unmarked' | NetnsOwner;
+
+/**
+ * Why an endpoint of `owner` may not use a namespace in `state`, or
+ * undefined when it may. Never names another slice: that would tell one
+ * tenant another's slice id.
+ */
+export function namespaceRefusal(ns: string, state: NamespaceState, owner: NetnsOwner, policy: 'owned' | 'any'): string | undefined {
+  if (state === 'node') return `namespace "${ns}" is this node's own; visp never builds in it`;
+  if (state === 'absent') return undefined;
+  if (state === 'unmarked') {
+    return policy === 'any' ? undefined : `namespace "${ns}" exists and was not created by visp for this slice; visp never touches a namespace it did not create`;
+  }
+  if (sameOwner(state, owner)) return undefined;
+  if (state.slice === owner.slice) return `namespace "${ns}" was created for an earlier slice "${owner.slice}" (group ${state.group}, this one is ${owner.group}); delete it`;
+  return `namespace "${ns}" is taken by another slice`;
+}
+
+/** The experimenter's addresses and routes on a layer-3 endpoint's interface, carried across its rebuild by a restart. */
+interface Carried { addrs: string[]; routes: RouteSpec[] }
+
+const run = promisify(execFile);
+
+/** Route protocols the kernel itself sets (redirect, kernel, router advertisement), and visp's own: not an experimenter's. */
+const NOT_THEIRS = new Set([1, 2, 9, RTPROT_VISP]);
+
+/** A namespace's identity (device and inode of its nsfs file): two names, or a name and /proc/…/ns/net, for one namespace share it. */
+function nsId(path: string): string | undefined {
+  try { const st = statSync(path); return `${st.dev}:${st.ino}`; } catch { return undefined; }
 }
 
 const keyOf = (s: { slice: string; link: string }): string => `${s.slice}/${s.link}`;
@@ -82,11 +136,96 @@ export class NodeKernel {
   private reconciledOnce = false;
   /** Mutations (and an engine restart's re-send) one at a time. */
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly policy: 'owned' | 'any';
+  /** Identities of the namespaces no experiment may use: the node's, this process's, the host's first (pid 1). */
+  private ownIds: Set<string> | undefined;
+  /** Per namespace name, whether its identity was seen to carry a visp mark (reservedNamespaces reads each new one once). */
+  private readonly marks = new Map<string, { id: string; visp: boolean }>();
+  /** Layer-3 endpoints being restarted: what the experimenter had on the interface, put back once it is rebuilt. */
+  private readonly carried = new Map<string, Carried>();
 
   constructor(opts: NodeKernelOptions = {}) {
     this.opts = opts;
     this.netns = opts.netns;
+    this.policy = opts.namespaces ?? 'any';
     this.node = new NetlinkSocket(opts.netns ? { netns: opts.netns } : {});
+  }
+
+  /** Whether `ns` names the node's own namespace (or this process's, or the host's first): never an experiment's. */
+  isNodeNamespace(ns: string): boolean {
+    if (ns === this.netns) return true;
+    this.ownIds ??= new Set([this.netns ? netnsPath(this.netns) : '/proc/self/ns/net', '/proc/self/ns/net', '/proc/1/ns/net']
+      .map(nsId).filter((x): x is string => !!x));
+    const id = nsId(netnsPath(ns));
+    return id !== undefined && this.ownIds.has(id);
+  }
+
+  /** What `ns` is to visp, read from its loopback's alias (one request). */
+  async namespaceState(ns: string, signal?: AbortSignal): Promise<NamespaceState> {
+    if (this.isNodeNamespace(ns)) return 'node';
+    if (!netnsExists(ns)) return 'absent';
+    let lo: Link | undefined;
+    try { lo = await linkGet(this.expSocket(ns), 'lo', signal); } catch (e) {
+      if (!netnsExists(ns)) return 'absent';
+      throw e;
+    }
+    return parseNetnsMark(lo?.alias) ?? 'unmarked';
+  }
+
+  /**
+   * Create `ns` for `owner` and mark it, or false when it exists already
+   * (made by someone else meanwhile: then judged by its mark like any
+   * other). Exclusive: iproute2 creates the name with O_EXCL, so a success
+   * means this call made the namespace and nobody else can have used it.
+   * A crash between create and mark leaves it unmarked: refused, on the
+   * safe side, until an operator deletes it.
+   */
+  private async createNamespace(ns: string, owner: NetnsOwner): Promise<boolean> {
+    // A socket cached for an earlier namespace of this name (deleted since) would still point at that one.
+    this.forgetNamespace(ns);
+    try {
+      await run('ip', ['netns', 'add', ns]);
+    } catch (e) {
+      if (netnsExists(ns)) return false;
+      throw new UnavailableError(`netns add ${ns}: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`, { cause: e });
+    }
+    // Its loopback up (experiments expect a working lo) and marked as the slice's.
+    await linkSet(this.expSocket(ns), 'lo', { alias: netnsMarkOf(owner), up: true }, undefined, `${ns}: lo`);
+    const id = nsId(netnsPath(ns));
+    if (id) this.marks.set(ns, { id, visp: true });
+    return true;
+  }
+
+  /**
+   * Namespaces on this host that no slice may use, for the controller to
+   * refuse at Allocate: the node's own (and any other name for it), and
+   * every namespace without a visp mark — made by someone else, or by visp
+   * before namespaces were marked. Each namespace's mark is read once per
+   * identity (a new namespace of an old name is read again).
+   */
+  async reservedNamespaces(signal?: AbortSignal): Promise<string[]> {
+    const out = new Set<string>(this.netns ? [this.netns] : []);
+    const names = netnsList();
+    for (const name of [...this.marks.keys()]) if (!names.includes(name)) this.marks.delete(name);
+    for (const name of names) {
+      if (this.isNodeNamespace(name)) { out.add(name); continue; }
+      const id = nsId(netnsPath(name));
+      if (!id) continue;   // gone meanwhile
+      let m = this.marks.get(name);
+      if (m?.id !== id) {
+        const s = new NetlinkSocket({ netns: name });
+        try {
+          m = { id, visp: !!parseNetnsMark((await linkGet(s, 'lo', signal))?.alias) };
+        } catch {
+          m = { id, visp: false };   // not a namespace we can enter: not usable either
+        } finally {
+          s.close();
+        }
+        this.marks.set(name, m);
+      }
+      if (!m.visp) out.add(name);
+    }
+    return [...out].sort();
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -189,20 +328,49 @@ export class NodeKernel {
         resolved[i] = { ...r, tunnels: r.tunnels.map((t) => ({ ...t, dataplane: 'userspace' as const, underlayMtu: r.spec.underlayMtu ?? 1500 })) };
       }
     });
+    // The spec each endpoint had when last reconciled here: an address only that one had is visp's to remove.
+    const former = resolved.map((r) => (r ? this.known.get(keyOf(r.spec))?.addresses : undefined));
     if (!o.dryRun) {
       for (const r of resolved) if (r) this.known.set(keyOf(r.spec), r.spec);
       this.reconciledOnce = true;
     }
 
-    // The egress end of a link lives in the node namespace: no experiment namespace to create or read.
+    // Experiment namespaces (the egress end of a link has none): created and
+    // marked for the first endpoint that needs one, otherwise read; each
+    // endpoint may use only one its slice may (namespaceRefusal).
     const namespaces = [...new Set(resolved.filter((r) => r && !r.nodeSide).map((r) => r!.spec.netns))];
+    const states = new Map<string, NamespaceState>();
+    const expViews = new Map<string, NsView>();
+    const routesIn = new Set(resolved.filter((r) => r && !r.nodeSide && r.routes.length).map((r) => r!.spec.netns));
+    const failed = new Map<string, Error>();
     for (const ns of namespaces) {
-      if (netnsExists(ns)) continue;
-      if (o.createNamespaces === false || o.dryRun) continue;
-      // A socket cached for an earlier namespace of this name (deleted since) would still point at that one.
-      this.forgetNamespace(ns);
-      await netnsAdd(ns);
+      if (this.isNodeNamespace(ns)) { states.set(ns, 'node'); continue; }
+      if (netnsExists(ns) || o.createNamespaces === false || o.dryRun) continue;
+      const first = resolved.find((r) => r && !r.nodeSide && r.spec.netns === ns)!;
+      try {
+        if (await this.createNamespace(ns, first.mark)) states.set(ns, { slice: first.mark.slice, group: first.mark.group });
+      } catch (e) { failed.set(ns, e as Error); }
     }
+    await Promise.all(namespaces.filter((ns) => !failed.has(ns) && states.get(ns) !== 'node').map(async (ns) => {
+      if (!netnsExists(ns)) { states.set(ns, 'absent'); expViews.set(ns, emptyView()); return; }
+      try {
+        const v = await readView(this.expSocket(ns), { addrs: true, routes: routesIn.has(ns) }, o.signal);
+        expViews.set(ns, v);
+        if (!states.has(ns)) states.set(ns, parseNetnsMark(v.byName.get('lo')?.alias) ?? 'unmarked');
+      } catch (e) { failed.set(ns, e as Error); }
+    }));
+    // A namespace that is not there yet goes to the first endpoint that names it (in a dry run too).
+    for (const r of resolved) if (r && !r.nodeSide && states.get(r.spec.netns) === 'absent') states.set(r.spec.netns, { slice: r.mark.slice, group: r.mark.group });
+    resolved.forEach((r, i) => {
+      if (!r || r.nodeSide) return;
+      const ns = r.spec.netns;
+      const err = failed.get(ns);
+      const why = err ? undefined : namespaceRefusal(ns, states.get(ns)!, r.mark, this.policy);
+      if (!err && !why) return;
+      results[i]!.error = err ?? new IncompatibleStateError(`netns: ${why}`, { field: 'netns' });
+      resolved[i] = undefined;
+    });
+
     const needFdb = resolved.some((r) => r && r.fdb.length > 0);
     const needNodeAddrs = resolved.some((r) => r?.nodeSide);
     const nodeView = await readView(this.node, { fdb: needFdb, addrs: needNodeAddrs }, o.signal);
@@ -214,16 +382,14 @@ export class NodeKernel {
       // No engine: the endpoints that need it fail, the others go ahead.
       resolved.forEach((r, i) => { if (userspace(r)) { results[i]!.error = e as Error; resolved[i] = undefined; } });
     }
-    const expViews = new Map<string, NsView>();
-    const routesIn = new Set(resolved.filter((r) => r && !r.nodeSide && r.routes.length).map((r) => r!.spec.netns));
-    await Promise.all(namespaces.map(async (ns) => {
-      expViews.set(ns, netnsExists(ns) ? await readView(this.expSocket(ns), { addrs: true, routes: routesIn.has(ns) }, o.signal) : emptyView());
-    }));
 
     const plans: Array<Step[] | undefined> = resolved.map((r, i) => {
       if (!r) return undefined;
       try {
-        const steps = planEndpoint(r, nodeView, r.nodeSide ? nodeView : expViews.get(r.spec.netns)!);
+        const exp = r.nodeSide ? nodeView : expViews.get(r.spec.netns)!;
+        const alias = aliasOf(r.mark);
+        results[i]!.found = !!nodeView.byAlias.get(alias)?.length || (!r.nodeSide && !!exp.byAlias.get(alias)?.length);
+        const steps = planEndpoint(r, nodeView, exp, { ...(former[i] ? { formerAddresses: former[i] } : {}) });
         results[i]!.steps = steps.map((s) => describeStep(s, r));
         return steps;
       } catch (e) { results[i]!.error = e as Error; return undefined; }
@@ -247,6 +413,7 @@ export class NodeKernel {
         if (!netnsExists(ns)) { results[i]!.error = new NotFoundError(`experiment namespace ${ns} does not exist`, { field: 'netns' }); continue; }
         try {
           await withNetnsFd(ns, (fd) => applySteps(r!, plans[i]!, { node: this.node, exp: this.expSocket(ns), expFd: fd, engine, ...(o.signal ? { signal: o.signal } : {}) }));
+          await this.putBack(r!, o.signal);
         } catch (e) { results[i]!.error = e as Error; }
       }
     };
@@ -254,12 +421,67 @@ export class NodeKernel {
     return results;
   }
 
+  /** After a layer-3 endpoint's rebuild: the experimenter's addresses and routes it had before the restart, back on it. */
+  private async putBack(r: ResolvedEndpoint, signal?: AbortSignal): Promise<void> {
+    const c = this.carried.get(keyOf(r.spec));
+    if (!c) return;
+    this.carried.delete(keyOf(r.spec));
+    const exp = this.expSocket(r.spec.netns);
+    const dev = await linkGet(exp, r.spec.ifname, signal);
+    if (!dev) return;
+    for (const a of c.addrs) {
+      await addrAdd(exp, dev.index, a, signal, `${r.spec.netns}:${r.spec.ifname}`)
+        .catch((e: Error) => this.opts.log?.(`${keyOf(r.spec)}: restart: could not put back ${a}: ${e.message}`));
+    }
+    for (const rt of c.routes) {
+      await routeReplace(exp, { ...rt, oif: dev.index }, signal)
+        .catch((e: Error) => this.opts.log?.(`${keyOf(r.spec)}: restart: could not put back route ${rt.dst}: ${e.message}`));
+    }
+  }
+
   /** Remove one endpoint's objects (by name, only if they carry its mark). */
   deleteEndpoint(spec: EndpointSpec, signal?: AbortSignal): Promise<string[]> {
     return this.serial(() => this.deleteEndpointNow(spec, signal));
   }
 
-  private async deleteEndpointNow(spec: EndpointSpec, signal?: AbortSignal): Promise<string[]> {
+  /**
+   * A restart action: take down what visp built for the endpoint so that the
+   * next reconcile builds it afresh, keeping what the experimenter put on its
+   * interface. Layer 2: the tunnels and the bridge go; the veth pair, and so
+   * the experiment's interface with its addresses and routes, stays (its host
+   * end joins the new bridge). Layer 3, where the tunnel is the experiment's
+   * interface: the experimenter's addresses and routes on it are read first
+   * and put back when the next reconcile has rebuilt it (by this process: an
+   * agent that dies in between loses them).
+   */
+  restartEndpoint(spec: EndpointSpec, signal?: AbortSignal): Promise<string[]> {
+    return this.serial(async () => {
+      const r = resolveEndpoint(spec);
+      if (r.layer === 3 && !r.nodeSide) await this.carry(r, signal);
+      return this.deleteEndpointNow(spec, signal, { keepVeth: r.layer === 2 && !r.nodeSide });
+    });
+  }
+
+  /** Read what the experimenter has on a layer-3 endpoint's interface (addresses and routes that are not visp's or the kernel's). */
+  private async carry(r: ResolvedEndpoint, signal?: AbortSignal): Promise<void> {
+    const ns = r.spec.netns;
+    if (namespaceRefusal(ns, await this.namespaceState(ns, signal), r.mark, this.policy) || !netnsExists(ns)) return;
+    const exp = this.expSocket(ns);
+    const dev = await linkGet(exp, r.spec.ifname, signal);
+    if (!dev || dev.alias !== aliasOf(r.mark)) return;
+    const addrs = (await addrList(exp, signal))
+      .filter((a) => a.index === dev.index && !(a.family === AF.INET6 && a.address.startsWith('fe80:')) && !r.addresses.includes(a.cidr))
+      .map((a) => a.cidr);
+    const routes = [...await routeList(exp, AF.INET, signal), ...await routeList(exp, AF.INET6, signal)]
+      .filter((rt) => rt.oif === dev.index && rt.table !== RT_TABLE.LOCAL && rt.type === RTN.UNICAST && !NOT_THEIRS.has(rt.protocol))
+      .map((rt): RouteSpec => ({
+        dst: rt.dst, table: rt.table, protocol: rt.protocol,
+        ...(rt.gateway ? { gateway: rt.gateway } : {}), ...(rt.metric !== undefined ? { metric: rt.metric } : {}), ...(rt.src ? { src: rt.src } : {}),
+      }));
+    if (addrs.length || routes.length) this.carried.set(keyOf(r.spec), { addrs, routes });
+  }
+
+  private async deleteEndpointNow(spec: EndpointSpec, signal?: AbortSignal, o: { keepVeth?: boolean } = {}): Promise<string[]> {
     const r = resolveEndpoint(spec);
     const alias = aliasOf(r.mark);
     const removed: string[] = [];
@@ -273,17 +495,19 @@ export class NodeKernel {
     this.known.delete(keyOf(spec));
     const nodeView = await readView(this.node, {}, signal);
     for (const l of nodeView.byName.values()) {
-      if (l.alias !== alias) continue;
+      if (l.alias !== alias || (o.keepVeth && l.name === r.vethHost)) continue;
       if (l.kind === ENGINE_LINK_KIND && engine.has(l.name)) await this.engine()!.client.deleteTunnel(l.name, signal);
       else await linkDel(this.node, { index: l.index }, signal);
       removed.push(l.name);
     }
-    if (!r.nodeSide && netnsExists(r.spec.netns)) {
-      const exp = this.expSocket(r.spec.netns);
+    const ns = r.spec.netns;
+    // The experiment side only in a namespace this endpoint may touch.
+    if (!r.nodeSide && !o.keepVeth && netnsExists(ns) && !namespaceRefusal(ns, await this.namespaceState(ns, signal), r.mark, this.policy)) {
+      const exp = this.expSocket(ns);
       for (const l of (await readView(exp, {}, signal)).byName.values()) {
         if (l.alias !== alias) continue;
         await linkDel(exp, { index: l.index }, signal);
-        removed.push(`${r.spec.netns}:${l.name}`);
+        removed.push(`${ns}:${l.name}`);
       }
     }
     return removed;
@@ -328,10 +552,43 @@ export class NodeKernel {
     return gone;
   }
 
-  /** Tear down a whole slice: one group delete per namespace. */
+  /** Tear down a whole slice: one group delete per namespace (namespaces as given: see teardownSlice for an agent's). */
   deleteSlice(group: number, namespaces: readonly string[], signal?: AbortSignal): Promise<void> {
     if (!Number.isInteger(group) || group < 1) return Promise.reject(new IncompatibleStateError(`deleteSlice: group ${group} is not a visp slice group`, { field: 'group' }));
     return this.serial(() => this.deleteSliceNow(group, namespaces, signal));
+  }
+
+  /**
+   * An agent's teardown of a slice: its links by group in the node namespace
+   * and in each of its namespaces that it may touch, then the namespaces
+   * visp created for it (marked as its). A namespace of another slice, the
+   * node's own, and (policy 'owned') one without a mark are left exactly as
+   * they are, and said so in `untouched`.
+   */
+  teardownSlice(t: { slice: string; group: number; namespaces: readonly string[] }, signal?: AbortSignal): Promise<{ deleted: string[]; untouched: string[] }> {
+    if (!Number.isInteger(t.group) || t.group < 1) return Promise.reject(new IncompatibleStateError(`teardownSlice: group ${t.group} is not a visp slice group`, { field: 'group' }));
+    return this.serial(async () => {
+      const owner = { slice: t.slice, group: t.group };
+      const touch: string[] = [], mine: string[] = [], untouched: string[] = [], deleted: string[] = [];
+      for (const ns of t.namespaces) {
+        const state = await this.namespaceState(ns, signal);
+        if (state === 'absent') { this.forgetNamespace(ns); continue; }
+        const why = namespaceRefusal(ns, state, owner, this.policy);
+        if (why) untouched.push(why);
+        else touch.push(ns);
+        if (!why && typeof state === 'object') mine.push(ns);
+      }
+      await this.deleteSliceNow(t.group, touch, signal);
+      for (const ns of touch) {
+        // Our socket into it would keep a deleted namespace alive in the kernel.
+        this.forgetNamespace(ns);
+        if (!mine.includes(ns)) continue;
+        await netnsDel(ns);
+        this.marks.delete(ns);
+        deleted.push(ns);
+      }
+      return { deleted, untouched };
+    });
   }
 
   private async deleteSliceNow(group: number, namespaces: readonly string[], signal?: AbortSignal): Promise<void> {
