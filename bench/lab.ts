@@ -173,7 +173,7 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
   const links = req.topology!.links!.length;
 
   // State events as they happen (not part of the measured path: the poll is).
-  const events = lab.api.operator.watchEvents({ slice });
+  const events = lab.operatorApi.operator.watchEvents({ slice });
   const readyAt = new Map<string, number>();
   const watching = (async () => {
     for await (const e of events) if (e.kind === 'state' && e.state === 'OPERATIONAL_STATE_READY') readyAt.set(`${e.link}@${e.node}`, now());

@@ -40,14 +40,21 @@ function pj(v: unknown, type: string): unknown {
 const show = (v: unknown, type: string): string => JSON.stringify(pj(v, type), null, 2);
 const reqText = (v: unknown, type: string): string => (typeof v === 'string' ? v : JSON.stringify(pj(v, type)));
 const typeOf = (rpc: string, kind: 'Request' | 'Response'): string => `${rpc.split('/')[1]}${kind}`;
+/**
+ * How grpcurl reaches the controller for `rpc`: Links as the AM on the
+ * plaintext socket; Operator with an operator's certificate on the mTLS
+ * socket ($OPERATOR_TLS stands for grpcurl's TLS flags with those files).
+ */
+const target = (rpc: string): string => (rpc.startsWith('visp.v1.Operator/') ? '$OPERATOR_TLS -unix -d' : '-plaintext -unix -d');
+const sock = (rpc: string): string => (rpc.startsWith('visp.v1.Operator/') ? '$TLS_SOCK' : '$SOCK');
 
 function section(title: string, rpc: string, req: unknown, res: unknown): void {
-  process.stdout.write(`\n### ${title}\n\n$ grpcurl -plaintext -unix -d '${reqText(req, typeOf(rpc, 'Request'))}' $SOCK ${rpc}\n${show(res, typeOf(rpc, 'Response'))}\n`);
+  process.stdout.write(`\n### ${title}\n\n$ grpcurl ${target(rpc)} '${reqText(req, typeOf(rpc, 'Request'))}' ${sock(rpc)} ${rpc}\n${show(res, typeOf(rpc, 'Response'))}\n`);
 }
 
 function errorSection(title: string, rpc: string, req: unknown, e: ServiceError): void {
   const md = Object.fromEntries(Object.entries(e.metadata?.getMap() ?? {}).filter(([k]) => k.startsWith('visp-')));
-  process.stdout.write(`\n### ${title}\n\n$ grpcurl -plaintext -unix -d '${reqText(req, typeOf(rpc, 'Request'))}' $SOCK ${rpc}\nERROR:\n  Code: ${status[e.code]}\n  Message: ${e.details}\n  Trailers: ${JSON.stringify(md)}\n`);
+  process.stdout.write(`\n### ${title}\n\n$ grpcurl ${target(rpc)} '${reqText(req, typeOf(rpc, 'Request'))}' ${sock(rpc)} ${rpc}\nERROR:\n  Code: ${status[e.code]}\n  Message: ${e.details}\n  Trailers: ${JSON.stringify(md)}\n`);
 }
 
 async function expectError(title: string, rpc: string, req: unknown, call: () => Promise<unknown>): Promise<void> {
@@ -87,14 +94,15 @@ async function main(): Promise<void> {
     await lab.startAgents();
     await sleep(500);
     const api = lab.api;
-    const events = api.operator.watchEvents({ slice: SLICE });
+    const op = lab.operatorApi.operator; // Operator calls need an operator's certificate (the mTLS socket)
+    const events = op.watchEvents({ slice: SLICE });
     const seen: unknown[] = [];
     const watching = (async () => { for await (const e of events) seen.push(e); })().catch(() => undefined);
 
     section('GetVersion', 'visp.v1.Links/GetVersion', {}, await api.links.getVersion({}));
     section('ListResources', 'visp.v1.Links/ListResources', {}, await api.links.listResources({}));
     const req: AllocateRequest = { slice: SLICE, topology: topology() };
-    section('Plan (dry run)', 'visp.v1.Operator/Plan', req, await api.operator.plan(req));
+    section('Plan (dry run)', 'visp.v1.Operator/Plan', req, await op.plan(req));
     section('Allocate', 'visp.v1.Links/Allocate', req, await api.links.allocate(req));
     section('Status after Allocate', 'visp.v1.Links/Status', { slice: SLICE }, await api.links.status({ slice: SLICE }));
     section('Provision', 'visp.v1.Links/Provision', { slice: SLICE }, await api.links.provision({ slice: SLICE }));
@@ -120,10 +128,10 @@ async function main(): Promise<void> {
     const start = { slice: SLICE, slivers: [], action: 'OPERATIONAL_ACTION_START' as const };
     section('PerformOperationalAction start', 'visp.v1.Links/PerformOperationalAction', start, await api.links.performOperationalAction(start));
     await sleep(1500);
-    section('ListNodes', 'visp.v1.Operator/ListNodes', {}, await api.operator.listNodes({}));
-    section('ListSlices', 'visp.v1.Operator/ListSlices', {}, await api.operator.listSlices({}));
-    section('ListTunnels', 'visp.v1.Operator/ListTunnels', { node: 'n1' }, await api.operator.listTunnels({ node: 'n1' }));
-    section('GetTunnel', 'visp.v1.Operator/GetTunnel', { sliver: `${SLICE}/lan`, node: 'n2' }, await api.operator.getTunnel({ sliver: `${SLICE}/lan`, node: 'n2' }));
+    section('ListNodes', 'visp.v1.Operator/ListNodes', {}, await op.listNodes({}));
+    section('ListSlices', 'visp.v1.Operator/ListSlices', {}, await op.listSlices({}));
+    section('ListTunnels', 'visp.v1.Operator/ListTunnels', { node: 'n1' }, await op.listTunnels({ node: 'n1' }));
+    section('GetTunnel', 'visp.v1.Operator/GetTunnel', { sliver: `${SLICE}/lan`, node: 'n2' }, await op.getTunnel({ sliver: `${SLICE}/lan`, node: 'n2' }));
 
     // Bad requests.
     const bad = (t: AllocateRequest['topology']): AllocateRequest => ({ slice: 'exp2', topology: t });
@@ -169,7 +177,7 @@ async function main(): Promise<void> {
     events.cancel();
     await watching;
     process.stdout.write('\n### WatchEvents\n\n');
-    process.stdout.write(`$ grpcurl -plaintext -unix -d '{"slice":"${SLICE}"}' $SOCK visp.v1.Operator/WatchEvents\n`);
+    process.stdout.write(`$ grpcurl ${target('visp.v1.Operator/WatchEvents')} '{"slice":"${SLICE}"}' $TLS_SOCK visp.v1.Operator/WatchEvents\n`);
     for (const e of seen) process.stdout.write(`${JSON.stringify(pj(e, 'WatchEventsResponse'))}\n`);
   } finally {
     await lab.close();

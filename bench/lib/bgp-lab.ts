@@ -1,9 +1,11 @@
 // The whole egress path for bench/bgp.ts: a controller (embedded store in
-// memory, unix socket) and two agents in this process (netns mode, as
+// memory, mutual TLS on a unix socket, certificates from the lab's own CA in
+// its temporary directory) and two agents in this process (netns mode, as
 // test/e2e/support.ts runs them), nodes "r1" (the slice's router) and "egr"
 // (the egress node: its agent runs gobgpd) on an emulated underlay (a hub
 // namespace with a bridge), and one BIRD 2 provider peering with "egr".
-// Driven through the gRPC API only, as an aggregate manager would. Every
+// Driven through the gRPC API only, as an aggregate manager (Links) and an
+// operator (ListNodes, SetEgressNode) would, each with its certificate. Every
 // namespace is "vb-…" and removed; gobgpd (which agents leave running on
 // purpose, for the next agent to adopt) is stopped by its pid.
 import { randomBytes } from 'node:crypto';
@@ -17,6 +19,7 @@ import { startController, type ControllerHandle } from '../../src/api/controller
 import { LAB_POOLS } from '../../src/api/lab-pools.js';
 import { findGobgpd } from '../../src/bgp/speaker.js';
 import { BirdProvider, poll, providerConfig, vethBetween } from './bgp-env.js';
+import { benchPki } from './bench-pki.js';
 import { log, now, settle } from './measure.js';
 import { ipIn, removeNetns, scratchNetns, sh } from './scratch.js';
 
@@ -40,7 +43,10 @@ class EgressLab {
   readonly nodes: Array<{ name: string; ns: string; v4: string; v6: string }> = [];
   readonly logLines: string[] = [];
   ctl: ControllerHandle | undefined;
+  /** The aggregate manager (Links). */
   api: VispClient | undefined;
+  /** The operator (ListNodes, SetEgressNode). */
+  op: VispClient | undefined;
   agents: Array<{ close(): Promise<void> }> = [];
   bird: BirdProvider | undefined;
 
@@ -68,17 +74,28 @@ class EgressLab {
     vethBetween(egr, 'up0', ['198.18.1.1/30', '2001:db8:ff01::1/64'], prov, 'eg0', ['198.18.1.2/30', '2001:db8:ff01::2/64']);
     this.bird = new BirdProvider(prov, this.dir, 'prov', providerConfig({ asn: 64501, ourAsn: OUR_ASN, theirs: ['198.18.1.2', '2001:db8:ff01::2'], ours: ['198.18.1.1', '2001:db8:ff01::1'] }));
 
-    this.ctl = await startController({ listen: this.address, storePath: ':memory:', ipam: { ...LAB_POOLS, cooldownMs: 0 }, log: (l) => this.note(`controller: ${l}`) });
-    this.api = connect(this.address);
+    const pki = await benchPki(join(this.dir, 'pki'), [
+      { role: 'controller', name: 'controller' }, { role: 'am', name: 'bench' }, { role: 'operator', name: 'bench' },
+      ...this.nodes.map((n) => ({ role: 'node' as const, name: n.name })),
+    ]);
+    this.ctl = await startController({
+      listen: [{ address: this.address }], tls: pki.files('controller', 'controller'), storePath: ':memory:',
+      ipam: { ...LAB_POOLS, cooldownMs: 0 }, log: (l) => this.note(`controller: ${l}`),
+    });
+    this.api = connect(this.address, pki.files('am', 'bench'));
+    this.op = connect(this.address, pki.files('operator', 'bench'));
     for (const n of this.nodes) {
-      this.agents.push(await startAgent({ controller: this.address, node: n.name, netns: n.ns, underlay: [n.v4, n.v6], runDir: this.dir, log: (l) => this.note(`agent ${n.name}: ${l}`) }));
+      this.agents.push(await startAgent({
+        controller: this.address, node: n.name, tls: pki.files('node', n.name), netns: n.ns, underlay: [n.v4, n.v6], runDir: this.dir,
+        log: (l) => this.note(`agent ${n.name}: ${l}`),
+      }));
     }
-    const api = this.api;
+    const op = this.op;
     await poll('both agents connected', async () => {
-      const { nodes } = await api.operator.listNodes({});
+      const { nodes } = await op.operator.listNodes({});
       return this.nodes.every((n) => nodes.find((x) => x.name === n.name)?.connected);
     }, 30_000, 100);
-    await api.operator.setEgressNode({
+    await op.operator.setEgressNode({
       config: {
         node: 'egr', asn: OUR_ASN, routerId: '198.18.1.1',
         providers: [
@@ -143,6 +160,7 @@ class EgressLab {
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
     this.api?.close();
+    this.op?.close();
     await this.ctl?.close().catch(() => undefined);
     await this.bird?.stop();
     // Experiment namespaces of our slices (their names carry our uid), if a teardown did not finish.

@@ -1,7 +1,11 @@
 // A lab for benchmarks, built from visp's primitives only (not src/lab/):
 // an emulated underlay (a hub namespace with a bridge, a veth to each node
 // namespace, 198.18.0.0/15), the controller and one agent per node as
-// separate processes, memory and CPU read from /proc per process. Every
+// separate processes, memory and CPU read from /proc per process. The lab
+// has its own CA (bench/lib/bench-pki.ts): the controller serves mutual TLS
+// on a second unix socket (agents with node certificates, the operator, any
+// other AM a benchmark asks for) beside the plaintext socket that the bench's
+// AM uses (`api`). Every
 // namespace is "vb-…" and removed at the end, on error and on SIGINT/SIGTERM;
 // every process we start is stopped by its pid.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,6 +15,8 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect, type VispClient } from '../../src/api/client.js';
+import type { Role } from '../../src/trust/identity.js';
+import { benchPki, tlsArgs, type BenchPki } from './bench-pki.js';
 import { removeAllScratch, removeNetns, removeProbes, scratchNetns, sh } from './scratch.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench/lib
@@ -57,7 +63,13 @@ export interface Proc { name: string; child: ChildProcess; pid: number; logFile:
 
 export class Lab {
   readonly dir = mkdtempSync(join(tmpdir(), 'vb-lab-'));
+  /** The plaintext socket: every caller is the bench's AM (BENCH_AM). */
   readonly address = `unix:${join(this.dir, 'controller.sock')}`;
+  /** The mutual-TLS socket (agents, the operator, other AMs). */
+  readonly tlsAddress = `unix:${join(this.dir, 'controller-tls.sock')}`;
+  /** Every address the controller bound (a TCP port 0 replaced by the real one), plaintext first. */
+  addresses: string[] = [];
+  pki: BenchPki | undefined;
   readonly underlay: Underlay;
   controller: Proc | undefined;
   readonly agents: Proc[] = [];
@@ -66,6 +78,8 @@ export class Lab {
   /** Keep the directory with the processes' logs (and say where). */
   keepLogs = false;
   private client: VispClient | undefined;
+  private opClient: VispClient | undefined;
+  private readonly clients: VispClient[] = [];
   private closed = false;
 
   constructor(n: number) {
@@ -73,9 +87,24 @@ export class Lab {
     this.underlay = buildUnderlay(n);
   }
 
+  /** The bench's AM, over the plaintext socket. */
   get api(): VispClient {
     this.client ??= connect(this.address);
     return this.client;
+  }
+
+  /** The lab's operator (operator/bench), over mutual TLS. */
+  get operatorApi(): VispClient {
+    this.opClient ??= this.connectAs('operator', 'bench');
+    return this.opClient;
+  }
+
+  /** A new client with the certificate of role/name (given to startController), over mutual TLS; closed with the lab. */
+  connectAs(role: Role, name: string, address = this.tlsAddress): VispClient {
+    if (!this.pki) throw new Error('lab: start the controller first (it makes the certificates)');
+    const c = connect(address, this.pki.files(role, name));
+    this.clients.push(c);
+    return c;
   }
 
   get procs(): Proc[] { return [...(this.controller ? [this.controller] : []), ...this.agents]; }
@@ -93,12 +122,24 @@ export class Lab {
     }
   }
 
-  async startController(opts: { trace?: boolean } = {}): Promise<void> {
-    this.controller = this.start('controller', [process.execPath, join(here, 'controller-proc.js'), '--listen', this.address, '--store', join(this.dir, 'store', 'visp.db'), ...(opts.trace ? ['--trace'] : [])]);
+  /**
+   * Makes the lab's certificates (the controller's, one per node, operator/bench,
+   * and `identities`), then starts the controller: plaintext socket, TLS
+   * socket, and any `tlsListen` addresses (e.g. 127.0.0.1:0) with TLS too.
+   */
+  async startController(opts: { trace?: boolean; tlsListen?: string[]; identities?: Array<{ role: Role; name: string }>; nodeArgs?: string[] } = {}): Promise<void> {
+    this.pki = await benchPki(join(this.dir, 'pki'), [
+      { role: 'controller', name: 'controller' }, { role: 'operator', name: 'bench' },
+      ...this.underlay.nodes.map((x) => ({ role: 'node' as const, name: x.name })), ...(opts.identities ?? []),
+    ]);
+    this.controller = this.start('controller', [process.execPath, ...(opts.nodeArgs ?? []), join(here, 'controller-proc.js'), '--listen', this.address, '--store', join(this.dir, 'store', 'visp.db'),
+      ...[this.tlsAddress, ...(opts.tlsListen ?? [])].flatMap((a) => ['--tls-listen', a]), ...tlsArgs(this.pki.files('controller', 'controller')), ...(opts.trace ? ['--trace'] : [])]);
     const until = Date.now() + 20_000;
     for (;;) {
       this.assertAlive(this.controller);
-      if (existsSync(this.address.slice(5))) {
+      const bound = /^bench-listening (.*)$/m.exec(readFileSync(this.controller.logFile, 'utf8'));
+      if (bound) {
+        this.addresses = bound[1]!.split(' ');
         try { await this.api.links.getVersion({}); return; } catch { /* not yet */ }
       }
       if (Date.now() > until) throw new Error(`controller did not answer within 20 s; log: ${this.controller.logFile}`);
@@ -108,8 +149,10 @@ export class Lab {
 
   /** One agent per node namespace (nsenter --net: the node's network, the host's mounts); resolves when all are connected. */
   async startAgents(opts: { timeoutMs?: number; trace?: boolean; nodeArgs?: (node: string) => string[] } = {}): Promise<void> {
+    if (!this.pki) throw new Error('lab: start the controller before the agents');
     for (const x of this.underlay.nodes) {
-      this.agents.push(this.start(`agent-${x.name}`, ['nsenter', `--net=/run/netns/${x.netns}`, '--', process.execPath, ...(opts.nodeArgs?.(x.name) ?? []), join(here, 'agent-proc.js'), '--controller', this.address, '--node', x.name, ...(opts.trace ? ['--trace'] : [])]));
+      this.agents.push(this.start(`agent-${x.name}`, ['nsenter', `--net=/run/netns/${x.netns}`, '--', process.execPath, ...(opts.nodeArgs?.(x.name) ?? []), join(here, 'agent-proc.js'),
+        '--controller', this.tlsAddress, '--node', x.name, ...tlsArgs(this.pki!.files('node', x.name)), ...(opts.trace ? ['--trace'] : [])]));
     }
     const until = Date.now() + (opts.timeoutMs ?? 120_000);
     for (;;) {
@@ -134,6 +177,7 @@ export class Lab {
     if (this.closed) return;
     this.closed = true;
     this.client?.close();
+    for (const c of this.clients) c.close();
     await stopAll(this.agents);
     if (this.controller) await stopAll([this.controller]);
     for (const p of this.procs) removeProbes(p.pid);
