@@ -30,3 +30,31 @@ export function nextHopOf(p: Path__Output): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * What a path tells a provider besides its prefix, as one comparable string:
+ * origin, AS path, next hop, and every other attribute (MED, communities of
+ * each kind, anything else) by type and value. Two of our own paths for the
+ * same prefix have equal facts; a path injected with another origin AS, a
+ * community or another next hop does not.
+ */
+export function pathFacts(p: Path__Output): string {
+  const out: string[] = [];
+  for (const a of attrs(p)) {
+    const type = (a['@type'] ?? '').replace(/^.*\/apipb\./, '');
+    if (type === 'AsPathAttribute') out.push(`as-path ${asPathOf(p).join(' ')}`);
+    else if (type === 'NextHopAttribute' || type === 'MpReachNLRIAttribute') out.push(`next-hop ${nextHopOf(p) ?? ''}`);
+    else if (type === 'OriginAttribute') out.push(`origin ${String(a.origin)}`);
+    else {
+      const { '@type': _t, ...rest } = a;
+      out.push(`${type} ${JSON.stringify(rest)}`);
+    }
+  }
+  if (!out.some((x) => x.startsWith('as-path '))) out.push('as-path ');
+  return out.sort().join('; ');
+}
+
+/** The facts of a path we originate: origin IGP, empty AS path, next hop self. */
+export function ownPathFacts(family: 'ipv4' | 'ipv6'): string {
+  return ['as-path ', `next-hop ${family === 'ipv4' ? '0.0.0.0' : '::'}`, 'origin 0'].join('; ');
+}

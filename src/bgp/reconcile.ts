@@ -22,7 +22,7 @@ import type { Peer__Output } from './gen/apipb/Peer.js';
 import type { Policy__Output } from './gen/apipb/Policy.js';
 import type { PolicyAssignment__Output } from './gen/apipb/PolicyAssignment.js';
 import { anyType, call, collect, type GobgpApiClient } from './gobgp-client.js';
-import { isLocal, nlriPrefix } from './paths.js';
+import { isLocal, nlriPrefix, ownPathFacts, pathFacts } from './paths.js';
 import type { BgpPeerStatus, ProviderSpec } from './desired.js';
 import { peerStatus } from './status.js';
 
@@ -119,8 +119,10 @@ export interface EgressState {
   peers: Map<string, ResolvedProvider>;
   /** The same sessions as the operator sees them (state, since when, counts). */
   sessions?: BgpPeerStatus[];
-  /** Locally originated paths (ours), by prefix. */
+  /** Locally originated paths that say what we say (ours), by prefix. */
   paths: Set<string>;
+  /** Locally originated paths with other attributes (injected behind our back): prefix → their facts. */
+  foreign?: Map<string, string>;
   /** Entries of the allowed prefix set, keyed like ResolvedEgress.allowed. */
   allowed: Map<string, AllowedEntry>;
   /** Entries of the own-space prefix sets (import filter), keyed like ResolvedEgress.own. */
@@ -201,11 +203,17 @@ export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
   }
   sessions.sort((a, b) => a.address.localeCompare(b.address));
   const paths = new Set<string>();
+  const foreign = new Map<string, string>();
   for (const fam of ['ipv4', 'ipv6'] as const) {
     for (const r of await collect(c, 'ListPath', c.listPath, { tableType: 'GLOBAL', family: FAMILY[fam] })) {
       for (const p of r.destination?.paths ?? []) {
         const pfx = nlriPrefix(p);
-        if (pfx && isLocal(p)) paths.add(pfx);
+        if (!pfx || !isLocal(p)) continue;
+        // Ours only if it says what we say: a local path with another origin
+        // AS, a community or another next hop was put there by someone else.
+        const facts = pathFacts(p);
+        if (facts === ownPathFacts(fam)) paths.add(pfx);
+        else foreign.set(pfx, facts);
       }
     }
   }
@@ -242,7 +250,7 @@ export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
     importAssignment = (await collect(c, 'ListPolicyAssignment', c.listPolicyAssignment, { name: 'global', direction: 'IMPORT' })).map((r) => r.assignment).find(Boolean) ?? undefined;
   } catch { /* none */ }
   return {
-    peers, sessions, paths, allowed, own, policyExists: !!policy || !!importPolicy,
+    peers, sessions, paths, foreign, allowed, own, policyExists: !!policy || !!importPolicy,
     policyOk: policyMatches(policy) && assignmentMatches(assignment) && importPolicyMatches(importPolicy, importAssignment),
   };
 }
@@ -255,7 +263,7 @@ export type EgressStep =
   | { op: 'peerDelete'; address: string }
   | { op: 'peerAdd'; provider: ResolvedProvider }
   | { op: 'pathDelete'; prefix: string }
-  | { op: 'pathAdd'; prefix: Prefix }
+  | { op: 'pathAdd'; prefix: Prefix; /** The facts of a foreign local path for this prefix that ours replaces. */ replaces?: string }
   | { op: 'allowDelete'; entry: AllowedEntry }
   | { op: 'ownAdd'; entry: AllowedEntry }
   | { op: 'ownDelete'; entry: AllowedEntry };
@@ -289,7 +297,16 @@ export function planEgress(want: ResolvedEgress, state: EgressState): EgressStep
     if (redo || !have || !samePeer(w, have)) steps.push({ op: 'peerAdd', provider: w });
   }
   for (const p of state.paths) if (!want.announce.has(p)) steps.push({ op: 'pathDelete', prefix: p });
-  for (const [k, p] of want.announce) if (!state.paths.has(k)) steps.push({ op: 'pathAdd', prefix: p });
+  // A local path whose attributes are not ours: withdrawn when we do not
+  // announce the prefix, else replaced by ours (GoBGP keeps one local path per
+  // prefix, so adding ours replaces it).
+  const foreign = state.foreign ?? new Map<string, string>();
+  for (const p of foreign.keys()) if (!want.announce.has(p)) steps.push({ op: 'pathDelete', prefix: p });
+  for (const [k, p] of want.announce) {
+    if (state.paths.has(k)) continue;
+    const was = foreign.get(k);
+    steps.push(was === undefined ? { op: 'pathAdd', prefix: p } : { op: 'pathAdd', prefix: p, replaces: was });
+  }
   for (const [k, e] of state.allowed) if (!want.allowed.has(k)) steps.push({ op: 'allowDelete', entry: e });
   for (const [k, e] of own) if (!want.own.has(k)) steps.push({ op: 'ownDelete', entry: e });
   return steps;
@@ -304,7 +321,7 @@ export function describeStep(s: EgressStep): string {
     case 'ownDelete': return `stop refusing ${s.entry.block} from providers`;
     case 'peerAdd': return `add peer ${s.provider.address} AS${s.provider.asn}`;
     case 'peerDelete': return `delete peer ${s.address}`;
-    case 'pathAdd': return `announce ${formatPrefix(s.prefix)}`;
+    case 'pathAdd': return s.replaces === undefined ? `announce ${formatPrefix(s.prefix)}` : `announce ${formatPrefix(s.prefix)} (replacing a path not ours: ${s.replaces})`;
     case 'pathDelete': return `withdraw ${s.prefix}`;
   }
 }
@@ -427,6 +444,7 @@ export async function reconcileEgressObserved(c: GobgpApiClient, spec: EgressSpe
     }
   }
   const announced = new Set(state.paths);
+  // (A foreign path still in GoBGP is not an announcement of ours.)
   for (const s of steps) {
     if (s.op === 'pathDelete') announced.delete(s.prefix);
     if (s.op === 'pathAdd') announced.add(formatPrefix(s.prefix));

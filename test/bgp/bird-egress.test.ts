@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, collect, type GobgpApiClient } from '../../src/bgp/gobgp-client.js';
+import { anyType, call, collect, type GobgpApiClient } from '../../src/bgp/gobgp-client.js';
 import { localPath, reconcileEgress, type EgressSpec } from '../../src/bgp/reconcile.js';
 import { EgressNode, type EgressNodeOptions } from '../../src/bgp/egress-node.js';
 import type { Speaker } from '../../src/bgp/speaker.js';
@@ -177,6 +177,23 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     // Reconcile removes what is not desired.
     const steps = await reconcileEgress(c, spec);
     expect(steps.sort()).toEqual(['withdraw 2001:db8:1001::/48', 'withdraw 2001:db8:2000::/48', 'withdraw 203.0.113.0/26', 'withdraw 203.0.113.128/26']);
+    expect(await reconcileEgress(c, spec)).toEqual([]);
+  });
+
+  it('a path for our own prefix with forged attributes (another origin AS, a community) is replaced with ours at the next reconcile', async () => {
+    const c = client();
+    const forged = localPath(parsePrefix('203.0.113.0/25', 'test'));
+    forged.pattrs = [
+      ...(forged.pattrs as Array<Record<string, unknown>>),
+      { '@type': anyType('AsPathAttribute'), segments: [{ type: 'AS_SEQUENCE', numbers: [64666] }] },
+      { '@type': anyType('CommunitiesAttribute'), communities: [(64666 << 16) | 1] },
+    ];
+    await call(c, 'AddPath', c.addPath, { tableType: 'GLOBAL', path: forged as never });
+    // GoBGP keeps one local path per prefix: the forged one replaced ours and reaches both providers.
+    await waitFor('the forged AS path at both providers', () => [0, 1].every((i) => birdRoute(i, '203.0.113.0/25')?.asPath === `${EGRESS_ASN} 64666`), 5000, 20);
+    const steps = await reconcileEgress(c, spec);
+    expect(steps).toEqual([expect.stringMatching(/^announce 203\.0\.113\.0\/25 \(replacing a path not ours: .*as-path 64666.*\)$/)]);
+    await waitFor('our own path back at both providers', () => bothHave('203.0.113.0/25'), 5000, 20);
     expect(await reconcileEgress(c, spec)).toEqual([]);
   });
 
