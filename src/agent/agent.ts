@@ -16,6 +16,7 @@ import { parseAlias } from '../ownership.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
 import { AgentEgress } from './egress.js';
+import { chooseUnderlay } from './underlay.js';
 export type { DesiredEndpoint };
 
 export type EndpointState = 'ready' | 'failed' | 'stopped' | 'configuring';
@@ -69,10 +70,19 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     });
   }
 
-  /** What the node tells the controller when it registers. */
-  async identity(underlayOverride?: string[]): Promise<{ underlay: string[]; capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }> }> {
+  /**
+   * What the node tells the controller when it registers. The underlay: the
+   * addresses given (each must be on this node), else chosen by the rule in
+   * underlay.ts from the controller's address (without one: as for a
+   * controller on this machine).
+   */
+  async identity(underlayOverride?: string[], controller?: string): Promise<{ underlay: string[]; capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }> }> {
+    const underlay = await chooseUnderlay({
+      controller: controller ?? 'unix:', ...(underlayOverride?.length ? { given: underlayOverride } : {}),
+      ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
     const caps = await capabilities();
-    return { underlay: underlayOverride?.length ? underlayOverride : await globalAddresses(this.opts.netns), capabilities: Object.values(caps).map((c) => ({ ...c })) };
+    return { underlay, capabilities: Object.values(caps).map((c) => ({ ...c })) };
   }
 
   /** Start periodic drift repair and the link watcher. */

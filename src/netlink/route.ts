@@ -59,6 +59,22 @@ export async function routeList(s: NetlinkSocket, family: 2 | 10, signal?: Abort
   return msgs.filter((m) => m.type === RTM.NEWROUTE).map((m) => decodeRoute(m.payload));
 }
 
+/**
+ * The route the kernel would take to reach `dst` (one address), as
+ * `ip route get` asks for it: its device (oif) and the source address it
+ * would pick (src). No route is a KernelError (ENETUNREACH).
+ */
+export async function routeGet(s: NetlinkSocket, dst: string, signal?: AbortSignal): Promise<Route> {
+  const ip = ipToBytes(dst);
+  const req = Buffer.concat([
+    rtmsg({ family: ip.length === 4 ? 2 : 10, dstLen: ip.length * 8, srcLen: 0, tos: 0, table: 0, protocol: 0, scope: 0, type: 0, flags: 0 }),
+    attr(RTA.DST, ip),
+  ]);
+  const reply = (await s.request(RTM.GETROUTE, 0, req, { op: 'routeGet', object: dst, signal })).find((m) => m.type === RTM.NEWROUTE);
+  if (!reply) throw new KernelError('routeGet', dst, 0, 'ENODATA', 'the kernel answered without a route');
+  return decodeRoute(reply.payload);
+}
+
 export function decodeRoute(p: Buffer): Route {
   const h = readRtmsg(p);
   const a = parseAttrs(p, 12);
