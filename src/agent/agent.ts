@@ -1,13 +1,16 @@
 // The agent's core, independent of the transport: it holds its node's
 // desired state, reconciles the kernel to it (on every change, periodically,
 // and soon after one of its links disappears), and produces reports. A
-// repair — anything a reconcile had to do that no desired-state change asked
-// for — is reported as such. All kernel work runs one reconcile at a time.
+// repair is drift: work a reconcile had to do on an endpoint that was already
+// in place as its spec says (built here, or adopted from an earlier agent);
+// a new endpoint's first build, a changed spec and a restart action are
+// builds, logged but not reported as repairs. Each repair line ends with the
+// state the endpoint was left in ("(now ready)"). All kernel work runs one reconcile at a time.
 import { EventEmitter } from 'node:events';
 import { AF } from '../netlink/constants.js';
 import { addrList } from '../netlink/addr.js';
 import { LinkWatcher } from '../netlink/events.js';
-import { netnsDel, netnsExists } from '../netlink/netns.js';
+import { netnsExists } from '../netlink/netns.js';
 import { linkList } from '../netlink/link.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import { capabilities, NodeKernel, type EndpointResult } from '../endpoint/node.js';
@@ -29,7 +32,19 @@ export interface EndpointReport {
   /** Who carries the link's tunnels on this node: the kernel, or visp-engine where the kernel has no driver. */
   dataplane?: 'kernel' | 'userspace';
 }
-export interface Report { generation: number; endpoints: EndpointReport[]; repairs: string[]; tornDown: string[]; egress?: EgressStatus }
+export interface Report {
+  generation: number; endpoints: EndpointReport[];
+  /**
+   * Drift found in this pass, one line per step: "<slice>/<link>: repaired:
+   * <step> (now <state>)", or "<slice>/<link>: repair failed: <steps>
+   * (<error>) (now failed)"; on an egress node also "egress: repaired: <step>".
+   */
+  repairs: string[];
+  tornDown: string[];
+  egress?: EgressStatus;
+  /** Namespaces on this node that no slice may use (NodeKernel.reservedNamespaces): the controller refuses them at Allocate. */
+  reservedNamespaces: string[];
+}
 
 export interface AgentCoreOptions {
   /** Default: the namespace this process runs in. */
@@ -50,6 +65,10 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   private readonly opts: AgentCoreOptions;
   private desired: Desired | undefined;
   private readonly seenRestart = new Map<string, number>();
+  /** Per endpoint, the spec (fingerprint) it was last seen in place with: steps for that same spec are drift. */
+  private readonly inPlace = new Map<string, string>();
+  /** The egress desired state (fingerprint) last applied: steps for that same state are drift. */
+  private egressApplied: string | undefined;
   private tail: Promise<void> = Promise.resolve();
   private pending = false;
   private timer: NodeJS.Timeout | undefined;
@@ -60,6 +79,8 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     super();
     this.opts = opts;
     this.kernel = new NodeKernel({
+      // An agent builds only in namespaces visp created for the slice (docs/ownership.md).
+      namespaces: 'owned',
       ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.log ? { log: opts.log } : {}),
       // With a run directory (lab mode, tests), the engine's socket and log live there too, named after the node.
       ...(opts.runDir ? { engine: { runDir: opts.runDir, ...(opts.name ? { name: opts.name } : {}) } } : {}),
@@ -85,22 +106,27 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     return { underlay, capabilities: Object.values(caps).map((c) => ({ ...c })) };
   }
 
+  /** Namespaces no slice may use on this node (the node's own, every one visp did not create): for Register and every report. */
+  reservedNamespaces(): Promise<string[]> {
+    return this.kernel.reservedNamespaces();
+  }
+
   /** Start periodic drift repair and the link watcher. */
   async start(): Promise<void> {
     this.watcher = new LinkWatcher(this.opts.netns ? { netns: this.opts.netns } : {});
     await this.watcher.start();
     // One of our links vanished (deleted by hand, or its veth peer went): repair soon.
-    this.watcher.on('link', (ev) => { if (ev.type === 'del' && parseAlias(ev.link.alias)) this.schedule('repair', 100); });
+    this.watcher.on('link', (ev) => { if (ev.type === 'del' && parseAlias(ev.link.alias)) this.schedule(100); });
     this.watcher.on('error', (e) => this.opts.log?.(`link watcher: ${e.message}`));
     // Also how often counters reach the controller: a no-op reconcile is a few dumps.
     const every = this.opts.reconcileIntervalMs ?? 2000;
-    this.timer = setInterval(() => this.schedule('repair', 0), every);
+    this.timer = setInterval(() => this.schedule(0), every);
     this.timer.unref();
   }
 
   setDesired(d: Desired): void {
     this.desired = d;
-    this.enqueue('change');
+    this.enqueue();
   }
 
   /** Dry run: the steps these endpoints would take now. */
@@ -119,29 +145,32 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     this.kernel.close();
   }
 
-  private schedule(why: 'repair', delayMs: number): void {
+  /** A pass soon (the timer, a link event), unless one is already scheduled. */
+  private schedule(delayMs: number): void {
     if (this.pending || this.closed) return;
     this.pending = true;
-    setTimeout(() => { this.pending = false; this.enqueue(why); }, delayMs).unref();
+    setTimeout(() => { this.pending = false; this.enqueue(); }, delayMs).unref();
   }
 
-  private enqueue(why: 'change' | 'repair'): void {
-    this.tail = this.tail.then(() => this.reconcile(why)).catch((e: Error) => this.opts.log?.(`reconcile failed: ${e.stack ?? e.message}`));
+  private enqueue(): void {
+    this.tail = this.tail.then(() => this.reconcile()).catch((e: Error) => this.opts.log?.(`reconcile failed: ${e.stack ?? e.message}`));
   }
 
-  private async reconcile(why: 'change' | 'repair'): Promise<void> {
+  /**
+   * One pass. What triggered it (a desired-state change, the timer, a link
+   * event) does not decide what is a repair: a timer pass may be the first
+   * to see a new slice (that is how new slices' builds came to be reported
+   * as repairs), and a change pass may find drift.
+   */
+  private async reconcile(): Promise<void> {
     const d = this.desired;
     if (!d || this.closed) return;
     const tornDown: string[] = [];
     for (const t of d.teardowns) {
-      await this.kernel.deleteSlice(t.group, t.namespaces);
-      // Only the namespaces visp named itself ("visp-<slice>-<node id>"); one
-      // the topology names is the experimenter's: emptied above, kept.
-      for (const ns of t.namespaces) {
-        // Our socket into it would keep the namespace alive in the kernel.
-        this.kernel.forgetNamespace(ns);
-        if (ns.startsWith(`visp-${t.slice}-`)) await netnsDel(ns);
-      }
+      // Its links by group, then the namespaces visp created for it; a
+      // namespace not marked as the slice's is left exactly as it is.
+      const r = await this.kernel.teardownSlice(t);
+      for (const why of r.untouched) this.opts.log?.(`teardown ${t.slice}: left alone: ${why}`);
       tornDown.push(t.slice);
     }
     const wanted = new Set(d.endpoints.map(key));
@@ -149,25 +178,41 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     for (const gone of await this.kernel.prune((slice, link) => wanted.has(`${slice}/${link}`) || beingTornDown.has(slice))) {
       this.opts.log?.(`pruned ${gone}: not desired here`);
     }
+    for (const m of [this.seenRestart, this.inPlace]) for (const k of [...m.keys()]) if (!wanted.has(k)) m.delete(k);
 
+    // Endpoints this agent has not seen before: if their objects are there, an earlier agent built them (adopt; drift is drift).
+    const firstSight = new Set(d.endpoints.map(key).filter((k) => !this.seenRestart.has(k)));
     // A restart action: rebuild once per bump (after an agent restart, adopt instead).
     for (const e of d.endpoints) {
       const seen = this.seenRestart.get(key(e));
-      if (seen !== undefined && e.restart > seen) await this.kernel.deleteEndpoint(e);
+      if (seen !== undefined && e.restart > seen) await this.kernel.restartEndpoint(e);
       this.seenRestart.set(key(e), e.restart);
     }
     const results = await this.kernel.reconcile(d.endpoints);
-    const repairs = why === 'repair'
-      ? results.filter((r) => r.steps.length && !r.error).flatMap((r) => r.steps.map((s) => `${r.slice}/${r.link}: repaired: ${s}`))
-      : [];
-    // Egress after the endpoints: a slice's table routes to its egress link's bridge.
-    const egressSteps = await this.egress.apply(d.egress).catch((e: Error) => { this.opts.log?.(`egress: ${e.message}`); return []; });
-    if (why === 'repair') repairs.push(...egressSteps.map((s) => `egress: repaired: ${s}`));
-    else for (const s of egressSteps) this.opts.log?.(`egress: ${s}`);
-    for (const line of repairs) this.opts.log?.(line);
     const endpoints = await this.reports(d.endpoints, results);
+    const repairs: string[] = [];
+    results.forEach((r, i) => {
+      const e = d.endpoints[i]!;
+      const k = key(e), fp = fingerprint(e);
+      if (firstSight.has(k) && r.found) this.inPlace.set(k, fp);
+      const drift = this.inPlace.get(k) === fp;
+      if (!r.error) this.inPlace.set(k, fp);
+      if (!r.steps.length) return;
+      if (!drift) { for (const step of r.steps) this.opts.log?.(`${k}: built: ${step}`); return; }
+      const state = endpoints[i]!.state;
+      if (r.error) repairs.push(`${k}: repair failed: ${r.steps.join('; ')} (${r.error.message}) (now ${state})`);
+      else repairs.push(...r.steps.map((step) => `${k}: repaired: ${step} (now ${state})`));
+    });
+    // Egress after the endpoints: a slice's table routes to its egress link's bridge.
+    const egressFp = JSON.stringify(d.egress ?? null);
+    const egressSteps = await this.egress.apply(d.egress).catch((e: Error) => { this.opts.log?.(`egress: ${e.message}`); return undefined; });
+    if (egressSteps && this.egressApplied === egressFp) repairs.push(...egressSteps.map((s) => `egress: repaired: ${s}`));
+    else for (const s of egressSteps ?? []) this.opts.log?.(`egress: ${s}`);
+    if (egressSteps) this.egressApplied = egressFp;
+    for (const line of repairs) this.opts.log?.(line);
     const egress = this.egress.status();
-    this.emit('report', { generation: d.generation, endpoints, repairs, tornDown, ...(egress ? { egress } : {}) });
+    const reservedNamespaces = await this.kernel.reservedNamespaces().catch((e: Error) => { this.opts.log?.(`reserved namespaces: ${e.message}`); return []; });
+    this.emit('report', { generation: d.generation, endpoints, repairs, tornDown, ...(egress ? { egress } : {}), reservedNamespaces });
     if (tornDown.length && this.desired === d) {
       // Done here; the controller drops the teardown from later desired states.
       this.desired = { ...d, teardowns: [] };
@@ -196,6 +241,11 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     });
   }
 }
+
+/** An endpoint's spec as one string: a different string is a different spec (a build, not drift). */
+const fingerprint = (e: DesiredEndpoint): string => JSON.stringify(canonical(e));
+const canonical = (v: unknown): unknown => (Array.isArray(v) ? v.map(canonical)
+  : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])])) : v);
 
 /** The node's global unicast addresses (the underlay), IPv4 first. */
 export async function globalAddresses(netns?: string): Promise<string[]> {
