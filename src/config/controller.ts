@@ -16,8 +16,8 @@ export const DEFAULT_STORE = '/var/lib/visp/store.sqlite';
 
 /** The top-level keys of a controller config (the pools file's keys among them). */
 export const CONTROLLER_KEYS = ['listen', 'tls', 'store', 'pools_file', ...IPAM_KEYS, 'limits', 'audit_log', 'sweep_interval'] as const;
-const LISTENER_KEYS = ['address', 'plaintext_identity'] as const;
-const RATE_KEYS = ['per_second', 'burst'] as const;
+export const LISTENER_KEYS = ['address', 'plaintext_identity'] as const;
+export const RATE_KEYS = ['per_second', 'burst'] as const;
 
 /** One limit's key under `limits:` ("links_per_slice"), from the one list of names. */
 const limitKey = (k: keyof Limits): string => LIMIT_NAMES[k].replace(/^limits\./, '');

@@ -16,14 +16,14 @@ import { ConfigFile } from './reader.js';
 /** The keys a pools file has at its top (and the controller config among its own). */
 export const IPAM_KEYS = ['pools', 'identifiers', 'cooldown_ms', 'allocation_ttl_ms'] as const;
 export const POOL_KEYS = ['name', 'prefix', 'class', 'default_block_length', 'largest_block_length'] as const;
-const RANGE_KEYS = ['first', 'last'] as const;
+export const RANGE_KEYS = ['first', 'last'] as const;
 
 const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const camel = (k: string): string => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 /** Both spellings read as snake_case. */
 const alias = snake;
 
-const ID_KINDS = IDENTIFIER_KINDS.map(snake);
+export const ID_KINDS = IDENTIFIER_KINDS.map(snake);
 const POOL_EXAMPLE = 'e.g. "{ name: site-v4, prefix: 192.0.2.0/24, class: local }"';
 
 /** A pools file: the mapping above, or a bare list of pools. */
