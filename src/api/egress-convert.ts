@@ -24,8 +24,9 @@ export function providerFromPb(v: unknown, field: string): ProviderSpec {
   const address = text(p.address, `${field}.address`);
   const families = list(p.families, `${field}.families`, family);
   const password = text(p.password, `${field}.password`);
+  const localAddress = text(p.localAddress, `${field}.local_address`);
   return {
-    address, asn: count(p.asn, `${field}.asn`), ...(password ? { password } : {}),
+    address, asn: count(p.asn, `${field}.asn`), ...(password ? { password } : {}), ...(localAddress ? { localAddress } : {}),
     families: families.length ? families : [isIP(address) === 6 ? 'ipv6' : 'ipv4'], maxPrefixes: count(p.maxPrefixes, `${field}.max_prefixes`) || DEFAULT_MAX_PREFIXES,
   };
 }
@@ -35,6 +36,7 @@ function providerToPb(v: ProviderSpec, field: string): BgpProvider {
   return {
     address: text(p.address, `${field}.address`, badOutput), asn: count(p.asn, `${field}.asn`, badOutput), password: text(p.password, `${field}.password`, badOutput),
     families: texts(p.families, `${field}.families`, badOutput), maxPrefixes: count(p.maxPrefixes, `${field}.max_prefixes`, badOutput),
+    localAddress: text(p.localAddress, `${field}.local_address`, badOutput),
   };
 }
 

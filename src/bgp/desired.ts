@@ -14,6 +14,12 @@ export interface ProviderSpec {
   maxPrefixes: number;
   /** Seconds between connection attempts (GoBGP's default is 120). */
   connectRetrySec?: number;
+  /**
+   * Our end of the session: the address gobgpd connects from. Unset: the
+   * kernel picks the source address of its route to the provider, which is
+   * what the provider must then expect; set it when the node has several.
+   */
+  localAddress?: string;
 }
 
 export type EgressRoutes = 'default' | 'full';

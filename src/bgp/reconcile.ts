@@ -59,7 +59,7 @@ const FAMILY = {
 
 // ---- resolved spec -------------------------------------------------------
 
-interface ResolvedProvider { address: string; asn: number; password: string; families: Family[]; maxPrefixes: number; connectRetrySec: number }
+interface ResolvedProvider { address: string; asn: number; password: string; families: Family[]; maxPrefixes: number; connectRetrySec: number; /** '' = the kernel chooses */ localAddress: string }
 interface AllowedEntry { family: Family; block: string; min: number; max: number }
 export interface ResolvedEgress {
   providers: Map<string, ResolvedProvider>;
@@ -87,9 +87,15 @@ export function resolveEgress(spec: EgressSpec): ResolvedEgress {
     if (p.asn === spec.asn) throw new InvalidSpecError(`${f}.asn: providers are eBGP peers; ${p.asn} is our own ASN`, { field: `${f}.asn` });
     if (p.families.length === 0 || p.families.some((x) => x !== 'ipv4' && x !== 'ipv6')) throw new InvalidSpecError(`${f}.families: ipv4 and/or ipv6`, { field: `${f}.families` });
     if (!Number.isInteger(p.maxPrefixes) || p.maxPrefixes < 1) throw new InvalidSpecError(`${f}.maxPrefixes: a positive integer is required`, { field: `${f}.maxPrefixes` });
+    let localAddress = '';
+    if (p.localAddress) {
+      const l = parseAddress(p.localAddress, `${f}.localAddress`);
+      if (l.family !== addr.family) throw new InvalidSpecError(`${f}.localAddress: ${p.localAddress} is not of the provider address's family (${addr.family})`, { field: `${f}.localAddress` });
+      localAddress = formatPrefix({ family: l.family, start: l.value, length: 0 }).split('/')[0]!;
+    }
     providers.set(address, {
       address, asn: asn(p.asn, `${f}.asn`), password: p.password ?? '', families: [...new Set(p.families)].sort(),
-      maxPrefixes: p.maxPrefixes, connectRetrySec: p.connectRetrySec ?? DEFAULT_CONNECT_RETRY,
+      maxPrefixes: p.maxPrefixes, connectRetrySec: p.connectRetrySec ?? DEFAULT_CONNECT_RETRY, localAddress,
     });
   });
   const announce = new Map<string, Prefix>();
@@ -148,6 +154,8 @@ function peerState(p: Peer__Output): ResolvedProvider | undefined {
   return {
     address, asn: p.conf?.peerAsn ?? 0, password: p.conf?.authPassword ?? '', families: families.sort(),
     maxPrefixes, connectRetrySec: Number(p.timers?.config?.connectRetry ?? 0),
+    // GoBGP shows an unset local address as the wildcard until connected.
+    localAddress: ['', '0.0.0.0', '::', '<nil>'].includes(p.transport?.localAddress ?? '') ? '' : p.transport!.localAddress,
   };
 }
 
@@ -270,7 +278,11 @@ export type EgressStep =
 
 const samePeer = (a: ResolvedProvider, b: ResolvedProvider): boolean =>
   a.asn === b.asn && a.password === b.password && a.maxPrefixes === b.maxPrefixes && a.connectRetrySec === b.connectRetrySec
-  && a.families.join() === b.families.join();
+  && a.families.join() === b.families.join()
+  // GoBGP reports the session's actual local address once connected, set or
+  // not: only a local address we ask for can be compared. (Unsetting one
+  // therefore takes effect at the session's next reset.)
+  && (a.localAddress === '' || a.localAddress === b.localAddress);
 
 /**
  * The steps from `state` to `want`, in a safe order: the allowed set grows
@@ -347,6 +359,7 @@ function peer(p: ResolvedProvider): Record<string, unknown> {
   return {
     conf: { neighborAddress: p.address, peerAsn: p.asn, authPassword: p.password },
     timers: { config: { connectRetry: p.connectRetrySec } },
+    ...(p.localAddress ? { transport: { localAddress: p.localAddress } } : {}),
     afiSafis: p.families.map((f) => ({
       config: { family: FAMILY[f], enabled: true },
       prefixLimits: { family: FAMILY[f], maxPrefixes: p.maxPrefixes },

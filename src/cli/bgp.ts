@@ -19,7 +19,7 @@ export const BGP = command({
   name: 'bgp', summary: 'egress nodes: BGP sessions (state, uptime, prefix counts), what each slice announces and receives',
   flags: { ...common, node: { type: 'string', value: 'N', help: 'only egress node N' } },
 });
-const PROVIDER = 'ADDR,ASN[,password=P][,families=ipv4+ipv6][,max-prefixes=N]';
+const PROVIDER = 'ADDR,ASN[,password=P][,families=ipv4+ipv6][,max-prefixes=N][,local=OUR-ADDR]';
 export const EGRESS_SET = command({
   name: 'egress set', args: 'NODE', positionals: 1, summary: 'make NODE an egress node (replaces its whole egress configuration)',
   flags: {
@@ -71,7 +71,7 @@ export async function bgpCmd(args: string[]): Promise<void> {
   out(bgpText(r.nodes));
 }
 
-/** ADDR,ASN[,password=P][,families=ipv4+ipv6][,max-prefixes=N] */
+/** ADDR,ASN[,password=P][,families=ipv4+ipv6][,max-prefixes=N][,local=OUR-ADDR] */
 export function parseProvider(text: string): BgpProvider {
   const [address, asn, ...opts] = text.split(',');
   const bad = (why: string): UsageError => new UsageError(`egress set: flag --provider ${JSON.stringify(text)}: ${why} (${PROVIDER})`);
@@ -84,6 +84,7 @@ export function parseProvider(text: string): BgpProvider {
     if (k === 'password') p.password = v;
     else if (k === 'families') p.families = v.split('+');
     else if (k === 'max-prefixes') p.maxPrefixes = positiveInt('provider max-prefixes', v);
+    else if (k === 'local') p.localAddress = v;
     else throw bad(`unknown option ${JSON.stringify(k)}`);
   }
   return p;

@@ -81,9 +81,10 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     return {
       asn: EGRESS_ASN,
       routerId: '198.18.1.1',
+      // Provider A's sessions name our end (localAddress); B's leave it to the kernel.
       providers: PROVIDERS.flatMap((p) => [
-        { address: p.v4[1], asn: p.asn, families: ['ipv4' as const], maxPrefixes: 100, connectRetrySec: 1, ...(p.password ? { password: p.password } : {}) },
-        { address: p.v6[1], asn: p.asn, families: ['ipv6' as const], maxPrefixes: 100, connectRetrySec: 1 },
+        { address: p.v4[1], asn: p.asn, families: ['ipv4' as const], maxPrefixes: 100, connectRetrySec: 1, ...(p.password ? { password: p.password } : {}), ...(p.name === 'A' ? { localAddress: p.v4[0] } : {}) },
+        { address: p.v6[1], asn: p.asn, families: ['ipv6' as const], maxPrefixes: 100, connectRetrySec: 1, ...(p.name === 'A' ? { localAddress: p.v6[0] } : {}) },
       ]),
       announcements: [
         { prefix: '203.0.113.0/25', allowed: '203.0.113.0/25' },
@@ -129,6 +130,14 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     await waitFor('203.0.113.0/25 and 2001:db8:1000::/48 at both providers', () => bothHave('203.0.113.0/25') && bothHave('2001:db8:1000::/48'));
     expect(birdRoute(0, '203.0.113.0/25')).toEqual({ asPath: '64500' });
     expect(birdRoute(1, '2001:db8:1000::/48')).toEqual({ asPath: '64500' });
+  });
+
+  it('gobgpd connects to provider A from the local address configured for it (and B from the kernel\'s choice)', async () => {
+    const peers = await collect(client(), 'ListPeer', client().listPeer, {});
+    const local = (addr: string): string | undefined => peers.find((r) => r.peer?.conf?.neighborAddress === addr)?.peer?.transport?.localAddress;
+    expect(local(PROVIDERS[0].v4[1])).toBe(PROVIDERS[0].v4[0]);
+    expect(local(PROVIDERS[0].v6[1])).toBe(PROVIDERS[0].v6[0]);
+    expect(established(0) && established(1)).toBe(true);
   });
 
   it('a second reconcile of the same desired state changes nothing; a policy changed by hand is put back', async () => {
