@@ -2,6 +2,7 @@
 // interface addresses) and link identifiers (GRE keys, VNIs, link group ids),
 // kept in a Store. See docs/ipam.md.
 export { createIpam, type Ipam, type IpamOptions } from './ipam.js';
+export type { Also, WriteOptions } from './op-context.js';
 export { systemClock, manualClock, type Clock } from './clock.js';
 export { checkInvariants, type Violation } from './check.js';
 export { runSweeper, type SweeperOptions } from './sweeper.js';

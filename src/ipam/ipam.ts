@@ -9,7 +9,7 @@ import { configToSpec } from './config.js';
 import { IndexCache } from './index-cache.js';
 import { allocateOp } from './op-allocate.js';
 import { configureOp } from './op-configure.js';
-import type { OpContext } from './op-context.js';
+import type { OpContext, WriteOptions } from './op-context.js';
 import { markProvisionedOp } from './op-provision.js';
 import { releaseOp } from './op-release.js';
 import { sweepOp } from './op-sweep.js';
@@ -31,17 +31,23 @@ export interface Ipam {
   configure(spec: IpamConfigSpec, opts?: CallOptions): Promise<IpamConfigSpec>;
   /** The stored configuration, resolved, or undefined before the first configure. */
   getConfig(opts?: CallOptions): Promise<IpamConfigSpec | undefined>;
-  /** Everything a slice needs, in one transaction; ALREADY_EXISTS if the slice has an allocation. */
-  allocate(spec: SliceSpec, opts?: CallOptions): Promise<SliceAllocation>;
+  /**
+   * Everything a slice needs, in one transaction; ALREADY_EXISTS if the slice has an allocation.
+   * `also`: the caller's records, written in that same transaction (see Also).
+   */
+  allocate(spec: SliceSpec, opts?: WriteOptions<SliceAllocation>): Promise<SliceAllocation>;
   get(slice: string, opts?: CallOptions): Promise<SliceAllocation | undefined>;
   /** Every slice with an allocation, without its links (for reconciliation after a restart). */
   list(opts?: CallOptions): Promise<SliceSummary[]>;
-  /** Stops the expiry clock. Idempotent; FAILED_PRECONDITION once the allocation has expired. */
-  markProvisioned(slice: string, opts?: CallOptions): Promise<SliceAllocation>;
-  /** Puts the slice's blocks and identifiers into cooldown. Idempotent. */
-  release(slice: string, opts?: CallOptions): Promise<ReleaseResult>;
-  /** Releases allocations not provisioned in time and deletes cooldown records that ran out. */
-  sweep(opts?: CallOptions): Promise<SweepResult>;
+  /** Stops the expiry clock. Idempotent; FAILED_PRECONDITION once the allocation has expired. `also` as for allocate. */
+  markProvisioned(slice: string, opts?: WriteOptions<SliceAllocation>): Promise<SliceAllocation>;
+  /** Puts the slice's blocks and identifiers into cooldown. Idempotent. `also` as for allocate (written even when nothing was held). */
+  release(slice: string, opts?: WriteOptions<ReleaseResult>): Promise<ReleaseResult>;
+  /**
+   * Releases allocations not provisioned in time and deletes cooldown records that ran out.
+   * `keep`: allocations whose owner releases them itself, with its own records (a controller's slices).
+   */
+  sweep(opts?: CallOptions & { readonly keep?: (slice: string) => boolean }): Promise<SweepResult>;
   usage(opts?: CallOptions): Promise<PoolUsage[]>;
 }
 
@@ -59,12 +65,12 @@ export function createIpam(options: IpamOptions): Ipam {
   return {
     configure: (spec, opts) => serial(opts, (signal) => configureOp(ctx, spec, signal)),
     getConfig: (opts) => getConfig(ctx, opts?.signal),
-    allocate: (spec, opts) => serial(opts, (signal) => allocateOp(ctx, spec, signal)),
+    allocate: (spec, opts) => serial(opts, (signal) => allocateOp(ctx, spec, signal, opts?.also)),
     get: (slice, opts) => get(ctx, slice, opts?.signal),
     list: (opts) => list(ctx, opts?.signal),
-    markProvisioned: (slice, opts) => serial(opts, (signal) => markProvisionedOp(ctx, slice, signal)),
-    release: (slice, opts) => serial(opts, (signal) => releaseOp(ctx, slice, signal)),
-    sweep: (opts) => serial(opts, (signal) => sweepOp(ctx, signal)),
+    markProvisioned: (slice, opts) => serial(opts, (signal) => markProvisionedOp(ctx, slice, signal, opts?.also)),
+    release: (slice, opts) => serial(opts, (signal) => releaseOp(ctx, slice, signal, undefined, opts?.also)),
+    sweep: (opts) => serial(opts, (signal) => sweepOp(opts?.keep ? { ...ctx, keep: opts.keep } : ctx, signal)),
     // Reads the shared indices, so it waits its turn like a mutation.
     usage: (opts) => serial(opts, (signal) => usage(ctx, signal)),
   };

@@ -3,14 +3,15 @@
 // the guard of every pool and identifier kind it took from.
 import { IncompatibleStateError } from '../errors.js';
 import { transact, TxnBuilder } from '../store/index.js';
-import { txOptions, type OpContext } from './op-context.js';
+import { afterCommit, joinAlso, txOptions, type Also, type OpContext } from './op-context.js';
 import { identifierCounts, planSlice, poolsFor, type Plan } from './plan.js';
 import { CONFIG_KEY, decode, encode, keys, SLICE_FIELDS, type SliceLinksRecord, type SliceRecord } from './records.js';
 import { parseSliceSpec } from './request.js';
 import { alreadyAllocated, toAllocation } from './slice-view.js';
 import type { SliceAllocation, SliceSpec } from './types.js';
 
-export async function allocateOp(ctx: OpContext, spec: SliceSpec, signal?: AbortSignal): Promise<SliceAllocation> {
+/** With `also`, the caller's records commit in the allocation's transaction (see Also). */
+export async function allocateOp(ctx: OpContext, spec: SliceSpec, signal?: AbortSignal, also?: Also<SliceAllocation>): Promise<SliceAllocation> {
   const { store, cache, clock } = ctx;
   const request = parseSliceSpec(spec);
   const slice = request.slice;
@@ -31,7 +32,8 @@ export async function allocateOp(ctx: OpContext, spec: SliceSpec, signal?: Abort
         poolNames = [...new Set(request.blocks.flatMap((br) => poolsFor(br, config)))];
         const { pools, ids } = await cache.indices(poolNames, kinds, config, now, signal);
         const plan = planSlice({ request, config, now, pools, ids });
-        return { txn: planTxn(plan, configEntry!.modRevision).build(), result: (revision) => committed(plan, revision) };
+        const txn = joinAlso(planTxn(plan, configEntry!.modRevision), also, toAllocation(plan.slice, { links: plan.links })).build();
+        return { txn, result: (revision) => afterCommit(also, revision, committed(plan, revision)) };
       },
       txOptions(ctx, `allocate slice "${slice}"`, signal, forget),
     );

@@ -1,9 +1,9 @@
 // Release: the slice's header and links go, its block and identifier
 // records turn into cooldown records (or go, with a cooldown of 0), and the
 // guard of every pool and kind involved is bumped, all in one transaction.
-import { transact, TxnBuilder, type Entry } from '../store/index.js';
+import { transact, TxnBuilder, type Attempt, type Entry } from '../store/index.js';
 import type { Held, Holds } from './holds.js';
-import { txOptions, type OpContext } from './op-context.js';
+import { afterCommit, joinAlso, txOptions, type Also, type OpContext } from './op-context.js';
 import { parsePrefix } from './prefix.js';
 import {
   BLOCK_FIELDS,
@@ -28,8 +28,13 @@ interface Change<R> {
   readonly next: R | undefined;
 }
 
-/** With `onlyIfExpiredBy`, releases only an allocation that is still unprovisioned and expired at that time. */
-export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSignal, onlyIfExpiredBy?: number): Promise<ReleaseResult> {
+/**
+ * With `onlyIfExpiredBy`, releases only an allocation that is still
+ * unprovisioned and expired at that time, and that `ctx.keep` does not keep.
+ * With `also`, the caller's records commit in the release's transaction, also
+ * when there is nothing to release (then guarded by the slice's header).
+ */
+export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSignal, onlyIfExpiredBy?: number, also?: Also<ReleaseResult>): Promise<ReleaseResult> {
   const { store, cache, clock } = ctx;
   let pools: string[] = [];
   let kinds: IdentifierKind[] = [];
@@ -39,9 +44,14 @@ export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSig
       const now = clock.now();
       const snap = await store.read([{ key: CONFIG_KEY }, { key: keys.slice(slice) }, { key: keys.sliceLinks(slice) }], { signal });
       const [configEntry, headerEntry, linksEntry] = snap.results.map((r) => r[0]);
-      if (!headerEntry) return { done: { slice, released: false } };
+      const none: ReleaseResult = { slice, released: false };
+      const unchanged = (): Attempt<ReleaseResult> =>
+        also
+          ? { txn: joinAlso(new TxnBuilder().compare(keys.slice(slice), headerEntry?.modRevision ?? 0), also, none).build(), result: (revision) => afterCommit(also, revision, none) }
+          : { done: none };
+      if (!headerEntry) return unchanged();
       const header = decode<SliceRecord>(headerEntry, SLICE_FIELDS);
-      if (onlyIfExpiredBy !== undefined && !isExpired(header, onlyIfExpiredBy)) return { done: { slice, released: false } };
+      if (onlyIfExpiredBy !== undefined && (!isExpired(header, onlyIfExpiredBy) || ctx.keep?.(slice))) return unchanged();
       const config = cache.config(configEntry);
       const until = now + config.cooldownMs;
 
@@ -74,11 +84,12 @@ export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSig
         tb.put(key, encode({ ...set, changes: set.changes + 1 }), guard?.modRevision ?? 0);
       }
 
+      const released: ReleaseResult = { slice, released: true, ...(config.cooldownMs > 0 ? { cooldownUntil: until } : {}) };
       return {
-        txn: tb.build(),
+        txn: joinAlso(tb, also, released).build(),
         result: (revision: number): ReleaseResult => {
           patchIndices(ctx, { pools, kinds, guards, blockChanges, runChanges, revision });
-          return { slice, released: true, ...(config.cooldownMs > 0 ? { cooldownUntil: until } : {}) };
+          return afterCommit(also, revision, released);
         },
       };
     },
