@@ -22,9 +22,3 @@ export function parseDuration(text: string, bare?: DurationUnit): number | undef
   if (!unit) return undefined;
   return Math.round(Number(m[1]) * UNIT_MS[unit]);
 }
-
-/** 2000 → "2s", 500 → "500ms", 90000 → "90s" (for defaults in docs and logs). */
-export function formatDuration(ms: number): string {
-  for (const u of ['d', 'h', 'm', 's'] as const) if (ms >= UNIT_MS[u] && ms % UNIT_MS[u] === 0) return `${ms / UNIT_MS[u]}${u}`;
-  return `${ms}ms`;
-}
