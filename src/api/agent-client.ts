@@ -39,7 +39,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
   }
   const core = new AgentCore({ name: nodeName, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
   await core.start();
-  const id = await core.identity(opts.underlay);
+  const id = await core.identity(opts.underlay, opts.controller);
   const { pkg } = visp();
   const client = new pkg.visp.v1.Agent(opts.controller, certs ? channelCredentials(certs) : grpc.credentials.createInsecure(), certs ? TLS_CHANNEL_OPTIONS : {});
   let stream: grpc.ClientDuplexStream<ConnectRequest, ConnectResponse__Output> | undefined;

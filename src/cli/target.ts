@@ -7,12 +7,9 @@ import { status } from '@grpc/grpc-js';
 import { connect, type VispClient } from '../api/client.js';
 import { errorText, listLabs, rpcCode, soleLabController } from '../lab/index.js';
 import type { TlsFiles } from '../trust/tls.js';
+import { normalizeAddress } from '../config/common.js';
 import { UsageError } from './args.js';
 
-/** A bare path is a unix socket. */
-export function normalizeAddress(a: string): string {
-  return a.startsWith('/') ? `unix:${a}` : a;
-}
 
 /** TLS files from the environment: all of VISP_TLS_CA, VISP_TLS_CERT, VISP_TLS_KEY, or none. */
 export function tlsFromEnv(env: NodeJS.ProcessEnv = process.env): TlsFiles | undefined {

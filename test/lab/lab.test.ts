@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidSpecError } from '../../src/errors.js';
 import { labDir, labDown, labStatus, labUp, readState, type LabUpResult } from '../../src/lab/index.js';
-import { writeState } from '../../src/lab/state.js';
+import { labTls, writeState } from '../../src/lab/state.js';
 import { kernelSkipReason } from '../helpers/netns.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -117,10 +117,12 @@ describe.skipIf(skip)('lab mode', () => {
     expect(before.filter((x) => x === 'no route' || x === 'not established')).toEqual([]);
     const gobgpd = processesOf(name).filter((l) => l.includes('gobgpd'));
     const e1 = r.state.nodes.find((n) => n.name === 'e1')!;
+    const tls = labTls(r.state, 'node-e1');
     process.kill(r.state.pids.agents.e1!, 'SIGKILL');
     await new Promise((res) => setTimeout(res, 500));
     const again = spawn('nsenter', [`--net=/run/netns/${e1.netns}`, '--', process.execPath, r.state.entry, 'agent', '--controller', r.state.controller,
-      '--node', 'e1', '--underlay', `${e1.ipv4},${e1.ipv6}`, '--run-dir', r.state.dir], { detached: true, stdio: 'ignore' });
+      '--node', 'e1', '--underlay', `${e1.ipv4},${e1.ipv6}`, '--run-dir', r.state.dir, '--tls-ca', tls.ca, '--tls-cert', tls.cert, '--tls-key', tls.key],
+    { detached: true, stdio: 'ignore' });
     again.unref();
     writeState({ ...readState(name), pids: { ...r.state.pids, agents: { ...r.state.pids.agents, e1: again.pid! } } });
     await new Promise((res) => setTimeout(res, 4000)); // connect, adopt, a reconcile or two
