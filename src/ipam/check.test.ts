@@ -11,7 +11,7 @@ async function healthy(): Promise<Store> {
     slice: 's',
     links: [p2p('a', { ipv4: { class: 'public' }, identifier: 'greKey' }), p2p('b', { ipv4: { class: 'public' }, ipv6: { class: 'local' }, identifier: 'vni' })],
   });
-  await ipam.allocate({ slice: 't', links: [p2p('a', { ipv4: { class: 'public' } })] });
+  await ipam.allocate({ slice: 't', links: [p2p('a', { ipv4: { class: 'public' }, pairs: { space: 'etherip', pairs: [['198.18.0.1', '198.18.0.2']] } })] });
   return store;
 }
 
@@ -50,6 +50,15 @@ describe('checkInvariants', () => {
     ['an identifier held but unused (leak)', (s) => edit(s, 'ipam/slice-links/s', (l) => ({ links: [{ ...l.links[0], greKey: undefined }, l.links[1]] })), 'greKey: holds 1 but uses 0 (leak)'],
     ['a missing guard key', (s) => edit(s, 'ipam/block-sets/pub-v4', 'delete'), 'pool "pub-v4" has blocks but no guard key'],
     ['an unknown key', (s) => add(s, 'ipam/stray', {}), 'unknown key under ipam/'],
+    // Underlay pairs: one canonical key per pair is what makes a second holder impossible.
+    ['a pair in descending order (a second key for one pair)', (s) => add(s, 'ipam/pairs/etherip/198.18.0.2_198.18.0.1', { space: 'etherip', a: '198.18.0.2', b: '198.18.0.1', slice: 'x', link: 'l', state: 'cooldown', until: 1 }), 'is not in ascending order'],
+    ['a pair not in canonical form', (s) => add(s, 'ipam/pairs/etherip/2001:DB8::1_2001:db8::2', { space: 'etherip', a: '2001:DB8::1', b: '2001:db8::2', slice: 'x', link: 'l', state: 'cooldown', until: 1 }), 'is not in canonical form'],
+    ['a pair under another pair\'s key', (s) => add(s, 'ipam/pairs/etherip/198.18.0.1_198.18.0.3', { space: 'etherip', a: '198.18.0.1', b: '198.18.0.2', slice: 'x', link: 'l', state: 'cooldown', until: 1 }), 'which belongs under ipam/pairs/etherip/198.18.0.1_198.18.0.2'],
+    ['a live pair nobody names (leak)', (s) => edit(s, 'ipam/slices/t', (h) => ({ ...h, pairs: [] })), 'live pair not named by slice "t" (leak)'],
+    ['a header naming a pair it does not hold', (s) => edit(s, 'ipam/pairs/etherip/198.18.0.1_198.18.0.2', (p) => ({ ...p, state: 'cooldown', until: 1 })), 'names etherip pair 198.18.0.1 198.18.0.2, which it does not hold'],
+    ['a link carrying a pair another slice holds', (s) => edit(s, 'ipam/slice-links/s', (l) => ({ links: [{ ...l.links[0], pairs: { space: 'etherip', pairs: [['198.18.0.1', '198.18.0.2']] } }, l.links[1]] })), 'link "a": etherip pair 198.18.0.1 198.18.0.2 is not held by the slice'],
+    ['a pair held but carried by no link (leak)', (s) => edit(s, 'ipam/slice-links/t', (l) => ({ links: [{ ...l.links[0], pairs: undefined }] })), 'etherip pair 198.18.0.1 198.18.0.2: held but no link carries it (leak)'],
+    ['pairs without a guard key', (s) => edit(s, 'ipam/pair-sets/etherip', 'delete'), 'etherip has pairs but no guard key'],
     ['a record that is not JSON', (s) => s.commit({ compares: [], ops: [{ type: 'put', key: 'ipam/blocks/pub-v4/x', value: '{', expect: 0 }] }).then(() => undefined), 'not JSON'],
   ])('finds %s', async (_what, damage, problem) => {
     const store = await healthy();

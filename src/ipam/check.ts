@@ -4,18 +4,21 @@
 //
 //  - no two block records overlap; none lies outside its pool;
 //  - no two identifier runs of one kind overlap; none lies outside 0..2^bits-1;
+//  - every underlay pair record sits under its one canonical key (so no pair
+//    is held twice in a space), and is held by the link that carries it;
 //  - every slice header has its links record and vice versa, every block and
 //    run it names exists, is live and is owned by it, and every live record
 //    is named by its owner (no half-allocations, no leaks);
 //  - within a slice: subnets inside the slice's block of their class and
 //    family and disjoint; addresses inside their subnet, usable, unique;
 //    every identifier inside the slice's runs, used once, none left unused;
-//  - every pool or identifier kind with records has its guard key.
+//    every pair a link carries held by the slice, used by one link, none unused;
+//  - every pool, identifier kind or pair space with records has its guard key.
 
 import type { Entry, Store } from '../store/index.js';
 import { parseConfig, ID_BITS, type IpamConfig } from './config.js';
 import { unusableReason } from './host-rules.js';
-import { containsAddress, containsPrefix, lastOf, parseAddress, parsePrefix, formatPrefix, type Prefix } from './prefix.js';
+import { containsAddress, containsPrefix, formatAddress, lastOf, parseAddress, parsePrefix, formatPrefix, type Prefix } from './prefix.js';
 import {
   BLOCK_FIELDS,
   CONFIG_KEY,
@@ -23,10 +26,12 @@ import {
   IPAM_PREFIX,
   keys,
   LINKS_FIELDS,
+  PAIR_FIELDS,
   RUN_FIELDS,
   SLICE_FIELDS,
   type BlockRecord,
   type IdRunRecord,
+  type PairRecord,
   type SliceLinksRecord,
   type SliceRecord,
 } from './records.js';
@@ -41,6 +46,7 @@ interface Parsed {
   readonly config?: IpamConfig;
   readonly blocks: { e: Entry; r: BlockRecord; p: Prefix }[];
   readonly runs: { e: Entry; r: IdRunRecord }[];
+  readonly pairs: { e: Entry; r: PairRecord }[];
   readonly headers: Map<string, { e: Entry; r: SliceRecord }>;
   readonly links: Map<string, { e: Entry; r: SliceLinksRecord }>;
   readonly guards: Set<string>;
@@ -53,18 +59,19 @@ export async function checkInvariants(store: Store, opts: { signal?: AbortSignal
   const parsed = parseAll(snap.results[0]!, add);
   checkBlocks(parsed, add);
   checkRuns(parsed, add);
+  checkPairs(parsed, add);
   checkSlices(parsed, add);
   return out;
 }
 
 function parseAll(entries: readonly Entry[], add: (k: string, p: string) => void): Parsed {
-  const p: Parsed = { blocks: [], runs: [], headers: new Map(), links: new Map(), guards: new Set() };
+  const p: Parsed = { blocks: [], runs: [], pairs: [], headers: new Map(), links: new Map(), guards: new Set() };
   let config: IpamConfig | undefined;
   for (const e of entries) {
     try {
       const [, kind] = e.key.split('/', 3);
       if (e.key === CONFIG_KEY) config = parseConfig(decode<IpamConfigSpec>(e, ['pools']));
-      else if (kind === 'block-sets' || kind === 'id-sets') p.guards.add(e.key);
+      else if (kind === 'block-sets' || kind === 'id-sets' || kind === 'pair-sets') p.guards.add(e.key);
       else if (kind === 'blocks') {
         const r = decode<BlockRecord>(e, BLOCK_FIELDS);
         const prefix = parsePrefix(r.prefix, e.key);
@@ -74,6 +81,12 @@ function parseAll(entries: readonly Entry[], add: (k: string, p: string) => void
         const r = decode<IdRunRecord>(e, RUN_FIELDS);
         if (keys.idRun(r.kind, r.start) !== e.key) add(e.key, `record names ${r.kind} ${r.start}, which belongs under ${keys.idRun(r.kind, r.start)}`);
         p.runs.push({ e, r });
+      } else if (kind === 'pairs') {
+        const r = decode<PairRecord>(e, PAIR_FIELDS);
+        const problem = pairProblem(r);
+        if (problem) add(e.key, problem);
+        else if (keys.pair(r.space, r) !== e.key) add(e.key, `record names ${r.space} pair ${r.a} ${r.b}, which belongs under ${keys.pair(r.space, r)}`);
+        p.pairs.push({ e, r });
       } else if (kind === 'slices') {
         const r = decode<SliceRecord>(e, SLICE_FIELDS);
         if (keys.slice(r.slice) !== e.key) add(e.key, `header names slice "${r.slice}"`);
@@ -126,6 +139,30 @@ function checkRuns(p: Parsed, add: (k: string, m: string) => void): void {
   }
 }
 
+/** Why a pair is not in canonical form (both addresses canonical, one family, a before b), if it is not. */
+function pairProblem(r: { a: string; b: string }): string | undefined {
+  try {
+    const [a, b] = [parseAddress(r.a, 'a'), parseAddress(r.b, 'b')];
+    if (a.family !== b.family) return `pair ${r.a} ${r.b} mixes families`;
+    if (formatAddress(a.family, a.value) !== r.a || formatAddress(b.family, b.value) !== r.b) return `pair ${r.a} ${r.b} is not in canonical form`;
+    if (a.value >= b.value) return `pair ${r.a} ${r.b} is not in ascending order`;
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function checkPairs(p: Parsed, add: (k: string, m: string) => void): void {
+  for (const { e, r } of p.pairs) {
+    if (!p.guards.has(keys.pairSet(r.space))) add(e.key, `${r.space} has pairs but no guard key`);
+    checkHold(e, r, add);
+    if (r.state !== 'live') continue;
+    const owner = p.headers.get(r.slice);
+    if (!owner) add(e.key, `live pair of slice "${r.slice}", which has no header (leak)`);
+    else if (!(owner.r.pairs ?? []).some((x) => x.space === r.space && x.a === r.a && x.b === r.b)) add(e.key, `live pair not named by slice "${r.slice}" (leak)`);
+  }
+}
+
 function checkHold(e: Entry, r: { state: string; until?: number }, add: (k: string, m: string) => void): void {
   if (r.state === 'cooldown' && typeof r.until !== 'number') add(e.key, 'cooling down without an end time');
   if (r.state !== 'live' && r.state !== 'cooldown') add(e.key, `unknown state ${JSON.stringify(r.state)}`);
@@ -135,6 +172,7 @@ function checkSlices(p: Parsed, add: (k: string, m: string) => void): void {
   for (const [slice, l] of p.links) if (!p.headers.has(slice)) add(l.e.key, 'links without a slice header (half-allocation)');
   const blockByKey = new Map(p.blocks.map((b) => [b.e.key, b]));
   const runByKey = new Map(p.runs.map((x) => [x.e.key, x]));
+  const pairByKey = new Map(p.pairs.map((x) => [x.e.key, x]));
   for (const [slice, { e, r: h }] of p.headers) {
     if (h.state !== 'allocated' && h.state !== 'provisioned') add(e.key, `unknown state ${JSON.stringify(h.state)}`);
     if (h.state === 'allocated' && typeof h.expiresAt !== 'number') add(e.key, 'allocated without an expiry time');
@@ -148,12 +186,17 @@ function checkSlices(p: Parsed, add: (k: string, m: string) => void): void {
       const rec = runByKey.get(keys.idRun(run.kind, run.start));
       if (!rec || rec.r.state !== 'live' || rec.r.slice !== slice || rec.r.count !== run.count) add(e.key, `names ${run.kind} run ${run.start}+${run.count}, which it does not hold (half-allocation)`);
     }
+    for (const pair of h.pairs ?? []) {
+      const rec = pairByKey.get(keys.pair(pair.space, pair));
+      if (!rec || rec.r.state !== 'live' || rec.r.slice !== slice) add(e.key, `names ${pair.space} pair ${pair.a} ${pair.b}, which it does not hold (half-allocation)`);
+    }
     const links = p.links.get(slice);
     if (!links) {
       add(e.key, 'header without links (half-allocation)');
       continue;
     }
     checkSliceContents(e.key, h, blocks, links.r, add);
+    checkSlicePairs(e.key, slice, h, links.r, pairByKey, add);
   }
 }
 
@@ -204,5 +247,31 @@ function checkSliceContents(
     if (new Set(ids).size !== ids.length) add(key, `${kind}: an identifier is used twice`);
     for (const id of ids) if (!runs.some((r) => id >= r.start && id < r.start + r.count)) add(key, `${kind} ${id} is outside the slice's runs`);
     if (held !== ids.length) add(key, `${kind}: holds ${held} but uses ${ids.length} (leak)`);
+  }
+}
+
+/** Every pair a link carries is held by the slice for that link, once; every pair the slice holds is carried. */
+function checkSlicePairs(
+  key: string,
+  slice: string,
+  h: SliceRecord,
+  l: SliceLinksRecord,
+  pairByKey: ReadonlyMap<string, { r: PairRecord }>,
+  add: (k: string, m: string) => void,
+): void {
+  const used = new Map<string, string>();
+  for (const link of l.links) {
+    for (const [a, b] of link.pairs?.pairs ?? []) {
+      const k = keys.pair(link.pairs!.space, { a: a!, b: b! });
+      const other = used.get(k);
+      if (other !== undefined) add(key, `link "${link.name}": ${link.pairs!.space} pair ${a} ${b} is also link "${other}"'s`);
+      used.set(k, link.name);
+      const rec = pairByKey.get(k)?.r;
+      if (!rec || rec.slice !== slice || rec.state !== 'live') add(key, `link "${link.name}": ${link.pairs!.space} pair ${a} ${b} is not held by the slice`);
+      else if (rec.link !== link.name) add(key, `link "${link.name}": ${link.pairs!.space} pair ${a} ${b} is held for link "${rec.link}"`);
+    }
+  }
+  for (const pair of h.pairs ?? []) {
+    if (!used.has(keys.pair(pair.space, pair))) add(key, `${pair.space} pair ${pair.a} ${pair.b}: held but no link carries it (leak)`);
   }
 }

@@ -1,5 +1,5 @@
 // The IPAM's in-memory view of the store: the parsed configuration and one
-// index per pool and identifier kind, each tagged with the revision of the
+// index per pool, identifier kind and underlay pair space, each tagged with the revision of the
 // guard key it reflects. Getting an index costs one point read of the guard
 // keys; only when another writer has moved a guard is its index rebuilt
 // from a range read, at one consistent snapshot with the guard.
@@ -8,6 +8,7 @@ import { IncompatibleStateError } from '../errors.js';
 import type { Entry, Store } from '../store/index.js';
 import { parseConfig, type IpamConfig, type Pool } from './config.js';
 import { IdIndex } from './id-index.js';
+import { PairIndex } from './pair-index.js';
 import { PoolIndex } from './pool-index.js';
 import { decode, keys } from './records.js';
 import type { IdentifierKind, IpamConfigSpec } from './types.js';
@@ -17,6 +18,7 @@ export class IndexCache {
   #config?: { revision: number; config: IpamConfig };
   readonly #pools = new Map<string, PoolIndex>();
   readonly #ids = new Map<IdentifierKind, IdIndex>();
+  readonly #pairs = new Map<string, PairIndex>();
 
   constructor(store: Store) {
     this.#store = store;
@@ -32,18 +34,22 @@ export class IndexCache {
   }
 
   /**
-   * Up-to-date indices for these pools and identifier kinds: one point read
-   * of all their guards, and one range read for those that moved.
+   * Up-to-date indices for these pools, identifier kinds and pair spaces:
+   * one point read of all their guards, and one range read for those that moved.
    */
   async indices(
     names: readonly string[],
     kinds: readonly IdentifierKind[],
+    spaces: readonly string[],
     config: IpamConfig,
     now: number,
     signal?: AbortSignal,
-  ): Promise<{ pools: Map<string, PoolIndex>; ids: Map<IdentifierKind, IdIndex> }> {
+  ): Promise<{ pools: Map<string, PoolIndex>; ids: Map<IdentifierKind, IdIndex>; pairs: Map<string, PairIndex> }> {
     const byName = new Map(config.pools.map((p) => [p.name, p]));
-    const guards = await this.#store.read([...names.map((n) => ({ key: keys.blockSet(n) })), ...kinds.map((k) => ({ key: keys.idSet(k) }))], { signal });
+    const guards = await this.#store.read(
+      [...names.map((n) => ({ key: keys.blockSet(n) })), ...kinds.map((k) => ({ key: keys.idSet(k) })), ...spaces.map((sp) => ({ key: keys.pairSet(sp) }))],
+      { signal },
+    );
     const guardRevision = (i: number): number => guards.results[i]![0]?.modRevision ?? 0;
     const stalePools = names.filter((n, i) => {
       const idx = this.#pools.get(n);
@@ -53,9 +59,14 @@ export class IndexCache {
       const idx = this.#ids.get(k);
       return !idx || idx.revision !== guardRevision(names.length + i) || !idx.sameRanges(config.identifiers[k]);
     });
-    if (stalePools.length + staleKinds.length > 0) {
+    const staleSpaces = spaces.filter((sp, i) => this.#pairs.get(sp)?.revision !== guardRevision(names.length + kinds.length + i));
+    if (stalePools.length + staleKinds.length + staleSpaces.length > 0) {
       const snap = await this.#store.read(
-        [...stalePools.flatMap((n) => [{ key: keys.blockSet(n) }, { prefix: keys.blocksOf(n) }]), ...staleKinds.flatMap((k) => [{ key: keys.idSet(k) }, { prefix: keys.idsOf(k) }])],
+        [
+          ...stalePools.flatMap((n) => [{ key: keys.blockSet(n) }, { prefix: keys.blocksOf(n) }]),
+          ...staleKinds.flatMap((k) => [{ key: keys.idSet(k) }, { prefix: keys.idsOf(k) }]),
+          ...staleSpaces.flatMap((sp) => [{ key: keys.pairSet(sp) }, { prefix: keys.pairsOf(sp) }]),
+        ],
         { signal },
       );
       stalePools.forEach((n, i) => {
@@ -64,6 +75,10 @@ export class IndexCache {
       const at = 2 * stalePools.length;
       staleKinds.forEach((k, i) => {
         this.#ids.set(k, IdIndex.build(k, config.identifiers[k], snap.results[at + 2 * i]![0], snap.results[at + 2 * i + 1]!, now));
+      });
+      const at2 = at + 2 * staleKinds.length;
+      staleSpaces.forEach((sp, i) => {
+        this.#pairs.set(sp, PairIndex.build(sp, snap.results[at2 + 2 * i]![0], snap.results[at2 + 2 * i + 1]!, now));
       });
     }
     const current = <K, I extends { expire(now: number): void }>(ks: readonly K[], cached: Map<K, I>): Map<K, I> =>
@@ -74,15 +89,19 @@ export class IndexCache {
           return [k, idx];
         }),
       );
-    return { pools: current(names, this.#pools), ids: current(kinds, this.#ids) };
+    return { pools: current(names, this.#pools), ids: current(kinds, this.#ids), pairs: current(spaces, this.#pairs) };
   }
 
   async pools(names: readonly string[], config: IpamConfig, now: number, signal?: AbortSignal): Promise<Map<string, PoolIndex>> {
-    return (await this.indices(names, [], config, now, signal)).pools;
+    return (await this.indices(names, [], [], config, now, signal)).pools;
   }
 
   async ids(kinds: readonly IdentifierKind[], config: IpamConfig, now: number, signal?: AbortSignal): Promise<Map<IdentifierKind, IdIndex>> {
-    return (await this.indices([], kinds, config, now, signal)).ids;
+    return (await this.indices([], kinds, [], config, now, signal)).ids;
+  }
+
+  async pairs(spaces: readonly string[], config: IpamConfig, now: number, signal?: AbortSignal): Promise<Map<string, PairIndex>> {
+    return (await this.indices([], [], spaces, config, now, signal)).pairs;
   }
 
   /** Cached index at exactly this guard revision, if any (to patch after our own commit). */
@@ -96,16 +115,23 @@ export class IndexCache {
     return idx?.revision === revision ? idx : undefined;
   }
 
+  pairsAt(space: string, revision: number): PairIndex | undefined {
+    const idx = this.#pairs.get(space);
+    return idx?.revision === revision ? idx : undefined;
+  }
+
   /** Forget indices whose in-memory state may no longer match the store. */
-  drop(pools: Iterable<string>, kinds: Iterable<IdentifierKind>): void {
+  drop(pools: Iterable<string>, kinds: Iterable<IdentifierKind>, spaces: Iterable<string> = []): void {
     for (const n of pools) this.#pools.delete(n);
     for (const k of kinds) this.#ids.delete(k);
+    for (const sp of spaces) this.#pairs.delete(sp);
   }
 
   dropAll(): void {
     this.#config = undefined;
     this.#pools.clear();
     this.#ids.clear();
+    this.#pairs.clear();
   }
 }
 

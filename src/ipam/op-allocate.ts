@@ -1,10 +1,11 @@
 // Allocate: plan the whole slice against the in-memory indices, then commit
 // it in one transaction with CAS on the configuration, the slice's keys and
-// the guard of every pool and identifier kind it took from.
+// the guard of every pool, identifier kind and underlay pair space it took
+// from (and each pair's own key, put only if absent).
 import { IncompatibleStateError } from '../errors.js';
 import { transact, TxnBuilder } from '../store/index.js';
 import { afterCommit, joinAlso, txOptions, type Also, type OpContext } from './op-context.js';
-import { identifierCounts, planSlice, poolsFor, type Plan } from './plan.js';
+import { identifierKinds, pairSpaces, planSlice, poolsFor, type Plan } from './plan.js';
 import { CONFIG_KEY, decode, encode, keys, SLICE_FIELDS, type SliceLinksRecord, type SliceRecord } from './records.js';
 import { parseSliceSpec } from './request.js';
 import { alreadyAllocated, toAllocation } from './slice-view.js';
@@ -15,10 +16,11 @@ export async function allocateOp(ctx: OpContext, spec: SliceSpec, signal?: Abort
   const { store, cache, clock } = ctx;
   const request = parseSliceSpec(spec);
   const slice = request.slice;
-  const kinds = [...identifierCounts(request).keys()];
+  const kinds = identifierKinds(request);
+  const spaces = pairSpaces(request);
   let poolNames: string[] = [];
   // A plan takes space from the shared indices; if it is not committed they no longer match the store.
-  const forget = (): void => cache.drop(poolNames, kinds);
+  const forget = (): void => cache.drop(poolNames, kinds, spaces);
   try {
     return await transact<SliceAllocation>(
       store,
@@ -30,8 +32,8 @@ export async function allocateOp(ctx: OpContext, spec: SliceSpec, signal?: Abort
         if (header) throw alreadyAllocated(decode<SliceRecord>(header, SLICE_FIELDS));
         if (links) throw new IncompatibleStateError(`slice "${slice}": store holds links without a slice header (${links.key}); run the IPAM check`);
         poolNames = [...new Set(request.blocks.flatMap((br) => poolsFor(br, config)))];
-        const { pools, ids } = await cache.indices(poolNames, kinds, config, now, signal);
-        const plan = planSlice({ request, config, now, pools, ids });
+        const { pools, ids, pairs } = await cache.indices(poolNames, kinds, spaces, config, now, signal);
+        const plan = planSlice({ request, config, now, pools, ids, pairs });
         const txn = joinAlso(planTxn(plan, configEntry!.modRevision), also, toAllocation(plan.slice, { links: plan.links })).build();
         return { txn, result: (revision) => afterCommit(also, revision, committed(plan, revision)) };
       },
@@ -59,6 +61,11 @@ function planTxn(plan: Plan, configRevision: number): TxnBuilder {
     tb.put(keys.idSet(p.index.kind), encode(p.index.nextGuard(p.cursor)), p.index.revision);
     for (const r of p.records) tb.put(keys.idRun(r.kind, r.start), encode(r), 0);
   }
+  for (const p of plan.pairs) {
+    for (const h of p.index.holds.stale) tb.delete(h.key, h.modRevision);
+    tb.put(keys.pairSet(p.index.space), encode(p.index.nextGuard()), p.index.revision);
+    for (const r of p.records) tb.put(keys.pair(r.space, r), encode(r), 0);
+  }
   return tb;
 }
 
@@ -71,6 +78,10 @@ function committed(plan: Plan, revision: number): SliceAllocation {
   for (const p of plan.ids) {
     p.index.committed(revision, p.cursor);
     for (const r of p.records) p.index.holds.add({ key: keys.idRun(r.kind, r.start), modRevision: revision, record: r });
+  }
+  for (const p of plan.pairs) {
+    p.index.committed(revision);
+    for (const r of p.records) p.index.holds.add({ key: keys.pair(r.space, r), modRevision: revision, record: r });
   }
   return toAllocation(plan.slice, { links: plan.links });
 }

@@ -1,6 +1,7 @@
-// Release: the slice's header and links go, its block and identifier
-// records turn into cooldown records (or go, with a cooldown of 0), and the
-// guard of every pool and kind involved is bumped, all in one transaction.
+// Release: the slice's header and links go, its block, identifier and
+// underlay pair records turn into cooldown records (or go, with a cooldown
+// of 0), and the guard of every pool, kind and pair space involved is
+// bumped, all in one transaction.
 import { transact, TxnBuilder, type Attempt, type Entry } from '../store/index.js';
 import type { Held, Holds } from './holds.js';
 import { afterCommit, joinAlso, txOptions, type Also, type OpContext } from './op-context.js';
@@ -11,11 +12,13 @@ import {
   decode,
   encode,
   keys,
+  PAIR_FIELDS,
   RUN_FIELDS,
   SET_FIELDS,
   SLICE_FIELDS,
   type BlockRecord,
   type IdRunRecord,
+  type PairRecord,
   type SetRecord,
   type SliceRecord,
 } from './records.js';
@@ -38,6 +41,7 @@ export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSig
   const { store, cache, clock } = ctx;
   let pools: string[] = [];
   let kinds: IdentifierKind[] = [];
+  let spaces: string[] = [];
   return transact<ReleaseResult>(
     store,
     async () => {
@@ -57,18 +61,21 @@ export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSig
 
       const blockKeys = header.blocks.map((b) => keys.block(b.pool, parsePrefix(b.prefix, `slice "${slice}" block`)));
       const runKeys = header.idRuns.map((r) => keys.idRun(r.kind, r.start));
+      const pairKeys = (header.pairs ?? []).map((p) => keys.pair(p.space, p));
       pools = [...new Set(header.blocks.map((b) => b.pool))];
       kinds = [...new Set(header.idRuns.map((r) => r.kind))];
-      const guardKeys = [...pools.map(keys.blockSet), ...kinds.map(keys.idSet)];
-      const held = await store.read([...blockKeys, ...runKeys, ...guardKeys].map((key) => ({ key })), { signal });
+      spaces = [...new Set((header.pairs ?? []).map((p) => p.space))];
+      const guardKeys = [...pools.map(keys.blockSet), ...kinds.map(keys.idSet), ...spaces.map(keys.pairSet)];
+      const held = await store.read([...blockKeys, ...runKeys, ...pairKeys, ...guardKeys].map((key) => ({ key })), { signal });
       const entries = held.results.map((r) => r[0]);
-      const guards = new Map(guardKeys.map((k, i) => [k, entries[blockKeys.length + runKeys.length + i]]));
+      const heldCount = blockKeys.length + runKeys.length + pairKeys.length;
+      const guards = new Map(guardKeys.map((k, i) => [k, entries[heldCount + i]]));
 
       const tb = new TxnBuilder().compare(CONFIG_KEY, configEntry!.modRevision);
       tb.delete(headerEntry.key, headerEntry.modRevision);
       if (linksEntry) tb.delete(linksEntry.key, linksEntry.modRevision);
       // Only records this slice still holds live; anything else is not ours to touch.
-      const cool = <R extends BlockRecord | IdRunRecord>(e: Entry | undefined, fields: readonly (keyof R & string)[]): Change<R> | undefined => {
+      const cool = <R extends BlockRecord | IdRunRecord | PairRecord>(e: Entry | undefined, fields: readonly (keyof R & string)[]): Change<R> | undefined => {
         if (!e) return undefined;
         const r = decode<R>(e, fields);
         if (r.slice !== slice || r.state !== 'live') return undefined;
@@ -79,6 +86,7 @@ export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSig
       };
       const blockChanges = entries.slice(0, blockKeys.length).flatMap((e) => cool<BlockRecord>(e, BLOCK_FIELDS) ?? []);
       const runChanges = entries.slice(blockKeys.length, blockKeys.length + runKeys.length).flatMap((e) => cool<IdRunRecord>(e, RUN_FIELDS) ?? []);
+      const pairChanges = entries.slice(blockKeys.length + runKeys.length, heldCount).flatMap((e) => cool<PairRecord>(e, PAIR_FIELDS) ?? []);
       for (const [key, guard] of guards) {
         const set = guard ? decode<SetRecord>(guard, SET_FIELDS) : { changes: 0 };
         tb.put(key, encode({ ...set, changes: set.changes + 1 }), guard?.modRevision ?? 0);
@@ -88,12 +96,12 @@ export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSig
       return {
         txn: joinAlso(tb, also, released).build(),
         result: (revision: number): ReleaseResult => {
-          patchIndices(ctx, { pools, kinds, guards, blockChanges, runChanges, revision });
+          patchIndices(ctx, { pools, kinds, spaces, guards, blockChanges, runChanges, pairChanges, revision });
           return afterCommit(also, revision, released);
         },
       };
     },
-    txOptions(ctx, `release slice "${slice}"`, signal, () => cache.drop(pools, kinds)),
+    txOptions(ctx, `release slice "${slice}"`, signal, () => cache.drop(pools, kinds, spaces)),
   );
 }
 
@@ -104,9 +112,11 @@ function patchIndices(
   c: {
     pools: readonly string[];
     kinds: readonly IdentifierKind[];
+    spaces: readonly string[];
     guards: ReadonlyMap<string, Entry | undefined>;
     blockChanges: readonly Change<BlockRecord>[];
     runChanges: readonly Change<IdRunRecord>[];
+    pairChanges: readonly Change<PairRecord>[];
     revision: number;
   },
 ): void {
@@ -116,6 +126,9 @@ function patchIndices(
   }
   for (const kind of c.kinds) {
     if (!patch(ctx.cache.idsAt(kind, guardRevision(keys.idSet(kind))), c.runChanges, c.revision)) ctx.cache.drop([], [kind]);
+  }
+  for (const space of c.spaces) {
+    if (!patch(ctx.cache.pairsAt(space, guardRevision(keys.pairSet(space))), c.pairChanges, c.revision)) ctx.cache.drop([], [], [space]);
   }
 }
 

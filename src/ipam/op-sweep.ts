@@ -1,13 +1,14 @@
 // Sweep: release allocations not provisioned in time, then delete the
-// cooldown records that have run out (one guarded transaction per pool and
-// identifier kind, so a busy pool does not hold up the others).
+// cooldown records that have run out (one guarded transaction per pool,
+// identifier kind and pair space, so a busy pool does not hold up the others).
 import { transact, TxnBuilder } from '../store/index.js';
 import type { IpamConfig } from './config.js';
 import type { IdIndex } from './id-index.js';
 import { txOptions, type OpContext } from './op-context.js';
 import { releaseOp } from './op-release.js';
+import type { PairIndex } from './pair-index.js';
 import type { PoolIndex } from './pool-index.js';
-import { CONFIG_KEY, decode, encode, keys, SLICE_FIELDS, SLICES_PREFIX, type SliceRecord } from './records.js';
+import { CONFIG_KEY, decode, encode, keys, PAIR_SETS_PREFIX, SLICE_FIELDS, SLICES_PREFIX, type SliceRecord } from './records.js';
 import { isExpired } from './slice-view.js';
 import { IDENTIFIER_KINDS, type SweepResult } from './types.js';
 
@@ -38,6 +39,13 @@ async function collect(ctx: OpContext, config: IpamConfig, signal?: AbortSignal)
       ctx.cache.drop([], [kind]),
     );
   }
+  // Pair spaces are not configured: the ones that exist have a guard key.
+  const sets = await ctx.store.read([{ prefix: PAIR_SETS_PREFIX }], { signal });
+  for (const space of sets.results[0]!.map((e) => e.key.slice(PAIR_SETS_PREFIX.length))) {
+    n += await collectOne(ctx, `${space} pairs`, signal, async (now) => (await ctx.cache.pairs([space], config, now, signal)).get(space)!, keys.pairSet(space), () =>
+      ctx.cache.drop([], [], [space]),
+    );
+  }
   return n;
 }
 
@@ -45,7 +53,7 @@ async function collectOne(
   ctx: OpContext,
   what: string,
   signal: AbortSignal | undefined,
-  index: (now: number) => Promise<PoolIndex | IdIndex>,
+  index: (now: number) => Promise<PoolIndex | IdIndex | PairIndex>,
   guardKey: string,
   forget: () => void,
 ): Promise<number> {

@@ -1,18 +1,21 @@
-// Plans one slice's whole allocation in memory: blocks, subnets, addresses
-// and identifiers, or throws the first reason it cannot. The plan takes its
+// Plans one slice's whole allocation in memory: how each link is carried
+// (choose.ts), blocks, subnets, addresses, identifiers and underlay pairs,
+// or throws the first reason it cannot. The plan takes its
 // space from the indices it is given (so a caller that fails to commit the
 // plan must drop them); it writes nothing to the store.
 
 import { InvalidSpecError, PoolExhaustedError } from '../errors.js';
 import { assignAddresses } from './assign-addresses.js';
+import { chooseAll, type Chosen, type PlannedPairs } from './choose.js';
 import { rangeText, type IpamConfig } from './config.js';
 import type { IdIndex } from './id-index.js';
 import type { Run } from './id-space.js';
+import type { PairIndex } from './pair-index.js';
 import { placeBlock } from './place-block.js';
 import { placeSubnets, type SubnetNeed } from './place-subnets.js';
 import type { PoolIndex } from './pool-index.js';
 import { formatPrefix, type Prefix } from './prefix.js';
-import type { BlockRecord, IdRunRecord, SliceRecord } from './records.js';
+import type { BlockRecord, IdRunRecord, PairRef, SliceRecord } from './records.js';
 import { FAMILIES, type BlockRequest, type SliceRequest } from './request.js';
 import { coolingText } from './slice-view.js';
 import type { BlockAllocation, IdentifierKind, InterfaceAllocation, LinkAllocation } from './types.js';
@@ -23,8 +26,10 @@ export interface PlanInput {
   readonly now: number;
   /** An up-to-date index for every pool of every class and family the request uses. */
   readonly pools: ReadonlyMap<string, PoolIndex>;
-  /** An up-to-date index for every identifier kind the request uses. */
+  /** An up-to-date index for every identifier kind the request may use (identifierKinds). */
   readonly ids: ReadonlyMap<IdentifierKind, IdIndex>;
+  /** An up-to-date index for every underlay pair space the request names (pairSpaces). */
+  readonly pairs: ReadonlyMap<string, PairIndex>;
 }
 
 export interface PlannedBlock {
@@ -44,16 +49,29 @@ export interface Plan {
   readonly links: readonly LinkAllocation[];
   readonly blocks: readonly PlannedBlock[];
   readonly ids: readonly PlannedRuns[];
+  readonly pairs: readonly PlannedPairs[];
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const NOUN: Readonly<Record<IdentifierKind, string>> = { greKey: 'GRE keys', vni: 'VNIs', groupId: 'link group ids' };
 
-/** Which identifier kinds a request needs, and how many of each. */
-export function identifierCounts(request: SliceRequest): Map<IdentifierKind, number> {
+/** Every identifier kind a request may need, whichever of its links' choices are taken. */
+export function identifierKinds(request: SliceRequest): IdentifierKind[] {
+  const kinds = new Set<IdentifierKind>(request.groupId ? ['groupId'] : []);
+  for (const l of request.links) for (const c of l.choices) if (c.identifier) kinds.add(c.identifier);
+  return [...kinds];
+}
+
+/** Every underlay pair space a request names. */
+export function pairSpaces(request: SliceRequest): string[] {
+  return [...new Set(request.links.flatMap((l) => l.choices.flatMap((c) => (c.pairs ? [c.pairs.space] : []))))];
+}
+
+/** How many identifiers of each kind the chosen ways need. */
+function identifierCounts(request: SliceRequest, chosen: readonly Chosen[]): Map<IdentifierKind, number> {
   const counts = new Map<IdentifierKind, number>();
-  for (const l of request.links) if (l.identifier) counts.set(l.identifier, (counts.get(l.identifier) ?? 0) + 1);
+  for (const { choice } of chosen) if (choice.identifier) counts.set(choice.identifier, (counts.get(choice.identifier) ?? 0) + 1);
   if (request.groupId) counts.set('groupId', 1);
   return counts;
 }
@@ -73,6 +91,7 @@ export function planSlice(input: PlanInput): Plan {
   const slice = request.slice;
   const subnets = FAMILIES.map(() => new Map<number, Prefix>());
   const blocks: PlannedBlock[] = [];
+  const { chosen, planned: pairs } = chooseAll(request, input.pairs, now);
 
   for (const br of request.blocks) {
     const family = br.family;
@@ -94,7 +113,7 @@ export function planSlice(input: PlanInput): Plan {
     });
   }
 
-  const ids = planIdentifiers(input);
+  const ids = planIdentifiers(input, identifierCounts(request, chosen));
   const next = new Map(ids.map((p) => [p.index.kind, idStream(p.records)]));
   const links = request.links.map((l, i): LinkAllocation => {
     const out: Mutable<Omit<LinkAllocation, 'interfaces'>> = { name: l.name, shape: l.shape };
@@ -106,7 +125,10 @@ export function planSlice(input: PlanInput): Plan {
       out[family] = { class: s.class, prefix: formatPrefix(subnet) };
       assignAddresses(subnet, l.interfaces, l.field).forEach((a, j) => (addrs[j]![family] = a));
     });
-    if (l.identifier) out[l.identifier] = next.get(l.identifier)!.next().value as number;
+    const { index, choice } = chosen[i]!;
+    if (choice.identifier) out[choice.identifier] = next.get(choice.identifier)!.next().value as number;
+    if (choice.pairs) out.pairs = { space: choice.pairs.space, pairs: choice.pairs.pairs.map((p) => [p.a, p.b] as const) };
+    if (l.chooses) out.choice = index;
     return { ...out, interfaces: addrs };
   });
 
@@ -119,13 +141,14 @@ export function planSlice(input: PlanInput): Plan {
     ...(groupId !== undefined ? { groupId } : {}),
     blocks: blocks.map((b): BlockAllocation => ({ class: b.record.class, family: b.record.family, pool: b.record.pool, prefix: b.record.prefix })),
     idRuns: ids.flatMap((p) => p.records.map((r) => ({ kind: r.kind, start: r.start, count: r.count }))),
+    ...(pairs.length ? { pairs: pairs.flatMap((p) => p.records.map((r): PairRef => ({ space: r.space, a: r.a, b: r.b }))) } : {}),
   };
-  return { slice: sliceRecord, links, blocks, ids };
+  return { slice: sliceRecord, links, blocks, ids, pairs };
 }
 
-function planIdentifiers(input: PlanInput): PlannedRuns[] {
+function planIdentifiers(input: PlanInput, counts: ReadonlyMap<IdentifierKind, number>): PlannedRuns[] {
   const out: PlannedRuns[] = [];
-  for (const [kind, count] of identifierCounts(input.request)) {
+  for (const [kind, count] of counts) {
     const index = input.ids.get(kind)!;
     const got = index.space.allocate(count, index.cursor);
     if (!got) {

@@ -8,6 +8,8 @@
 //   ipam/block-sets/<pool>            guard: written with every change under ipam/blocks/<pool>/
 //   ipam/ids/<kind>/<start>           one run of identifiers (live or cooling down)
 //   ipam/id-sets/<kind>               guard for ipam/ids/<kind>/, plus the next-fit cursor
+//   ipam/pairs/<space>/<a>_<b>        one underlay address pair a link holds (live or cooling down)
+//   ipam/pair-sets/<space>            guard for ipam/pairs/<space>/
 //
 // The guard keys are the protocol that makes allocation safe between
 // processes: blocks of different sizes can overlap without sharing a key, so
@@ -26,6 +28,8 @@ const BLOCKS_PREFIX = 'ipam/blocks/';
 const BLOCK_SETS_PREFIX = 'ipam/block-sets/';
 const IDS_PREFIX = 'ipam/ids/';
 const ID_SETS_PREFIX = 'ipam/id-sets/';
+const PAIRS_PREFIX = 'ipam/pairs/';
+export const PAIR_SETS_PREFIX = 'ipam/pair-sets/';
 export const IPAM_PREFIX = 'ipam/';
 
 // Slice names may hold any printable character; keys only printable ASCII without '/' ambiguity.
@@ -41,7 +45,17 @@ export const keys = {
   // Zero-padded so runs list in numeric order.
   idRun: (kind: IdentifierKind, start: number): string => `${IDS_PREFIX}${kind}/${String(start).padStart(10, '0')}`,
   idSet: (kind: IdentifierKind): string => ID_SETS_PREFIX + kind,
+  pairsOf: (space: string): string => `${PAIRS_PREFIX}${space}/`,
+  // Canonical addresses in ascending order (pairKey), so one pair has one key.
+  pair: (space: string, p: Pair): string => `${PAIRS_PREFIX}${space}/${p.a}_${p.b}`,
+  pairSet: (space: string): string => PAIR_SETS_PREFIX + space,
 };
+
+/** An unordered pair of underlay addresses: canonical text, a before b (see request.ts). */
+export interface Pair {
+  readonly a: string;
+  readonly b: string;
+}
 
 export type HoldState = 'live' | 'cooldown';
 
@@ -71,9 +85,24 @@ export interface IdRunRef {
   readonly count: number;
 }
 
-/** A slice's header: what `list` returns for it, plus the identifier runs it holds. */
+export interface PairRecord extends Pair {
+  readonly space: string;
+  readonly slice: string;
+  /** The link of the slice that holds it. */
+  readonly link: string;
+  readonly state: HoldState;
+  readonly until?: number;
+}
+
+export interface PairRef extends Pair {
+  readonly space: string;
+}
+
+/** A slice's header: what `list` returns for it, plus the identifier runs and underlay pairs it holds. */
 export interface SliceRecord extends SliceSummary {
   readonly idRuns: readonly IdRunRef[];
+  /** Absent in headers written before pairs existed: none. */
+  readonly pairs?: readonly PairRef[];
 }
 
 export interface SliceLinksRecord {
@@ -106,6 +135,7 @@ export function decode<T>(entry: Entry, required: readonly (keyof T & string)[])
 
 export const BLOCK_FIELDS = ['pool', 'prefix', 'class', 'family', 'slice', 'state'] as const;
 export const RUN_FIELDS = ['kind', 'start', 'count', 'slice', 'state'] as const;
+export const PAIR_FIELDS = ['space', 'a', 'b', 'slice', 'link', 'state'] as const;
 export const SLICE_FIELDS = ['slice', 'state', 'allocatedAt', 'blocks', 'idRuns'] as const;
 export const LINKS_FIELDS = ['links'] as const;
 export const SET_FIELDS = ['changes'] as const;

@@ -21,9 +21,9 @@ describe('parseSliceSpec', () => {
       blocks: [{ class: 'public', family: 'ipv4', prefixLength: 28 }],
     });
     expect(r.groupId).toBe(true);
-    expect(r.links.map((l) => [l.name, l.shape, l.subnets.ipv4?.length, l.subnets.ipv6?.length, l.identifier])).toEqual([
-      ['a', 'p2p', 31, 127, 'greKey'],
-      ['lan', 'lan', 29, undefined, 'vni'],
+    expect(r.links.map((l) => [l.name, l.shape, l.subnets.ipv4?.length, l.subnets.ipv6?.length, l.choices])).toEqual([
+      ['a', 'p2p', 31, 127, [{ identifier: 'greKey' }]],
+      ['lan', 'lan', 29, undefined, [{ identifier: 'vni' }]],
     ]);
     expect(r.links[1]!.interfaces[2]!.explicit).toEqual({ ipv4: 3221225987n });
     expect(r.blocks.map((b) => [b.class, b.family, b.prefixLength, b.field])).toEqual([

@@ -4,8 +4,9 @@
 
 import { InvalidSpecError } from '../errors.js';
 import { formatAddress, parseAddress, parsePrefix, BITS, type Family, type Prefix } from './prefix.js';
+import type { Pair } from './records.js';
 import { subnetLength, type Shape } from './sizing.js';
-import { ADDRESS_CLASSES, type AddressClass, type BlockSpec, type LinkSpec, type SliceSpec } from './types.js';
+import { ADDRESS_CLASSES, type AddressClass, type BlockSpec, type LinkChoice, type LinkSpec, type SliceSpec, type UnderlayPairsSpec } from './types.js';
 
 export interface InterfaceRequest {
   readonly name: string;
@@ -18,10 +19,27 @@ export interface SubnetRequest {
   readonly length: number;
 }
 
+export interface PairsRequest {
+  readonly space: string;
+  /** Canonical, each in ascending order, no pair twice. */
+  readonly pairs: readonly Pair[];
+}
+
+/** One way to carry the link (see LinkSpec.choices). */
+export interface ChoiceRequest {
+  readonly identifier?: 'greKey' | 'vni';
+  readonly pairs?: PairsRequest;
+}
+
 export interface LinkRequest {
   readonly name: string;
   readonly shape: Shape;
-  readonly identifier?: 'greKey' | 'vni';
+  /** In order of preference; one (possibly empty) when the spec gave no choices. */
+  readonly choices: readonly ChoiceRequest[];
+  /** The spec gave `choices`: the allocation says which was taken. */
+  readonly chooses: boolean;
+  /** Where a refusal for the link's identifier or pairs points: `links[i].choices` or `links[i].pairs`. */
+  readonly choiceField: string;
   readonly subnets: Partial<Record<Family, SubnetRequest>>;
   readonly interfaces: readonly InterfaceRequest[];
   readonly field: string;
@@ -46,6 +64,10 @@ export interface SliceRequest {
 export const FAMILIES: readonly Family[] = ['ipv4', 'ipv6'];
 const MAX_LINKS = 100_000;
 const MAX_MEMBERS = 65_536;
+const MAX_CHOICES = 16;
+/** A LAN of 700 members holds about this many pairs. */
+const MAX_PAIRS = 250_000;
+const SPACE = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
 const CONTROL = /[\x00-\x1f\x7f]/;
 
 const blockKey = (c: AddressClass, f: Family): string => `${c}/${f}`;
@@ -92,9 +114,14 @@ function parseLink(l: LinkSpec, field: string): LinkRequest {
       field: `${field}.interfaces`,
     });
   }
-  if (l.identifier !== undefined && l.identifier !== 'greKey' && l.identifier !== 'vni') {
-    throw new InvalidSpecError(`${field}.identifier: ${JSON.stringify(l.identifier)} is not greKey or vni`, { field: `${field}.identifier` });
+  const chooses = l.choices !== undefined;
+  if (chooses && (l.identifier !== undefined || l.pairs !== undefined)) {
+    throw new InvalidSpecError(`${field}.choices: give either choices or identifier and pairs, not both`, { field: `${field}.choices` });
   }
+  if (chooses && (!Array.isArray(l.choices) || l.choices.length === 0 || l.choices.length > MAX_CHOICES)) {
+    throw new InvalidSpecError(`${field}.choices: expected a list of 1..${MAX_CHOICES} choices`, { field: `${field}.choices` });
+  }
+  const choices = chooses ? l.choices!.map((c, k) => parseChoice(c, `${field}.choices[${k}]`)) : [parseChoice(l, field)];
   const subnets: Partial<Record<Family, SubnetRequest>> = {};
   for (const family of FAMILIES) {
     const s = l[family];
@@ -129,7 +156,41 @@ function parseLink(l: LinkSpec, field: string): LinkRequest {
     }
     return { name: ifName, explicit };
   });
-  return { name, shape, ...(l.identifier ? { identifier: l.identifier } : {}), subnets, interfaces, field };
+  return { name, shape, choices, chooses, choiceField: `${field}.${chooses ? 'choices' : 'pairs'}`, subnets, interfaces, field };
+}
+
+function parseChoice(c: LinkChoice, field: string): ChoiceRequest {
+  if (typeof c !== 'object' || c === null) throw new InvalidSpecError(`${field}: expected an object`, { field });
+  if (c.identifier !== undefined && c.identifier !== 'greKey' && c.identifier !== 'vni') {
+    throw new InvalidSpecError(`${field}.identifier: ${JSON.stringify(c.identifier)} is not greKey or vni`, { field: `${field}.identifier` });
+  }
+  return { ...(c.identifier ? { identifier: c.identifier } : {}), ...(c.pairs !== undefined ? { pairs: parsePairs(c.pairs, `${field}.pairs`) } : {}) };
+}
+
+function parsePairs(p: UnderlayPairsSpec, field: string): PairsRequest {
+  if (typeof p !== 'object' || p === null) throw new InvalidSpecError(`${field}: expected an object`, { field });
+  if (typeof p.space !== 'string' || !SPACE.test(p.space)) {
+    throw new InvalidSpecError(`${field}.space: ${JSON.stringify(p.space)} is not a space name (lower-case letters, digits, dashes; at most 32)`, { field: `${field}.space` });
+  }
+  if (!Array.isArray(p.pairs) || p.pairs.length === 0 || p.pairs.length > MAX_PAIRS) {
+    throw new InvalidSpecError(`${field}.pairs: expected a list of 1..${MAX_PAIRS} address pairs`, { field: `${field}.pairs` });
+  }
+  const seen = new Map<string, number>();
+  const pairs = p.pairs.map((pair, j): Pair => {
+    const f = `${field}.pairs[${j}]`;
+    if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidSpecError(`${f}: expected two addresses`, { field: f });
+    const [x, y] = [parseAddress(pair[0]!, `${f}[0]`), parseAddress(pair[1]!, `${f}[1]`)];
+    if (x.family !== y.family) throw new InvalidSpecError(`${f}: ${pair[0]} and ${pair[1]} are of different families`, { field: f });
+    if (x.value === y.value) throw new InvalidSpecError(`${f}: both ends are ${pair[0]}`, { field: f });
+    const [lo, hi] = x.value < y.value ? [x, y] : [y, x];
+    const out = { a: formatAddress(lo.family, lo.value), b: formatAddress(hi.family, hi.value) };
+    const text = `${out.a} ${out.b}`;
+    const dup = seen.get(text);
+    if (dup !== undefined) throw new InvalidSpecError(`${f}: ${out.a} and ${out.b} are already ${field}.pairs[${dup}]`, { field: f });
+    seen.set(text, j);
+    return out;
+  });
+  return { space: p.space, pairs };
 }
 
 function checkExplicitUnique(links: readonly LinkRequest[]): void {

@@ -84,6 +84,34 @@ export interface LinkSpec {
   readonly ipv6?: SubnetSpec;
   /** The wire identifier the link's encapsulation needs, if any. */
   readonly identifier?: 'greKey' | 'vni';
+  /** Underlay address pairs the link holds alone (see UnderlayPairsSpec). */
+  readonly pairs?: UnderlayPairsSpec;
+  /**
+   * Instead of `identifier` and `pairs`: the ways the link may be carried,
+   * in order of preference. The first whose pairs are all free is taken
+   * (LinkAllocation.choice says which); when none is, the refusal gives each
+   * one's reason.
+   */
+  readonly choices?: readonly LinkChoice[];
+}
+
+/** One way to carry a link: the identifier it needs and/or the underlay pairs it holds. */
+export interface LinkChoice {
+  readonly identifier?: 'greKey' | 'vni';
+  readonly pairs?: UnderlayPairsSpec;
+}
+
+/**
+ * For an encapsulation whose wire format has no identifier of its own
+ * (EtherIP, RFC 3378): the two underlay addresses are what tells its links
+ * apart, so within `space` one unordered pair of addresses carries at most
+ * one link, of all slices. Pairs cool down on release like identifiers.
+ */
+export interface UnderlayPairsSpec {
+  /** Lower-case letters, digits and dashes, e.g. "etherip"; pairs of different spaces never conflict. */
+  readonly space: string;
+  /** Each an unordered pair of addresses of one family (a LAN holds one per pair of members). */
+  readonly pairs: readonly (readonly [string, string])[];
 }
 
 export interface SubnetSpec {
@@ -139,6 +167,10 @@ export interface LinkAllocation {
   readonly ipv6?: SubnetAllocation;
   readonly greKey?: number;
   readonly vni?: number;
+  /** The underlay pairs the link holds, addresses in canonical form, each pair in ascending order. */
+  readonly pairs?: UnderlayPairsSpec;
+  /** With LinkSpec.choices: the index of the choice taken. */
+  readonly choice?: number;
   readonly interfaces: readonly InterfaceAllocation[];
 }
 

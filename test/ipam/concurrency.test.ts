@@ -1,8 +1,8 @@
 // Concurrency: several processes allocate and release on one store file at
 // the same moment. Every allocation a process still holds must be exactly
 // what the store says, the store must pass the full invariant scan (so no
-// two of those allocations overlap in blocks, subnets, addresses or
-// identifiers), and the processes must actually have raced.
+// two of those allocations overlap in blocks, subnets, addresses,
+// identifiers or underlay pairs), and the processes must actually have raced.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,6 +77,38 @@ describe('concurrent processes on one store file', () => {
     // Most attempts succeeded (refusals are typed: pool exhausted, explicit address taken).
     expect(reports.reduce((n, r) => n + r.allocated, 0)).toBeGreaterThan(PROCESSES * EACH * 0.6);
     // They really raced: some commits lost and were retried.
+    expect(reports.reduce((n, r) => n + r.conflicts, 0)).toBeGreaterThan(0);
+  }, 120_000);
+
+  it(`${PROCESSES} processes × ${EACH} EtherIP-like slices on 20 underlay pairs: never two links on one pair`, async () => {
+    const file = join(dir, 'pairs.db');
+    const setup = await openSqliteStore(file);
+    await createIpam({ store: setup }).configure(WORKLOAD_CONFIG({ cooldownMs: 0, allocationTtlMs: 600_000 }));
+    await setup.close();
+
+    const children = Array.from({ length: PROCESSES }, (_, i) => start(file, 100 + i, CHILD, [String(100 + i), String(EACH), 'pairs']));
+    await Promise.all(children.map((c) => c.ready));
+    children.forEach((c) => c.go());
+    const reports = await Promise.all(children.map((c) => c.done));
+
+    await expectHeld(file, reports);
+    // The property itself, from what the processes hold (not only from the store): no pair twice.
+    const holders = new Map<string, string>();
+    for (const a of reports.flatMap((r) => r.held)) {
+      for (const l of a.links) {
+        for (const [x, y] of l.pairs?.pairs ?? []) {
+          const other = holders.get(`${x} ${y}`);
+          expect(other, `${x} ${y}: ${a.slice}/${l.name} and ${other}`).toBeUndefined();
+          holders.set(`${x} ${y}`, `${a.slice}/${l.name}`);
+        }
+      }
+    }
+    const links = reports.flatMap((r) => r.held).flatMap((a) => a.links);
+    // It was contended: the pairs ran out (refusals), links fell back to IPv6 and to a VNI, and commits lost races.
+    expect(holders.size).toBeGreaterThan(10);
+    expect(reports.reduce((n, r) => n + (r.refused.VISP_INCOMPATIBLE_STATE ?? 0), 0)).toBeGreaterThan(0);
+    expect(links.some((l) => l.choice === 1)).toBe(true);
+    expect(links.some((l) => l.choice === 2 && l.vni !== undefined)).toBe(true);
     expect(reports.reduce((n, r) => n + r.conflicts, 0)).toBeGreaterThan(0);
   }, 120_000);
 
