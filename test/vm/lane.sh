@@ -21,13 +21,14 @@
 #   VISP_VM_APPEND='...'         extra kernel parameters
 #   VISP_VM_CMD='...'            debugging: run this bash command in the guest
 #                                (from the repo dir) instead of vitest
-#   VISP_VM_NET=auto|0|1         network mode for the GRE interop with the host
-#                                (test/vm/interop-gre.test.ts): qemu runs in a
-#                                fresh host namespace vt-vmlane-… with a tap
-#                                NIC, and test/vm/interop-host.ts (visp-engine)
-#                                runs on the host side of it. auto (default):
-#                                on when the interop file is selected (no
-#                                filter, or a filter naming it)
+#   VISP_VM_NET=auto|0|1         network mode, for the tests that need the host
+#                                (test/vm/interop-gre.test.ts, test/vm/mtls-hosts.test.ts):
+#                                qemu runs in a fresh host namespace vt-vmlane-…
+#                                with two tap NICs, and the host side of each
+#                                selected file runs there (interop-host.ts:
+#                                visp-engine; mtls-host.ts: the controller and
+#                                node h1). auto (default): on when one of them
+#                                is selected (no filter, or a filter naming it)
 set -uo pipefail
 
 T0=$(date +%s.%N)
@@ -38,18 +39,23 @@ CACHE=$REPO/.vm
 
 ACCEL=${VISP_VM_ACCEL:-auto}
 NET=${VISP_VM_NET:-auto}
+# Which host sides to run: those of the selected files (all without a filter).
+INTEROP=0 MTLS=0
+if [ -z "${VISP_VM_CMD:-}" ]; then
+  files=0
+  for a in "$@"; do
+    case $a in -*) continue ;; esac
+    files=1
+    [[ test/vm/interop-gre.test.ts == *"$a"* ]] && INTEROP=1
+    [[ test/vm/mtls-hosts.test.ts == *"$a"* ]] && MTLS=1
+  done
+  [ $files = 0 ] && INTEROP=1 MTLS=1
+fi
 if [ "$NET" = auto ]; then
   NET=0
-  if [ -z "${VISP_VM_CMD:-}" ]; then
-    files=0
-    for a in "$@"; do
-      case $a in -*) continue ;; esac
-      files=1
-      [[ test/vm/interop-gre.test.ts == *"$a"* ]] && NET=1
-    done
-    [ $files = 0 ] && NET=1
-  fi
+  { [ $INTEROP = 1 ] || [ $MTLS = 1 ]; } && NET=1
 fi
+[ "$NET" = 1 ] || INTEROP=0 MTLS=0
 TIMEOUT=${VISP_VM_TIMEOUT:-900}
 MEM=${VISP_VM_MEM:-2048}
 SMP=${VISP_VM_SMP:-2}
@@ -210,15 +216,21 @@ RUN=$(mktemp -d /tmp/visp-vm.XXXXXX)
 OUT=$RUN/share
 CONSOLE=$RUN/console.log
 mkdir "$OUT"
-QPID='' TPID='' HPID='' NETNS=''
+QPID='' TPID='' HPID='' MPID='' NETNS=''
 cleanup() {
   [ -n "$QPID" ] && stop_vm
   [ -n "$TPID" ] && kill "$TPID" 2>/dev/null
   [ -n "$HPID" ] && kill "$HPID" 2>/dev/null
+  [ -n "$MPID" ] && kill "$MPID" 2>/dev/null
   if [ -n "$NETNS" ]; then
-    # Whatever still runs in the lane's namespace (an engine whose helper was killed) goes with it.
-    for p in $(ip netns pids "$NETNS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-    ip netns del "${NETNS}x" 2>/dev/null
+    # Whatever still runs in the lane's namespaces (an engine or agent whose helper was killed) goes with them,
+    # and so do the namespaces the helpers made: the interop's experiment side, node h1 and its slice's.
+    for ns in "$NETNS" "${NETNS}h"; do
+      for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+    done
+    for ns in "${NETNS}x" "${NETNS}h" $(ip netns list 2>/dev/null | awk -v p="visp-$NETNS-mtls-" 'index($1, p) == 1 { print $1 }'); do
+      ip netns del "$ns" 2>/dev/null
+    done
     ip netns del "$NETNS" 2>/dev/null
   fi
   [ -f "$CONSOLE" ] && tr -d '\r' <"$CONSOLE" >"$RESULTS/vm-console.log"
@@ -242,16 +254,20 @@ VISP_VM_REPO=$REPO
 VISP_HOST_KERNEL=$(uname -r)
 VISP_GUEST_KERNEL=$KVER
 VISP_VM_NET=$NET
+VISP_VM_MTLS=$MTLS
 EOF
 
-# Network mode: a fresh namespace on the host holds qemu's tap (never the
-# root namespace); the host side of the interop works in it.
+# Network mode: a fresh namespace on the host holds qemu's taps (never the
+# root namespace); the host sides work in it. vmtap0 (the guest's first NIC,
+# 52:54:00:9a:00:02) is the interop's; vmtap1 (the second, :03) the LAN of
+# the proof on separate kernels (test/vm/mtls-net.ts).
 QEMU_NET=(-nic none) QEMU_WRAP=()
 if [ "$NET" = 1 ]; then
   NETNS=vt-vmlane-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
   ip netns add "$NETNS" || fail "cannot create namespace $NETNS"
   ip -n "$NETNS" link set lo up
-  QEMU_NET=(-netdev "tap,id=n0,ifname=vmtap0,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:9a:00:02")
+  QEMU_NET=(-netdev "tap,id=n0,ifname=vmtap0,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:9a:00:02"
+            -netdev "tap,id=n1,ifname=vmtap1,script=no,downscript=no" -device "virtio-net-pci,netdev=n1,mac=52:54:00:9a:00:03")
   QEMU_WRAP=(ip netns exec "$NETNS")
 fi
 
@@ -336,11 +352,17 @@ if [ -z "$booted" ]; then
   fi
   booted=tcg
 fi
-log "kernel $KVER$([ "$BOOT_IMAGE" != "$KERNEL" ] && echo ' (PVH entry)'), accel $booted, ${MEM} MiB, $SMP vCPUs$([ "$NET" = 1 ] && echo ", tap NIC in $NETNS")"
-if [ "$NET" = 1 ]; then
+log "kernel $KVER$([ "$BOOT_IMAGE" != "$KERNEL" ] && echo ' (PVH entry)'), accel $booted, ${MEM} MiB, $SMP vCPUs$([ "$NET" = 1 ] && echo ", tap NICs in $NETNS")"
+if [ "$INTEROP" = 1 ]; then
   # The host side of the interop, on the host: visp-engine in $NETNS facing the guest's kernel GRE.
   node --import tsx test/vm/interop-host.ts --netns "$NETNS" --out "$OUT" --timeout-s "$TIMEOUT" >"$RUN/interop-host.log" 2>&1 &
   HPID=$!
+fi
+if [ "$MTLS" = 1 ]; then
+  # The host side of the proof on separate kernels: the controller (TCP, mTLS) in $NETNS, node h1 in ${NETNS}h.
+  # nsenter, not ip netns exec: the namespaces it makes must be the host's (same mount namespace).
+  nsenter --net="/run/netns/$NETNS" -- node --import tsx test/vm/mtls-host.ts --netns "$NETNS" --out "$OUT" --timeout-s "$TIMEOUT" >"$RUN/mtls-host.log" 2>&1 &
+  MPID=$!
 fi
 stream
 
@@ -371,6 +393,15 @@ if [ -n "$HPID" ]; then
   HPID=''
   sed 's/^/vm-lane: /' "$RUN/interop-host.log"
 fi
+MTLS_RC=''
+if [ -n "$MPID" ]; then
+  # Likewise; its teardown (agent, engine, controller, namespaces) takes a few seconds.
+  for _ in $(seq 1 100); do kill -0 "$MPID" 2>/dev/null || break; sleep 0.2; done
+  kill "$MPID" 2>/dev/null
+  wait "$MPID"; MTLS_RC=$?
+  MPID=''
+  sed 's/^/vm-lane: /' "$RUN/mtls-host.log"
+fi
 
 if [ -n "${VISP_VM_CMD:-}" ]; then
   code=$(cat "$OUT/exit-code" 2>/dev/null || echo 'none')
@@ -388,6 +419,7 @@ code=$(cat "$OUT/exit-code")
 [ "$code" = 0 ] || fail "the tests in the VM exited with $code"
 # The interop ran (the guest side got going): its host side must have passed too.
 [ -f "$OUT/guest-ready" ] && [ "$HOST_RC" != 0 ] && fail "the interop's host side (test/vm/interop-host.ts) failed (exit $HOST_RC)"
+[ -f "$OUT/mtls/guest-started" ] && [ "$MTLS_RC" != 0 ] && fail "the host side of the proof on separate kernels (test/vm/mtls-host.ts) failed (exit $MTLS_RC)"
 [ -f "$RESULTS/vm.json" ] || fail "the tests in the VM wrote no vm.json"
 node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   process.exit(r.success !== false && r.numPassedTests > 0 && !r.numFailedTests ? 0 : 1)' "$RESULTS/vm.json" \
