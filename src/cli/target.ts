@@ -2,10 +2,10 @@
 // $VISP_CONTROLLER, else the lab's socket when exactly one lab is up. The
 // certificate is $VISP_TLS_CERT/$VISP_TLS_KEY with the CA bundle $VISP_TLS_CA
 // (all three, or none: then plaintext, which only a controller's plaintext
-// unix socket accepts); for the sole lab, the lab's operator certificate.
+// unix socket accepts); for a lab's controller, the lab's operator certificate.
 import { status } from '@grpc/grpc-js';
 import { connect, type VispClient } from '../api/client.js';
-import { errorText, listLabs, rpcCode, soleLabController } from '../lab/index.js';
+import { errorText, labOperatorTls, listLabs, rpcCode, soleLabController } from '../lab/index.js';
 import type { TlsFiles } from '../trust/tls.js';
 import { normalizeAddress } from '../config/common.js';
 import { UsageError } from './args.js';
@@ -23,8 +23,10 @@ export function tlsFromEnv(env: NodeJS.ProcessEnv = process.env): TlsFiles | und
 export function controllerTarget(flag: string | undefined): { address: string; tls?: TlsFiles } {
   const given = flag ?? process.env.VISP_CONTROLLER;
   if (given) {
-    const tls = tlsFromEnv();
-    return { address: normalizeAddress(given), ...(tls ? { tls } : {}) };
+    const address = normalizeAddress(given);
+    // A lab's controller named explicitly: the lab's operator certificate, unless the environment names one.
+    const tls = tlsFromEnv() ?? labOperatorTls(address);
+    return { address, ...(tls ? { tls } : {}) };
   }
   const lab = soleLabController();
   if (lab) return { address: lab.address, tls: tlsFromEnv() ?? lab.tls };

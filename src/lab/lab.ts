@@ -480,6 +480,12 @@ export function soleLabController(): { address: string; tls: TlsFiles } | undefi
   return states.length === 1 ? { address: states[0]!.controller, tls: labTls(states[0]!, 'operator') } : undefined;
 }
 
+/** The operator certificate of the lab whose controller is at `address`, if one is. */
+export function labOperatorTls(address: string): TlsFiles | undefined {
+  const s = listLabs().map(tryReadState).find((x) => x?.controller === address);
+  return s ? labTls(s, 'operator') : undefined;
+}
+
 /** A client for the lab's controller: Links as the lab's AM, Operator (and Links.Shutdown) as its operator. */
 function labClient(state: LabState): VispClient {
   const am = connect(state.controller, labTls(state, 'am'));
