@@ -3,17 +3,23 @@
 // stopping the controller and putting the copy in the store's place
 // (docs/deploy.md, "Backup and restore").
 import { backupSqliteStore } from '../store/sqlite-backup.js';
-import { parse, UsageError } from './args.js';
+import { command, parse, UsageError } from './args.js';
 
 const DEFAULT_STORE = '/var/lib/visp/store.sqlite';
 
-export const BACKUP_HELP = `usage: visp backup --out FILE [--store FILE] [--json]
-  Copies the controller's store (default ${DEFAULT_STORE}) to FILE while the
-  controller runs: one consistent snapshot, checked, written beside FILE and
-  renamed into place (FILE is replaced). Restore: docs/deploy.md.`;
+export const BACKUP = command({
+  name: 'backup',
+  summary: 'copy the controller\'s store while it runs: one consistent snapshot, checked, mode 0600',
+  flags: {
+    out: { type: 'string', value: 'FILE', help: 'the backup to write (replaced if it exists: written beside it, then renamed)' },
+    store: { type: 'string', value: 'FILE', help: `the controller's store (default ${DEFAULT_STORE})` },
+    json: { type: 'boolean', help: 'one JSON line: store, out, revision, keys, schema, bytes' },
+  },
+  notes: 'Restore: stop the controller, put the copy in the store\'s place, start it (docs/deploy.md).',
+});
 
 export async function backupCmd(args: string[]): Promise<void> {
-  const { values } = parse('backup', args, { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } });
+  const { values } = parse(BACKUP, args);
   if (!values.out) throw new UsageError('backup: flag --out is required (the backup file to write)');
   const store = values.store ?? DEFAULT_STORE;
   const r = backupSqliteStore(store, values.out);

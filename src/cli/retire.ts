@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IncompatibleStateError } from '../errors.js';
 import { cmdline, isAlive } from '../proc.js';
-import { duration, parse } from './args.js';
+import { command, duration, parse } from './args.js';
 
 export interface NodeDaemon {
   what: 'gobgpd' | 'visp-engine';
@@ -81,13 +81,20 @@ async function stop(pid: number, graceMs: number): Promise<'stopped' | 'killed'>
   return 'killed';
 }
 
-export const RETIRE_HELP = `usage: visp retire [--run-dir DIR] [--grace 5s] [--dry-run]
-  On a node being retired, after its agent was stopped for good
-  (systemctl disable --now visp-agent): stops the gobgpd and visp-engine the
-  agent left running (their sockets in DIR, default /run/visp).`;
+export const RETIRE = command({
+  name: 'retire',
+  summary: 'on a node leaving the testbed, after its agent was stopped for good: stop the gobgpd and visp-engine it left running',
+  flags: {
+    'run-dir': { type: 'string', value: 'DIR', help: 'where their sockets are (default /run/visp; the agent\'s run_dir)' },
+    grace: { type: 'string', value: 'DURATION', help: 'how long each has after SIGTERM before SIGKILL (default 5s; the engine at most 2s)' },
+    'dry-run': { type: 'boolean', help: 'say what would be stopped, stop nothing' },
+  },
+  notes: 'Refused while a visp agent runs in this network namespace (systemctl disable --now visp-agent first).\n' +
+    'gobgpd goes first: SIGTERM makes it send Cease, and the providers withdraw the node\'s prefixes.',
+});
 
 export async function retireCmd(args: string[]): Promise<void> {
-  const { values } = parse('retire', args, { 'run-dir': { type: 'string' }, grace: { type: 'string' }, 'dry-run': { type: 'boolean' } });
+  const { values } = parse(RETIRE, args);
   const runDir = values['run-dir'] ?? '/run/visp';
   const graceMs = values.grace !== undefined ? duration('grace', values.grace) : 5000;
   const say = (s: string): void => { process.stdout.write(`${s}\n`); };

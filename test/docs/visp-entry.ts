@@ -4,6 +4,7 @@
 // has a test that fails until main.ts registers both, so this cannot hide a
 // missing registration.
 import { readFileSync } from 'node:fs';
+import { HelpRequest, UsageError } from '../../src/cli/args.js';
 
 const main = new URL('../../src/cli/main.ts', import.meta.url);
 const [cmd, ...rest] = process.argv.slice(2);
@@ -14,8 +15,12 @@ async function direct(run: (args: string[]) => Promise<void>): Promise<void> {
     await run(rest);
     process.exit(process.exitCode ?? 0);
   } catch (e) {
+    if (e instanceof HelpRequest) {
+      process.stdout.write(`${e.text}\n`);
+      process.exit(0);
+    }
     process.stderr.write(`visp: ${(e as Error).message}\n`);
-    process.exit((e as Error).constructor.name === 'UsageError' ? 2 : 1);
+    process.exit(e instanceof UsageError ? 2 : 1);
   }
 }
 
