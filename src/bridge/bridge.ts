@@ -11,7 +11,16 @@ import { aliasOf, type Mark } from '../ownership.js';
 
 export interface PortFlags { isolated: boolean; learning: boolean }
 
-export async function createBridge(s: NetlinkSocket, name: string, mtu: number, mark: Mark, signal?: AbortSignal): Promise<void> {
+/**
+ * `l3`: the bridge is also the node's own interface on the link (the egress
+ * node's end of an egress link, which carries the node's addresses and
+ * routes the slice's traffic). It then keeps its IPv6 link-local address:
+ * the kernel solicits a neighbour for forwarded traffic from a link-local
+ * source, and without one it never resolves the experiment's address again
+ * once its neighbour entry has expired (replies from the Internet were
+ * dropped a few seconds after an agent restart).
+ */
+export async function createBridge(s: NetlinkSocket, name: string, mtu: number, mark: Mark, signal?: AbortSignal, l3 = false): Promise<void> {
   const what = `bridge ${name}`;
   await Promise.all([
     // STP off: each bridge is a leaf of one link, loops are prevented by
@@ -20,7 +29,7 @@ export async function createBridge(s: NetlinkSocket, name: string, mtu: number, 
     // none is set: node-side devices must not speak (RS, MLD) into the
     // experiment's link. All three messages share one datagram.
     linkAdd(s, { name, kind: 'bridge', data: [attr(IFLA_BR.STP_STATE, u32(0))], mtu, group: mark.group, up: false }, signal, what),
-    linkSet(s, name, { alias: aliasOf(mark), noIpv6LinkLocal: true }, signal, what),
+    linkSet(s, name, { alias: aliasOf(mark), ...(l3 ? {} : { noIpv6LinkLocal: true }) }, signal, what),
     linkSet(s, name, { up: true }, signal, what),
   ]);
 }

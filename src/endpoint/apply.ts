@@ -55,7 +55,7 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         index.delete(`node/${s.name}`);
         break;
       case 'create-bridge':
-        await createBridge(c.node, r.bridge, r.mtu, r.mark, c.signal);
+        await createBridge(c.node, r.bridge, r.mtu, r.mark, c.signal, r.nodeSide);
         break;
       case 'create-tunnel': {
         const p = { mtu: r.mtu, mark: r.mark, master: await idx('node', r.bridge), up: true };

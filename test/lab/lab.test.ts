@@ -129,6 +129,13 @@ describe.skipIf(skip)('lab mode', () => {
     expect(processesOf(name).filter((l) => l.includes('gobgpd'))).toEqual(gobgpd);
     expect(seen()).toEqual(before);
     expect(hosts.filter((h) => ping(exp, h))).toEqual(hosts);
+    // The egress node forgets its neighbours (they expire on their own within
+    // seconds): replies from the providers must still find the experiment, so
+    // the egress node resolves it again (it needs an IPv6 link-local source on
+    // its end of the link to solicit it).
+    execFileSync('ip', ['-n', e1.netns, 'neigh', 'flush', 'all']);
+    execFileSync('ip', ['-n', e1.netns, '-6', 'neigh', 'flush', 'all']);
+    expect(hosts.filter((h) => ping(exp, h))).toEqual(hosts);
 
     const down = await labDown(name);
     labs.delete(name);
