@@ -3,11 +3,11 @@
 // touches a kernel. Every mutation of a slice runs on that slice's queue.
 import { EventEmitter } from 'node:events';
 import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, LimitExceededError, NotFoundError, UnavailableError } from '../errors.js';
-import { createIpam, type Ipam } from '../ipam/index.js';
+import { createIpam, type Also, type Ipam } from '../ipam/index.js';
 import type { Clock } from '../ipam/clock.js';
 import type { IpamConfigSpec, SliceAllocation } from '../ipam/types.js';
 import { createMemoryStore } from '../store/memory-store.js';
-import type { Store } from '../store/types.js';
+import type { Op, Store } from '../store/types.js';
 import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
 import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
 import { endpointsFor, namespacesOn, nodesOf, type DesiredEndpoint } from './desired.js';
@@ -169,16 +169,17 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   private async allocateFree(req: SliceRequest, endTime: number, scope: Scope): Promise<Manifest> {
       const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()));
-      const a = await this.ipam.allocate(ipamRequest(req.slice, placed)).catch((e: unknown) => { throw inTopologyTerms(e); });
-      const rec: SliceRecord = { ...this.record(req.slice, req.topology, endTime, a, placed), ...(scope.owner ? { owner: scope.owner } : {}) };
-      try {
-        this.checkTenantAddresses(rec, scope);
-        await this.save(K.slice(rec.slice), rec);
-      } catch (e) {
-        await this.ipam.release(req.slice).catch(() => undefined);
-        throw e;
-      }
-      this.slices.set(rec.slice, rec);
+      // The allocation and the slice record are one commit: a crash leaves both or neither. The
+      // record is built (and the AM's address limit checked) from each attempt's allocation, and
+      // enters `slices` in the commit's own turn: the IPAM's sweeper keeps what `slices` has.
+      let built: SliceRecord | undefined;
+      const also = this.also((a: SliceAllocation) => {
+        built = { ...this.record(req.slice, req.topology, endTime, a, placed), ...(scope.owner ? { owner: scope.owner } : {}) };
+        this.checkTenantAddresses(built, scope);
+        return [[K.slice(built.slice), built]];
+      }, () => this.slices.set(built!.slice, built!));
+      await this.ipam.allocate(ipamRequest(req.slice, placed), { also }).catch((e: unknown) => { throw inTopologyTerms(e); });
+      const rec = built!;
       this.emitEvent('allocated', { slice: rec.slice, message: `${rec.links.length} links, blocks ${rec.blocks.map((b) => b.prefix).join(', ')}` });
       return this.manifestOf(rec);
   }
@@ -221,10 +222,11 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       const s = this.get(slice, scope);
       if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down; Delete it and allocate again`, { field: 'slice' });
       if (s.state === 'provisioned') return this.manifestOf(s);
-      await this.ipam.markProvisioned(slice);
       const next: SliceRecord = { ...s, state: 'provisioned', generation: this.bump() };
       delete next.expiresAt;
-      await this.commitSlice(next);
+      // The IPAM's mark and the slice record are one commit.
+      await this.ipam.markProvisioned(slice, { also: this.also(() => [[K.slice(slice), next]]) });
+      this.slices.set(slice, next);
       this.emitEvent('provisioned', { slice, message: `provisioning on ${nodesOf(next).join(', ')}` });
       this.pushAll(nodesOf(next));
       return this.manifestOf(next);
@@ -272,12 +274,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   delete(slice: string, scope: Scope = ALL): Promise<Manifest> {
     checkSliceId(slice);
-    return this.queue.run(`slice/${slice}`, async () => {
-      const s = this.get(slice, scope);
-      const m = await this.tearDown(s, 'deleted');
-      await this.removeSlice(s);
-      return m;
-    });
+    return this.queue.run(`slice/${slice}`, async () => this.tearDown(this.get(slice, scope), 'deleted'));
   }
 
   /** Emergency stop: everything of the slice comes down at once; the record stays for Describe until Delete. */
@@ -286,10 +283,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     return this.queue.run(`slice/${slice}`, async () => {
       const s = this.get(slice, scope);
       if (s.state === 'shutdown') return this.manifestOf(s);
-      await this.tearDown(s, 'shutdown');
-      const next: SliceRecord = { ...s, state: 'shutdown', generation: this.bump() };
-      await this.commitSlice(next);
-      return this.manifestOf(next);
+      return this.tearDown(s, 'shutdown');
     });
   }
 
@@ -521,46 +515,45 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     return endpointState(this.get(slice), link, node, this.sessions.has(node), this.reports.get(node));
   }
 
+  /**
+   * Takes a slice down in one store commit: the teardown record of every
+   * member node, the release of its space, and its record (kept as shut down
+   * for Describe until Delete, or gone). A crash leaves all of it or none.
+   */
   private async tearDown(s: SliceRecord, kind: 'deleted' | 'shutdown' | 'expired'): Promise<Manifest> {
-    if (s.state !== 'shutdown') {
-      // Provisioned or not: an agent may have started building; tell every member node (one store commit for all).
-      const ts = nodesOf(s).map((node) => [node, { slice: s.slice, group: s.groupId, namespaces: namespacesOn(s, node) } satisfies Teardown] as const);
-      await this.saveAll(ts.map(([node, t]) => [K.teardown(node, s.slice), t]));
-      for (const [node, t] of ts) this.teardownsOf(node).set(s.slice, t);
-      await this.ipam.release(s.slice);
-    }
     const gone: SliceRecord = { ...s, state: 'shutdown', generation: this.bump() };
-    this.slices.set(s.slice, gone);
+    const record = [K.slice(s.slice), kind === 'shutdown' ? gone : undefined] as const;
+    if (s.state === 'shutdown') await this.write([record]); // released when it was shut down
+    else {
+      // Provisioned or not: an agent may have started building; tell every member node.
+      const ts = nodesOf(s).map((node) => [node, { slice: s.slice, group: s.groupId, namespaces: namespacesOn(s, node) } satisfies Teardown] as const);
+      await this.ipam.release(s.slice, { also: this.also(() => [...ts.map(([node, t]) => [K.teardown(node, s.slice), t] as const), record]) });
+      for (const [node, t] of ts) this.teardownsOf(node).set(s.slice, t);
+    }
+    if (kind === 'shutdown') this.slices.set(s.slice, gone);
+    else this.slices.delete(s.slice);
     this.pushAll(nodesOf(s));
     this.emitEvent(kind, { slice: s.slice, message: `teardown on ${nodesOf(s).join(', ')}` });
     return { ...this.manifestOf(gone), allocation: 'unallocated' };
   }
 
-  private async removeSlice(s: SliceRecord): Promise<void> {
-    await this.remove(K.slice(s.slice));
-    this.slices.delete(s.slice);
-  }
-
+  /**
+   * Slices past their end time, and allocations not provisioned in time, are
+   * taken down here (tearDown: the release is in the same commit as the
+   * records); the IPAM's own sweep then only releases allocations no slice
+   * of ours has, and collects ended cooldowns.
+   */
   private async sweep(): Promise<void> {
-    const r = await this.ipam.sweep();
-    for (const slice of r.expired) {
-      await this.queue.run(`slice/${slice}`, async () => {
-        const s = this.slices.get(slice);
-        if (!s || s.state !== 'allocated') return;
-        await this.tearDown(s, 'expired');
-        await this.removeSlice(s);
-      });
-    }
     const now = this.clock.now();
+    const due = (s: SliceRecord): boolean => s.endTime <= now || (s.state === 'allocated' && s.expiresAt !== undefined && s.expiresAt <= now);
     for (const s of [...this.slices.values()]) {
-      if (s.endTime > now) continue;
+      if (!due(s)) continue;
       await this.queue.run(`slice/${s.slice}`, async () => {
         const cur = this.slices.get(s.slice);
-        if (!cur || cur.endTime > now) return;
-        await this.tearDown(cur, 'expired');
-        await this.removeSlice(cur);
+        if (cur && due(cur)) await this.tearDown(cur, 'expired');
       });
     }
+    await this.ipam.sweep({ keep: (slice) => this.slices.has(slice) });
   }
 
   private bump(): number {
@@ -591,12 +584,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   }
 
   /** Several puts in one transaction: all are written, or none. */
-  private async saveAll(entries: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
-    if (!entries.length) return;
-    const ops = entries.map(([key, value]) => ({ type: 'put' as const, key, value: JSON.stringify(value), expect: this.revs.get(key) ?? 0 }));
-    const r = await this.store.commit({ compares: [], ops });
-    if (!r.ok) throw new UnavailableError(`store: ${r.conflicts.join(', ')} was changed by another writer; retry`);
-    for (const [key] of entries) this.revs.set(key, r.revision);
+  private saveAll(entries: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
+    return this.write(entries);
   }
 
   private remove(key: string): Promise<void> {
@@ -604,12 +593,52 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   }
 
   /** Several deletes in one transaction; keys never written are skipped. */
-  private async removeAll(keys: readonly string[]): Promise<void> {
-    const ops = keys.flatMap((key) => { const expect = this.revs.get(key); return expect === undefined ? [] : [{ type: 'delete' as const, key, expect }]; });
+  private removeAll(keys: readonly string[]): Promise<void> {
+    return this.write(keys.map((key) => [key, undefined]));
+  }
+
+  /** Puts (a value) and deletes (undefined) of records in one transaction of their own. */
+  private async write(entries: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
+    const ops = this.ops(entries);
     if (!ops.length) return;
     const r = await this.store.commit({ compares: [], ops });
     if (!r.ok) throw new UnavailableError(`store: ${r.conflicts.join(', ')} was changed by another writer; retry`);
-    for (const o of ops) this.revs.delete(o.key);
+    this.wrote(ops, r.revision);
+  }
+
+  /**
+   * Records to write in an IPAM operation's own transaction (allocate,
+   * markProvisioned, release), built from its result; `then` runs right after
+   * that commit, in its turn. Why not an intent that start-up completes: the
+   * store commits all or nothing already, so one commit leaves no half-done
+   * verb to recover (see Also in src/ipam/op-context.ts).
+   */
+  private also<R>(entries: (result: R) => ReadonlyArray<readonly [string, unknown]>, then?: () => void): Also<R> {
+    let ops: Op[] = [];
+    return {
+      ops: (result) => (ops = this.ops(entries(result))),
+      committed: (revision) => {
+        this.wrote(ops, revision);
+        then?.();
+      },
+    };
+  }
+
+  /** Store ops for puts (a value) and deletes (undefined), each expecting the revision `revs` holds; a key never written is not deleted. */
+  private ops(entries: ReadonlyArray<readonly [string, unknown]>): Op[] {
+    return entries.flatMap(([key, value]): Op[] => {
+      const expect = this.revs.get(key);
+      if (value !== undefined) return [{ type: 'put', key, value: JSON.stringify(value), expect: expect ?? 0 }];
+      return expect === undefined ? [] : [{ type: 'delete', key, expect }];
+    });
+  }
+
+  /** `revs` after the commit at `revision` that carried `ops`. */
+  private wrote(ops: readonly Op[], revision: number): void {
+    for (const o of ops) {
+      if (o.type === 'put') this.revs.set(o.key, revision);
+      else this.revs.delete(o.key);
+    }
   }
 
   private emitEvent(kind: string, e: Omit<ControllerEvent, 'time' | 'kind'>): void {
