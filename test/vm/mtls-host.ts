@@ -2,10 +2,13 @@
 // (test/vm/mtls-hosts.test.ts is the guest side; lane.sh runs both). Runs on
 // the host, in the lane's namespace (lane.sh starts it under
 // `nsenter --net=`, which keeps the host's mount namespace, so the
-// namespaces made here are the host's): the controller listens there on
-// 198.18.10.1:7443, TCP with mutual TLS; node h1 is a namespace of its own
-// joined to the guest's second NIC by bridge vmbr1, with its agent a process
-// of its own in it (this host has no ip_gre: its gretap is visp-engine).
+// namespaces made here are the host's). The daemons are the CLI's, as a
+// testbed runs them: `visp controller` listens there on 198.18.10.1:7443,
+// TCP with mutual TLS; node h1 is a namespace of its own joined to the
+// guest's second NIC by bridge vmbr1, with `visp agent` in it, given only
+// the controller's address and its certificate (its name comes from the
+// certificate, its underlay from the route to the controller). This host
+// has no ip_gre: h1's gretap is visp-engine.
 //
 //   nsenter --net=/run/netns/NS node --import tsx test/vm/mtls-host.ts --netns NS --out DIR [--timeout-s 900]
 //
@@ -23,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { startController, type ControllerHandle } from '../../src/api/controller-server.js';
+import { connect, type VispClient } from '../../src/api/client.js';
 import { EngineClient } from '../../src/dataplane/engine-client.js';
 import { labPki } from '../helpers/lab-pki.js';
 import { CONTROLLER, GUEST, HOST, MTLS_DIR, OTHER_NODE, PREFIX_LEN, writeWhole, type HostAnswer, type HostReady, type HostRequest } from './mtls-net.js';
@@ -40,7 +43,7 @@ const NODE_NS = `${NS}h`;
 const SLICE = `${NS}-mtls`;
 const deadline = Date.now() + Number(values['timeout-s'] ?? 900) * 1000;
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const AGENT = fileURLToPath(new URL('./mtls-agent.ts', import.meta.url));
+const VISP = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const log = (m: string): void => { process.stdout.write(`mtls-host: ${m}\n`); };
 const ip = (...a: string[]): string => {
   const r = spawnSync('ip', a, { encoding: 'utf8' });
@@ -74,9 +77,33 @@ const experimentNamespaces = (): string[] => readdirSync('/run/netns').filter((n
 
 const runDir = mkdtempSync(join(tmpdir(), 'visp-mtls-'));
 const engine = new EngineClient(join(runDir, `engine-${HOST.node}.sock`));
-let ctl: ControllerHandle | undefined;
+let api: VispClient | undefined;
+let controller: ChildProcess | undefined;
 let agent: ChildProcess | undefined;
 const agentLog: string[] = [];
+
+/** `visp …` as a process; its stderr lines go to `lines` (and to our log with `prefix`). */
+function visp(argv: string[], lines: string[], prefix?: string): ChildProcess {
+  const p = spawn(argv[0]!, argv.slice(1), { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+  let partial = '';
+  p.stderr!.on('data', (d: Buffer) => {
+    const got = (partial + d.toString()).split('\n');
+    partial = got.pop()!;
+    for (const l of got.filter(Boolean)) {
+      lines.push(l);
+      if (prefix) log(`${prefix}${l.replace(/^\S+Z /, '')}`);
+    }
+  });
+  return p;
+}
+
+async function stop(p: ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  await Promise.race([gone, sleep(10_000).then(() => p.kill('SIGKILL'))]);
+  await gone;
+}
 let baseline: string[] = [];
 let failed = false;
 
@@ -152,27 +179,24 @@ try {
     nodes: Object.fromEntries([GUEST.node, OTHER_NODE].map((n) => [n, { cert: give(pki.node(n).cert), key: give(pki.node(n).key) }])),
   };
 
+  // The controller: TCP with mTLS, lab pools, its store and audit log here.
   const address = `${CONTROLLER.v4}:${CONTROLLER.port}`;
-  ctl = await startController({
-    listen: [{ address }], tls: pki.controller, storePath: ':memory:', labPools: true, auditLog: join(runDir, 'audit.jsonl'),
-    log: (l) => log(`controller: ${l}`),
-  });
+  const tlsFlags = (t: { ca: string; cert: string; key: string }): string[] => ['--tls-ca', t.ca, '--tls-cert', t.cert, '--tls-key', t.key];
+  const ctlLog: string[] = [];
+  const c = controller = visp([process.execPath, '--import', 'tsx', VISP, 'controller', '--listen', address, ...tlsFlags(pki.controller),
+    '--lab', '--store', join(runDir, 'store.sqlite'), '--audit-log', join(runDir, 'audit.jsonl')], ctlLog, 'controller: ');
+  await until('the controller listening', () => {
+    if (c.exitCode !== null) throw new Error(`visp controller exited (${c.exitCode}): ${ctlLog.slice(-3).join(' | ')}`);
+    return ctlLog.some((l) => l.includes(`controller listening on ${address}`));
+  }, 60_000);
+  api = connect(address, pki.operator);
 
   // h1's agent: its own process in h1's namespace, reaching the controller over TCP like any node.
-  const tls = pki.node(HOST.node);
-  agent = spawn('nsenter', [`--net=/run/netns/${NODE_NS}`, '--', process.execPath, '--import', 'tsx', AGENT, 'agent',
-    '--controller', address, '--node', HOST.node, '--underlay', HOST.v4, '--run-dir', runDir, '--reconcile-interval', '1000',
-    '--tls-ca', tls.ca, '--tls-cert', tls.cert, '--tls-key', tls.key], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
-  let partial = '';
-  agent.stderr!.on('data', (d: Buffer) => {
-    const lines = (partial + d.toString()).split('\n');
-    partial = lines.pop()!;
-    agentLog.push(...lines.filter(Boolean));
-  });
-  const a = agent;
-  await until('h1 connected', () => {
+  const a = agent = visp(['nsenter', `--net=/run/netns/${NODE_NS}`, '--', process.execPath, '--import', 'tsx', VISP, 'agent',
+    '--controller', address, ...tlsFlags(pki.node(HOST.node)), '--run-dir', runDir, '--reconcile-interval', '1s'], agentLog);
+  await until('h1 connected', async () => {
     if (a.exitCode !== null) throw new Error(`h1's agent exited (${a.exitCode}): ${agentLog.slice(-5).join(' | ')}`);
-    return ctl!.controller.listNodes().some((n) => n.name === HOST.node && n.connected);
+    return (await api!.operator.listNodes({})).nodes.some((n) => n.name === HOST.node && n.connected);
   }, 60_000);
   // The kernel adds ul0's link-local address (and its local route) a moment after link up: wait, so the baseline stays valid.
   await until('link-local on h1\'s underlay', () => ip('-n', NODE_NS, '-6', 'route', 'show', 'table', 'local').includes('local fe80:'), 20_000);
@@ -200,16 +224,13 @@ try {
   log(`FAILED: ${(e as Error).message}`);
 } finally {
   // h1's agent, then what outlives it by design (its engine), the controller, the namespaces.
-  if (agent && agent.exitCode === null) {
-    const gone = new Promise((r) => agent!.once('exit', r));
-    agent.kill('SIGTERM');
-    await Promise.race([gone, sleep(5000).then(() => agent!.kill('SIGKILL'))]);
-  }
+  await stop(agent);
   engine.close();
   if (existsSync(`/run/netns/${NODE_NS}`)) {
     for (const pid of ip('netns', 'pids', NODE_NS).split('\n').filter(Boolean)) try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
   }
-  await ctl?.close().catch(() => undefined);
+  api?.close();
+  await stop(controller);
   for (const n of experimentNamespaces()) spawnSync('ip', ['netns', 'del', n]);
   spawnSync('ip', ['netns', 'del', NODE_NS]);
   spawnSync('ip', ['-n', NS, 'link', 'del', 'vmbr1']);

@@ -1,7 +1,8 @@
 // Proof on separate kernels (issue 11), the guest side: the controller runs
-// on the host (test/vm/mtls-host.ts, started by lane.sh) and is reached over
-// TCP with mutual TLS; node vm1's agent runs here, in the VM's own kernel
-// and root namespace, with vm1's certificate; node h1's agent runs in a
+// on the host (`visp controller`, test/vm/mtls-host.ts, started by lane.sh)
+// and is reached over TCP with mutual TLS; node vm1's agent (`visp agent`,
+// given only the controller's address and vm1's certificate) runs here, in
+// the VM's own kernel and root namespace; node h1's agent runs in a
 // namespace of the host. This file is the aggregate manager (and operator):
 // a slice with a gretap link (the Debian kernel's gretap here, visp-engine
 // on the host, which has no ip_gre) and a VXLAN link (kernel on both) comes
@@ -29,7 +30,7 @@ import { CONTROLLER, GUEST, HOST, MTLS_DIR, OTHER_NODE, PREFIX_LEN, writeWhole, 
 
 const SHARE = join(process.env.VISP_VM_OUT ?? '/run/vmout', MTLS_DIR);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const AGENT = fileURLToPath(new URL('./mtls-agent.ts', import.meta.url));
+const VISP = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const skip = process.env.VISP_VM_MTLS === '1' ? undefined : 'the lane runs no host side for it (VISP_VM_MTLS=1: network mode with this file selected)';
 if (skip) console.warn(`SKIP: ${skip}`);
 
@@ -56,12 +57,12 @@ function snapshot(): string[] {
   return [...links, ...fdb, ...routes].sort();
 }
 
-/** An agent process here (the stand-in for `visp agent` with TLS flags), its stderr kept. */
+/** `visp agent` here, its stderr kept. */
 class AgentProcess {
   readonly log: string[] = [];
   readonly proc: ChildProcess;
   constructor(args: string[]) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', AGENT, 'agent', ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = spawn(process.execPath, ['--import', 'tsx', VISP, 'agent', ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
     let partial = '';
     this.proc.stderr!.on('data', (d: Buffer) => {
       const lines = (partial + d.toString()).split('\n');
@@ -95,9 +96,10 @@ describe.skipIf(skip)('separate kernels: controller on the host over TCP + mTLS,
   const refusals = (): string[] => impostor?.log.filter((l) => l.includes('controller refused this agent')) ?? [];
   const file = (p: string): string => join(SHARE, p);
   const tlsOf = (who: { cert: string; key: string }): TlsFiles => ({ ca: file(ready.files.ca), cert: file(who.cert), key: file(who.key) });
-  const agentArgs = (node: string, certOf: string): string[] => {
+  /** The flags of an agent here: the controller, a node certificate, and a name to claim (default: the certificate's). */
+  const agentArgs = (certOf: string, claim?: string): string[] => {
     const t = tlsOf(ready.files.nodes[certOf]!);
-    return ['--controller', ready.controller, '--node', node, '--underlay', GUEST.v4, '--reconcile-interval', '1000', '--tls-ca', t.ca, '--tls-cert', t.cert, '--tls-key', t.key];
+    return ['--controller', ready.controller, '--tls-ca', t.ca, '--tls-cert', t.cert, '--tls-key', t.key, '--reconcile-interval', '1s', ...(claim ? ['--node', claim] : [])];
   };
   const experimentNamespaces = (): string[] => readdirSync('/run/netns').filter((x) => x.startsWith(`visp-${ready.slice}-`));
   const endpoint = (link: string, node: string) => m.slivers.find((s) => s.link === link)!.endpoints.find((e) => e.physicalNode === node)!;
@@ -143,11 +145,11 @@ describe.skipIf(skip)('separate kernels: controller on the host over TCP + mTLS,
     const reader = (async () => { try { for await (const e of stream) events.push(e); } catch { /* cancelled */ } })();
     stopEvents = () => { stream.cancel(); void reader; };
 
-    // vm1's agent with vm1's certificate; the impostor with vm2's, claiming h1's name and this host's address as its underlay
-    // (the attack of issue 11: take over another node's desired state and cut its agent off).
+    // vm1's agent with vm1's certificate; the impostor with vm2's, claiming h1's name, with this host's address as its
+    // underlay (the attack of issue 11: take over another node's desired state and cut its agent off).
     const t0 = Date.now();
-    vm1 = new AgentProcess(agentArgs(GUEST.node, GUEST.node));
-    impostor = new AgentProcess(agentArgs(HOST.node, OTHER_NODE));
+    vm1 = new AgentProcess(agentArgs(GUEST.node));
+    impostor = new AgentProcess(agentArgs(OTHER_NODE, HOST.node));
     await waitFor('vm1 connected and the impostor refused', async () => {
       for (const [who, a] of [['vm1', vm1!], ['the impostor', impostor!]] as const) {
         if (a.exited) throw new Error(`${who}'s agent exited: ${a.log.slice(-5).join(' | ')}`);
@@ -178,6 +180,8 @@ describe.skipIf(skip)('separate kernels: controller on the host over TCP + mTLS,
     const { nodes } = await api.operator.listNodes({});
     const by = (name: string) => nodes.find((x) => x.name === name);
     expect(by(GUEST.node)).toMatchObject({ connected: true, underlayAddresses: [GUEST.v4] });
+    // Named by its certificate; its underlay by the route to the controller (this VM has two NICs: the interop's is the other).
+    expect(vm1!.log.join('\n')).toMatch(new RegExp(`underlay: ${GUEST.v4.replaceAll('.', '\\.')} on \\S+ \\(the source address toward the controller ${CONTROLLER.v4.replaceAll('.', '\\.')}\\)`));
     expect(by(HOST.node)).toMatchObject({ connected: true, underlayAddresses: [HOST.v4] });
     // The impostor (running, refused) is not there under any name.
     expect(nodes.map((x) => x.name).sort()).toEqual([HOST.node, GUEST.node]);
