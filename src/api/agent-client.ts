@@ -50,7 +50,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
   const send = (m: ConnectRequest): void => { try { stream?.write(m); } catch { /* the stream broke; reconnect follows */ } };
   core.on('report', (r: Report) => send({
     report: {
-      generation: r.generation, repairs: r.repairs, tornDown: r.tornDown, egress: statusToPb(r.egress),
+      generation: r.generation, repairs: r.repairs, tornDown: r.tornDown, egress: statusToPb(r.egress), reservedNamespaces: { names: r.reservedNamespaces },
       endpoints: r.endpoints.map((e) => ({ ...e, state: stateToPb(e.state), error: e.error ?? '', bridge: e.bridge ?? '' })),
     },
   }));
@@ -92,8 +92,12 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
       again(`failed (${e.details || e.message})`);
     });
     s.on('end', () => again('ended'));
-    s.write({ register: { node: nodeName, underlayAddresses: id.underlay, version: 'visp 0.1.0',
-      capabilities: id.capabilities.map(capabilityToPb) } });
+    // Register first, with the namespaces no slice may use here (the controller refuses them at Allocate).
+    void core.reservedNamespaces().catch((e: Error) => { log(`reserved namespaces: ${e.message}`); return [] as string[]; }).then((names) => {
+      if (stream !== s) return;
+      s.write({ register: { node: nodeName, underlayAddresses: id.underlay, version: 'visp 0.1.0',
+        capabilities: id.capabilities.map(capabilityToPb), reservedNamespaces: { names } } });
+    });
   };
   dial();
 

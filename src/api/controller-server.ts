@@ -344,7 +344,10 @@ function agentStream(
             throw e;
           }
           try {
-            await controller.agentConnected({ node: claimed, underlay: m.register.underlayAddresses, capabilities: m.register.capabilities.map(capabilityFromPb) }, session);
+            await controller.agentConnected({
+              node: claimed, underlay: m.register.underlayAddresses, capabilities: m.register.capabilities.map(capabilityFromPb),
+              ...(m.register.reservedNamespaces ? { reservedNamespaces: m.register.reservedNamespaces.names } : {}),
+            }, session);
           } catch (e) {
             audit(claimed, e);
             throw e;
@@ -354,6 +357,7 @@ function agentStream(
         } else if (m.report && node) {
           await controller.agentReport(node, {
             generation: m.report.generation, repairs: m.report.repairs, tornDown: m.report.tornDown,
+            ...(m.report.reservedNamespaces ? { reservedNamespaces: m.report.reservedNamespaces.names } : {}),
             ...(m.report.egress?.enabled ? { egress: statusFromPb(m.report.egress)! } : {}),
             endpoints: m.report.endpoints.map((e) => ({
               slice: e.slice, link: e.link, state: stateFromPb(e.state) ?? 'configuring', ...(e.error ? { error: e.error } : {}), ...(e.bridge ? { bridge: e.bridge } : {}),

@@ -16,6 +16,7 @@ import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord
 import { sliverId } from './model.js';
 import { inTopologyTerms, ipamRequest, linkRecords, placeLinks } from './place.js';
 import { KeyedQueue } from './queue.js';
+import { checkNamespaces } from './namespaces.js';
 import { addressCount, checkRequestLimits, DEFAULT_LIMITS, LIMIT_NAMES, type Limits } from './limits.js';
 import { endpointState, manifest, type EndpointReport, type NodeReport } from './status.js';
 import { checkSliceId, ID, parseEndTime, validateRequest } from './validate.js';
@@ -98,6 +99,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   private readonly queue = new KeyedQueue();
   private readonly limits: Limits;
   private readonly pendingByOwner = new Map<string, number>();
+  /** Per node, the namespaces its agent says no slice may use (its own, and every one visp did not create). */
+  private readonly reservedNs = new Map<string, string[]>();
   private gen = 0;
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -169,6 +172,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   private async allocateFree(req: SliceRequest, endTime: number, scope: Scope): Promise<Manifest> {
       const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()));
+      checkNamespaces(req.slice, req.topology, placed, this.slices.values(), this.reservedNs);
       // The allocation and the slice record are one commit: a crash leaves both or neither. The
       // record is built (and the AM's address limit checked) from each attempt's allocation, and
       // enters `slices` in the commit's own turn: the IPAM's sweeper keeps what `slices` has.
@@ -366,6 +370,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     const endTime = validateRequest(req, now);
     if (this.slices.has(req.slice)) throw new AlreadyExistsError(`slice: "${req.slice}" already has an allocation`, { field: 'slice' });
     const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()));
+    checkNamespaces(req.slice, req.topology, placed, this.slices.values(), this.reservedNs);
     // Allocate for real, but on a throwaway copy of the store: same pools,
     // same holdings, so the addresses and keys are exactly what Allocate
     // would give now — and nothing is reserved.
@@ -397,7 +402,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
    * connection replaces it and the old stream is closed with the reason.
    * An underlay address that links on this node use may not disappear.
    */
-  async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities'] }, session: AgentSession): Promise<void> {
+  async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities']; reservedNamespaces?: string[] }, session: AgentSession): Promise<void> {
     if (!ID.test(reg.node)) throw new InvalidSpecError(`register.node: ${JSON.stringify(reg.node)} is not a node name`, { field: 'node' });
     let replaced: AgentSession | undefined;
     await this.queue.run(`node/${reg.node}`, async () => {
@@ -417,6 +422,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       this.nodes.set(reg.node, rec);
       this.sessions.set(reg.node, session);
       this.reports.delete(reg.node);
+      if (reg.reservedNamespaces) this.reservedNs.set(reg.node, reg.reservedNamespaces);
     });
     if (replaced) {
       replaced.close(`replaced by a new connection for node ${reg.node} from ${session.peer} (this one did not answer within ${LIVENESS_MS} ms)`);
@@ -444,7 +450,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     this.emitEvent('node-disconnected', { node, message: 'agent stream closed' });
   }
 
-  async agentReport(node: string, r: { generation: number; endpoints: EndpointReport[]; repairs: string[]; tornDown: string[]; egress?: EgressStatus }): Promise<void> {
+  async agentReport(node: string, r: { generation: number; endpoints: EndpointReport[]; repairs: string[]; tornDown: string[]; egress?: EgressStatus; reservedNamespaces?: string[] }): Promise<void> {
+    if (r.reservedNamespaces) this.reservedNs.set(node, r.reservedNamespaces);
     const prev = this.reports.get(node);
     if (r.egress?.enabled) {
       const before = this.egressReports.get(node);

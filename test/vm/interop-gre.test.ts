@@ -40,7 +40,7 @@ describe.skipIf(skip)('GRE interop: kernel GRE here ↔ visp-engine on the host,
     spawnSync('/sbin/modprobe', ['virtio_net']);
     // The one Ethernet device without a link kind (gretap0 and friends, created when ip_gre loaded, have one).
     nic = await until('the virtio NIC', () => (JSON.parse(sh('ip', ['-d', '-j', 'link', 'show'])) as Array<{ ifname: string; link_type: string; linkinfo?: unknown }>)
-      .find((l) => l.link_type === 'ether' && !l.linkinfo)?.ifname, 20_000);
+      .find((l) => l.address === '52:54:00:9a:00:02')?.ifname, 20_000);
     sh('ip', ['addr', 'add', `${UNDERLAY.guest.v4}/24`, 'dev', nic]);
     sh('ip', ['-6', 'addr', 'add', `${UNDERLAY.guest.v6}/64`, 'dev', nic, 'nodad']);
     sh('ip', ['link', 'set', nic, 'up']);
