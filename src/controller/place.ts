@@ -1,13 +1,15 @@
-// Placement: the topology against the node registry. Picks each link's
-// encapsulation (auto: the best kind every member supports), the underlay
-// family and addresses, experiment namespaces and interface names; builds
-// the IPAM request; turns the allocation into link records.
+// Placement: the topology against the node registry. Lists the ways each
+// link may be carried (kind, underlay family and addresses; auto: the kinds
+// every member supports, best first), experiment namespaces and interface
+// names; builds the IPAM request, in which the allocator picks the first way
+// whose identifier is free (a kind whose identity is the underlay address
+// pair, EtherIP, may find its pair taken); turns the allocation into link records.
 import { isIP } from 'node:net';
 import { IncompatibleStateError, InvalidSpecError, VispError, type ErrorOptions } from '../errors.js';
 import { endpointNames } from '../endpoint/names.js';
 import { drivers } from '../tunnel/registry.js';
 import type { TunnelKind } from '../tunnel/types.js';
-import type { LinkSpec, SliceAllocation, SliceSpec } from '../ipam/types.js';
+import type { LinkChoice, LinkSpec, SliceAllocation, SliceSpec } from '../ipam/types.js';
 import { EGRESS_MEMBER, type LinkRecord, type NodeRecord, type Topology, type TopologyLink } from './model.js';
 
 /** Underlay MTU assumed for every node (lab veths, typical testbed Ethernet). */
@@ -18,12 +20,23 @@ const AUTO_ORDER: readonly TunnelKind[] = ['vxlan', 'gretap', 'ip6gretap', 'ethe
 
 const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
 
-export interface PlacedLink {
-  link: TopologyLink;
+/** One way to carry a link: a kind over one underlay family, with each member's underlay address (in member order). */
+export interface Way {
   kind: TunnelKind;
   family: 4 | 6;
+  underlays: string[];
+}
+
+export interface PlacedLink {
+  link: TopologyLink;
+  /**
+   * In order of preference, never empty. Only a kind whose identifier is the
+   * underlay pair can find its way taken, so the list ends with the first
+   * way of a kind with a key or VNI.
+   */
+  ways: Way[];
   /** Per member, in member order. */
-  members: Array<{ node: string; physicalNode: string; netns: string; ifname: string; underlay: string }>;
+  members: Array<{ node: string; physicalNode: string; netns: string; ifname: string }>;
 }
 
 export const defaultNetns = (slice: string, nodeId: string): string => `visp-${slice}-${nodeId}`.slice(0, 200);
@@ -64,31 +77,72 @@ export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string
       recs.push(eg);
     }
     const lan = recs.length > 2;
-    const kind = chooseKind(l, recs, lan, connected, f);
-    const d = drivers[kind];
-    const family: 4 | 6 = d.family === 6 ? 6 : d.family === 4 ? 4 : recs.every((r) => underlayOf(r, 4)) ? 4 : 6;
+    const seen = new Map<string, number>();
+    recs.forEach((r, j) => {
+      const other = seen.get(r.name);
+      if (other !== undefined) throw bad(`${f}.members[${j}].node`, `members ${other} and ${j} are on the same physical node (${r.name}); a link joins different nodes`);
+      seen.set(r.name, j);
+    });
+    const ways = waysFor(l, recs, lan, connected, f);
     const members = recs.map((r, j) => {
       const m = l.members[j];
-      const underlay = underlayOf(r, family);
-      if (!underlay) throw bad(m ? `${f}.members[${j}].node` : `${f}.egress.node`, `physical node ${r.name} has no IPv${family} underlay address for ${kind}`);
       // The egress end: no experiment namespace; its "interface" is the link's bridge on the egress node.
-      if (!m) return { node: EGRESS_MEMBER, physicalNode: r.name, netns: '', ifname: endpointNames(slice, l.id).bridge, underlay };
+      if (!m) return { node: EGRESS_MEMBER, physicalNode: r.name, netns: '', ifname: endpointNames(slice, l.id).bridge };
       const tn = byId.get(m.node)!.n;
-      return { node: m.node, physicalNode: r.name, netns: tn.netns || defaultNetns(slice, tn.id), ifname: m.ifname || ifnameFor(m.node), underlay };
+      return { node: m.node, physicalNode: r.name, netns: tn.netns || defaultNetns(slice, tn.id), ifname: m.ifname || ifnameFor(m.node) };
     });
-    // MTU is checked here, before anything is allocated.
-    const maxMtu = UNDERLAY_MTU - d.overhead(family);
-    if (l.mtu && l.mtu > maxMtu) throw bad(`${f}.mtu`, `${l.mtu} does not fit: ${kind} over IPv${family} leaves at most ${maxMtu}`);
-    if (l.ipv6 && (l.mtu ? l.mtu : maxMtu) < 1280) throw bad(`${f}.mtu`, `${l.mtu || maxMtu} is below IPv6's minimum of 1280`);
-    const seen = new Map<string, number>();
-    members.forEach((m, j) => {
-      const other = seen.get(m.underlay);
-      if (other !== undefined) throw bad(`${f}.members[${j}].node`, `members ${other} and ${j} are on the same physical node (${m.physicalNode}); a link joins different nodes`);
-      seen.set(m.underlay, j);
-    });
-    return { link: l, kind, family, members };
+    return { link: l, ways, members };
   });
 }
+
+/** The largest MTU a link of this kind over this family can have. */
+const maxMtuOf = (w: Pick<Way, 'kind' | 'family'>): number => UNDERLAY_MTU - drivers[w.kind].overhead(w.family);
+
+/**
+ * Every way the link may be carried, best first: its kind (or auto's, in
+ * AUTO_ORDER) over each underlay family every member has (IPv4 first), that
+ * fits the link's MTU. Errors are the first way's, as before there were
+ * several: a member without an address of the family, an MTU that does not fit.
+ */
+function waysFor(l: TopologyLink, recs: NodeRecord[], lan: boolean, connected: (n: string) => boolean, f: string): Way[] {
+  const all: Way[] = [];
+  for (const kind of kindsFor(l, recs, lan, connected, f)) {
+    const d = drivers[kind];
+    const families: Array<4 | 6> = d.family === 6 ? [6] : d.family === 4 ? [4] : [4, 6];
+    const usable = families.filter((fam) => recs.every((r) => underlayOf(r, fam)));
+    if (usable.length === 0) {
+      // Only an explicit kind gets here (auto lists kinds every member has an address for): say which member lacks what.
+      const family = families.length === 1 ? families[0]! : recs.every((r) => underlayOf(r, 4)) ? 4 : 6;
+      const j = recs.findIndex((r) => !underlayOf(r, family));
+      throw bad(l.members[j] ? `${f}.members[${j}].node` : `${f}.egress.node`, `physical node ${recs[j]!.name} has no IPv${family} underlay address for ${kind}`);
+    }
+    for (const family of usable) all.push({ kind, family, underlays: recs.map((r) => underlayOf(r, family)!) });
+  }
+  // MTU is checked here, before anything is allocated: ways it does not fit are no ways.
+  const fits = (w: Way): boolean => (!l.mtu || l.mtu <= maxMtuOf(w)) && (!l.ipv6 || (l.mtu || maxMtuOf(w)) >= 1280);
+  const ways = all.filter(fits);
+  if (ways.length === 0) {
+    const w = all[0]!;
+    const max = maxMtuOf(w);
+    if (l.mtu && l.mtu > max) throw bad(`${f}.mtu`, `${l.mtu} does not fit: ${w.kind} over IPv${w.family} leaves at most ${max}`);
+    throw bad(`${f}.mtu`, `${l.mtu || max} is below IPv6's minimum of 1280`);
+  }
+  const keyed = ways.findIndex((w) => drivers[w.kind].identifier !== 'underlayPair');
+  return keyed < 0 ? ways : ways.slice(0, keyed + 1);
+}
+
+/** The kinds a link may use, best first: its own, or auto's candidates (AUTO_ORDER) that every member supports and has an underlay address for. */
+function kindsFor(l: TopologyLink, recs: NodeRecord[], lan: boolean, connected: (n: string) => boolean, f: string): TunnelKind[] {
+  if (l.encapsulation !== 'auto') return [chooseKind(l, recs, lan, connected, f)];
+  chooseKind(l, recs, lan, connected, f); // the same refusals as for the first choice
+  return AUTO_ORDER.filter((k) => autoFits(k, recs, lan));
+}
+
+const autoFits = (k: TunnelKind, recs: NodeRecord[], lan: boolean): boolean => {
+  if (lan && drivers[k].layer === 3) return false;
+  const fam = drivers[k].family;
+  return recs.every((r) => supports(r, k) && (fam === 0 ? underlayOf(r, 4) || underlayOf(r, 6) : underlayOf(r, fam)));
+};
 
 function chooseKind(l: TopologyLink, recs: NodeRecord[], lan: boolean, connected: (n: string) => boolean, f: string): TunnelKind {
   const live = recs.filter((r) => connected(r.name));
@@ -104,12 +158,20 @@ function chooseKind(l: TopologyLink, recs: NodeRecord[], lan: boolean, connected
     const off = recs.find((r) => !connected(r.name))!;
     throw bad(`${f}.encapsulation`, `auto needs every member's capabilities, and node ${off.name} is not connected; name a kind instead`);
   }
-  for (const k of AUTO_ORDER) {
-    if (lan && drivers[k].layer === 3) continue;
-    const fam = drivers[k].family;
-    if (recs.every((r) => supports(r, k) && (fam === 0 ? underlayOf(r, 4) || underlayOf(r, 6) : underlayOf(r, fam)))) return k;
-  }
+  const k = AUTO_ORDER.find((x) => autoFits(x, recs, lan));
+  if (k) return k;
   throw bad(`${f}.encapsulation`, `no encapsulation is available on all of ${recs.map((r) => r.name).join(', ')}`);
+}
+
+/** Every pair of members' underlay addresses: what a link of a kind identified by its underlay pair holds. */
+function memberPairs(underlays: readonly string[]): Array<[string, string]> {
+  return underlays.flatMap((a, i) => underlays.slice(i + 1).map((b): [string, string] => [a, b]));
+}
+
+/** What a way needs from the allocator: a GRE key or VNI, or its underlay pairs (the driver says which). */
+function wayChoice(w: Way): LinkChoice {
+  const id = drivers[w.kind].identifier;
+  return id === 'underlayPair' ? { pairs: { space: w.kind, pairs: memberPairs(w.underlays) } } : { identifier: id };
 }
 
 /** The IPAM request for a placed slice: one link spec per link, interfaces named node:ifname. */
@@ -123,7 +185,7 @@ export function ipamRequest(slice: string, placed: readonly PlacedLink[]): Slice
     }),
     ...(p.link.ipv4 ? { ipv4: { class: p.link.addressClass, ...(p.link.ipv4.prefixLength ? { prefixLength: p.link.ipv4.prefixLength } : {}) } } : {}),
     ...(p.link.ipv6 ? { ipv6: { class: p.link.addressClass, ...(p.link.ipv6.prefixLength ? { prefixLength: p.link.ipv6.prefixLength } : {}) } } : {}),
-    ...(p.kind === 'vxlan' ? { identifier: 'vni' as const } : p.kind === 'etherip' ? {} : { identifier: 'greKey' as const }),
+    ...(p.ways.length === 1 ? wayChoice(p.ways[0]!) : { choices: p.ways.map(wayChoice) }),
   }));
   return { slice, links };
 }
@@ -140,7 +202,9 @@ export function inTopologyTerms(e: unknown): unknown {
   if (!(e instanceof VispError) || !e.field) return e;
   const m = /^links(\[\d+\])?(.*)$/.exec(e.field);
   if (!m) return e;
-  const field = `topology.links${m[1] ?? ''}${m[2]!.replace(/^\.interfaces\[/, '.members[').replace(/\.prefixLength$/, '.prefix_length')}`;
+  // How a link is carried (its identifier, underlay pairs or choices of those) is its encapsulation.
+  const rest = m[2]!.replace(/^\.(identifier|pairs|choices)\b.*$/, '.encapsulation').replace(/^\.interfaces\[/, '.members[').replace(/\.prefixLength$/, '.prefix_length');
+  const field = `topology.links${m[1] ?? ''}${rest}`;
   const reason = e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message;
   const Ctor = e.constructor as new (message: string, opts: ErrorOptions) => VispError;
   const retry = e.freesAt !== undefined ? { freesAt: e.freesAt, ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}) } : {};
@@ -151,13 +215,14 @@ export function inTopologyTerms(e: unknown): unknown {
 export function linkRecords(placed: readonly PlacedLink[], a: SliceAllocation): LinkRecord[] {
   return placed.map((p) => {
     const la = a.links.find((x) => x.name === p.link.id)!;
-    const mtu = p.link.mtu ? p.link.mtu : UNDERLAY_MTU - drivers[p.kind].overhead(p.family);
+    const way = p.ways[la.choice ?? 0]!;
+    const mtu = p.link.mtu ? p.link.mtu : maxMtuOf(way);
     return {
-      id: p.link.id, kind: p.kind, key: la.vni ?? la.greKey ?? 0, mtu, lan: p.members.length > 2, addressClass: p.link.addressClass,
+      id: p.link.id, kind: way.kind, key: la.vni ?? la.greKey ?? 0, mtu, lan: p.members.length > 2, addressClass: p.link.addressClass,
       ...(la.ipv4 ? { ipv4Subnet: la.ipv4.prefix } : {}), ...(la.ipv6 ? { ipv6Subnet: la.ipv6.prefix } : {}),
       endpoints: p.members.map((m, j) => {
         const ia = la.interfaces[j]!;
-        return { ...m, addresses: [ia.ipv4, ia.ipv6].filter((x): x is string => !!x) };
+        return { ...m, underlay: way.underlays[j]!, addresses: [ia.ipv4, ia.ipv6].filter((x): x is string => !!x) };
       }),
       stopped: false,
       restart: 0,

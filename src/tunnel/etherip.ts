@@ -2,11 +2,15 @@
 // it; its data plane is always visp-engine (userspace.ts), a TAP the engine
 // creates. Without a built engine the kind is refused by the capability
 // probe; encode is never reached for it.
+// Identifier: none. The header is a version nibble and reserved bits, no
+// key: the underlay address pair is the identity, so two EtherIP links
+// between the same two addresses could not be told apart (the engine
+// demultiplexes by the remote address alone).
 import { IncompatibleStateError } from '../errors.js';
 import type { TunnelDriver } from './types.js';
 
 export const etherip: TunnelDriver = {
-  kind: 'etherip', linkKind: undefined, module: 'etherip (userspace engine)', layer: 2, family: 0, multipoint: false, maxKey: 0,
+  kind: 'etherip', linkKind: undefined, module: 'etherip (userspace engine)', layer: 2, family: 0, multipoint: false, maxKey: 0, identifier: 'underlayPair',
   overhead: (f) => (f === 6 ? 40 : 20) + 2 + 14,
   encode(): Buffer[] {
     throw new IncompatibleStateError('etherip: Linux has no EtherIP driver; it is carried by visp-engine only');

@@ -4,7 +4,7 @@ import { decodeGre, encodeGre, expectedGre, GRE_KEYED_HDR } from './gre-family.j
 import type { TunnelDriver } from './types.js';
 
 export const gre: TunnelDriver = {
-  kind: 'gre', linkKind: 'gre', module: 'ip_gre', layer: 3, family: 4, multipoint: false, maxKey: 0xffffffff,
+  kind: 'gre', linkKind: 'gre', module: 'ip_gre', layer: 3, family: 4, multipoint: false, maxKey: 0xffffffff, identifier: 'greKey',
   overhead: () => 20 + GRE_KEYED_HDR,
   encode: (s) => encodeGre(s, false),
   decode: decodeGre,

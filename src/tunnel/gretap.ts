@@ -3,7 +3,7 @@ import { decodeGre, encodeGre, expectedGre, GRE_KEYED_HDR } from './gre-family.j
 import type { TunnelDriver } from './types.js';
 
 export const gretap: TunnelDriver = {
-  kind: 'gretap', linkKind: 'gretap', module: 'ip_gre', layer: 2, family: 4, multipoint: false, maxKey: 0xffffffff,
+  kind: 'gretap', linkKind: 'gretap', module: 'ip_gre', layer: 2, family: 4, multipoint: false, maxKey: 0xffffffff, identifier: 'greKey',
   overhead: () => 20 + GRE_KEYED_HDR + 14,
   encode: (s) => encodeGre(s, false),
   decode: decodeGre,

@@ -3,7 +3,7 @@ import { decodeGre, encodeGre, expectedGre, GRE_KEYED_HDR } from './gre-family.j
 import type { TunnelDriver } from './types.js';
 
 export const ip6gretap: TunnelDriver = {
-  kind: 'ip6gretap', linkKind: 'ip6gretap', module: 'ip6_gre', layer: 2, family: 6, multipoint: false, maxKey: 0xffffffff,
+  kind: 'ip6gretap', linkKind: 'ip6gretap', module: 'ip6_gre', layer: 2, family: 6, multipoint: false, maxKey: 0xffffffff, identifier: 'greKey',
   overhead: () => 40 + GRE_KEYED_HDR + 14,
   encode: (s) => encodeGre(s, true),
   decode: decodeGre,

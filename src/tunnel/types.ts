@@ -47,6 +47,15 @@ export interface TunnelDriver {
   overhead(family: 4 | 6): number;
   /** Largest key this kind carries. */
   maxKey: number;
+  /**
+   * What tells two links of this kind between the same two underlay
+   * addresses apart on the wire, so what the allocator keeps unique per link:
+   * a GRE key or a VXLAN VNI (from that IPAM identifier space, at most
+   * maxKey), or 'underlayPair' for a kind whose header has no identifier:
+   * the pair of underlay addresses itself is the identity, so a pair carries
+   * at most one link of the kind (IPAM underlay pairs, space = the kind).
+   */
+  identifier: 'greKey' | 'vni' | 'underlayPair';
   /** IFLA_INFO_DATA attributes, byte-identical to what iproute2 sends for the same settings. */
   encode(spec: TunnelSpec): Buffer[];
   decode(infoData: Buffer | undefined): TunnelAttrs;

@@ -9,7 +9,7 @@ export const VXLAN_PORT = 4789;
 const DEFAULT_TTL = 64;
 
 export const vxlan: TunnelDriver = {
-  kind: 'vxlan', linkKind: 'vxlan', module: 'vxlan', layer: 2, family: 0, multipoint: true, maxKey: 0xffffff,
+  kind: 'vxlan', linkKind: 'vxlan', module: 'vxlan', layer: 2, family: 0, multipoint: true, maxKey: 0xffffff, identifier: 'vni',
   overhead: (f) => (f === 6 ? 40 : 20) + 8 + 8 + 14,
   encode(s: TunnelSpec): Buffer[] {
     const v6 = familyOf(s.local) === 10;
