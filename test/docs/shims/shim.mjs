@@ -116,16 +116,29 @@ function start(u) {
     priv.push(`--bounding-set=-all${keep.length ? `,${keep.join(',')}` : ''}`, '--inh-caps=-all', '--ambient-caps=-all');
   }
   if (one(unit, 'NoNewPrivileges') === 'yes') priv.push('--no-new-privs');
+  // Limits as asked, but no higher than this machine lets us raise them (systemd
+  // could; a container without CAP_SYS_RESOURCE cannot): said in the journal.
   const limits = [];
-  const lim = (v) => (v === 'infinity' ? 'unlimited' : v);
-  if (one(unit, 'LimitMEMLOCK')) limits.push(`--memlock=${lim(one(unit, 'LimitMEMLOCK'))}`);
-  if (one(unit, 'LimitNOFILE')) limits.push(`--nofile=${lim(one(unit, 'LimitNOFILE'))}`);
+  const notes = [];
+  const hard = (what) => {
+    const row = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith(what));
+    const h = row?.slice(what.length).trim().split(/\s+/)[1];
+    return h === 'unlimited' || h === undefined ? Infinity : Number(h);
+  };
+  for (const [key, flag, what] of [['LimitMEMLOCK', 'memlock', 'Max locked memory'], ['LimitNOFILE', 'nofile', 'Max open files']]) {
+    const v = one(unit, key);
+    if (!v) continue;
+    const want = v === 'infinity' ? Infinity : Number(v);
+    const got = Math.min(want, hard(what));
+    if (got < want) notes.push(`${key}=${v}: this machine's hard limit is ${got}; using that`);
+    limits.push(`--${flag}=${got === Infinity ? 'unlimited' : got}`);
+  }
   const cmd = [...(limits.length ? ['prlimit', ...limits, '--'] : []), ...(priv.length > 1 ? [...priv, '--'] : []), ...argv];
   const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...(ids ? { HOME: ids.home, USER: user, LOGNAME: user } : { HOME: '/root' }) };
   for (const e of (svc(unit, 'Environment') ?? []).flatMap(words)) { const i = e.indexOf('='); env[e.slice(0, i)] = e.slice(i + 1); }
   mkdirSync(join(STATE, 'units'), { recursive: true });
   mkdirSync(join(STATE, 'journal'), { recursive: true });
-  appendFileSync(logFile(u), `-- doc-test shim: starting ${u}: ${cmd.join(' ')}\n`);
+  appendFileSync(logFile(u), `-- doc-test shim: starting ${u}: ${cmd.join(' ')}\n${notes.map((n) => `-- doc-test shim: ${n}\n`).join('')}`);
   const out = openSync(logFile(u), 'a');
   if (one(unit, 'UMask')) process.umask(parseInt(one(unit, 'UMask'), 8));
   const child = spawn(cmd[0], cmd.slice(1), { cwd: '/', env, detached: true, stdio: ['ignore', out, out] });
