@@ -7,10 +7,24 @@
 //
 //   rule  10000: from <block> lookup T        rule  10000: to <block> lookup T
 //   rule  10001: from <block> unreachable     rule  10001: to <block> unreachable
-//   table T:     <block> via <slice next hop> dev <egress device>
+//   table T:     <slice next hop>/32 (/128) dev <egress device>
+//                <block> via <slice next hop> dev <egress device>
 //                + the provider routes the slice asked for, each via the
 //                  provider's next hop: `default` = 0.0.0.0/0 and ::/0 only,
 //                  `full` = every best path learned from the providers
+//
+// The next hop's own host route is what lets the block route be put back.
+// The kernel checks a gateway route's next hop by looking the gateway up,
+// first in the route's table, then through the policy rules; the slice's
+// next hop (its router's address on the egress link) lies inside the
+// slice's block, so once our rules exist that lookup goes `to <block>
+// lookup T` (no connected route in T) and then hits the guard: the kernel
+// refused the block route with ENETUNREACH (IPv6: EHOSTUNREACH). The first
+// build worked only because it added routes before rules; once the route
+// was gone (the bridge was recreated or went down, a flush by hand) it
+// could never be added again, and the slice stayed announced with no way
+// in. With the host route in T the lookup finds the next hop on the egress
+// device, whatever the rules say.
 //
 // The 10001 "guard" rules stop the fall-through: when T has no route for a
 // packet (the provider withdrew the default), the lookup would otherwise go
@@ -25,6 +39,13 @@
 // tables of the range, guard rules only at priority 10001. Nothing else is
 // ever read as ours, changed or deleted; the main and local tables are
 // never written (every write is checked against the range).
+//
+// What is not in place after a reconcile is said per block (status():
+// `blocksMissing`, with the reason): its next hop's or its own route not
+// installed (the egress device missing or down, a route of someone else's
+// at that place in T: never overwritten) or one of its rules not added. The
+// agent withdraws such a block's announcement and reports the slice's
+// egress endpoint as not ready until a later reconcile puts it back.
 //
 // Reconcile is dump → diff → apply, so it is idempotent and restart-safe:
 // a new SliceTables over a namespace an earlier one built adopts what is
@@ -90,7 +111,12 @@ export interface SliceTableStatus {
   routesInstalled: number;
   /** Provider routes it asked for that are not installed, and why. */
   skipped: Array<{ prefix: string; reason: string }>;
-  /** Its blocks whose route to the slice could not be installed, and why (e.g. the egress device does not exist yet). */
+  /**
+   * Its blocks whose data path is not in place after the last reconcile, and
+   * why: the route to the slice (or to its next hop) not installed (the
+   * egress device missing or down, someone else's route in its place), or
+   * one of the block's rules not added. Such a block cannot carry traffic.
+   */
   blocksMissing: Array<{ prefix: string; reason: string }>;
 }
 
@@ -165,6 +191,11 @@ export function providerRouteFor(s: ResolvedSlice, r: ProviderRoute): { spec: Ro
   if (s.routes === 'default' && dst.prefixlen !== 0) return undefined;
   const cidr = `${dst.address}/${dst.prefixlen}`;
   if (s.blocks.some((b) => b.cidr === cidr)) return { skip: 'it is the slice\'s own block' };
+  // (GoBGP's import policy already rejects these; a route inside the block would take the slice's own traffic out again.)
+  if (s.blocks.some((b) => b.family === fam && dst.prefixlen > Number(b.cidr.split('/')[1]) && overlaps(parsePrefix(b.cidr, 'block'), parsePrefix(cidr, 'prefix')))) {
+    return { skip: 'it is inside the slice\'s own block' };
+  }
+  if ([...s.nextHop.values()].some((n) => hostCidr(n.address) === cidr)) return { skip: 'it is the slice\'s next hop' };
   if (!r.nextHop) return { skip: `no next hop (from ${r.neighbor || 'unknown neighbour'})` };
   let nh: string;
   try { nh = canonIp(r.nextHop); } catch { return { skip: `next hop ${JSON.stringify(r.nextHop)} is not an address` }; }
@@ -178,6 +209,13 @@ const blockRoute = (s: ResolvedSlice, b: { cidr: string; family: Fam }, oif: num
   const nh = s.nextHop.get(b.family)!;
   return { dst: b.cidr, gateway: nh.address, oif, table: s.table, protocol: RTPROT_VISP };
 };
+
+/** The next hop's host route in T (link scope, on the egress device): what the kernel checks the block route's gateway against. */
+const nextHopRoute = (s: ResolvedSlice, fam: Fam, oif: number): RouteSpec =>
+  ({ dst: hostCidr(s.nextHop.get(fam)!.address), oif, table: s.table, protocol: RTPROT_VISP });
+const hostCidr = (ip: string): string => `${ip}/${ip.includes(':') ? 128 : 32}`;
+/** The metric the kernel gives a route without one (IPv6 user routes: 1024). */
+const defaultMetric = (family: number): number => (family === 10 ? 1024 : 0);
 
 function sliceRules(s: ResolvedSlice): RuleSpec[] {
   return s.blocks.flatMap((b) => [
@@ -194,10 +232,10 @@ const ruleKey = (r: RuleSpec | Rule): string => {
   return `${family} ${r.priority} from ${r.src ?? 'all'} to ${r.dst ?? 'all'} ${action}${action === 'lookup' ? ` ${r.table}` : ''}`;
 };
 const routeKey = (table: number, dst: string): string => `${table} ${dst}`;
-const describeRoute = (r: RouteSpec, dev?: string): string => `${r.dst} via ${r.gateway}${dev ? ` dev ${dev}` : ''} table ${r.table}`;
+const describeRoute = (r: RouteSpec, dev?: string): string => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${dev ? ` dev ${dev}` : ''} table ${r.table}`;
 
 /** Errors that mean "this next hop is not usable here", not "the kernel is broken". */
-const UNUSABLE = new Set(['ENETUNREACH', 'EHOSTUNREACH', 'EINVAL', 'ENODEV', 'EADDRNOTAVAIL']);
+const UNUSABLE = new Set(['ENETUNREACH', 'EHOSTUNREACH', 'EINVAL', 'ENODEV', 'EADDRNOTAVAIL', 'ENETDOWN']);
 
 export class SliceTables {
   readonly netns: string | undefined;
@@ -333,14 +371,23 @@ export class SliceTables {
     await routeDel(this.s, r, signal);
   }
 
-  private async readRoutes(signal?: AbortSignal): Promise<Map<string, Route>> {
-    const out = new Map<string, Route>();
+  /**
+   * Our routes (protocol visp, in the table range), and the routes of
+   * someone else's in those tables: key → the one the kernel prefers (the
+   * lowest metric). Those are never written over.
+   */
+  private async readRoutes(signal?: AbortSignal): Promise<{ ours: Map<string, Route>; foreign: Map<string, Route> }> {
+    const ours = new Map<string, Route>();
+    const foreign = new Map<string, Route>();
     for (const fam of [2, 10] as const) {
       for (const r of await routeList(this.s, fam, signal)) {
-        if (r.protocol === RTPROT_VISP && this.ours(r.table)) out.set(routeKey(r.table, r.dst), r);
+        if (!this.ours(r.table)) continue;
+        const k = routeKey(r.table, r.dst);
+        if (r.protocol === RTPROT_VISP) ours.set(k, r);
+        else if ((r.metric ?? 0) < (foreign.get(k)?.metric ?? Infinity)) foreign.set(k, r);
       }
     }
-    return out;
+    return { ours, foreign };
   }
 
   private async readRules(signal?: AbortSignal): Promise<Map<string, Rule>> {
@@ -374,52 +421,92 @@ export class SliceTables {
     // Changes queued before this reconcile are folded into it.
     this.pending.clear();
     await this.ensureForwarding(steps);
-    const [routes, rules, links] = [await this.readRoutes(signal), await this.readRules(signal), await linkList(this.s, { signal })];
-    const ifindex = new Map(links.map((l) => [l.name, l.index]));
+    const [{ ours: routes, foreign }, rules, links] = [await this.readRoutes(signal), await this.readRules(signal), await linkList(this.s, { signal })];
+    const dev = new Map(links.map((l) => [l.name, l]));
     const byTable = new Map(this.desired.map((s) => [s.table, s]));
-
-    // Desired routes.
-    const want = new Map<string, { spec: RouteSpec; dev?: string; provider: boolean }>();
     this.skipped.clear();
     this.missingBlocks.clear();
+    const fault = (s: ResolvedSlice, block: string, reason: string): void => {
+      const k = `${s.slice} ${block}`;
+      if (!this.missingBlocks.has(k)) this.missingBlocks.set(k, { slice: s.slice, prefix: block, reason });
+    };
+    /** Someone else's route at the place of ours (same table and destination, a metric the kernel would prefer or that ours would replace). */
+    /** Keys of ours that someone else's route shadows: neither written nor removed. */
+    const shadowed = new Set<string>();
+    const occupied = (spec: RouteSpec, family: Fam): Route | undefined => {
+      const k = routeKey(spec.table!, spec.dst);
+      const f = foreign.get(k);
+      if (!f || (f.metric ?? 0) > defaultMetric(family)) return undefined;
+      shadowed.add(k);
+      return f;
+    };
+    const occupiedReason = (f: Route): string => `table ${f.table} has a route to ${f.dst} that is not visp's (protocol ${f.protocol}); it is left alone`;
+
+    // Desired routes, in two waves: each slice's next hop on its egress
+    // device, then what goes via a next hop (the block routes, the
+    // provider routes): the kernel checks a gateway against the table.
+    type Want = { spec: RouteSpec; dev?: string; provider: boolean; slice: ResolvedSlice; blocks: string[] };
+    const hops = new Map<string, Want>();
+    const want = new Map<string, Want>();
     for (const s of this.desired) {
-      for (const b of s.blocks) {
-        const nh = s.nextHop.get(b.family)!;
-        const oif = ifindex.get(nh.dev);
-        if (oif === undefined) {
-          this.missingBlocks.set(`${s.slice} ${b.cidr}`, { slice: s.slice, prefix: b.cidr, reason: `egress device ${nh.dev} does not exist` });
-          continue;
+      for (const fam of s.families) {
+        const nh = s.nextHop.get(fam)!;
+        const blocks = s.blocks.filter((b) => b.family === fam).map((b) => b.cidr);
+        const link = dev.get(nh.dev);
+        if (!link) { for (const b of blocks) fault(s, b, `egress device ${nh.dev} does not exist`); continue; }
+        const hop = nextHopRoute(s, fam, link.index);
+        const taken = occupied(hop, fam);
+        if (taken) { for (const b of blocks) fault(s, b, occupiedReason(taken)); } else hops.set(routeKey(s.table, hop.dst), { spec: hop, dev: nh.dev, provider: false, slice: s, blocks });
+        for (const b of s.blocks.filter((x) => x.family === fam)) {
+          const spec = blockRoute(s, b, link.index);
+          const t = occupied(spec, fam);
+          if (t) { fault(s, b.cidr, occupiedReason(t)); continue; }
+          want.set(routeKey(s.table, b.cidr), { spec, dev: nh.dev, provider: false, slice: s, blocks: [b.cidr] });
         }
-        want.set(routeKey(s.table, b.cidr), { spec: blockRoute(s, b, oif), dev: nh.dev, provider: false });
       }
       for (const r of this.provider.values()) {
         const d = providerRouteFor(s, r);
         if (!d) continue;
         if ('skip' in d) { this.skipped.set(`${s.slice} ${r.prefix}`, { slice: s.slice, prefix: r.prefix, reason: d.skip }); continue; }
-        want.set(routeKey(s.table, d.spec.dst), { spec: d.spec, provider: true });
+        const k = routeKey(s.table, d.spec.dst);
+        if (hops.has(k) || want.has(k)) { this.skipped.set(`${s.slice} ${r.prefix}`, { slice: s.slice, prefix: r.prefix, reason: 'the slice\'s own route has that destination' }); continue; }
+        const t = occupied(d.spec, d.spec.dst.includes(':') ? 10 : 2);
+        if (t) { this.skipped.set(`${s.slice} ${r.prefix}`, { slice: s.slice, prefix: r.prefix, reason: occupiedReason(t) }); continue; }
+        want.set(k, { spec: d.spec, provider: true, slice: s, blocks: [] });
       }
     }
 
     // Routes first (so a slice's traffic is steered only into a filled table).
-    const adds: Array<Promise<void>> = [];
-    for (const [k, w] of want) {
+    const put = (wave: Map<string, Want>): Promise<unknown> => Promise.all([...wave].map(([k, w]) => {
       const have = routes.get(k);
       const same = have && have.gateway === w.spec.gateway && (w.spec.oif === undefined || have.oif === w.spec.oif) && have.type === 1;
-      if (same) { if (w.provider) this.installed.set(k, w.spec.gateway!); continue; }
-      adds.push(this.writeRoute(w.spec, signal).then(() => {
+      if (same) { if (w.provider) this.installed.set(k, w.spec.gateway!); return undefined; }
+      return this.writeRoute(w.spec, signal).then(() => {
         steps.push(`${have ? 'replace' : 'add'} route ${describeRoute(w.spec, w.dev)}`);
         if (w.provider) this.installed.set(k, w.spec.gateway!);
-      }, (e: unknown) => this.unusable(e, w.spec, w.provider, byTable.get(w.spec.table!)!)));
-    }
-    await Promise.all(adds);
+      }, (e: unknown) => {
+        const reason = this.unusable(e, w.spec, w.provider, w.slice, w.dev);
+        for (const b of w.blocks) fault(w.slice, b, reason);
+      });
+    }));
+    await put(hops);
+    await put(want);
 
-    // Rules: lookups, then guards; then the ones no longer desired.
-    const wantRules = new Map(this.desired.flatMap(sliceRules).map((r) => [ruleKey(r), r]));
+    // Rules: lookups, then guards; then the ones no longer desired. A rule
+    // the kernel refuses leaves its block not in place (the others go on).
+    const wantRules = new Map(this.desired.flatMap((s) => sliceRules(s).map((r) => [ruleKey(r), { r, s }] as const)));
     for (const action of ['lookup', 'unreachable']) {
-      await Promise.all([...wantRules].filter(([k, r]) => (r.action ?? 'lookup') === action && !rules.has(k)).map(async ([, r]) => {
+      await Promise.all([...wantRules].filter(([k, { r }]) => (r.action ?? 'lookup') === action && !rules.has(k)).map(async ([, { r, s }]) => {
         if (action === 'lookup') this.guardTable(r.table, 'a rule');
         this.writes++;
-        await ruleAdd(this.s, r, signal);
+        try {
+          await ruleAdd(this.s, r, signal);
+        } catch (e) {
+          if (!(e instanceof KernelError)) throw e;
+          fault(s, (r.src ?? r.dst)!, `the kernel refused rule ${ruleText(r)}: ${e.errnoName}`);
+          this.log(`slice tables: rule ${ruleText(r)} refused: ${e.message}`);
+          return;
+        }
         steps.push(`add rule ${ruleText(r)}`);
       }));
     }
@@ -435,10 +522,10 @@ export class SliceTables {
 
     // Routes no longer desired. In a desired slice's table, a provider route
     // we have not been told about yet is kept until the full set is known.
-    await Promise.all([...routes].filter(([k]) => !want.has(k)).map(async ([k, r]) => {
+    await Promise.all([...routes].filter(([k]) => !want.has(k) && !hops.has(k) && !shadowed.has(k)).map(async ([k, r]) => {
       const s = byTable.get(r.table);
       const isBlock = s?.blocks.some((b) => b.cidr === r.dst) ?? false;
-      const unknownProvider = s && !isBlock && !this.providerComplete && !this.provider.has(r.dst)
+      const unknownProvider = s && !isBlock && r.gateway !== undefined && !this.providerComplete && !this.provider.has(r.dst)
         && (s.routes === 'full' || parseCidr(r.dst).prefixlen === 0) && s.families.has(r.family as Fam);
       if (unknownProvider) { this.installed.set(k, r.gateway ?? ''); return; }
       const spec: RouteSpec = { dst: r.dst, table: r.table, protocol: RTPROT_VISP };
@@ -453,14 +540,14 @@ export class SliceTables {
     return steps;
   }
 
-  /** A route the kernel refused: an unusable next hop is skipped with its reason; anything else is an error. */
-  private unusable(e: unknown, spec: RouteSpec, provider: boolean, s: ResolvedSlice): void {
+  /** A route the kernel refused: an unusable next hop is skipped with its reason (returned); anything else is an error. */
+  private unusable(e: unknown, spec: RouteSpec, provider: boolean, s: ResolvedSlice, dev?: string): string {
     if (!(e instanceof KernelError) || !UNUSABLE.has(e.errnoName)) throw e;
-    const reason = `the kernel refused next hop ${spec.gateway}: ${e.errnoName}`;
-    const key = `${s.slice} ${spec.dst}`;
-    if (provider) this.skipped.set(key, { slice: s.slice, prefix: spec.dst, reason });
-    else this.missingBlocks.set(key, { slice: s.slice, prefix: spec.dst, reason });
-    this.log(`slice tables: skip route ${describeRoute(spec)} (${reason})`);
+    const reason = e.errnoName === 'ENETDOWN' && dev ? `egress device ${dev} is down (ENETDOWN)`
+      : spec.gateway ? `the kernel refused next hop ${spec.gateway}: ${e.errnoName}` : `the kernel refused route ${spec.dst}${dev ? ` dev ${dev}` : ''}: ${e.errnoName}`;
+    if (provider) this.skipped.set(`${s.slice} ${spec.dst}`, { slice: s.slice, prefix: spec.dst, reason });
+    this.log(`slice tables: skip route ${describeRoute(spec, dev)} (${reason})`);
+    return reason;
   }
 
   /** Apply the provider-route changes queued since the last drain. */

@@ -4,11 +4,15 @@
 // host prefix. What we check is what the kernel does (iproute2 reads the
 // tables and rules; ping crosses them), not what our code believes.
 //
-//   sliceA ns ── 198.18.50.0/30, 2001:db8:50::/64 ── sa0 ┐
+//   sliceA ns ── 198.18.50.0/30, 2001:db8:1000:1::/64 ── sa0 ┐
 //   (203.0.113.10, 2001:db8:1000::10,                     │ egress ns (gobgpd AS 64500)   up0 ── 198.18.1.0/30,   ── provider ns (BIRD 2, AS 64501)
 //    198.51.100.10 = outside the block)                   │ main: default via up9 (dead)      2001:db8:ff01::/64     host 192.0.2.1, 2001:db8:ffff::1
-//   sliceB ns ── 198.18.51.0/30 ───────────────────── sb0 ┘                                                         announces default + host prefixes
+//   sliceB ns ── 203.0.113.128/31 ─────────────────── sb0 ┘                                                         announces default + host prefixes
 //   (203.0.113.130)
+//
+// As visp allocates them, an egress link's addresses come out of the slice's
+// block: B's link (IPv4) and A's (IPv6) are inside their blocks, so the
+// slice's next hop is behind the slice's own rules; A's IPv4 link is not.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,10 +28,10 @@ import { Bird, BIRD_TEMPLATE, bgpSkipReason, sleep, vethBetween, waitFor } from 
 const TA = 5001, TB = 5002;
 const SLICE_A: SliceTableSpec = {
   slice: 'alpha', table: TA, blocks: ['203.0.113.0/25', '2001:db8:1000::/48'],
-  nextHops: [{ address: '198.18.50.2', dev: 'sa0' }, { family: 'ipv6', address: '2001:db8:50::2', dev: 'sa0' }], routes: 'full',
+  nextHops: [{ address: '198.18.50.2', dev: 'sa0' }, { family: 'ipv6', address: '2001:db8:1000:1::2', dev: 'sa0' }], routes: 'full',
 };
 const SLICE_B: SliceTableSpec = {
-  slice: 'beta', table: TB, blocks: ['203.0.113.128/25'], nextHops: [{ address: '198.18.51.2', dev: 'sb0' }], routes: 'default',
+  slice: 'beta', table: TB, blocks: ['203.0.113.128/25'], nextHops: [{ address: '203.0.113.129', dev: 'sb0' }], routes: 'default',
 };
 
 const birdConfig = `router id 198.18.1.2;
@@ -77,8 +81,8 @@ describe.skipIf(bgpSkipReason)('slice tables on an egress node: provider routes 
   const gobgpLog: string[] = [];
   let mainBefore: string;
 
-  /** The node's main table as iproute2 prints it (IPv4 and IPv6). */
-  const mainTable = (): string => ipIn(egress, 'route', 'show', 'table', 'main') + ipIn(egress, '-6', 'route', 'show', 'table', 'main');
+  /** The node's main table as iproute2 prints it (IPv4 and IPv6), sorted (a device recreated lists its routes last). */
+  const mainTable = (): string => (ipIn(egress, 'route', 'show', 'table', 'main') + ipIn(egress, '-6', 'route', 'show', 'table', 'main')).split('\n').sort().join('\n');
   /** Routes in table t: "dst via gw dev d" lines, IPv4 then IPv6, sorted. */
   const dump = (...args: string[]): Array<Record<string, string>> => {
     try { return JSON.parse(ipIn(egress, '-j', ...args)) as Array<Record<string, string>>; } catch (e) {
@@ -97,6 +101,11 @@ describe.skipIf(bgpSkipReason)('slice tables on an egress node: provider routes 
     try { execIn(ns, 'ping', ...(to.includes(':') ? ['-6'] : []), '-c', '1', '-W', '1', '-I', from, to); return true; } catch { return false; }
   };
   const sysctl = (ns: string, key: string): string => execIn(ns, 'cat', `/proc/sys/net/${key.replace(/\./g, '/')}`).trim();
+  /** Slice B's egress link: its addresses out of B's block, as visp allocates an egress link's. */
+  const linkSliceB = (): void => {
+    vethBetween(egress, 'sb0', ['203.0.113.128/31'], sliceB, 'up0', ['203.0.113.129/31']);
+    ipIn(sliceB, 'route', 'add', 'default', 'via', '203.0.113.128');
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'visp-slt-'));
@@ -105,8 +114,8 @@ describe.skipIf(bgpSkipReason)('slice tables on an egress node: provider routes 
     sliceA = makeNetns('slta');
     sliceB = makeNetns('sltb');
     vethBetween(egress, 'up0', ['198.18.1.1/30', '2001:db8:ff01::1/64'], provider, 'eg0', ['198.18.1.2/30', '2001:db8:ff01::2/64']);
-    vethBetween(egress, 'sa0', ['198.18.50.1/30', '2001:db8:50::1/64'], sliceA, 'up0', ['198.18.50.2/30', '2001:db8:50::2/64']);
-    vethBetween(egress, 'sb0', ['198.18.51.1/30'], sliceB, 'up0', ['198.18.51.2/30']);
+    vethBetween(egress, 'sa0', ['198.18.50.1/30', '2001:db8:1000:1::1/64'], sliceA, 'up0', ['198.18.50.2/30', '2001:db8:1000:1::2/64']);
+    linkSliceB();
     // The node's own default route (to a neighbour that never answers): it must survive everything.
     ipIn(egress, 'link', 'add', 'up9', 'type', 'veth', 'peer', 'name', 'up9p');
     ipIn(egress, 'addr', 'add', '198.18.9.1/30', 'dev', 'up9');
@@ -123,9 +132,8 @@ describe.skipIf(bgpSkipReason)('slice tables on an egress node: provider routes 
     ipIn(sliceA, 'addr', 'add', '198.51.100.10/32', 'dev', 'lo');
     ipIn(sliceA, '-6', 'addr', 'add', '2001:db8:1000::10/128', 'dev', 'lo');
     ipIn(sliceA, 'route', 'add', 'default', 'via', '198.18.50.1');
-    ipIn(sliceA, '-6', 'route', 'add', 'default', 'via', '2001:db8:50::1');
+    ipIn(sliceA, '-6', 'route', 'add', 'default', 'via', '2001:db8:1000:1::1');
     ipIn(sliceB, 'addr', 'add', '203.0.113.130/32', 'dev', 'lo');
-    ipIn(sliceB, 'route', 'add', 'default', 'via', '198.18.51.1');
     // The provider routes the outside source back too: only the egress node decides.
     ipIn(provider, 'route', 'add', '198.51.100.0/24', 'via', '198.18.1.1');
     mainBefore = mainTable();
@@ -148,9 +156,11 @@ describe.skipIf(bgpSkipReason)('slice tables on an egress node: provider routes 
   });
 
   const fullA = [
+    '198.18.50.2', '2001:db8:1000:1::2', // the next hops' own routes
     '192.0.2.1 via 198.18.1.2', '203.0.113.0/25 via 198.18.50.2',
-    '2001:db8:1000::/48 via 2001:db8:50::2', '2001:db8:ffff::1 via 2001:db8:ff01::2', 'default via 198.18.1.2', 'default via 2001:db8:ff01::2',
+    '2001:db8:1000::/48 via 2001:db8:1000:1::2', '2001:db8:ffff::1 via 2001:db8:ff01::2', 'default via 198.18.1.2', 'default via 2001:db8:ff01::2',
   ].sort();
+  const defaultB = ['203.0.113.128/25 via 203.0.113.129', '203.0.113.129', 'default via 198.18.1.2'];
   const routesOf = (t: number): string[] => table(t).map((l) => l.replace(/ dev \S+ proto \S+$/, '')).sort();
 
   it('installs each slice\'s table and rules; provider routes land in the slice tables, never in main; forwarding on', async () => {
@@ -175,7 +185,7 @@ describe.skipIf(bgpSkipReason)('slice tables on an egress node: provider routes 
     expect(table(TA).every((l) => l.endsWith('proto 201'))).toBe(true);
     // `default`, IPv4 only (the slice has no IPv6 block): only 0.0.0.0/0; never A's routes.
     await waitFor('slice B\'s default', () => routesOf(TB).includes('default via 198.18.1.2'), 5000);
-    expect(routesOf(TB)).toEqual(['203.0.113.128/25 via 198.18.51.2', 'default via 198.18.1.2']);
+    expect(routesOf(TB)).toEqual(defaultB);
     expect(mainTable()).toBe(mainBefore);
     expect(tables.status()).toEqual([
       { slice: 'alpha', table: TA, routesInstalled: 4, skipped: [], blocksMissing: [] },
@@ -200,7 +210,7 @@ describe.skipIf(bgpSkipReason)('slice tables on an egress node: provider routes 
     await waitFor('defaults gone from A and B', () => !routesOf(TA).some((r) => r.startsWith('default')) && !routesOf(TB).some((r) => r.startsWith('default')), 2000, 20);
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(routesOf(TA)).toContain('192.0.2.1 via 198.18.1.2'); // the host route stays
-    expect(routesOf(TB)).toEqual(['203.0.113.128/25 via 198.18.51.2']);
+    expect(routesOf(TB)).toEqual(['203.0.113.128/25 via 203.0.113.129', '203.0.113.129']);
     // B has no route now: the guard rule answers, the main table's default is not used.
     expect(() => ipIn(egress, 'route', 'get', '192.0.2.1', 'from', '203.0.113.130', 'iif', 'sb0')).toThrow(/unreachable/i);
     expect(ping(sliceB, '203.0.113.130', '192.0.2.1')).toBe(false);
@@ -269,6 +279,60 @@ describe.skipIf(bgpSkipReason)('slice tables on an egress node: provider routes 
     expect(await tables.reconcile()).toEqual([]);
   });
 
+  it('the block route deleted, a table flushed by hand while the rules stay: put back on reconcile (the next hop inside the block is found in T)', async () => {
+    // Before the next hop's own route was in T, the kernel checked the
+    // gateway through our rules (to <block> lookup T, then the guard) and
+    // refused the block route with ENETUNREACH (IPv6: EHOSTUNREACH) forever.
+    ipIn(egress, 'route', 'del', '203.0.113.128/25', 'table', String(TB));
+    expect(await tables.reconcile()).toEqual(['add route 203.0.113.128/25 via 203.0.113.129 dev sb0 table 5002']);
+    ipIn(egress, '-6', 'route', 'flush', 'table', String(TA));
+    ipIn(egress, 'route', 'flush', 'table', String(TB));
+    const steps = await tables.reconcile();
+    expect(steps).toEqual(expect.arrayContaining([
+      'add route 2001:db8:1000:1::2/128 dev sa0 table 5001', 'add route 2001:db8:1000::/48 via 2001:db8:1000:1::2 dev sa0 table 5001',
+      'add route 203.0.113.129/32 dev sb0 table 5002', 'add route 203.0.113.128/25 via 203.0.113.129 dev sb0 table 5002',
+      'add route 0.0.0.0/0 via 198.18.1.2 table 5002', 'add route ::/0 via 2001:db8:ff01::2 table 5001',
+    ]));
+    expect(routesOf(TA)).toEqual(fullA);
+    expect(routesOf(TB)).toEqual(defaultB);
+    expect(tables.status().flatMap((s) => s.blocksMissing)).toEqual([]);
+    expect(ping(sliceA, '2001:db8:1000::10', '2001:db8:ffff::1')).toBe(true);
+    expect(ping(sliceB, '203.0.113.130', '192.0.2.1')).toBe(true);
+    expect(await tables.reconcile()).toEqual([]);
+  });
+
+  it('what cannot be put back is said per block with the reason (device down, device gone, someone else\'s route in its place), and put back once it can be', async () => {
+    const missing = (): Array<{ prefix: string; reason: string }> => tables.status().find((s) => s.slice === 'beta')!.blocksMissing;
+    // Down: the kernel drops every route via the device and refuses new ones.
+    ipIn(egress, 'link', 'set', 'sb0', 'down');
+    expect(await tables.reconcile()).toEqual([]);
+    expect(missing()).toEqual([{ prefix: '203.0.113.128/25', reason: 'egress device sb0 is down (ENETDOWN)' }]);
+    expect(tables.status().find((s) => s.slice === 'alpha')!.blocksMissing).toEqual([]);
+    ipIn(egress, 'link', 'set', 'sb0', 'up');
+    expect((await tables.reconcile()).sort()).toEqual(['add route 203.0.113.128/25 via 203.0.113.129 dev sb0 table 5002', 'add route 203.0.113.129/32 dev sb0 table 5002']);
+    expect(missing()).toEqual([]);
+    // Gone (deleting one end of a veth takes both).
+    ipIn(egress, 'link', 'del', 'sb0');
+    expect(await tables.reconcile()).toEqual([]);
+    expect(missing()).toEqual([{ prefix: '203.0.113.128/25', reason: 'egress device sb0 does not exist' }]);
+    linkSliceB();
+    expect((await tables.reconcile()).sort()).toEqual(['add route 203.0.113.128/25 via 203.0.113.129 dev sb0 table 5002', 'add route 203.0.113.129/32 dev sb0 table 5002']);
+    expect(missing()).toEqual([]);
+    await waitFor('B reaches the provider again', () => ping(sliceB, '203.0.113.130', '192.0.2.1'), 5000, 100);
+    // Someone else's route in the place of the block route: never written over.
+    ipIn(egress, 'route', 'replace', 'blackhole', '203.0.113.128/25', 'table', String(TB), 'proto', 'static');
+    const w = tables.writes;
+    expect(await tables.reconcile()).toEqual([]);
+    expect(tables.writes).toBe(w);
+    expect(missing()).toEqual([{ prefix: '203.0.113.128/25', reason: 'table 5002 has a route to 203.0.113.128/25 that is not visp\'s (protocol 4); it is left alone' }]);
+    expect(ipIn(egress, 'route', 'show', 'table', String(TB))).toMatch(/^blackhole 203\.0\.113\.128\/25 proto static/m);
+    expect(ping(sliceB, '203.0.113.130', '192.0.2.1')).toBe(false); // the replies die in the blackhole
+    ipIn(egress, 'route', 'del', 'blackhole', '203.0.113.128/25', 'table', String(TB), 'proto', 'static');
+    expect(await tables.reconcile()).toEqual(['add route 203.0.113.128/25 via 203.0.113.129 dev sb0 table 5002']);
+    expect(missing()).toEqual([]);
+    expect(ping(sliceB, '203.0.113.130', '192.0.2.1')).toBe(true);
+  });
+
   it('bad input is refused before anything is touched, naming the field', async () => {
     const bad = async (s: SliceTableSpec[], field: string, msg: RegExp): Promise<void> => {
       const e = await tables.setDesired(s).then(() => undefined, (x: unknown) => x);
@@ -281,7 +345,7 @@ describe.skipIf(bgpSkipReason)('slice tables on an egress node: provider routes 
     await bad([{ ...SLICE_A, blocks: ['203.0.113.1/25'] }], 'slices[0].blocks[0]', /host bits/);
     await bad([SLICE_A, { ...SLICE_B, blocks: ['203.0.113.0/24'] }], 'slices[1].blocks[0]', /overlaps 203\.0\.113\.0\/25 of slice alpha/);
     await bad([{ ...SLICE_B, nextHops: [] }], 'slices[0].nextHops', /no ipv4 next hop/);
-    await bad([{ ...SLICE_B, nextHops: [{ address: '198.18.51.2', dev: 'a/b' }] }], 'slices[0].nextHops[0].dev', /not an interface name/);
+    await bad([{ ...SLICE_B, nextHops: [{ address: '203.0.113.129', dev: 'a/b' }] }], 'slices[0].nextHops[0].dev', /not an interface name/);
     await bad([{ ...SLICE_B, routes: 'some' as 'full' }], 'slices[0].routes', /"default" or "full"/);
     expect(await tables.reconcile()).toEqual([]);
     expect(tables.status().map((s) => s.slice)).toEqual(['alpha', 'beta']);
@@ -291,7 +355,9 @@ describe.skipIf(bgpSkipReason)('slice tables on an egress node: provider routes 
     const a = table(TA);
     const steps = await tables.setDesired([SLICE_A]);
     expect(steps.filter((s) => s.startsWith('delete rule'))).toHaveLength(4);
-    expect(steps.filter((s) => s.startsWith('delete route')).sort()).toEqual(['delete route 0.0.0.0/0 via 198.18.1.2 table 5002', 'delete route 203.0.113.128/25 via 198.18.51.2 table 5002']);
+    expect(steps.filter((s) => s.startsWith('delete route')).sort()).toEqual([
+      'delete route 0.0.0.0/0 via 198.18.1.2 table 5002', 'delete route 203.0.113.128/25 via 203.0.113.129 table 5002', 'delete route 203.0.113.129/32 table 5002',
+    ]);
     expect(table(TB)).toEqual([]);
     expect(rules().filter((r) => r.includes('203.0.113.128/25') || r.includes('5002'))).toEqual([]);
     expect(table(TA)).toEqual(a);
