@@ -9,12 +9,21 @@
 //   in its own session, so it survives even a SIGKILLed agent.
 // - Egress removed from the node's desired state (the operator removed the
 //   node's egress) stops gobgpd for good: Cease to every provider.
+// - A slice's block is announced only while its data path here is in place
+//   (its route and rules in the slice's table: SliceTables says which are
+//   not, and why). Every reconcile puts the tables right first and then
+//   tells GoBGP what to announce, so a block whose route cannot be put back
+//   is withdrawn instead of drawing the Internet's traffic into nothing, and
+//   announced again by the reconcile that repairs it. `notReady(slice)` says
+//   why a slice's egress cannot carry traffic, for its endpoint's report.
 import { join } from 'node:path';
 import type { EgressDesired, EgressSliceStatus, EgressStatus } from '../bgp/desired.js';
 import { EgressNode } from '../bgp/egress-node.js';
 import type { EgressSpec } from '../bgp/reconcile.js';
 import { SliceTables } from '../bgp/slice-tables.js';
 import { watchProviderRoutes, type ProviderRouteWatch } from '../bgp/watch.js';
+import type { Family } from '../ipam/prefix.js';
+import { bytesToIp, ipToBytes, parseCidr } from '../netlink/codec.js';
 
 export interface AgentEgressOptions {
   /** Names the speaker's files: <runDir>/bgp-<name>.{sock,log}. */
@@ -29,9 +38,10 @@ export interface AgentEgressOptions {
 /** How long after a (re)started watch its initial dump is taken as the complete provider table. */
 const INITIAL_DUMP_MS = 1000;
 
-export const toEgressSpec = (d: EgressDesired): EgressSpec => ({
+/** The GoBGP side of `d`: every slice block is announced, or those `carries` says can carry traffic. */
+export const toEgressSpec = (d: EgressDesired, carries: (slice: string, block: string) => boolean = () => true): EgressSpec => ({
   asn: d.asn, routerId: d.routerId, providers: d.providers, maxLength: d.maxLength,
-  announcements: d.slices.flatMap((s) => s.blocks.map((b) => ({ prefix: b, allowed: b }))),
+  announcements: d.slices.flatMap((s) => s.blocks.filter((b) => carries(s.slice, b)).map((b) => ({ prefix: b, allowed: b }))),
 });
 
 export class AgentEgress {
@@ -60,7 +70,6 @@ export class AgentEgress {
   }
 
   private async up(d: EgressDesired): Promise<string[]> {
-    const spec = toEgressSpec(d);
     const steps: string[] = [];
     if (this.node && (this.node.spec.asn !== d.asn || this.node.spec.routerId !== d.routerId)) {
       // A new identity is a new speaker: the providers see it go and come back.
@@ -69,8 +78,12 @@ export class AgentEgress {
       await this.node.stop();
       this.node = undefined;
     }
-    // The tables first: the speaker's watch feeds them as soon as it starts.
+    // The tables first: the speaker's watch feeds them as soon as it starts,
+    // and what is announced depends on what of them is in place.
     this.tables ??= new SliceTables({ ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) });
+    steps.push(...await this.tables.setDesired(d.slices));
+    const missing = new Set((this.tables.status()).flatMap((t) => t.blocksMissing.map((b) => `${t.slice} ${b.prefix}`)));
+    const spec = toEgressSpec(d, (slice, block) => !missing.has(`${slice} ${canonPrefix(block)}`));
     if (!this.node) {
       const node = new EgressNode({
         spec, apiSocket: this.apiSocket, adopt: true, listenPort: -1,
@@ -86,7 +99,6 @@ export class AgentEgress {
     } else {
       steps.push(...await this.node.apply(spec));
     }
-    steps.push(...await this.tables.setDesired(d.slices));
     return steps;
   }
 
@@ -149,6 +161,37 @@ export class AgentEgress {
     return { enabled: true, running: pid !== undefined, ...(this.error ? { error: this.error } : {}), ...(pid !== undefined ? { pid } : {}), peers, slices };
   }
 
+  /**
+   * Why `slice`'s egress on this node cannot carry traffic now, in words
+   * (undefined: it can, or the slice has no egress here): what the last
+   * reconcile left not in place. For the report of the slice's egress-link
+   * endpoint on this node, which is not ready meanwhile.
+   */
+  notReady(slice: string): string | undefined {
+    const d = this.desired;
+    const s = d?.slices.find((x) => x.slice === slice);
+    if (!d || !s) return undefined;
+    if (this.error) return `egress: ${this.error}`;
+    const node = this.node;
+    if (node?.speaker.pid === undefined) return 'egress: the BGP speaker (gobgpd) is not running';
+    const why: string[] = [];
+    const t = this.tables?.status().find((x) => x.slice === slice);
+    const missing = new Map((t?.blocksMissing ?? []).map((b) => [b.prefix, b.reason]));
+    const announced = node.observed?.announced ?? new Set<string>();
+    for (const b of s.blocks) {
+      const reason = missing.get(canonPrefix(b));
+      if (reason !== undefined) why.push(`${b} withdrawn: ${reason}`);
+      else if (!announced.has(b) && !announced.has(canonPrefix(b))) why.push(`${b} is not announced`);
+    }
+    // Announced, but heard by no provider: no way in from the Internet.
+    const sessions = node.observed?.sessions ?? [];
+    for (const fam of new Set(s.blocks.map((b) => (b.includes(':') ? 'ipv6' : 'ipv4') as Family))) {
+      const up = d.providers.some((p) => p.families.includes(fam) && sessions.some((x) => sameAddress(x.address, p.address) && x.state === 'established'));
+      if (!up) why.push(`no ${fam} session with a provider is established`);
+    }
+    return why.length ? `egress: ${why.join('; ')}` : undefined;
+  }
+
   /** Let go without stopping gobgpd (agent shutdown or restart: the next agent adopts it). */
   close(): void {
     this.closeWatch();
@@ -158,3 +201,6 @@ export class AgentEgress {
     this.tables = undefined;
   }
 }
+
+const canonPrefix = (cidr: string): string => { const c = parseCidr(cidr); return `${c.address}/${c.prefixlen}`; };
+const sameAddress = (a: string, b: string): boolean => { try { return bytesToIp(ipToBytes(a)) === bytesToIp(ipToBytes(b)); } catch { return a === b; } };
