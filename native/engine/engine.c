@@ -61,6 +61,7 @@
 
 #include "nexthop.h"
 #include "offload.h"
+#include "pmtu.h"
 #include "xdp.h"
 
 #define MAX_TUNNELS 1024
@@ -96,6 +97,14 @@ struct tunnel {
   uint16_t ip_id;
   uint64_t tx_xdp, rx_xdp;
   uint64_t tx_seen;                     // tx_packets when its next hop was last looked up
+  // Path MTU (pmtu.h): what the underlay carries toward remote now, the
+  // smaller of underlay_mtu and the kernel's route MTU (a device MTU below
+  // what the agent said, a PMTU learnt from ICMP). An inner packet that does
+  // not fit after encapsulation is answered (too_big) instead of sent.
+  int path;
+  int64_t path_at;                      // when path was last looked up
+  uint64_t path_seen;                   // tx_packets + too_big then
+  uint64_t too_big;                     // "fragmentation needed" / "packet too big" written back into the device
 };
 
 // discarding: the rest of a too-long line, answered already, is skipped up to its newline.
@@ -132,6 +141,29 @@ static int encap_len(const struct tunnel *t) {
 static int overhead(const struct tunnel *t) {
   int ip = t->family == AF_INET ? 20 : 40;
   return ip + encap_len(t) + (t->kind == K_GRE ? 0 : ETH_HLEN);
+}
+
+// The largest inner IP packet the path carries once encapsulated.
+static int inner_max(const struct tunnel *t) {
+  return t->path - overhead(t);   // (overhead counts the inner Ethernet header of a TAP's frames)
+}
+
+static int64_t now_ms(void);
+
+// Ask the kernel for the route's MTU toward the remote again.
+static void path_update(struct tunnel *t) {
+  int m = path_mtu(t->family, &t->remote, &t->local);
+  int path = m > 0 && m < t->underlay_mtu ? m : t->underlay_mtu;
+  if (path != t->path && t->path) logf_("tunnel %s: path MTU %d -> %d (route %d, underlay %d); inner packets above %d are answered too big",
+                                        t->name, t->path, path, m, t->underlay_mtu, path - overhead(t));
+  t->path = path;
+  t->path_at = now_ms();
+  t->path_seen = t->tx_packets + t->too_big;
+}
+
+// After a send refused for size: look again, at most every 100 ms.
+static void path_suspect(struct tunnel *t) {
+  if (now_ms() - t->path_at >= 100) path_update(t);
 }
 
 static int addr_eq(const struct tunnel *t, int family, const void *a) {
@@ -403,6 +435,8 @@ static void raw_send(struct tunnel *t, int from, int n) {
     if (r < 0) {
       if (errno == EINTR) continue;
       // EAGAIN/EMSGSIZE/unreachable: drop this one and go on with the rest.
+      // EMSGSIZE: the path shrank under us (the device's MTU, a learnt PMTU); the next packets are measured against it.
+      if (errno == EMSGSIZE) path_suspect(t);
       t->tx_drop_error++; sent++; continue;
     }
     for (int i = sent; i < sent + r; i++) { t->tx_packets++; t->tx_bytes += msg_payload(i) - txiov[i][0].iov_len; }
@@ -421,7 +455,7 @@ static int fast_send(struct tunnel *t, int n) {
   if (t->probe) { t->probe = 0; raw_send(t, 0, 1); i = 1; }
   for (; i < n; i++) {
     size_t pay = msg_payload(i);
-    if (pay + (size_t)iph > (size_t)t->dev_mtu) { t->tx_drop_error++; continue; }   // what the raw socket's EMSGSIZE would be
+    if (pay + (size_t)iph > (size_t)t->dev_mtu) { t->tx_drop_error++; path_suspect(t); continue; }   // what the raw socket's EMSGSIZE would be
     uint8_t *f = xport_tx_frame(x);
     if (!f) break;
     memcpy(f, t->eth, ETH_HLEN);
@@ -450,6 +484,19 @@ static int fast_send(struct tunnel *t, int n) {
 static void tx_flush(struct tunnel *t, int n) {
   int from = t->fast && t->port >= 0 && ports[t->port].x ? fast_send(t, n) : 0;
   if (from < n) raw_send(t, from, n);
+}
+
+// An inner packet the path cannot carry: dropped (txDropOversize) and, where
+// a kernel tunnel would answer, answered (pmtu.h; tooBig counts the answers).
+static void too_big(struct tunnel *t, const uint8_t *f, size_t len, int l2) {
+  static uint8_t out[1280 + ETH_HLEN];
+  static const struct virtio_net_hdr none;
+  // Linux answers bridged frames (L2) only for an MTU of at least 576 (iptunnel_pmtud_check_icmp); its ip_gre, any.
+  size_t n = too_big_reply(out, sizeof out, f, len, l2, inner_max(t), l2 ? 576 : 68);
+  t->tx_drop_oversize++;   // not sent, whether answered or not
+  if (!n) return;
+  struct iovec iov[2] = { { (void *)&none, VNET_HLEN }, { out, n } };
+  if (writev(t->fd, iov, 2) == (ssize_t)(n + VNET_HLEN)) t->too_big++;
 }
 
 static void tap_readable(struct tunnel *t) {
@@ -484,7 +531,7 @@ static void tap_readable(struct tunnel *t) {
       inner_v6 = v == 6;
     }
     if (vh.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
-      if (len > (size_t)(t->mtu + l2)) { t->tx_drop_oversize++; continue; }   // never fragment silently
+      if (len > (size_t)(inner_max(t) + l2)) { too_big(t, f, len, l2); continue; }   // never fragment silently, never drop silently
       if ((vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && csum_complete(f, len, &vh)) { t->tx_drop_error++; continue; }
       add_msg(&e, n++, inner_v6, f, len, NULL, 0);
     } else {
@@ -495,7 +542,7 @@ static void tap_readable(struct tunnel *t) {
         k = gso_split(f, len, &vh, l2, seghdr[0], SEG_STRIDE, segs, TX_MSGS, &l3max);
       }
       if (k < 0) { t->tx_drop_error++; continue; }
-      if (l3max > (size_t)t->mtu) { t->tx_drop_oversize++; continue; }
+      if (l3max > (size_t)inner_max(t)) { too_big(t, f, len, l2); continue; }
       t->tx_gso++;
       for (int i = 0; i < k; i++) add_msg(&e, n++, inner_v6, segs[i].hdr, segs[i].hlen, segs[i].payload, segs[i].plen);
     }
@@ -870,6 +917,7 @@ static void cmd_add(int fd, char **keys, char **vals, int n) {
   struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(T_TAP, (uint32_t)slot) };
   epoll_ctl(epfd, EPOLL_CTL_ADD, t.fd, &ev);
   t.port = -1;
+  path_update(&t);
   tunnels[slot] = t;
   demux_add(slot);
   allow_update(&tunnels[slot], 1);
@@ -931,10 +979,10 @@ static void cmd_list(int fd) {
     if (t->has_key) snprintf(k, sizeof k, "%u", t->key);
     if (t->has_mac) snprintf(m, sizeof m, "\"%02x:%02x:%02x:%02x:%02x:%02x\"", t->mac[0], t->mac[1], t->mac[2], t->mac[3], t->mac[4], t->mac[5]);
     o += (size_t)snprintf(out + o, sizeof out - o,
-      "%s{\"name\":\"%s\",\"kind\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\",\"key\":%s,\"mac\":%s,\"underlayMtu\":%d,\"mtu\":%d,"
+      "%s{\"name\":\"%s\",\"kind\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\",\"key\":%s,\"mac\":%s,\"underlayMtu\":%d,\"mtu\":%d,\"pathMtu\":%d,\"tooBig\":%lu,"
       "\"txPackets\":%lu,\"txBytes\":%lu,\"rxPackets\":%lu,\"rxBytes\":%lu,\"txDropOversize\":%lu,\"txDropError\":%lu,\"rxDropError\":%lu,\"txGsoFrames\":%lu,\"rxGroFrames\":%lu,\"detached\":%s,"
       "\"fastPath\":%s,\"txXdp\":%lu,\"rxXdp\":%lu}",
-      first ? "" : ",", t->name, kind_name[t->kind], l, r, k, m, t->underlay_mtu, t->mtu,
+      first ? "" : ",", t->name, kind_name[t->kind], l, r, k, m, t->underlay_mtu, t->mtu, t->path, t->too_big,
       t->tx_packets, t->tx_bytes, t->rx_packets, t->rx_bytes, t->tx_drop_oversize, t->tx_drop_error, t->rx_drop_error, t->tx_gso, t->rx_gro,
       t->detached ? "true" : "false", t->fast ? "true" : "false", t->tx_xdp, t->rx_xdp);
     first = 0;
@@ -1052,7 +1100,15 @@ int main(int argc, char **argv) {
   int ticks = 0;
   while (!stopping) {
     int64_t now = now_ms();
-    if (now >= next_refresh) { refresh(++ticks % 4 == 0); next_refresh = now + 250; }
+    if (now >= next_refresh) {
+      refresh(++ticks % 4 == 0);
+      // Every second, the path MTU of each tunnel that sent (or was refused) since its last look.
+      if (ticks % 4 == 0) for (int i = 0; i < MAX_TUNNELS; i++) {
+        struct tunnel *t = &tunnels[i];
+        if (t->used && t->tx_packets + t->too_big != t->path_seen) path_update(t);
+      }
+      next_refresh = now + 250;
+    }
     int n = epoll_wait(epfd, evs, 64, (int)(next_refresh - now));
     if (n < 0) { if (errno == EINTR) continue; logf_("epoll_wait: %s", strerror(errno)); break; }
     for (int i = 0; i < n; i++) {

@@ -32,6 +32,10 @@ export interface EngineTunnelState {
   mac: string | null;
   underlayMtu: number;
   mtu: number;
+  /** What the underlay carries toward the remote now: the smaller of underlayMtu and the kernel's route MTU (device, learnt PMTU). */
+  pathMtu?: number;
+  /** Inner packets too big for pathMtu answered with ICMP "fragmentation needed" / ICMPv6 "packet too big" (each also counts in txDropOversize). */
+  tooBig?: number;
   txPackets: number;
   txBytes: number;
   rxPackets: number;
