@@ -345,7 +345,7 @@ function agentStream(
           }
           try {
             await controller.agentConnected({
-              node: claimed, underlay: m.register.underlayAddresses, capabilities: m.register.capabilities.map(capabilityFromPb),
+              node: claimed, underlay: m.register.underlayAddresses, capabilities: m.register.capabilities.map((c, i) => capabilityFromPb(c, `register.capabilities[${i}]`)),
               ...(m.register.reservedNamespaces ? { reservedNamespaces: m.register.reservedNamespaces.names } : {}),
             }, session);
           } catch (e) {
@@ -359,8 +359,8 @@ function agentStream(
             generation: m.report.generation, repairs: m.report.repairs, tornDown: m.report.tornDown,
             ...(m.report.reservedNamespaces ? { reservedNamespaces: m.report.reservedNamespaces.names } : {}),
             ...(m.report.egress?.enabled ? { egress: statusFromPb(m.report.egress)! } : {}),
-            endpoints: m.report.endpoints.map((e) => ({
-              slice: e.slice, link: e.link, state: stateFromPb(e.state) ?? 'configuring', ...(e.error ? { error: e.error } : {}), ...(e.bridge ? { bridge: e.bridge } : {}),
+            endpoints: m.report.endpoints.map((e, i) => ({
+              slice: e.slice, link: e.link, state: stateFromPb(e.state, `report.endpoints[${i}].state`) ?? 'configuring', ...(e.error ? { error: e.error } : {}), ...(e.bridge ? { bridge: e.bridge } : {}),
               devices: e.devices, rxPackets: e.rxPackets, txPackets: e.txPackets, rxBytes: e.rxBytes, txBytes: e.txBytes,
               ...(e.dataplane ? { dataplane: e.dataplane } : {}),
             })),
