@@ -20,6 +20,7 @@ import type { TunnelKind } from '../tunnel/types.js';
 import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
 import { AgentEgress } from './egress.js';
 import { chooseUnderlay } from './underlay.js';
+import { underlayMtus } from './underlay-mtu.js';
 export type { DesiredEndpoint };
 
 export type EndpointState = 'ready' | 'failed' | 'stopped' | 'configuring';
@@ -97,13 +98,14 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
    * underlay.ts from the controller's address (without one: as for a
    * controller on this machine).
    */
-  async identity(underlayOverride?: string[], controller?: string): Promise<{ underlay: string[]; capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }> }> {
+  async identity(underlayOverride?: string[], controller?: string): Promise<{ underlay: string[]; underlayMtu: Record<string, number>; capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }> }> {
     const underlay = await chooseUnderlay({
       controller: controller ?? 'unix:', ...(underlayOverride?.length ? { given: underlayOverride } : {}),
       ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.log ? { log: this.opts.log } : {}),
     });
     const caps = await capabilities();
-    return { underlay, capabilities: Object.values(caps).map((c) => ({ ...c })) };
+    const underlayMtu = await underlayMtus(underlay, this.opts.netns);
+    return { underlay, underlayMtu, capabilities: Object.values(caps).map((c) => ({ ...c })) };
   }
 
   /** Namespaces no slice may use on this node (the node's own, every one visp did not create): for Register and every report. */

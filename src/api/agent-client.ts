@@ -95,7 +95,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
     // Register first, with the namespaces no slice may use here (the controller refuses them at Allocate).
     void core.reservedNamespaces().catch((e: Error) => { log(`reserved namespaces: ${e.message}`); return [] as string[]; }).then((names) => {
       if (stream !== s) return;
-      s.write({ register: { node: nodeName, underlayAddresses: id.underlay, version: 'visp 0.1.0',
+      s.write({ register: { node: nodeName, underlayAddresses: id.underlay, underlayMtus: id.underlayMtu, version: 'visp 0.1.0',
         capabilities: id.capabilities.map(capabilityToPb), reservedNamespaces: { names } } });
     });
   };

@@ -347,6 +347,7 @@ function agentStream(
             await controller.agentConnected({
               node: claimed, underlay: m.register.underlayAddresses, capabilities: m.register.capabilities.map((c, i) => capabilityFromPb(c, `register.capabilities[${i}]`)),
               ...(m.register.reservedNamespaces ? { reservedNamespaces: m.register.reservedNamespaces.names } : {}),
+              underlayMtu: m.register.underlayMtus,
             }, session);
           } catch (e) {
             audit(claimed, e);

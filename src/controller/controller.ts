@@ -14,7 +14,7 @@ import { endpointsFor, namespacesOn, nodesOf, type DesiredEndpoint } from './des
 import { egressDesiredFor, maxLengthFor, validateEgressConfig } from './egress.js';
 import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
 import { sliverId } from './model.js';
-import { inTopologyTerms, ipamRequest, linkRecords, placeLinks } from './place.js';
+import { checkUnderlayMtus, inTopologyTerms, ipamRequest, linkRecords, placeLinks, type PlacementNode } from './place.js';
 import { KeyedQueue } from './queue.js';
 import { checkNamespaces } from './namespaces.js';
 import { addressCount, checkRequestLimits, DEFAULT_LIMITS, LIMIT_NAMES, type Limits } from './limits.js';
@@ -402,7 +402,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
    * connection replaces it and the old stream is closed with the reason.
    * An underlay address that links on this node use may not disappear.
    */
-  async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities']; reservedNamespaces?: string[] }, session: AgentSession): Promise<void> {
+  async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities']; reservedNamespaces?: string[]; underlayMtu?: Record<string, number> }, session: AgentSession): Promise<void> {
     if (!ID.test(reg.node)) throw new InvalidSpecError(`register.node: ${JSON.stringify(reg.node)} is not a node name`, { field: 'node' });
     let replaced: AgentSession | undefined;
     await this.queue.run(`node/${reg.node}`, async () => {
@@ -417,7 +417,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       if (inUse.length) {
         throw new IncompatibleStateError(`register.underlay_addresses: links on node ${reg.node} use ${inUse.join(', ')}, which this agent does not offer (${reg.underlay.join(', ') || 'none'}); restore the address or delete those slices`, { field: 'underlay_addresses' });
       }
-      const rec: NodeRecord = { name: reg.node, underlay: reg.underlay, capabilities: reg.capabilities, lastSeen: this.clock.now() };
+      const rec: PlacementNode = { name: reg.node, underlay: reg.underlay, capabilities: reg.capabilities, lastSeen: this.clock.now(), ...checkUnderlayMtus(reg.underlay, reg.underlayMtu) };
       await this.save(K.node(reg.node), rec);
       this.nodes.set(reg.node, rec);
       this.sessions.set(reg.node, session);

@@ -12,8 +12,34 @@ import type { TunnelKind } from '../tunnel/types.js';
 import type { LinkChoice, LinkSpec, SliceAllocation, SliceSpec } from '../ipam/types.js';
 import { EGRESS_MEMBER, type LinkRecord, type NodeRecord, type Topology, type TopologyLink } from './model.js';
 
-/** Underlay MTU assumed for every node (lab veths, typical testbed Ethernet). */
+/** Underlay MTU of an address its node did not report one for (an agent from before it did). */
 export const UNDERLAY_MTU = 1500;
+
+/**
+ * What placement reads of a node besides its record: the MTU of the device
+ * each underlay address is on, as its agent measured it at Register
+ * (address → MTU). Absent, or an address missing: UNDERLAY_MTU.
+ */
+export interface UnderlayMtus { underlayMtu?: Readonly<Record<string, number>> }
+export type PlacementNode = NodeRecord & UnderlayMtus;
+
+/**
+ * The MTUs an agent reported at Register, checked: one per underlay address
+ * it offers, each a whole number from 576 to 65535. Nothing reported: {} (every address 1500).
+ */
+export function checkUnderlayMtus(underlay: readonly string[], mtus: Readonly<Record<string, number>> | undefined): UnderlayMtus {
+  const out: Record<string, number> = {};
+  for (const [a, m] of Object.entries(mtus ?? {})) {
+    const f = `register.underlay_mtus[${JSON.stringify(a)}]`;
+    if (!underlay.includes(a)) throw new InvalidSpecError(`${f}: ${a} is not one of the underlay addresses offered (${underlay.join(', ') || 'none'})`, { field: 'underlay_mtus' });
+    if (!Number.isInteger(m) || m < 576 || m > 65535) throw new InvalidSpecError(`${f}: ${m} is not an MTU from 576 to 65535`, { field: 'underlay_mtus' });
+    out[a] = m;
+  }
+  return Object.keys(out).length ? { underlayMtu: out } : {};
+}
+
+/** The MTU under one of a node's underlay addresses. */
+export const underlayMtuOf = (n: PlacementNode, address: string): number => n.underlayMtu?.[address] ?? UNDERLAY_MTU;
 
 /** Order of preference for `auto`: layer-2 kinds, kernel first. */
 const AUTO_ORDER: readonly TunnelKind[] = ['vxlan', 'gretap', 'ip6gretap', 'etherip'];
@@ -37,6 +63,8 @@ export interface PlacedLink {
   ways: Way[];
   /** Per member, in member order. */
   members: Array<{ node: string; physicalNode: string; netns: string; ifname: string }>;
+  /** Per way (same order): the largest link MTU its path leaves (the smallest member underlay MTU minus the kind's overhead). */
+  maxMtu: number[];
 }
 
 export const defaultNetns = (slice: string, nodeId: string): string => `visp-${slice}-${nodeId}`.slice(0, 200);
@@ -50,7 +78,7 @@ const supports = (n: NodeRecord, kind: TunnelKind): boolean => n.capabilities.fi
  * still be allocated on; its agent reports a failure at Provision if it lacks
  * the kind).
  */
-export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string, NodeRecord>, connected: (name: string) => boolean,
+export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string, PlacementNode>, connected: (name: string) => boolean,
   egressNodes: ReadonlySet<string> = new Set()): PlacedLink[] {
   const byId = new Map(t.nodes.map((n, i) => [n.id, { n, i }]));
   t.nodes.forEach((n, i) => {
@@ -91,12 +119,21 @@ export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string
       const tn = byId.get(m.node)!.n;
       return { node: m.node, physicalNode: r.name, netns: tn.netns || defaultNetns(slice, tn.id), ifname: m.ifname || ifnameFor(m.node) };
     });
-    return { link: l, ways, members };
+    return { link: l, ways, members, maxMtu: ways.map((w) => pathOf(w, recs).max) };
   });
 }
 
-/** The largest MTU a link of this kind over this family can have. */
-const maxMtuOf = (w: Pick<Way, 'kind' | 'family'>): number => UNDERLAY_MTU - drivers[w.kind].overhead(w.family);
+/**
+ * A way's path: the smallest underlay MTU among its members' addresses (the
+ * member it belongs to, by index), and the largest link MTU it leaves, that
+ * minus the kind's overhead over that family.
+ */
+function pathOf(w: Way, recs: readonly PlacementNode[]): { underlay: number; member: number; max: number } {
+  let member = 0;
+  w.underlays.forEach((a, j) => { if (underlayMtuOf(recs[j]!, a) < underlayMtuOf(recs[member]!, w.underlays[member]!)) member = j; });
+  const underlay = underlayMtuOf(recs[member]!, w.underlays[member]!);
+  return { underlay, member, max: underlay - drivers[w.kind].overhead(w.family) };
+}
 
 /**
  * Every way the link may be carried, best first: its kind (or auto's, in
@@ -119,13 +156,14 @@ function waysFor(l: TopologyLink, recs: NodeRecord[], lan: boolean, connected: (
     for (const family of usable) all.push({ kind, family, underlays: recs.map((r) => underlayOf(r, family)!) });
   }
   // MTU is checked here, before anything is allocated: ways it does not fit are no ways.
-  const fits = (w: Way): boolean => (!l.mtu || l.mtu <= maxMtuOf(w)) && (!l.ipv6 || (l.mtu || maxMtuOf(w)) >= 1280);
+  const fits = (w: Way): boolean => { const { max } = pathOf(w, recs); return (!l.mtu || l.mtu <= max) && (!l.ipv6 || (l.mtu || max) >= 1280); };
   const ways = all.filter(fits);
   if (ways.length === 0) {
     const w = all[0]!;
-    const max = maxMtuOf(w);
-    if (l.mtu && l.mtu > max) throw bad(`${f}.mtu`, `${l.mtu} does not fit: ${w.kind} over IPv${w.family} leaves at most ${max}`);
-    throw bad(`${f}.mtu`, `${l.mtu || max} is below IPv6's minimum of 1280`);
+    const { underlay, member, max } = pathOf(w, recs);
+    const why = `${w.kind} over IPv${w.family} leaves at most ${max} (the underlay MTU ${underlay} of node ${recs[member]!.name} at ${w.underlays[member]} minus ${drivers[w.kind].overhead(w.family)})`;
+    if (l.mtu && l.mtu > max) throw bad(`${f}.mtu`, `${l.mtu} does not fit: ${why}`);
+    throw bad(`${f}.mtu`, `${l.mtu || max} is below IPv6's minimum of 1280: ${why}`);
   }
   const keyed = ways.findIndex((w) => drivers[w.kind].identifier !== 'underlayPair');
   return keyed < 0 ? ways : ways.slice(0, keyed + 1);
@@ -216,7 +254,7 @@ export function linkRecords(placed: readonly PlacedLink[], a: SliceAllocation): 
   return placed.map((p) => {
     const la = a.links.find((x) => x.name === p.link.id)!;
     const way = p.ways[la.choice ?? 0]!;
-    const mtu = p.link.mtu ? p.link.mtu : maxMtuOf(way);
+    const mtu = p.link.mtu ? p.link.mtu : p.maxMtu[la.choice ?? 0]!;
     return {
       id: p.link.id, kind: way.kind, key: la.vni ?? la.greKey ?? 0, mtu, lan: p.members.length > 2, addressClass: p.link.addressClass,
       ...(la.ipv4 ? { ipv4Subnet: la.ipv4.prefix } : {}), ...(la.ipv6 ? { ipv6Subnet: la.ipv6.prefix } : {}),
