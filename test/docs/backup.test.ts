@@ -39,8 +39,8 @@ const topology = (i: number) => ({
 const POOLS = { pools: [{ name: 'bk-v4', prefix: '198.19.0.0/16', class: 'local' as const, defaultBlockLength: 30, largestBlockLength: 24 }] };
 
 describe.skipIf(kernelSkipReason)('visp backup: online, consistent, restorable', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'visp-backup-'));
-  const store = join(dir, 'store.sqlite');
+  let dir = '';
+  let store = '';
   let pki: LabPki;
   let ctl: ControllerHandle | undefined;
   let api: VispClient | undefined;
@@ -68,6 +68,8 @@ describe.skipIf(kernelSkipReason)('visp backup: online, consistent, restorable',
   };
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'visp-backup-'));
+    store = join(dir, 'store.sqlite');
     pki = await labPki(join(dir, 'pki'), ['n1', 'n2']);
     const u = underlayPair('bk');
     await start(store);
@@ -89,7 +91,7 @@ describe.skipIf(kernelSkipReason)('visp backup: online, consistent, restorable',
   afterAll(async () => {
     for (const a of agents) await a.close().catch(() => undefined);
     await stop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('takes copies while the controller allocates slice after slice', async () => {

@@ -25,7 +25,7 @@ const skip = kernelSkipReason ?? (!haveGobgpd ? 'gobgpd is not installed (Debian
 if (skip && !kernelSkipReason) console.warn(`SKIP: ${skip}`);
 
 describe.skipIf(skip)('visp retire', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'visp-retire-'));
+  let dir = '';
   const procs: ChildProcess[] = [];
   let a = '', b = '';
   let gobgpd: ChildProcess, engine: ChildProcess, other: ChildProcess, agent: ChildProcess;
@@ -46,6 +46,7 @@ describe.skipIf(skip)('visp retire', () => {
   };
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'visp-retire-'));
     a = makeNetns('reta');
     b = makeNetns('retb');
     const sock = `unix://${join(dir, 'bgp-x.sock')}`;
@@ -61,7 +62,7 @@ describe.skipIf(skip)('visp retire', () => {
 
   afterAll(() => {
     for (const p of procs) if (p.pid) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses while an agent runs in the namespace, and --dry-run only says', async () => {

@@ -44,13 +44,15 @@ export interface Host extends HostSpec {
 }
 
 export class Sandbox {
-  readonly dir = mkdtempSync(join(tmpdir(), 'visp-doctest-'));
+  /** The sandbox's files on the machine (made by start()). */
+  dir = '';
   readonly hosts = new Map<string, Host>();
   private hub = '';
   private madeRunVisp = false;
   private blocks = 0;
 
   async start(specs: readonly HostSpec[]): Promise<void> {
+    this.dir = mkdtempSync(join(tmpdir(), 'visp-doctest-'));
     this.hub = makeNetns('dochub');
     ipIn(this.hub, 'link', 'add', 'br0', 'type', 'bridge');
     ipIn(this.hub, 'link', 'set', 'br0', 'up');
@@ -170,6 +172,6 @@ export class Sandbox {
     for (const h of this.hosts.values()) delNetns(h.netns);
     if (this.hub) delNetns(this.hub);
     if (this.madeRunVisp) { try { rmdirSync('/run/visp'); } catch { /* in use by a lab meanwhile */ } }
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
