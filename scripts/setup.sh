@@ -25,6 +25,10 @@ declare -A PKGS=(
   # ... and xz, which unpacks Debian's kernel image for the VM lane's fast
   # boot (and its modules where they are .ko.xz).
   [xz-utils]=/usr/bin/xz
+  # The deployment guide's test: openssl checks a rotated certificate,
+  # systemd-analyze verifies the units in deploy/.
+  [openssl]=/usr/bin/openssl
+  [systemd]=/usr/bin/systemd-analyze
 )
 missing=()
 for p in "${!PKGS[@]}"; do [[ -e "${PKGS[$p]}" ]] || missing+=("$p"); done

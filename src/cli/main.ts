@@ -17,6 +17,8 @@ lab mode (this machine; needs root):
 daemons (config files: docs/config.md):
   controller [--config FILE] …         the controller: the API, the store, the address pools
   agent [--config FILE] …              one node's agent: builds what the controller asks of this node
+  backup --out FILE [--store FILE]     a consistent copy of the controller's store while it runs (docs/deploy.md)
+  retire [--run-dir DIR]               on a retired node: stop the engine and gobgpd its agent left running
 
 operator (--controller ADDR, else $VISP_CONTROLLER, else the one lab that is up; --json for scripts):
   slices                               slices, their states and link counts
@@ -49,6 +51,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   bgp: async () => (await import('./bgp.js')).bgpCmd,
   egress: async () => (await import('./bgp.js')).egressCmd,
   certs: async () => (await import('./certs.js')).certsCmd,
+  backup: async () => (await import('./backup.js')).backupCmd,
+  retire: async () => (await import('./retire.js')).retireCmd,
 };
 
 /** Commands with subcommands whose `--help` (before any subcommand) lists the subcommands. */
