@@ -46,7 +46,7 @@ function pingDf(ns: string, dst: string, size: number): string {
   const out = r.stdout + r.stderr;
   if (r.status === 0) return 'ok';
   // From the engine: "Frag needed and DF set (mtu = N)", "Packet too big: mtu=N"; once the stack has learnt it: "message too long, mtu=N".
-  const m = /Frag needed and DF set \(mtu = (\d+)\)|Packet too big: mtu=(\d+)|message too long, mtu=(\d+)/.exec(out);
+  const m = /Frag needed and DF set \(mtu = (\d+)\)|Packet too big: mtu=(\d+)|message too long, mtu[:=] ?(\d+)/.exec(out);
   return m ? `mtu ${m[1] ?? m[2] ?? m[3]}` : `no answer: ${out.trim()}`;
 }
 
