@@ -78,7 +78,14 @@ export class AgentEgress {
       await this.node.stop();
       this.node = undefined;
     }
-    // The tables first: the speaker's watch feeds them as soon as it starts,
+    // A block no longer desired (Delete, Shutdown, expiry) is withdrawn
+    // before its route and rules go: the providers stop sending its traffic
+    // first, and no table reconcile stands between the verb and the withdrawal.
+    const desiredBlocks = new Set(d.slices.flatMap((s) => s.blocks));
+    if (this.node?.spec.announcements.some((a) => !desiredBlocks.has(a.prefix))) {
+      steps.push(...await this.node.apply({ ...this.node.spec, announcements: this.node.spec.announcements.filter((a) => desiredBlocks.has(a.prefix)) }));
+    }
+    // The tables next: the speaker's watch feeds them as soon as it starts,
     // and what is announced depends on what of them is in place.
     this.tables ??= new SliceTables({ ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) });
     steps.push(...await this.tables.setDesired(d.slices));
