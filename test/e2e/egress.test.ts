@@ -22,6 +22,7 @@ import { Bird, bgpSkipReason, vethBetween } from '../bgp/fixtures.js';
 import { birdConfig as labBirdConfig } from '../../src/lab/providers.js';
 import { ipIn, makeNetns } from '../helpers/netns.js';
 import { Lab, pingAsync, sleep, stripLen, waitFor, type Manifest, type TopologyLink } from './support.js';
+import type { WatchEventsResponse__Output } from '../../src/api/gen/visp/v1/WatchEventsResponse.js';
 
 const ASN = 64500;
 const PROV = [
@@ -54,6 +55,8 @@ describe.skipIf(bgpSkipReason)('e2e: BGP egress through the API, two BIRD 2 prov
   const bothHave = (prefix: string): boolean => birds.every((b) => b.route(prefix)?.asPath === String(ASN));
   const noneHas = (prefix: string): boolean => birds.every((b) => b.route(prefix) === undefined);
   const tableRoutes = (fam: '-4' | '-6', t: number | string): string => ipIn(egrNs, fam, 'route', 'show', 'table', String(t));
+  /** BIRD's import counters of its sessions with us (updates and withdraws received, accepted, …): any flap changes them. */
+  const birdCounters = (b: Bird): string[] => ['egress4', 'egress6'].map((p) => /Import updates:.*\n\s*Import withdraws:.*/.exec(b.birdc('show', 'protocols', 'all', p))?.[0] ?? '');
   /** When BIRD last changed its route for prefix (timeformat iso long): a re-announcement changes it. */
   const routeSince = (b: Bird, prefix: string): string => /\[egress[46] ([^\]]+)\]/.exec(b.birdc('show', 'route', prefix, 'all'))?.[1] ?? '';
 
@@ -202,6 +205,58 @@ describe.skipIf(bgpSkipReason)('e2e: BGP egress through the API, two BIRD 2 prov
     }
   });
 
+  it('the slice\'s table flushed and a rule deleted by hand on the egress node: put back within a couple of reconcile intervals, reported as repairs, the prefixes never withdrawn', async () => {
+    const events: WatchEventsResponse__Output[] = [];
+    const stream = lab.api.operator.watchEvents({ slice: '', node: 'egr' });
+    const reader = (async () => { for await (const ev of stream) events.push(ev); })().catch(() => undefined);
+    await sleep(100);
+    const before = birds.map((b) => birdCounters(b));
+    ipIn(egrNs, 'route', 'flush', 'table', String(table));
+    ipIn(egrNs, '-6', 'route', 'flush', 'table', String(table));
+    ipIn(egrNs, 'rule', 'del', 'from', block4, 'lookup', String(table), 'priority', '10000');
+    const t0 = Date.now();
+    // The agent reconciles every 500 ms here: two intervals and a pass.
+    await waitFor('the block routes and the rule back', () => tableRoutes('-4', table).includes(`${block4} via`) && tableRoutes('-6', table).includes(`${block6} via`)
+      && ipIn(egrNs, 'rule', 'show').includes(`from ${block4} lookup ${table}`), 1500, 25)
+      .catch((e: Error) => { throw new Error(`${e.message}\n${lab.log.filter((l) => l.includes('egr')).slice(-30).join('\n')}`); });
+    const took = Date.now() - t0;
+    await waitFor('repair events', () => events.some((ev) => ev.kind === 'repair' && ev.message.includes(`add rule 10000: from ${block4} lookup ${table}`)), 5000, 25);
+    const repairs = events.filter((ev) => ev.kind === 'repair').map((ev) => ev.message);
+    expect(repairs.some((r) => r.includes(`add route ${block4} via `) && r.includes(`table ${table}`)), repairs.join('\n')).toBe(true);
+    expect(repairs.some((r) => r.includes(`add route ${block6} via `))).toBe(true);
+    stream.cancel();
+    await reader;
+    expect(took).toBeLessThan(1500);
+    await waitFor('provider routes back in the slice table', () => tableRoutes('-4', table).includes('default') && tableRoutes('-6', table).includes('default'), 5000, 50);
+    for (const p of PROV) for (const host of p.host) await waitFor(`ping ${host}`, () => pingAsync(exp, host, 1, 1), 5000, 100);
+    // Repaired in the pass that found it, before GoBGP was told anything: the providers saw no withdrawal.
+    expect(birds.map((b) => birdCounters(b))).toEqual(before);
+    expect((await lab.api.links.status({ slice })).manifest!.operationalState).toBe('OPERATIONAL_STATE_READY');
+  });
+
+  it('someone else\'s route in the place of the block route on the egress node (visp never overwrites it): the slice leaves READY with the reason and its prefix is withdrawn at both providers; once it is gone, READY and announced again', async () => {
+    ipIn(egrNs, 'route', 'replace', 'blackhole', block4, 'table', String(table), 'proto', 'static');
+    await waitFor('withdrawn at both providers', () => noneHas(block4), 3000, 25);
+    expect(bothHave(block6)).toBe(true); // the IPv6 block can still carry traffic
+    let failed: Manifest | undefined;
+    await waitFor('the slice not READY', async () => {
+      failed = (await lab.api.links.status({ slice })).manifest!;
+      return failed.operationalState !== 'OPERATIONAL_STATE_READY';
+    }, 5000, 50);
+    expect(failed!.operationalState).toBe('OPERATIONAL_STATE_FAILED');
+    const ep = failed!.slivers[0]!.endpoints.find((e) => e.physicalNode === 'egr')!;
+    expect(ep.operationalState).toBe('OPERATIONAL_STATE_FAILED');
+    expect(ep.error).toContain(`${block4} withdrawn: table ${table} has a route to ${block4} that is not visp's (protocol 4); it is left alone`);
+    expect(failed!.slivers[0]!.endpoints.find((e) => e.physicalNode === 'r1')!.operationalState).toBe('OPERATIONAL_STATE_READY');
+    // It stays that way while the route stays (the agent keeps reconciling).
+    await sleep(1500);
+    expect(noneHas(block4)).toBe(true);
+    ipIn(egrNs, 'route', 'del', 'blackhole', block4, 'table', String(table), 'proto', 'static');
+    m = await lab.waitState(slice, 'OPERATIONAL_STATE_READY', 5000);
+    await waitFor('announced again at both providers', () => bothHave(block4), 5000, 25);
+    for (const p of PROV) await waitFor(`ping ${p.host[0]}`, () => pingAsync(exp, p.host[0], 1, 1), 5000, 100);
+  });
+
   it('agent restarted: no withdrawal flap at the providers (BIRD\'s route is unchanged), gobgpd adopted', async () => {
     const sock = join(lab.dir, 'bgp-egr.sock');
     const pid = findGobgpd(sock);
@@ -235,7 +290,8 @@ describe.skipIf(bgpSkipReason)('e2e: BGP egress through the API, two BIRD 2 prov
     const blk = mc.blocks.find((b) => b.addressClass === 'ADDRESS_CLASS_PUBLIC')!.prefix;
     await waitFor('c announced', () => bothHave(blk), 10_000, 100);
     await waitFor('c default route', () => tableRoutes('-4', mc.groupId).includes('default'), 10_000, 100);
-    expect(tableRoutes('-4', mc.groupId).trim().split('\n').filter((l) => !l.startsWith(blk)).map((l) => l.split(' ')[0])).toEqual(['default']);
+    // (Besides the block route and its next hop's own route.)
+    expect(tableRoutes('-4', mc.groupId).trim().split('\n').filter((l) => !l.startsWith(blk) && !/ scope link/.test(l)).map((l) => l.split(' ')[0])).toEqual(['default']);
     // The first slice's table is its own: its hosts are still there, c's default did not replace them.
     expect(tableRoutes('-4', table)).toContain(PROV[0].host[0]);
     await waitFor('c withdrawn after expiry', () => noneHas(blk), 15_000, 100);
