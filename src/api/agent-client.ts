@@ -41,7 +41,9 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
   await core.start();
   const id = await core.identity(opts.underlay, opts.controller);
   const { pkg } = visp();
-  const client = new pkg.visp.v1.Agent(opts.controller, certs ? channelCredentials(certs) : grpc.credentials.createInsecure(), certs ? TLS_CHANNEL_OPTIONS : {});
+  const newClient = (): InstanceType<typeof pkg.visp.v1.Agent> =>
+    new pkg.visp.v1.Agent(opts.controller, certs ? channelCredentials(certs) : grpc.credentials.createInsecure(), certs ? TLS_CHANNEL_OPTIONS : {});
+  let client = newClient();
   let stream: grpc.ClientDuplexStream<ConnectRequest, ConnectResponse__Output> | undefined;
   let closed = false;
   let backoff = 200;
@@ -88,6 +90,9 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
       if ([grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED, grpc.status.ALREADY_EXISTS, grpc.status.ABORTED, grpc.status.FAILED_PRECONDITION].includes(e.code)) {
         log(`controller refused this agent: ${grpc.status[e.code]}: ${e.details}`);
         backoff = 5000;
+        // A refusal may be about the TLS session itself (a certificate or CA
+        // replaced since it was set up): the next try gets a new connection.
+        if (e.code === grpc.status.UNAUTHENTICATED || e.code === grpc.status.PERMISSION_DENIED) { client.close(); client = newClient(); }
       }
       again(`failed (${e.details || e.message})`);
     });

@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { Controller, type AgentSession, type ControllerEvent, type DesiredState, type PlanReply, type Scope } from '../controller/controller.js';
-import { DEFAULT_LIMITS, RateLimiter, type Limits } from '../controller/limits.js';
+import { checkRequestLimits, DEFAULT_LIMITS, RateLimiter, type Limits, type SizedTopology } from '../controller/limits.js';
 import { InvalidSpecError, NotFoundError, PermissionDeniedError, UnauthenticatedError, UnavailableError, VispError } from '../errors.js';
 import { identityUri, parseIdentityUri, type Identity } from '../trust/identity.js';
 import type { TlsFiles } from '../trust/tls.js';
@@ -18,7 +18,7 @@ import { openAuditLog } from './audit.js';
 import { authorize, callerOf, MUTATING, type Caller } from './authz.js';
 import { CertificateFiles, peerIdentity, serverCredentials } from './tls.js';
 import { takeOverStaleSocket } from './unix-socket.js';
-import { decoded, tolerant } from './decode.js';
+import { decoded, isUndecodable, tolerant } from './decode.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/types.js';
@@ -109,169 +109,195 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   const audit = openAuditLog(opts.auditLog, log);
   const rate = new RateLimiter(limits.ratePerAm);
 
-  /** The caller's verified identity: its certificate, or the plaintext socket's identity. */
-  const authenticate = (call: Pick<Call<unknown>, 'getAuthContext' | 'getPeer'>): Caller => {
-    const ctx = call.getAuthContext();
-    if (ctx?.transportSecurityType === 'ssl' && certs) return callerOf(peerIdentity({ getAuthContext: () => ctx }, certs), call.getPeer());
-    if (plaintext && !ctx?.transportSecurityType) return callerOf(plaintext, call.getPeer());
-    throw new UnauthenticatedError('no client certificate: every visp service needs one (visp certs issue …)');
-  };
-
-  /** Authenticate, authorize, rate-limit an AM, run; audit what changes state or is refused. */
-  const guard = (method: string, call: Pick<Call<unknown>, 'getAuthContext' | 'getPeer'>): { caller: Caller; scope: Scope } => {
-    let caller: Caller | undefined;
-    try {
-      caller = authenticate(call);
-      const scope = authorize(caller, method);
-      if (caller.identity.role === 'am') rate.take(caller.uri);
-      return { caller, scope };
-    } catch (e) {
-      record(method, caller, call.getPeer(), undefined, e);
-      throw e;
-    }
-  };
-  const record = (verb: string, caller: Caller | undefined, peer: string, target: { slice?: string; node?: string } | undefined, e?: unknown): void => {
-    const code = e === undefined ? 'OK' : grpc.status[toServiceError(e, () => undefined).code ?? grpc.status.INTERNAL] ?? 'INTERNAL';
-    if (e === undefined && !MUTATING.has(verb)) return;
-    audit.write({
-      identity: caller?.uri ?? '', role: caller?.identity.role ?? '', peer, verb, ...target, code,
-      ...(e !== undefined ? { message: e instanceof VispError ? e.message : 'internal error' } : {}),
-    });
-  };
-
-  const unary = <Req, Res>(method: string, target: (r: Req) => { slice?: string; node?: string } | undefined, fn: (r: Req, scope: Scope, caller: Caller) => Promise<Res> | Res) =>
-    (call: Call<Req>, cb: Cb<Res>): void => {
-      void (async () => {
-        let g: { caller: Caller; scope: Scope } | undefined;
-        try {
-          g = guard(method, call);
-          const res = await fn(decoded(call.request), g.scope, g.caller);
-          record(method, g.caller, call.getPeer(), target(call.request));
-          cb(null, res);
-        } catch (e) {
-          if (g) record(method, g.caller, call.getPeer(), target(call.request), e);
-          cb(toServiceError(e, log));
-        }
-      })();
+  /**
+   * One gRPC server per transport: TLS listeners and the plaintext unix
+   * socket never share a server, so a call always knows how it came in. (A
+   * TLS client whose certificate failed verification arrives with an empty
+   * auth context, exactly like a plaintext one: on a shared server it could
+   * have passed for the plaintext socket's identity.)
+   */
+  const serve = (plain: boolean): grpc.Server => {
+    /** The caller's verified identity: its certificate, or the plaintext socket's identity. */
+    const authenticate = (call: Pick<Call<unknown>, 'getAuthContext' | 'getPeer'>): Caller => {
+      if (plain) return callerOf(plaintext!, call.getPeer());
+      const ctx = call.getAuthContext();
+      // grpc-js shows a certificate only when it chained to our CA bundle and is
+      // within its validity: otherwise the context is empty, and which of the
+      // reasons it was is not told.
+      if (ctx?.transportSecurityType !== 'ssl' || !certs) {
+        throw new UnauthenticatedError('no valid client certificate: none was presented, or it is expired, not yet valid, or not issued by a CA this controller trusts (visp certs show FILE)');
+      }
+      return callerOf(peerIdentity({ getAuthContext: () => ctx }, certs), call.getPeer());
     };
-  const none = (): undefined => undefined;
-  const bySlice = (r: { slice: string }): { slice: string } => ({ slice: r.slice });
 
-  const { def, pkg } = visp();
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': limits.requestBytes });
-
-  server.addService(tolerant(pkg.visp.v1.Links.service), {
-    GetVersion: unary('Links.GetVersion', none, () => {
-      const v = controller.getVersion();
-      return { api: 'visp.v1', geniApi: 3, software: v.software, encapsulations: v.encapsulations.map(encapToPb) };
-    }),
-    ListResources: unary('Links.ListResources', none, () => ({
-      nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb) })),
-    })),
-    Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope) => {
-      const topology = topologyFromPb(r.topology as never);
-      return { manifest: manifestToPb(await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) }, scope)) };
-    }),
-    Provision: unary('Links.Provision', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.provision(r.slice, scope)) })),
-    Status: unary('Links.Status', bySlice, (r: { slice: string }, scope) => ({ manifest: manifestToPb(controller.status(r.slice, scope)) })),
-    Describe: unary('Links.Describe', bySlice, (r: { slice: string }, scope) => ({ manifest: manifestToPb(controller.describe(r.slice, scope)) })),
-    Renew: unary('Links.Renew', bySlice, async (r: { slice: string; endTime: string }, scope) => ({ manifest: manifestToPb(await controller.renew(r.slice, r.endTime, scope)) })),
-    PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r: { slice: string; slivers: string[]; action: string }, scope) =>
-      ({ manifest: manifestToPb(await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope)) })),
-    Delete: unary('Links.Delete', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.delete(r.slice, scope)) })),
-    Shutdown: unary('Links.Shutdown', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.shutdown(r.slice, scope)) })),
-  } as grpc.UntypedServiceImplementation);
-
-  const tunnelToPb = (t: ReturnType<Controller['listTunnels']>[number]): Record<string, unknown> => ({
-    sliver: `${t.slice}/${t.link}`, slice: t.slice, link: t.link, node: t.node, encapsulation: encapToPb(t.kind as TunnelKind), key: t.key,
-    local: t.local, remotes: t.remotes, bridge: t.bridge ?? '', devices: t.devices, netns: t.netns, ifname: t.ifname, addresses: t.addresses,
-    state: stateToPb(t.state), error: t.error ?? '', rxPackets: t.rxPackets, txPackets: t.txPackets, rxBytes: t.rxBytes, txBytes: t.txBytes, dataplane: t.dataplane ?? '',
-  });
-
-  server.addService(tolerant(pkg.visp.v1.Operator.service), {
-    ListNodes: unary('Operator.ListNodes', none, () => ({
-      nodes: controller.listNodes().map((n) => ({
-        name: n.name, connected: n.connected, lastSeen: iso(n.lastSeen), underlayAddresses: n.underlay, endpoints: n.endpoints,
-        capabilities: n.capabilities.map(capabilityToPb),
-      })),
-    })),
-    ListSlices: unary('Operator.ListSlices', none, () => ({
-      slices: controller.listSlices().map((m) => ({
-        slice: m.slice, allocationState: `ALLOCATION_STATE_${m.allocation.toUpperCase()}`, operationalState: stateToPb(m.state),
-        endTime: iso(m.endTime), expires: iso(m.expiresAt), links: m.slivers.length,
-        ready: m.slivers.filter((s) => s.state === 'ready').length, failed: m.slivers.filter((s) => s.state === 'failed').length,
-      })),
-    })),
-    ListTunnels: unary('Operator.ListTunnels', none, (r: { node: string; slice: string; state: string }) => {
-      const state = stateFromPb(r.state);
-      return { tunnels: controller.listTunnels({ ...(r.node ? { node: r.node } : {}), ...(r.slice ? { slice: r.slice } : {}), ...(state ? { state } : {}) }).map(tunnelToPb) };
-    }),
-    GetTunnel: unary('Operator.GetTunnel', none, (r: { sliver: string; node: string }) => {
-      if (!r.sliver) throw new InvalidSpecError('sliver: is required ("<slice>/<link>")', { field: 'sliver' });
-      const tunnels = controller.listTunnels({ sliver: r.sliver, ...(r.node ? { node: r.node } : {}) });
-      if (!tunnels.length) throw new NotFoundError(`sliver: no tunnel for "${r.sliver}"${r.node ? ` on node ${r.node}` : ''}`, { field: 'sliver' });
-      return { tunnels: tunnels.map(tunnelToPb) };
-    }),
-    WatchEvents: (call: grpc.ServerWritableStream<{ slice: string; node: string }, unknown>) => {
+    /** Authenticate, authorize, rate-limit an AM, run; audit what changes state or is refused. */
+    const guard = (method: string, call: Pick<Call<unknown>, 'getAuthContext' | 'getPeer'>, target?: { slice?: string; node?: string }): { caller: Caller; scope: Scope } => {
+      let caller: Caller | undefined;
       try {
-        guard('Operator.WatchEvents', call);
-        decoded(call.request);
+        caller = authenticate(call);
+        const scope = authorize(caller, method);
+        if (caller.identity.role === 'am') rate.take(caller.uri);
+        return { caller, scope };
       } catch (e) {
-        call.emit('error', toServiceError(e, log));
-        return;
+        record(method, caller, call.getPeer(), target, e);
+        throw e;
       }
-      const f = call.request;
-      const on = (e: ControllerEvent): void => {
-        if (f.slice && e.slice !== f.slice) return;
-        if (f.node && e.node !== f.node) return;
-        call.write({ time: iso(e.time), kind: e.kind, slice: e.slice ?? '', link: e.link ?? '', node: e.node ?? '', state: e.state ? stateToPb(e.state) : 'OPERATIONAL_STATE_UNSPECIFIED', message: e.message });
+    };
+    const record = (verb: string, caller: Caller | undefined, peer: string, target: { slice?: string; node?: string } | undefined, e?: unknown): void => {
+      const code = e === undefined ? 'OK' : grpc.status[toServiceError(e, () => undefined).code ?? grpc.status.INTERNAL] ?? 'INTERNAL';
+      if (e === undefined && !MUTATING.has(verb)) return;
+      audit.write({
+        identity: caller?.uri ?? '', role: caller?.identity.role ?? '', peer, verb, ...target, code,
+        ...(e !== undefined ? { message: e instanceof VispError ? e.message : 'internal error' } : {}),
+      });
+    };
+
+    const unary = <Req, Res>(method: string, target: (r: Req) => { slice?: string; node?: string } | undefined, fn: (r: Req, scope: Scope, caller: Caller) => Promise<Res> | Res) =>
+      (call: Call<Req>, cb: Cb<Res>): void => {
+        void (async () => {
+          let g: { caller: Caller; scope: Scope } | undefined;
+          try {
+            g = guard(method, call, isUndecodable(call.request) ? undefined : target(call.request));
+            const res = await fn(decoded(call.request), g.scope, g.caller);
+            record(method, g.caller, call.getPeer(), target(call.request));
+            cb(null, res);
+          } catch (e) {
+            if (g) record(method, g.caller, call.getPeer(), target(call.request), e);
+            cb(toServiceError(e, log));
+          }
+        })();
       };
-      controller.on('event', on);
-      call.on('cancelled', () => controller.off('event', on));
-      call.on('close', () => controller.off('event', on));
-    },
-    SetEgressNode: unary('Operator.SetEgressNode', (r: SetEgressNodeRequest__Output) => ({ node: r.config?.node ?? '' }), async (r: SetEgressNodeRequest__Output) => {
-      if (r.remove) {
-        await controller.removeEgressNode(r.config?.node ?? '');
-        return { config: r.config ?? {} };
-      }
-      return { config: configToPb(await controller.setEgressNode(configFromPb(r.config))) };
-    }),
-    ListBgp: unary('Operator.ListBgp', none, (r: { node: string }) => ({
-      nodes: controller.listBgp(r.node || undefined).map((n) => {
-        const st = statusToPb(n.status);
-        return { node: n.node, connected: n.connected, config: configToPb(n.config), running: st.running ?? false, error: st.error ?? '', pid: st.pid ?? 0, peers: st.peers ?? [], slices: st.slices ?? [] };
+    const none = (): undefined => undefined;
+    const bySlice = (r: { slice: string }): { slice: string } => ({ slice: r.slice });
+
+    const { def, pkg } = visp();
+    const server = new grpc.Server({
+      // The request size limit is ours (checked before decoding, named, audited: decode.ts); this is the transport's hard cap.
+      'grpc.max_receive_message_length': Math.max(limits.requestBytes, 64 << 20),
+      // One connection's burst of calls is queued, not run all at once, so it cannot crowd out other callers.
+      'grpc.max_concurrent_streams': 32,
+    });
+
+    server.addService(tolerant(pkg.visp.v1.Links.service, limits.requestBytes), {
+      GetVersion: unary('Links.GetVersion', none, () => {
+        const v = controller.getVersion();
+        return { api: 'visp.v1', geniApi: 3, software: v.software, encapsulations: v.encapsulations.map(encapToPb) };
       }),
-    })),
-    Plan: unary('Operator.Plan', bySlice, async (r: { slice: string; topology: unknown; endTime: string }) => {
-      const p = await controller.plan({ slice: r.slice, topology: topologyFromPb(r.topology as never)!, ...(r.endTime ? { endTime: r.endTime } : {}) });
-      return { manifest: manifestToPb(p.manifest), nodes: p.nodes.map((n) => ({ node: n.node, steps: n.steps, error: n.error ?? '' })) };
-    }),
-  } as grpc.UntypedServiceImplementation);
+      ListResources: unary('Links.ListResources', none, () => ({
+        nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb) })),
+      })),
+      Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope) => {
+        checkRequestLimits(r.topology as SizedTopology, limits); // before converting an absurd topology
+        const topology = topologyFromPb(r.topology as never);
+        return { manifest: manifestToPb(await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) }, scope)) };
+      }),
+      Provision: unary('Links.Provision', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.provision(r.slice, scope)) })),
+      Status: unary('Links.Status', bySlice, (r: { slice: string }, scope) => ({ manifest: manifestToPb(controller.status(r.slice, scope)) })),
+      Describe: unary('Links.Describe', bySlice, (r: { slice: string }, scope) => ({ manifest: manifestToPb(controller.describe(r.slice, scope)) })),
+      Renew: unary('Links.Renew', bySlice, async (r: { slice: string; endTime: string }, scope) => ({ manifest: manifestToPb(await controller.renew(r.slice, r.endTime, scope)) })),
+      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r: { slice: string; slivers: string[]; action: string }, scope) =>
+        ({ manifest: manifestToPb(await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope)) })),
+      Delete: unary('Links.Delete', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.delete(r.slice, scope)) })),
+      Shutdown: unary('Links.Shutdown', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.shutdown(r.slice, scope)) })),
+    } as grpc.UntypedServiceImplementation);
 
-  server.addService(tolerant(pkg.visp.v1.Agent.service), {
-    Connect: (call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>) => {
-      let caller: Caller;
-      try {
-        caller = guard('Agent.Connect', call).caller;
-      } catch (e) {
-        call.emit('error', toServiceError(e, log));
-        return;
-      }
-      agentStream(controller, call, caller, log, (node, e) => record('Agent.Connect', caller, call.getPeer(), { node }, e));
-    },
-  } as grpc.UntypedServiceImplementation);
+    const tunnelToPb = (t: ReturnType<Controller['listTunnels']>[number]): Record<string, unknown> => ({
+      sliver: `${t.slice}/${t.link}`, slice: t.slice, link: t.link, node: t.node, encapsulation: encapToPb(t.kind as TunnelKind), key: t.key,
+      local: t.local, remotes: t.remotes, bridge: t.bridge ?? '', devices: t.devices, netns: t.netns, ifname: t.ifname, addresses: t.addresses,
+      state: stateToPb(t.state), error: t.error ?? '', rxPackets: t.rxPackets, txPackets: t.txPackets, rxBytes: t.rxBytes, txBytes: t.txBytes, dataplane: t.dataplane ?? '',
+    });
 
-  const health = new HealthImplementation({ '': 'SERVING', 'visp.v1.Links': 'SERVING', 'visp.v1.Operator': 'SERVING', 'visp.v1.Agent': 'SERVING' });
-  health.addToServer(server);
-  // Reflection lists every service this server answers, health included.
-  const healthDef = protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS);
-  new ReflectionService({ ...def, ...healthDef }).addToServer(server);
+    server.addService(tolerant(pkg.visp.v1.Operator.service, limits.requestBytes), {
+      ListNodes: unary('Operator.ListNodes', none, () => ({
+        nodes: controller.listNodes().map((n) => ({
+          name: n.name, connected: n.connected, lastSeen: iso(n.lastSeen), underlayAddresses: n.underlay, endpoints: n.endpoints,
+          capabilities: n.capabilities.map(capabilityToPb),
+        })),
+      })),
+      ListSlices: unary('Operator.ListSlices', none, () => ({
+        slices: controller.listSlices().map((m) => ({
+          slice: m.slice, allocationState: `ALLOCATION_STATE_${m.allocation.toUpperCase()}`, operationalState: stateToPb(m.state),
+          endTime: iso(m.endTime), expires: iso(m.expiresAt), links: m.slivers.length,
+          ready: m.slivers.filter((s) => s.state === 'ready').length, failed: m.slivers.filter((s) => s.state === 'failed').length,
+        })),
+      })),
+      ListTunnels: unary('Operator.ListTunnels', none, (r: { node: string; slice: string; state: string }) => {
+        const state = stateFromPb(r.state);
+        return { tunnels: controller.listTunnels({ ...(r.node ? { node: r.node } : {}), ...(r.slice ? { slice: r.slice } : {}), ...(state ? { state } : {}) }).map(tunnelToPb) };
+      }),
+      GetTunnel: unary('Operator.GetTunnel', none, (r: { sliver: string; node: string }) => {
+        if (!r.sliver) throw new InvalidSpecError('sliver: is required ("<slice>/<link>")', { field: 'sliver' });
+        const tunnels = controller.listTunnels({ sliver: r.sliver, ...(r.node ? { node: r.node } : {}) });
+        if (!tunnels.length) throw new NotFoundError(`sliver: no tunnel for "${r.sliver}"${r.node ? ` on node ${r.node}` : ''}`, { field: 'sliver' });
+        return { tunnels: tunnels.map(tunnelToPb) };
+      }),
+      WatchEvents: (call: grpc.ServerWritableStream<{ slice: string; node: string }, unknown>) => {
+        try {
+          guard('Operator.WatchEvents', call, isUndecodable(call.request) ? undefined : { slice: call.request.slice, node: call.request.node });
+          decoded(call.request);
+        } catch (e) {
+          call.emit('error', toServiceError(e, log));
+          return;
+        }
+        const f = call.request;
+        const on = (e: ControllerEvent): void => {
+          if (f.slice && e.slice !== f.slice) return;
+          if (f.node && e.node !== f.node) return;
+          call.write({ time: iso(e.time), kind: e.kind, slice: e.slice ?? '', link: e.link ?? '', node: e.node ?? '', state: e.state ? stateToPb(e.state) : 'OPERATIONAL_STATE_UNSPECIFIED', message: e.message });
+        };
+        controller.on('event', on);
+        call.on('cancelled', () => controller.off('event', on));
+        call.on('close', () => controller.off('event', on));
+      },
+      SetEgressNode: unary('Operator.SetEgressNode', (r: SetEgressNodeRequest__Output) => ({ node: r.config?.node ?? '' }), async (r: SetEgressNodeRequest__Output) => {
+        if (r.remove) {
+          await controller.removeEgressNode(r.config?.node ?? '');
+          return { config: r.config ?? {} };
+        }
+        return { config: configToPb(await controller.setEgressNode(configFromPb(r.config))) };
+      }),
+      ListBgp: unary('Operator.ListBgp', none, (r: { node: string }) => ({
+        nodes: controller.listBgp(r.node || undefined).map((n) => {
+          const st = statusToPb(n.status);
+          return { node: n.node, connected: n.connected, config: configToPb(n.config), running: st.running ?? false, error: st.error ?? '', pid: st.pid ?? 0, peers: st.peers ?? [], slices: st.slices ?? [] };
+        }),
+      })),
+      Plan: unary('Operator.Plan', bySlice, async (r: { slice: string; topology: unknown; endTime: string }) => {
+        checkRequestLimits(r.topology as SizedTopology, limits);
+        const p = await controller.plan({ slice: r.slice, topology: topologyFromPb(r.topology as never)!, ...(r.endTime ? { endTime: r.endTime } : {}) });
+        return { manifest: manifestToPb(p.manifest), nodes: p.nodes.map((n) => ({ node: n.node, steps: n.steps, error: n.error ?? '' })) };
+      }),
+    } as grpc.UntypedServiceImplementation);
 
+    server.addService(tolerant(pkg.visp.v1.Agent.service) /* a big node's report is large; agents are our own */, {
+      Connect: (call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>) => {
+        let caller: Caller;
+        try {
+          caller = guard('Agent.Connect', call).caller;
+        } catch (e) {
+          call.emit('error', toServiceError(e, log));
+          return;
+        }
+        agentStream(controller, call, caller, log, (node, e) => record('Agent.Connect', caller, call.getPeer(), { node }, e));
+      },
+    } as grpc.UntypedServiceImplementation);
+
+    const health = new HealthImplementation({ '': 'SERVING', 'visp.v1.Links': 'SERVING', 'visp.v1.Operator': 'SERVING', 'visp.v1.Agent': 'SERVING' });
+    health.addToServer(server);
+    // Reflection lists every service this server answers, health included.
+    const healthDef = protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS);
+    new ReflectionService({ ...def, ...healthDef }).addToServer(server);
+
+    return server;
+  };
+
+  const servers: { tls?: grpc.Server; plain?: grpc.Server } = {};
   const bound: string[] = [];
   try {
     for (const l of opts.listen) {
-      const creds = l.plaintextIdentity !== undefined ? grpc.ServerCredentials.createInsecure() : serverCredentials(certs!);
+      const plain = l.plaintextIdentity !== undefined;
+      const creds = plain ? grpc.ServerCredentials.createInsecure() : serverCredentials(certs!);
+      const server = plain ? (servers.plain ??= serve(true)) : (servers.tls ??= serve(false));
       bound.push(await new Promise<string>((resolve, reject) => {
         server.bindAsync(l.address, creds, (err, port) => {
           if (err) reject(new InvalidSpecError(`listen: cannot listen on ${l.address}: ${err.message}`, { field: 'listen', cause: err }));
@@ -281,7 +307,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       if (l.address.startsWith('unix:')) chmodSync(l.address.slice(5), l.plaintextIdentity !== undefined ? 0o600 : 0o666);
     }
   } catch (e) {
-    server.forceShutdown();
+    for (const sv of Object.values(servers)) sv.forceShutdown();
     controller.stop();
     await store.close();
     throw e;
@@ -293,14 +319,20 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     controller,
     close: async () => {
       controller.stop();
-      await new Promise<void>((r) => server.tryShutdown(() => r()));
-      server.forceShutdown();
+      // Agents' and watchers' streams never end by themselves: give unary calls
+      // a moment to finish, then cut the rest.
+      await Promise.all(Object.values(servers).map((sv) => new Promise<void>((r) => {
+        const t = setTimeout(() => { sv.forceShutdown(); r(); }, CLOSE_GRACE_MS);
+        sv.tryShutdown(() => { clearTimeout(t); r(); });
+      })));
       certs?.close();
       await audit.close();
       await store.close();
     },
   };
 }
+
+const CLOSE_GRACE_MS = 2000;
 
 /** One agent's stream: Register first, then reports and plan answers; desired state flows down. */
 function agentStream(

@@ -4,10 +4,11 @@
 // throws: it returns a marker carrying the reason, and the handler wrapper
 // answers INVALID_ARGUMENT with visp-code like any other bad input.
 import type * as grpc from '@grpc/grpc-js';
-import { InvalidSpecError } from '../errors.js';
+import { InvalidSpecError, LimitExceededError } from '../errors.js';
 
 const UNDECODABLE = Symbol('undecodable');
-interface Undecodable { [UNDECODABLE]: string }
+const TOO_LARGE = Symbol('too large');
+interface Undecodable { [UNDECODABLE]: string; [TOO_LARGE]?: { bytes: number; limit: number } }
 
 export function isUndecodable(r: unknown): r is Undecodable {
   return typeof r === 'object' && r !== null && UNDECODABLE in r;
@@ -15,18 +16,26 @@ export function isUndecodable(r: unknown): r is Undecodable {
 
 /** Throws the INVALID_ARGUMENT error for an undecodable request; returns the request otherwise. */
 export function decoded<T>(r: T): T {
-  if (isUndecodable(r)) throw new InvalidSpecError(`request: cannot be decoded as this method's request message (${r[UNDECODABLE]})`, { field: 'request' });
-  return r;
+  if (!isUndecodable(r)) return r;
+  const big = r[TOO_LARGE];
+  if (big) throw new LimitExceededError('limits.request_bytes', `the request is ${big.bytes} bytes, the limit is ${big.limit}`);
+  throw new InvalidSpecError(`request: cannot be decoded as this method's request message (${r[UNDECODABLE]})`, { field: 'request' });
 }
 
-/** A copy of a service definition whose request deserializers never throw. */
-export function tolerant(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+/**
+ * A copy of a service definition whose request deserializers never throw,
+ * and do not even decode a message over `maxBytes` (limits.request_bytes):
+ * decoding an absurd request would hold the event loop before any check
+ * could refuse it.
+ */
+export function tolerant(service: grpc.ServiceDefinition, maxBytes = Infinity): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(service)) {
     const inner = m.requestDeserialize;
     out[name] = {
       ...m,
       requestDeserialize: (b: Buffer) => {
+        if (b.length > maxBytes) return { [UNDECODABLE]: 'too large', [TOO_LARGE]: { bytes: b.length, limit: maxBytes } } satisfies Undecodable;
         try {
           return inner(b);
         } catch (e) {

@@ -366,6 +366,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   /** The exact per-node changes a request would make, without making them. */
   async plan(req: SliceRequest): Promise<{ manifest: Manifest; nodes: Array<{ node: string; steps: string[]; error?: string }> }> {
+    checkRequestLimits(req.topology, this.limits);
     const now = this.clock.now();
     const endTime = validateRequest(req, now);
     if (this.slices.has(req.slice)) throw new AlreadyExistsError(`slice: "${req.slice}" already has an allocation`, { field: 'slice' });

@@ -4,7 +4,6 @@
 // A slice is one Allocate (it is never extended), so per-slice limits are
 // per-request limits as well.
 import { LimitExceededError } from '../errors.js';
-import type { Topology } from './model.js';
 
 export interface Limits {
   /** Links in one slice. */
@@ -32,7 +31,8 @@ export const DEFAULT_LIMITS: Limits = {
   membersPerLan: 256,
   slicesPerAm: 1000,
   addressesPerAm: 1 << 20,
-  requestBytes: 4 * 1024 * 1024,
+  // 5,000 links take about 0.3 MB; decoding is on the event loop, so the default stays small.
+  requestBytes: 1024 * 1024,
   ratePerAm: { perSecond: 50, burst: 200 },
 };
 
@@ -50,17 +50,23 @@ export const LIMIT_NAMES: Record<keyof Limits, string> = {
 
 
 /** A request's own size, checked before any work: links, routers, physical nodes, LAN members. */
-export function checkRequestLimits(t: Topology | undefined, limits: Limits): void {
+/** What the size checks read: the model's Topology, or the raw request message before conversion. */
+export interface SizedTopology { nodes?: ReadonlyArray<{ node?: string }> | null; links?: ReadonlyArray<{ members?: readonly unknown[] | null }> | null }
+
+export function checkRequestLimits(t: SizedTopology | undefined | null, limits: Limits): void {
   if (!t) return;
   const over = (k: keyof Limits, what: string, n: number, max: number): never => {
     throw new LimitExceededError(LIMIT_NAMES[k], `${what} ${n} exceeds the limit of ${max}`);
   };
-  if (t.links.length > limits.linksPerSlice) over('linksPerSlice', 'the slice has', t.links.length, limits.linksPerSlice);
-  if (t.nodes.length > limits.routersPerSlice) over('routersPerSlice', 'the slice has', t.nodes.length, limits.routersPerSlice);
-  const physical = new Set(t.nodes.map((n) => n.node));
+  const links = Array.isArray(t.links) ? t.links : [];
+  const nodes = Array.isArray(t.nodes) ? t.nodes : [];
+  if (links.length > limits.linksPerSlice) over('linksPerSlice', 'the slice has', links.length, limits.linksPerSlice);
+  if (nodes.length > limits.routersPerSlice) over('routersPerSlice', 'the slice has', nodes.length, limits.routersPerSlice);
+  const physical = new Set(nodes.map((n) => n?.node));
   if (physical.size > limits.nodesPerSlice) over('nodesPerSlice', 'the slice spans nodes:', physical.size, limits.nodesPerSlice);
-  t.links.forEach((l, i) => {
-    if (l.members.length > limits.membersPerLan) over('membersPerLan', `topology.links[${i}] has members:`, l.members.length, limits.membersPerLan);
+  links.forEach((l, i) => {
+    const n = Array.isArray(l?.members) ? l.members.length : 0;
+    if (n > limits.membersPerLan) over('membersPerLan', `topology.links[${i}] has members:`, n, limits.membersPerLan);
   });
 }
 
