@@ -1,11 +1,13 @@
 // The agent's core, independent of the transport: it holds its node's
 // desired state, reconciles the kernel to it (on every change, periodically,
 // and soon after one of its links disappears), and produces reports. A
-// repair is drift: work a reconcile had to do on an endpoint that was already
-// in place as its spec says (built here, or adopted from an earlier agent);
-// a new endpoint's first build, a changed spec and a restart action are
-// builds, logged but not reported as repairs. Each repair line ends with the
-// state the endpoint was left in ("(now ready)"). All kernel work runs one reconcile at a time.
+// repair is drift: work a reconcile had to do on an endpoint this agent had
+// already brought in place as its spec says. A new endpoint's first build, a
+// changed spec, a restart action and an endpoint's first pass after an agent
+// restart (which may finish a build the earlier agent was killed in) are
+// builds, logged ("built:", "adopted:") but not reported as repairs. Each
+// repair line ends with the state the endpoint was left in ("(now ready)").
+// All kernel work runs one reconcile at a time.
 import { EventEmitter } from 'node:events';
 import { AF } from '../netlink/constants.js';
 import { addrList } from '../netlink/addr.js';
@@ -66,7 +68,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   private readonly opts: AgentCoreOptions;
   private desired: Desired | undefined;
   private readonly seenRestart = new Map<string, number>();
-  /** Per endpoint, the spec (fingerprint) it was last seen in place with: steps for that same spec are drift. */
+  /** Per endpoint, the spec (fingerprint) this agent last brought it in place with: steps for that same spec are drift. */
   private readonly inPlace = new Map<string, string>();
   /** The egress desired state (fingerprint) last applied: steps for that same state are drift. */
   private egressApplied: string | undefined;
@@ -182,8 +184,6 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     }
     for (const m of [this.seenRestart, this.inPlace]) for (const k of [...m.keys()]) if (!wanted.has(k)) m.delete(k);
 
-    // Endpoints this agent has not seen before: if their objects are there, an earlier agent built them (adopt; drift is drift).
-    const firstSight = new Set(d.endpoints.map(key).filter((k) => !this.seenRestart.has(k)));
     // A restart action: rebuild once per bump (after an agent restart, adopt instead).
     for (const e of d.endpoints) {
       const seen = this.seenRestart.get(key(e));
@@ -196,11 +196,11 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     results.forEach((r, i) => {
       const e = d.endpoints[i]!;
       const k = key(e), fp = fingerprint(e);
-      if (firstSight.has(k) && r.found) this.inPlace.set(k, fp);
       const drift = this.inPlace.get(k) === fp;
       if (!r.error) this.inPlace.set(k, fp);
       if (!r.steps.length) return;
-      if (!drift) { for (const step of r.steps) this.opts.log?.(`${k}: built: ${step}`); return; }
+      // Not drift: a build, or finishing what an earlier agent left (its objects were there: adopted).
+      if (!drift) { for (const step of r.steps) this.opts.log?.(`${k}: ${r.found ? 'adopted' : 'built'}: ${step}`); return; }
       const state = endpoints[i]!.state;
       if (r.error) repairs.push(`${k}: repair failed: ${r.steps.join('; ')} (${r.error.message}) (now ${state})`);
       else repairs.push(...r.steps.map((step) => `${k}: repaired: ${step} (now ${state})`));
