@@ -1,7 +1,7 @@
 // A node's desired state: every link endpoint of every provisioned slice
 // that has a member on the node, as the agent's EndpointSpec.
 import type { DesiredEndpoint, RouteVia } from '../endpoint/spec.js';
-import { EGRESS_MEMBER, type SliceRecord } from './model.js';
+import { EGRESS_MEMBER, type EndpointRecord, type LinkRecord, type SliceRecord } from './model.js';
 export type { DesiredEndpoint };
 
 
@@ -12,7 +12,7 @@ export function endpointsFor(node: string, slices: Iterable<SliceRecord>): Desir
     for (const l of s.links) {
       for (const e of l.endpoints) {
         if (e.physicalNode !== node) continue;
-        out.push(endpointSpec(s, l.id, e.physicalNode));
+        out.push(endpointSpecOf(s, l, e));
       }
     }
   }
@@ -21,7 +21,11 @@ export function endpointsFor(node: string, slices: Iterable<SliceRecord>): Desir
 
 export function endpointSpec(s: SliceRecord, linkId: string, node: string): DesiredEndpoint {
   const l = s.links.find((x) => x.id === linkId)!;
-  const e = l.endpoints.find((x) => x.physicalNode === node)!;
+  return endpointSpecOf(s, l, l.endpoints.find((x) => x.physicalNode === node)!);
+}
+
+/** The same, given the link and the endpoint themselves (no search: what loops over a slice's links call). */
+export function endpointSpecOf(s: SliceRecord, l: LinkRecord, e: EndpointRecord): DesiredEndpoint {
   const egressEnd = l.egress ? l.endpoints.find((x) => x.node === EGRESS_MEMBER) : undefined;
   // The router's end of an egress link: a default route via the egress node, per family it has.
   const routes: RouteVia[] = egressEnd && e !== egressEnd && l.egress!.defaultRoute

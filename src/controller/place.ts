@@ -251,8 +251,9 @@ export function inTopologyTerms(e: unknown): unknown {
 
 /** Link records from placement + allocation. */
 export function linkRecords(placed: readonly PlacedLink[], a: SliceAllocation): LinkRecord[] {
+  const byName = new Map(a.links.map((x) => [x.name, x]));
   return placed.map((p) => {
-    const la = a.links.find((x) => x.name === p.link.id)!;
+    const la = byName.get(p.link.id)!;
     const way = p.ways[la.choice ?? 0]!;
     const mtu = p.link.mtu ? p.link.mtu : p.maxMtu[la.choice ?? 0]!;
     return {

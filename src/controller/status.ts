@@ -1,7 +1,7 @@
 // Operational state, aggregated: an endpoint's state comes from its node's
 // latest report, if that report reflects the slice's latest change; a
 // sliver is as good as its worst endpoint; a slice as its worst sliver.
-import { endpointSpec } from './desired.js';
+import { endpointSpecOf } from './desired.js';
 import { endpointNames } from '../endpoint/names.js';
 import { drivers } from '../tunnel/registry.js';
 import type { EndpointStatus, Manifest, OperationalState, SliceRecord, SliverStatus } from './model.js';
@@ -41,7 +41,7 @@ export function manifest(s: SliceRecord, connected: (n: string) => boolean, repo
     const endpoints: EndpointStatus[] = l.endpoints.map((e) => {
       const st = endpointState(s, l.id, e.physicalNode, connected(e.physicalNode), report(e.physicalNode));
       const names = endpointNames(s.slice, l.id);
-      const spec = endpointSpec(s, l.id, e.physicalNode);
+      const spec = endpointSpecOf(s, l, e);
       const layer3 = drivers[l.kind].layer === 3;
       return {
         ...e, state: st.state, ...(st.error ? { error: st.error } : {}),
