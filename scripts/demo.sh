@@ -65,7 +65,7 @@ finish() {
   say ""
   say "5. visp lab down $LAB: Delete through the API, stop the agents and the controller, remove every namespace"
   visp lab down "$LAB" 2>&1 | sed 's/^ */   /'
-  left=$(ls /run/netns 2>/dev/null | grep -E "^(vl-$LAB(-|\$)|visp-$LAB-)" || true)
+  left=$(ls /run/netns 2>/dev/null | grep -E "^(vl-$LAB(-|\$)|visp-$LAB:)" || true)
   say "   namespaces left: ${left:-none}"
 }
 trap finish EXIT

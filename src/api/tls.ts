@@ -54,6 +54,7 @@ export class CertificateFiles implements Provider {
   private readonly caListeners = new Set<CaListener>();
   private readonly idListeners = new Set<IdListener>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly verified = new Map<string, { identity: Identity; until: number; loaded: Loaded }>();
 
   constructor(readonly files: TlsFiles, private readonly opts: { refreshMs?: number; log?: (line: string) => void } = {}) {
     this.current = read(files);
@@ -111,6 +112,22 @@ export class CertificateFiles implements Provider {
     this.timer = undefined;
   }
 
+  /**
+   * verifyPeer, remembered per certificate (by fingerprint) until the CA
+   * bundle changes or the certificate expires: a long-lived channel's calls
+   * would otherwise each parse and check the same certificate again (it was
+   * the largest single cost of an mTLS call).
+   */
+  verifyCached(fingerprint: string, raw: Buffer): Identity {
+    const now = Date.now();
+    const hit = this.verified.get(fingerprint);
+    if (hit && hit.loaded === this.current && hit.until > now) return hit.identity;
+    const identity = verifyPeer(raw, this.current.cas, this.trustDomain, now);
+    if (this.verified.size >= 10_000) this.verified.clear();
+    this.verified.set(fingerprint, { identity, until: Date.parse(new X509Certificate(raw).validTo), loaded: this.current });
+    return identity;
+  }
+
   close(): void {
     this.caListeners.clear();
     this.idListeners.clear();
@@ -138,7 +155,7 @@ export function peerIdentity(call: { getAuthContext(): AuthContext | null }, cer
   const peer = ctx?.sslPeerCertificate;
   if (!ctx || ctx.transportSecurityType !== 'ssl') throw new UnauthenticatedError('this service needs TLS with a client certificate');
   if (!peer?.raw) throw new UnauthenticatedError('no client certificate: every visp service needs one (visp certs issue …)');
-  return verifyPeer(peer.raw, certs.cas, certs.trustDomain);
+  return certs.verifyCached(peer.fingerprint256, peer.raw);
 }
 
 /**

@@ -665,8 +665,10 @@ async function answers(s: AgentSession): Promise<boolean> {
   }
 }
 
-/** Repairs are reported as "slice/link: what was done". */
-function sliceOfRepair(line: string): { slice?: string; link?: string } {
+/** Repairs are reported as "slice/link: what was done (now <state>)". */
+function sliceOfRepair(line: string): { slice?: string; link?: string; state?: string } {
   const m = /^([^/\s]+)\/([^:\s]+): /.exec(line);
-  return m ? { slice: m[1]!, link: m[2]! } : {};
+  // The agent ends each line with the state the repair left: "(now ready)".
+  const state = / \(now (ready|failed|stopped|configuring)\)$/.exec(line)?.[1];
+  return { ...(m ? { slice: m[1]!, link: m[2]! } : {}), ...(state ? { state } : {}) };
 }

@@ -31,10 +31,10 @@ describe('placeLinks', () => {
     expect(p[2]!.ways[0]!.underlays).toEqual(['2001:db8:ffff::1', '2001:db8:ffff::3']);
   });
 
-  it('names namespaces and interfaces: visp-<slice>-<node>, eth1, eth2… skipping names taken explicitly', () => {
+  it('names namespaces and interfaces: visp-<slice>:<node>, eth1, eth2… skipping names taken explicitly', () => {
     const p = placeLinks('s9', t([link('a', ['r1', 'r2']), { ...link('b', ['r1', 'r4']), members: [{ node: 'r1', ifname: 'eth2' }, { node: 'r4' }] }, link('c', ['r1', 'r2'], 'vxlan')]), nodes, all);
     expect(p.map((x) => x.members.map((m) => `${m.netns}:${m.ifname}`))).toEqual([
-      ['visp-s9-r1:eth1', 'visp-s9-r2:eth1'], ['visp-s9-r1:eth2', 'visp-s9-r4:eth1'], ['visp-s9-r1:eth3', 'visp-s9-r2:eth2'],
+      ['visp-s9:r1:eth1', 'visp-s9:r2:eth1'], ['visp-s9:r1:eth2', 'visp-s9:r4:eth1'], ['visp-s9:r1:eth3', 'visp-s9:r2:eth2'],
     ]);
   });
 

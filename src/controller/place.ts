@@ -6,7 +6,7 @@
 // pair, EtherIP, may find its pair taken); turns the allocation into link records.
 import { isIP } from 'node:net';
 import { IncompatibleStateError, InvalidSpecError, VispError, type ErrorOptions } from '../errors.js';
-import { endpointNames } from '../endpoint/names.js';
+import { endpointNames, experimentNetns } from '../endpoint/names.js';
 import { drivers } from '../tunnel/registry.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import type { LinkChoice, LinkSpec, SliceAllocation, SliceSpec } from '../ipam/types.js';
@@ -67,7 +67,8 @@ export interface PlacedLink {
   maxMtu: number[];
 }
 
-export const defaultNetns = (slice: string, nodeId: string): string => `visp-${slice}-${nodeId}`.slice(0, 200);
+/** A router without a netns of its own gets visp's derived name (unambiguous: see experimentNetns). */
+export const defaultNetns = (slice: string, nodeId: string): string => experimentNetns(slice, nodeId);
 
 const underlayOf = (n: NodeRecord, family: 4 | 6): string | undefined => n.underlay.find((a) => isIP(a) === family);
 const supports = (n: NodeRecord, kind: TunnelKind): boolean => n.capabilities.find((c) => c.kind === kind)?.supported === true;

@@ -401,7 +401,7 @@ async function teardown(state: LabState, given: VispClient | undefined, progress
   // the default naming), capability-probe scratch namespaces of our agents,
   // then the nodes and the hub.
   const all = listNetns();
-  for (const ns of excludeOtherLabs(state.name, all.filter((n) => n.startsWith(`visp-${state.name}-`)))) experiment.add(ns);
+  for (const ns of excludeOtherLabs(state.name, all.filter((n) => n.startsWith(`visp-${state.name}:`)))) experiment.add(ns);
   const probes = Object.values(state.pids.agents).flatMap((pid) => all.filter((n) => n.startsWith(`visp-probe-${pid}-`)));
   const order = [...experiment, ...probes, ...[...state.namespaces].reverse()];
   const present = new Set(all);
@@ -434,7 +434,7 @@ async function waitForNodesClean(state: LabState, progress: (l: string) => void,
 function excludeOtherLabs(name: string, namespaces: string[]): string[] {
   const others = listLabs().filter((l) => l !== name).map((l) => ({ l, s: tryReadState(l) }));
   return namespaces.filter((ns) => !others.some(({ l, s }) =>
-    ns === hubNetns(l) || ns.startsWith(nodeNetns(l, '')) || ns.startsWith(`visp-${l}-`) ||
+    ns === hubNetns(l) || ns.startsWith(nodeNetns(l, '')) || ns.startsWith(`visp-${l}:`) ||
     (s !== undefined && (s.namespaces.includes(ns) || s.experimentNetns.includes(ns)))));
 }
 

@@ -166,7 +166,7 @@ describe.skipIf(kernelSkipReason)('e2e: two slices on the same nodes are isolate
 
   it('deleting A leaves B working; deleting B leaves nothing behind', async () => {
     await lab.api.links.delete({ slice: A.slice });
-    await waitFor('A torn down', () => lab.experimentNamespaces().every((ns) => !ns.startsWith(`visp-${A.slice}-`)), 10_000);
+    await waitFor('A torn down', () => lab.experimentNamespaces().every((ns) => !ns.startsWith(`visp-${A.slice}:`)), 10_000);
     expect((await lab.api.links.status({ slice: B.slice })).manifest!.operationalState).toBe('OPERATIONAL_STATE_READY');
     expect(await pingNeighbours(B)).toEqual([]);
     await lab.api.links.delete({ slice: B.slice });

@@ -318,8 +318,8 @@ describe.skipIf(kernelSkipReason)('e2e trust: mTLS, roles, tenants and agents ag
       await am2.call('Links.Provision', { slice: C });
       const state = async (): Promise<J> => (await am2.call('Links.Status', { slice: C }) as J).manifest;
       await waitFor(`${C} ready`, async () => (await state()).operationalState === 'OPERATIONAL_STATE_READY');
-      const nss = (): string[] => readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${C}-`)).sort();
-      expect(nss()).toEqual([`visp-${C}-r1`, `visp-${C}-r2`]);
+      const nss = (): string[] => readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${C}:`)).sort();
+      expect(nss()).toEqual([`visp-${C}:r1`, `visp-${C}:r2`]);
       const stopped = await op.call('Links.PerformOperationalAction', { slice: C, action: 'OPERATIONAL_ACTION_STOP' }) as J;
       expect(stopped.manifest.slice).toBe(C);
       await waitFor(`${C} stopped`, async () => (await state()).operationalState === 'OPERATIONAL_STATE_STOPPED');
@@ -659,7 +659,7 @@ describe.skipIf(kernelSkipReason)("e2e trust: an agent's certificate and the con
     for (const c of clients) c.close();
     await relay?.close();
     await ctl?.close();
-    for (const n of readdirSync('/run/netns').filter((x) => x.startsWith(`visp-${slice}-`))) delNetns(n);
+    for (const n of readdirSync('/run/netns').filter((x) => x.startsWith(`visp-${slice}:`))) delNetns(n);
     if (ns) delNetns(ns);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -90,7 +90,7 @@ describe.skipIf(kernelSkipReason)('e2e: 4-node VXLAN topology with a LAN, throug
       expect(new Set(all.map(stripLen)).size, `${s.link}: addresses are distinct`).toBe(all.length);
       for (const e of s.endpoints) {
         const node = lab.node(e.physicalNode);
-        expect(e.netns).toBe(`visp-${slice}-${e.node}`);
+        expect(e.netns).toBe(`visp-${slice}:${e.node}`);
         expect(e.ifname).toMatch(/^eth\d$/);
         expect(e.underlayAddress).toBe(node.v4);
         expect(e.remotes.sort()).toEqual(s.endpoints.filter((x) => x !== e).map((x) => lab.node(x.physicalNode).v4).sort());

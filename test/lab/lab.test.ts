@@ -26,7 +26,7 @@ afterAll(async () => { for (const l of labs) await labDown(l).catch(() => {}); }
 const netnsOf = (name: string): string[] => {
   let all: string[] = [];
   try { all = readdirSync('/run/netns'); } catch { /* none */ }
-  return all.filter((n) => n === `vl-${name}` || n.startsWith(`vl-${name}-`) || n.startsWith(`visp-${name}-`));
+  return all.filter((n) => n === `vl-${name}` || n.startsWith(`vl-${name}-`) || n.startsWith(`visp-${name}:`));
 };
 const processesOf = (name: string): string[] =>
   spawnSync('pgrep', ['-af', labDir(name)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
@@ -51,7 +51,7 @@ describe.skipIf(skip)('lab mode', () => {
     expect(lines.some((l) => /links: 3\/3 ready/.test(l))).toBe(true);
     expect(r.manifest.slivers).toHaveLength(3);
     expect(r.tunnels).toHaveLength(6);
-    expect(r.state.experimentNetns.sort()).toEqual([`visp-${name}-r1`, `visp-${name}-r2`, `visp-${name}-r3`]);
+    expect(r.state.experimentNetns.sort()).toEqual([`visp-${name}:r1`, `visp-${name}:r2`, `visp-${name}:r3`]);
 
     // Every endpoint reaches every other endpoint of its link, on each family the link has.
     const failures: string[] = [];
@@ -92,7 +92,7 @@ describe.skipIf(skip)('lab mode', () => {
     const lines: string[] = [];
     const r = await labUp(join(ROOT, 'examples/egress.yaml'), { name, progress: (l) => lines.push(l) });
     expect(lines).toContain('bgp: 4/4 sessions established');
-    const exp = `visp-${name}-r1`;
+    const exp = `visp-${name}:r1`;
     const hosts = (r.state.providers ?? []).flatMap((p) => [p.host.ipv4, p.host.ipv6]);
     expect(hosts).toHaveLength(4);
     // The slice's announcement and the provider routes take a moment after Provision.
