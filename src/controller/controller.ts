@@ -14,11 +14,12 @@ import { endpointsFor, namespacesOn, nodesOf, type DesiredEndpoint } from './des
 import { egressDesiredFor, maxLengthFor, validateEgressConfig } from './egress.js';
 import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
 import { sliverId } from './model.js';
-import { checkUnderlayMtus, inTopologyTerms, ipamRequest, linkRecords, placeLinks, type PlacementNode } from './place.js';
+import { checkUnderlayMtus, inTopologyTerms, ipamRequest, ipamRequestPaced, linkRecords, placeLinks, placeLinksPaced, type PlacementNode } from './place.js';
 import { KeyedQueue } from './queue.js';
 import { checkNamespaces } from './namespaces.js';
 import { addressCount, checkRequestLimits, DEFAULT_LIMITS, LIMIT_NAMES, type Limits } from './limits.js';
-import { endpointState, manifest, type EndpointReport, type NodeReport } from './status.js';
+import { endpointState, manifest, manifestPaced, type EndpointReport, type NodeReport } from './status.js';
+import { Pacer } from '../ipam/pacer.js';
 import { checkSliceId, ID, parseEndTime, validateRequest } from './validate.js';
 
 export interface Teardown { slice: string; group: number; namespaces: string[] }
@@ -171,7 +172,9 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   }
 
   private async allocateFree(req: SliceRequest, endTime: number, scope: Scope): Promise<Manifest> {
-      const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()));
+      // A big request is placed and answered in stretches of a few ms: other callers get turns meanwhile.
+      const pace = new Pacer();
+      const placed = await placeLinksPaced(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()), pace);
       checkNamespaces(req.slice, req.topology, placed, this.slices.values(), this.reservedNs);
       // The allocation and the slice record are one commit: a crash leaves both or neither. The
       // record is built (and the AM's address limit checked) from each attempt's allocation, and
@@ -182,10 +185,11 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
         this.checkTenantAddresses(built, scope);
         return [[K.slice(built.slice), built]];
       }, () => this.slices.set(built!.slice, built!));
-      await this.ipam.allocate(ipamRequest(req.slice, placed), { also }).catch((e: unknown) => { throw inTopologyTerms(e); });
+      const spec = await ipamRequestPaced(req.slice, placed, pace);
+      await this.ipam.allocate(spec, { also }).catch((e: unknown) => { throw inTopologyTerms(e); });
       const rec = built!;
       this.emitEvent('allocated', { slice: rec.slice, message: `${rec.links.length} links, blocks ${rec.blocks.map((b) => b.prefix).join(', ')}` });
-      return this.manifestOf(rec);
+      return manifestPaced(rec, (n) => this.sessions.has(n), (n) => this.reports.get(n), pace);
   }
 
   /** A slice name the caller may allocate: free, or else a refusal that names no other tenant. */

@@ -9,6 +9,7 @@ import { IncompatibleStateError, InvalidSpecError, VispError, type ErrorOptions 
 import { endpointNames, experimentNetns } from '../endpoint/names.js';
 import { drivers } from '../tunnel/registry.js';
 import type { TunnelKind } from '../tunnel/types.js';
+import type { Pacer } from '../ipam/pacer.js';
 import type { LinkChoice, LinkSpec, SliceAllocation, SliceSpec } from '../ipam/types.js';
 import { EGRESS_MEMBER, type LinkRecord, type NodeRecord, type Topology, type TopologyLink } from './model.js';
 
@@ -81,6 +82,18 @@ const supports = (n: NodeRecord, kind: TunnelKind): boolean => n.capabilities.fi
  */
 export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string, PlacementNode>, connected: (name: string) => boolean,
   egressNodes: ReadonlySet<string> = new Set()): PlacedLink[] {
+  return t.links.map(linkPlacer(slice, t, nodes, connected, egressNodes));
+}
+
+/** placeLinks, giving the event loop a turn whenever `pace` says (a 10,000-link slice takes a few hundred ms). */
+export function placeLinksPaced(slice: string, t: Topology, nodes: ReadonlyMap<string, PlacementNode>, connected: (name: string) => boolean,
+  egressNodes: ReadonlySet<string>, pace: Pacer): Promise<PlacedLink[]> {
+  return pace.map(t.links, linkPlacer(slice, t, nodes, connected, egressNodes));
+}
+
+/** The checks of the whole topology, then a function that places its links one by one, in order. */
+function linkPlacer(slice: string, t: Topology, nodes: ReadonlyMap<string, PlacementNode>, connected: (name: string) => boolean,
+  egressNodes: ReadonlySet<string>): (l: TopologyLink, i: number) => PlacedLink {
   const byId = new Map(t.nodes.map((n, i) => [n.id, { n, i }]));
   t.nodes.forEach((n, i) => {
     if (!nodes.has(n.node)) throw bad(`topology.nodes[${i}].node`, `unknown physical node "${n.node}" (known: ${[...nodes.keys()].sort().join(', ') || 'none'})`);
@@ -94,7 +107,7 @@ export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string
       if (!taken.has(`${nodeId}/eth${n}`)) return `eth${n}`;
     }
   };
-  return t.links.map((l, i) => {
+  return (l, i) => {
     const f = `topology.links[${i}]`;
     const recs = l.members.map((m) => nodes.get(byId.get(m.node)!.n.node)!);
     if (l.egress) {
@@ -121,7 +134,7 @@ export function placeLinks(slice: string, t: Topology, nodes: ReadonlyMap<string
       return { node: m.node, physicalNode: r.name, netns: tn.netns || defaultNetns(slice, tn.id), ifname: m.ifname || ifnameFor(m.node) };
     });
     return { link: l, ways, members, maxMtu: ways.map((w) => pathOf(w, recs).max) };
-  });
+  };
 }
 
 /**
@@ -215,7 +228,16 @@ function wayChoice(w: Way): LinkChoice {
 
 /** The IPAM request for a placed slice: one link spec per link, interfaces named node:ifname. */
 export function ipamRequest(slice: string, placed: readonly PlacedLink[]): SliceSpec {
-  const links: LinkSpec[] = placed.map((p) => ({
+  return { slice, links: placed.map(linkSpec) };
+}
+
+/** ipamRequest, giving the event loop a turn whenever `pace` says. */
+export async function ipamRequestPaced(slice: string, placed: readonly PlacedLink[], pace: Pacer): Promise<SliceSpec> {
+  return { slice, links: await pace.map(placed, linkSpec) };
+}
+
+function linkSpec(p: PlacedLink): LinkSpec {
+  return {
     name: p.link.id,
     shape: p.members.length === 2 ? 'p2p' : 'lan',
     interfaces: p.members.map((m, j) => {
@@ -225,8 +247,7 @@ export function ipamRequest(slice: string, placed: readonly PlacedLink[]): Slice
     ...(p.link.ipv4 ? { ipv4: { class: p.link.addressClass, ...(p.link.ipv4.prefixLength ? { prefixLength: p.link.ipv4.prefixLength } : {}) } } : {}),
     ...(p.link.ipv6 ? { ipv6: { class: p.link.addressClass, ...(p.link.ipv6.prefixLength ? { prefixLength: p.link.ipv6.prefixLength } : {}) } } : {}),
     ...(p.ways.length === 1 ? wayChoice(p.ways[0]!) : { choices: p.ways.map(wayChoice) }),
-  }));
-  return { slice, links };
+  };
 }
 
 /**
@@ -262,7 +283,10 @@ export function linkRecords(placed: readonly PlacedLink[], a: SliceAllocation): 
       ...(la.ipv4 ? { ipv4Subnet: la.ipv4.prefix } : {}), ...(la.ipv6 ? { ipv6Subnet: la.ipv6.prefix } : {}),
       endpoints: p.members.map((m, j) => {
         const ia = la.interfaces[j]!;
-        return { ...m, underlay: way.underlays[j]!, addresses: [ia.ipv4, ia.ipv6].filter((x): x is string => !!x) };
+        const addresses: string[] = [];
+        if (ia.ipv4) addresses.push(ia.ipv4);
+        if (ia.ipv6) addresses.push(ia.ipv6);
+        return { node: m.node, physicalNode: m.physicalNode, netns: m.netns, ifname: m.ifname, underlay: way.underlays[j]!, addresses };
       }),
       stopped: false,
       restart: 0,

@@ -4,7 +4,8 @@
 import { endpointSpecOf } from './desired.js';
 import { endpointNames } from '../endpoint/names.js';
 import { drivers } from '../tunnel/registry.js';
-import type { EndpointStatus, Manifest, OperationalState, SliceRecord, SliverStatus } from './model.js';
+import type { Pacer } from '../ipam/pacer.js';
+import type { EndpointStatus, LinkRecord, Manifest, OperationalState, SliceRecord, SliverStatus } from './model.js';
 import { sliverId } from './model.js';
 
 export interface EndpointReport {
@@ -36,24 +37,57 @@ export function endpointState(s: SliceRecord, link: string, node: string, connec
   return { state: er.state, ...(er.error ? { error: er.error } : {}), er };
 }
 
-export function manifest(s: SliceRecord, connected: (n: string) => boolean, report: (n: string) => NodeReport | undefined): Manifest {
-  const slivers: SliverStatus[] = s.links.map((l) => {
-    const endpoints: EndpointStatus[] = l.endpoints.map((e) => {
-      const st = endpointState(s, l.id, e.physicalNode, connected(e.physicalNode), report(e.physicalNode));
-      const names = endpointNames(s.slice, l.id);
-      const spec = endpointSpecOf(s, l, e);
-      const layer3 = drivers[l.kind].layer === 3;
-      return {
-        ...e, state: st.state, ...(st.error ? { error: st.error } : {}),
-        ...(layer3 ? {} : { bridge: names.bridge }),
-        devices: st.er?.devices.length ? st.er.devices : layer3 ? [e.ifname] : drivers[l.kind].multipoint ? [names.tunnel()] : spec.remotes.map((r) => names.tunnel(r)),
-        remotes: spec.remotes,
-      };
-    });
-    const state = l.stopped && s.state === 'provisioned' && endpoints.every((e) => e.state === 'ready' || e.state === 'stopped') ? 'stopped' : worst(endpoints.map((e) => e.state));
-    const errors = endpoints.filter((e) => e.error).map((e) => `${e.physicalNode}: ${e.error}`);
-    return { id: sliverId(s.slice, l.id), link: l, state, ...(errors.length ? { error: errors.join('; ') } : {}), endpoints };
+/**
+ * What an endpoint's status shows that follows from the slice record alone
+ * (its bridge, remotes, the devices visp would create). Records are never
+ * changed in place (every change is a new record; one that leaves the links
+ * alone, as Provision does, keeps their array), so this is computed once per
+ * links array: a 10,000-link slice's Status then costs a map lookup per
+ * endpoint, not two hashes and a spec.
+ */
+interface EndpointStatic { bridge?: string; devices: string[]; remotes: string[] }
+const STATICS = new WeakMap<readonly LinkRecord[], EndpointStatic[][]>();
+/** Manifests that depend on the record alone (allocated and shut-down slices: no agent report counts). */
+const WHOLE = new WeakMap<SliceRecord, Manifest>();
+
+function linkStatics(s: SliceRecord, l: LinkRecord): EndpointStatic[] {
+  const names = endpointNames(s.slice, l.id);
+  const layer3 = drivers[l.kind].layer === 3;
+  return l.endpoints.map((e) => {
+    const remotes = endpointSpecOf(s, l, e).remotes;
+    return {
+      ...(layer3 ? {} : { bridge: names.bridge }),
+      devices: layer3 ? [e.ifname] : drivers[l.kind].multipoint ? [names.tunnel()] : remotes.map((r) => names.tunnel(r)),
+      remotes,
+    };
   });
+}
+
+function staticsOf(s: SliceRecord): EndpointStatic[][] {
+  let st = STATICS.get(s.links);
+  if (!st) { st = s.links.map((l) => linkStatics(s, l)); STATICS.set(s.links, st); }
+  return st;
+}
+
+const dependsOnReports = (s: SliceRecord): boolean => s.state === 'provisioned';
+
+function sliver(s: SliceRecord, l: LinkRecord, st: readonly EndpointStatic[], connected: (n: string) => boolean, report: (n: string) => NodeReport | undefined): SliverStatus {
+  const endpoints: EndpointStatus[] = l.endpoints.map((e, j) => {
+    const st0 = endpointState(s, l.id, e.physicalNode, connected(e.physicalNode), report(e.physicalNode));
+    const x = st[j]!;
+    return {
+      ...e, state: st0.state, ...(st0.error ? { error: st0.error } : {}),
+      ...(x.bridge !== undefined ? { bridge: x.bridge } : {}),
+      devices: st0.er?.devices.length ? st0.er.devices : x.devices,
+      remotes: x.remotes,
+    };
+  });
+  const state = l.stopped && s.state === 'provisioned' && endpoints.every((e) => e.state === 'ready' || e.state === 'stopped') ? 'stopped' : worst(endpoints.map((e) => e.state));
+  const errors = endpoints.filter((e) => e.error).map((e) => `${e.physicalNode}: ${e.error}`);
+  return { id: sliverId(s.slice, l.id), link: l, state, ...(errors.length ? { error: errors.join('; ') } : {}), endpoints };
+}
+
+function assemble(s: SliceRecord, slivers: SliverStatus[]): Manifest {
   return {
     slice: s.slice,
     allocation: s.state === 'shutdown' ? 'unallocated' : s.state,
@@ -64,4 +98,31 @@ export function manifest(s: SliceRecord, connected: (n: string) => boolean, repo
     blocks: s.blocks,
     slivers,
   };
+}
+
+/**
+ * A slice's manifest. The result may be shared with other callers (it is
+ * cached per record where no report counts): treat it as read-only.
+ */
+export function manifest(s: SliceRecord, connected: (n: string) => boolean, report: (n: string) => NodeReport | undefined): Manifest {
+  const whole = WHOLE.get(s);
+  if (whole) return whole;
+  const st = staticsOf(s);
+  const m = assemble(s, s.links.map((l, i) => sliver(s, l, st[i]!, connected, report)));
+  if (!dependsOnReports(s)) WHOLE.set(s, m);
+  return m;
+}
+
+/** manifest(), giving the event loop a turn whenever `pace` says; what it computes is cached for the synchronous one. */
+export async function manifestPaced(s: SliceRecord, connected: (n: string) => boolean, report: (n: string) => NodeReport | undefined, pace: Pacer): Promise<Manifest> {
+  const whole = WHOLE.get(s);
+  if (whole) return whole;
+  let st = STATICS.get(s.links);
+  if (!st) { st = await pace.map(s.links, (l) => linkStatics(s, l)); STATICS.set(s.links, st); }
+  const statics = st;
+  const slivers = await pace.map(s.links, (l, i) => sliver(s, l, statics[i]!, connected, report));
+  // A turn given away may have let a report in: what is returned is what was read, as a Status at that moment would be.
+  const m = assemble(s, slivers);
+  if (!dependsOnReports(s)) WHOLE.set(s, m);
+  return m;
 }

@@ -10,6 +10,7 @@ import { chooseAll, type Chosen, type PlannedPairs } from './choose.js';
 import { rangeText, type IpamConfig } from './config.js';
 import type { IdIndex } from './id-index.js';
 import type { Run } from './id-space.js';
+import type { Pacer } from './pacer.js';
 import type { PairIndex } from './pair-index.js';
 import { placeBlock } from './place-block.js';
 import { placeSubnets, type SubnetNeed } from './place-subnets.js';
@@ -87,6 +88,31 @@ export function poolsFor(req: BlockRequest, config: IpamConfig): string[] {
 }
 
 export function planSlice(input: PlanInput): Plan {
+  const steps = planSteps(input);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * planSlice, giving the event loop a turn whenever `pace` says. It pauses
+ * only between links, where no index is half-changed; what it took from the
+ * indices before a pause is theirs until the transaction commits or the
+ * caller drops them (as for any plan: another writer's commit meanwhile makes
+ * this one's compare fail, and the transaction plans again).
+ */
+export async function planSlicePaced(input: PlanInput, pace: Pacer): Promise<Plan> {
+  const steps = planSteps(input);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (pace.due()) await pace.pause();
+  }
+}
+
+/** The plan, yielding after each link's share of the work: a point where the caller may pause. */
+function* planSteps(input: PlanInput): Generator<void, Plan> {
   const { request, config, now } = input;
   const slice = request.slice;
   const subnets = FAMILIES.map(() => new Map<number, Prefix>());
@@ -96,12 +122,14 @@ export function planSlice(input: PlanInput): Plan {
   for (const br of request.blocks) {
     const family = br.family;
     const needs: SubnetNeed[] = [];
-    request.links.forEach((l, i) => {
+    for (let i = 0; i < request.links.length; i++) {
+      if ((i & 63) === 0) yield;
+      const l = request.links[i]!;
       const s = l.subnets[family];
-      if (s?.class !== br.class) return;
+      if (s?.class !== br.class) continue;
       const pins = l.interfaces.map((x) => x.explicit[family]).filter((v): v is bigint => v !== undefined);
       needs.push({ id: i, length: s.length, pins, field: `${l.field}.${family}`, link: l.name });
-    });
+    }
     const pools = poolsFor(br, config).map((name) => input.pools.get(name)!);
     const placed = placeBlock(br, { subnetLengths: needs.map((n) => n.length), pins: needs.flatMap((n) => n.pins) }, pools, now);
     const bySubnet = subnets[FAMILIES.indexOf(family)]!;
@@ -115,7 +143,10 @@ export function planSlice(input: PlanInput): Plan {
 
   const ids = planIdentifiers(input, identifierCounts(request, chosen));
   const next = new Map(ids.map((p) => [p.index.kind, idStream(p.records)]));
-  const links = request.links.map((l, i): LinkAllocation => {
+  const links: LinkAllocation[] = [];
+  for (let i = 0; i < request.links.length; i++) {
+    if ((i & 15) === 0) yield;
+    const l = request.links[i]!;
     const out: Mutable<Omit<LinkAllocation, 'interfaces'>> = { name: l.name, shape: l.shape };
     const addrs = l.interfaces.map((x): Mutable<InterfaceAllocation> => ({ name: x.name }));
     FAMILIES.forEach((family, fi) => {
@@ -129,8 +160,8 @@ export function planSlice(input: PlanInput): Plan {
     if (choice.identifier) out[choice.identifier] = next.get(choice.identifier)!.next().value as number;
     if (choice.pairs) out.pairs = { space: choice.pairs.space, pairs: choice.pairs.pairs.map((p) => [p.a, p.b] as const) };
     if (l.chooses) out.choice = index;
-    return { ...out, interfaces: addrs };
-  });
+    links.push({ ...out, interfaces: addrs });
+  }
 
   const groupId = request.groupId ? (next.get('groupId')!.next().value as number) : undefined;
   const sliceRecord: SliceRecord = {
