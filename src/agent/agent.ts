@@ -213,6 +213,11 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     if (egressSteps) this.egressApplied = egressFp;
     for (const line of repairs) this.opts.log?.(line);
     const egress = this.egress.status();
+    // The egress end of an egress link is ready only while the slice's egress here can carry traffic.
+    d.endpoints.forEach((e, i) => {
+      const why = e.egress && endpoints[i]?.state === 'ready' ? this.egress.notReady(e.slice) : undefined;
+      if (why) endpoints[i] = { ...endpoints[i]!, state: 'failed', error: why };
+    });
     const reservedNamespaces = await this.kernel.reservedNamespaces().catch((e: Error) => { this.opts.log?.(`reserved namespaces: ${e.message}`); return []; });
     this.emit('report', { generation: d.generation, endpoints, repairs, tornDown, ...(egress ? { egress } : {}), reservedNamespaces });
     if (tornDown.length && this.desired === d) {
