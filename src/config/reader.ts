@@ -205,9 +205,14 @@ export function describe(node: Node | null | undefined): string {
   if (isSeq(node)) return 'a list';
   if (isScalar(node)) {
     if (node.value === null) return 'nothing';
-    return typeof node.value === 'string' ? `the string ${JSON.stringify(node.value)}` : `${typeof node.value} ${String(node.value)}`;
+    return typeof node.value === 'string' ? `the string ${quoteShort(node.value)}` : `${typeof node.value} ${String(node.value)}`;
   }
   return 'something else';
+}
+
+/** A value for an error message: never a whole file (a file that is no mapping parses as one long string). */
+export function quoteShort(v: string, max = 40): string {
+  return v.length <= max ? JSON.stringify(v) : `${JSON.stringify(v.slice(0, max))}… (${v.length} characters)`;
 }
 
 /** The closest choice, if only a typo away (none for very short words). */

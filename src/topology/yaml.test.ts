@@ -149,6 +149,18 @@ describe('parseTopology: errors name the line, the field and the reason', () => 
     });
   }
 
+  // A file that is not a mapping parses as one long string: the error must say what it is, never quote the whole file.
+  it.each([
+    ['an XML RSpec', '<?xml version="1.0"?>\n<rspec type="request">\n  <node client_id="r1"/>\n</rspec>\n', /^t\.xml:1:1: this looks like XML \(a GENI RSpec\?\)/],
+    ['a long line of prose', `${'this is not a topology file at all '.repeat(20)}\n`, /^t\.xml:1:1: expected a mapping.*, got the string "this is not a topology file at all this "… \(\d+ characters\)$/],
+  ])('%s: a short error, not the file quoted', (_what, text, re) => {
+    let err: Error | undefined;
+    try { parseTopology(text, { file: 't.xml' }); } catch (e) { err = e as Error; }
+    expect(err).toBeInstanceOf(InvalidSpecError);
+    expect(err!.message).toMatch(re);
+    expect(err!.message.length).toBeLessThan(200);
+  });
+
   it('without a file name, says "line N"', () => {
     expect(() => parseTopology(head('  - endpoints: [r1, r9]\n'))).toThrow(/^line 7: links\[0\]\.endpoints\[1\]: unknown node "r9"$/);
   });

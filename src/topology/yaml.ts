@@ -25,6 +25,7 @@ import { isIP } from 'node:net';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
 import { ifnameProblem } from '../endpoint/names.js';
 import { InvalidSpecError } from '../errors.js';
+import { describe } from '../config/reader.js';
 import { ADDRESS_CLASSES, type AddressClass } from '../ipam/types.js';
 import { ENCAPSULATIONS, type Addressing, type Encapsulation, type LabEgressNode, type LinkMember, type Topology, type TopologyLink, type TopologyNode } from './types.js';
 
@@ -58,6 +59,9 @@ export function parseTopology(text: string, opts: ParseOptions = {}): Topology {
   if (first) throw new InvalidSpecError(`${where(ctx, first.pos[0])}${first.message.split('\n')[0]}`, { field: '' });
   const root = resolve(ctx, doc.contents);
   if (root === null || root === undefined) fail(ctx, undefined, '', 'the file is empty; expected name, nodes and links');
+  if (isScalar(root) && typeof root.value === 'string' && root.value.trimStart().startsWith('<')) {
+    fail(ctx, root, '', 'this looks like XML (a GENI RSpec?); visp topology files are YAML: name, nodes and links (see examples/*.yaml)');
+  }
   const top = mapping(ctx, root, '');
   checkKeys(ctx, top, '', ['name', 'defaults', 'nodes', 'links', 'egress']);
 
@@ -334,16 +338,6 @@ function resolve(ctx: Ctx, node: Node | null | undefined): Node | null | undefin
   return isAlias(node) ? (node.resolve(ctx.doc) as Node | undefined) : node;
 }
 
-function describe(node: Node | null | undefined): string {
-  if (node === null || node === undefined) return 'nothing';
-  if (isMap(node)) return 'a mapping';
-  if (isSeq(node)) return 'a list';
-  if (isScalar(node)) {
-    if (node.value === null) return 'nothing';
-    return typeof node.value === 'string' ? `the string ${JSON.stringify(node.value)}` : `${typeof node.value} ${String(node.value)}`;
-  }
-  return 'something else';
-}
 
 function mapping(ctx: Ctx, node: Node | null | undefined, path: string, example?: string): YAMLMap<unknown, unknown> {
   if (!isMap(node)) fail(ctx, node, path, `expected a mapping${example ? ` (${example})` : ''}, got ${describe(node)}`);
