@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidSpecError } from '../../src/errors.js';
 import { labDir, labDown, labStatus, labUp, readState, type LabUpResult } from '../../src/lab/index.js';
 import { labTls, writeState } from '../../src/lab/state.js';
+import { connect } from '../../src/api/client.js';
 import { kernelSkipReason } from '../helpers/netns.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -79,10 +80,25 @@ describe.skipIf(skip)('lab mode', () => {
     const out = execFileSync(process.execPath, [ENTRY, 'tunnels', '--slice', name, '--controller', r.state.controller], { encoding: 'utf8' });
     expect(out.split('\n').filter((l) => l.startsWith(`${name}/`))).toHaveLength(6);
 
+    // A second slice allocated through the lab's controller (any AM could): down removes it too.
+    const other = `${name}-other`;
+    const am = connect(r.state.controller, labTls(r.state, 'am'));
+    try {
+      await am.links.allocate({ slice: other, topology: { nodes: [{ id: 'a', node: 'n1' }, { id: 'b', node: 'n2' }], links: [{ id: 'ab', members: [{ node: 'a' }, { node: 'b' }] }] } });
+      await am.links.provision({ slice: other });
+      const end = Date.now() + 30_000;
+      while ((await am.links.status({ slice: other })).manifest!.operationalState !== 'OPERATIONAL_STATE_READY' && Date.now() < end) await new Promise((res) => setTimeout(res, 100));
+    } finally {
+      am.close();
+    }
+    const otherNs = (): string[] => readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${other}:`));
+    expect(otherNs()).toHaveLength(2);
+
     const down = await labDown(name);
     labs.delete(name);
     expect(down.deleted).toBe(true);
     expect(down.stopped).toHaveLength(4);
+    expect(otherNs(), 'the other slice\'s namespaces').toEqual([]);
     expectNothingLeft(name);
   }, 180_000);
 
