@@ -195,7 +195,7 @@ async function waitReady(api: VispClient, slice: string): Promise<void> {
 /** Until no namespace of the slice is left (the agents remove the experiment namespaces they created). */
 async function waitGone(slice: string): Promise<void> {
   const t = now();
-  while (readdirSync('/run/netns').some((n) => n.startsWith(`visp-${slice}-`))) {
+  while (readdirSync('/run/netns').some((n) => n.startsWith(`visp-${slice}:`))) {
     if (now() - t > 60) throw new Error(`${slice}: namespaces still there 60 s after Delete`);
     await sleep(25);
   }

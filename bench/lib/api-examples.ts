@@ -168,7 +168,7 @@ async function main(): Promise<void> {
     const r9 = { slice: 'exp3', slivers: [], action: 'OPERATIONAL_ACTION_STOP' as const };
     await expectError('PerformOperationalAction before Provision', 'visp.v1.Links/PerformOperationalAction', r9, () => api.links.performOperationalAction(r9));
     await api.links.delete({ slice: 'exp3' });
-    lab.expNamespaces.add('visp-exp3-r1').add('visp-exp3-r2');
+    lab.expNamespaces.add('visp-exp3:r1').add('visp-exp3:r2');
 
     section('Shutdown', 'visp.v1.Links/Shutdown', { slice: SLICE }, await api.links.shutdown({ slice: SLICE }));
     await expectError('Provision after Shutdown', 'visp.v1.Links/Provision', { slice: SLICE }, () => api.links.provision({ slice: SLICE }));

@@ -32,7 +32,7 @@ const NOT_RUN = [
 ];
 const SLICE = 'exp1';
 /** The experiment namespace visp names after a router (src/controller/place.ts defaultNetns). */
-const netnsOfRouter = (r: string): string => `visp-${SLICE}-${r}`;
+const netnsOfRouter = (r: string): string => `visp-${SLICE}:${r}`;
 
 const guide = (file: string): Step[] => parseGuide(readFileSync(join(REPO, file), 'utf8'), file);
 
@@ -71,7 +71,7 @@ describe.skipIf(walkSkipReason)('docs/deploy.md and docs/security.md, run on fou
   afterAll(async () => {
     await sb.close();
     // The slice's namespaces, if a failure left them (the guide's slice name is this test's alone).
-    for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${SLICE}-`))) delNetns(ns);
+    for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${SLICE}:`))) delNetns(ns);
   });
 
   /** A command's output on a host, without the command trace; fails the test when it fails. */
@@ -138,7 +138,7 @@ describe.skipIf(walkSkipReason)('docs/deploy.md and docs/security.md, run on fou
     },
     /** Nothing of the slice on the nodes: no namespace, no interface but lo and eth0, no XDP program on eth0. */
     'nothing-left': async () => {
-      expect(readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${SLICE}-`))).toEqual([]);
+      expect(readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${SLICE}:`))).toEqual([]);
       for (const h of ['n1', 'n2']) {
         await within(`${h}: only lo and eth0`, () => {
           const links = JSON.parse(ipIn(netnsOf(h), '-d', '-j', 'link', 'show')) as Array<{ ifname: string; xdp?: unknown }>;
@@ -170,7 +170,7 @@ describe.skipIf(walkSkipReason)('docs/deploy.md and docs/security.md, run on fou
   };
 
   it('runs every block, on its hosts, in order', async () => {
-    const stale = readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${SLICE}-`));
+    const stale = readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${SLICE}:`));
     if (stale.length) throw new Error(`namespaces ${stale.join(', ')} exist already (another run of this test?); not touching them`);
     await sb.start(HOSTS);
     const steps = GUIDES.flatMap((f) => guide(f).map((s) => ({ ...s, file: f })));

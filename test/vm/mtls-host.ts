@@ -73,7 +73,7 @@ function snapshot(): string[] {
   const routes = ['-4', '-6'].flatMap((f) => ip('-n', NODE_NS, f, 'route', 'show', 'table', 'all').split('\n').filter(Boolean).map((r) => `route ${r}`));
   return [...links, ...fdb, ...routes].sort();
 }
-const experimentNamespaces = (): string[] => readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${SLICE}-`));
+const experimentNamespaces = (): string[] => readdirSync('/run/netns').filter((n) => n.startsWith(`visp-${SLICE}:`));
 
 const runDir = mkdtempSync(join(tmpdir(), 'visp-mtls-'));
 const engine = new EngineClient(join(runDir, `engine-${HOST.node}.sock`));
@@ -127,7 +127,7 @@ async function answer(q: HostRequest): Promise<HostAnswer> {
       return {
         pings: await Promise.all(q.pings.map(async ({ netns, dst }) => {
           // Only this slice's namespaces on h1, and only an address.
-          if (!netns.startsWith(`visp-${SLICE}-`) || !experimentNamespaces().includes(netns) || !/^[0-9a-f:.]+$/i.test(dst)) return { netns, dst, ok: false };
+          if (!netns.startsWith(`visp-${SLICE}:`) || !experimentNamespaces().includes(netns) || !/^[0-9a-f:.]+$/i.test(dst)) return { netns, dst, ok: false };
           let ok = false;
           for (let i = 0; i < 3 && !ok; i++) {
             ok = await new Promise<boolean>((resolve) => {

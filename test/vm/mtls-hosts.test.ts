@@ -101,7 +101,7 @@ describe.skipIf(skip)('separate kernels: controller on the host over TCP + mTLS,
     const t = tlsOf(ready.files.nodes[certOf]!);
     return ['--controller', ready.controller, '--tls-ca', t.ca, '--tls-cert', t.cert, '--tls-key', t.key, '--reconcile-interval', '1s', ...(claim ? ['--node', claim] : [])];
   };
-  const experimentNamespaces = (): string[] => readdirSync('/run/netns').filter((x) => x.startsWith(`visp-${ready.slice}-`));
+  const experimentNamespaces = (): string[] => readdirSync('/run/netns').filter((x) => x.startsWith(`visp-${ready.slice}:`));
   const endpoint = (link: string, node: string) => m.slivers.find((s) => s.link === link)!.endpoints.find((e) => e.physicalNode === node)!;
 
   /** Ask the host side; its answer, or its error thrown. */
