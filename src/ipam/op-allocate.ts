@@ -5,7 +5,8 @@
 import { IncompatibleStateError } from '../errors.js';
 import { transact, TxnBuilder } from '../store/index.js';
 import { afterCommit, joinAlso, txOptions, type Also, type OpContext } from './op-context.js';
-import { identifierKinds, pairSpaces, planSlice, poolsFor, type Plan } from './plan.js';
+import { Pacer } from './pacer.js';
+import { identifierKinds, pairSpaces, planSlicePaced, poolsFor, type Plan } from './plan.js';
 import { CONFIG_KEY, decode, encode, keys, SLICE_FIELDS, type SliceLinksRecord, type SliceRecord } from './records.js';
 import { parseSliceSpec } from './request.js';
 import { alreadyAllocated, toAllocation } from './slice-view.js';
@@ -33,7 +34,7 @@ export async function allocateOp(ctx: OpContext, spec: SliceSpec, signal?: Abort
         if (links) throw new IncompatibleStateError(`slice "${slice}": store holds links without a slice header (${links.key}); run the IPAM check`);
         poolNames = [...new Set(request.blocks.flatMap((br) => poolsFor(br, config)))];
         const { pools, ids, pairs } = await cache.indices(poolNames, kinds, spaces, config, now, signal);
-        const plan = planSlice({ request, config, now, pools, ids, pairs });
+        const plan = await planSlicePaced({ request, config, now, pools, ids, pairs }, new Pacer(signal)); // a big slice gives other callers turns
         const txn = joinAlso(planTxn(plan, configEntry!.modRevision), also, toAllocation(plan.slice, { links: plan.links })).build();
         return { txn, result: (revision) => afterCommit(also, revision, committed(plan, revision)) };
       },
