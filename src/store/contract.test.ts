@@ -6,11 +6,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryStore } from './memory-store.js';
 import { openSqliteStore } from './sqlite-store.js';
+import { openSqliteStoreThreaded } from './sqlite-thread.js';
 import type { Store } from './types.js';
 
 const impls: [string, (dir: string) => Promise<Store>][] = [
   ['memory', async () => createMemoryStore()],
   ['sqlite', (dir) => openSqliteStore(join(dir, 'store.db'))],
+  ['sqlite on its own thread', (dir) => openSqliteStoreThreaded(join(dir, 'store.db'))],
 ];
 
 describe.each(impls)('store contract: %s', (_name, open) => {
