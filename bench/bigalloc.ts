@@ -22,7 +22,7 @@
 // for comparison); the big slice's Status and Delete (status_big_ms,
 // delete_big_ms). The JSON line has the median over trials of each, and every
 // trial's figures. Progress on stderr; the last stdout line is JSON.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -131,13 +131,21 @@ async function trial(address: string, links: number, everyMs: number, slice: str
   // The loop's longest stall: the largest gap between ticks of a 5 ms timer, and perf_hooks' view.
   let last = performance.now();
   let maxGap = 0;
-  const tick = setInterval(() => { const t = performance.now(); maxGap = Math.max(maxGap, t - last); last = t; }, 5);
+  // VISP_BENCH_GAPS=FILE: the windows of stalls over 30 ms, as monotonic µs (a --cpu-prof profile's clock), to read what ran in them.
+  const gaps: Array<[number, number]> = [];
+  const tick = setInterval(() => {
+    const t = performance.now();
+    if (t - last > 35 && process.env.VISP_BENCH_GAPS) { const end = Number(process.hrtime.bigint() / 1000n); gaps.push([end - (t - last) * 1000, end]); }
+    maxGap = Math.max(maxGap, t - last);
+    last = t;
+  }, 5);
   const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
   await sleep(100); // the prober's baseline calls
   allocator.w.postMessage('go');
   const a = (await allocator.next()) as Extract<FromWorker, { allocateMs: number }>;
   clearInterval(tick);
+  if (process.env.VISP_BENCH_GAPS) appendFileSync(process.env.VISP_BENCH_GAPS, gaps.map((g) => `${g[0]} ${g[1]}\n`).join(''));
   h.disable();
   prober.w.postMessage('stop');
   const p = (await prober.next()) as Extract<FromWorker, { samples: number[] }>;

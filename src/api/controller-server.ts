@@ -20,11 +20,15 @@ import { CertificateFiles, peerIdentity, serverCredentials } from './tls.js';
 import { takeOverStaleSocket } from './unix-socket.js';
 import { decoded, isUndecodable, tolerant } from './decode.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
-import { openSqliteStore } from '../store/sqlite-store.js';
+import { openSqliteStoreThreaded } from '../store/sqlite-thread.js';
 import type { Store } from '../store/types.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import type { TunnelKind } from '../tunnel/types.js';
-import { actionFromPb, capabilityFromPb, capabilityToPb, encapToPb, endpointToPb, iso, manifestToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
+import { actionFromPb, allocationToPb, capabilityFromPb, capabilityToPb, encapToPb, endpointToPb, iso, linkFromPb, manifestToPb, sliverToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
+import { encodePaced, passEncoded, type Encoded } from './encode.js';
+import { decodeItems, deferItems, deferredCount } from './bulk-decode.js';
+import { Pacer } from '../ipam/pacer.js';
+import type { Manifest, Topology } from '../controller/model.js';
 import { toServiceError } from './errors.js';
 import { configFromPb, configToPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
 import type { SetEgressNodeRequest__Output } from './gen/visp/v1/SetEgressNodeRequest.js';
@@ -94,7 +98,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   for (const l of opts.listen) if ((await takeOverStaleSocket(l.address)) === 'removed') log(`listen: removed the stale socket ${l.address} (nothing answered on it)`);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   if (opts.storePath !== ':memory:') mkdirSync(dirname(opts.storePath), { recursive: true });
-  const store: Store = opts.storePath === ':memory:' ? createMemoryStore() : await openSqliteStore(opts.storePath);
+  const store: Store = opts.storePath === ':memory:' ? createMemoryStore() : await openSqliteStoreThreaded(opts.storePath);
   const controller = new Controller({
     store, limits, ...(opts.ipam ? { ipam: opts.ipam } : {}), ...(opts.labPools ? { defaultIpam: LAB_POOLS } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
@@ -171,6 +175,27 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     const bySlice = (r: { slice: string }): { slice: string } => ({ slice: r.slice });
 
     const { def, pkg } = visp();
+    /**
+     * A request's topology: the size limits checked on what arrived (its
+     * links not decoded yet), then the links decoded and converted in paced
+     * stretches (bulk-decode.ts).
+     */
+    const topologyOf = async (r: { topology: unknown }): Promise<Topology | undefined> => {
+      const raw = r.topology as SizedTopology | null;
+      if (raw) checkRequestLimits({ nodes: raw.nodes, links: new Array<object>(deferredCount(r) ?? raw.links?.length ?? 0).fill({}) }, limits);
+      const t = topologyFromPb(r.topology);
+      if (t && deferredCount(r) !== undefined) t.links = await decodeItems(def, 'visp.v1.TopologyLink', r, 'topology.links', (x, i) => linkFromPb(x, `topology.links[${i}]`), new Pacer());
+      if (t) checkRequestLimits(t, limits); // members per LAN, now that the links are read
+      return t;
+    };
+    /** A reply carrying a manifest: its slivers converted and encoded in paced stretches (encode.ts). */
+    const manifestReply = (type: string, m: Manifest, extra: Record<string, unknown> = {}): Promise<Encoded> => {
+      const head = manifestToPb({ ...m, slivers: [] });
+      const alloc = allocationToPb(m.allocation);
+      return encodePaced(def, `visp.v1.${type}`, { ...extra, manifest: head }, {
+        path: ['manifest', 'slivers'], items: m.slivers, toPb: (x, i) => sliverToPb(x, alloc, `slivers[${i}]`),
+      });
+    };
     const server = new grpc.Server({
       // The request size limit is ours (checked before decoding, named, audited: decode.ts); this is the transport's hard cap.
       'grpc.max_receive_message_length': Math.max(limits.requestBytes, 64 << 20),
@@ -178,7 +203,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       'grpc.max_concurrent_streams': 32,
     });
 
-    server.addService(tolerant(pkg.visp.v1.Links.service, limits.requestBytes), {
+    server.addService(passEncoded(tolerant(pkg.visp.v1.Links.service, limits.requestBytes, { Allocate: deferItems(def, 'visp.v1.AllocateRequest', ['topology', 'links']) })), {
       GetVersion: unary('Links.GetVersion', none, () => {
         const v = controller.getVersion();
         return { api: 'visp.v1', geniApi: 3, software: v.software, encapsulations: v.encapsulations.map(encapToPb) };
@@ -187,47 +212,47 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb) })),
       })),
       Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope) => {
-        checkRequestLimits(r.topology as SizedTopology, limits); // before converting an absurd topology
-        const topology = topologyFromPb(r.topology as never);
-        return { manifest: manifestToPb(await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) }, scope)) };
+        const topology = await topologyOf(r);
+        return manifestReply('AllocateResponse', await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) }, scope));
       }),
-      Provision: unary('Links.Provision', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.provision(r.slice, scope)) })),
-      Status: unary('Links.Status', bySlice, (r: { slice: string }, scope) => ({ manifest: manifestToPb(controller.status(r.slice, scope)) })),
-      Describe: unary('Links.Describe', bySlice, (r: { slice: string }, scope) => ({ manifest: manifestToPb(controller.describe(r.slice, scope)) })),
-      Renew: unary('Links.Renew', bySlice, async (r: { slice: string; endTime: string }, scope) => ({ manifest: manifestToPb(await controller.renew(r.slice, r.endTime, scope)) })),
+      Provision: unary('Links.Provision', bySlice, async (r: { slice: string }, scope) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope))),
+      Status: unary('Links.Status', bySlice, async (r: { slice: string }, scope) => manifestReply('StatusResponse', await controller.status(r.slice, scope))),
+      Describe: unary('Links.Describe', bySlice, async (r: { slice: string }, scope) => manifestReply('DescribeResponse', await controller.describe(r.slice, scope))),
+      Renew: unary('Links.Renew', bySlice, async (r: { slice: string; endTime: string }, scope) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope))),
       PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r: { slice: string; slivers: string[]; action: string }, scope) =>
-        ({ manifest: manifestToPb(await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope)) })),
-      Delete: unary('Links.Delete', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.delete(r.slice, scope)) })),
-      Shutdown: unary('Links.Shutdown', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.shutdown(r.slice, scope)) })),
+        manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope))),
+      Delete: unary('Links.Delete', bySlice, async (r: { slice: string }, scope) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope))),
+      Shutdown: unary('Links.Shutdown', bySlice, async (r: { slice: string }, scope) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope))),
     } as grpc.UntypedServiceImplementation);
 
-    const tunnelToPb = (t: ReturnType<Controller['listTunnels']>[number]): Record<string, unknown> => ({
+    const tunnelToPb = (t: Awaited<ReturnType<Controller['listTunnels']>>[number]): Record<string, unknown> => ({
       sliver: `${t.slice}/${t.link}`, slice: t.slice, link: t.link, node: t.node, encapsulation: encapToPb(t.kind as TunnelKind), key: t.key,
       local: t.local, remotes: t.remotes, bridge: t.bridge ?? '', devices: t.devices, netns: t.netns, ifname: t.ifname, addresses: t.addresses,
       state: stateToPb(t.state), error: t.error ?? '', rxPackets: t.rxPackets, txPackets: t.txPackets, rxBytes: t.rxBytes, txBytes: t.txBytes, dataplane: t.dataplane ?? '',
     });
 
-    server.addService(tolerant(pkg.visp.v1.Operator.service, limits.requestBytes), {
+    server.addService(passEncoded(tolerant(pkg.visp.v1.Operator.service, limits.requestBytes, { Plan: deferItems(def, 'visp.v1.PlanRequest', ['topology', 'links']) })), {
       ListNodes: unary('Operator.ListNodes', none, () => ({
         nodes: controller.listNodes().map((n) => ({
           name: n.name, connected: n.connected, lastSeen: iso(n.lastSeen), underlayAddresses: n.underlay, endpoints: n.endpoints,
           capabilities: n.capabilities.map(capabilityToPb),
         })),
       })),
-      ListSlices: unary('Operator.ListSlices', none, () => ({
-        slices: controller.listSlices().map((m) => ({
+      ListSlices: unary('Operator.ListSlices', none, async () => ({
+        slices: (await controller.listSlices()).map((m) => ({
           slice: m.slice, allocationState: `ALLOCATION_STATE_${m.allocation.toUpperCase()}`, operationalState: stateToPb(m.state),
           endTime: iso(m.endTime), expires: iso(m.expiresAt), links: m.slivers.length,
           ready: m.slivers.filter((s) => s.state === 'ready').length, failed: m.slivers.filter((s) => s.state === 'failed').length,
         })),
       })),
-      ListTunnels: unary('Operator.ListTunnels', none, (r: { node: string; slice: string; state: string }) => {
+      ListTunnels: unary('Operator.ListTunnels', none, async (r: { node: string; slice: string; state: string }) => {
         const state = stateFromPb(r.state);
-        return { tunnels: controller.listTunnels({ ...(r.node ? { node: r.node } : {}), ...(r.slice ? { slice: r.slice } : {}), ...(state ? { state } : {}) }).map(tunnelToPb) };
+        const tunnels = await controller.listTunnels({ ...(r.node ? { node: r.node } : {}), ...(r.slice ? { slice: r.slice } : {}), ...(state ? { state } : {}) });
+        return encodePaced(def, 'visp.v1.ListTunnelsResponse', {}, { path: ['tunnels'], items: tunnels, toPb: tunnelToPb });
       }),
-      GetTunnel: unary('Operator.GetTunnel', none, (r: { sliver: string; node: string }) => {
+      GetTunnel: unary('Operator.GetTunnel', none, async (r: { sliver: string; node: string }) => {
         if (!r.sliver) throw new InvalidSpecError('sliver: is required ("<slice>/<link>")', { field: 'sliver' });
-        const tunnels = controller.listTunnels({ sliver: r.sliver, ...(r.node ? { node: r.node } : {}) });
+        const tunnels = await controller.listTunnels({ sliver: r.sliver, ...(r.node ? { node: r.node } : {}) });
         if (!tunnels.length) throw new NotFoundError(`sliver: no tunnel for "${r.sliver}"${r.node ? ` on node ${r.node}` : ''}`, { field: 'sliver' });
         return { tunnels: tunnels.map(tunnelToPb) };
       }),
@@ -263,9 +288,8 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         }),
       })),
       Plan: unary('Operator.Plan', bySlice, async (r: { slice: string; topology: unknown; endTime: string }) => {
-        checkRequestLimits(r.topology as SizedTopology, limits);
-        const p = await controller.plan({ slice: r.slice, topology: topologyFromPb(r.topology as never)!, ...(r.endTime ? { endTime: r.endTime } : {}) });
-        return { manifest: manifestToPb(p.manifest), nodes: p.nodes.map((n) => ({ node: n.node, steps: n.steps, error: n.error ?? '' })) };
+        const p = await controller.plan({ slice: r.slice, topology: (await topologyOf(r))!, ...(r.endTime ? { endTime: r.endTime } : {}) });
+        return manifestReply('PlanResponse', p.manifest, { nodes: p.nodes.map((n) => ({ node: n.node, steps: n.steps, error: n.error ?? '' })) });
       }),
     } as grpc.UntypedServiceImplementation);
 

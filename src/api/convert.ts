@@ -15,6 +15,7 @@ import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
 import type { Capability as PbCapability } from './gen/visp/v1/Capability.js';
 import type { EndpointSpec as PbEndpoint } from './gen/visp/v1/EndpointSpec.js';
 import type { Manifest as PbManifest } from './gen/visp/v1/Manifest.js';
+import type { Sliver as PbSliver } from './gen/visp/v1/Sliver.js';
 import type { AddressClass__Output as PbClass } from './gen/visp/v1/AddressClass.js';
 import type { AllocationState__Output as PbAllocation } from './gen/visp/v1/AllocationState.js';
 import type { Encapsulation__Output as PbEncap } from './gen/visp/v1/Encapsulation.js';
@@ -174,7 +175,8 @@ export function topologyFromPb(v: unknown, field = 'topology'): Topology | undef
   };
 }
 
-function linkFromPb(x: unknown, f: string): TopologyLink {
+/** One link of a request's topology (`f` names it); big topologies' links are converted one by one (bulk-decode.ts). */
+export function linkFromPb(x: unknown, f: string): TopologyLink {
   const l = required(x, f);
   const egress = message(l.egress, `${f}.egress`);
   // An egress link's addresses are public unless the request says otherwise (validation then refuses it).
@@ -270,25 +272,27 @@ export function manifestToPb(m: Manifest): PbManifest {
       const b = required(x, f, badOutput);
       return { addressClass: classToPb(b.addressClass as AddressClass, `${f}.address_class`), prefix: text(b.prefix, `${f}.prefix`, badOutput), pool: text(b.pool, `${f}.pool`, badOutput) };
     }, badOutput),
-    slivers: list(r.slivers, 'slivers', (x, f) => {
-      const s = x as Manifest['slivers'][number];
-      const l = required(required(x, f, badOutput).link, `${f}.link`, badOutput) as unknown as Manifest['slivers'][number]['link'];
+    slivers: list(r.slivers, 'slivers', (x, f) => sliverToPb(x as Manifest['slivers'][number], alloc, f), badOutput),
+  };
+}
+
+/** One sliver of a manifest (`f` names it in errors); a big manifest's reply is encoded sliver by sliver (encode.ts). */
+export function sliverToPb(s: Manifest['slivers'][number], alloc: ReturnType<typeof allocationToPb>, f = 'sliver'): PbSliver {
+  const l = required(required(s, f, badOutput).link, `${f}.link`, badOutput) as unknown as Manifest['slivers'][number]['link'];
+  return {
+    id: text(s.id, `${f}.id`, badOutput), link: text(l.id, `${f}.link`, badOutput), encapsulation: encapToPb(l.kind, `${f}.encapsulation`),
+    key: count(l.key, `${f}.key`, badOutput), mtu: count(l.mtu, `${f}.mtu`, badOutput),
+    ipv4Subnet: text(l.ipv4Subnet, `${f}.ipv4_subnet`, badOutput), ipv6Subnet: text(l.ipv6Subnet, `${f}.ipv6_subnet`, badOutput),
+    addressClass: classToPb(l.addressClass, `${f}.address_class`),
+    allocationState: alloc, operationalState: stateToPb(s.state, `${f}.operational_state`), error: text(s.error, `${f}.error`, badOutput),
+    endpoints: list(s.endpoints, `${f}.endpoints`, (y, ef) => {
+      const e = required(y, ef, badOutput) as unknown as Manifest['slivers'][number]['endpoints'][number];
+      const t = (v: unknown, k: string): string => text(v, `${ef}.${k}`, badOutput);
       return {
-        id: text(s.id, `${f}.id`, badOutput), link: text(l.id, `${f}.link`, badOutput), encapsulation: encapToPb(l.kind, `${f}.encapsulation`),
-        key: count(l.key, `${f}.key`, badOutput), mtu: count(l.mtu, `${f}.mtu`, badOutput),
-        ipv4Subnet: text(l.ipv4Subnet, `${f}.ipv4_subnet`, badOutput), ipv6Subnet: text(l.ipv6Subnet, `${f}.ipv6_subnet`, badOutput),
-        addressClass: classToPb(l.addressClass, `${f}.address_class`),
-        allocationState: alloc, operationalState: stateToPb(s.state, `${f}.operational_state`), error: text(s.error, `${f}.error`, badOutput),
-        endpoints: list(s.endpoints, `${f}.endpoints`, (y, ef) => {
-          const e = required(y, ef, badOutput) as unknown as Manifest['slivers'][number]['endpoints'][number];
-          const t = (v: unknown, k: string): string => text(v, `${ef}.${k}`, badOutput);
-          return {
-            node: t(e.node, 'node'), physicalNode: t(e.physicalNode, 'physical_node'), netns: t(e.netns, 'netns'), ifname: t(e.ifname, 'ifname'),
-            addresses: texts(e.addresses, `${ef}.addresses`, badOutput), underlayAddress: t(e.underlay, 'underlay_address'),
-            remotes: texts(e.remotes, `${ef}.remotes`, badOutput), bridge: t(e.bridge, 'bridge'), tunnels: texts(e.devices, `${ef}.tunnels`, badOutput),
-            operationalState: stateToPb(e.state, `${ef}.operational_state`), error: t(e.error, 'error'),
-          };
-        }, badOutput),
+        node: t(e.node, 'node'), physicalNode: t(e.physicalNode, 'physical_node'), netns: t(e.netns, 'netns'), ifname: t(e.ifname, 'ifname'),
+        addresses: texts(e.addresses, `${ef}.addresses`, badOutput), underlayAddress: t(e.underlay, 'underlay_address'),
+        remotes: texts(e.remotes, `${ef}.remotes`, badOutput), bridge: t(e.bridge, 'bridge'), tunnels: texts(e.devices, `${ef}.tunnels`, badOutput),
+        operationalState: stateToPb(e.state, `${ef}.operational_state`), error: t(e.error, 'error'),
       };
     }, badOutput),
   };

@@ -26,12 +26,12 @@ export function decoded<T>(r: T): T {
  * A copy of a service definition whose request deserializers never throw,
  * and do not even decode a message over `maxBytes` (limits.request_bytes):
  * decoding an absurd request would hold the event loop before any check
- * could refuse it.
+ * could refuse it. `decoders` replaces a method's own (bulk-decode.ts).
  */
-export function tolerant(service: grpc.ServiceDefinition, maxBytes = Infinity): grpc.ServiceDefinition {
+export function tolerant(service: grpc.ServiceDefinition, maxBytes = Infinity, decoders: Record<string, (b: Buffer) => unknown> = {}): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(service)) {
-    const inner = m.requestDeserialize;
+    const inner = decoders[name] ?? m.requestDeserialize;
     out[name] = {
       ...m,
       requestDeserialize: (b: Buffer) => {

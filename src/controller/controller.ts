@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, LimitExceededError, NotFoundError, UnavailableError } from '../errors.js';
 import { createIpam, type Also, type Ipam } from '../ipam/index.js';
+import { IPAM_PREFIX } from '../ipam/records.js';
 import type { Clock } from '../ipam/clock.js';
 import type { IpamConfigSpec, SliceAllocation } from '../ipam/types.js';
 import { createMemoryStore } from '../store/memory-store.js';
@@ -12,15 +13,19 @@ import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
 import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
 import { endpointsFor, namespacesOn, nodesOf, type DesiredEndpoint } from './desired.js';
 import { egressDesiredFor, maxLengthFor, validateEgressConfig } from './egress.js';
-import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
+import type { EgressConfig, LinkRecord, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
 import { sliverId } from './model.js';
-import { checkUnderlayMtus, inTopologyTerms, ipamRequest, ipamRequestPaced, linkRecords, placeLinks, placeLinksPaced, type PlacementNode } from './place.js';
+import { checkUnderlayMtus, inTopologyTerms, ipamRequestPaced, linkRecordsPaced, placeLinksPaced, type PlacementNode } from './place.js';
 import { KeyedQueue } from './queue.js';
 import { checkNamespaces } from './namespaces.js';
+import { CHUNKS_PREFIX, readSlices, sliceEntries, SLICES_PREFIX } from './slice-records.js';
 import { addressCount, checkRequestLimits, DEFAULT_LIMITS, LIMIT_NAMES, type Limits } from './limits.js';
-import { endpointState, manifest, manifestPaced, type EndpointReport, type NodeReport } from './status.js';
+import { endpointState, manifestPaced, type EndpointReport, type NodeReport } from './status.js';
 import { Pacer } from '../ipam/pacer.js';
 import { checkSliceId, ID, parseEndTime, validateRequest } from './validate.js';
+
+/** Puts (a value) and deletes (undefined) of the controller's records. */
+type Entries = ReadonlyArray<readonly [string, unknown]>;
 
 export interface Teardown { slice: string; group: number; namespaces: string[] }
 export interface DesiredState { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[]; egress?: EgressDesired }
@@ -76,7 +81,7 @@ export interface TunnelView {
 }
 
 const K = {
-  slice: (s: string) => `visp/slices/${s}`, node: (n: string) => `visp/nodes/${n}`, teardown: (n: string, s: string) => `visp/teardowns/${n}/${s}`,
+  node: (n: string) => `visp/nodes/${n}`, teardown: (n: string, s: string) => `visp/teardowns/${n}/${s}`,
   egress: (n: string) => `visp/egress/${n}`,
 };
 
@@ -116,9 +121,10 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   }
 
   async start(): Promise<void> {
-    const snap = await this.store.read([{ prefix: 'visp/slices/' }, { prefix: 'visp/nodes/' }, { prefix: 'visp/teardowns/' }, { prefix: 'visp/egress/' }]);
+    const snap = await this.store.read([{ prefix: SLICES_PREFIX }, { prefix: 'visp/nodes/' }, { prefix: 'visp/teardowns/' }, { prefix: 'visp/egress/' }, { prefix: CHUNKS_PREFIX }]);
     for (const e of snap.results[3]!) { const c = JSON.parse(e.value) as EgressConfig; this.egress.set(c.node, c); this.revs.set(e.key, e.modRevision); }
-    for (const e of snap.results[0]!) { const s = JSON.parse(e.value) as SliceRecord; this.slices.set(s.slice, s); this.revs.set(e.key, e.modRevision); this.gen = Math.max(this.gen, s.generation); }
+    for (const s of readSlices(snap.results[0]!, snap.results[4]!)) { this.slices.set(s.slice, s); this.gen = Math.max(this.gen, s.generation); }
+    for (const e of [...snap.results[0]!, ...snap.results[4]!]) this.revs.set(e.key, e.modRevision);
     for (const e of snap.results[1]!) { const n = JSON.parse(e.value) as NodeRecord; this.nodes.set(n.name, n); this.revs.set(e.key, e.modRevision); }
     for (const e of snap.results[2]!) {
       const [, , node] = e.key.split('/');
@@ -180,11 +186,11 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       // record is built (and the AM's address limit checked) from each attempt's allocation, and
       // enters `slices` in the commit's own turn: the IPAM's sweeper keeps what `slices` has.
       let built: SliceRecord | undefined;
-      const also = this.also((a: SliceAllocation) => {
-        built = { ...this.record(req.slice, req.topology, endTime, a, placed), ...(scope.owner ? { owner: scope.owner } : {}) };
+      const also = this.also(async (a: SliceAllocation) => {
+        built = { ...this.record(req.slice, req.topology, endTime, a, await linkRecordsPaced(placed, a, pace)), ...(scope.owner ? { owner: scope.owner } : {}) };
         this.checkTenantAddresses(built, scope);
-        return [[K.slice(built.slice), built]];
-      }, () => this.slices.set(built!.slice, built!));
+        return sliceEntries(built, undefined, pace);
+      }, () => this.slices.set(built!.slice, built!), pace);
       const spec = await ipamRequestPaced(req.slice, placed, pace);
       await this.ipam.allocate(spec, { also }).catch((e: unknown) => { throw inTopologyTerms(e); });
       const rec = built!;
@@ -229,20 +235,20 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     return this.queue.run(`slice/${slice}`, async () => {
       const s = this.get(slice, scope);
       if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down; Delete it and allocate again`, { field: 'slice' });
-      if (s.state === 'provisioned') return this.manifestOf(s);
+      if (s.state === 'provisioned') return this.view(s);
       const next: SliceRecord = { ...s, state: 'provisioned', generation: this.bump() };
       delete next.expiresAt;
       // The IPAM's mark and the slice record are one commit.
-      await this.ipam.markProvisioned(slice, { also: this.also(() => [[K.slice(slice), next]]) });
+      await this.ipam.markProvisioned(slice, { also: this.also(() => sliceEntries(next, s, new Pacer())) });
       this.slices.set(slice, next);
       this.emitEvent('provisioned', { slice, message: `provisioning on ${nodesOf(next).join(', ')}` });
       this.pushAll(nodesOf(next));
-      return this.manifestOf(next);
+      return this.view(next);
     });
   }
 
-  status(slice: string, scope: Scope = ALL): Manifest { checkSliceId(slice); return this.manifestOf(this.get(slice, scope)); }
-  describe(slice: string, scope: Scope = ALL): Manifest { return this.status(slice, scope); }
+  async status(slice: string, scope: Scope = ALL): Promise<Manifest> { checkSliceId(slice); return this.view(this.get(slice, scope)); }
+  describe(slice: string, scope: Scope = ALL): Promise<Manifest> { return this.status(slice, scope); }
 
   renew(slice: string, endTime: string, scope: Scope = ALL): Promise<Manifest> {
     checkSliceId(slice);
@@ -254,7 +260,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       const next = { ...s, endTime: t };
       await this.commitSlice(next);
       this.emitEvent('renewed', { slice, message: `until ${new Date(t).toISOString()}` });
-      return this.manifestOf(next);
+      return this.view(next);
     });
   }
 
@@ -276,7 +282,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       await this.commitSlice(next);
       this.emitEvent('action', { slice, message: `${action} ${[...chosen].join(', ')}` });
       this.pushAll(nodesOf(next));
-      return this.manifestOf(next);
+      return this.view(next);
     });
   }
 
@@ -290,7 +296,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     checkSliceId(slice);
     return this.queue.run(`slice/${slice}`, async () => {
       const s = this.get(slice, scope);
-      if (s.state === 'shutdown') return this.manifestOf(s);
+      if (s.state === 'shutdown') return this.view(s);
       return this.tearDown(s, 'shutdown');
     });
   }
@@ -302,16 +308,21 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       .map((n) => ({ ...n, connected: this.sessions.has(n.name), endpoints: endpointsFor(n.name, this.slices.values()).length }));
   }
 
-  listSlices(): Manifest[] {
-    return [...this.slices.values()].sort((a, b) => a.slice.localeCompare(b.slice)).map((s) => this.manifestOf(s));
+  async listSlices(): Promise<Manifest[]> {
+    const pace = new Pacer();
+    const out: Manifest[] = [];
+    for (const s of [...this.slices.values()].sort((a, b) => a.slice.localeCompare(b.slice))) out.push(await this.view(s, pace));
+    return out;
   }
 
-  listTunnels(f: { node?: string; slice?: string; state?: string; sliver?: string } = {}): TunnelView[] {
+  async listTunnels(f: { node?: string; slice?: string; state?: string; sliver?: string } = {}): Promise<TunnelView[]> {
+    const pace = new Pacer();
     const out: TunnelView[] = [];
-    for (const s of this.slices.values()) {
+    for (const s of [...this.slices.values()]) {
       if (f.slice && s.slice !== f.slice) continue;
-      const m = this.manifestOf(s);
+      const m = await this.view(s, pace);
       for (const sl of m.slivers) {
+        if (pace.due()) await pace.pause();
         if (f.sliver && sl.id !== f.sliver) continue;
         for (const e of sl.endpoints) {
           if (f.node && e.physicalNode !== f.node) continue;
@@ -374,17 +385,18 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     const now = this.clock.now();
     const endTime = validateRequest(req, now);
     if (this.slices.has(req.slice)) throw new AlreadyExistsError(`slice: "${req.slice}" already has an allocation`, { field: 'slice' });
-    const placed = placeLinks(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()));
+    const pace = new Pacer();
+    const placed = await placeLinksPaced(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()), pace);
     checkNamespaces(req.slice, req.topology, placed, this.slices.values(), this.reservedNs);
-    // Allocate for real, but on a throwaway copy of the store: same pools,
-    // same holdings, so the addresses and keys are exactly what Allocate
-    // would give now — and nothing is reserved.
+    // Allocate for real, but on a throwaway copy of the IPAM's keys: same
+    // pools, same holdings, so the addresses and keys are exactly what
+    // Allocate would give now — and nothing is reserved.
     const copy = createMemoryStore();
-    const snap = await this.store.read([{ prefix: '' }]);
+    const snap = await this.store.read([{ prefix: IPAM_PREFIX }]);
     const ops = snap.results[0]!.map((e) => ({ type: 'put' as const, key: e.key, value: e.value, expect: 0 }));
     if (ops.length) await copy.commit({ compares: [], ops });
-    const a = await createIpam({ store: copy, clock: this.clock }).allocate(ipamRequest(req.slice, placed)).catch((e: unknown) => { throw inTopologyTerms(e); });
-    const rec: SliceRecord = { ...this.record(req.slice, req.topology, endTime, a, placed), state: 'provisioned' };
+    const a = await createIpam({ store: copy, clock: this.clock }).allocate(await ipamRequestPaced(req.slice, placed, pace)).catch((e: unknown) => { throw inTopologyTerms(e); });
+    const rec: SliceRecord = { ...this.record(req.slice, req.topology, endTime, a, await linkRecordsPaced(placed, a, pace)), state: 'provisioned' };
     const nodes = await Promise.all(nodesOf(rec).map(async (node) => {
       const session = this.sessions.get(node);
       if (!session) return { node, steps: [], error: `node ${node} is not connected` };
@@ -393,7 +405,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       return { node, steps: reply.endpoints.flatMap((e) => e.steps.map((st) => `${e.link}: ${st}`)), ...(errors.length ? { error: errors.join('; ') } : {}) };
     }));
     await copy.close();
-    return { manifest: this.manifestOf({ ...rec, state: 'allocated' }), nodes };
+    return { manifest: await this.view({ ...rec, state: 'allocated' }, pace), nodes };
   }
 
   // ---- agents ------------------------------------------------------------------------
@@ -496,13 +508,13 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   // ---- internals ---------------------------------------------------------------------
 
-  private record(slice: string, topology: Topology, endTime: number, a: SliceAllocation, placed: ReturnType<typeof placeLinks>): SliceRecord {
+  private record(slice: string, topology: Topology, endTime: number, a: SliceAllocation, links: LinkRecord[]): SliceRecord {
     return {
       slice, state: 'allocated', request: topology, endTime, allocatedAt: a.allocatedAt,
       ...(a.expiresAt !== undefined ? { expiresAt: a.expiresAt } : {}),
       groupId: a.groupId ?? 0,
       blocks: a.blocks.map((b) => ({ addressClass: b.class, prefix: b.prefix, pool: b.pool })),
-      links: linkRecords(placed, a),
+      links,
       generation: this.bump(),
     };
   }
@@ -518,8 +530,12 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     return scope.owner === undefined || s.owner === scope.owner;
   }
 
-  private manifestOf(s: SliceRecord): Manifest {
-    return manifest(s, (n) => this.sessions.has(n), (n) => this.reports.get(n));
+  /**
+   * A slice's manifest, built in paced stretches: a 10,000-link slice's is
+   * about 100 ms of work, which must not hold the loop other callers share.
+   */
+  private view(s: SliceRecord, pace: Pacer = new Pacer()): Promise<Manifest> {
+    return manifestPaced(s, (n) => this.sessions.has(n), (n) => this.reports.get(n), pace);
   }
 
   /** Endpoint-level state, for tests and tools. */
@@ -534,19 +550,20 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
    */
   private async tearDown(s: SliceRecord, kind: 'deleted' | 'shutdown' | 'expired'): Promise<Manifest> {
     const gone: SliceRecord = { ...s, state: 'shutdown', generation: this.bump() };
-    const record = [K.slice(s.slice), kind === 'shutdown' ? gone : undefined] as const;
-    if (s.state === 'shutdown') await this.write([record]); // released when it was shut down
+    const pace = new Pacer();
+    const record = await sliceEntries(kind === 'shutdown' ? gone : undefined, s, pace);
+    if (s.state === 'shutdown') await this.write(record); // released when it was shut down
     else {
       // Provisioned or not: an agent may have started building; tell every member node.
       const ts = nodesOf(s).map((node) => [node, { slice: s.slice, group: s.groupId, namespaces: namespacesOn(s, node) } satisfies Teardown] as const);
-      await this.ipam.release(s.slice, { also: this.also(() => [...ts.map(([node, t]) => [K.teardown(node, s.slice), t] as const), record]) });
+      await this.ipam.release(s.slice, { also: this.also(() => [...ts.map(([node, t]) => [K.teardown(node, s.slice), t] as const), ...record], undefined, pace) });
       for (const [node, t] of ts) this.teardownsOf(node).set(s.slice, t);
     }
     if (kind === 'shutdown') this.slices.set(s.slice, gone);
     else this.slices.delete(s.slice);
     this.pushAll(nodesOf(s));
     this.emitEvent(kind, { slice: s.slice, message: `teardown on ${nodesOf(s).join(', ')}` });
-    return { ...this.manifestOf(gone), allocation: 'unallocated' };
+    return { ...(await this.view(gone, pace)), allocation: 'unallocated' };
   }
 
   /**
@@ -586,8 +603,9 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     return m;
   }
 
+  /** Writes a changed slice record: its header, and the link chunks that changed (slice-records.ts). */
   private async commitSlice(s: SliceRecord): Promise<void> {
-    await this.save(K.slice(s.slice), s);
+    await this.write(await sliceEntries(s, this.slices.get(s.slice), new Pacer()));
     this.slices.set(s.slice, s);
   }
 
@@ -611,7 +629,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   /** Puts (a value) and deletes (undefined) of records in one transaction of their own. */
   private async write(entries: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
-    const ops = this.ops(entries);
+    const ops = await this.ops(entries);
     if (!ops.length) return;
     const r = await this.store.commit({ compares: [], ops });
     if (!r.ok) throw new UnavailableError(`store: ${r.conflicts.join(', ')} was changed by another writer; retry`);
@@ -625,10 +643,10 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
    * store commits all or nothing already, so one commit leaves no half-done
    * verb to recover (see Also in src/ipam/op-context.ts).
    */
-  private also<R>(entries: (result: R) => ReadonlyArray<readonly [string, unknown]>, then?: () => void): Also<R> {
+  private also<R>(entries: (result: R) => Entries | Promise<Entries>, then?: () => void, pace?: Pacer): Also<R> {
     let ops: Op[] = [];
     return {
-      ops: (result) => (ops = this.ops(entries(result))),
+      ops: async (result) => (ops = await this.ops(await entries(result), pace)),
       committed: (revision) => {
         this.wrote(ops, revision);
         then?.();
@@ -636,13 +654,20 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     };
   }
 
-  /** Store ops for puts (a value) and deletes (undefined), each expecting the revision `revs` holds; a key never written is not deleted. */
-  private ops(entries: ReadonlyArray<readonly [string, unknown]>): Op[] {
-    return entries.flatMap(([key, value]): Op[] => {
+  /**
+   * Store ops for puts (a value) and deletes (undefined), each expecting the
+   * revision `revs` holds; a key never written is not deleted. Serialized in
+   * paced stretches (a big slice has dozens of link chunks).
+   */
+  private async ops(entries: Entries, pace: Pacer = new Pacer()): Promise<Op[]> {
+    const out: Op[] = [];
+    for (const [key, value] of entries) {
+      if (pace.due()) await pace.pause();
       const expect = this.revs.get(key);
-      if (value !== undefined) return [{ type: 'put', key, value: JSON.stringify(value), expect: expect ?? 0 }];
-      return expect === undefined ? [] : [{ type: 'delete', key, expect }];
-    });
+      if (value !== undefined) out.push({ type: 'put', key, value: JSON.stringify(value), expect: expect ?? 0 });
+      else if (expect !== undefined) out.push({ type: 'delete', key, expect });
+    }
+    return out;
   }
 
   /** `revs` after the commit at `revision` that carried `ops`. */

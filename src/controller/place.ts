@@ -273,8 +273,17 @@ export function inTopologyTerms(e: unknown): unknown {
 
 /** Link records from placement + allocation. */
 export function linkRecords(placed: readonly PlacedLink[], a: SliceAllocation): LinkRecord[] {
+  return placed.map(linkRecordOf(a));
+}
+
+/** linkRecords, giving the event loop turns whenever `pace` says. */
+export function linkRecordsPaced(placed: readonly PlacedLink[], a: SliceAllocation, pace: Pacer): Promise<LinkRecord[]> {
+  return pace.map(placed, linkRecordOf(a));
+}
+
+function linkRecordOf(a: SliceAllocation): (p: PlacedLink) => LinkRecord {
   const byName = new Map(a.links.map((x) => [x.name, x]));
-  return placed.map((p) => {
+  return (p) => {
     const la = byName.get(p.link.id)!;
     const way = p.ways[la.choice ?? 0]!;
     const mtu = p.link.mtu ? p.link.mtu : p.maxMtu[la.choice ?? 0]!;
@@ -292,5 +301,5 @@ export function linkRecords(placed: readonly PlacedLink[], a: SliceAllocation): 
       restart: 0,
       ...(p.link.egress ? { egress: p.link.egress } : {}),
     };
-  });
+  };
 }

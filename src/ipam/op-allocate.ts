@@ -8,14 +8,15 @@ import { afterCommit, joinAlso, txOptions, type Also, type OpContext } from './o
 import { Pacer } from './pacer.js';
 import { identifierKinds, pairSpaces, planSlicePaced, poolsFor, type Plan } from './plan.js';
 import { CONFIG_KEY, decode, encode, keys, SLICE_FIELDS, type SliceLinksRecord, type SliceRecord } from './records.js';
-import { parseSliceSpec } from './request.js';
+import { parseSliceSpecPaced } from './request.js';
 import { alreadyAllocated, toAllocation } from './slice-view.js';
 import type { SliceAllocation, SliceSpec } from './types.js';
 
 /** With `also`, the caller's records commit in the allocation's transaction (see Also). */
 export async function allocateOp(ctx: OpContext, spec: SliceSpec, signal?: AbortSignal, also?: Also<SliceAllocation>): Promise<SliceAllocation> {
   const { store, cache, clock } = ctx;
-  const request = parseSliceSpec(spec);
+  const pace = new Pacer(signal); // a big slice gives other callers turns, from parsing to commit
+  const request = await parseSliceSpecPaced(spec, pace);
   const slice = request.slice;
   const kinds = identifierKinds(request);
   const spaces = pairSpaces(request);
@@ -34,8 +35,8 @@ export async function allocateOp(ctx: OpContext, spec: SliceSpec, signal?: Abort
         if (links) throw new IncompatibleStateError(`slice "${slice}": store holds links without a slice header (${links.key}); run the IPAM check`);
         poolNames = [...new Set(request.blocks.flatMap((br) => poolsFor(br, config)))];
         const { pools, ids, pairs } = await cache.indices(poolNames, kinds, spaces, config, now, signal);
-        const plan = await planSlicePaced({ request, config, now, pools, ids, pairs }, new Pacer(signal)); // a big slice gives other callers turns
-        const txn = joinAlso(planTxn(plan, configEntry!.modRevision), also, toAllocation(plan.slice, { links: plan.links })).build();
+        const plan = await planSlicePaced({ request, config, now, pools, ids, pairs }, pace);
+        const txn = (await joinAlso(planTxn(plan, configEntry!.modRevision), also, toAllocation(plan.slice, { links: plan.links }))).build();
         return { txn, result: (revision) => afterCommit(also, revision, committed(plan, revision)) };
       },
       txOptions(ctx, `allocate slice "${slice}"`, signal, forget),

@@ -32,7 +32,7 @@ export interface Also<R> {
    * again on every retry. Throwing aborts the operation: nothing is written.
    * Keys under ipam/ are refused: they are the IPAM's own.
    */
-  readonly ops: (result: R) => readonly Op[];
+  readonly ops: (result: R) => readonly Op[] | Promise<readonly Op[]>;
   /**
    * Called once, with the revision of the commit that carried the ops,
    * synchronously after it (before the IPAM runs its next operation).
@@ -47,8 +47,9 @@ export interface WriteOptions<R> {
 }
 
 /** Adds the caller's ops for `result` to the operation's transaction. */
-export function joinAlso<R>(tb: TxnBuilder, also: Also<R> | undefined, result: R): TxnBuilder {
-  for (const op of also?.ops(result) ?? []) {
+export async function joinAlso<R>(tb: TxnBuilder, also: Also<R> | undefined, result: R): Promise<TxnBuilder> {
+  // May take turns (a big slice's records are built and serialized in stretches): the IPAM's serial queue keeps other operations out meanwhile.
+  for (const op of (await also?.ops(result)) ?? []) {
     if (op.key.startsWith(IPAM_PREFIX)) throw new TypeError(`IPAM: a caller's write may not touch ${op.key}: keys under ${IPAM_PREFIX} are the IPAM's own`);
     if (op.type === 'put') tb.put(op.key, op.value, op.expect);
     else tb.delete(op.key, op.expect);

@@ -22,7 +22,7 @@ export async function markProvisionedOp(ctx: OpContext, slice: string, signal?: 
       if (header.state === 'provisioned') {
         const done = toAllocation(header, links);
         if (!also) return { done };
-        return { txn: joinAlso(new TxnBuilder().compare(headerEntry.key, headerEntry.modRevision), also, done).build(), result: (revision) => afterCommit(also, revision, done) };
+        return { txn: (await joinAlso(new TxnBuilder().compare(headerEntry.key, headerEntry.modRevision), also, done)).build(), result: (revision) => afterCommit(also, revision, done) };
       }
       // Expired is expired, whether or not the sweeper has come by yet.
       if (isExpired(header, now)) {
@@ -32,7 +32,7 @@ export async function markProvisionedOp(ctx: OpContext, slice: string, signal?: 
       const next: SliceRecord = { ...rest, state: 'provisioned', provisionedAt: now };
       const provisioned = toAllocation(next, links);
       return {
-        txn: joinAlso(new TxnBuilder().put(headerEntry.key, encode(next), headerEntry.modRevision), also, provisioned).build(),
+        txn: (await joinAlso(new TxnBuilder().put(headerEntry.key, encode(next), headerEntry.modRevision), also, provisioned)).build(),
         result: (revision) => afterCommit(also, revision, provisioned),
       };
     },

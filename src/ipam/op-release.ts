@@ -49,9 +49,9 @@ export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSig
       const snap = await store.read([{ key: CONFIG_KEY }, { key: keys.slice(slice) }, { key: keys.sliceLinks(slice) }], { signal });
       const [configEntry, headerEntry, linksEntry] = snap.results.map((r) => r[0]);
       const none: ReleaseResult = { slice, released: false };
-      const unchanged = (): Attempt<ReleaseResult> =>
+      const unchanged = async (): Promise<Attempt<ReleaseResult>> =>
         also
-          ? { txn: joinAlso(new TxnBuilder().compare(keys.slice(slice), headerEntry?.modRevision ?? 0), also, none).build(), result: (revision) => afterCommit(also, revision, none) }
+          ? { txn: (await joinAlso(new TxnBuilder().compare(keys.slice(slice), headerEntry?.modRevision ?? 0), also, none)).build(), result: (revision) => afterCommit(also, revision, none) }
           : { done: none };
       if (!headerEntry) return unchanged();
       const header = decode<SliceRecord>(headerEntry, SLICE_FIELDS);
@@ -94,7 +94,7 @@ export async function releaseOp(ctx: OpContext, slice: string, signal?: AbortSig
 
       const released: ReleaseResult = { slice, released: true, ...(config.cooldownMs > 0 ? { cooldownUntil: until } : {}) };
       return {
-        txn: joinAlso(tb, also, released).build(),
+        txn: (await joinAlso(tb, also, released)).build(),
         result: (revision: number): ReleaseResult => {
           patchIndices(ctx, { pools, kinds, spaces, guards, blockChanges, runChanges, pairChanges, revision });
           return afterCommit(also, revision, released);

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../src/controller/controller.js';
 import type { SliceRecord } from '../../src/controller/model.js';
+import { CHUNKS_PREFIX, readSlices, SLICES_PREFIX } from '../../src/controller/slice-records.js';
 import { checkInvariants, createIpam, manualClock } from '../../src/ipam/index.js';
 import { createMemoryStore, openSqliteStore, type Store } from '../../src/store/index.js';
 import { waitFor } from '../helpers/wait.js';
@@ -64,9 +65,13 @@ function killPoints(t: Trace): Point[] {
   return points;
 }
 
+/** The controller's slice records as it reads them at start-up (a header without all its link chunks throws), and no chunk without its header. */
 async function records(store: Store): Promise<Map<string, SliceRecord>> {
-  const snap = await store.read([{ prefix: 'visp/slices/' }]);
-  return new Map(snap.results[0]!.map((e) => { const r = JSON.parse(e.value) as SliceRecord; return [r.slice, r]; }));
+  const snap = await store.read([{ prefix: SLICES_PREFIX }, { prefix: CHUNKS_PREFIX }]);
+  const recs = new Map(readSlices(snap.results[0]!, snap.results[1]!).map((r) => [r.slice, r]));
+  const orphans = snap.results[1]!.map((e) => e.key).filter((k) => !recs.has(k.slice(CHUNKS_PREFIX.length).split('/')[0]!));
+  expect(orphans, 'link chunks of no slice').toEqual([]);
+  return recs;
 }
 
 async function teardownsOf(store: Store, slice: string): Promise<string[]> {
@@ -105,12 +110,12 @@ async function restartAndCheck(file: string, verb: Verb, slice: string, where: s
     if (state === 'gone') {
       // Deleted: the agents were told (teardown records in the same commit); never allocated: nothing to tell.
       expect(torn, `${where}: teardowns of a gone slice`).toEqual(verb === 'delete' ? NODES.map((n) => n.node) : []);
-      expect(() => c.status(slice), `${where}: status of a gone slice`).toThrow(/no slice/);
+      await expect(c.status(slice), `${where}: status of a gone slice`).rejects.toThrow(/no slice/);
       await c.allocate(request(slice));
       expect(await audit(store, slice, `${where}, allocated again`)).toBe('allocated');
     } else {
       expect(torn, `${where}: teardowns of a slice that is there`).toEqual([]);
-      expect(c.status(slice).allocation, `${where}: status`).toBe(state);
+      expect((await c.status(slice)).allocation, `${where}: status`).toBe(state);
     }
     await c.delete(slice);
     expect(await audit(store, slice, `${where}, deleted`)).toBe('gone');
@@ -187,7 +192,7 @@ describe('shutdown and expiry are one commit each', () => {
       expect(await audit(store, 's', 'after Shutdown')).toBe('shutdown');
       commits.length = 0;
       await c.delete('s');
-      expect(commits).toEqual([['delete visp/slices/s']]);
+      expect(commits).toEqual([['delete visp/slices/s', 'delete visp/slice-links/s/000000']]);
       expect(await audit(store, 's', 'after Delete')).toBe('gone');
     } finally {
       c.stop();
