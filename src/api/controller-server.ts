@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { Controller, type AgentSession, type ControllerEvent, type DesiredState, type PlanReply, type Scope } from '../controller/controller.js';
-import { checkRequestLimits, DEFAULT_LIMITS, RateLimiter, type Limits, type SizedTopology } from '../controller/limits.js';
+import { CallGate, checkRequestLimits, DEFAULT_LIMITS, RateLimiter, type Limits, type SizedTopology } from '../controller/limits.js';
 import { InvalidSpecError, NotFoundError, PermissionDeniedError, UnauthenticatedError, UnavailableError, VispError } from '../errors.js';
 import { identityUri, parseIdentityUri, type Identity } from '../trust/identity.js';
 import type { TlsFiles } from '../trust/tls.js';
@@ -112,6 +112,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   controller.on('event', (e) => log(`event ${e.kind}${e.slice ? ` ${e.slice}` : ''}${e.link ? `/${e.link}` : ''}${e.node ? ` @${e.node}` : ''}: ${e.message}`));
   const audit = openAuditLog(opts.auditLog, log);
   const rate = new RateLimiter(limits.ratePerAm);
+  const gate = new CallGate(limits.callsPerAm);
 
   /**
    * One gRPC server per transport: TLS listeners and the plaintext unix
@@ -162,7 +163,9 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
           let g: { caller: Caller; scope: Scope } | undefined;
           try {
             g = guard(method, call, isUndecodable(call.request) ? undefined : target(call.request));
-            const res = await fn(decoded(call.request), g.scope, g.caller);
+            const run = (): Promise<Res> => Promise.resolve(fn(decoded(call.request), g!.scope, g!.caller));
+            // An AM's calls run a few at a time (limits.calls_per_am): one AM's flood cannot take every turn of the loop.
+            const res = g.caller.identity.role === 'am' ? await gate.run(g.caller.uri, run) : await run();
             record(method, g.caller, call.getPeer(), target(call.request));
             cb(null, res);
           } catch (e) {

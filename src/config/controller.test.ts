@@ -99,7 +99,7 @@ describe('controller config: every mistake is one error with file, line, column 
       `${FILE}:2:1: pools_file: give the pools either inline (pools, identifiers, cooldown_ms, allocation_ttl_ms) or in pools_file, not both`],
     ['identifiers without pools', 'identifiers: { vni: [{ first: 1, last: 2 }] }', `${FILE}:1:1: pools: is required with identifiers (they configure the pools)`],
     ['limits not a mapping', 'limits: 5', `${FILE}:1:9: limits: expected a mapping (e.g. "{ links_per_slice: 2000, rate_per_am: { per_second: 50, burst: 200 } }"), got number 5`],
-    ['unknown limit', 'limits:\n  link_per_slice: 3', `${FILE}:2:3: limits.link_per_slice: unknown field (did you mean "links_per_slice"?); expected one of links_per_slice, routers_per_slice, nodes_per_slice, members_per_lan, slices_per_am, addresses_per_am, request_bytes, rate_per_am`],
+    ['unknown limit', 'limits:\n  link_per_slice: 3', `${FILE}:2:3: limits.link_per_slice: unknown field (did you mean "links_per_slice"?); expected one of links_per_slice, routers_per_slice, nodes_per_slice, members_per_lan, slices_per_am, addresses_per_am, request_bytes, rate_per_am, calls_per_am`],
     ['limit zero', 'limits:\n  nodes_per_slice: 0', `${FILE}:2:20: limits.nodes_per_slice: must be a positive integer, got number 0`],
     ['limit negative', 'limits: { slices_per_am: -1 }', `${FILE}:1:26: limits.slices_per_am: must be a positive integer, got number -1`],
     ['limit fractional', 'limits: { members_per_lan: 2.5 }', `${FILE}:1:28: limits.members_per_lan: must be a positive integer, got number 2.5`],

@@ -22,6 +22,8 @@ export interface Limits {
   requestBytes: number;
   /** Links API calls per second per AM (token bucket: rate, burst). */
   ratePerAm: { perSecond: number; burst: number };
+  /** Links API calls of one AM that run at once; more wait their turn (CallGate). */
+  callsPerAm: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -34,6 +36,8 @@ export const DEFAULT_LIMITS: Limits = {
   // 5,000 links take about 0.3 MB; decoding is on the event loop, so the default stays small.
   requestBytes: 1024 * 1024,
   ratePerAm: { perSecond: 50, burst: 200 },
+  // A 500-link Allocate is ~50 ms of work: four at a time leave the loop turns for everyone else.
+  callsPerAm: 4,
 };
 
 /** Config names (snake_case, as in the controller's YAML config) of each limit. */
@@ -46,6 +50,7 @@ export const LIMIT_NAMES: Record<keyof Limits, string> = {
   addressesPerAm: 'limits.addresses_per_am',
   requestBytes: 'limits.request_bytes',
   ratePerAm: 'limits.rate_per_am',
+  callsPerAm: 'limits.calls_per_am',
 };
 
 
@@ -56,17 +61,17 @@ export interface SizedTopology { nodes?: ReadonlyArray<{ node?: string }> | null
 export function checkRequestLimits(t: SizedTopology | undefined | null, limits: Limits): void {
   if (!t) return;
   const over = (k: keyof Limits, what: string, n: number, max: number): never => {
-    throw new LimitExceededError(LIMIT_NAMES[k], `${what} ${n} exceeds the limit of ${max}`);
+    throw new LimitExceededError(LIMIT_NAMES[k], `${what.replace('#', String(n))}, more than the limit of ${max}`);
   };
   const links = Array.isArray(t.links) ? t.links : [];
   const nodes = Array.isArray(t.nodes) ? t.nodes : [];
-  if (links.length > limits.linksPerSlice) over('linksPerSlice', 'the slice has', links.length, limits.linksPerSlice);
-  if (nodes.length > limits.routersPerSlice) over('routersPerSlice', 'the slice has', nodes.length, limits.routersPerSlice);
+  if (links.length > limits.linksPerSlice) over('linksPerSlice', 'the slice has # links', links.length, limits.linksPerSlice);
+  if (nodes.length > limits.routersPerSlice) over('routersPerSlice', 'the slice has # routers', nodes.length, limits.routersPerSlice);
   const physical = new Set(nodes.map((n) => n?.node));
-  if (physical.size > limits.nodesPerSlice) over('nodesPerSlice', 'the slice spans nodes:', physical.size, limits.nodesPerSlice);
+  if (physical.size > limits.nodesPerSlice) over('nodesPerSlice', 'the slice spans # nodes', physical.size, limits.nodesPerSlice);
   links.forEach((l, i) => {
     const n = Array.isArray(l?.members) ? l.members.length : 0;
-    if (n > limits.membersPerLan) over('membersPerLan', `topology.links[${i}] has members:`, n, limits.membersPerLan);
+    if (n > limits.membersPerLan) over('membersPerLan', `topology.links[${i}] has # members`, n, limits.membersPerLan);
   });
 }
 
@@ -101,4 +106,44 @@ export function addressCount(blocks: ReadonlyArray<{ prefix: string }>): number 
     n += addr!.includes(':') ? 2 ** Math.max(0, 64 - l) : 2 ** (32 - l);
   }
   return n;
+}
+
+/**
+ * At most `limit` calls per key (an AM's identity) run at once; the rest
+ * wait in order, up to WAITING_FACTOR × limit, beyond which a call is
+ * refused. Why, beside the rate limit: calls differ a hundredfold in cost
+ * (a Status of a small slice, an Allocate of 5,000 links), and every
+ * running call takes its turns on the one event loop. An AM that floods
+ * the controller with 16 concurrent Allocates then competes with another
+ * AM's Status as four calls, not sixteen; the ones waiting cost nothing.
+ */
+export class CallGate {
+  static readonly WAITING_FACTOR = 16;
+  private readonly keys = new Map<string, { running: number; waiting: Array<() => void> }>();
+  constructor(private readonly limit: number) {}
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    let k = this.keys.get(key);
+    if (!k) { k = { running: 0, waiting: [] }; this.keys.set(key, k); }
+    if (k.running >= this.limit) {
+      if (k.waiting.length >= this.limit * CallGate.WAITING_FACTOR) {
+        throw new LimitExceededError(LIMIT_NAMES.callsPerAm, `${k.running} of your calls are running and ${k.waiting.length} waiting, the most this controller queues; wait for answers before sending more`);
+      }
+      await new Promise<void>((resolve) => k!.waiting.push(resolve));
+    } else k.running++;
+    try {
+      return await fn();
+    } finally {
+      // The slot passes to the next waiting call (running stays the same), or is freed.
+      const next = k.waiting.shift();
+      if (next) next();
+      else if (--k.running === 0) this.keys.delete(key);
+    }
+  }
+
+  /** Calls of `key` running and waiting (tests, metrics). */
+  load(key: string): { running: number; waiting: number } {
+    const k = this.keys.get(key);
+    return { running: k?.running ?? 0, waiting: k?.waiting.length ?? 0 };
+  }
 }
