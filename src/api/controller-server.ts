@@ -26,6 +26,7 @@ import { createMemoryStore } from '../store/memory-store.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import { actionFromPb, capabilityFromPb, capabilityToPb, encapToPb, endpointToPb, iso, manifestToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
 import { toServiceError } from './errors.js';
+import { callSignal, type CancellableCall } from './call-signal.js';
 import { configFromPb, configToPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
 import type { SetEgressNodeRequest__Output } from './gen/visp/v1/SetEgressNodeRequest.js';
 import { LAB_POOLS } from './lab-pools.js';
@@ -62,7 +63,7 @@ export interface ControllerServerOptions {
 
 export interface ControllerHandle { address: string; addresses: string[]; controller: Controller; close(): Promise<void> }
 
-type Call<Req> = { request: Req; getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null };
+type Call<Req> = { request: Req; getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null } & CancellableCall;
 type Cb<Res> = (err: Partial<grpc.ServiceError> | null, res?: Res) => void;
 
 /** Listeners that make sense together; the plaintext identity parsed. */
@@ -152,18 +153,21 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       });
     };
 
-    const unary = <Req, Res>(method: string, target: (r: Req) => { slice?: string; node?: string } | undefined, fn: (r: Req, scope: Scope, caller: Caller) => Promise<Res> | Res) =>
+    const unary = <Req, Res>(method: string, target: (r: Req) => { slice?: string; node?: string } | undefined, fn: (r: Req, scope: Scope, caller: Caller, signal: AbortSignal) => Promise<Res> | Res) =>
       (call: Call<Req>, cb: Cb<Res>): void => {
         void (async () => {
           let g: { caller: Caller; scope: Scope } | undefined;
+          const { signal, done } = callSignal(call, method);
           try {
             g = guard(method, call, isUndecodable(call.request) ? undefined : target(call.request));
-            const res = await fn(decoded(call.request), g.scope, g.caller);
+            const res = await fn(decoded(call.request), g.scope, g.caller, signal);
             record(method, g.caller, call.getPeer(), target(call.request));
             cb(null, res);
           } catch (e) {
             if (g) record(method, g.caller, call.getPeer(), target(call.request), e);
             cb(toServiceError(e, log));
+          } finally {
+            done();
           }
         })();
       };
@@ -186,10 +190,10 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       ListResources: unary('Links.ListResources', none, () => ({
         nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb) })),
       })),
-      Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope) => {
+      Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope, _caller, signal) => {
         checkRequestLimits(r.topology as SizedTopology, limits); // before converting an absurd topology
         const topology = topologyFromPb(r.topology as never);
-        return { manifest: manifestToPb(await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) }, scope)) };
+        return { manifest: manifestToPb(await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) }, scope, { signal })) };
       }),
       Provision: unary('Links.Provision', bySlice, async (r: { slice: string }, scope) => ({ manifest: manifestToPb(await controller.provision(r.slice, scope)) })),
       Status: unary('Links.Status', bySlice, (r: { slice: string }, scope) => ({ manifest: manifestToPb(controller.status(r.slice, scope)) })),
