@@ -104,3 +104,29 @@ export class LimitExceededError extends VispError {
     this.limit = limit;
   }
 }
+
+/**
+ * The caller went away (it cancelled the call, or its deadline passed) and
+ * the work stopped at a safe point: before a commit, never inside one. What
+ * was not committed is not in the store. → CANCELLED
+ */
+export class CancelledError extends VispError {
+  constructor(message: string, opts?: ErrorOptions) { super('VISP_CANCELLED', message, opts); }
+}
+
+/**
+ * The error an aborted `signal` stands for: its reason when that is a
+ * VispError already (the API edge aborts with a CancelledError), else a
+ * CancelledError keeping the reason as its cause (a plain abort()'s
+ * DOMException would otherwise reach the edge as INTERNAL).
+ */
+export function cancelledBy(signal: AbortSignal): VispError {
+  const r: unknown = signal.reason;
+  if (r instanceof VispError) return r;
+  return new CancelledError(`cancelled: ${r instanceof Error ? r.message : String(r)}`, { cause: r });
+}
+
+/** Throws cancelledBy(signal) if `signal` was aborted: the check at each safe point. */
+export function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw cancelledBy(signal);
+}

@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { Controller, type AgentSession, type ControllerEvent, type DesiredState, type PlanReply, type Scope } from '../controller/controller.js';
 import { CallGate, checkRequestLimits, DEFAULT_LIMITS, RateLimiter, type Limits, type SizedTopology } from '../controller/limits.js';
-import { InvalidSpecError, NotFoundError, PermissionDeniedError, UnauthenticatedError, UnavailableError, VispError } from '../errors.js';
+import { InvalidSpecError, NotFoundError, PermissionDeniedError, throwIfCancelled, UnauthenticatedError, UnavailableError, VispError } from '../errors.js';
 import { identityUri, parseIdentityUri, type Identity } from '../trust/identity.js';
 import type { TlsFiles } from '../trust/tls.js';
 import { openAuditLog } from './audit.js';
@@ -30,6 +30,7 @@ import { decodeItems, deferItems, deferredCount } from './bulk-decode.js';
 import { Pacer } from '../ipam/pacer.js';
 import type { Manifest, Topology } from '../controller/model.js';
 import { toServiceError } from './errors.js';
+import { callSignal, type CancellableCall } from './call-signal.js';
 import { configFromPb, configToPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
 import type { SetEgressNodeRequest__Output } from './gen/visp/v1/SetEgressNodeRequest.js';
 import { LAB_POOLS } from './lab-pools.js';
@@ -66,7 +67,7 @@ export interface ControllerServerOptions {
 
 export interface ControllerHandle { address: string; addresses: string[]; controller: Controller; close(): Promise<void> }
 
-type Call<Req> = { request: Req; getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null };
+type Call<Req> = { request: Req; getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null } & CancellableCall;
 type Cb<Res> = (err: Partial<grpc.ServiceError> | null, res?: Res) => void;
 
 /** Listeners that make sense together; the plaintext identity parsed. */
@@ -157,13 +158,15 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       });
     };
 
-    const unary = <Req, Res>(method: string, target: (r: Req) => { slice?: string; node?: string } | undefined, fn: (r: Req, scope: Scope, caller: Caller) => Promise<Res> | Res) =>
+    const unary = <Req, Res>(method: string, target: (r: Req) => { slice?: string; node?: string } | undefined, fn: (r: Req, scope: Scope, caller: Caller, signal: AbortSignal) => Promise<Res> | Res) =>
       (call: Call<Req>, cb: Cb<Res>): void => {
         void (async () => {
           let g: { caller: Caller; scope: Scope } | undefined;
+          const { signal, done } = callSignal(call, method);
           try {
             g = guard(method, call, isUndecodable(call.request) ? undefined : target(call.request));
-            const run = (): Promise<Res> => Promise.resolve(fn(decoded(call.request), g!.scope, g!.caller));
+            // A call whose caller went away while it waited for its turn is not run.
+            const run = (): Promise<Res> => { throwIfCancelled(signal); return Promise.resolve(fn(decoded(call.request), g!.scope, g!.caller, signal)); };
             // An AM's calls run a few at a time (limits.calls_per_am): one AM's flood cannot take every turn of the loop.
             const res = g.caller.identity.role === 'am' ? await gate.run(g.caller.uri, run) : await run();
             record(method, g.caller, call.getPeer(), target(call.request));
@@ -171,6 +174,8 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
           } catch (e) {
             if (g) record(method, g.caller, call.getPeer(), target(call.request), e);
             cb(toServiceError(e, log));
+          } finally {
+            done();
           }
         })();
       };
@@ -183,11 +188,11 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
      * links not decoded yet), then the links decoded and converted in paced
      * stretches (bulk-decode.ts).
      */
-    const topologyOf = async (r: { topology: unknown }): Promise<Topology | undefined> => {
+    const topologyOf = async (r: { topology: unknown }, signal?: AbortSignal): Promise<Topology | undefined> => {
       const raw = r.topology as SizedTopology | null;
       if (raw) checkRequestLimits({ nodes: raw.nodes, links: new Array<object>(deferredCount(r) ?? raw.links?.length ?? 0).fill({}) }, limits);
       const t = topologyFromPb(r.topology);
-      if (t && deferredCount(r) !== undefined) t.links = await decodeItems(def, 'visp.v1.TopologyLink', r, 'topology.links', (x, i) => linkFromPb(x, `topology.links[${i}]`), new Pacer());
+      if (t && deferredCount(r) !== undefined) t.links = await decodeItems(def, 'visp.v1.TopologyLink', r, 'topology.links', (x, i) => linkFromPb(x, `topology.links[${i}]`), new Pacer(signal));
       if (t) checkRequestLimits(t, limits); // members per LAN, now that the links are read
       return t;
     };
@@ -214,9 +219,9 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       ListResources: unary('Links.ListResources', none, () => ({
         nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb) })),
       })),
-      Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope) => {
-        const topology = await topologyOf(r);
-        return manifestReply('AllocateResponse', await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) }, scope));
+      Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope, _caller, signal) => {
+        const topology = await topologyOf(r, signal);
+        return manifestReply('AllocateResponse', await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) }, scope, { signal }));
       }),
       Provision: unary('Links.Provision', bySlice, async (r: { slice: string }, scope) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope))),
       Status: unary('Links.Status', bySlice, async (r: { slice: string }, scope) => manifestReply('StatusResponse', await controller.status(r.slice, scope))),

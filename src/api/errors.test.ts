@@ -3,7 +3,7 @@
 // to ask again: visp-frees-at and visp-retry-after-ms).
 import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { IncompatibleStateError, InvalidSpecError, PoolExhaustedError, UnavailableError } from '../errors.js';
+import { CancelledError, IncompatibleStateError, InvalidSpecError, PoolExhaustedError, UnavailableError } from '../errors.js';
 import { toServiceError } from './errors.js';
 
 const meta = (e: unknown): Record<string, unknown> => toServiceError(e, () => undefined).metadata?.getMap() ?? {};
@@ -18,6 +18,7 @@ describe('toServiceError', () => {
     ['a refusal with no known end: no retry metadata', new InvalidSpecError('slice: is required', { field: 'slice' }), status.INVALID_ARGUMENT, { 'visp-code': 'VISP_INVALID_SPEC', 'visp-field': 'slice' }],
     ['a passing conflict: UNAVAILABLE, retry now', new UnavailableError('store: changed by another writer; retry'), status.UNAVAILABLE, { 'visp-code': 'VISP_UNAVAILABLE' }],
     ['a time beyond what a Date holds is left out', new IncompatibleStateError('x', { freesAt: 1e16, retryAfterMs: Number.POSITIVE_INFINITY }), status.FAILED_PRECONDITION, { 'visp-code': 'VISP_INCOMPATIBLE_STATE' }],
+    ['a caller that went away: CANCELLED', new CancelledError('Links.Allocate: the caller cancelled the call'), status.CANCELLED, { 'visp-code': 'VISP_CANCELLED' }],
     ['a past time: retry after 0', new IncompatibleStateError('x', { freesAt: at, retryAfterMs: -5 }), status.FAILED_PRECONDITION, { 'visp-code': 'VISP_INCOMPATIBLE_STATE', 'visp-frees-at': '2030-01-01T00:10:00.000Z', 'visp-retry-after-ms': '0' }],
   ])('%s', (_what, e, code, metadata) => {
     const s = toServiceError(e, () => undefined);

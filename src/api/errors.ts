@@ -14,6 +14,7 @@ const STATUS: Record<string, status> = {
   VISP_UNAUTHENTICATED: status.UNAUTHENTICATED,
   VISP_PERMISSION_DENIED: status.PERMISSION_DENIED,
   VISP_LIMIT_EXCEEDED: status.RESOURCE_EXHAUSTED,
+  VISP_CANCELLED: status.CANCELLED,
 };
 
 export function toServiceError(e: unknown, log: (line: string) => void): Partial<ServiceError> {

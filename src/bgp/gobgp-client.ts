@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { UnavailableError } from '../errors.js';
+import { NotFoundError, UnavailableError, type VispError } from '../errors.js';
 import type { GobgpApiClient } from './gen/apipb/GobgpApi.js';
 import type { ProtoGrpcType } from './gen/gobgp.js';
 
@@ -41,11 +41,31 @@ export const anyType = (name: string): string => `type.googleapis.com/apipb.${na
 
 type Unary<Req, Res> = (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown;
 
+/**
+ * Whether GoBGP answered "no such object": the only error that may be read
+ * as "absent". gRPC NOT_FOUND says so; GoBGP 3.x itself answers with plain Go
+ * errors (gRPC UNKNOWN) whose text starts "not found" (DeletePolicy: "not
+ * found policy: NAME"). Its List* reads do not fail for an absent name at
+ * all: they answer with an empty stream (ListPolicy, ListDefinedSet) or the
+ * default (ListPolicyAssignment of "global"), as pkg/server and
+ * internal/pkg/table/policy.go of 3.10 show. A deadline, a refused or reset
+ * connection, anything else is not an answer about the object.
+ */
+export function isNotFound(err: grpc.ServiceError): boolean {
+  return err.code === grpc.status.NOT_FOUND || (err.code === grpc.status.UNKNOWN && /^not found\b/i.test(err.details ?? ''));
+}
+
+/** A GoBGP error as a VispError: NotFoundError only for "no such object", UnavailableError otherwise. */
+function gobgpError(op: string, err: grpc.ServiceError): VispError {
+  const msg = `gobgp ${op}: ${err.details || err.message}`;
+  return isNotFound(err) ? new NotFoundError(msg, { cause: err }) : new UnavailableError(msg, { cause: err });
+}
+
 /** Call a unary method; `op` names it in errors. */
 export function call<Req, Res>(client: GobgpApiClient, op: string, method: Unary<Req, Res>, req: Req, timeoutMs = 5000): Promise<Res> {
   return new Promise((resolve, reject) => {
     method.call(client, req, { deadline: Date.now() + timeoutMs }, (err, res) => {
-      if (err) reject(new UnavailableError(`gobgp ${op}: ${err.details || err.message}`, { cause: err }));
+      if (err) reject(gobgpError(op, err));
       else resolve(res as Res);
     });
   });
@@ -57,7 +77,7 @@ export function collect<Req, Res>(client: GobgpApiClient, op: string, method: (r
     const out: Res[] = [];
     const stream = method.call(client, req, { deadline: Date.now() + timeoutMs });
     stream.on('data', (m: Res) => out.push(m));
-    stream.on('error', (err: grpc.ServiceError) => reject(new UnavailableError(`gobgp ${op}: ${err.details || err.message}`, { cause: err })));
+    stream.on('error', (err: grpc.ServiceError) => reject(gobgpError(op, err)));
     stream.on('end', () => resolve(out));
   });
 }

@@ -15,7 +15,7 @@
 //   traffic into its own table, whatever it announces;
 // - every provider session has a max-prefix limit per family (GoBGP tears
 //   the session down when a provider sends more).
-import { InvalidSpecError, UnavailableError } from '../errors.js';
+import { InvalidSpecError, NotFoundError, UnavailableError } from '../errors.js';
 import { containsPrefix, formatPrefix, parseAddress, parsePrefix, type Family, type Prefix } from '../ipam/prefix.js';
 import type { DefinedSet__Output } from './gen/apipb/DefinedSet.js';
 import type { Peer__Output } from './gen/apipb/Peer.js';
@@ -202,6 +202,28 @@ function importPolicyMatches(p: Policy__Output | undefined, a: PolicyAssignment_
   }) && !!a && a.defaultAction === 'ACCEPT' && a.policies.length === 1 && a.policies[0]?.name === IMPORT_POLICY;
 }
 
+/**
+ * A read of objects that may not exist yet. Only GoBGP's "no such object"
+ * answer means absent (NotFoundError, see gobgp-client.ts isNotFound); any
+ * other error (a deadline, a lost connection, a busy daemon) propagates and
+ * aborts the pass. Read as "absent", a failed ListPolicy made the plan replace
+ * the policies and re-create every provider peer: one slow read flapped every
+ * upstream session.
+ */
+async function absentIfNotFound<T>(read: Promise<T[]>): Promise<T[]> {
+  try {
+    return await read;
+  } catch (e) {
+    if (e instanceof NotFoundError) return [];
+    throw e;
+  }
+}
+
+/**
+ * GoBGP's state as the plan needs it. Every read must succeed (or answer "not
+ * found") for the result to mean anything: a failure rejects, and the caller
+ * applies nothing this pass.
+ */
 export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
   const peers = new Map<string, ResolvedProvider>();
   const sessions: BgpPeerStatus[] = [];
@@ -228,10 +250,8 @@ export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
   const readSet = async (names: Record<Family, string>): Promise<Map<string, AllowedEntry>> => {
     const out = new Map<string, AllowedEntry>();
     for (const family of ['ipv4', 'ipv6'] as const) {
-      let sets: DefinedSet__Output[] = [];
-      try {
-        sets = (await collect(c, 'ListDefinedSet', c.listDefinedSet, { definedType: 'PREFIX', name: names[family] })).flatMap((r) => (r.definedSet ? [r.definedSet] : []));
-      } catch { /* no such set yet */ }
+      const sets: DefinedSet__Output[] = (await absentIfNotFound(collect(c, 'ListDefinedSet', c.listDefinedSet, { definedType: 'PREFIX', name: names[family] })))
+        .flatMap((r) => (r.definedSet ? [r.definedSet] : []));
       for (const s of sets) {
         if (s.name !== names[family]) continue;
         for (const p of s.prefixes) out.set(`${p.ipPrefix} ${p.maskLengthMin}..${p.maskLengthMax}`, { family, block: p.ipPrefix, min: p.maskLengthMin, max: p.maskLengthMax });
@@ -241,22 +261,14 @@ export async function readEgressState(c: GobgpApiClient): Promise<EgressState> {
   };
   const allowed = await readSet(PREFIX_SET);
   const own = await readSet(OWN_SET);
-  let policy: Policy__Output | undefined;
-  try {
-    policy = (await collect(c, 'ListPolicy', c.listPolicy, { name: POLICY })).map((r) => r.policy).find((p) => p?.name === POLICY) ?? undefined;
-  } catch { /* none yet */ }
-  let assignment: PolicyAssignment__Output | undefined;
-  try {
-    assignment = (await collect(c, 'ListPolicyAssignment', c.listPolicyAssignment, { name: 'global', direction: 'EXPORT' })).map((r) => r.assignment).find(Boolean) ?? undefined;
-  } catch { /* none */ }
-  let importPolicy: Policy__Output | undefined;
-  try {
-    importPolicy = (await collect(c, 'ListPolicy', c.listPolicy, { name: IMPORT_POLICY })).map((r) => r.policy).find((p) => p?.name === IMPORT_POLICY) ?? undefined;
-  } catch { /* none yet */ }
-  let importAssignment: PolicyAssignment__Output | undefined;
-  try {
-    importAssignment = (await collect(c, 'ListPolicyAssignment', c.listPolicyAssignment, { name: 'global', direction: 'IMPORT' })).map((r) => r.assignment).find(Boolean) ?? undefined;
-  } catch { /* none */ }
+  const readPolicy = async (name: string): Promise<Policy__Output | undefined> =>
+    (await absentIfNotFound(collect(c, 'ListPolicy', c.listPolicy, { name }))).map((r) => r.policy).find((p) => p?.name === name) ?? undefined;
+  const readAssignment = async (direction: 'EXPORT' | 'IMPORT'): Promise<PolicyAssignment__Output | undefined> =>
+    (await absentIfNotFound(collect(c, 'ListPolicyAssignment', c.listPolicyAssignment, { name: 'global', direction }))).map((r) => r.assignment).find(Boolean) ?? undefined;
+  const policy = await readPolicy(POLICY);
+  const assignment = await readAssignment('EXPORT');
+  const importPolicy = await readPolicy(IMPORT_POLICY);
+  const importAssignment = await readAssignment('IMPORT');
   return {
     peers, sessions, paths, foreign, allowed, own, policyExists: !!policy || !!importPolicy,
     policyOk: policyMatches(policy) && assignmentMatches(assignment) && importPolicyMatches(importPolicy, importAssignment),
@@ -384,9 +396,12 @@ async function applyStep(c: GobgpApiClient, s: EgressStep): Promise<void> {
       return;
     case 'policyEnsure':
       if (s.recreate) {
+        // "Already gone" is success; any other failure stops here, before
+        // the adds below would build on a half-deleted policy.
+        const gone = (e: unknown): undefined => { if (e instanceof NotFoundError) return undefined; throw e; };
         for (const [dir, name] of [['EXPORT', POLICY], ['IMPORT', IMPORT_POLICY]] as const) {
-          await call(c, 'DeletePolicyAssignment', c.deletePolicyAssignment, { assignment: { name: 'global', direction: dir }, all: true }).catch(() => undefined);
-          await call(c, 'DeletePolicy', c.deletePolicy, { policy: { name }, all: true, preserveStatements: false }).catch(() => undefined);
+          await call(c, 'DeletePolicyAssignment', c.deletePolicyAssignment, { assignment: { name: 'global', direction: dir }, all: true }).catch(gone);
+          await call(c, 'DeletePolicy', c.deletePolicy, { policy: { name }, all: true, preserveStatements: false }).catch(gone);
         }
       }
       // The sets must exist before a policy names them; an empty set matches nothing.
@@ -440,7 +455,11 @@ export interface EgressObserved {
 /** reconcileEgress, also returning what it observed. */
 export async function reconcileEgressObserved(c: GobgpApiClient, spec: EgressSpec): Promise<{ steps: string[]; observed: EgressObserved }> {
   const want = resolveEgress(spec);
-  const state = await readEgressState(c);
+  // A failed read aborts the pass with nothing applied; the caller's next
+  // pass (the agent reconciles every few seconds) reads again.
+  const state = await readEgressState(c).catch((e: unknown) => {
+    throw new UnavailableError(`egress: reading GoBGP's state failed, nothing applied: ${(e as Error).message}`, { cause: e });
+  });
   const steps = planEgress(want, state);
   for (let i = 0; i < steps.length;) {
     // A run of announcements/withdrawals (a big slice set, a restart) goes

@@ -145,15 +145,23 @@ export class Speaker {
     stream.on('end', () => void gone());
   }
 
-  /** The gobgpd answering on apiSocket, if any (a socket nobody answers on is stale). */
+  /**
+   * The gobgpd answering on apiSocket, if any. A socket nobody answers on is
+   * stale only when no gobgpd was started for it: a live one that does not
+   * answer in time (busy, stopped, swapping) is still there, and starting a
+   * second speaker beside it (the socket removed under it) would fight it
+   * for the providers' sessions. That is an error; the caller tries again.
+   */
   private async probe(): Promise<{ client: GobgpApiClient; asn: number; routerId: string } | undefined> {
     if (!existsSync(this.opts.apiSocket)) return undefined;
     const c = gobgpClient(`unix://${this.opts.apiSocket}`);
     try {
       const res = await call<GetBgpRequest, GetBgpResponse__Output>(c, 'GetBgp', c.getBgp, {}, 2000);
       return { client: c, asn: res.global?.asn ?? 0, routerId: res.global?.routerId ?? '' };
-    } catch {
+    } catch (e) {
       c.close();
+      const pid = findGobgpd(this.opts.apiSocket);
+      if (pid !== undefined) throw new UnavailableError(`bgp speaker: gobgpd (pid ${pid}) serves ${this.opts.apiSocket} but did not answer (${(e as Error).message}); not starting another`, { cause: e });
       return undefined;
     }
   }

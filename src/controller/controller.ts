@@ -22,6 +22,7 @@ import { CHUNKS_PREFIX, readSlices, sliceEntries, SLICES_PREFIX } from './slice-
 import { addressCount, checkRequestLimits, DEFAULT_LIMITS, LIMIT_NAMES, type Limits } from './limits.js';
 import { endpointState, manifestPaced, type EndpointReport, type NodeReport } from './status.js';
 import { Pacer } from '../ipam/pacer.js';
+import { throwIfCancelled } from '../errors.js';
 import { checkSliceId, ID, parseEndTime, validateRequest } from './validate.js';
 
 /** Puts (a value) and deletes (undefined) of the controller's records. */
@@ -162,24 +163,27 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     }));
   }
 
-  allocate(req: SliceRequest, scope: Scope = ALL): Promise<Manifest> {
+  /** `signal`: the caller going away stops the work at the next safe point before the commit (CancelledError), never after it. */
+  allocate(req: SliceRequest, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
     checkRequestLimits(req.topology, this.limits);
     const now = this.clock.now();
     const endTime = validateRequest(req, now);
     return this.queue.run(`slice/${req.slice}`, async () => {
+      throwIfCancelled(opts.signal); // gone while waiting its turn: start nothing
       this.checkFree(req.slice, scope);
       const release = this.holdTenantSlot(scope);
       try {
-        return await this.allocateFree(req, endTime, scope);
+        return await this.allocateFree(req, endTime, scope, opts.signal);
       } finally {
         release();
       }
     });
   }
 
-  private async allocateFree(req: SliceRequest, endTime: number, scope: Scope): Promise<Manifest> {
-      // A big request is placed and answered in stretches of a few ms: other callers get turns meanwhile.
-      const pace = new Pacer();
+  private async allocateFree(req: SliceRequest, endTime: number, scope: Scope, signal?: AbortSignal): Promise<Manifest> {
+      // A big request is placed and answered in stretches of a few ms: other callers get turns meanwhile,
+      // and a caller that went away stops between two of them.
+      const pace = new Pacer(signal);
       const placed = await placeLinksPaced(req.slice, req.topology, this.nodes, (n) => this.sessions.has(n), new Set(this.egress.keys()), pace);
       checkNamespaces(req.slice, req.topology, placed, this.slices.values(), this.reservedNs);
       // The allocation and the slice record are one commit: a crash leaves both or neither. The
@@ -192,10 +196,12 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
         return sliceEntries(built, undefined, pace);
       }, () => this.slices.set(built!.slice, built!), pace);
       const spec = await ipamRequestPaced(req.slice, placed, pace);
-      await this.ipam.allocate(spec, { also }).catch((e: unknown) => { throw inTopologyTerms(e); });
+      await this.ipam.allocate(spec, { also, signal }).catch((e: unknown) => { throw inTopologyTerms(e); });
       const rec = built!;
       this.emitEvent('allocated', { slice: rec.slice, message: `${rec.links.length} links, blocks ${rec.blocks.map((b) => b.prefix).join(', ')}` });
-      return manifestPaced(rec, (n) => this.sessions.has(n), (n) => this.reports.get(n), pace);
+      // Committed: the answer is built whether or not the caller is still there (an Allocate that
+      // allocated is never reported, nor audited, as cancelled).
+      return manifestPaced(rec, (n) => this.sessions.has(n), (n) => this.reports.get(n), new Pacer());
   }
 
   /** A slice name the caller may allocate: free, or else a refusal that names no other tenant. */

@@ -7,6 +7,7 @@
 // the budget counts from the last yield, not from each phase's start.
 // It lives in ipam/ (the lowest layer that paces) and the controller uses it too.
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { throwIfCancelled } from '../errors.js';
 
 /** How long one stretch of synchronous work may run before it yields, ms. */
 export const PACE_MS = 8;
@@ -23,12 +24,16 @@ export class Pacer {
     return performance.now() - this.since >= this.budgetMs;
   }
 
-  /** Gives the event loop a turn now; throws the signal's reason if it was aborted meanwhile. */
+  /**
+   * Gives the event loop a turn now. Between two stretches is a safe point:
+   * a caller that went away (the signal aborted) stops here with a
+   * CancelledError, before anything of its work is committed.
+   */
   async pause(): Promise<void> {
-    this.signal?.throwIfAborted();
+    throwIfCancelled(this.signal);
     await nextTurn();
     this.yields++;
-    this.signal?.throwIfAborted();
+    throwIfCancelled(this.signal);
     this.since = performance.now();
   }
 

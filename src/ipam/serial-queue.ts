@@ -1,6 +1,8 @@
 // Runs async jobs one at a time, in arrival order: every mutation of the
 // IPAM's in-memory indices happens inside one job, so a plan never sees
 // another plan's uncommitted space. (Between processes, CAS does that job.)
+import { cancelledBy, throwIfCancelled } from '../errors.js';
+
 export class SerialQueue {
   #tail: Promise<void> = Promise.resolve();
 
@@ -20,9 +22,10 @@ export class SerialQueue {
 
 function untilSettledOrAborted(p: Promise<void>, signal?: AbortSignal): Promise<void> {
   if (!signal) return p;
-  signal.throwIfAborted();
+  throwIfCancelled(signal);
   return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
+    // A caller that went away while waiting its turn starts nothing.
+    const onAbort = (): void => reject(cancelledBy(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     void p.then(() => {
       signal.removeEventListener('abort', onAbort);

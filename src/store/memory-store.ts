@@ -2,6 +2,7 @@
 // reference the store contract tests hold every implementation to, and lets
 // unit tests run without a file. Not durable, not shared between processes.
 
+import { throwIfCancelled } from '../errors.js';
 import { assertQuery, assertTxn, prefixEnd } from './keys.js';
 import type { CallOptions, CommitResult, Entry, Query, Snapshot, Store, Txn } from './types.js';
 
@@ -12,7 +13,8 @@ export function createMemoryStore(): Store {
 
   const ensureOpen = (opts?: CallOptions): void => {
     if (closed) throw new Error('memory store: closed');
-    opts?.signal?.throwIfAborted();
+    // Checked before a commit starts, never during one: it happens entirely or not at all.
+    throwIfCancelled(opts?.signal);
   };
 
   const readOne = (q: Query): Entry[] => {

@@ -6,7 +6,7 @@
 // are the Store contract, shared with a future networked store.
 
 import Database from 'better-sqlite3';
-import { UnavailableError, VispError } from '../errors.js';
+import { throwIfCancelled, UnavailableError, VispError } from '../errors.js';
 import { assertQuery, assertTxn, prefixEnd } from './keys.js';
 import { migrate, type Migration } from './sqlite-migrations.js';
 import type { CallOptions, CommitResult, Entry, Query, Snapshot, Store, Txn } from './types.js';
@@ -131,7 +131,8 @@ function createSqliteStore(db: Database.Database, file: string): Store {
   let closed = false;
   const ensureOpen = (opts?: CallOptions): void => {
     if (closed) throw new UnavailableError(`store ${file}: closed`);
-    opts?.signal?.throwIfAborted();
+    // Checked before a commit starts, never during one: it happens entirely or not at all.
+    throwIfCancelled(opts?.signal);
   };
 
   return {

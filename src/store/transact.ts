@@ -5,7 +5,7 @@
 // it may run several times.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UnavailableError } from '../errors.js';
+import { cancelledBy, throwIfCancelled, UnavailableError } from '../errors.js';
 import type { Store, Txn } from './types.js';
 
 export type Attempt<T> =
@@ -32,9 +32,14 @@ export async function transact<T>(
   const maxAttempts = opts.maxAttempts ?? 40;
   let conflicts: readonly string[] = [];
   for (let n = 1; n <= maxAttempts; n++) {
-    opts.signal?.throwIfAborted();
+    // Safe points for a caller that went away: before each attempt, and
+    // after its (possibly long) decision, right before the commit. Once the
+    // commit is sent it is not abandoned: it happened or it did not, and
+    // its result is returned either way.
+    throwIfCancelled(opts.signal);
     const a = await attempt(n);
     if ('done' in a) return a.done;
+    throwIfCancelled(opts.signal);
     const res = await store.commit(a.txn, { signal: opts.signal });
     if (res.ok) return a.result(res.revision);
     conflicts = res.conflicts;
@@ -51,5 +56,10 @@ export async function transact<T>(
 async function backoff(attemptNo: number, signal?: AbortSignal): Promise<void> {
   const cap = Math.min(50, 2 ** Math.min(attemptNo, 6));
   const ms = Math.random() * cap;
-  await sleep(ms, undefined, { signal });
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (e) {
+    if (signal?.aborted) throw cancelledBy(signal);
+    throw e;
+  }
 }

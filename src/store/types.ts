@@ -51,6 +51,11 @@ export type CommitResult =
   | { readonly ok: false; readonly conflicts: readonly string[] };
 
 export interface CallOptions {
+  /**
+   * The caller going away. Checked before a read and before a commit starts
+   * (an aborted call throws CancelledError and writes nothing), never during
+   * a commit: one that started completes and is reported.
+   */
   readonly signal?: AbortSignal;
 }
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anyType, call, collect, type GobgpApiClient } from '../../src/bgp/gobgp-client.js';
 import { localPath, reconcileEgress, type EgressSpec } from '../../src/bgp/reconcile.js';
 import { EgressNode, type EgressNodeOptions } from '../../src/bgp/egress-node.js';
-import type { Speaker } from '../../src/bgp/speaker.js';
+import { findGobgpd, type Speaker } from '../../src/bgp/speaker.js';
 import { watchProviderRoutes, type RouteChange } from '../../src/bgp/watch.js';
 import { parsePrefix } from '../../src/ipam/prefix.js';
 import { makeNetns } from '../helpers/netns.js';
@@ -76,6 +76,20 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     });
     return `${PROVIDERS[i]!.name} ${proto}: ${rows.join('; ')}`;
   })).join('\n');
+
+  /** When each BGP session at each provider last changed state (BIRD's "Since" column): a flap moves it. */
+  const since = (): string => [0, 1].map((i) => birdc(i, 'show', 'protocols').split('\n')
+    .filter((l) => /^egress[46]\s/.test(l)).map((l) => l.trim().split(/\s+/).slice(0, 5).join(' ')).join('; ')).join('\n');
+  /** Wait until both providers' sessions are up and BIRD's counters stop moving; returns them. */
+  const quiet = async (): Promise<string> => {
+    await waitFor('BIRD sessions up and their counters settled', async () => {
+      if (!established(0) || !established(1)) return false;
+      const a = exchanges();
+      await sleep(500);
+      return a === exchanges();
+    }, 15_000, 0);
+    return exchanges();
+  };
 
   function baseSpec(): EgressSpec {
     return {
@@ -157,6 +171,38 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     await waitFor('sessions back, our prefixes at both', () => established(0) && established(1) && bothHave('203.0.113.0/25') && bothHave('2001:db8:1000::/48'), 20_000, 100);
     expect(birdRoute(0, PROVIDERS[1].own4)).toBeUndefined();
     expect(await reconcileEgress(c, spec)).toEqual([]);
+  });
+
+  it('a failed read of GoBGP (a ListPolicy past its deadline) aborts the pass: nothing applied, no session flaps at either provider', async () => {
+    const real = client();
+    expect(await reconcileEgress(real, spec)).toEqual([]);
+    const before = await quiet();
+    const up = since();
+    // The real client, except that its first ListPolicy is sent with a
+    // deadline already passed: grpc-js fails it with DEADLINE_EXCEEDED, as a
+    // slow gobgpd would. (Read as "no policy", this made the plan replace
+    // the policies and delete and re-add all four provider peers.)
+    let failed = 0;
+    const flaky = new Proxy(real, {
+      get(t, k) {
+        if (k === 'listPolicy' && failed === 0) {
+          return (req: Parameters<GobgpApiClient['listPolicy']>[0]) => { failed++; return t.listPolicy(req, { deadline: Date.now() - 1 }); };
+        }
+        const v: unknown = Reflect.get(t, k);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    });
+    await expect(reconcileEgress(flaky, spec)).rejects.toThrow(/reading GoBGP's state failed, nothing applied: gobgp ListPolicy: .*[Dd]eadline/);
+    expect(failed).toBe(1);
+    const peers = await collect(real, 'ListPeer', real.listPeer, {});
+    expect(peers.map((r) => r.peer?.state?.sessionState)).toEqual(['ESTABLISHED', 'ESTABLISHED', 'ESTABLISHED', 'ESTABLISHED']);
+    // BIRD saw nothing: no session went down, no update or withdraw was sent or received.
+    await sleep(1000);
+    expect(since()).toBe(up);
+    expect(exchanges()).toBe(before);
+    // The next pass (the agent's next reconcile) reads again and finds nothing to do.
+    expect(await reconcileEgress(flaky, spec)).toEqual([]);
+    expect(since()).toBe(up);
   });
 
   it('refuses an announcement outside the allowed block or more specific than allowed, before touching GoBGP', async () => {
@@ -305,13 +351,7 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     // No flap = BIRD received and sent nothing on any session: its per-channel
     // update and withdraw counters stay put (route timestamps are no measure:
     // BIRD prints them from a monotonic clock and two reads can differ by 1 ms).
-    await waitFor('BIRD sessions up and their counters settled after the previous test', async () => {
-      if (!established(0) || !established(1)) return false;
-      const a = exchanges();
-      await sleep(500);
-      return a === exchanges();
-    }, 15_000, 0);
-    const before = exchanges();
+    const before = await quiet();
     expect(before).not.toContain(': none');
     const pid = speaker.pid!;
     // A different router id is not "the same speaker": refused, and the running one is left alone.
@@ -334,6 +374,32 @@ describe.skipIf(bgpSkipReason)('bgp egress: gobgpd under Speaker, two BIRD 2 pro
     await waitFor('the adopted gobgpd replaced', () => next.starts === 1 && next.pid !== pid && readyApplies.length === 2, 10_000);
     expect(readyApplies[1]).toEqual(expect.arrayContaining(['announce 203.0.113.0/25']));
     await waitFor('announcements back at both', () => bothHave('203.0.113.0/25') && bothHave('2001:db8:1000::/48'), 20_000, 50);
+  });
+
+  it('an agent restart while gobgpd does not answer (SIGSTOPped) starts no second gobgpd beside it: refused, no flap; adopted once it answers', async () => {
+    const before = await quiet();
+    const up = since();
+    const pid = speaker.pid!;
+    const sock = speaker.opts.apiSocket;
+    const other = new EgressNode({ ...nodeOpts, spec, adopt: true, onApplied: undefined }).speaker;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await expect(other.start()).rejects.toThrow(new RegExp(`gobgpd \\(pid ${pid}\\) serves .* but did not answer .*not starting another`));
+      expect(other.starts).toBe(0);
+      expect(findGobgpd(sock)).toBe(pid);
+      expect(existsSync(sock)).toBe(true);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // Answering again: the same start adopts it (as the agent's next pass would).
+    speaker.detach();
+    speaker = other;
+    await other.start();
+    expect(other.pid).toBe(pid);
+    expect(other.starts).toBe(0);
+    await sleep(500);
+    expect(since()).toBe(up);
+    expect(exchanges()).toBe(before);
   });
 
   it('stop() of an adopted gobgpd: SIGTERM → Cease, both providers withdraw at once, the daemon is gone', async () => {
