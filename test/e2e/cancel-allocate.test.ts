@@ -13,9 +13,11 @@ import { startController, type ControllerHandle } from '../../src/api/controller
 import type { AllocateRequest } from '../../src/api/gen/visp/v1/AllocateRequest.js';
 import type { AllocateResponse__Output } from '../../src/api/gen/visp/v1/AllocateResponse.js';
 import { LAB_POOLS } from '../../src/api/lab-pools.js';
+import { waitFor } from '../helpers/wait.js';
 import { visp } from '../../src/api/proto.js';
 import { CancelledError } from '../../src/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import type { Store } from '../../src/store/types.js';
 
 const NODES = 4;
 const ROUTERS = 400;
@@ -42,6 +44,7 @@ describe('a cancelled big Allocate leaves nothing behind', () => {
   /** Each Controller.allocate the server runs: entered, and how it ended. */
   const runs: Array<{ slice: string; ended: Promise<unknown> }> = [];
   let entered: ((slice: string) => void) | undefined;
+  let holding = false;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'visp-cancel-'));
@@ -65,6 +68,15 @@ describe('a cancelled big Allocate leaves nothing behind', () => {
       runs.push({ slice: req.slice, ended: p.then(() => 'allocated', (e: unknown) => e) });
       entered?.(req.slice);
       return p;
+    };
+    // The big Allocate's first IPAM read waits until its caller has gone: the work is then provably
+    // under way (decoded, placed) when the signal fires, however fast this machine is.
+    const store = (c.controller as unknown as { store: Store }).store;
+    const read = store.read.bind(store);
+    store.read = async (queries, o) => {
+      const s = o?.signal;
+      if (holding && s && !s.aborted) await new Promise((resolve) => s.addEventListener('abort', resolve, { once: true }));
+      return read(queries, o);
     };
     api = connect(c.address);
     const { pkg } = visp();
@@ -93,13 +105,14 @@ describe('a cancelled big Allocate leaves nothing behind', () => {
   /** Sends a 5,000-link Allocate for `slice`; `giveUp` ends it from the client's side once the server has started on it. */
   async function abandoned(slice: string, opts: grpc.CallOptions, giveUp: (call: grpc.ClientUnaryCall) => void): Promise<{ client: grpc.ServiceError; server: unknown; stopMs: number }> {
     const started = new Promise<void>((resolve) => { entered = (s) => { if (s === slice) resolve(); }; });
+    holding = true;
     let call!: grpc.ClientUnaryCall;
     const client = new Promise<grpc.ServiceError>((resolve, reject) => {
       call = raw.Allocate({ slice, topology: topology(5000) }, opts, (e) => (e ? resolve(e) : reject(new Error('the Allocate completed'))));
     });
     await started;
     giveUp(call);
-    const err = await client;
+    const err = await client.finally(() => { holding = false; });
     const t = performance.now();
     const server = await runs.find((r) => r.slice === slice)!.ended;
     return { client: err, server, stopMs: performance.now() - t };
@@ -115,7 +128,10 @@ describe('a cancelled big Allocate leaves nothing behind', () => {
     expect(client.code).toBe(code);
     // The server's work ended with CancelledError (it did not run on to a commit nobody would see).
     expect(server).toBeInstanceOf(CancelledError);
-    const audit = log.filter((l) => l.startsWith('audit ') && l.includes(`"slice":"${slice}"`));
+    // The handler audits once the work's end has come back up to it (a few promise turns after the work ended).
+    const audited = (): string[] => log.filter((l) => l.startsWith('audit ') && l.includes(`"slice":"${slice}"`));
+    await waitFor('the audit line', () => audited().length > 0, 2000, 5);
+    const audit = audited();
     expect(audit).toHaveLength(1);
     expect(JSON.parse(audit[0]!.slice('audit '.length))).toMatchObject({ verb: 'Links.Allocate', code: 'CANCELLED', identity: AM });
     // Nothing of it anywhere.
