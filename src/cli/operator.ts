@@ -112,7 +112,7 @@ export async function planCmd(args: string[]): Promise<void> {
   if (!file) throw new UsageError('plan: which topology file? (visp plan FILE.yaml)');
   const topo = readTopology(file);
   const slice = values.slice ?? topo.name;
-  const r = await withClient(values.controller, (c) => withTimeout(c.operator.plan({ slice, topology: toApiTopology(topo) }), CALL_MS, 'Plan'));
+  const r = await withClient(values.controller, (c) => withTimeout(c.operator.plan({ slice, topology: toApiTopology(topo.topology) }), CALL_MS, 'Plan'));
   if (values.json) return out(json(r));
   const parts = [`plan for slice ${slice} from ${file} (a dry run: nothing is reserved or built)`, ''];
   if (r.manifest) parts.push(manifestText(r.manifest), '');

@@ -16,7 +16,7 @@ import type { NodeInfo__Output } from '../api/gen/visp/v1/NodeInfo.js';
 import type { SliceInfo__Output } from '../api/gen/visp/v1/SliceInfo.js';
 import type { Tunnel__Output } from '../api/gen/visp/v1/Tunnel.js';
 import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, NotFoundError, UnavailableError } from '../errors.js';
-import { physicalNodes, type Topology } from '../topology/types.js';
+import { physicalNodes, type TopologyFile } from '../topology/types.js';
 import { parseTopology } from '../topology/yaml.js';
 import { findProcesses, isAlive, isOurs, logTail, spawnDetached, stopProcess } from './processes.js';
 import { enumWord, toApiTopology } from './to-api.js';
@@ -92,7 +92,7 @@ export function defaultEntry(): string {
 }
 
 /** Read and parse a topology file; errors name the file and line. */
-export function readTopology(file: string): Topology {
+export function readTopology(file: string): TopologyFile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -163,11 +163,11 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
     if (topo.egress?.length) await startEgress(state, topo, client, opts.startTimeoutMs ?? 60_000, progress, signal);
 
     const endTime = new Date(Date.now() + (opts.durationMs ?? 24 * 3600_000)).toISOString().replace(/\.\d+Z$/, 'Z');
-    progress(`slice ${name}: Allocate (${topo.nodes.length} routers, ${topo.links.length} links)`);
-    await client.links.allocate({ slice: name, topology: toApiTopology(topo), endTime });
+    progress(`slice ${name}: Allocate (${topo.topology.nodes.length} routers, ${topo.topology.links.length} links)`);
+    await client.links.allocate({ slice: name, topology: toApiTopology(topo.topology), endTime });
     progress(`slice ${name}: Provision`);
     await client.links.provision({ slice: name });
-    const manifest = await waitForReady(state, client, opts.timeoutMs ?? 60_000 + 1000 * topo.links.length, progress, signal);
+    const manifest = await waitForReady(state, client, opts.timeoutMs ?? 60_000 + 1000 * topo.topology.links.length, progress, signal);
 
     const tunnels = (await client.operator.listTunnels({ slice: name })).tunnels;
     state.experimentNetns = uniq([...manifest.slivers.flatMap((s) => s.endpoints.map((e) => e.netns)), ...tunnels.map((t) => t.netns)]);
@@ -187,7 +187,7 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
 }
 
 /** Emulated providers (BIRD 2 namespaces), each egress node configured through the API, sessions up. */
-async function startEgress(state: LabState, topo: Topology, client: VispClient, timeoutMs: number, progress: (l: string) => void, signal?: AbortSignal): Promise<void> {
+async function startEgress(state: LabState, topo: TopologyFile, client: VispClient, timeoutMs: number, progress: (l: string) => void, signal?: AbortSignal): Promise<void> {
   const egress = topo.egress ?? [];
   const netnsOf = (node: string): string => state.nodes.find((n) => n.name === node)!.netns;
   state.providers = providerPlan(state.name, state.dir, egress, netnsOf);
