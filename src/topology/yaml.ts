@@ -49,26 +49,26 @@ export interface ParseOptions {
 
 /** Parse and check a topology file. Throws InvalidSpecError (field = the file's field path) on the first problem. */
 export function parseTopology(text: string, opts: ParseOptions = {}): TopologyFile {
-  const { value, place } = readTopologyText(text, opts);
+  return parseTopologyPlaced(text, opts).value;
+}
+
+/**
+ * Parse and check a topology file, and keep `place`: it turns an
+ * InvalidSpecError about a model field that comes later (a controller's
+ * refusal of "topology.links[0].mtu" for the kind it placed) into one naming
+ * the place in this file. An error about a field the file does not hold is
+ * returned as it is.
+ */
+export function parseTopologyPlaced(text: string, opts: ParseOptions = {}): { value: TopologyFile; place: (e: InvalidSpecError) => InvalidSpecError } {
+  const r = new Reader(new ConfigFile(opts.file ?? '', text));
+  const value = r.file();
   try {
     checkSliceId(value.name);
     validateTopology(value.topology);
   } catch (e) {
-    throw e instanceof InvalidSpecError ? place(e) : e;
+    throw e instanceof InvalidSpecError ? r.place(e) : e;
   }
-  return value;
-}
-
-/**
- * Read a topology file without checking it: the model, and `place`, which
- * turns an InvalidSpecError about a model field ("topology.links[0].mtu",
- * from the validator or from a controller's answer) into one naming the place
- * in this file. An error about a field the file does not hold is returned as
- * it is.
- */
-export function readTopologyText(text: string, opts: ParseOptions = {}): { value: TopologyFile; place: (e: InvalidSpecError) => InvalidSpecError } {
-  const r = new Reader(new ConfigFile(opts.file ?? '', text));
-  return { value: r.file(), place: (e) => r.place(e) };
+  return { value, place: (e) => r.place(e) };
 }
 
 // ---- where each model field came from ----
