@@ -3,9 +3,8 @@
 // stay as the controller said them.
 import { Metadata, status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { InvalidSpecError } from '../errors.js';
 import { parseTopologyPlaced } from '../topology/yaml.js';
-import { placeRefusal, rpcField } from './rpc.js';
+import { errorText, placeRefusal, rpcField } from './rpc.js';
 
 /** A refusal as @grpc/grpc-js hands it to a client: code, details and the visp-field metadata src/api/errors.ts sets. */
 function refusal(code: status, details: string, field?: string): Error & { code: number; details: string; metadata: Metadata } {
@@ -26,17 +25,17 @@ links:
 describe('placeRefusal', () => {
   const { place } = parseTopologyPlaced(FILE, { file: 't.yaml' });
 
-  it('an INVALID_ARGUMENT about a topology field: the file\'s place and field, the controller\'s reason', () => {
+  it('an INVALID_ARGUMENT about a topology field: still the refusal, its details at the file\'s place and field', () => {
     const e = refusal(status.INVALID_ARGUMENT, 'topology.links[0].mtu: 1500 is more than vxlan allows over this underlay (1450)', 'topology.links[0].mtu');
     const placed = placeRefusal(e, place);
-    expect(placed).toBeInstanceOf(InvalidSpecError);
-    expect((placed as InvalidSpecError).message).toBe('t.yaml:7:10: links[0].mtu: 1500 is more than vxlan allows over this underlay (1450)');
-    expect((placed as InvalidSpecError).field).toBe('links[0].mtu');
+    expect(placed).toMatchObject({ code: status.INVALID_ARGUMENT, details: 't.yaml:7:10: links[0].mtu: 1500 is more than vxlan allows over this underlay (1450)', cause: e });
+    expect(rpcField(placed)).toBe('topology.links[0].mtu');
+    expect(errorText(placed)).toBe('INVALID_ARGUMENT: t.yaml:7:10: links[0].mtu: 1500 is more than vxlan allows over this underlay (1450)');
   });
 
-  it('a member\'s node: the endpoint in the file', () => {
+  it('a router\'s physical node: the router in the file', () => {
     const e = refusal(status.INVALID_ARGUMENT, 'topology.nodes[1].node: unknown physical node "n2" (known: n1)', 'topology.nodes[1].node');
-    expect((placeRefusal(e, place) as Error).message).toBe('t.yaml:2:22: nodes.r2: unknown physical node "n2" (known: n1)');
+    expect((placeRefusal(e, place) as { details: string }).details).toBe('t.yaml:2:22: nodes.r2: unknown physical node "n2" (known: n1)');
   });
 
   it.each([

@@ -35,16 +35,20 @@ export function rpcField(e: unknown): string | undefined {
 
 /**
  * A controller's INVALID_ARGUMENT about a field of the topology we sent
- * ("topology.links[0].mtu: 1500 is too big for vxlan …"), placed by `place`
- * in the file it came from; anything else as it is. Only topology fields: the
- * slice id may come from a flag rather than the file.
+ * ("topology.links[0].mtu: 1500 is too big for vxlan …"), with its details
+ * placed by `place` in the file the topology came from ("t.yaml:7:10:
+ * links[0].mtu: 1500 is too big …"); it stays the controller's refusal (code,
+ * metadata; the original is the cause). Anything else as it is. Only topology
+ * fields: the slice id may come from a flag rather than the file.
  */
 export function placeRefusal(e: unknown, place: (e: InvalidSpecError) => InvalidSpecError): unknown {
   const field = rpcField(e);
   if (!isRpcError(e) || e.code !== status.INVALID_ARGUMENT || !field?.startsWith('topology.')) return e;
-  const refusal = new InvalidSpecError(e.details, { field, cause: e });
+  const refusal = new InvalidSpecError(e.details, { field });
   const placed = place(refusal);
-  return placed === refusal ? e : placed;
+  if (placed === refusal) return e;
+  const details = placed.message;
+  return Object.assign(new Error(`${e.code} ${STATUS_NAMES.get(e.code)}: ${details}`, { cause: e }), { code: e.code, details, metadata: (e as { metadata?: Metadata }).metadata });
 }
 
 export class TimeoutError extends Error {
