@@ -105,17 +105,16 @@ export function validateTopology(t: Topology | undefined, field = 'topology'): a
     const first = links.get(l.id);
     if (first !== undefined) throw bad(`${f}.id`, `duplicate link id "${l.id}" (also ${first})`);
     links.set(l.id, f);
-    const l3 = l.encapsulation === 'gre' || l.encapsulation === 'ip6gre';
     if (l.egress) {
       // The other end is the egress node itself.
       if (l.members.length !== 1) throw bad(`${f}.members`, `an egress link has exactly 1 member (the slice's router; the egress node is the other end), has ${l.members.length}`);
       if (!l.egress.node) throw bad(`${f}.egress.node`, 'the egress node is required');
       if (!ID.test(l.egress.node)) throw bad(`${f}.egress.node`, `${JSON.stringify(l.egress.node)} ${ID_RULE}`);
       if (l.addressClass !== 'public') throw bad(`${f}.address_class`, `an egress link's addresses are announced upstream: it must be PUBLIC, not ${l.addressClass.toUpperCase()}`);
-      if (l3) throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3; an egress link ends on the egress node's bridge and needs vxlan, gretap, ip6gretap or etherip`);
+      if (l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3; an egress link ends on the egress node's bridge and needs vxlan, gretap, ip6gretap or etherip`);
       if (l.egress.routes !== 'default' && l.egress.routes !== 'full') throw bad(`${f}.egress.routes`, `must be default or full, got ${JSON.stringify(l.egress.routes)}`);
     } else if (l.members.length < 2) throw bad(`${f}.members`, `a link needs at least 2 members, has ${l.members.length}`);
-    if (l3 && l.members.length > 2) {
+    if ((l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') && l.members.length > 2) {
       throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3 and point-to-point only; a LAN of ${l.members.length} needs vxlan, gretap, ip6gretap or etherip`);
     }
     // (The API reads an MTU or prefix length of 0 as "not set"; here any number given is checked.)

@@ -61,7 +61,7 @@ export function parseTopology(text: string, opts: ParseOptions = {}): TopologyFi
  */
 export function parseTopologyPlaced(text: string, opts: ParseOptions = {}): { value: TopologyFile; place: (e: InvalidSpecError) => InvalidSpecError } {
   const r = new Reader(new ConfigFile(opts.file ?? '', text));
-  const value = r.file();
+  const value = r.read();
   try {
     checkSliceId(value.name);
     validateTopology(value.topology);
@@ -127,7 +127,7 @@ class Reader {
 
   // ---- sections ----
 
-  file(): TopologyFile {
+  read(): TopologyFile {
     const cf: ConfigFile = this.cf;
     const root = cf.root;
     if (root === null || root === undefined) cf.fail(undefined, '', 'the file is empty; expected name, nodes and links');
