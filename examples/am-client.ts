@@ -36,15 +36,15 @@ async function main([verb, arg, ...rest]: string[]): Promise<void> {
   const api = connect(env('VISP_CONTROLLER'), { ca: env('VISP_TLS_CA'), cert: env('VISP_TLS_CERT'), key: env('VISP_TLS_KEY') });
   try {
     if (verb === 'allocate' && arg) {
-      const topology = readTopology(arg);
+      const { name: slice, topology } = readTopology(arg);
       const hours = rest[0] === '--hours' ? Number(rest[1]) : 24;
       const endTime = new Date(Date.now() + hours * 3600_000).toISOString();
-      await api.links.allocate({ slice: topology.name, topology: toApiTopology(topology), endTime });
-      await api.links.provision({ slice: topology.name });
+      await api.links.allocate({ slice, topology: toApiTopology(topology), endTime });
+      await api.links.provision({ slice });
       // Provision returns at once; the agents report as they build. Poll Status.
       const deadline = Date.now() + 120_000;
       for (;;) {
-        const m = (await api.links.status({ slice: topology.name })).manifest!;
+        const m = (await api.links.status({ slice })).manifest!;
         if (m.operationalState === 'OPERATIONAL_STATE_READY' || m.operationalState === 'OPERATIONAL_STATE_FAILED' || Date.now() > deadline) {
           show(m);
           if (m.operationalState !== 'OPERATIONAL_STATE_READY') process.exitCode = 1;

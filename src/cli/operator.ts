@@ -4,7 +4,7 @@
 import type { Manifest__Output } from '../api/gen/visp/v1/Manifest.js';
 import type { OperationalState } from '../api/gen/visp/v1/OperationalState.js';
 import type { Tunnel__Output } from '../api/gen/visp/v1/Tunnel.js';
-import { readTopology, toApiTopology, withTimeout } from '../lab/index.js';
+import { readTopologyPlaced, toApiTopology, withTimeout } from '../lab/index.js';
 import { command, parse, UsageError } from './args.js';
 import { addrClass, allocState, count, encap, json, opState, table, time } from './tables.js';
 import { withClient } from './target.js';
@@ -110,9 +110,10 @@ export async function planCmd(args: string[]): Promise<void> {
   const { values, positionals } = parse(PLAN, args);
   const file = positionals[0];
   if (!file) throw new UsageError('plan: which topology file? (visp plan FILE.yaml)');
-  const topo = readTopology(file);
+  const { value: topo, place } = readTopologyPlaced(file);
   const slice = values.slice ?? topo.name;
-  const r = await withClient(values.controller, (c) => withTimeout(c.operator.plan({ slice, topology: toApiTopology(topo) }), CALL_MS, 'Plan'));
+  const r = await withClient(values.controller, (c) => withTimeout(c.operator.plan({ slice, topology: toApiTopology(topo.topology) }), CALL_MS, 'Plan'))
+    .catch((e: unknown) => { throw place(e); });
   if (values.json) return out(json(r));
   const parts = [`plan for slice ${slice} from ${file} (a dry run: nothing is reserved or built)`, ''];
   if (r.manifest) parts.push(manifestText(r.manifest), '');

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
 import { InvalidSpecError } from '../errors.js';
+import { suggest } from '../suggest.js';
 import { DURATION_EXAMPLES, parseDuration } from './duration.js';
 
 /** A value's node, or undefined for "not in the file". */
@@ -17,7 +18,7 @@ export class ConfigFile {
   private readonly doc: Document;
   private readonly lc = new LineCounter();
 
-  /** `file` names the file in errors and anchors relative paths in it. Syntax errors throw at once. */
+  /** `file` names the file in errors and anchors relative paths in it ('': text from no file). Syntax errors throw at once. */
   constructor(readonly file: string, text: string) {
     this.doc = parseDocument(text, { lineCounter: this.lc, prettyErrors: false, uniqueKeys: true, strict: true });
     const first = this.doc.errors[0];
@@ -181,14 +182,16 @@ export class ConfigFile {
     return node;
   }
 
-  private resolve(node: Node | null | undefined): Node | null | undefined {
+  /** The node an alias stands for; any other node as it is. */
+  resolve(node: Node | null | undefined): Node | null | undefined {
     return isAlias(node) ? (node.resolve(this.doc) as Node | undefined) : node;
   }
 
-  private where(offset: number | undefined): string {
-    if (offset === undefined) return `${this.file}: `;
+  /** "FILE:LINE:COL: "; text without a file name (file '') says "line N: ". */
+  where(offset: number | undefined): string {
+    if (offset === undefined) return this.file ? `${this.file}: ` : '';
     const { line, col } = this.lc.linePos(offset);
-    return `${this.file}:${line}:${col}: `;
+    return this.file ? `${this.file}:${line}:${col}: ` : `line ${line}: `;
   }
 }
 
@@ -213,29 +216,4 @@ export function describe(node: Node | null | undefined): string {
 /** A value for an error message: never a whole file (a file that is no mapping parses as one long string). */
 export function quoteShort(v: string, max = 40): string {
   return v.length <= max ? JSON.stringify(v) : `${JSON.stringify(v.slice(0, max))}… (${v.length} characters)`;
-}
-
-/** The closest choice, if only a typo away (none for very short words). */
-export function suggest(word: string, choices: readonly string[]): string | undefined {
-  const maxD = word.length <= 2 ? 0 : word.length <= 4 ? 1 : 2;
-  let best: string | undefined, bestD = maxD + 1;
-  for (const c of choices) {
-    const d = distance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) { best = c; bestD = d; }
-  }
-  return best;
-}
-
-/** Edit distance with transpositions (optimal string alignment). */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
 }

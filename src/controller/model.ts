@@ -1,6 +1,8 @@
 // The controller's domain: a slice's request (topology) and what it became
 // (links resolved to kinds, keys, addresses, endpoints on physical nodes).
-// Plain data in the kernel's and GENI's words; the API edge converts.
+// Plain data in the kernel's and GENI's words; the API edge converts. The
+// topology here is the only topology model: the YAML topology file
+// (src/topology) parses into it, and validate.ts checks it for both.
 import type { AddressClass } from '../ipam/types.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import type { EgressRoutes } from '../bgp/desired.js';
@@ -11,9 +13,28 @@ export type AllocationState = 'allocated' | 'provisioned' | 'unallocated';
 export type OperationalState = 'pending' | 'configuring' | 'ready' | 'failed' | 'stopped';
 export type OperationalAction = 'start' | 'stop' | 'restart';
 
-export interface TopologyNode { id: string; node: string; netns?: string }
-export interface Addressing { prefixLength?: number }
-export interface LinkMember { node: string; ifname?: string; ipv4?: string; ipv6?: string }
+/** A router of the experiment, placed on a physical node. */
+export interface TopologyNode {
+  /** Unique in the slice, e.g. "r1". */
+  id: string;
+  /** The physical node (its agent's name). */
+  node: string;
+  /** Experiment namespace on that node; absent: the controller's default ("visp-<slice>:<id>"). */
+  netns?: string;
+}
+export interface Addressing {
+  /** Absent: /31 (/127) point-to-point, sized to the members for a LAN. */
+  prefixLength?: number;
+}
+export interface LinkMember {
+  /** A TopologyNode id. */
+  node: string;
+  /** Absent: eth1, eth2, … in link order on that router. */
+  ifname?: string;
+  /** Explicit address without prefix length; absent: allocated. */
+  ipv4?: string;
+  ipv6?: string;
+}
 /** An access link to the Internet through an egress node (see docs/egress.md). */
 export interface EgressRequest {
   /** The egress node (a physical node with egress configured). */
@@ -29,8 +50,10 @@ export interface TopologyLink {
   id: string;
   /** Set: an egress link; `members` has the slice's router only. */
   egress?: EgressRequest;
+  /** 2: point-to-point; 3 or more: a LAN. */
   members: LinkMember[];
   encapsulation: Encapsulation;
+  /** Absent: the most the encapsulation allows. */
   mtu?: number;
   addressClass: AddressClass;
   /** Absent: no addresses of that family. */

@@ -1,21 +1,28 @@
 // Request validation. Runs before any allocation; every error names the
 // field (topology.links[2].members[0].node) and the reason, so an aggregate
-// manager can show it to the experimenter as it is.
+// manager can show it to the experimenter as it is. Absent and empty are
+// one to the API (proto3), which leaves empty strings out before they come
+// here: an empty string that reaches this file was given (a topology file's
+// `netns: ""`) and is checked like any other.
 import { isIP } from 'node:net';
 import { InvalidSpecError } from '../errors.js';
-import { ifnameProblem } from '../endpoint/names.js';
+import { ID, ID_RULE, ifnameProblem } from '../endpoint/names.js';
+import { suggest } from '../suggest.js';
 import type { SliceRequest, Topology } from './model.js';
+
+export { ID };
 
 export const MAX_LEASE_MS = 30 * 24 * 3600_000;
 export const DEFAULT_LEASE_MS = 3600_000;
-/** Slice, node, link and namespace names: the one rule every id in a request follows. */
-export const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const MTU_RANGE = [576, 9000] as const;
+const PREFIX_RANGE = { ipv4: [16, 31], ipv6: [48, 127] } as const;
+const FAMILIES = [['ipv4', 4], ['ipv6', 6]] as const;
 
 const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
 
 export function checkSliceId(slice: string, field = 'slice'): void {
   if (!slice) throw bad(field, 'is required');
-  if (!ID.test(slice)) throw bad(field, `${JSON.stringify(slice)} must be 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  if (!ID.test(slice)) throw bad(field, `${JSON.stringify(slice)} ${ID_RULE}`);
 }
 
 /** RFC 3339 end time → ms; empty → now + default lease. */
@@ -64,39 +71,45 @@ function parseRfc3339(text: string): number | string {
   return d.getTime() - offset;
 }
 
-/** Structure and names; placement (physical nodes, kinds) is checked against the node registry later. */
+/**
+ * Structure and names; placement (physical nodes, kinds) is checked against
+ * the node registry later. The one validator of a topology: the API's
+ * requests and the YAML topology file (which maps `field` back to its line)
+ * both come here, so a rule and its message are written once.
+ */
 export function validateTopology(t: Topology | undefined, field = 'topology'): asserts t is Topology {
   if (!t) throw bad(field, 'is required');
   if (!t.nodes.length) throw bad(`${field}.nodes`, 'at least one node is required');
-  if (!t.links.length) throw bad(`${field}.links`, 'at least one link is required');
   const nodes = new Set<string>();
   const netns = new Map<string, string>();
   t.nodes.forEach((n, i) => {
     const f = `${field}.nodes[${i}]`;
-    if (!ID.test(n.id)) throw bad(`${f}.id`, `${JSON.stringify(n.id)} must be 1–63 letters, digits, ".", "_" or "-"`);
+    if (!ID.test(n.id)) throw bad(`${f}.id`, `${JSON.stringify(n.id)} ${ID_RULE}`);
     if (nodes.has(n.id)) throw bad(`${f}.id`, `duplicate node id "${n.id}"`);
     nodes.add(n.id);
     if (!n.node) throw bad(`${f}.node`, 'the physical node is required');
-    if (!ID.test(n.node)) throw bad(`${f}.node`, `${JSON.stringify(n.node)} is not a node name`);
-    if (n.netns !== undefined && n.netns !== '') {
-      if (!ID.test(n.netns)) throw bad(`${f}.netns`, `${JSON.stringify(n.netns)} is not a namespace name`);
+    if (!ID.test(n.node)) throw bad(`${f}.node`, `${JSON.stringify(n.node)} ${ID_RULE}`);
+    if (n.netns !== undefined) {
+      if (!ID.test(n.netns)) throw bad(`${f}.netns`, `${JSON.stringify(n.netns)} is not a namespace name: it ${ID_RULE}`);
       const other = netns.get(n.netns);
       if (other) throw bad(`${f}.netns`, `namespace "${n.netns}" is already used by node "${other}"`);
       netns.set(n.netns, n.id);
     }
   });
-  const links = new Set<string>();
+  if (!t.links.length) throw bad(`${field}.links`, 'at least one link is required');
+  const links = new Map<string, string>(); // link id → its field
   const ifnames = new Map<string, string>(); // "node/ifname" → link
   t.links.forEach((l, i) => {
     const f = `${field}.links[${i}]`;
-    if (!ID.test(l.id)) throw bad(`${f}.id`, `${JSON.stringify(l.id)} must be 1–63 letters, digits, ".", "_" or "-"`);
-    if (links.has(l.id)) throw bad(`${f}.id`, `duplicate link id "${l.id}"`);
-    links.add(l.id);
+    if (!ID.test(l.id)) throw bad(`${f}.id`, `${JSON.stringify(l.id)} ${ID_RULE}`);
+    const first = links.get(l.id);
+    if (first !== undefined) throw bad(`${f}.id`, `duplicate link id "${l.id}" (also ${first})`);
+    links.set(l.id, f);
     if (l.egress) {
       // The other end is the egress node itself.
       if (l.members.length !== 1) throw bad(`${f}.members`, `an egress link has exactly 1 member (the slice's router; the egress node is the other end), has ${l.members.length}`);
       if (!l.egress.node) throw bad(`${f}.egress.node`, 'the egress node is required');
-      if (!ID.test(l.egress.node)) throw bad(`${f}.egress.node`, `${JSON.stringify(l.egress.node)} is not a node name`);
+      if (!ID.test(l.egress.node)) throw bad(`${f}.egress.node`, `${JSON.stringify(l.egress.node)} ${ID_RULE}`);
       if (l.addressClass !== 'public') throw bad(`${f}.address_class`, `an egress link's addresses are announced upstream: it must be PUBLIC, not ${l.addressClass.toUpperCase()}`);
       if (l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3; an egress link ends on the egress node's bridge and needs vxlan, gretap, ip6gretap or etherip`);
       if (l.egress.routes !== 'default' && l.egress.routes !== 'full') throw bad(`${f}.egress.routes`, `must be default or full, got ${JSON.stringify(l.egress.routes)}`);
@@ -104,21 +117,24 @@ export function validateTopology(t: Topology | undefined, field = 'topology'): a
     if ((l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') && l.members.length > 2) {
       throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3 and point-to-point only; a LAN of ${l.members.length} needs vxlan, gretap, ip6gretap or etherip`);
     }
-    if (l.mtu !== undefined && l.mtu !== 0 && (l.mtu < 576 || l.mtu > 9000)) throw bad(`${f}.mtu`, `${l.mtu} is outside 576–9000`);
+    // (The API reads an MTU or prefix length of 0 as "not set"; here any number given is checked.)
+    if (l.mtu !== undefined && (l.mtu < MTU_RANGE[0] || l.mtu > MTU_RANGE[1])) throw bad(`${f}.mtu`, `${l.mtu} is outside ${MTU_RANGE[0]}–${MTU_RANGE[1]}`);
     for (const [fam, a] of [['ipv4', l.ipv4], ['ipv6', l.ipv6]] as const) {
-      if (!a?.prefixLength) continue;
-      const max = fam === 'ipv4' ? 31 : 127;
-      const min = fam === 'ipv4' ? 16 : 48;
+      if (a?.prefixLength === undefined) continue;
+      const [min, max] = PREFIX_RANGE[fam];
       if (a.prefixLength > max || a.prefixLength < min) throw bad(`${f}.${fam}.prefix_length`, `/${a.prefixLength} is outside /${min}–/${max}`);
     }
-    if (!l.ipv4 && !l.ipv6) throw bad(f, 'neither ipv4 nor ipv6 addressing is enabled');
+    if (!l.ipv4 && !l.ipv6) throw bad(f, 'neither ipv4 nor ipv6 is enabled');
     const seen = new Set<string>();
     l.members.forEach((m, j) => {
       const mf = `${f}.members[${j}]`;
-      if (!nodes.has(m.node)) throw bad(`${mf}.node`, `unknown node "${m.node}"`);
+      if (!nodes.has(m.node)) {
+        const near = suggest(m.node, [...nodes]);
+        throw bad(`${mf}.node`, `unknown node "${m.node}"${near ? ` (did you mean "${near}"?)` : ''}`);
+      }
       if (seen.has(m.node)) throw bad(`${mf}.node`, `node "${m.node}" is a member twice`);
       seen.add(m.node);
-      if (m.ifname) {
+      if (m.ifname !== undefined) {
         const p = ifnameProblem(m.ifname);
         if (p) throw bad(`${mf}.ifname`, `${JSON.stringify(m.ifname)} cannot be an interface name: it ${p}`);
         if (m.ifname === 'lo') throw bad(`${mf}.ifname`, '"lo" is the loopback interface');
@@ -127,10 +143,13 @@ export function validateTopology(t: Topology | undefined, field = 'topology'): a
         if (other) throw bad(`${mf}.ifname`, `${m.ifname} on ${m.node} is already used by link "${other}"`);
         ifnames.set(key, l.id);
       }
-      if (m.ipv4 && isIP(m.ipv4) !== 4) throw bad(`${mf}.ipv4`, `${JSON.stringify(m.ipv4)} is not an IPv4 address (give it without a prefix length)`);
-      if (m.ipv6 && isIP(m.ipv6) !== 6) throw bad(`${mf}.ipv6`, `${JSON.stringify(m.ipv6)} is not an IPv6 address (give it without a prefix length)`);
-      if (m.ipv4 && !l.ipv4) throw bad(`${mf}.ipv4`, 'the link has no IPv4 addressing');
-      if (m.ipv6 && !l.ipv6) throw bad(`${mf}.ipv6`, 'the link has no IPv6 addressing');
+      for (const [fam, v] of FAMILIES) {
+        const a = m[fam];
+        if (a !== undefined && isIP(a) !== v) throw bad(`${mf}.${fam}`, `${JSON.stringify(a)} is not an IPv${v} address${a.includes('/') ? ' (give it without a prefix length)' : ''}`);
+      }
+      for (const [fam, v] of FAMILIES) {
+        if (m[fam] !== undefined && !l[fam]) throw bad(`${mf}.${fam}`, `the link has ${fam} switched off (no IPv${v} addressing)`);
+      }
     });
   });
 }

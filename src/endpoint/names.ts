@@ -6,8 +6,14 @@ import { InvalidSpecError } from '../errors.js';
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-/** Slice, router (topology node) and link ids: 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit. */
+/**
+ * The id rule, the one place it is written: slice, router (topology node),
+ * physical node, link and namespace ids. The controller's validator, the
+ * topology file, the agent's endpoint specs and identity names all use it.
+ */
 export const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** The rule in words, for messages: `"a b" ${ID_RULE}`. */
+export const ID_RULE = 'must be 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit';
 
 export function shortHash(text: string, chars = 8): string {
   const h = createHash('sha256').update(text).digest();
@@ -56,7 +62,7 @@ export function ifnameProblem(name: string): string | undefined {
  */
 export function experimentNetns(slice: string, router: string): string {
   for (const [what, id] of [['slice', slice], ['router', router]] as const) {
-    if (!ID.test(id)) throw new InvalidSpecError(`${what}: ${JSON.stringify(id)} must be 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit`, { field: what });
+    if (!ID.test(id)) throw new InvalidSpecError(`${what}: ${JSON.stringify(id)} ${ID_RULE}`, { field: what });
   }
   return `${NETNS_PREFIX}${slice}${NETNS_SEPARATOR}${router}`;
 }

@@ -16,11 +16,11 @@ import type { NodeInfo__Output } from '../api/gen/visp/v1/NodeInfo.js';
 import type { SliceInfo__Output } from '../api/gen/visp/v1/SliceInfo.js';
 import type { Tunnel__Output } from '../api/gen/visp/v1/Tunnel.js';
 import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, NotFoundError, UnavailableError } from '../errors.js';
-import { physicalNodes, type Topology } from '../topology/types.js';
-import { parseTopology } from '../topology/yaml.js';
+import { physicalNodes, type TopologyFile } from '../topology/types.js';
+import { parseTopologyPlaced } from '../topology/yaml.js';
 import { findProcesses, isAlive, isOurs, logTail, spawnDetached, stopProcess } from './processes.js';
 import { enumWord, toApiTopology } from './to-api.js';
-import { errorText, rpcCode, withTimeout } from './rpc.js';
+import { errorText, placeRefusal, rpcCode, withTimeout } from './rpc.js';
 import { ensureLabRoot, LAB_TRUST_DOMAIN, labDir, labIdentities, labTls, listLabs, tryReadState, writeState, type LabState } from './state.js';
 import { ensurePki } from '../trust/lab-pki.js';
 import type { TlsFiles } from '../trust/tls.js';
@@ -92,19 +92,25 @@ export function defaultEntry(): string {
 }
 
 /** Read and parse a topology file; errors name the file and line. */
-export function readTopology(file: string): Topology {
+export function readTopology(file: string): TopologyFile {
+  return readTopologyPlaced(file).value;
+}
+
+/** Read and parse a topology file, and keep `place`: a controller's refusal of one of its fields, put at that field's line in the file. */
+export function readTopologyPlaced(file: string): { value: TopologyFile; place: (e: unknown) => unknown } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new NotFoundError(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
   }
-  return parseTopology(text, { file });
+  const { value, place } = parseTopologyPlaced(text, { file });
+  return { value, place: (e) => placeRefusal(e, place) };
 }
 
 export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabUpResult> {
   const progress = opts.progress ?? (() => {});
-  const topo = readTopology(file);
+  const { value: topo, place } = readTopologyPlaced(file);
   const name = opts.name ?? topo.name;
   checkLabName(name);
   topo.name = name;
@@ -163,11 +169,11 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
     if (topo.egress?.length) await startEgress(state, topo, client, opts.startTimeoutMs ?? 60_000, progress, signal);
 
     const endTime = new Date(Date.now() + (opts.durationMs ?? 24 * 3600_000)).toISOString().replace(/\.\d+Z$/, 'Z');
-    progress(`slice ${name}: Allocate (${topo.nodes.length} routers, ${topo.links.length} links)`);
-    await client.links.allocate({ slice: name, topology: toApiTopology(topo), endTime });
+    progress(`slice ${name}: Allocate (${topo.topology.nodes.length} routers, ${topo.topology.links.length} links)`);
+    await client.links.allocate({ slice: name, topology: toApiTopology(topo.topology), endTime }).catch((e: unknown) => { throw place(e); });
     progress(`slice ${name}: Provision`);
     await client.links.provision({ slice: name });
-    const manifest = await waitForReady(state, client, opts.timeoutMs ?? 60_000 + 1000 * topo.links.length, progress, signal);
+    const manifest = await waitForReady(state, client, opts.timeoutMs ?? 60_000 + 1000 * topo.topology.links.length, progress, signal);
 
     const tunnels = (await client.operator.listTunnels({ slice: name })).tunnels;
     state.experimentNetns = uniq([...manifest.slivers.flatMap((s) => s.endpoints.map((e) => e.netns)), ...tunnels.map((t) => t.netns)]);
@@ -187,7 +193,7 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
 }
 
 /** Emulated providers (BIRD 2 namespaces), each egress node configured through the API, sessions up. */
-async function startEgress(state: LabState, topo: Topology, client: VispClient, timeoutMs: number, progress: (l: string) => void, signal?: AbortSignal): Promise<void> {
+async function startEgress(state: LabState, topo: TopologyFile, client: VispClient, timeoutMs: number, progress: (l: string) => void, signal?: AbortSignal): Promise<void> {
   const egress = topo.egress ?? [];
   const netnsOf = (node: string): string => state.nodes.find((n) => n.name === node)!.netns;
   state.providers = providerPlan(state.name, state.dir, egress, netnsOf);

@@ -15,7 +15,7 @@ links:
     ipv4: true
   - { id: l2, endpoints: [r1, r2], ipv6: true }
 `);
-    expect(toApiTopology(t)).toEqual({
+    expect(toApiTopology(t.topology)).toEqual({
       nodes: [{ id: 'r1', node: 'n1' }, { id: 'r2', node: 'n2', netns: 'x' }],
       links: [
         {

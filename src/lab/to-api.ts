@@ -1,9 +1,10 @@
-// The one place a front-end Topology (src/topology) becomes the API's
-// request shape: enum names, Addressing messages, empty strings left out.
+// The one place a topology read from a file (the controller's model, see
+// src/topology) becomes the API's request shape: enum names, Addressing
+// messages, empty strings left out.
 import type { Topology as ApiTopology } from '../api/gen/visp/v1/Topology.js';
 import type { Encapsulation as ApiEncapsulation } from '../api/gen/visp/v1/Encapsulation.js';
 import type { AddressClass as ApiAddressClass } from '../api/gen/visp/v1/AddressClass.js';
-import type { Addressing, Topology } from '../topology/types.js';
+import type { Addressing, Topology } from '../controller/model.js';
 
 export function toApiTopology(t: Topology): ApiTopology {
   const addressing = (a: Addressing | undefined) =>

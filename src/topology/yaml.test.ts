@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InvalidSpecError } from '../errors.js';
-import type { Topology } from './types.js';
+import type { Topology } from '../controller/model.js';
 import { parseTopology } from './yaml.js';
 
 const NODES = `nodes:
@@ -12,7 +12,7 @@ const NODES = `nodes:
 const head = (links: string): string => `name: t\n${NODES}links:\n${links}`;
 
 describe('parseTopology: valid files', () => {
-  const cases: Array<{ name: string; text: string; want: Partial<Topology> }> = [
+  const cases: Array<{ name: string; text: string; want: Partial<Topology & { name: string }> }> = [
     {
       name: 'minimal point-to-point: defaults (auto, local, IPv4 only, id from members)',
       text: head('  - endpoints: [r1, r2]\n'),
@@ -71,8 +71,9 @@ describe('parseTopology: valid files', () => {
   ];
   for (const c of cases) {
     it(c.name, () => {
-      expect(parseTopology(c.text)).toMatchObject(c.want);
-      if (c.want.links) expect(parseTopology(c.text).links).toEqual(c.want.links);
+      const { name, topology } = parseTopology(c.text);
+      expect({ name, ...topology }).toMatchObject(c.want);
+      if (c.want.links) expect(topology.links).toEqual(c.want.links);
     });
   }
 });
@@ -100,11 +101,11 @@ describe('parseTopology: errors name the line, the field and the reason', () => 
     { name: 'unknown link field', text: head('  - endpoints: [r1, r2]\n    encapsulaton: vxlan\n'), field: 'links[0].encapsulaton', message: /^f\.yaml:8:5: .*did you mean "encapsulation"/ },
     { name: 'missing endpoints', text: head('  - id: a\n'), field: 'links[0].endpoints', message: /links\[0\]\.endpoints: is required/ },
     { name: 'endpoints not a list', text: head('  - endpoints: r1\n'), field: 'links[0].endpoints', message: /expected a list, got the string "r1"/ },
-    { name: 'one endpoint', text: head('  - endpoints: [r1]\n'), field: 'links[0].endpoints', message: /at least 2 endpoints, has 1/ },
+    { name: 'one endpoint', text: head('  - endpoints: [r1]\n'), field: 'links[0].endpoints', message: /at least 2 members, has 1/ },
     { name: 'unknown node', text: head('  - endpoints: [r1, r2]\n  - endpoints: [r2, r3]\n  - endpoints: [r1, r9]\n'), field: 'links[2].endpoints[1]', message: /^f\.yaml:9:21: links\[2\]\.endpoints\[1\]: unknown node "r9"$/ },
     { name: 'unknown node, near miss suggested', text: 'name: a\nnodes: { router1: n1, router2: n2 }\nlinks:\n  - endpoints: [router1, ruoter2]\n', field: 'links[0].endpoints[1]', message: /unknown node "ruoter2" \(did you mean "router2"\?\)/ },
     { name: 'unknown node in object endpoint', text: head('  - endpoints: [r1, { node: r7 }]\n'), field: 'links[0].endpoints[1]', message: /^f\.yaml:7:29: .*unknown node "r7"/ },
-    { name: 'member twice', text: head('  - endpoints: [r1, r1]\n'), field: 'links[0].endpoints[1]', message: /router "r1" is an endpoint of this link twice/ },
+    { name: 'member twice', text: head('  - endpoints: [r1, r1]\n'), field: 'links[0].endpoints[1]', message: /node "r1" is a member twice/ },
     { name: 'duplicate link id', text: head('  - { id: a, endpoints: [r1, r2] }\n  - { id: a, endpoints: [r2, r3] }\n'), field: 'links[1].id', message: /^f\.yaml:8:11: links\[1\]\.id: duplicate link id "a" \(also links\[0\]\)$/ },
     { name: 'duplicate default id', text: head('  - endpoints: [r1, r2]\n  - endpoints: [r1, r2]\n'), field: 'links[1].id', message: /duplicate link id "r1-r2".*give one of them an id/ },
     { name: 'bad link id', text: head('  - { id: "a/b", endpoints: [r1, r2] }\n'), field: 'links[0].id', message: /"a\/b" must be/ },
@@ -129,7 +130,7 @@ describe('parseTopology: errors name the line, the field and the reason', () => 
     { name: 'IPv6 prefix length out of range', text: head('  - endpoints: [r1, r2]\n    ipv6: { prefix_length: 128 }\n'), field: 'links[0].ipv6.prefix_length', message: /\/128 is outside \/48–\/127/ },
     { name: 'unknown addressing field', text: head('  - endpoints: [r1, r2]\n    ipv6: { prefix_lenght: 64 }\n'), field: 'links[0].ipv6.prefix_lenght', message: /did you mean "prefix_length"/ },
     { name: 'both families off', text: head('  - endpoints: [r1, r2]\n    ipv4: false\n'), field: 'links[0]', message: /neither ipv4 nor ipv6 is enabled/ },
-    { name: 'egress link with two endpoints', text: head('  - endpoints: [r1, r2]\n    egress: { node: e1 }\n'), field: 'links[0].endpoints', message: /an egress link has exactly 1 endpoint/ },
+    { name: 'egress link with two endpoints', text: head('  - endpoints: [r1, r2]\n    egress: { node: e1 }\n'), field: 'links[0].endpoints', message: /an egress link has exactly 1 member/ },
     { name: 'egress without node', text: head('  - endpoints: [r1]\n    egress: { routes: full }\n'), field: 'links[0].egress.node', message: /is required/ },
     { name: 'egress routes unknown', text: head('  - endpoints: [r1]\n    egress: { node: e1, routes: all }\n'), field: 'links[0].egress.routes', message: /"all" is not one of default, full/ },
     { name: 'egress default_route not a bool', text: head('  - endpoints: [r1]\n    egress: { node: e1, default_route: maybe }\n'), field: 'links[0].egress.default_route', message: /must be true or false/ },
@@ -173,7 +174,7 @@ describe('examples/*.yaml', () => {
   for (const f of files) {
     it(`${f} parses`, () => {
       const t = parseTopology(readFileSync(new URL(f, dir), 'utf8'), { file: f });
-      expect(t.links.length).toBeGreaterThan(0);
+      expect(t.topology.links.length).toBeGreaterThan(0);
     });
   }
 });

@@ -19,429 +19,370 @@
 //                                            # (class defaults to public: the addresses are announced)
 //
 // IPv4 is on unless the link (or `defaults`) asks for IPv6 and says nothing
-// about IPv4. Errors name the place, the field path and the reason:
+// about IPv4.
+//
+// This file only reads the YAML: shapes, types, names of choices, the
+// shorthands and defaults above. What it reads is the controller's topology
+// model, and the controller's validator (src/controller/validate.ts) checks
+// it, as it checks a request from the API: a rule is written once. Reading,
+// the parser notes where each model field came from (model field
+// "topology.links[2].members[1].node" ← the file's "links[2].endpoints[1]"
+// at line 14, column 9), so a validation error names the place in the file,
+// the file's own field path and the validator's reason:
 //   triangle.yaml:14:9: links[2].endpoints[1]: unknown node "r9"
+// The validator's error is kept as the cause (its `field` is the model's).
 import { isIP } from 'node:net';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
-import { ifnameProblem } from '../endpoint/names.js';
+import { isMap, isScalar, type Node, type YAMLMap } from 'yaml';
+import { ID, ID_RULE } from '../endpoint/names.js';
 import { InvalidSpecError } from '../errors.js';
-import { describe } from '../config/reader.js';
+import { ConfigFile, describe } from '../config/reader.js';
 import { ADDRESS_CLASSES, type AddressClass } from '../ipam/types.js';
-import { ENCAPSULATIONS, type Addressing, type Encapsulation, type LabEgressNode, type LinkMember, type Topology, type TopologyLink, type TopologyNode } from './types.js';
-
-/** Ids of slices, routers, physical nodes, links and namespaces (the controller's rule). */
-export const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const ID_RULE = 'must be 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit';
-const MTU_MIN = 576, MTU_MAX = 9000;
-const PREFIX_RANGE = { ipv4: [16, 31], ipv6: [48, 127] } as const;
-
-type Family = 'ipv4' | 'ipv6';
-/** undefined: not said; false: off; an object: on. */
-type Said = Addressing | false | undefined;
-
-interface Ctx {
-  doc: Document;
-  lc: LineCounter;
-  file?: string;
-}
+import type { Addressing, Encapsulation, LinkMember, Topology, TopologyLink, TopologyNode } from '../controller/model.js';
+import { checkSliceId, validateTopology } from '../controller/validate.js';
+import { suggest } from '../suggest.js';
+import { ENCAPSULATIONS, type LabEgressNode, type TopologyFile } from './types.js';
 
 export interface ParseOptions {
   /** Shown in error messages before the line number, e.g. "examples/triangle.yaml". */
   file?: string;
 }
 
-/** Parse and check a topology file. Throws InvalidSpecError (field = the path) on the first problem. */
-export function parseTopology(text: string, opts: ParseOptions = {}): Topology {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
-  const ctx: Ctx = { doc, lc, ...(opts.file !== undefined ? { file: opts.file } : {}) };
-  const first = doc.errors[0];
-  if (first) throw new InvalidSpecError(`${where(ctx, first.pos[0])}${first.message.split('\n')[0]}`, { field: '' });
-  const root = resolve(ctx, doc.contents);
-  if (root === null || root === undefined) fail(ctx, undefined, '', 'the file is empty; expected name, nodes and links');
-  if (isScalar(root) && typeof root.value === 'string' && root.value.trimStart().startsWith('<')) {
-    fail(ctx, root, '', 'this looks like XML (a GENI RSpec?); visp topology files are YAML: name, nodes and links (see examples/*.yaml)');
+/** Parse and check a topology file. Throws InvalidSpecError (field = the file's field path) on the first problem. */
+export function parseTopology(text: string, opts: ParseOptions = {}): TopologyFile {
+  return parseTopologyPlaced(text, opts).value;
+}
+
+/**
+ * Parse and check a topology file, and keep `place`: it turns an
+ * InvalidSpecError about a model field that comes later (a controller's
+ * refusal of "topology.links[0].mtu" for the kind it placed) into one naming
+ * the place in this file. An error about a field the file does not hold is
+ * returned as it is.
+ */
+export function parseTopologyPlaced(text: string, opts: ParseOptions = {}): { value: TopologyFile; place: (e: InvalidSpecError) => InvalidSpecError } {
+  const r = new Reader(new ConfigFile(opts.file ?? '', text));
+  const value = r.read();
+  try {
+    checkSliceId(value.name);
+    validateTopology(value.topology);
+  } catch (e) {
+    throw e instanceof InvalidSpecError ? r.place(e) : e;
   }
-  const top = mapping(ctx, root, '');
-  checkKeys(ctx, top, '', ['name', 'defaults', 'nodes', 'links', 'egress']);
-
-  const nameNode = required(ctx, top, '', 'name');
-  const name = id(ctx, nameNode, 'name');
-  const defaults = parseDefaults(ctx, get(ctx, top, '', 'defaults'));
-  const nodes = parseNodes(ctx, required(ctx, top, '', 'nodes'));
-  const links = parseLinks(ctx, required(ctx, top, '', 'links'), nodes, defaults);
-  const egNode = get(ctx, top, '', 'egress');
-  const egress = egNode !== undefined ? parseLabEgress(ctx, egNode) : undefined;
-  return { name, nodes: [...nodes.values()].map((n) => n.value), links, ...(egress ? { egress } : {}) };
+  return { value, place: (e) => r.place(e) };
 }
 
-/** Lab mode: `egress: { e1: { asn: 64500, providers: [{ name: isp-a, asn: 64501 }] } }`. */
-function parseLabEgress(ctx: Ctx, node: Node): LabEgressNode[] {
-  const m = mapping(ctx, node, 'egress', 'egress nodes by name, e.g. "e1: { asn: 64500, providers: [{ name: isp-a, asn: 64501 }] }"');
-  const names = new Set<string>();
-  return m.items.map((pair) => {
-    const eg = id(ctx, pair.key as Node, 'egress', 'a node name');
-    const path = `egress.${eg}`;
-    const r = mapping(ctx, resolve(ctx, pair.value as Node | null), path, 'e.g. "{ asn: 64500, providers: [{ name: isp-a, asn: 64501 }] }"');
-    checkKeys(ctx, r, path, ['asn', 'router_id', 'providers']);
-    const asnNode = required(ctx, r, path, 'asn');
-    const asn = int(ctx, asnNode, `${path}.asn`);
-    if (asn < 1 || asn > 0xffffffff) fail(ctx, asnNode, `${path}.asn`, `${asn} is not an ASN (1–4294967295)`);
-    const out: LabEgressNode = { node: eg, asn, providers: [] };
-    const rid = get(ctx, r, path, 'router_id');
-    if (rid !== undefined) {
-      const text = str(ctx, rid, `${path}.router_id`);
-      if (isIP(text) !== 4) fail(ctx, rid, `${path}.router_id`, `${JSON.stringify(text)} is not a dotted quad (BGP router ids are 32 bits)`);
-      out.routerId = text;
-    }
-    const provs = sequence(ctx, required(ctx, r, path, 'providers'), `${path}.providers`);
-    provs.items.forEach((item, i) => {
-      const pp = `${path}.providers[${i}]`;
-      const pm = mapping(ctx, resolve(ctx, item as Node), pp, 'e.g. "{ name: isp-a, asn: 64501 }"');
-      checkKeys(ctx, pm, pp, ['name', 'asn']);
-      const nameNode = required(ctx, pm, pp, 'name');
-      const pname = id(ctx, nameNode, `${pp}.name`, 'a provider name');
-      if (names.has(pname)) fail(ctx, nameNode, `${pp}.name`, `duplicate provider name "${pname}"`);
-      names.add(pname);
-      const pasnNode = required(ctx, pm, pp, 'asn');
-      const pasn = int(ctx, pasnNode, `${pp}.asn`);
-      if (pasn < 1 || pasn > 0xffffffff || pasn === asn) fail(ctx, pasnNode, `${pp}.asn`, pasn === asn ? `providers are eBGP peers; ${pasn} is the egress node's own ASN` : `${pasn} is not an ASN`);
-      out.providers.push({ name: pname, asn: pasn });
-    });
-    return out;
-  });
+// ---- where each model field came from ----
+
+/** The file's field path a reader of the file knows, its node, and what to add to a reason about it. */
+interface Origin {
+  path: string;
+  node: Node | undefined;
+  explain?: (reason: string) => string;
 }
 
-// ---- sections ----
+/** A field path of the model inside a reason ("duplicate link id … (also topology.links[0])"). */
+const MODEL_PATH = /\btopology(?:\.[A-Za-z_]+|\[\d+\])+/g;
+
+/** A link without an id gets its endpoints' ids joined by "-"; an error about that id says so. */
+const defaultId = (reason: string): string =>
+  `${reason}; that is the link's default id (its endpoints joined by "-"): give ${reason.startsWith('duplicate') ? 'one of them' : 'the link'} an id`;
+
+type Family = 'ipv4' | 'ipv6';
+/** undefined: not said; false: off; an object: on. */
+type Said = Addressing | false | undefined;
+/** A family's addressing as written: the value and where (the prefix length's own place, if given). */
+interface SaidAt { said: Said; node?: Node; path?: string; prefix?: { node: Node; path: string } }
 
 interface Defaults {
   encapsulation?: Encapsulation;
-  mtu?: number;
+  mtu?: { value: number; node: Node };
   addressClass?: AddressClass;
-  ipv4: Said;
-  ipv6: Said;
+  ipv4: SaidAt;
+  ipv6: SaidAt;
 }
 
-function parseDefaults(ctx: Ctx, node: Node | undefined): Defaults {
-  if (node === undefined) return { ipv4: undefined, ipv6: undefined };
-  const m = mapping(ctx, node, 'defaults');
-  checkKeys(ctx, m, 'defaults', ['encapsulation', 'mtu', 'class', 'ipv4', 'ipv6']);
-  const d: Defaults = { ipv4: addressing(ctx, get(ctx, m, 'defaults', 'ipv4'), 'defaults.ipv4'), ipv6: addressing(ctx, get(ctx, m, 'defaults', 'ipv6'), 'defaults.ipv6') };
-  const enc = get(ctx, m, 'defaults', 'encapsulation');
-  if (enc !== undefined) d.encapsulation = oneOf(ctx, enc, 'defaults.encapsulation', ENCAPSULATIONS);
-  const mtuNode = get(ctx, m, 'defaults', 'mtu');
-  if (mtuNode !== undefined) d.mtu = mtu(ctx, mtuNode, 'defaults.mtu');
-  const cls = get(ctx, m, 'defaults', 'class');
-  if (cls !== undefined) d.addressClass = oneOf(ctx, cls, 'defaults.class', ADDRESS_CLASSES);
-  return d;
-}
+class Reader {
+  private readonly origins = new Map<string, Origin>();
 
-interface Placed { value: TopologyNode; at: Node }
+  constructor(private readonly cf: ConfigFile) {}
 
-function parseNodes(ctx: Ctx, node: Node): Map<string, Placed> {
-  const m = mapping(ctx, node, 'nodes', 'routers by id, e.g. "r1: { node: n1 }"');
-  if (m.items.length === 0) fail(ctx, m, 'nodes', 'at least one node is required');
-  const out = new Map<string, Placed>();
-  const netnsUsers = new Map<string, string>();
-  for (const pair of m.items) {
-    const keyNode = pair.key as Node;
-    const rid = id(ctx, keyNode, 'nodes', 'a router id');
-    const path = `nodes.${rid}`;
-    const v = resolve(ctx, pair.value as Node | null);
-    let value: TopologyNode;
-    if (isScalar(v) && typeof v.value === 'string') {
-      value = { id: rid, node: id(ctx, v, path, 'a physical node name') };
-    } else {
-      if (v === null || v === undefined || (isScalar(v) && v.value === null)) fail(ctx, keyNode, path, 'needs its physical node, e.g. "{ node: n1 }"');
-      const r = mapping(ctx, v, path, 'e.g. "{ node: n1 }"');
-      checkKeys(ctx, r, path, ['node', 'netns']);
-      value = { id: rid, node: id(ctx, required(ctx, r, path, 'node'), `${path}.node`) };
-      const ns = get(ctx, r, path, 'netns');
+  /** Model field `field` came from the file's `path`, written at `node`. */
+  private at(field: string, path: string, node: Node | undefined, explain?: Origin['explain']): void {
+    this.origins.set(field, { path, node, ...(explain ? { explain } : {}) });
+  }
+
+  place(e: InvalidSpecError): InvalidSpecError {
+    const field = e.field;
+    if (field === undefined) return e;
+    // The field itself, or the nearest field above it that the file holds.
+    let o: Origin | undefined;
+    for (let f = field; o === undefined && f !== ''; f = f.replace(/(?:\.[^.[\]]+|\[\d+\])$|^[^.[\]]+$/, '')) o = this.origins.get(f);
+    if (o === undefined) return e;
+    const prefix = `${field}: `;
+    let reason = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+    reason = reason.replace(MODEL_PATH, (p) => this.origins.get(p)?.path ?? p);
+    if (o.explain) reason = o.explain(reason);
+    return new InvalidSpecError(`${this.cf.where(o.node?.range?.[0])}${o.path ? `${o.path}: ` : ''}${reason}`, { field: o.path, cause: e });
+  }
+
+  // ---- sections ----
+
+  read(): TopologyFile {
+    const cf: ConfigFile = this.cf;
+    const root = cf.root;
+    if (root === null || root === undefined) cf.fail(undefined, '', 'the file is empty; expected name, nodes and links');
+    if (isScalar(root) && typeof root.value === 'string' && root.value.trimStart().startsWith('<')) {
+      cf.fail(root, '', 'this looks like XML (a GENI RSpec?); visp topology files are YAML: name, nodes and links (see examples/*.yaml)');
+    }
+    const top = cf.mapping(root, '');
+    cf.checkKeys(top, '', ['name', 'defaults', 'nodes', 'links', 'egress']);
+    this.at('topology', '', top);
+
+    const nameNode = this.required(top, '', 'name');
+    const name = this.name(nameNode, 'name');
+    this.at('slice', 'name', nameNode);
+    const defaults = this.defaults(cf.get(top, '', 'defaults'));
+    const nodes = this.nodes(this.required(top, '', 'nodes'));
+    const links = this.links(this.required(top, '', 'links'), defaults);
+    const egNode = cf.get(top, '', 'egress');
+    const egress = egNode !== undefined ? this.labEgress(egNode) : undefined;
+    const topology: Topology = { nodes, links };
+    return { name, topology, ...(egress ? { egress } : {}) };
+  }
+
+  private defaults(node: Node | undefined): Defaults {
+    if (node === undefined) return { ipv4: { said: undefined }, ipv6: { said: undefined } };
+    const cf: ConfigFile = this.cf;
+    const m = cf.mapping(node, 'defaults');
+    cf.checkKeys(m, 'defaults', ['encapsulation', 'mtu', 'class', 'ipv4', 'ipv6']);
+    const d: Defaults = { ipv4: this.addressing(cf.get(m, 'defaults', 'ipv4'), 'defaults.ipv4'), ipv6: this.addressing(cf.get(m, 'defaults', 'ipv6'), 'defaults.ipv6') };
+    const enc = cf.get(m, 'defaults', 'encapsulation');
+    if (enc !== undefined) d.encapsulation = this.oneOf(enc, 'defaults.encapsulation', ENCAPSULATIONS);
+    const mtuNode = cf.get(m, 'defaults', 'mtu');
+    if (mtuNode !== undefined) d.mtu = { value: cf.int(mtuNode, 'defaults.mtu'), node: mtuNode };
+    const cls = cf.get(m, 'defaults', 'class');
+    if (cls !== undefined) d.addressClass = this.oneOf(cls, 'defaults.class', ADDRESS_CLASSES);
+    return d;
+  }
+
+  private nodes(node: Node): TopologyNode[] {
+    const cf: ConfigFile = this.cf;
+    const m = cf.mapping(node, 'nodes', 'routers by id, e.g. "r1: { node: n1 }"');
+    this.at('topology.nodes', 'nodes', m);
+    return m.items.map((pair, i) => {
+      const keyNode = pair.key as Node;
+      const rid = this.name(keyNode, 'nodes', 'a router id');
+      const path = `nodes.${rid}`, field = `topology.nodes[${i}]`;
+      this.at(field, path, keyNode);
+      this.at(`${field}.id`, 'nodes', keyNode);
+      const v = cf.resolve(pair.value as Node | null);
+      if (isScalar(v) && typeof v.value === 'string') {
+        this.at(`${field}.node`, path, v);
+        return { id: rid, node: this.name(v, path, 'a physical node name') };
+      }
+      if (v === null || v === undefined || (isScalar(v) && v.value === null)) cf.fail(keyNode, path, 'needs its physical node, e.g. "{ node: n1 }"');
+      const r = cf.mapping(v, path, 'e.g. "{ node: n1 }"');
+      cf.checkKeys(r, path, ['node', 'netns']);
+      const nodeNode = this.required(r, path, 'node');
+      this.at(`${field}.node`, `${path}.node`, nodeNode);
+      const value: TopologyNode = { id: rid, node: this.name(nodeNode, `${path}.node`) };
+      const ns = cf.get(r, path, 'netns');
       if (ns !== undefined) {
-        const netns = id(ctx, ns, `${path}.netns`, 'a namespace name');
-        const other = netnsUsers.get(netns);
-        if (other !== undefined) fail(ctx, ns, `${path}.netns`, `namespace "${netns}" is already used by node "${other}"`);
-        netnsUsers.set(netns, rid);
-        value.netns = netns;
+        this.at(`${field}.netns`, `${path}.netns`, ns);
+        value.netns = this.name(ns, `${path}.netns`, 'a namespace name');
       }
-    }
-    out.set(rid, { value, at: keyNode });
+      return value;
+    });
   }
-  return out;
-}
 
-function parseLinks(ctx: Ctx, node: Node, nodes: Map<string, Placed>, defaults: Defaults): TopologyLink[] {
-  const s = sequence(ctx, node, 'links');
-  if (s.items.length === 0) fail(ctx, s, 'links', 'at least one link is required');
-  const ids = new Map<string, string>(); // link id → path where first defined
-  const ifnames = new Map<string, string>(); // "router/ifname" → link id
-  return s.items.map((item, i) => {
-    const path = `links[${i}]`;
-    const m = mapping(ctx, resolve(ctx, item as Node), path, 'e.g. "{ endpoints: [r1, r2] }"');
-    checkKeys(ctx, m, path, ['id', 'endpoints', 'encapsulation', 'ipv4', 'ipv6', 'mtu', 'class', 'egress']);
+  private links(node: Node, defaults: Defaults): TopologyLink[] {
+    const cf: ConfigFile = this.cf;
+    const s = cf.sequence(node, 'links');
+    this.at('topology.links', 'links', s);
+    return cf.items(s).map((item, i) => {
+      const path = `links[${i}]`, field = `topology.links[${i}]`;
+      const m = cf.mapping(item, path, 'e.g. "{ endpoints: [r1, r2] }"');
+      cf.checkKeys(m, path, ['id', 'endpoints', 'encapsulation', 'ipv4', 'ipv6', 'mtu', 'class', 'egress']);
+      this.at(field, path, m);
 
-    const epNode = required(ctx, m, path, 'endpoints');
-    const eps = sequence(ctx, epNode, `${path}.endpoints`);
-    const members = eps.items.map((e, j) => member(ctx, resolve(ctx, e as Node), `${path}.endpoints[${j}]`, nodes));
-    const egNode = get(ctx, m, path, 'egress');
-    const egress = egNode !== undefined ? egressOf(ctx, egNode, `${path}.egress`) : undefined;
-    if (egress && members.length !== 1) fail(ctx, eps, `${path}.endpoints`, `an egress link has exactly 1 endpoint (the router; the egress node is the other end), has ${members.length}`);
-    if (!egress && members.length < 2) fail(ctx, eps, `${path}.endpoints`, `a link needs at least 2 endpoints, has ${members.length}`);
-    members.forEach((mb, j) => {
-      if (members.findIndex((o) => o.node === mb.node) !== j) {
-        fail(ctx, eps.items[j] as Node, `${path}.endpoints[${j}]`, `router "${mb.node}" is an endpoint of this link twice`);
+      const eps = cf.sequence(this.required(m, path, 'endpoints'), `${path}.endpoints`);
+      this.at(`${field}.members`, `${path}.endpoints`, eps);
+      const members = cf.items(eps).map((e, j) => this.member(e, `${path}.endpoints[${j}]`, `${field}.members[${j}]`));
+      const egNode = cf.get(m, path, 'egress');
+      const egress = egNode !== undefined ? this.egress(egNode, `${path}.egress`, `${field}.egress`) : undefined;
+
+      const idNode = cf.get(m, path, 'id');
+      const id = idNode !== undefined ? this.name(idNode, `${path}.id`) : [...members.map((mb) => mb.node), ...(egress ? [egress.node] : [])].join('-');
+      this.at(`${field}.id`, `${path}.id`, idNode ?? m, idNode === undefined ? defaultId : undefined);
+
+      // A value from `defaults` is placed where it is written when the
+      // value itself is wrong (mtu, prefix length), at the link when only the
+      // link makes it wrong (a layer-3 kind on a LAN).
+      const encNode = cf.get(m, path, 'encapsulation');
+      const encapsulation = encNode !== undefined ? this.oneOf(encNode, `${path}.encapsulation`, ENCAPSULATIONS) : defaults.encapsulation ?? 'auto';
+      this.at(`${field}.encapsulation`, `${path}.encapsulation`, encNode ?? m);
+      const mtuNode = cf.get(m, path, 'mtu');
+      const mtu = mtuNode !== undefined ? { value: cf.int(mtuNode, `${path}.mtu`), node: mtuNode, path: `${path}.mtu` } : defaults.mtu && { ...defaults.mtu, path: 'defaults.mtu' };
+      if (mtu) this.at(`${field}.mtu`, mtu.path, mtu.node);
+      const clsNode = cf.get(m, path, 'class');
+      // An egress link's addresses are announced upstream: public unless said otherwise (validation then refuses).
+      const addressClass = clsNode !== undefined ? this.oneOf(clsNode, `${path}.class`, ADDRESS_CLASSES) : egress ? 'public' : defaults.addressClass ?? 'local';
+      this.at(`${field}.address_class`, `${path}.class`, clsNode ?? m);
+
+      const said: Record<Family, SaidAt> = { ipv4: { said: undefined }, ipv6: { said: undefined } };
+      for (const fam of ['ipv4', 'ipv6'] as const) {
+        const own = this.addressing(cf.get(m, path, fam), `${path}.${fam}`);
+        said[fam] = own.said !== undefined ? own : defaults[fam].said === undefined ? { said: undefined } : { ...defaults[fam], said: defaults[fam].said && { ...defaults[fam].said } };
+        this.at(`${field}.${fam}`, `${path}.${fam}`, own.node ?? m);
+        const pl = said[fam].prefix;
+        if (pl) this.at(`${field}.${fam}.prefix_length`, pl.path, pl.node);
       }
+      // An explicit address asks for its family, unless the family is switched off.
+      for (const fam of ['ipv4', 'ipv6'] as const) {
+        if (said[fam].said === undefined && members.some((mb) => mb[fam] !== undefined)) said[fam] = { said: {} };
+      }
+      if (said.ipv4.said === undefined && !said.ipv6.said) said.ipv4 = { said: {} };
+
+      const link: TopologyLink = { id, members, encapsulation, addressClass };
+      if (mtu) link.mtu = mtu.value;
+      if (said.ipv4.said) link.ipv4 = said.ipv4.said;
+      if (said.ipv6.said) link.ipv6 = said.ipv6.said;
+      if (egress) link.egress = egress;
+      return link;
     });
-
-    const idNode = get(ctx, m, path, 'id');
-    let lid: string;
-    if (idNode !== undefined) {
-      lid = id(ctx, idNode, `${path}.id`);
-    } else {
-      lid = [...members.map((mb) => mb.node), ...(egress ? [egress.node] : [])].join('-');
-      if (!ID.test(lid)) fail(ctx, m, `${path}.id`, `the default id "${lid}" ${ID_RULE}; give the link an id`);
-    }
-    const prev = ids.get(lid);
-    if (prev !== undefined) {
-      fail(ctx, idNode ?? m, `${path}.id`, `duplicate link id "${lid}" (also ${prev})${idNode === undefined ? '; give one of them an id' : ''}`);
-    }
-    ids.set(lid, path);
-
-    members.forEach((mb, j) => {
-      if (mb.ifname === undefined) return;
-      const key = `${mb.node}/${mb.ifname}`;
-      const other = ifnames.get(key);
-      if (other !== undefined) fail(ctx, eps.items[j] as Node, `${path}.endpoints[${j}]`, `${mb.ifname} on ${mb.node} is already used by link "${other}"`);
-      ifnames.set(key, lid);
-    });
-
-    const encNode = get(ctx, m, path, 'encapsulation');
-    const encapsulation = encNode !== undefined ? oneOf(ctx, encNode, `${path}.encapsulation`, ENCAPSULATIONS) : defaults.encapsulation ?? 'auto';
-    if ((encapsulation === 'gre' || encapsulation === 'ip6gre') && members.length > 2) {
-      fail(ctx, encNode ?? m, `${path}.encapsulation`,
-        `${encapsulation} is layer 3 and point-to-point only; a LAN of ${members.length} needs vxlan, gretap, ip6gretap or etherip`);
-    }
-    const mtuNode = get(ctx, m, path, 'mtu');
-    const linkMtu = mtuNode !== undefined ? mtu(ctx, mtuNode, `${path}.mtu`) : defaults.mtu;
-    const clsNode = get(ctx, m, path, 'class');
-    // An egress link's addresses are announced upstream: public unless said otherwise (the controller then refuses).
-    const addressClass = clsNode !== undefined ? oneOf(ctx, clsNode, `${path}.class`, ADDRESS_CLASSES) : egress ? 'public' : defaults.addressClass ?? 'local';
-
-    const said: Record<Family, Said> = {
-      ipv4: firstSaid(addressing(ctx, get(ctx, m, path, 'ipv4'), `${path}.ipv4`), defaults.ipv4),
-      ipv6: firstSaid(addressing(ctx, get(ctx, m, path, 'ipv6'), `${path}.ipv6`), defaults.ipv6),
-    };
-    // An explicit address asks for its family, unless the family is switched off.
-    for (const fam of ['ipv4', 'ipv6'] as const) {
-      const j = members.findIndex((mb) => mb[fam] !== undefined);
-      if (j < 0) continue;
-      if (said[fam] === false) fail(ctx, eps.items[j] as Node, `${path}.endpoints[${j}].${fam}`, `the link has ${fam} switched off`);
-      if (said[fam] === undefined) said[fam] = {};
-    }
-    if (said.ipv4 === undefined && !said.ipv6) said.ipv4 = {};
-    if (!said.ipv4 && !said.ipv6) fail(ctx, m, path, 'neither ipv4 nor ipv6 is enabled');
-
-    const link: TopologyLink = { id: lid, members, encapsulation, addressClass };
-    if (linkMtu !== undefined) link.mtu = linkMtu;
-    if (said.ipv4) link.ipv4 = said.ipv4;
-    if (said.ipv6) link.ipv6 = said.ipv6;
-    if (egress) link.egress = egress;
-    return link;
-  });
-}
-
-/** { node: e1, routes: default | full, default_route: true | false } */
-function egressOf(ctx: Ctx, node: Node, path: string): NonNullable<TopologyLink['egress']> {
-  const m = mapping(ctx, resolve(ctx, node), path, 'e.g. "{ node: e1, routes: full }"');
-  checkKeys(ctx, m, path, ['node', 'routes', 'default_route']);
-  const eg = id(ctx, required(ctx, m, path, 'node'), `${path}.node`, 'a node name');
-  const r = get(ctx, m, path, 'routes');
-  const routes = r !== undefined ? oneOf(ctx, r, `${path}.routes`, ['default', 'full'] as const) : 'default';
-  const d = get(ctx, m, path, 'default_route');
-  let defaultRoute = true;
-  if (d !== undefined) {
-    const v = resolve(ctx, d);
-    if (!isScalar(v) || typeof v.value !== 'boolean') fail(ctx, v, `${path}.default_route`, `must be true or false, got ${describe(v)}`);
-    defaultRoute = v.value;
   }
-  return { node: eg, routes, defaultRoute };
-}
 
-const firstSaid = (a: Said, b: Said): Said => (a !== undefined ? a : b === undefined ? undefined : b === false ? false : { ...b });
+  /** { node: e1, routes: default | full, default_route: true | false } */
+  private egress(node: Node, path: string, field: string): NonNullable<TopologyLink['egress']> {
+    const cf: ConfigFile = this.cf;
+    const m = cf.mapping(node, path, 'e.g. "{ node: e1, routes: full }"');
+    cf.checkKeys(m, path, ['node', 'routes', 'default_route']);
+    this.at(field, path, m);
+    const egNode = this.required(m, path, 'node');
+    this.at(`${field}.node`, `${path}.node`, egNode);
+    const eg = this.name(egNode, `${path}.node`, 'a node name');
+    const r = cf.get(m, path, 'routes');
+    this.at(`${field}.routes`, `${path}.routes`, r ?? m);
+    const routes = r !== undefined ? this.oneOf(r, `${path}.routes`, ['default', 'full'] as const) : 'default';
+    const d = cf.get(m, path, 'default_route');
+    let defaultRoute = true;
+    if (d !== undefined) {
+      if (!isScalar(d) || typeof d.value !== 'boolean') cf.fail(d, `${path}.default_route`, `must be true or false, got ${describe(d)}`);
+      defaultRoute = d.value;
+    }
+    return { node: eg, routes, defaultRoute };
+  }
 
-/** "r1", "r1:eth5" or { node, ifname, ipv4, ipv6 }. */
-function member(ctx: Ctx, node: Node | null | undefined, path: string, nodes: Map<string, Placed>): LinkMember {
-  let out: LinkMember;
-  let nodeAt: Node;
-  let ifAt: Node;
-  if (isScalar(node) && (typeof node.value === 'string' || (typeof node.value === 'number' && Number.isInteger(node.value)))) {
-    const text = String(node.value);
-    const colon = text.indexOf(':');
-    out = colon < 0 ? { node: text } : { node: text.slice(0, colon), ifname: text.slice(colon + 1) };
-    nodeAt = ifAt = node;
-  } else {
-    const m = mapping(ctx, node, path, 'a router id, "router:ifname" or { node, ifname, ipv4, ipv6 }');
-    checkKeys(ctx, m, path, ['node', 'ifname', 'ipv4', 'ipv6']);
-    nodeAt = required(ctx, m, path, 'node');
-    out = { node: str(ctx, nodeAt, `${path}.node`) };
-    const ifNode = get(ctx, m, path, 'ifname');
-    ifAt = ifNode ?? m;
-    if (ifNode !== undefined) out.ifname = str(ctx, ifNode, `${path}.ifname`);
+  /** "r1", "r1:eth5" or { node, ifname, ipv4, ipv6 }. */
+  private member(node: Node, path: string, field: string): LinkMember {
+    const cf: ConfigFile = this.cf;
+    this.at(field, path, node);
+    if (isScalar(node) && (typeof node.value === 'string' || (typeof node.value === 'number' && Number.isInteger(node.value)))) {
+      const text = String(node.value);
+      const colon = text.indexOf(':');
+      this.at(`${field}.node`, path, node);
+      this.at(`${field}.ifname`, path, node);
+      return colon < 0 ? { node: text } : { node: text.slice(0, colon), ifname: text.slice(colon + 1) };
+    }
+    const m = cf.mapping(node, path, 'a router id, "router:ifname" or { node, ifname, ipv4, ipv6 }');
+    cf.checkKeys(m, path, ['node', 'ifname', 'ipv4', 'ipv6']);
+    const nodeAt = this.required(m, path, 'node');
+    this.at(`${field}.node`, path, nodeAt);
+    const out: LinkMember = { node: this.str(nodeAt, `${path}.node`) };
+    const ifNode = cf.get(m, path, 'ifname');
+    this.at(`${field}.ifname`, path, ifNode ?? m);
+    if (ifNode !== undefined) out.ifname = this.str(ifNode, `${path}.ifname`);
     for (const fam of ['ipv4', 'ipv6'] as const) {
-      const a = get(ctx, m, path, fam);
+      const a = cf.get(m, path, fam);
       if (a === undefined) continue;
-      const text = str(ctx, a, `${path}.${fam}`);
-      const want = fam === 'ipv4' ? 4 : 6;
-      if (isIP(text) !== want) {
-        const hint = text.includes('/') ? ' (give it without a prefix length)' : '';
-        fail(ctx, a, `${path}.${fam}`, `${JSON.stringify(text)} is not an IPv${want} address${hint}`);
+      this.at(`${field}.${fam}`, `${path}.${fam}`, a);
+      out[fam] = this.str(a, `${path}.${fam}`);
+    }
+    return out;
+  }
+
+  /** true | false | { prefix_length: N } */
+  private addressing(node: Node | undefined, path: string): SaidAt {
+    if (node === undefined) return { said: undefined };
+    if (isScalar(node) && typeof node.value === 'boolean') return { said: node.value ? {} : false, node, path };
+    if (!isMap(node)) this.cf.fail(node, path, 'expected true, false or { prefix_length: N }');
+    this.cf.checkKeys(node, path, ['prefix_length']);
+    const plNode = this.cf.get(node, path, 'prefix_length');
+    if (plNode === undefined) return { said: {}, node, path };
+    const plPath = `${path}.prefix_length`;
+    return { said: { prefixLength: this.cf.int(plNode, plPath) }, node, path, prefix: { node: plNode, path: plPath } };
+  }
+
+  /** Lab mode: `egress: { e1: { asn: 64500, providers: [{ name: isp-a, asn: 64501 }] } }`. Only the lab reads it, so it is checked here. */
+  private labEgress(node: Node): LabEgressNode[] {
+    const cf: ConfigFile = this.cf;
+    const m = cf.mapping(node, 'egress', 'egress nodes by name, e.g. "e1: { asn: 64500, providers: [{ name: isp-a, asn: 64501 }] }"');
+    const names = new Set<string>();
+    return m.items.map((pair) => {
+      const eg = this.id(pair.key as Node, 'egress', 'a node name');
+      const path = `egress.${eg}`;
+      const r = cf.mapping(cf.resolve(pair.value as Node | null), path, 'e.g. "{ asn: 64500, providers: [{ name: isp-a, asn: 64501 }] }"');
+      cf.checkKeys(r, path, ['asn', 'router_id', 'providers']);
+      const asnNode = this.required(r, path, 'asn');
+      const asn = cf.int(asnNode, `${path}.asn`);
+      if (asn < 1 || asn > 0xffffffff) cf.fail(asnNode, `${path}.asn`, `${asn} is not an ASN (1–4294967295)`);
+      const out: LabEgressNode = { node: eg, asn, providers: [] };
+      const rid = cf.get(r, path, 'router_id');
+      if (rid !== undefined) {
+        const text = this.str(rid, `${path}.router_id`);
+        if (isIP(text) !== 4) cf.fail(rid, `${path}.router_id`, `${JSON.stringify(text)} is not a dotted quad (BGP router ids are 32 bits)`);
+        out.routerId = text;
       }
-      out[fam] = text;
-    }
+      const provs = cf.sequence(this.required(r, path, 'providers'), `${path}.providers`);
+      cf.items(provs).forEach((item, i) => {
+        const pp = `${path}.providers[${i}]`;
+        const pm = cf.mapping(item, pp, 'e.g. "{ name: isp-a, asn: 64501 }"');
+        cf.checkKeys(pm, pp, ['name', 'asn']);
+        const nameNode = this.required(pm, pp, 'name');
+        const pname = this.id(nameNode, `${pp}.name`, 'a provider name');
+        if (names.has(pname)) cf.fail(nameNode, `${pp}.name`, `duplicate provider name "${pname}"`);
+        names.add(pname);
+        const pasnNode = this.required(pm, pp, 'asn');
+        const pasn = cf.int(pasnNode, `${pp}.asn`);
+        if (pasn < 1 || pasn > 0xffffffff || pasn === asn) cf.fail(pasnNode, `${pp}.asn`, pasn === asn ? `providers are eBGP peers; ${pasn} is the egress node's own ASN` : `${pasn} is not an ASN`);
+        out.providers.push({ name: pname, asn: pasn });
+      });
+      return out;
+    });
   }
-  if (!nodes.has(out.node)) {
-    const near = suggest(out.node, [...nodes.keys()]);
-    fail(ctx, nodeAt, path, `unknown node "${out.node}"${near ? ` (did you mean "${near}"?)` : ''}`);
+
+  // ---- values ----
+
+  private required(m: YAMLMap<unknown, unknown>, path: string, key: string): Node {
+    const v = this.cf.get(m, path, key);
+    if (v === undefined) this.cf.fail(m, path ? `${path}.${key}` : key, 'is required');
+    return v;
   }
-  if (out.ifname !== undefined) {
-    const problem = ifnameProblem(out.ifname);
-    if (problem) fail(ctx, ifAt, path, `${JSON.stringify(out.ifname)} cannot be an interface name: it ${problem}`);
-    if (out.ifname === 'lo') fail(ctx, ifAt, path, '"lo" is the loopback interface');
+
+  private str(node: Node, path: string): string {
+    if (!isScalar(node) || typeof node.value !== 'string') this.cf.fail(node, path, `expected a string, got ${describe(node)}`);
+    return node.value;
   }
-  return out;
-}
 
-/** true | false | { prefix_length: N } */
-function addressing(ctx: Ctx, node: Node | undefined, path: string): Said {
-  if (node === undefined) return undefined;
-  if (isScalar(node) && typeof node.value === 'boolean') return node.value ? {} : false;
-  if (!isMap(node)) fail(ctx, node, path, 'expected true, false or { prefix_length: N }');
-  checkKeys(ctx, node, path, ['prefix_length']);
-  const plNode = get(ctx, node, path, 'prefix_length');
-  if (plNode === undefined) return {};
-  const fam: Family = path.endsWith('ipv6') ? 'ipv6' : 'ipv4';
-  const [min, max] = PREFIX_RANGE[fam];
-  const pl = int(ctx, plNode, `${path}.prefix_length`);
-  if (pl < min || pl > max) fail(ctx, plNode, `${path}.prefix_length`, `/${pl} is outside /${min}–/${max}`);
-  return { prefixLength: pl };
-}
-
-function mtu(ctx: Ctx, node: Node, path: string): number {
-  const v = int(ctx, node, path);
-  if (v < MTU_MIN || v > MTU_MAX) fail(ctx, node, path, `${v} is outside ${MTU_MIN}–${MTU_MAX}`);
-  return v;
-}
-
-// ---- readers over yaml nodes ----
-
-function resolve(ctx: Ctx, node: Node | null | undefined): Node | null | undefined {
-  return isAlias(node) ? (node.resolve(ctx.doc) as Node | undefined) : node;
-}
-
-
-function mapping(ctx: Ctx, node: Node | null | undefined, path: string, example?: string): YAMLMap<unknown, unknown> {
-  if (!isMap(node)) fail(ctx, node, path, `expected a mapping${example ? ` (${example})` : ''}, got ${describe(node)}`);
-  return node;
-}
-
-function sequence(ctx: Ctx, node: Node, path: string) {
-  if (!isSeq(node)) fail(ctx, node, path, `expected a list, got ${describe(node)}`);
-  return node;
-}
-
-function keyOf(pair: { key: unknown }): string | undefined {
-  const k = pair.key;
-  return isScalar(k) && (typeof k.value === 'string' || typeof k.value === 'number') ? String(k.value) : undefined;
-}
-
-/** The value under `key`, aliases resolved; "key:" with nothing after it is an error. */
-function get(ctx: Ctx, m: YAMLMap<unknown, unknown>, path: string, key: string): Node | undefined {
-  const pair = m.items.find((p) => keyOf(p) === key);
-  if (!pair) return undefined;
-  const v = resolve(ctx, pair.value as Node | null);
-  if (v === null || v === undefined || (isScalar(v) && v.value === null)) fail(ctx, pair.key as Node, path ? `${path}.${key}` : key, 'has no value');
-  return v;
-}
-
-function required(ctx: Ctx, m: YAMLMap<unknown, unknown>, path: string, key: string): Node {
-  const v = get(ctx, m, path, key);
-  if (v === undefined) fail(ctx, m, path ? `${path}.${key}` : key, 'is required');
-  return v;
-}
-
-function checkKeys(ctx: Ctx, m: YAMLMap<unknown, unknown>, path: string, allowed: readonly string[]): void {
-  for (const pair of m.items) {
-    const k = keyOf(pair);
-    if (k === undefined) fail(ctx, pair.key as Node, path, `keys must be plain names, got ${describe(pair.key as Node)}`);
-    if (allowed.includes(k)) continue;
-    const near = suggest(k, allowed);
-    const field = path ? `${path}.${k}` : k;
-    fail(ctx, pair.key as Node, field, `unknown field${near ? ` (did you mean "${near}"?)` : ''}; expected one of ${allowed.join(', ')}`);
+  /** A name (id) as text: integers are quietly accepted (`node: 1`); the id rule is the validator's. */
+  private name(node: Node, path: string, what = 'an id'): string {
+    const v = isScalar(node) && typeof node.value === 'number' && Number.isInteger(node.value) ? String(node.value) : undefined;
+    const text = v ?? (isScalar(node) && typeof node.value === 'string' ? node.value : undefined);
+    if (text === undefined) this.cf.fail(node, path, `expected ${what}, got ${describe(node)}`);
+    return text;
   }
-}
 
-function str(ctx: Ctx, node: Node, path: string): string {
-  if (!isScalar(node) || typeof node.value !== 'string') fail(ctx, node, path, `expected a string, got ${describe(node)}`);
-  return node.value;
-}
-
-function id(ctx: Ctx, node: Node, path: string, what = 'an id'): string {
-  // Quietly accept integers as names (`node: 1`); anything else must be a string.
-  const v = isScalar(node) && typeof node.value === 'number' && Number.isInteger(node.value) ? String(node.value) : undefined;
-  const text = v ?? (isScalar(node) && typeof node.value === 'string' ? node.value : undefined);
-  if (text === undefined) fail(ctx, node, path, `expected ${what}, got ${describe(node)}`);
-  if (!ID.test(text)) fail(ctx, node, path, `${JSON.stringify(text)} ${ID_RULE}`);
-  return text;
-}
-
-function int(ctx: Ctx, node: Node, path: string): number {
-  if (!isScalar(node) || typeof node.value !== 'number' || !Number.isInteger(node.value)) {
-    fail(ctx, node, path, `expected a whole number, got ${describe(node)}`);
+  /** A name the validator never sees (lab egress): the id rule checked here. */
+  private id(node: Node, path: string, what: string): string {
+    const text = this.name(node, path, what);
+    if (!ID.test(text)) this.cf.fail(node, path, `${JSON.stringify(text)} ${ID_RULE}`);
+    return text;
   }
-  return node.value;
-}
 
-function oneOf<T extends string>(ctx: Ctx, node: Node, path: string, choices: readonly T[]): T {
-  const text = isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
-  if (text !== undefined && (choices as readonly string[]).includes(text)) return text as T;
-  const near = text !== undefined ? suggest(text, choices) : undefined;
-  fail(ctx, node, path, `${text !== undefined ? JSON.stringify(text) : describe(node)} is not one of ${choices.join(', ')}${near ? ` (did you mean "${near}"?)` : ''}`);
-}
-
-// ---- errors ----
-
-function where(ctx: Ctx, offset: number | undefined): string {
-  if (offset === undefined) return ctx.file !== undefined ? `${ctx.file}: ` : '';
-  const { line, col } = ctx.lc.linePos(offset);
-  return ctx.file !== undefined ? `${ctx.file}:${line}:${col}: ` : `line ${line}: `;
-}
-
-function fail(ctx: Ctx, node: Node | null | undefined, path: string, reason: string): never {
-  const offset = node?.range?.[0];
-  throw new InvalidSpecError(`${where(ctx, offset)}${path ? `${path}: ` : ''}${reason}`, { field: path });
-}
-
-/** The closest choice, if only a typo away (none for very short words: "r9" is not a typo of "r1"). */
-function suggest(word: string, choices: readonly string[]): string | undefined {
-  const maxD = word.length <= 2 ? 0 : word.length <= 4 ? 1 : 2;
-  let best: string | undefined, bestD = maxD + 1;
-  for (const c of choices) {
-    const d = distance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) { best = c; bestD = d; }
+  private oneOf<T extends string>(node: Node, path: string, choices: readonly T[]): T {
+    const text = isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
+    if (text !== undefined && (choices as readonly string[]).includes(text)) return text as T;
+    const near = text !== undefined ? suggest(text, choices) : undefined;
+    this.cf.fail(node, path, `${text !== undefined ? JSON.stringify(text) : describe(node)} is not one of ${choices.join(', ')}${near ? ` (did you mean "${near}"?)` : ''}`);
   }
-  return best;
-}
-
-/** Edit distance with transpositions (optimal string alignment). */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
 }

@@ -3,6 +3,7 @@
 // the caller may do (see src/api/authz.ts); the name is the AM's, operator's,
 // node's or controller's own name (a node's name must equal the name its
 // agent registers with). Pure: no TLS, no gRPC, no files.
+import { ID } from '../endpoint/names.js';
 import { InvalidSpecError } from '../errors.js';
 
 export const ROLES = ['am', 'operator', 'operator-readonly', 'node', 'controller'] as const;
@@ -16,8 +17,6 @@ export interface Identity {
 
 /** Trust domains are DNS-like names (RFC 1123 labels, lower case), as SPIFFE asks. */
 const TRUST_DOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-/** Names follow visp's id rule (node names are ids already). */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export function isRole(s: string): s is Role {
   return (ROLES as readonly string[]).includes(s);
@@ -29,7 +28,8 @@ export function checkTrustDomain(td: string, field = 'trust_domain'): string {
 }
 
 export function checkIdentityName(name: string, field = 'name'): string {
-  if (!NAME.test(name)) throw new InvalidSpecError(`${field}: ${JSON.stringify(name)} is not a valid name (letters, digits, '.', '_', '-'; at most 63; starts with a letter or digit)`, { field });
+  // Names follow visp's id rule (node names are ids already).
+  if (!ID.test(name)) throw new InvalidSpecError(`${field}: ${JSON.stringify(name)} is not a valid name (letters, digits, '.', '_', '-'; at most 63; starts with a letter or digit)`, { field });
   return name;
 }
 

@@ -188,7 +188,8 @@ describe.skipIf(skip)('lab mode', () => {
       const err = await labUp(file, { name, progress: (l) => lines.push(l) }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
       expect((err as { code?: unknown }).code).toBe(3); // INVALID_ARGUMENT
-      expect((err as { details: string }).details).toMatch(/links\[0\]\.(members\[0\]\.)?ipv4: .*198\.51\.100\.7/);
+      // The controller's field, placed in the file (see placeRefusal).
+      expect((err as { details: string }).details).toMatch(/^\S*outside\.yaml:4:\d+: links\[0\]\.(endpoints\[0\]\.)?ipv4: .*198\.51\.100\.7/);
       expect(lines.some((l) => l.startsWith('agents: 2/2 connected'))).toBe(true);
       expect(lines.some((l) => l.startsWith('cleaning up'))).toBe(true);
       expectNothingLeft(name);
