@@ -72,6 +72,8 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   private readonly inPlace = new Map<string, string>();
   /** The egress desired state (fingerprint) last applied: steps for that same state are drift. */
   private egressApplied: string | undefined;
+  /** The namespaces last read as reserved (reported again when a read fails). */
+  private reserved: string[] = [];
   private tail: Promise<void> = Promise.resolve();
   private pending = false;
   private timer: NodeJS.Timeout | undefined;
@@ -218,7 +220,12 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
       const why = e.egress && endpoints[i]?.state === 'ready' ? this.egress.notReady(e.slice) : undefined;
       if (why) endpoints[i] = { ...endpoints[i]!, state: 'failed', error: why };
     });
-    const reservedNamespaces = await this.kernel.reservedNamespaces().catch((e: Error) => { this.opts.log?.(`reserved namespaces: ${e.message}`); return []; });
+    // A failed read is not "nothing is reserved" (the controller would let a slice take the node's own
+    // namespace): the last list read stays what is reported until a read succeeds again.
+    const reservedNamespaces = await this.kernel.reservedNamespaces().then(
+      (r) => (this.reserved = r),
+      (e: Error) => { this.opts.log?.(`reserved namespaces: ${e.message}; reporting the last list read`); return this.reserved; },
+    );
     this.emit('report', { generation: d.generation, endpoints, repairs, tornDown, ...(egress ? { egress } : {}), reservedNamespaces });
     if (tornDown.length && this.desired === d) {
       // Done here; the controller drops the teardown from later desired states.
