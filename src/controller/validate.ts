@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { InvalidSpecError } from '../errors.js';
 import { ifnameProblem } from '../endpoint/names.js';
+import { isLayer3, LAYER2_KINDS, wordsOr } from '../tunnel/kinds.js';
 import type { SliceRequest, Topology } from './model.js';
 
 export const MAX_LEASE_MS = 30 * 24 * 3600_000;
@@ -98,11 +99,11 @@ export function validateTopology(t: Topology | undefined, field = 'topology'): a
       if (!l.egress.node) throw bad(`${f}.egress.node`, 'the egress node is required');
       if (!ID.test(l.egress.node)) throw bad(`${f}.egress.node`, `${JSON.stringify(l.egress.node)} is not a node name`);
       if (l.addressClass !== 'public') throw bad(`${f}.address_class`, `an egress link's addresses are announced upstream: it must be PUBLIC, not ${l.addressClass.toUpperCase()}`);
-      if (l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3; an egress link ends on the egress node's bridge and needs vxlan, gretap, ip6gretap or etherip`);
+      if (isLayer3(l.encapsulation)) throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3; an egress link ends on the egress node's bridge and needs ${wordsOr(LAYER2_KINDS)}`);
       if (l.egress.routes !== 'default' && l.egress.routes !== 'full') throw bad(`${f}.egress.routes`, `must be default or full, got ${JSON.stringify(l.egress.routes)}`);
     } else if (l.members.length < 2) throw bad(`${f}.members`, `a link needs at least 2 members, has ${l.members.length}`);
-    if ((l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') && l.members.length > 2) {
-      throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3 and point-to-point only; a LAN of ${l.members.length} needs vxlan, gretap, ip6gretap or etherip`);
+    if (isLayer3(l.encapsulation) && l.members.length > 2) {
+      throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3 and point-to-point only; a LAN of ${l.members.length} needs ${wordsOr(LAYER2_KINDS)}`);
     }
     if (l.mtu !== undefined && l.mtu !== 0 && (l.mtu < 576 || l.mtu > 9000)) throw bad(`${f}.mtu`, `${l.mtu} is outside 576–9000`);
     for (const [fam, a] of [['ipv4', l.ipv4], ['ipv6', l.ipv6]] as const) {

@@ -2,10 +2,12 @@
 // CLI) hold it: plain data in the kernel's and GENI's words. The gRPC shape is
 // made from it at the edge (src/lab/to-api.ts); nothing here knows gRPC.
 import type { AddressClass } from '../ipam/types.js';
+import { TUNNEL_KINDS } from '../tunnel/kinds.js';
 import type { TunnelKind } from '../tunnel/types.js';
 
 export type Encapsulation = TunnelKind | 'auto';
-export const ENCAPSULATIONS: readonly Encapsulation[] = ['vxlan', 'gre', 'gretap', 'ip6gre', 'ip6gretap', 'etherip', 'auto'];
+/** The words a topology file takes: every registered kind (by its own name), and auto. */
+export const ENCAPSULATIONS: readonly Encapsulation[] = [...TUNNEL_KINDS, 'auto'];
 
 export type { AddressClass };
 

@@ -8,7 +8,7 @@
 //   links:
 //     - id: r1-r2               # default: the member ids joined by "-"
 //       endpoints: [r1, "r2:eth5", { node: r1, ifname: eth9, ipv4: 192.0.2.9 }]
-//       encapsulation: vxlan    # vxlan | gre | gretap | ip6gre | ip6gretap | etherip | auto (default)
+//       encapsulation: vxlan    # a tunnel kind (vxlan, gre, gretap, …: src/tunnel/registry.ts) | auto (default)
 //       ipv4: true              # true | false | { prefix_length: 30 }
 //       ipv6: { prefix_length: 64 }
 //       mtu: 1400
@@ -27,6 +27,7 @@ import { ifnameProblem } from '../endpoint/names.js';
 import { InvalidSpecError } from '../errors.js';
 import { describe } from '../config/reader.js';
 import { ADDRESS_CLASSES, type AddressClass } from '../ipam/types.js';
+import { isLayer3, LAYER2_KINDS, wordsOr } from '../tunnel/kinds.js';
 import { ENCAPSULATIONS, type Addressing, type Encapsulation, type LabEgressNode, type LinkMember, type Topology, type TopologyLink, type TopologyNode } from './types.js';
 
 /** Ids of slices, routers, physical nodes, links and namespaces (the controller's rule). */
@@ -217,9 +218,9 @@ function parseLinks(ctx: Ctx, node: Node, nodes: Map<string, Placed>, defaults: 
 
     const encNode = get(ctx, m, path, 'encapsulation');
     const encapsulation = encNode !== undefined ? oneOf(ctx, encNode, `${path}.encapsulation`, ENCAPSULATIONS) : defaults.encapsulation ?? 'auto';
-    if ((encapsulation === 'gre' || encapsulation === 'ip6gre') && members.length > 2) {
+    if (isLayer3(encapsulation) && members.length > 2) {
       fail(ctx, encNode ?? m, `${path}.encapsulation`,
-        `${encapsulation} is layer 3 and point-to-point only; a LAN of ${members.length} needs vxlan, gretap, ip6gretap or etherip`);
+        `${encapsulation} is layer 3 and point-to-point only; a LAN of ${members.length} needs ${wordsOr(LAYER2_KINDS)}`);
     }
     const mtuNode = get(ctx, m, path, 'mtu');
     const linkMtu = mtuNode !== undefined ? mtu(ctx, mtuNode, `${path}.mtu`) : defaults.mtu;
