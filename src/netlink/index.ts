@@ -9,3 +9,4 @@ export * from './route.js';
 export * from './neigh.js';
 export * from './events.js';
 export * from './netns.js';
+export * from './tc.js';
