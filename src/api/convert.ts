@@ -21,6 +21,8 @@ import type { AddressClass__Output as PbClass } from './gen/visp/v1/AddressClass
 import type { AllocationState__Output as PbAllocation } from './gen/visp/v1/AllocationState.js';
 import { Encapsulation as PB_ENCAPSULATION, type Encapsulation__Output as PbEncap } from './gen/visp/v1/Encapsulation.js';
 import type { OperationalState__Output as PbOpState } from './gen/visp/v1/OperationalState.js';
+import type { LinkProperties as PbProperties } from './gen/visp/v1/LinkProperties.js';
+import { shapedOnly, type LinkProperties } from '../shape/properties.js';
 
 // ---- reading and writing fields --------------------------------------------------
 
@@ -169,6 +171,47 @@ const ROUTES = enumeration<string, 'default' | 'full'>('egress routes', 'EGRESS_
   ['EGRESS_ROUTES_UNSPECIFIED', 'default'], ['EGRESS_ROUTES_DEFAULT', 'default'], ['EGRESS_ROUTES_FULL', 'full'],
 ]);
 
+// ---- link properties (docs/links.md): ranges are the validator's to judge, here only types ----
+
+/** A uint32/uint64 field (proto-loader gives 64-bit ones as numbers). */
+function whole(v: unknown, field: string, max: number, refuse: Refuse): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) throw refuse(field, `expected a whole number 0–${max}, got ${shown(v)}`);
+  return v;
+}
+
+function real(v: unknown, field: string, refuse: Refuse): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw refuse(field, `expected a number, got ${shown(v)}`);
+  return v;
+}
+
+/** A message's properties; undefined when absent or all zero (unshaped). */
+export function propertiesFromPb(v: unknown, field: string): LinkProperties | undefined {
+  const m = message(v, field);
+  if (!m) return undefined;
+  return shapedOnly({
+    capacity: whole(m.capacityBps, `${field}.capacity_bps`, Number.MAX_SAFE_INTEGER, badInput),
+    latency: whole(m.latencyUs, `${field}.latency_us`, 0xffffffff, badInput),
+    jitter: whole(m.jitterUs, `${field}.jitter_us`, 0xffffffff, badInput),
+    loss: real(m.loss, `${field}.loss`, badInput),
+    corruption: real(m.corruption, `${field}.corruption`, badInput),
+    reorder: real(m.reorder, `${field}.reorder`, badInput),
+  });
+}
+
+/** Properties for a message; undefined (the field left unset) when unshaped. */
+export function propertiesToPb(p: LinkProperties | undefined, field = 'properties'): PbProperties | undefined {
+  const s = shapedOnly(p);
+  if (!s) return undefined;
+  return {
+    capacityBps: whole(s.capacity, `${field}.capacity_bps`, Number.MAX_SAFE_INTEGER, badOutput),
+    latencyUs: whole(s.latency, `${field}.latency_us`, 0xffffffff, badOutput),
+    jitterUs: whole(s.jitter, `${field}.jitter_us`, 0xffffffff, badOutput),
+    loss: real(s.loss, `${field}.loss`, badOutput), corruption: real(s.corruption, `${field}.corruption`, badOutput), reorder: real(s.reorder, `${field}.reorder`, badOutput),
+  };
+}
+
 // ---- messages --------------------------------------------------------------------
 
 /** A request's topology; undefined when the request has none (validation then says it is required). */
@@ -199,12 +242,14 @@ export function linkFromPb(x: unknown, f: string): TopologyLink {
   const { enabled: on4, ...v4 } = addressing(l.ipv4, `${f}.ipv4`);
   const { enabled: on6, ...v6 } = addressing(l.ipv6, `${f}.ipv6`);
   const mtu = count(l.mtu, `${f}.mtu`);
+  const properties = propertiesFromPb(l.properties, `${f}.properties`);
   return {
     id: text(l.id, `${f}.id`),
     members: list(l.members, `${f}.members`, (y, mf) => {
       const m = required(y, mf);
       const [ifname, ipv4, ipv6] = (['ifname', 'ipv4', 'ipv6'] as const).map((k) => text(m[k], `${mf}.${k}`));
-      return { node: text(m.node, `${mf}.node`), ...(ifname ? { ifname } : {}), ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}) };
+      const properties = propertiesFromPb(m.properties, `${mf}.properties`);
+      return { node: text(m.node, `${mf}.node`), ...(ifname ? { ifname } : {}), ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(properties ? { properties } : {}) };
     }),
     encapsulation: encapFromPb(l.encapsulation, `${f}.encapsulation`),
     ...(mtu ? { mtu } : {}),
@@ -216,6 +261,7 @@ export function linkFromPb(x: unknown, f: string): TopologyLink {
     // Neither family asked for: IPv4, as most experiments expect.
     ...(on4 ? { ipv4: v4 } : !on6 ? { ipv4: {} } : {}),
     ...(on6 ? { ipv6: v6 } : {}),
+    ...(properties ? { properties } : {}),
   };
 }
 
@@ -238,7 +284,8 @@ export function endpointToPb(e: DesiredEndpoint, at: string | number = 'endpoint
   const field = fieldOf(at, 'endpoints');
   const m = required(e, field, badOutput);
   if (!TUNNEL_KINDS.includes(m.kind as TunnelKind)) throw badOutput(`${field}.kind`, `${shown(m.kind)} is not a tunnel kind`);
-  return { ...e, mtu: e.mtu ?? 0, adminDown: e.adminDown ?? false, lan: e.lan ?? false };
+  const { properties, ...rest } = e;
+  return { ...rest, mtu: e.mtu ?? 0, adminDown: e.adminDown ?? false, lan: e.lan ?? false, ...(properties ? { properties: propertiesToPb(properties, `${field}.properties`) } : {}) };
 }
 
 export function endpointFromPb(v: unknown, at: string | number = 'endpoint'): DesiredEndpoint {
@@ -249,6 +296,7 @@ export function endpointFromPb(v: unknown, at: string | number = 'endpoint'): De
   const s = (k: string): string => text(e[k], `${field}.${k}`);
   const n = (k: string): number => count(e[k], `${field}.${k}`);
   const mtu = n('mtu');
+  const properties = propertiesFromPb(e.properties, `${field}.properties`);
   const routes = list(e.routes, `${field}.routes`, (x, f) => {
     const r = required(x, f);
     return { dst: text(r.dst, `${f}.dst`), via: text(r.via, `${f}.via`) };
@@ -258,6 +306,7 @@ export function endpointFromPb(v: unknown, at: string | number = 'endpoint'): De
     lan: flag(e.lan, `${field}.lan`), key: n('key'), netns: s('netns'), ifname: s('ifname'), addresses: texts(e.addresses, `${field}.addresses`),
     ...(mtu ? { mtu } : {}), adminDown: flag(e.adminDown, `${field}.admin_down`), restart: n('restart'),
     ...(flag(e.egress, `${field}.egress`) ? { egress: true } : {}), ...(routes.length ? { routes } : {}),
+    ...(properties ? { properties } : {}),
   };
 }
 
@@ -303,6 +352,7 @@ export function sliverToPb(s: Manifest['slivers'][number], alloc: ReturnType<typ
         addresses: texts(e.addresses, `${ef}.addresses`, badOutput), underlayAddress: t(e.underlay, 'underlay_address'),
         remotes: texts(e.remotes, `${ef}.remotes`, badOutput), bridge: t(e.bridge, 'bridge'), tunnels: texts(e.devices, `${ef}.tunnels`, badOutput),
         operationalState: stateToPb(e.state, `${ef}.operational_state`), error: t(e.error, 'error'),
+        ...(e.properties ? { properties: propertiesToPb(e.properties, `${ef}.properties`) } : {}),
       };
     }, badOutput),
   };

@@ -7,6 +7,9 @@ import type { AddressClass } from '../ipam/types.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import type { EgressRoutes } from '../bgp/desired.js';
 import type { Family, ProviderSpec } from '../bgp/reconcile.js';
+import type { LinkProperties } from '../shape/properties.js';
+import type { ShaperSupport } from '../shape/probe.js';
+export type { LinkProperties };
 
 export type Encapsulation = TunnelKind | 'auto';
 export type AllocationState = 'allocated' | 'provisioned' | 'unallocated';
@@ -34,6 +37,8 @@ export interface LinkMember {
   /** Explicit address without prefix length; absent: allocated. */
   ipv4?: string;
   ipv6?: string;
+  /** What this member sends (its direction of the link), each field over the link's own. */
+  properties?: LinkProperties;
 }
 /** An access link to the Internet through an egress node (see docs/egress.md). */
 export interface EgressRequest {
@@ -59,6 +64,8 @@ export interface TopologyLink {
   /** Absent: no addresses of that family. */
   ipv4?: Addressing;
   ipv6?: Addressing;
+  /** Every direction of the link (each member's sending side), unless a member gives its own (docs/links.md). */
+  properties?: LinkProperties;
 }
 export interface Topology { nodes: TopologyNode[]; links: TopologyLink[] }
 
@@ -72,6 +79,8 @@ export interface EndpointRecord {
   ifname: string;
   addresses: string[];
   underlay: string;
+  /** What this endpoint sends, as shaped on its node (the link's and its member's, merged); absent: unshaped. */
+  properties?: LinkProperties;
 }
 
 export interface LinkRecord {
@@ -120,6 +129,8 @@ export interface NodeRecord {
   name: string;
   underlay: string[];
   capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }>;
+  /** The qdiscs its kernel has for shaping links; absent: an agent that did not say (not refused for it). */
+  shapers?: ShaperSupport[];
   lastSeen: number;
 }
 

@@ -12,6 +12,7 @@ import { aliasOf } from '../ownership.js';
 import type { EngineClient } from '../dataplane/engine-client.js';
 import { createTunnel } from '../tunnel/ensure.js';
 import { createUserspaceTunnel } from '../tunnel/userspace.js';
+import { applyShaper } from '../shape/tree.js';
 import type { Step, Where } from './plan.js';
 import type { ResolvedEndpoint } from './spec.js';
 
@@ -124,6 +125,9 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         break;
       case 'del-route':
         await routeDel(c.exp, { dst: s.dst, gateway: s.via, oif: await idx('exp', r.spec.ifname) }, c.signal);
+        break;
+      case 'shape':
+        await applyShaper(c.node, await idx('node', s.device), s.shaper, s.rebuild, c.signal, `node:${s.device}`);
         break;
     }
   }

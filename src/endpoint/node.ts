@@ -25,6 +25,7 @@ import { routeList, routeReplace, type RouteSpec } from '../netlink/route.js';
 import { netnsPath, NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf, netnsMarkOf, parseAlias, parseNetnsMark, sameOwner, type NetnsOwner } from '../ownership.js';
 import { assertSupported, probeCapabilities, type Capabilities } from '../tunnel/probe.js';
+import { assertShapeable, shaperSupport } from '../shape/probe.js';
 import { ENGINE_LINK_KIND } from '../tunnel/userspace.js';
 import { endpointNames } from './names.js';
 import { applySteps } from './apply.js';
@@ -143,6 +144,14 @@ export class NodeKernel {
   private readonly marks = new Map<string, { id: string; visp: boolean }>();
   /** Layer-3 endpoints being restarted: what the experimenter had on the interface, put back once it is rebuilt. */
   private readonly carried = new Map<string, Carried>();
+  /**
+   * When a reconcile reads the node's qdiscs: on the first pass (a shaper
+   * left by an earlier agent is checked once), and while an endpoint in it
+   * is shaped, or was when last reconciled (`shapedKeys`: its shaper is kept
+   * in place, or removed). A node that shapes nothing reads none after that.
+   */
+  private qdiscsChecked = false;
+  private readonly shapedKeys = new Set<string>();
 
   constructor(opts: NodeKernelOptions = {}) {
     this.opts = opts;
@@ -371,9 +380,22 @@ export class NodeKernel {
       resolved[i] = undefined;
     });
 
+    // Shaping (docs/links.md): refused, like a missing tunnel module, where the kernel lacks a qdisc it needs.
+    const shaped = resolved.some((r) => r?.shaper.length);
+    if (shaped) {
+      const support = await shaperSupport();
+      resolved.forEach((r, i) => {
+        try { if (r?.shaper.length) assertShapeable(r.spec.properties, support); } catch (e) { results[i]!.error = e as Error; resolved[i] = undefined; }
+      });
+    }
     const needFdb = resolved.some((r) => r && r.fdb.length > 0);
     const needNodeAddrs = resolved.some((r) => r?.nodeSide);
-    const nodeView = await readView(this.node, { fdb: needFdb, addrs: needNodeAddrs }, o.signal);
+    const qdiscs = shaped || !this.qdiscsChecked || specs.some((sp) => this.shapedKeys.has(keyOf(sp)));
+    const nodeView = await readView(this.node, { fdb: needFdb, addrs: needNodeAddrs, qdiscs }, o.signal);
+    if (!o.dryRun) {
+      this.qdiscsChecked = true;
+      for (const r of resolved) if (r?.shaper.length) this.shapedKeys.add(keyOf(r.spec));
+    }
     // The engine's side of userspace tunnels (what the kernel cannot tell about a tun device).
     const userspace = (r: ResolvedEndpoint | undefined): boolean => !!r && r.tunnels.some((t) => t.dataplane === 'userspace');
     try {
@@ -395,6 +417,8 @@ export class NodeKernel {
       } catch (e) { results[i]!.error = e as Error; return undefined; }
     });
     if (o.dryRun) return results;
+    // Unshaped and with nothing left to remove: its device's qdiscs need no more reading.
+    resolved.forEach((r, i) => { if (r && !r.shaper.length && plans[i] && !plans[i]!.some((st) => st.op === 'shape')) this.shapedKeys.delete(keyOf(r.spec)); });
 
     // Apply, endpoints in parallel (their messages share datagrams), each endpoint's steps in order.
     const work = resolved.map((r, i) => ({ r, i })).filter(({ i }) => (plans[i]?.length ?? 0) > 0);

@@ -9,6 +9,8 @@ import { describeTunnel, diffTunnel } from '../tunnel/ensure.js';
 import type { TunnelSpec } from '../tunnel/types.js';
 import { diffEngineTunnel, ENGINE_LINK_KIND } from '../tunnel/userspace.js';
 import type { NsView } from './snapshot.js';
+import { diffShaper, egressQdiscs, type ShaperQdisc } from '../shape/tree.js';
+import { describeProperties } from '../shape/properties.js';
 import type { ResolvedEndpoint } from './spec.js';
 
 export type Where = 'node' | 'exp';
@@ -29,7 +31,9 @@ export type Step =
   | { op: 'add-addr'; cidr: string }
   | { op: 'del-addr'; cidr: string }
   | { op: 'add-route'; dst: string; via: string }
-  | { op: 'del-route'; dst: string; via: string };
+  | { op: 'del-route'; dst: string; via: string }
+  /** A tunnel device's egress shaped as the endpoint's properties say ([]: unshaped); `rebuild`: its root goes first. */
+  | { op: 'shape'; device: string; shaper: ShaperQdisc[]; rebuild: boolean; why: string };
 
 /** Ours: our alias, or (a create interrupted before its alias) no alias but our group. */
 function owned(l: Link, r: ResolvedEndpoint): boolean {
@@ -161,6 +165,7 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
       pushFix(steps, 'node', l, fixes(l, r, { mtu: r.mtu, up: true, master }));
       if (!sameFlags(decodePortFlags(l.slaveData), wantFlags) || master === 'new') steps.push({ op: 'set-port', name: t.name, flags: wantFlags });
     }
+    planShaper(steps, r, t.name, fresh ? undefined : l, node);
     if (r.fdb.length) {
       const have = fresh ? new Set<string>() : node.fdb.get(l.index) ?? new Set<string>();
       for (const dst of r.fdb) if (!have.has(dst)) steps.push({ op: 'add-fdb', tunnel: t.name, dst });
@@ -189,6 +194,22 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
   planAddrs(steps, r, paired ? exp.addrs.get(peer.index) ?? [] : [], ctx);
   planRoutes(steps, r, paired ? exp.routes.get(peer.index) ?? [] : []);
   return steps;
+}
+
+/**
+ * The egress shaper of one tunnel device (docs/links.md): a new device gets
+ * the endpoint's, an existing one is compared with what its qdiscs are,
+ * when the node's qdiscs were read (the view says; NodeKernel reads them
+ * while any endpoint is shaped, or was).
+ */
+function planShaper(steps: Step[], r: ResolvedEndpoint, device: string, dev: Link | undefined, node: NsView): void {
+  if (!dev) {
+    if (r.shaper.length) steps.push({ op: 'shape', device, shaper: r.shaper, rebuild: false, why: 'new device' });
+    return;
+  }
+  if (!node.qdiscs) return;
+  const d = diffShaper(r.shaper, egressQdiscs(node.qdiscs.get(dev.index) ?? []));
+  if (d.why.length) steps.push({ op: 'shape', device, shaper: r.shaper, rebuild: d.rebuild, why: d.why.join(', ') });
 }
 
 /**
@@ -232,5 +253,6 @@ export function describeStep(s: Step, r: ResolvedEndpoint): string {
     case 'del-addr': return `${exp}: remove ${s.cidr}`;
     case 'add-route': return `${exp}: route ${s.dst} via ${s.via}`;
     case 'del-route': return `${exp}: remove route ${s.dst} via ${s.via}`;
+    case 'shape': return `node: ${s.device} egress: ${s.shaper.length ? describeProperties(r.spec.properties) : 'unshaped'} (${s.why})`;
   }
 }

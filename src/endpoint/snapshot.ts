@@ -9,6 +9,7 @@ import { linkList, type Link } from '../netlink/link.js';
 import { neighList, ZERO_MAC } from '../netlink/neigh.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
 import type { EngineTunnelState } from '../dataplane/engine-client.js';
+import { qdiscList, type Qdisc } from '../netlink/tc.js';
 
 export interface NsView {
   byName: Map<string, Link>;
@@ -23,6 +24,8 @@ export interface NsView {
   routes: Map<number, Array<{ dst: string; via: string }>>;
   /** Node namespace only: visp-engine's tunnels by name (empty when no engine runs). */
   engine: Map<string, EngineTunnelState>;
+  /** ifindex → its qdiscs, when they were read (shaping is then checked; not read: not checked). */
+  qdiscs?: Map<number, Qdisc[]>;
 }
 
 export const emptyView = (): NsView => ({ byName: new Map(), byIndex: new Map(), byAlias: new Map(), addrs: new Map(), fdb: new Map(), routes: new Map(), engine: new Map() });
@@ -38,15 +41,24 @@ export function addLink(v: NsView, l: Link): void {
   }
 }
 
-export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: boolean; stats?: boolean; routes?: boolean } = {}, signal?: AbortSignal): Promise<NsView> {
+export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: boolean; stats?: boolean; routes?: boolean; qdiscs?: boolean } = {}, signal?: AbortSignal): Promise<NsView> {
   const v = emptyView();
-  const [links, addrs, fdb, r4, r6] = await Promise.all([
+  const [links, addrs, fdb, r4, r6, qdiscs] = await Promise.all([
     linkList(s, { stats: what.stats ?? false, ...(signal ? { signal } : {}) }),
     what.addrs ? addrList(s, signal) : Promise.resolve([]),
     what.fdb ? neighList(s, AF.BRIDGE, signal) : Promise.resolve([]),
     what.routes ? routeList(s, AF.INET, signal) : Promise.resolve([]),
     what.routes ? routeList(s, AF.INET6, signal) : Promise.resolve([]),
+    what.qdiscs ? qdiscList(s, signal ? { signal } : {}) : Promise.resolve(undefined),
   ]);
+  if (qdiscs) {
+    v.qdiscs = new Map();
+    for (const q of qdiscs) {
+      const list = v.qdiscs.get(q.index);
+      if (list) list.push(q);
+      else v.qdiscs.set(q.index, [q]);
+    }
+  }
   for (const r of [...r4, ...r6]) {
     if (r.protocol !== RTPROT_VISP || r.table !== RT_TABLE.MAIN || r.oif === undefined || !r.gateway) continue;
     const list = v.routes.get(r.oif) ?? [];

@@ -9,6 +9,8 @@ import type { Mark } from '../ownership.js';
 import { isTunnelKind, keyWord, kinds, layer2KindsOver, TUNNEL_KINDS, wordsOr } from '../tunnel/kinds.js';
 import type { TunnelKind, TunnelSpec } from '../tunnel/types.js';
 import { endpointNames, ID, ifnameProblem } from './names.js';
+import { propertiesProblem, shapedOnly, type LinkProperties } from '../shape/properties.js';
+import { shaperFor, type ShaperQdisc } from '../shape/tree.js';
 
 export interface EndpointSpec {
   slice: string;
@@ -49,6 +51,8 @@ export interface EndpointSpec {
   egress?: boolean;
   /** Routes in the experiment namespace through this link (an egress link's default route). */
   routes?: RouteVia[];
+  /** What this endpoint sends: shaped on the egress of its node-side tunnel devices (docs/links.md). Absent: unshaped. */
+  properties?: LinkProperties;
 }
 
 export interface RouteVia { dst: string; via: string }
@@ -72,6 +76,8 @@ export interface ResolvedEndpoint {
   /** The egress variant: addresses on the bridge in the node namespace, no veth. */
   nodeSide: boolean;
   routes: RouteVia[];
+  /** The qdiscs on each tunnel device's egress, root first; [] unshaped (src/shape/tree.ts). */
+  shaper: ShaperQdisc[];
 }
 
 const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
@@ -133,6 +139,11 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
   });
   if (nodeSide && routes.length) throw bad('routes', 'the egress end of a link has no experiment namespace to route in');
 
+  const props = shapedOnly(spec.properties);
+  const problem = props && propertiesProblem(props);
+  if (problem) throw bad(`properties.${problem.field}`, problem.why);
+  if (props && d.layer === 3) throw bad('properties', `${spec.kind} is layer 3: its device is the experiment's own interface; properties are shaped on a layer-2 link's node-side devices`);
+
   const names = endpointNames(spec.slice, spec.link);
   const multipoint = d.lan === 'multipoint';
   const lan = spec.lan ?? spec.remotes.length > 1;
@@ -149,5 +160,7 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
     addresses,
     nodeSide,
     routes,
+    // The tunnel devices carry the link's frames (inner Ethernet header included), whose size the MTU bounds.
+    shaper: shaperFor(props, mtu),
   };
 }

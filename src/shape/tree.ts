@@ -113,9 +113,9 @@ export function diffShaper(want: readonly ShaperQdisc[], have: readonly Qdisc[])
   const why: string[] = [];
   for (const w of want) {
     const h = have.find((q) => q.parent === w.parent && (w.parent !== TC_H.ROOT || q.handle !== 0));
-    const where = w.parent === TC_H.ROOT ? 'root' : `under ${name({ kind: 'tbf', handle: w.parent })}`;
-    if (!h) { why.push(`no ${w.kind} at the ${where}`); continue; }
-    if (h.kind !== w.kind || h.handle !== w.handle) { why.push(`${name(h)} at the ${where} → ${name(w)}`); continue; }
+    const where = w.parent === TC_H.ROOT ? 'at the root' : `under ${name({ kind: 'tbf', handle: w.parent })}`;
+    if (!h) { why.push(`no ${w.kind} ${where}`); break; }   // (what would hang under it is created with it: not listed)
+    if (h.kind !== w.kind || h.handle !== w.handle) { why.push(`${name(h)} ${where} → ${name(w)}`); break; }
     const d = w.kind === 'tbf' ? diffTbf(w.tbf, h.options && decodeTbf(h.options))
       : w.kind === 'netem' ? diffNetem(w.netem, h.options && decodeNetem(h.options))
         : w.kind === 'bfifo' ? (h.options?.length && h.options.readUInt32LE(0) === w.limit ? [] : [`limit ${h.options?.length ? h.options.readUInt32LE(0) : '?'} → ${w.limit} bytes`])

@@ -13,6 +13,11 @@
 //       ipv6: { prefix_length: 64 }
 //       mtu: 1400
 //       class: local            # public | local | private (default local)
+//       capacity: 100Mbit       # link properties, each direction (docs/links.md): capacity (bit/s),
+//       latency: 20ms           # one-way latency, jitter (± around it), loss, corruption,
+//       loss: 0.5%              # reorder (percentages)
+//       from:                   # per direction: what one endpoint sends, over the link's own
+//         r1: { capacity: 10Mbit }
 //     - id: upstream            # an egress link: one endpoint, the other end is an egress node
 //       endpoints: [r1]
 //       egress: { node: e1, routes: full }   # routes: default (the default) | full; default_route: false
@@ -37,7 +42,9 @@ import { ID, ID_RULE } from '../endpoint/names.js';
 import { InvalidSpecError } from '../errors.js';
 import { ConfigFile, describe } from '../config/reader.js';
 import { ADDRESS_CLASSES, type AddressClass } from '../ipam/types.js';
-import type { Addressing, Encapsulation, LinkMember, Topology, TopologyLink, TopologyNode } from '../controller/model.js';
+import type { Addressing, Encapsulation, LinkMember, LinkProperties, Topology, TopologyLink, TopologyNode } from '../controller/model.js';
+import { PROPERTY_NAMES, type PropertyName } from '../shape/properties.js';
+import { parsePercent, parseRate, parseTime } from '../shape/units.js';
 import { checkSliceId, validateTopology } from '../controller/validate.js';
 import { suggest } from '../suggest.js';
 import { ENCAPSULATIONS, type LabEgressNode, type TopologyFile } from './types.js';
@@ -202,7 +209,7 @@ class Reader {
     return cf.items(s).map((item, i) => {
       const path = `links[${i}]`, field = `topology.links[${i}]`;
       const m = cf.mapping(item, path, 'e.g. "{ endpoints: [r1, r2] }"');
-      cf.checkKeys(m, path, ['id', 'endpoints', 'encapsulation', 'ipv4', 'ipv6', 'mtu', 'class', 'egress']);
+      cf.checkKeys(m, path, ['id', 'endpoints', 'encapsulation', 'ipv4', 'ipv6', 'mtu', 'class', 'egress', ...PROPERTY_NAMES, 'from']);
       this.at(field, path, m);
 
       const eps = cf.sequence(this.required(m, path, 'endpoints'), `${path}.endpoints`);
@@ -248,8 +255,61 @@ class Reader {
       if (said.ipv4.said) link.ipv4 = said.ipv4.said;
       if (said.ipv6.said) link.ipv6 = said.ipv6.said;
       if (egress) link.egress = egress;
+      const props = this.properties(m, path, `${field}.properties`);
+      if (props) link.properties = props;
+      const fromNode = cf.get(m, path, 'from');
+      if (fromNode !== undefined) this.from(fromNode, `${path}.from`, field, members);
       return link;
     });
+  }
+
+  /**
+   * Properties written in mapping `m` (a link's, or one direction's under
+   * `from`), in the model's units; undefined when none is written. Each is
+   * placed, so a validator's refusal names it in the file.
+   */
+  private properties(m: YAMLMap<unknown, unknown>, path: string, field: string): LinkProperties | undefined {
+    const cf: ConfigFile = this.cf;
+    const out: LinkProperties = {};
+    for (const k of PROPERTY_NAMES) {
+      const v = cf.get(m, path, k);
+      if (v === undefined) continue;
+      this.at(`${field}.${k}`, `${path}.${k}`, v);
+      out[k] = this.property(v, `${path}.${k}`, k);
+    }
+    if (!Object.keys(out).length) return undefined;
+    this.at(field, path, m);
+    return out;
+  }
+
+  /** One property value: "100Mbit", "20ms", "0.5%" (0 alone is zero). */
+  private property(node: Node, path: string, k: PropertyName): number {
+    const v = isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number') ? String(node.value) : undefined;
+    if (v === undefined) this.cf.fail(node, path, `expected ${k === 'capacity' ? 'a rate such as 100Mbit' : k === 'latency' || k === 'jitter' ? 'a time such as 20ms' : 'a percentage such as 0.5%'}, got ${describe(node)}`);
+    const r = k === 'capacity' ? parseRate(v) : k === 'latency' || k === 'jitter' ? parseTime(v) : parsePercent(v);
+    if (typeof r === 'string') this.cf.fail(node, path, r);
+    return r;
+  }
+
+  /** `from: { r1: { capacity: 10Mbit } }`: per direction, what that endpoint sends (its member's properties). */
+  private from(node: Node, path: string, field: string, members: LinkMember[]): void {
+    const cf: ConfigFile = this.cf;
+    const m = cf.mapping(node, path, 'properties per sending endpoint, e.g. "{ r1: { capacity: 10Mbit } }"');
+    for (const pair of m.items) {
+      const keyNode = pair.key as Node;
+      const rid = this.name(keyNode, path, 'a router id');
+      const j = members.findIndex((mb) => mb.node === rid);
+      if (j < 0) {
+        const ids = members.map((mb) => mb.node);
+        const near = suggest(rid, ids);
+        cf.fail(keyNode, `${path}.${rid}`, `"${rid}" is not an endpoint of this link (${ids.join(', ')})${near ? ` (did you mean "${near}"?)` : ''}`);
+      }
+      const dp = `${path}.${rid}`;
+      const v = cf.mapping(cf.resolve(pair.value as Node | null), dp, 'e.g. "{ capacity: 10Mbit, latency: 5ms }"');
+      cf.checkKeys(v, dp, PROPERTY_NAMES);
+      const props = this.properties(v, dp, `${field}.members[${j}].properties`);
+      if (props) members[j]!.properties = props;
+    }
   }
 
   /** { node: e1, routes: default | full, default_route: true | false } */
