@@ -23,6 +23,7 @@ import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
 import { AgentEgress } from './egress.js';
 import { chooseUnderlay } from './underlay.js';
 import { underlayMtus } from './underlay-mtu.js';
+import { shaperSupport, type ShaperSupport } from '../shape/probe.js';
 export type { DesiredEndpoint };
 
 export type EndpointState = 'ready' | 'failed' | 'stopped' | 'configuring';
@@ -102,14 +103,14 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
    * underlay.ts from the controller's address (without one: as for a
    * controller on this machine).
    */
-  async identity(underlayOverride?: string[], controller?: string): Promise<{ underlay: string[]; underlayMtu: Record<string, number>; capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }> }> {
+  async identity(underlayOverride?: string[], controller?: string): Promise<{ underlay: string[]; underlayMtu: Record<string, number>; capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }>; shapers: ShaperSupport[] }> {
     const underlay = await chooseUnderlay({
       controller: controller ?? 'unix:', ...(underlayOverride?.length ? { given: underlayOverride } : {}),
       ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.log ? { log: this.opts.log } : {}),
     });
     const caps = await capabilities();
     const underlayMtu = await underlayMtus(underlay, this.opts.netns);
-    return { underlay, underlayMtu, capabilities: Object.values(caps).map((c) => ({ ...c })) };
+    return { underlay, underlayMtu, capabilities: Object.values(caps).map((c) => ({ ...c })), shapers: await shaperSupport() };
   }
 
   /** Namespaces no slice may use on this node (the node's own, every one visp did not create): for Register and every report. */

@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { AgentCore, type Desired, type Report } from '../agent/agent.js';
 import { capabilityToPb, endpointFromPb, stateToPb } from './convert.js';
+import { shaperSupportToPb } from './shape-convert.js';
 import { desiredFromPb, statusToPb } from './egress-convert.js';
 import { visp } from './proto.js';
 import { CertificateFiles, channelCredentials, TLS_CHANNEL_OPTIONS } from './tls.js';
@@ -101,7 +102,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
     void core.reservedNamespaces().catch((e: Error) => { log(`reserved namespaces: ${e.message}`); return [] as string[]; }).then((names) => {
       if (stream !== s) return;
       s.write({ register: { node: nodeName, underlayAddresses: id.underlay, underlayMtus: id.underlayMtu, version: 'visp 0.1.0',
-        capabilities: id.capabilities.map(capabilityToPb), reservedNamespaces: { names } } });
+        capabilities: id.capabilities.map(capabilityToPb), reservedNamespaces: { names }, shapers: id.shapers.map(shaperSupportToPb) } });
     });
   };
   dial();

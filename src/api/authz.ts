@@ -32,6 +32,7 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'Links.PerformOperationalAction': ['am', 'operator'],
   'Links.Delete': ['am'],
   'Links.Shutdown': ['am', 'operator'],
+  'Links.SetLinkProperties': ['am', 'operator'],
   'Operator.ListNodes': READERS,
   'Operator.ListSlices': READERS,
   'Operator.ListTunnels': READERS,
@@ -40,13 +41,14 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'Operator.ListBgp': READERS,
   'Operator.Plan': READERS,
   'Operator.SetEgressNode': ['operator'],
+  'Operator.SetLinkProperties': ['operator'],
   'Agent.Connect': ['node'],
 };
 
 /** Calls that change state: each is written to the audit log. */
 export const MUTATING: ReadonlySet<string> = new Set([
   'Links.Allocate', 'Links.Provision', 'Links.Renew', 'Links.PerformOperationalAction', 'Links.Delete', 'Links.Shutdown',
-  'Operator.SetEgressNode', 'Agent.Connect',
+  'Operator.SetEgressNode', 'Agent.Connect', 'Links.SetLinkProperties', 'Operator.SetLinkProperties',
 ]);
 
 export function callerOf(identity: Identity, peer: string): Caller {

@@ -32,6 +32,7 @@ import type { Manifest, Topology } from '../controller/model.js';
 import { toServiceError } from './errors.js';
 import { callSignal, type CancellableCall } from './call-signal.js';
 import { configFromPb, configToPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
+import { propertiesChangeFromPb, shapersFromPb, shaperSupportToPb } from './shape-convert.js';
 import type { SetEgressNodeRequest__Output } from './gen/visp/v1/SetEgressNodeRequest.js';
 import { LAB_POOLS } from './lab-pools.js';
 import { LOADER_OPTIONS, visp } from './proto.js';
@@ -204,6 +205,11 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         path: ['manifest', 'slivers'], items: m.slivers, toPb: (x, i) => sliverToPb(x, alloc, `slivers[${i}]`),
       });
     };
+    /** Links.SetLinkProperties (an AM, its own slices) and Operator.SetLinkProperties (any slice): one handler. */
+    const setLinkProperties = (method: string) => unary(method, bySlice, async (r: { slice: string }, scope) => {
+      const { slice, change } = propertiesChangeFromPb(r);
+      return manifestReply('SetLinkPropertiesResponse', await controller.setLinkProperties(slice, change, scope));
+    });
     const server = new grpc.Server({
       // The request size limit is ours (checked before decoding, named, audited: decode.ts); this is the transport's hard cap.
       'grpc.max_receive_message_length': Math.max(limits.requestBytes, 64 << 20),
@@ -217,7 +223,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         return { api: 'visp.v1', geniApi: 3, software: v.software, encapsulations: v.encapsulations.map(encapToPb) };
       }),
       ListResources: unary('Links.ListResources', none, () => ({
-        nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb) })),
+        nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb), shapers: n.shapers.map(shaperSupportToPb) })),
       })),
       Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope, _caller, signal) => {
         const topology = await topologyOf(r, signal);
@@ -231,6 +237,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope))),
       Delete: unary('Links.Delete', bySlice, async (r: { slice: string }, scope) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope))),
       Shutdown: unary('Links.Shutdown', bySlice, async (r: { slice: string }, scope) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope))),
+      SetLinkProperties: setLinkProperties('Links.SetLinkProperties'),
     } as grpc.UntypedServiceImplementation);
 
     const tunnelToPb = (t: Awaited<ReturnType<Controller['listTunnels']>>[number]): Record<string, unknown> => ({
@@ -243,7 +250,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       ListNodes: unary('Operator.ListNodes', none, () => ({
         nodes: controller.listNodes().map((n) => ({
           name: n.name, connected: n.connected, lastSeen: iso(n.lastSeen), underlayAddresses: n.underlay, endpoints: n.endpoints,
-          capabilities: n.capabilities.map(capabilityToPb),
+          capabilities: n.capabilities.map(capabilityToPb), shapers: (n.shapers ?? []).map(shaperSupportToPb),
         })),
       })),
       ListSlices: unary('Operator.ListSlices', none, async () => ({
@@ -299,6 +306,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         const p = await controller.plan({ slice: r.slice, topology: (await topologyOf(r))!, ...(r.endTime ? { endTime: r.endTime } : {}) });
         return manifestReply('PlanResponse', p.manifest, { nodes: p.nodes.map((n) => ({ node: n.node, steps: n.steps, error: n.error ?? '' })) });
       }),
+      SetLinkProperties: setLinkProperties('Operator.SetLinkProperties'),
     } as grpc.UntypedServiceImplementation);
 
     server.addService(tolerant(pkg.visp.v1.Agent.service) /* a big node's report is large; agents are our own */, {
@@ -411,7 +419,7 @@ function agentStream(
             await controller.agentConnected({
               node: claimed, underlay: m.register.underlayAddresses, capabilities: m.register.capabilities.map((c, i) => capabilityFromPb(c, `register.capabilities[${i}]`)),
               ...(m.register.reservedNamespaces ? { reservedNamespaces: m.register.reservedNamespaces.names } : {}),
-              underlayMtu: m.register.underlayMtus,
+              underlayMtu: m.register.underlayMtus, shapers: shapersFromPb(m.register.shapers, 'register.shapers'),
             }, session);
           } catch (e) {
             audit(claimed, e);

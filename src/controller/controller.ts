@@ -24,6 +24,8 @@ import { endpointState, manifestPaced, type EndpointReport, type NodeReport } fr
 import { Pacer } from '../ipam/pacer.js';
 import { throwIfCancelled } from '../errors.js';
 import { checkSliceId, ID, parseEndTime, validateRequest } from './validate.js';
+import { withLinkProperties, type PropertiesChange } from './shaping.js';
+import { describeProperties } from '../shape/properties.js';
 
 /** Puts (a value) and deletes (undefined) of the controller's records. */
 type Entries = ReadonlyArray<readonly [string, unknown]>;
@@ -156,10 +158,10 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     return { software: this.version, encapsulations: [...TUNNEL_KINDS] };
   }
 
-  listResources(): Array<{ name: string; connected: boolean; underlay: string[]; encapsulations: TunnelKind[] }> {
+  listResources(): Array<{ name: string; connected: boolean; underlay: string[]; encapsulations: TunnelKind[]; shapers: NonNullable<NodeRecord['shapers']> }> {
     return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => ({
       name: n.name, connected: this.sessions.has(n.name), underlay: n.underlay,
-      encapsulations: n.capabilities.filter((c) => c.supported).map((c) => c.kind),
+      encapsulations: n.capabilities.filter((c) => c.supported).map((c) => c.kind), shapers: n.shapers ?? [],
     }));
   }
 
@@ -288,6 +290,21 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       await this.commitSlice(next);
       this.emitEvent('action', { slice, message: `${action} ${[...chosen].join(', ')}` });
       this.pushAll(nodesOf(next));
+      return this.view(next);
+    });
+  }
+
+  /** A link's properties changed at run time (docs/links.md): the record now, the shapers in place on the nodes next. */
+  setLinkProperties(slice: string, change: PropertiesChange, scope: Scope = ALL): Promise<Manifest> {
+    checkSliceId(slice);
+    return this.queue.run(`slice/${slice}`, async () => {
+      const s = this.get(slice, scope);
+      if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down`, { field: 'slice' });
+      const next = { ...withLinkProperties(s, change, this.nodes, (n) => this.sessions.has(n)), generation: this.bump() };
+      await this.commitSlice(next);
+      const l = next.links.find((x) => x.id === change.link)!;
+      this.emitEvent('properties', { slice, link: change.link, message: l.endpoints.map((e) => `${e.node}: ${describeProperties(e.properties)}`).join('; ') });
+      if (next.state === 'provisioned') this.pushAll(nodesOf(next));
       return this.view(next);
     });
   }
@@ -425,7 +442,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
    * connection replaces it and the old stream is closed with the reason.
    * An underlay address that links on this node use may not disappear.
    */
-  async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities']; reservedNamespaces?: string[]; underlayMtu?: Record<string, number> }, session: AgentSession): Promise<void> {
+  async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities']; reservedNamespaces?: string[]; underlayMtu?: Record<string, number>; shapers?: NodeRecord['shapers'] }, session: AgentSession): Promise<void> {
     if (!ID.test(reg.node)) throw new InvalidSpecError(`register.node: ${JSON.stringify(reg.node)} is not a node name`, { field: 'node' });
     let replaced: AgentSession | undefined;
     await this.queue.run(`node/${reg.node}`, async () => {
@@ -440,7 +457,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       if (inUse.length) {
         throw new IncompatibleStateError(`register.underlay_addresses: links on node ${reg.node} use ${inUse.join(', ')}, which this agent does not offer (${reg.underlay.join(', ') || 'none'}); restore the address or delete those slices`, { field: 'underlay_addresses' });
       }
-      const rec: PlacementNode = { name: reg.node, underlay: reg.underlay, capabilities: reg.capabilities, lastSeen: this.clock.now(), ...checkUnderlayMtus(reg.underlay, reg.underlayMtu) };
+      const rec: PlacementNode = { name: reg.node, underlay: reg.underlay, capabilities: reg.capabilities, ...(reg.shapers?.length ? { shapers: reg.shapers } : {}), lastSeen: this.clock.now(), ...checkUnderlayMtus(reg.underlay, reg.underlayMtu) };
       await this.save(K.node(reg.node), rec);
       this.nodes.set(reg.node, rec);
       this.sessions.set(reg.node, session);

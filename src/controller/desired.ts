@@ -38,6 +38,7 @@ export function endpointSpecOf(s: SliceRecord, l: LinkRecord, e: EndpointRecord)
     adminDown: l.stopped, restart: l.restart,
     ...(e === egressEnd ? { egress: true } : {}),
     ...(routes.length ? { routes } : {}),
+    ...(e.properties ? { properties: e.properties } : {}),
   };
 }
 

@@ -12,6 +12,8 @@ import type { TunnelKind } from '../tunnel/types.js';
 import type { Pacer } from '../ipam/pacer.js';
 import type { LinkChoice, LinkSpec, SliceAllocation, SliceSpec } from '../ipam/types.js';
 import { EGRESS_MEMBER, type LinkRecord, type NodeRecord, type Topology, type TopologyLink } from './model.js';
+import { checkShaping, memberProperties } from './shaping.js';
+import { isShaped } from './validate.js';
 
 /** Underlay MTU of an address its node did not report one for (an agent from before it did). */
 export const UNDERLAY_MTU = 1500;
@@ -122,7 +124,9 @@ function linkPlacer(slice: string, t: Topology, nodes: ReadonlyMap<string, Place
       if (other !== undefined) throw bad(`${f}.members[${j}].node`, `members ${other} and ${j} are on the same physical node (${r.name}); a link joins different nodes`);
       seen.set(r.name, j);
     });
-    const ways = waysFor(l, recs, lan, connected, f);
+    // A shaped link needs a layer-2 kind, as a LAN does (auto then picks one), and nodes that can shape it.
+    const ways = waysFor(l, recs, lan || isShaped(l), connected, f);
+    checkShaping(l, recs, connected, f);
     const members = recs.map((r, j) => {
       const m = l.members[j];
       // The egress end: no experiment namespace; its "interface" is the link's bridge on the egress node.
@@ -293,7 +297,8 @@ function linkRecordOf(a: SliceAllocation): (p: PlacedLink) => LinkRecord {
         const addresses: string[] = [];
         if (ia.ipv4) addresses.push(ia.ipv4);
         if (ia.ipv6) addresses.push(ia.ipv6);
-        return { node: m.node, physicalNode: m.physicalNode, netns: m.netns, ifname: m.ifname, underlay: way.underlays[j]!, addresses };
+        const properties = memberProperties(p.link, j);
+        return { node: m.node, physicalNode: m.physicalNode, netns: m.netns, ifname: m.ifname, underlay: way.underlays[j]!, addresses, ...(properties ? { properties } : {}) };
       }),
       stopped: false,
       restart: 0,

@@ -9,7 +9,7 @@ import { InvalidSpecError } from '../errors.js';
 import { ID, ID_RULE, ifnameProblem } from '../endpoint/names.js';
 import { suggest } from '../suggest.js';
 import { isLayer3, LAYER2_KINDS, wordsOr } from '../tunnel/kinds.js';
-import { effectiveProperties, propertiesProblem, shapedOnly, type LinkProperties } from '../shape/properties.js';
+import { effectiveProperties, propertiesProblem, PROPERTY_FIELD, shapedOnly, type LinkProperties } from '../shape/properties.js';
 import type { SliceRequest, Topology, TopologyLink } from './model.js';
 
 export { ID };
@@ -127,7 +127,7 @@ export function validateTopology(t: Topology | undefined, field = 'topology'): a
       if (a.prefixLength > max || a.prefixLength < min) throw bad(`${f}.${fam}.prefix_length`, `/${a.prefixLength} is outside /${min}–/${max}`);
     }
     if (!l.ipv4 && !l.ipv6) throw bad(f, 'neither ipv4 nor ipv6 is enabled');
-    checkProperties(l, f);
+    checkLinkProperties(l, f);
     const seen = new Set<string>();
     l.members.forEach((m, j) => {
       const mf = `${f}.members[${j}]`;
@@ -164,19 +164,21 @@ export function validateTopology(t: Topology | undefined, field = 'topology'): a
  * experiment: on a layer-2 link's node-side devices (a layer-3 tunnel device
  * lives in the experiment's namespace, where its owner could lift a shaper).
  */
-function checkProperties(l: TopologyLink, f: string): void {
+export function checkLinkProperties(l: Pick<TopologyLink, 'properties' | 'members' | 'encapsulation'>, f: string): void {
   const check = (p: LinkProperties | undefined, pf: string): void => {
     const problem = p && propertiesProblem(p);
-    if (problem) throw bad(`${pf}.${problem.field}`, problem.why);
+    if (problem) throw bad(`${pf}.${PROPERTY_FIELD[problem.field]}`, problem.why);
   };
   check(l.properties, `${f}.properties`);
   // A member's own fields are judged with the link's they complete (its jitter against the link's latency).
   l.members.forEach((m, j) => { if (m.properties) check(effectiveProperties(l.properties, m.properties), `${f}.members[${j}].properties`); });
-  const shaped = !!shapedOnly(l.properties) || l.members.some((m) => shapedOnly(m.properties));
-  if (shaped && isLayer3(l.encapsulation)) {
+  if (isShaped(l) && isLayer3(l.encapsulation)) {
     throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3: its device is the experiment's own interface, where a shaper could be lifted; a link with properties needs ${wordsOr(LAYER2_KINDS)} (or auto)`);
   }
 }
+
+/** A link with properties (on the link, or a member's own). */
+export const isShaped = (l: Pick<TopologyLink, 'properties' | 'members'>): boolean => !!shapedOnly(l.properties) || l.members.some((m) => !!shapedOnly(m.properties));
 
 export function validateRequest(r: SliceRequest, now: number): number {
   checkSliceId(r.slice);

@@ -9,7 +9,7 @@ import type { Mark } from '../ownership.js';
 import { isTunnelKind, keyWord, kinds, layer2KindsOver, TUNNEL_KINDS, wordsOr } from '../tunnel/kinds.js';
 import type { TunnelKind, TunnelSpec } from '../tunnel/types.js';
 import { endpointNames, ID, ifnameProblem } from './names.js';
-import { propertiesProblem, shapedOnly, type LinkProperties } from '../shape/properties.js';
+import { propertiesProblem, PROPERTY_FIELD, shapedOnly, type LinkProperties } from '../shape/properties.js';
 import { shaperFor, type ShaperQdisc } from '../shape/tree.js';
 
 export interface EndpointSpec {
@@ -141,7 +141,7 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
 
   const props = shapedOnly(spec.properties);
   const problem = props && propertiesProblem(props);
-  if (problem) throw bad(`properties.${problem.field}`, problem.why);
+  if (problem) throw bad(`properties.${PROPERTY_FIELD[problem.field]}`, problem.why);
   if (props && d.layer === 3) throw bad('properties', `${spec.kind} is layer 3: its device is the experiment's own interface; properties are shaped on a layer-2 link's node-side devices`);
 
   const names = endpointNames(spec.slice, spec.link);

@@ -10,7 +10,7 @@ import { netnsAdd, netnsDel } from '../netlink/netns.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import { qdiscDel, qdiscReplace, TC_H } from '../netlink/tc.js';
 import { linkGet, linkSet } from '../netlink/link.js';
-import { qdiscsNeeded, netemFields, type LinkProperties } from './properties.js';
+import { qdiscsNeeded, netemFields, PROPERTY_FIELD, type LinkProperties, type PropertyName } from './properties.js';
 import { qdiscSpecOf, shaperFor, type ShaperQdisc } from './tree.js';
 
 export const SHAPER_QDISCS = ['tbf', 'netem', 'blackhole'] as const;
@@ -67,12 +67,12 @@ export const shaperSupport = (): Promise<ShaperSupport[]> => (once ??= probeShap
  * or undefined. Names the property, the qdisc and its kernel module.
  * Unknown support (a node that did not report it) is not a refusal.
  */
-export function shapingRefusal(p: LinkProperties | undefined, support: readonly ShaperSupport[] | undefined): { property: string; why: string } | undefined {
+export function shapingRefusal(p: LinkProperties | undefined, support: readonly ShaperSupport[] | undefined): { property: PropertyName; why: string } | undefined {
   if (!support) return undefined;
   for (const q of qdiscsNeeded(p)) {
     const s = support.find((x) => x.qdisc === q);
     if (!s || s.supported) continue;
-    const property = q === 'netem' ? netemFields(p)[0]! : q === 'tbf' ? 'capacity' : 'loss';
+    const property: PropertyName = q === 'netem' ? netemFields(p)[0]! : q === 'tbf' ? 'capacity' : 'loss';
     return { property, why: `${property} needs the kernel's ${q} qdisc (module ${QDISC_MODULE[q]}, which does ${QDISC_ROLE[q]}): ${s.reason ?? 'not available'}` };
   }
   return undefined;
@@ -81,5 +81,5 @@ export function shapingRefusal(p: LinkProperties | undefined, support: readonly 
 /** The agent's own check, the FAILED_PRECONDITION kind of error (like a missing tunnel module). */
 export function assertShapeable(p: LinkProperties | undefined, support: readonly ShaperSupport[]): void {
   const r = shapingRefusal(p, support);
-  if (r) throw new IncompatibleStateError(`properties.${r.property}: ${r.why}`, { field: `properties.${r.property}` });
+  if (r) throw new IncompatibleStateError(`properties.${PROPERTY_FIELD[r.property]}: ${r.why}`, { field: `properties.${PROPERTY_FIELD[r.property]}` });
 }

@@ -25,6 +25,10 @@ export interface LinkProperties {
 
 export const PROPERTY_NAMES = ['capacity', 'latency', 'jitter', 'loss', 'corruption', 'reorder'] as const;
 export type PropertyName = typeof PROPERTY_NAMES[number];
+/** Each property's field in the API (proto/visp/v1/types.proto LinkProperties), which errors name. */
+export const PROPERTY_FIELD: Readonly<Record<PropertyName, string>> = {
+  capacity: 'capacity_bps', latency: 'latency_us', jitter: 'jitter_us', loss: 'loss', corruption: 'corruption', reorder: 'reorder',
+};
 
 /** Capacity bounds, bit/s: below 8 kbit/s a full frame takes seconds; above 10 Tbit/s no node sends. */
 export const CAPACITY_RANGE = [8_000, 10_000_000_000_000] as const;

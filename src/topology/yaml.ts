@@ -43,7 +43,7 @@ import { InvalidSpecError } from '../errors.js';
 import { ConfigFile, describe } from '../config/reader.js';
 import { ADDRESS_CLASSES, type AddressClass } from '../ipam/types.js';
 import type { Addressing, Encapsulation, LinkMember, LinkProperties, Topology, TopologyLink, TopologyNode } from '../controller/model.js';
-import { PROPERTY_NAMES, type PropertyName } from '../shape/properties.js';
+import { PROPERTY_FIELD, PROPERTY_NAMES, type PropertyName } from '../shape/properties.js';
 import { parsePercent, parseRate, parseTime } from '../shape/units.js';
 import { checkSliceId, validateTopology } from '../controller/validate.js';
 import { suggest } from '../suggest.js';
@@ -274,7 +274,7 @@ class Reader {
     for (const k of PROPERTY_NAMES) {
       const v = cf.get(m, path, k);
       if (v === undefined) continue;
-      this.at(`${field}.${k}`, `${path}.${k}`, v);
+      this.at(`${field}.${PROPERTY_FIELD[k]}`, `${path}.${k}`, v);
       out[k] = this.property(v, `${path}.${k}`, k);
     }
     if (!Object.keys(out).length) return undefined;
