@@ -120,7 +120,7 @@ export function diffShaper(want: readonly ShaperQdisc[], have: readonly Qdisc[])
       : w.kind === 'netem' ? diffNetem(w.netem, h.options && decodeNetem(h.options))
         : w.kind === 'bfifo' ? (h.options?.length && h.options.readUInt32LE(0) === w.limit ? [] : [`limit ${h.options?.length ? h.options.readUInt32LE(0) : '?'} → ${w.limit} bytes`])
           : [];
-    why.push(...d.map((x) => `${name(w)}: ${x}`));
+    why.push(...d.map((x) => `${name(w)} ${x}`));
   }
   // Anything else on the device hangs under one of ours (or under what is being replaced): only a fresh tree drops it.
   // (One at a wanted qdisc's place is replaced by it; one under a qdisc that is replaced goes with that one.)

@@ -121,7 +121,7 @@ describe.skipIf(kernelSkipReason)('link properties on the real kernel', () => {
     // …and a value changed by hand is set back in place.
     spawnSync('tc', ['-n', u.a, 'qdisc', 'change', 'dev', vt, 'root', 'handle', '1:', 'tbf', 'rate', '1mbit', 'burst', '5000', 'limit', '100000']);
     const r2 = ok(await A.reconcile([sa]));
-    expect(r2[0]!.steps.join()).toMatch(/tbf 1:: rate 1000000 → 20000000 bit\/s/);
+    expect(r2[0]!.steps.join()).toMatch(/tbf 1: rate 1000000 → 20000000 bit\/s/);
     expect(devices()).toEqual(before);
   });
 
