@@ -24,6 +24,7 @@ import { AgentEgress } from './egress.js';
 import { chooseUnderlay } from './underlay.js';
 import { underlayMtus } from './underlay-mtu.js';
 import { shaperSupport, type ShaperSupport } from '../shape/probe.js';
+import { underlayCapacity, type UnderlayCapacity } from './underlay-capacity.js';
 export type { DesiredEndpoint };
 
 export type EndpointState = 'ready' | 'failed' | 'stopped' | 'configuring';
@@ -103,14 +104,15 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
    * underlay.ts from the controller's address (without one: as for a
    * controller on this machine).
    */
-  async identity(underlayOverride?: string[], controller?: string): Promise<{ underlay: string[]; underlayMtu: Record<string, number>; capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }>; shapers: ShaperSupport[] }> {
+  async identity(underlayOverride?: string[], controller?: string, capacity?: UnderlayCapacity): Promise<{ underlay: string[]; underlayMtu: Record<string, number>; capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }>; shapers: ShaperSupport[]; underlayCapacity?: number }> {
     const underlay = await chooseUnderlay({
       controller: controller ?? 'unix:', ...(underlayOverride?.length ? { given: underlayOverride } : {}),
       ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.log ? { log: this.opts.log } : {}),
     });
     const caps = await capabilities();
     const underlayMtu = await underlayMtus(underlay, this.opts.netns);
-    return { underlay, underlayMtu, capabilities: Object.values(caps).map((c) => ({ ...c })), shapers: await shaperSupport() };
+    const bps = await underlayCapacity(underlay, capacity, this.opts.netns);
+    return { underlay, underlayMtu, capabilities: Object.values(caps).map((c) => ({ ...c })), shapers: await shaperSupport(), ...(bps ? { underlayCapacity: bps } : {}) };
   }
 
   /** Namespaces no slice may use on this node (the node's own, every one visp did not create): for Register and every report. */

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AgentCore, type Desired, type Report } from '../agent/agent.js';
 import { capabilityToPb, endpointFromPb, stateToPb } from './convert.js';
 import { shaperSupportToPb } from './shape-convert.js';
+import type { UnderlayCapacity } from '../agent/underlay-capacity.js';
 import { desiredFromPb, statusToPb } from './egress-convert.js';
 import { visp } from './proto.js';
 import { CertificateFiles, channelCredentials, TLS_CHANNEL_OPTIONS } from './tls.js';
@@ -22,6 +23,8 @@ export interface AgentOptions {
   tls?: TlsFiles;
   tlsRefreshMs?: number;
   underlay?: string[];
+  /** What the underlay carries, for guaranteed links (docs/links.md): bit/s, 'none', or 'auto' (default: the devices' speed). */
+  underlayCapacity?: UnderlayCapacity;
   /** Run against this namespace instead of the process's own (tests, one-process labs). */
   netns?: string;
   reconcileIntervalMs?: number;
@@ -40,7 +43,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
   }
   const core = new AgentCore({ name: nodeName, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
   await core.start();
-  const id = await core.identity(opts.underlay, opts.controller);
+  const id = await core.identity(opts.underlay, opts.controller, opts.underlayCapacity);
   const { pkg } = visp();
   const newClient = (): InstanceType<typeof pkg.visp.v1.Agent> =>
     new pkg.visp.v1.Agent(opts.controller, certs ? channelCredentials(certs) : grpc.credentials.createInsecure(), certs ? TLS_CHANNEL_OPTIONS : {});
@@ -102,7 +105,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
     void core.reservedNamespaces().catch((e: Error) => { log(`reserved namespaces: ${e.message}`); return [] as string[]; }).then((names) => {
       if (stream !== s) return;
       s.write({ register: { node: nodeName, underlayAddresses: id.underlay, underlayMtus: id.underlayMtu, version: 'visp 0.1.0',
-        capabilities: id.capabilities.map(capabilityToPb), reservedNamespaces: { names }, shapers: id.shapers.map(shaperSupportToPb) } });
+        capabilities: id.capabilities.map(capabilityToPb), reservedNamespaces: { names }, shapers: id.shapers.map(shaperSupportToPb), underlayCapacityBps: id.underlayCapacity ?? 0 } });
     });
   };
   dial();

@@ -24,7 +24,7 @@ import { openSqliteStoreThreaded } from '../store/sqlite-thread.js';
 import type { Store } from '../store/types.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import type { TunnelKind } from '../tunnel/types.js';
-import { actionFromPb, allocationToPb, capabilityFromPb, capabilityToPb, encapToPb, endpointToPb, iso, linkFromPb, manifestToPb, sliverToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
+import { actionFromPb, allocationToPb, badInput, bps, capabilityFromPb, capabilityToPb, encapToPb, endpointToPb, iso, linkFromPb, manifestToPb, sliverToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
 import { encodePaced, passEncoded, type Encoded } from './encode.js';
 import { decodeItems, deferItems, deferredCount } from './bulk-decode.js';
 import { Pacer } from '../ipam/pacer.js';
@@ -223,7 +223,8 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         return { api: 'visp.v1', geniApi: 3, software: v.software, encapsulations: v.encapsulations.map(encapToPb) };
       }),
       ListResources: unary('Links.ListResources', none, () => ({
-        nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb), shapers: n.shapers.map(shaperSupportToPb) })),
+        nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb), shapers: n.shapers.map(shaperSupportToPb),
+          underlayCapacityBps: n.capacity, availableSendBps: n.available.send, availableReceiveBps: n.available.receive })),
       })),
       Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope, _caller, signal) => {
         const topology = await topologyOf(r, signal);
@@ -420,6 +421,7 @@ function agentStream(
               node: claimed, underlay: m.register.underlayAddresses, capabilities: m.register.capabilities.map((c, i) => capabilityFromPb(c, `register.capabilities[${i}]`)),
               ...(m.register.reservedNamespaces ? { reservedNamespaces: m.register.reservedNamespaces.names } : {}),
               underlayMtu: m.register.underlayMtus, shapers: shapersFromPb(m.register.shapers, 'register.shapers'),
+              ...(m.register.underlayCapacityBps ? { underlayCapacity: bps(m.register.underlayCapacityBps, 'register.underlay_capacity_bps', badInput) } : {}),
             }, session);
           } catch (e) {
             audit(claimed, e);

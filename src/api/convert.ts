@@ -180,6 +180,9 @@ function whole(v: unknown, field: string, max: number, refuse: Refuse): number {
   return v;
 }
 
+/** A bit/s figure (uint64) for a message. */
+export const bps = (v: unknown, field: string, refuse: Refuse = badOutput): number => whole(v, field, Number.MAX_SAFE_INTEGER, refuse);
+
 function real(v: unknown, field: string, refuse: Refuse): number {
   if (v === undefined || v === null) return 0;
   if (typeof v !== 'number' || !Number.isFinite(v)) throw refuse(field, `expected a number, got ${shown(v)}`);
@@ -262,6 +265,7 @@ export function linkFromPb(x: unknown, f: string): TopologyLink {
     ...(on4 ? { ipv4: v4 } : !on6 ? { ipv4: {} } : {}),
     ...(on6 ? { ipv6: v6 } : {}),
     ...(properties ? { properties } : {}),
+    ...(flag(l.guaranteed, `${f}.guaranteed`) ? { guaranteed: true } : {}),
   };
 }
 
@@ -332,6 +336,10 @@ export function manifestToPb(m: Manifest): PbManifest {
       return { addressClass: classToPb(b.addressClass as AddressClass, `${f}.address_class`), prefix: text(b.prefix, `${f}.prefix`, badOutput), pool: text(b.pool, `${f}.pool`, badOutput) };
     }, badOutput),
     slivers: list(r.slivers, 'slivers', (x, f) => sliverToPb(x as Manifest['slivers'][number], alloc, f), badOutput),
+    reservations: list(r.reservations, 'reservations', (x, f) => {
+      const v = required(x, f, badOutput);
+      return { node: text(v.node, `${f}.node`, badOutput), sendBps: bps(v.send, `${f}.send_bps`, badOutput), receiveBps: bps(v.receive, `${f}.receive_bps`, badOutput) };
+    }, badOutput),
   };
 }
 
@@ -344,6 +352,7 @@ export function sliverToPb(s: Manifest['slivers'][number], alloc: ReturnType<typ
     ipv4Subnet: text(l.ipv4Subnet, `${f}.ipv4_subnet`, badOutput), ipv6Subnet: text(l.ipv6Subnet, `${f}.ipv6_subnet`, badOutput),
     addressClass: classToPb(l.addressClass, `${f}.address_class`),
     allocationState: alloc, operationalState: stateToPb(s.state, `${f}.operational_state`), error: text(s.error, `${f}.error`, badOutput),
+    guaranteed: l.guaranteed === true,
     endpoints: list(s.endpoints, `${f}.endpoints`, (y, ef) => {
       const e = required(y, ef, badOutput) as unknown as Manifest['slivers'][number]['endpoints'][number];
       const t = (v: unknown, k: string): string => text(v, `${ef}.${k}`, badOutput);

@@ -4,7 +4,9 @@
 // stop cleanly on SIGINT/SIGTERM.
 import { startAgent } from '../api/agent-client.js';
 import { startController } from '../api/controller-server.js';
-import { agentOptions, readAgentConfig } from '../config/agent.js';
+import { agentOptions, parseUnderlayCapacity, readAgentConfig } from '../config/agent.js';
+import type { UnderlayCapacity } from '../agent/underlay-capacity.js';
+import { InvalidSpecError } from '../errors.js';
 import type { TlsFiles } from '../config/common.js';
 import { controllerOptions, DEFAULT_LISTEN, DEFAULT_STORE, readControllerConfig } from '../config/controller.js';
 import { command, duration, parse } from './args.js';
@@ -78,6 +80,7 @@ export const AGENT = command({
     controller: { type: 'string', value: 'ADDR', help: 'the controller: host:port or unix:/path' },
     node: { type: 'string', value: 'NAME', help: 'this node\'s name (default: the name in its TLS certificate)' },
     underlay: { type: 'string', value: 'ADDR,…', help: 'the addresses tunnels reach this node at (default: the source address toward the controller; docs/config.md)' },
+    'underlay-capacity': { type: 'string', value: 'RATE', help: 'what the underlay carries for guaranteed links: e.g. 10Gbit, none, or auto (default: its devices\' speed)' },
     ...tlsFlags,
     plaintext: { type: 'boolean', help: 'no TLS: only for a unix: controller address with a plaintext identity' },
     'reconcile-interval': { type: 'string', value: 'DURATION', help: 'how often the kernel is checked for drift (default 2s; a bare number is milliseconds)' },
@@ -85,6 +88,12 @@ export const AGENT = command({
   },
   notes: 'TLS is required unless the controller address is unix: and --plaintext is given.',
 });
+
+function capacityFlag(text: string): UnderlayCapacity {
+  const c = parseUnderlayCapacity(text);
+  if (typeof c === 'string' && c !== 'auto' && c !== 'none') throw new InvalidSpecError(`--underlay-capacity: ${c}`, { field: 'underlay_capacity' });
+  return c;
+}
 
 export async function agentCmd(args: string[]): Promise<void> {
   const { values: v } = parse(AGENT, args);
@@ -98,6 +107,7 @@ export async function agentCmd(args: string[]): Promise<void> {
     ...(v.plaintext ? { plaintext: true } : {}),
     ...(v['reconcile-interval'] !== undefined ? { reconcileIntervalMs: duration('reconcile-interval', v['reconcile-interval'], 'ms') } : {}),
     ...(v['run-dir'] !== undefined ? { runDir: v['run-dir'] } : {}),
+    ...(v['underlay-capacity'] !== undefined ? { underlayCapacity: capacityFlag(v['underlay-capacity']) } : {}),
   });
   const h = await startAgent({ ...opts, log });
   log(`visp agent ${h.node}: dialing ${opts.controller}`);

@@ -8,19 +8,29 @@ import { InvalidSpecError } from '../errors.js';
 import { checkIdentityName } from '../trust/identity.js';
 import { isUnix, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
 import { ConfigFile } from './reader.js';
+import { parseRate } from '../shape/units.js';
+import type { UnderlayCapacity } from '../agent/underlay-capacity.js';
 
-export const AGENT_KEYS = ['controller', 'node', 'underlay', 'tls', 'plaintext', 'run_dir', 'reconcile_interval'] as const;
+export const AGENT_KEYS = ['controller', 'node', 'underlay', 'underlay_capacity', 'tls', 'plaintext', 'run_dir', 'reconcile_interval'] as const;
 
 /** A parsed agent config: only what the file says. */
 export interface AgentConfig {
   controller?: string;
   node?: string;
   underlay?: string[];
+  underlayCapacity?: UnderlayCapacity;
   tls?: Partial<TlsFiles>;
   plaintext?: boolean;
   runDir?: string;
   reconcileIntervalMs?: number;
   source: Source;
+}
+
+/** "10Gbit", "auto" or "none" (docs/config.md), or why not. */
+export function parseUnderlayCapacity(text: string): UnderlayCapacity | string {
+  if (text === 'auto' || text === 'none') return text;
+  const r = parseRate(text);
+  return typeof r === 'string' ? `${r}; or auto (the devices' speed) or none (no guarantees)` : r;
 }
 
 export function readAgentConfig(file: string): AgentConfig {
@@ -46,6 +56,12 @@ export function parseAgentConfig(cf: ConfigFile): AgentConfig {
       if (!isIP(value)) cf.fail(at, isSeq(underlay) ? `underlay[${i}]` : 'underlay', `${JSON.stringify(value)} is not an IP address`);
       return value;
     });
+  }
+  const cap = cf.get(top, '', 'underlay_capacity');
+  if (cap) {
+    const c = parseUnderlayCapacity(cf.str(cap, 'underlay_capacity'));
+    if (typeof c === 'string' && c !== 'auto' && c !== 'none') cf.fail(cap, 'underlay_capacity', c);
+    out.underlayCapacity = c;
   }
   const tls = tlsBlock(cf, top);
   if (tls) out.tls = tls;
@@ -81,6 +97,7 @@ export interface AgentFlags {
   plaintext?: boolean;
   reconcileIntervalMs?: number;
   runDir?: string;
+  underlayCapacity?: UnderlayCapacity;
 }
 
 /**
@@ -116,6 +133,7 @@ export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags)
       `${isUnix(controller) ? ' (or, for a unix: socket only, --plaintext)' : ''}`, { field: 'tls' });
   }
   const runDir = flags.runDir ?? config?.runDir;
+  const capacity = flags.underlayCapacity ?? config?.underlayCapacity;
   const every = flags.reconcileIntervalMs ?? config?.reconcileIntervalMs;
   return {
     controller,
@@ -124,5 +142,6 @@ export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags)
     ...(tls ? { tls } : {}),
     ...(every !== undefined ? { reconcileIntervalMs: every } : {}),
     ...(runDir !== undefined ? { runDir } : {}),
+    ...(capacity !== undefined ? { underlayCapacity: capacity } : {}),
   };
 }

@@ -25,6 +25,7 @@ import { Pacer } from '../ipam/pacer.js';
 import { throwIfCancelled } from '../errors.js';
 import { checkSliceId, ID, parseEndTime, validateRequest } from './validate.js';
 import { withLinkProperties, type PropertiesChange } from './shaping.js';
+import { admit, reservedBy, sum, type Reserved, type Use } from './admission.js';
 import { describeProperties } from '../shape/properties.js';
 
 /** Puts (a value) and deletes (undefined) of the controller's records. */
@@ -108,6 +109,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   private readonly queue = new KeyedQueue();
   private readonly limits: Limits;
   private readonly pendingByOwner = new Map<string, number>();
+  /** Guaranteed capacity being admitted (slice → what it reserves), until its commit makes it part of `slices`. */
+  private readonly admitting = new Map<string, Reserved>();
   /** Per node, the namespaces its agent says no slice may use (its own, and every one visp did not create). */
   private readonly reservedNs = new Map<string, string[]>();
   private gen = 0;
@@ -158,11 +161,23 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     return { software: this.version, encapsulations: [...TUNNEL_KINDS] };
   }
 
-  listResources(): Array<{ name: string; connected: boolean; underlay: string[]; encapsulations: TunnelKind[]; shapers: NonNullable<NodeRecord['shapers']> }> {
-    return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => ({
-      name: n.name, connected: this.sessions.has(n.name), underlay: n.underlay,
-      encapsulations: n.capabilities.filter((c) => c.supported).map((c) => c.kind), shapers: n.shapers ?? [],
-    }));
+  listResources(): Array<{ name: string; connected: boolean; underlay: string[]; encapsulations: TunnelKind[]; shapers: NonNullable<NodeRecord['shapers']>; capacity: number; available: Use }> {
+    const reserved = this.reservedExcept(undefined);
+    return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => {
+      const cap = n.underlayCapacity ?? 0;
+      const r = reserved.get(n.name) ?? { send: 0, receive: 0 };
+      return {
+        name: n.name, connected: this.sessions.has(n.name), underlay: n.underlay,
+        encapsulations: n.capabilities.filter((c) => c.supported).map((c) => c.kind), shapers: n.shapers ?? [],
+        capacity: cap, available: { send: Math.max(0, cap - r.send), receive: Math.max(0, cap - r.receive) },
+      };
+    });
+  }
+
+  /** Underlay capacity reserved by guaranteed links of every slice but `except`, committed or being admitted (admission.ts). */
+  private reservedExcept(except: string | undefined): Reserved {
+    const committed = reservedBy([...this.slices.values()].filter((s) => s.slice !== except && s.state !== 'shutdown').flatMap((s) => s.links));
+    return sum(committed, ...[...this.admitting].filter(([k]) => k !== except).map(([, r]) => r));
   }
 
   /** `signal`: the caller going away stops the work at the next safe point before the commit (CancelledError), never after it. */
@@ -195,10 +210,16 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       const also = this.also(async (a: SliceAllocation) => {
         built = { ...this.record(req.slice, req.topology, endTime, a, await linkRecordsPaced(placed, a, pace)), ...(scope.owner ? { owner: scope.owner } : {}) };
         this.checkTenantAddresses(built, scope);
+        // Guaranteed capacity: admitted here, in the IPAM's serial turn, and held until the commit puts the slice in `slices`.
+        this.admitting.set(req.slice, admit(built.links, this.reservedExcept(req.slice), this.nodes, (i) => `topology.links[${i}].guaranteed`));
         return sliceEntries(built, undefined, pace);
       }, () => this.slices.set(built!.slice, built!), pace);
       const spec = await ipamRequestPaced(req.slice, placed, pace);
-      await this.ipam.allocate(spec, { also, signal }).catch((e: unknown) => { throw inTopologyTerms(e); });
+      try {
+        await this.ipam.allocate(spec, { also, signal }).catch((e: unknown) => { throw inTopologyTerms(e); });
+      } finally {
+        this.admitting.delete(req.slice);
+      }
       const rec = built!;
       this.emitEvent('allocated', { slice: rec.slice, message: `${rec.links.length} links, blocks ${rec.blocks.map((b) => b.prefix).join(', ')}` });
       // Committed: the answer is built whether or not the caller is still there (an Allocate that
@@ -301,7 +322,17 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       const s = this.get(slice, scope);
       if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down`, { field: 'slice' });
       const next = { ...withLinkProperties(s, change, this.nodes, (n) => this.sessions.has(n)), generation: this.bump() };
-      await this.commitSlice(next);
+      // A guaranteed link's new capacity is admitted against everything else reserved, held until committed.
+      const changed = next.links.find((x) => x.id === change.link)!;
+      if (changed.guaranteed) {
+        const rest = reservedBy(next.links.filter((x) => x !== changed));
+        this.admitting.set(slice, sum(rest, admit([changed], sum(this.reservedExcept(slice), rest), this.nodes, () => 'properties.capacity_bps')));
+      }
+      try {
+        await this.commitSlice(next);
+      } finally {
+        if (changed.guaranteed) this.admitting.delete(slice);
+      }
       const l = next.links.find((x) => x.id === change.link)!;
       this.emitEvent('properties', { slice, link: change.link, message: l.endpoints.map((e) => `${e.node}: ${describeProperties(e.properties)}`).join('; ') });
       if (next.state === 'provisioned') this.pushAll(nodesOf(next));
@@ -442,7 +473,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
    * connection replaces it and the old stream is closed with the reason.
    * An underlay address that links on this node use may not disappear.
    */
-  async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities']; reservedNamespaces?: string[]; underlayMtu?: Record<string, number>; shapers?: NodeRecord['shapers'] }, session: AgentSession): Promise<void> {
+  async agentConnected(reg: { node: string; underlay: string[]; capabilities: NodeRecord['capabilities']; reservedNamespaces?: string[]; underlayMtu?: Record<string, number>; shapers?: NodeRecord['shapers']; underlayCapacity?: number }, session: AgentSession): Promise<void> {
     if (!ID.test(reg.node)) throw new InvalidSpecError(`register.node: ${JSON.stringify(reg.node)} is not a node name`, { field: 'node' });
     let replaced: AgentSession | undefined;
     await this.queue.run(`node/${reg.node}`, async () => {
@@ -457,7 +488,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       if (inUse.length) {
         throw new IncompatibleStateError(`register.underlay_addresses: links on node ${reg.node} use ${inUse.join(', ')}, which this agent does not offer (${reg.underlay.join(', ') || 'none'}); restore the address or delete those slices`, { field: 'underlay_addresses' });
       }
-      const rec: PlacementNode = { name: reg.node, underlay: reg.underlay, capabilities: reg.capabilities, ...(reg.shapers?.length ? { shapers: reg.shapers } : {}), lastSeen: this.clock.now(), ...checkUnderlayMtus(reg.underlay, reg.underlayMtu) };
+      const rec: PlacementNode = { name: reg.node, underlay: reg.underlay, capabilities: reg.capabilities, ...(reg.shapers?.length ? { shapers: reg.shapers } : {}), ...(reg.underlayCapacity ? { underlayCapacity: reg.underlayCapacity } : {}), lastSeen: this.clock.now(), ...checkUnderlayMtus(reg.underlay, reg.underlayMtu) };
       await this.save(K.node(reg.node), rec);
       this.nodes.set(reg.node, rec);
       this.sessions.set(reg.node, session);

@@ -66,6 +66,8 @@ export interface TopologyLink {
   ipv6?: Addressing;
   /** Every direction of the link (each member's sending side), unless a member gives its own (docs/links.md). */
   properties?: LinkProperties;
+  /** Its capacity is reserved on every member node's underlay (admission control, docs/links.md); needs a capacity every way. */
+  guaranteed?: boolean;
 }
 export interface Topology { nodes: TopologyNode[]; links: TopologyLink[] }
 
@@ -96,6 +98,8 @@ export interface LinkRecord {
   stopped: boolean;
   restart: number;
   egress?: EgressRequest;
+  /** Its endpoints' capacities are reserved on their nodes' underlays (admission.ts). */
+  guaranteed?: boolean;
 }
 
 export interface SliceRecord {
@@ -131,6 +135,8 @@ export interface NodeRecord {
   capabilities: Array<{ kind: TunnelKind; supported: boolean; reason?: string }>;
   /** The qdiscs its kernel has for shaping links; absent: an agent that did not say (not refused for it). */
   shapers?: ShaperSupport[];
+  /** What its underlay carries, bit/s, for guaranteed links; absent: it guarantees nothing. */
+  underlayCapacity?: number;
   lastSeen: number;
 }
 
@@ -151,6 +157,8 @@ export interface Manifest {
   groupId: number;
   blocks: SliceRecord['blocks'];
   slivers: SliverStatus[];
+  /** Underlay capacity its guaranteed links reserve, per node (bit/s). */
+  reservations?: Array<{ node: string; send: number; receive: number }>;
 }
 
 export const sliverId = (slice: string, link: string): string => `${slice}/${link}`;

@@ -303,6 +303,7 @@ function linkRecordOf(a: SliceAllocation): (p: PlacedLink) => LinkRecord {
       stopped: false,
       restart: 0,
       ...(p.link.egress ? { egress: p.link.egress } : {}),
+      ...(p.link.guaranteed ? { guaranteed: true } : {}),
     };
   };
 }

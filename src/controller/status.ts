@@ -7,6 +7,7 @@ import { kinds } from '../tunnel/kinds.js';
 import type { Pacer } from '../ipam/pacer.js';
 import type { EndpointStatus, LinkRecord, Manifest, OperationalState, SliceRecord, SliverStatus } from './model.js';
 import { sliverId } from './model.js';
+import { reservedBy } from './admission.js';
 
 export interface EndpointReport {
   slice: string;
@@ -97,7 +98,15 @@ function assemble(s: SliceRecord, slivers: SliverStatus[]): Manifest {
     groupId: s.groupId,
     blocks: s.blocks,
     slivers,
+    ...reservationsOf(s),
   };
+}
+
+/** What the slice's guaranteed links reserve on each node (none once it is shut down: released). */
+function reservationsOf(s: SliceRecord): Pick<Manifest, 'reservations'> {
+  if (s.state === 'shutdown') return {};
+  const r = [...reservedBy(s.links)].sort(([a], [b]) => a.localeCompare(b)).map(([node, u]) => ({ node, ...u }));
+  return r.length ? { reservations: r } : {};
 }
 
 /**

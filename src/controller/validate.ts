@@ -164,7 +164,7 @@ export function validateTopology(t: Topology | undefined, field = 'topology'): a
  * experiment: on a layer-2 link's node-side devices (a layer-3 tunnel device
  * lives in the experiment's namespace, where its owner could lift a shaper).
  */
-export function checkLinkProperties(l: Pick<TopologyLink, 'properties' | 'members' | 'encapsulation'>, f: string): void {
+export function checkLinkProperties(l: Pick<TopologyLink, 'properties' | 'members' | 'encapsulation' | 'guaranteed' | 'egress'>, f: string): void {
   const check = (p: LinkProperties | undefined, pf: string): void => {
     const problem = p && propertiesProblem(p);
     if (problem) throw bad(`${pf}.${PROPERTY_FIELD[problem.field]}`, problem.why);
@@ -172,6 +172,13 @@ export function checkLinkProperties(l: Pick<TopologyLink, 'properties' | 'member
   check(l.properties, `${f}.properties`);
   // A member's own fields are judged with the link's they complete (its jitter against the link's latency).
   l.members.forEach((m, j) => { if (m.properties) check(effectiveProperties(l.properties, m.properties), `${f}.members[${j}].properties`); });
+  if (l.guaranteed) {
+    // Every direction is reserved by its capacity: one without would reserve nothing and be shaped by nothing.
+    const bare = l.members.find((m) => !effectiveProperties(l.properties, m.properties)?.capacity);
+    if (bare || (l.egress && !l.properties?.capacity)) {
+      throw bad(`${f}.guaranteed`, `a guaranteed link needs a capacity in every direction; ${bare ? `what ${bare.node} sends has` : 'the egress node\'s end (the link\'s own properties) has'} none`);
+    }
+  }
   if (isShaped(l) && isLayer3(l.encapsulation)) {
     throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3: its device is the experiment's own interface, where a shaper could be lifted; a link with properties needs ${wordsOr(LAYER2_KINDS)} (or auto)`);
   }

@@ -10,3 +10,4 @@ export * from './neigh.js';
 export * from './events.js';
 export * from './netns.js';
 export * from './tc.js';
+export * from './ethtool.js';

@@ -18,6 +18,8 @@ import { nativeNetlink, type NativeHandle } from './native.js';
 export interface SocketOptions {
   /** Network namespace: a name under /run/netns or an absolute path (e.g. /proc/PID/ns/net). */
   netns?: string;
+  /** Netlink protocol (default NETLINK_ROUTE; generic netlink for ethtool: ethtool.ts). */
+  protocol?: number;
   rcvbuf?: number;
   maxInFlight?: number;
 }
@@ -62,7 +64,7 @@ export class NetlinkSocket {
   constructor(opts: SocketOptions = {}) {
     this.netns = opts.netns;
     this.maxInFlight = opts.maxInFlight ?? 256;
-    this.h = nativeNetlink().open(NETLINK_ROUTE, 0, opts.netns ? netnsPath(opts.netns) : null,
+    this.h = nativeNetlink().open(opts.protocol ?? NETLINK_ROUTE, 0, opts.netns ? netnsPath(opts.netns) : null,
       opts.rcvbuf ?? 4 << 20, (bufs) => this.onData(bufs), (code, errno) => this.onError(code, errno));
   }
 

@@ -70,6 +70,11 @@ describe('parseTopology: valid files', () => {
         properties: { capacity: 100_000_000, latency: 20_000, jitter: 500, loss: 0.005 } }] },
     },
     {
+      name: 'a guaranteed link: its capacity reserved on the nodes',
+      text: head('  - endpoints: [r1, r2]\n    capacity: 10Mbit\n    guaranteed: true\n'),
+      want: { links: [{ id: 'r1-r2', members: [{ node: 'r1' }, { node: 'r2' }], encapsulation: 'auto', addressClass: 'local', ipv4: {}, properties: { capacity: 10_000_000 }, guaranteed: true }] },
+    },
+    {
       name: 'anchors and aliases',
       text: `name: t\n${NODES}links:\n  - endpoints: &pair [r1, r2]\n    id: a\n  - endpoints: *pair\n    id: b\n`,
       want: { links: ['a', 'b'].map((id) => ({ id, members: [{ node: 'r1' }, { node: 'r2' }], encapsulation: 'auto' as const, addressClass: 'local' as const, ipv4: {} })) },
@@ -152,6 +157,8 @@ describe('parseTopology: errors name the line, the field and the reason', () => 
     { name: 'from names a router not on the link', text: head('  - endpoints: [r1, r2]\n    from: { r3: { capacity: 1Mbit } }\n'), field: 'links[0].from.r3', message: /^f\.yaml:8:13: links\[0\]\.from\.r3: "r3" is not an endpoint of this link \(r1, r2\)/ },
     { name: 'unknown property under from', text: head('  - endpoints: [r1, r2]\n    from: { r1: { bandwidth: 1Mbit } }\n'), field: 'links[0].from.r1.bandwidth', message: /unknown field; expected one of capacity, latency/ },
     { name: 'properties on a layer-3 link', text: head('  - endpoints: [r1, r2]\n    encapsulation: gre\n    capacity: 10Mbit\n'), field: 'links[0].encapsulation', message: /gre is layer 3: .*a link with properties needs vxlan/ },
+    { name: 'guaranteed without a capacity one way', text: head('  - endpoints: [r1, r2]\n    guaranteed: true\n    from: { r1: { capacity: 1Mbit } }\n'), field: 'links[0].guaranteed', message: /^f\.yaml:8:17: links\[0\]\.guaranteed: a guaranteed link needs a capacity in every direction; what r2 sends has none/ },
+    { name: 'guaranteed not a bool', text: head('  - endpoints: [r1, r2]\n    guaranteed: yes please\n'), field: 'links[0].guaranteed', message: /expected true or false/ },
     { name: 'bad default', text: `name: a\ndefaults: { encapsulation: ppp }\n${NODES}links: []\n`, field: 'defaults.encapsulation', message: /^f\.yaml:2:28: defaults\.encapsulation: "ppp" is not one of/ },
     { name: 'unknown default', text: `name: a\ndefaults: { id: x }\n${NODES}links: []\n`, field: 'defaults.id', message: /unknown field; expected one of encapsulation, mtu, class, ipv4, ipv6/ },
   ];

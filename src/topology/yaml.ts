@@ -18,6 +18,7 @@
 //       loss: 0.5%              # reorder (percentages)
 //       from:                   # per direction: what one endpoint sends, over the link's own
 //         r1: { capacity: 10Mbit }
+//       guaranteed: true        # reserve the capacity on the nodes' underlays (admission control)
 //     - id: upstream            # an egress link: one endpoint, the other end is an egress node
 //       endpoints: [r1]
 //       egress: { node: e1, routes: full }   # routes: default (the default) | full; default_route: false
@@ -209,7 +210,7 @@ class Reader {
     return cf.items(s).map((item, i) => {
       const path = `links[${i}]`, field = `topology.links[${i}]`;
       const m = cf.mapping(item, path, 'e.g. "{ endpoints: [r1, r2] }"');
-      cf.checkKeys(m, path, ['id', 'endpoints', 'encapsulation', 'ipv4', 'ipv6', 'mtu', 'class', 'egress', ...PROPERTY_NAMES, 'from']);
+      cf.checkKeys(m, path, ['id', 'endpoints', 'encapsulation', 'ipv4', 'ipv6', 'mtu', 'class', 'egress', ...PROPERTY_NAMES, 'from', 'guaranteed']);
       this.at(field, path, m);
 
       const eps = cf.sequence(this.required(m, path, 'endpoints'), `${path}.endpoints`);
@@ -259,6 +260,11 @@ class Reader {
       if (props) link.properties = props;
       const fromNode = cf.get(m, path, 'from');
       if (fromNode !== undefined) this.from(fromNode, `${path}.from`, field, members);
+      const gNode = cf.get(m, path, 'guaranteed');
+      if (gNode !== undefined) {
+        this.at(`${field}.guaranteed`, `${path}.guaranteed`, gNode);
+        if (cf.bool(gNode, `${path}.guaranteed`)) link.guaranteed = true;
+      }
       return link;
     });
   }

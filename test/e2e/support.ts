@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startAgent } from '../../src/api/agent-client.js';
+import type { UnderlayCapacity } from '../../src/agent/underlay-capacity.js';
 import { findGobgpd } from '../../src/bgp/speaker.js';
 import { findProcesses } from '../../src/lab/processes.js';
 import { connect, type VispClient } from '../../src/api/client.js';
@@ -40,6 +41,8 @@ export interface LabOptions {
   /** Start in-process agents (netns mode) for these nodes; default every node. */
   agents?: readonly string[];
   reconcileIntervalMs?: number;
+  /** Per node, what its agent says its underlay carries (default: auto, the veth's 10 Gbit/s). */
+  underlayCapacity?: Readonly<Record<string, UnderlayCapacity>>;
 }
 
 export interface Agent { close(): Promise<void> }
@@ -120,6 +123,7 @@ export class Lab {
     const a = await startAgent({
       controller: this.address, node: name, tls: this.pki.node(name), netns: n.ns, underlay: [n.v4, n.v6], runDir: this.dir,
       reconcileIntervalMs: this.opts.reconcileIntervalMs ?? 500, log: (l) => this.note(`agent ${name}: ${l}`),
+      ...(this.opts.underlayCapacity?.[name] !== undefined ? { underlayCapacity: this.opts.underlayCapacity[name] } : {}),
     });
     this.agents.set(name, a);
   }

@@ -113,7 +113,7 @@ describe.skipIf(kernelSkipReason)('shaper qdiscs on the real kernel', () => {
       const tc = tcShow(ns, 'sh0').find((q) => q.kind === 'netem')!;
       expect(tc).toMatchObject({ handle: '10:', parent: '1:1' });
       expect(tc.options.delay).toMatchObject({ delay: 0.02, jitter: 0.002 });
-      expect(tc.options.loss_random.loss).toBeCloseTo(0.005, 6);
+      expect(tc.options['loss-random'].loss).toBeCloseTo(0.005, 6);
       // Dropping the impairments in place puts the tbf's queue back.
       const back = shaperFor({ capacity: 50_000_000 }, 1450);
       await applyShaper(s, index, back, diffShaper(back, await have()).rebuild);

@@ -92,7 +92,7 @@ describe('link properties with netem on a stock Debian kernel', () => {
     expect(Math.abs(ms - want)).toBeLessThanOrEqual(LATENCY_TOL_MS);
   });
 
-  it.each([['a→b', true], ['b→a', false]] as const)('loss 10%% %s over 1,000 pings: within 4.5 σ of the binomial mean', async (what, onA) => {
+  it.each([{ what: 'a→b', onA: true }, { what: 'b→a', onA: false }])('loss 10% $what over 1,000 pings: within 4.5 σ of the binomial mean', async ({ what, onA }) => {
     const p: LinkProperties = { loss: 0.1 };
     await apply(onA ? p : undefined, onA ? undefined : p);
     const r = pings(xa, '192.0.2.31', 1000, 0.005);
@@ -103,7 +103,7 @@ describe('link properties with netem on a stock Debian kernel', () => {
     expect(Math.abs(lost - mean)).toBeLessThanOrEqual(4.5 * sd);
   });
 
-  it.each([['a→b', true], ['b→a', false]] as const)('jitter ±5 ms on 20 ms %s: the RTT spreads, never below latency − jitter, packets in order', async (what, onA) => {
+  it.each([{ what: 'a→b', onA: true }, { what: 'b→a', onA: false }])('jitter ±5 ms on 20 ms $what: the RTT spreads, never below latency − jitter, packets in order', async ({ what, onA }) => {
     const p: LinkProperties = { latency: 20_000, jitter: 5000 };
     await apply(undefined, undefined);
     const flat = pings(xa, '192.0.2.31', 100, 0.05).rtts;
@@ -136,7 +136,7 @@ describe('link properties with netem on a stock Debian kernel', () => {
     const ne = tc[1]!;
     expect(ne).toMatchObject({ handle: '10:', parent: '1:1' });
     expect(ne.options.delay).toMatchObject({ delay: 0.01, jitter: 0.001 });
-    expect(ne.options.loss_random.loss).toBeCloseTo(0.01, 6);
+    expect(ne.options['loss-random'].loss).toBeCloseTo(0.01, 6);
     expect(ne.options.corrupt.corrupt).toBeCloseTo(0.001, 6);
     expect(ne.options.reorder.reorder).toBeCloseTo(0.02, 6);
     // Re-applied: nothing to do.
