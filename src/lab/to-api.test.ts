@@ -31,3 +31,23 @@ links:
     });
   });
 });
+
+describe('toApiTopology: link properties', () => {
+  it('the file’s properties, per direction and guaranteed, reach the API as the model has them', async () => {
+    const { linkFromPb } = await import('../api/convert.js');
+    const t = parseTopology(`name: s
+nodes: { r1: n1, r2: n2 }
+links:
+  - endpoints: [r1, r2]
+    capacity: 100Mbit
+    latency: 5ms
+    guaranteed: true
+    from: { r2: { capacity: 10Mbit, loss: 1% } }
+`);
+    const api = toApiTopology(t.topology);
+    expect(api.links![0]).toMatchObject({ properties: { capacityBps: 100e6, latencyUs: 5000 }, guaranteed: true, members: [{ node: 'r1' }, { node: 'r2', properties: { capacityBps: 10e6, loss: 0.01 } }] });
+    // …and back: what the controller will read is what the file said.
+    const back = linkFromPb(api.links![0], 'topology.links[0]');
+    expect({ properties: back.properties, guaranteed: back.guaranteed, members: back.members }).toEqual({ properties: t.topology.links[0]!.properties, guaranteed: true, members: t.topology.links[0]!.members });
+  });
+});
