@@ -143,7 +143,7 @@ describe.skipIf(kernelSkipReason)('link properties on the real kernel', () => {
     const [sa] = pair({ capacity: 20e6, latency: 20_000, loss: 0.01 }, undefined);
     const r = await A.reconcile([sa]);
     expect(r[0]!.error).toBeInstanceOf(IncompatibleStateError);
-    expect(r[0]!.error!.message).toMatch(/^properties\.latency: latency needs the kernel's netem qdisc \(module sch_netem, .*\): kernel module sch_netem missing \(ENOENT/);
+    expect(r[0]!.error!.message).toMatch(/^properties\.latency_us: latency needs the kernel's netem qdisc \(module sch_netem, .*\): kernel module sch_netem missing \(ENOENT/);
     expect(r[0]!.steps).toEqual([]);
     const tc = spawnSync('tc', ['-n', u.a, 'qdisc', 'show', 'dev', tunnelOf(u.a)], { encoding: 'utf8' }).stdout;
     expect(tc).toMatch(/tbf 1: root .*rate 20Mbit/);
