@@ -9,9 +9,10 @@ import { expectRefused } from '../../test/helpers/refused.js';
 import type { Manifest } from '../controller/model.js';
 import type { DesiredEndpoint } from '../controller/desired.js';
 import {
-  actionFromPb, allocationToPb, capabilityFromPb, capabilityToPb, classToPb, encapFromPb, encapToPb, endpointFromPb, endpointToPb, iso, kindFromPb,
+  actionFromPb, allocationToPb, capabilityFromPb, capabilityToPb, classToPb, encapFromPb, encapToPb, endpointFromPb, endpointToPb, kindFromPb,
   manifestToPb, stateFromPb, stateToPb, topologyFromPb,
 } from './convert.js';
+import { iso } from './fields.js';
 import { visp } from './proto.js';
 
 const link = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({

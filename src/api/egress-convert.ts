@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
 import type { Family, ProviderSpec } from '../bgp/reconcile.js';
 import type { EgressConfig } from '../controller/model.js';
-import { badInput, badOutput, count, flag, iso, list, message, required, shown, text, texts, type Refuse } from './convert.js';
+import { badInput, badOutput, count, flag, iso, list, message, required, shown, text, texts, type Refuse } from './fields.js';
 import type { BgpProvider } from './gen/visp/v1/BgpProvider.js';
 import type { EgressDesired as PbDesired } from './gen/visp/v1/EgressDesired.js';
 import type { EgressNodeConfig } from './gen/visp/v1/EgressNodeConfig.js';
