@@ -37,6 +37,13 @@ export function count(v: unknown, field: string, refuse: Refuse = badInput): num
   return v;
 }
 
+/** A uint64 field (a generation is a time in ms; counters grow): the decoder gives a Number, exact up to 2^53. */
+export function count64(v: unknown, field: string, refuse: Refuse = badInput): number {
+  if (absent(v)) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw refuse(field, `expected a whole number ≥ 0, got ${shown(v)}`);
+  return v;
+}
+
 export function flag(v: unknown, field: string, refuse: Refuse = badInput): boolean {
   if (absent(v)) return false;
   if (typeof v !== 'boolean') throw refuse(field, `expected true or false, got ${shown(v)}`);
