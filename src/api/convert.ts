@@ -215,10 +215,13 @@ export function endpointFromPb(v: unknown, at: string | number = 'endpoint'): De
 
 // ---- requests ----------------------------------------------------------------------
 
-/** Allocate's and Plan's request. The topology is required; the slice and the end time are the validator's to judge. */
-export function sliceRequestFromPb(r: PbAllocateRequest | PbPlanRequest): SliceRequest {
+/**
+ * Allocate's and Plan's request. The topology is required; the slice and the
+ * end time are the validator's to judge. A big request's topology comes
+ * converted already, in paced stretches (bulk-decode.ts).
+ */
+export function sliceRequestFromPb(r: PbAllocateRequest | PbPlanRequest, topology = topologyFromPb(r?.topology)): SliceRequest {
   required(r, 'request');
-  const topology = topologyFromPb(r.topology);
   if (!topology) throw badInput('topology', 'is required');
   const endTime = text(r.endTime, 'end_time');
   return { slice: text(r.slice, 'slice'), topology, ...(endTime ? { endTime } : {}) };
