@@ -3,7 +3,7 @@
 // reconnects with exponential backoff (0.2 s doubling to 5 s, with jitter)
 // and registers again — the kernel state it built stays as it is meanwhile.
 import * as grpc from '@grpc/grpc-js';
-import { AgentCore, type Report } from '../agent/agent.js';
+import { AgentCore, type Desired, type Report } from '../agent/agent.js';
 import type { PlanReply } from '../controller/controller.js';
 import { desiredStateFromPb, planQueryFromPb, planResultToPb, registerToPb, reportToPb } from './convert.js';
 import { visp } from './proto.js';
@@ -60,7 +60,15 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
     s.on('data', (m: ConnectResponse__Output) => {
       if (!registered) { registered = true; backoff = 200; log(`connected to ${opts.controller} as ${nodeName}`); }
       if (m.desired) {
-        core.setDesired(desiredStateFromPb(m.desired));
+        let d: Desired;
+        try {
+          d = desiredStateFromPb(m.desired);
+        } catch (e) {
+          // (e.g. a newer controller's kind this agent does not know.) Thrown here it would end the process; the last state stays built.
+          log(`controller sent a desired state this agent cannot read; keeping the last one: ${(e as Error).message}`);
+          return;
+        }
+        core.setDesired(d);
       } else if (m.plan) {
         const q = m.plan;
         const failed = (e: Error): PlanReply => ({ endpoints: q.endpoints.map((x) => ({ slice: x.slice, link: x.link, steps: [], error: e.message })) });
