@@ -7,6 +7,8 @@
 // message cannot carry (a state or kind the API has no name for) is state
 // the edge cannot show: IncompatibleStateError, FAILED_PRECONDITION.
 // Absent scalars and lists read as proto3's defaults ('' / 0 / false / []).
+// BGP egress messages have their own file beside this one (egress-convert.ts);
+// the field readers both are built from are in fields.ts.
 import { ADDRESS_CLASSES, type AddressClass } from '../ipam/types.js';
 import type { DesiredEndpoint } from '../controller/desired.js';
 import type { AllocationState, Encapsulation, Manifest, OperationalAction, OperationalState, Topology, TopologyLink } from '../controller/model.js';
