@@ -24,8 +24,8 @@ import { openSqliteStoreThreaded } from '../store/sqlite-thread.js';
 import type { Store } from '../store/types.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import {
-  actionFromPb, allocationToPb, desiredStateToPb, eventToPb, linkFromPb, manifestToPb, nodePlanToPb, nodeToPb, planQueryToPb, planResultFromPb, registerFromPb,
-  reportFromPb, resourceToPb, sliceRequestFromPb, sliceToPb, sliverToPb, topologyFromPb, tunnelFilterFromPb, tunnelToPb, versionToPb,
+  actionFromPb, allocationToPb, desiredStateToPb, endpointToPb, eventToPb, linkFromPb, manifestToPb, nodePlanToPb, nodeToPb, planQueryToPb, planResultFromPb, registerFromPb,
+  endpointReportFromPb, reportFromPb, resourceToPb, sliceRequestFromPb, sliceToPb, sliverToPb, topologyFromPb, tunnelFilterFromPb, tunnelToPb, versionToPb,
 } from './convert.js';
 import { encodePaced, passEncoded, type Encoded } from './encode.js';
 import { decodeItems, deferItems, deferredCount } from './bulk-decode.js';
@@ -299,7 +299,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         agentStream(controller, call, caller, log, (node, e) => record('Agent.Connect', caller, call.getPeer(), { node }, e));
       },
     };
-    server.addService(tolerant(pkg.visp.v1.Agent.service) /* a big node's report is large; agents are our own */, agent);
+    server.addService(passEncoded(tolerant(pkg.visp.v1.Agent.service, Infinity, { Connect: deferItems(def, 'visp.v1.ConnectRequest', ['report', 'endpoints']) })) /* a big node's report is large; agents are our own */, agent);
 
     const health = new HealthImplementation({ '': 'SERVING', 'visp.v1.Links': 'SERVING', 'visp.v1.Operator': 'SERVING', 'visp.v1.Agent': 'SERVING' });
     health.addToServer(server);
@@ -369,6 +369,14 @@ function agentStream(
     send(state: DesiredState) {
       call.write({ desired: desiredStateToPb(state) });
     },
+    async sendPaced(state, pace) {
+      // The endpoints converted and encoded in stretches; the stream's serializer passes the bytes through.
+      const head = desiredStateToPb({ ...state, endpoints: [] });
+      const bytes = await encodePaced(visp().def, 'visp.v1.ConnectResponse', { desired: head }, {
+        path: ['desired', 'endpoints'], items: state.endpoints, toPb: (e, i) => endpointToPb(e, `desired.endpoints[${i}]`),
+      }, pace);
+      call.write(bytes as unknown as ConnectResponse);
+    },
     plan(endpoints) {
       const id = nextPlan++;
       return new Promise((resolve, reject) => {
@@ -378,8 +386,10 @@ function agentStream(
       });
     },
   };
+  let turn: Promise<void> = Promise.resolve();
   call.on('data', (m: ConnectRequest__Output) => {
-    void (async () => {
+    // One message at a time, in order (a report decoded in stretches is not overtaken by the next one).
+    turn = turn.then(async () => {
       try {
         decoded(m);
         if (m.register) {
@@ -400,7 +410,9 @@ function agentStream(
           node = claimed;
           audit(claimed);
         } else if (m.report && node) {
-          await controller.agentReport(node, reportFromPb(m.report));
+          // A big node's endpoints were left undecoded by the deserializer: decoded and converted in paced stretches.
+          const endpoints = await decodeItems(visp().def, 'visp.v1.EndpointReport', m, 'report.endpoints', (x, i) => endpointReportFromPb(x, `report.endpoints[${i}]`), new Pacer());
+          await controller.agentReport(node, { ...reportFromPb(m.report), endpoints });
         } else if (m.planResult) {
           const { id, reply } = planResultFromPb(m.planResult);
           plans.get(id)?.(reply);
@@ -411,7 +423,7 @@ function agentStream(
         call.emit('error', se);
         call.end();
       }
-    })();
+    });
   });
   const gone = (): void => { if (node) controller.agentDisconnected(node, session); };
   call.on('end', () => { gone(); call.end(); });

@@ -25,6 +25,7 @@ import type { OperationalState__Output as PbOpState } from './gen/visp/v1/Operat
 import { absent, badInput, badOutput, count, count64, enumeration, fieldOf, flag, iso, list, message, required, shown, text, texts } from './fields.js';
 import type { AgentCore, Desired, Report } from '../agent/agent.js';
 import type { Controller, ControllerEvent, DesiredState, PlanReply, TunnelView } from '../controller/controller.js';
+import type { EndpointReport } from '../controller/status.js';
 import { sliverId, type Addressing, type SliceRequest } from '../controller/model.js';
 import { desiredFromPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
 import type { EgressRoutes__Output as PbRoutes } from './gen/visp/v1/EgressRoutes.js';
@@ -330,17 +331,20 @@ export function reportFromPb(v: PbReportIn | null | undefined, field = 'report')
     generation: count64(r.generation, `${field}.generation`), repairs: texts(r.repairs, `${field}.repairs`), tornDown: texts(r.tornDown, `${field}.torn_down`),
     ...(reserved ? { reservedNamespaces: texts(reserved.names, `${field}.reserved_namespaces.names`) } : {}),
     ...(egress ? { egress } : {}),
-    endpoints: list(r.endpoints, `${field}.endpoints`, (x, f) => {
-      const e = required(x, f);
-      const s = (k: string, name = k): string => text(e[k], `${f}.${name}`);
-      const n64 = (k: string, name: string): number => count64(e[k], `${f}.${name}`);
-      const [error, bridge, dataplane] = [s('error'), s('bridge'), s('dataplane')];
-      return {
-        slice: s('slice'), link: s('link'), state: stateFromPb(e.state, `${f}.state`) ?? 'configuring', ...(error ? { error } : {}), ...(bridge ? { bridge } : {}),
-        devices: texts(e.devices, `${f}.devices`), rxPackets: n64('rxPackets', 'rx_packets'), txPackets: n64('txPackets', 'tx_packets'),
-        rxBytes: n64('rxBytes', 'rx_bytes'), txBytes: n64('txBytes', 'tx_bytes'), ...(dataplane ? { dataplane } : {}),
-      };
-    }),
+    endpoints: list(r.endpoints, `${field}.endpoints`, endpointReportFromPb),
+  };
+}
+
+/** One endpoint of a report (`f` names it); a big node's report is converted endpoint by endpoint (bulk-decode.ts). */
+export function endpointReportFromPb(x: unknown, f: string): EndpointReport {
+  const e = required(x, f);
+  const s = (k: string, name = k): string => text(e[k], `${f}.${name}`);
+  const n64 = (k: string, name: string): number => count64(e[k], `${f}.${name}`);
+  const [error, bridge, dataplane] = [s('error'), s('bridge'), s('dataplane')];
+  return {
+    slice: s('slice'), link: s('link'), state: stateFromPb(e.state, `${f}.state`) ?? 'configuring', ...(error ? { error } : {}), ...(bridge ? { bridge } : {}),
+    devices: texts(e.devices, `${f}.devices`), rxPackets: n64('rxPackets', 'rx_packets'), txPackets: n64('txPackets', 'tx_packets'),
+    rxBytes: n64('rxBytes', 'rx_bytes'), txBytes: n64('txBytes', 'tx_bytes'), ...(dataplane ? { dataplane } : {}),
   };
 }
 
