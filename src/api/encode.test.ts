@@ -49,6 +49,16 @@ describe('encodePaced', () => {
     expect(t.deserialize(bytesOf(e))).toEqual(t.deserialize(t.serialize({ manifest: { ...head, slivers }, nodes })));
   });
 
+  it('a oneof message (an agent\'s desired state in ConnectResponse)', async () => {
+    const endpoints = Array.from({ length: 300 }, (_, i) => ({ slice: 's', link: `l${i}`, group: 7, kind: 'vxlan', local: '2001:db8::1', remotes: ['2001:db8::2'], key: i + 1, netns: `visp-s:r${i}`, ifname: 'eth1', addresses: ['2001:db8:4::/127'], mtu: 1430 }));
+    const head = { generation: 1733500000000, teardowns: [{ slice: 'gone', group: 3, namespaces: ['visp-gone:r1'] }] };
+    const e = await encodePaced(def, 'visp.v1.ConnectResponse', { desired: head }, { path: ['desired', 'endpoints'], items: endpoints, toPb: (x) => x }, new Pacer(undefined, 0));
+    const t = type('visp.v1.ConnectResponse');
+    const got = t.deserialize(bytesOf(e));
+    expect(got).toEqual(t.deserialize(t.serialize({ desired: { ...head, endpoints } })));
+    expect((got as { msg?: string }).msg).toBe('desired');
+  });
+
   it('refuses a path that is not a repeated message field', async () => {
     await expect(encodePaced(def, 'visp.v1.StatusResponse', {}, { path: ['manifest'], items: [], toPb: (x) => x })).rejects.toThrow(/not a repeated field/);
     await expect(encodePaced(def, 'visp.v1.StatusResponse', {}, { path: ['nope'], items: [], toPb: (x) => x })).rejects.toThrow(/has no field nope/);

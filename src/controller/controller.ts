@@ -11,7 +11,7 @@ import { createMemoryStore } from '../store/memory-store.js';
 import type { Op, Store } from '../store/types.js';
 import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
 import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
-import { endpointsFor, namespacesOn, nodesOf, type DesiredEndpoint } from './desired.js';
+import { endpointCount, endpointsFor, endpointsForPaced, namespacesOn, nodesOf, type DesiredEndpoint } from './desired.js';
 import { egressDesiredFor, maxLengthFor, validateEgressConfig } from './egress.js';
 import type { EgressConfig, LinkRecord, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
 import { sliverId } from './model.js';
@@ -43,10 +43,14 @@ export interface AgentSession {
   plan(endpoints: DesiredEndpoint[]): Promise<PlanReply>;
   /** Ends the stream, telling the agent why. */
   close(reason: string): void;
+  /** send(), encoding a big state in stretches that give other callers turns (the controller uses it for big states). */
+  sendPaced?(state: DesiredState, pace: Pacer): Promise<void>;
 }
 
 /** How long a connected agent has to answer before a second connection for its node may replace it. */
 const LIVENESS_MS = 3000;
+/** A node's desired state with at least this many endpoints is built and sent in paced stretches. */
+const PACED_PUSH_FROM = 500;
 
 export interface ControllerEvent {
   time: number;
@@ -114,6 +118,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   /** Per node, the namespaces its agent says no slice may use (its own, and every one visp did not create). */
   private readonly reservedNs = new Map<string, string[]>();
   private gen = 0;
+  /** Per node, the paced push in flight, and whether another is due after it. */
+  private readonly pushing = new Map<string, { again: boolean }>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(opts: ControllerOptions) {
@@ -534,13 +540,19 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     } else this.egressReports.delete(node);
     const n = this.nodes.get(node);
     if (n) n.lastSeen = this.clock.now();
-    this.reports.set(node, { generation: r.generation, endpoints: new Map(r.endpoints.map((e) => [`${e.slice}/${e.link}`, e])), at: this.clock.now() });
-    for (const e of r.endpoints) {
+    // A big node's report (thousands of endpoints, each a possible state event) is taken in paced stretches;
+    // the new report replaces the old one whole, once read.
+    const pace = new Pacer();
+    const byLink = new Map<string, EndpointReport>();
+    await pace.each(r.endpoints, (e) => { byLink.set(`${e.slice}/${e.link}`, e); });
+    this.reports.set(node, { generation: r.generation, endpoints: byLink, at: this.clock.now() });
+    // Events after the report is in: a listener that reads Status sees what the event says.
+    await pace.each(r.endpoints, (e) => {
       const before = prev?.endpoints.get(`${e.slice}/${e.link}`);
       if (before?.state !== e.state || before?.error !== e.error) {
         this.emitEvent('state', { slice: e.slice, link: e.link, node, state: e.state, message: e.error ?? e.state });
       }
-    }
+    });
     for (const line of r.repairs) this.emitEvent('repair', { node, message: line, ...sliceOfRepair(line) });
     if (r.tornDown.length) {
       await this.queue.run(`node/${node}`, async () => {
@@ -646,9 +658,45 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   private pushAll(nodes: readonly string[]): void { for (const n of nodes) this.push(n); }
 
+  /**
+   * Sends a node its desired state. A small one goes at once; a big one (a
+   * node of a 10,000-link slice) is built and encoded in paced stretches.
+   * One push per node at a time, in order: pushes asked for meanwhile become
+   * one more, with the state as it is then (an agent only needs the latest).
+   */
   private push(node: string): void {
     const session = this.sessions.get(node);
-    if (session) session.send(this.desiredState(node));
+    if (!session) return;
+    const running = this.pushing.get(node);
+    if (running) { running.again = true; return; }
+    if (!session.sendPaced || endpointCount(node, this.slices.values()) < PACED_PUSH_FROM) { session.send(this.desiredState(node)); return; }
+    const run = { again: false };
+    this.pushing.set(node, run);
+    void (async () => {
+      try {
+        do {
+          run.again = false;
+          const s = this.sessions.get(node);
+          if (!s) break;
+          const pace = new Pacer();
+          const state = await this.desiredStatePaced(node, pace);
+          await (s.sendPaced ? s.sendPaced(state, pace) : s.send(state));
+        } while (run.again);
+      } catch (e) {
+        this.emitEvent('error', { node, message: `desired state for ${node}: ${(e as Error).message}` });
+      } finally {
+        this.pushing.delete(node);
+      }
+    })();
+  }
+
+  private async desiredStatePaced(node: string, pace: Pacer): Promise<DesiredState> {
+    const c = this.egress.get(node);
+    const endpoints = await endpointsForPaced(node, this.slices.values(), pace);
+    return {
+      generation: this.gen, endpoints, teardowns: [...this.teardownsOf(node).values()],
+      ...(c ? { egress: egressDesiredFor(c, this.slices.values(), maxLengthFor(c, this.ipamConfig)) } : {}),
+    };
   }
 
   private teardownsOf(node: string): Map<string, Teardown> {
