@@ -23,6 +23,7 @@ import type { AllocationState__Output as PbAllocation } from './gen/visp/v1/Allo
 import { Encapsulation as PB_ENCAPSULATION, type Encapsulation__Output as PbEncap } from './gen/visp/v1/Encapsulation.js';
 import type { OperationalState__Output as PbOpState } from './gen/visp/v1/OperationalState.js';
 import { propertiesFromPb, propertiesToPb, shapersFromPb, shaperSupportToPb } from './shape-convert.js';
+import type { ShaperSupport } from '../shape/probe.js';
 export { propertiesFromPb, propertiesToPb };
 import { absent, badInput, badOutput, count, count64, enumeration, fieldOf, flag, iso, list, message, required, shown, text, texts } from './fields.js';
 import type { AgentCore, Desired, Report } from '../agent/agent.js';
@@ -169,11 +170,15 @@ export function topologyToPb(t: Topology, field = 'topology'): PbTopology {
     nodes: t.nodes.map((n) => ({ id: n.id, node: n.node, netns: n.netns })),
     links: t.links.map((l, i) => ({
       id: l.id,
-      members: l.members.map((m, j) => ({ node: m.node, ifname: m.ifname, ipv4: m.ipv4, ipv6: m.ipv6, properties: propertiesToPb(m.properties, `${field}.links[${i}].members[${j}].properties`) ?? null })),
+      members: l.members.map((m, j) => ({
+        node: m.node, ifname: m.ifname, ipv4: m.ipv4, ipv6: m.ipv6,
+        ...(m.properties ? { properties: propertiesToPb(m.properties, `${field}.links[${i}].members[${j}].properties`) ?? null } : {}),
+      })),
       encapsulation: encapToPb(l.encapsulation, `${field}.links[${i}].encapsulation`),
       addressClass: classToPb(l.addressClass, `${field}.links[${i}].address_class`),
       mtu: l.mtu, ipv4: addressing(l.ipv4), ipv6: addressing(l.ipv6),
-      properties: propertiesToPb(l.properties, `${field}.links[${i}].properties`) ?? null, guaranteed: l.guaranteed === true,
+      ...(l.properties ? { properties: propertiesToPb(l.properties, `${field}.links[${i}].properties`) ?? null } : {}),
+      ...(l.guaranteed ? { guaranteed: true } : {}),
       ...(l.egress ? { egress: {
         node: l.egress.node, routes: ROUTES.toPb(l.egress.routes, `${field}.links[${i}].egress.routes`), noDefaultRoute: !l.egress.defaultRoute,
       } } : {}),
@@ -260,9 +265,12 @@ export function resourceToPb(n: ReturnType<Controller['listResources']>[number],
   return {
     name: n.name, connected: n.connected, underlayAddresses: n.underlay,
     encapsulations: n.encapsulations.map((k, i) => encapToPb(k, `${f}.encapsulations[${i}]`)),
-    shapers: n.shapers.map(shaperSupportToPb),
-    underlayCapacityBps: count64(n.capacity, `${f}.underlay_capacity_bps`, badOutput),
-    availableSendBps: count64(n.available.send, `${f}.available_send_bps`, badOutput), availableReceiveBps: count64(n.available.receive, `${f}.available_receive_bps`, badOutput),
+    // Dedicated capacity: none (all zero) where the node guarantees nothing.
+    ...(n.shapers?.length ? { shapers: n.shapers.map(shaperSupportToPb) } : {}),
+    ...(n.capacity ? {
+      underlayCapacityBps: count64(n.capacity, `${f}.underlay_capacity_bps`, badOutput),
+      availableSendBps: count64(n.available.send, `${f}.available_send_bps`, badOutput), availableReceiveBps: count64(n.available.receive, `${f}.available_receive_bps`, badOutput),
+    } : {}),
   };
 }
 
@@ -272,7 +280,7 @@ export function nodeToPb(n: ReturnType<Controller['listNodes']>[number], at: str
   return {
     name: n.name, connected: n.connected, lastSeen: iso(n.lastSeen, `${f}.last_seen`), underlayAddresses: n.underlay,
     endpoints: count(n.endpoints, `${f}.endpoints`, badOutput), capabilities: n.capabilities.map((c, i) => capabilityToPb(c, `${f}.capabilities[${i}]`)),
-    shapers: (n.shapers ?? []).map(shaperSupportToPb),
+    ...(n.shapers?.length ? { shapers: n.shapers.map(shaperSupportToPb) } : {}),
   };
 }
 
@@ -315,6 +323,8 @@ export function nodePlanToPb(n: Awaited<ReturnType<Controller['plan']>>['nodes']
 
 // ---- the Agent stream ---------------------------------------------------------------
 
+const shapersOf = (s: ShaperSupport[]): { shapers?: ShaperSupport[] } => (s.length ? { shapers: s } : {});
+
 /** Register, as the controller takes it. `node` is '' when the agent leaves its name to its certificate. */
 export function registerFromPb(v: PbRegisterIn | null | undefined, field = 'register'): Parameters<Controller['agentConnected']>[0] {
   const r = required(v, field);
@@ -325,7 +335,7 @@ export function registerFromPb(v: PbRegisterIn | null | undefined, field = 'regi
     capabilities: list(r.capabilities, `${field}.capabilities`, capabilityFromPb),
     ...(reserved ? { reservedNamespaces: texts(reserved.names, `${field}.reserved_namespaces.names`) } : {}),
     underlayMtu: Object.fromEntries(mtus.map(([a, n]) => [a, count(n, `${field}.underlay_mtus[${shown(a)}]`)])),
-    shapers: shapersFromPb(r.shapers, `${field}.shapers`),
+    ...shapersOf(shapersFromPb(r.shapers, `${field}.shapers`)),
     ...(r.underlayCapacityBps ? { underlayCapacity: count64(r.underlayCapacityBps, `${field}.underlay_capacity_bps`) } : {}),
   };
 }
@@ -335,7 +345,8 @@ export function registerToPb(node: string, id: Awaited<ReturnType<AgentCore['ide
   return {
     node, underlayAddresses: id.underlay, underlayMtus: id.underlayMtu, version,
     capabilities: id.capabilities.map((c, i) => capabilityToPb(c, `register.capabilities[${i}]`)), reservedNamespaces: { names: reserved },
-    shapers: id.shapers.map(shaperSupportToPb), underlayCapacityBps: id.underlayCapacity ?? 0,
+    ...(id.shapers?.length ? { shapers: id.shapers.map(shaperSupportToPb) } : {}),
+    ...(id.underlayCapacity ? { underlayCapacityBps: count64(id.underlayCapacity, 'register.underlay_capacity_bps', badOutput) } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidSpecError } from '../errors.js';
 import { expectRefused } from '../../test/helpers/refused.js';
-import { endpointFromPb, endpointToPb, linkFromPb, propertiesFromPb, propertiesToPb } from './convert.js';
+import { endpointFromPb, endpointToPb, linkFromPb, propertiesFromPb, propertiesToPb, registerFromPb, registerToPb, resourceToPb } from './convert.js';
 import { propertiesChangeFromPb, shapersFromPb, shaperSupportToPb } from './shape-convert.js';
 
 describe('link properties ↔ messages', () => {
@@ -42,5 +42,16 @@ describe('link properties ↔ messages', () => {
   it('shaper support: round-trip; a qdisc this version does not know is left out', () => {
     const s = [{ qdisc: 'tbf' as const, supported: true }, { qdisc: 'netem' as const, supported: false, reason: 'kernel module sch_netem missing' }];
     expect(shapersFromPb([...s.map(shaperSupportToPb), { qdisc: 'cake', supported: true, reason: '' }])).toEqual(s);
+  });
+
+  it('Register carries what a node can shape and its underlay capacity; ListResources what is left of it', () => {
+    const shapers = [{ qdisc: 'tbf' as const, supported: true }];
+    const id = { underlay: ['198.18.0.1'], underlayMtu: {}, capabilities: [], shapers, underlayCapacity: 10e9 };
+    expect(registerFromPb(registerToPb('n1', id, [], 'v') as never)).toMatchObject({ shapers, underlayCapacity: 10e9 });
+    const bare = registerFromPb(registerToPb('n1', { ...id, shapers: [], underlayCapacity: undefined } as never, [], 'v') as never);
+    expect(bare.shapers).toBeUndefined();
+    expect(bare.underlayCapacity).toBeUndefined();
+    const r = resourceToPb({ name: 'n1', connected: true, underlay: [], encapsulations: [], shapers, capacity: 1e9, available: { send: 4e8, receive: 1e9 } });
+    expect(r).toMatchObject({ underlayCapacityBps: 1e9, availableSendBps: 4e8, availableReceiveBps: 1e9, shapers: [{ qdisc: 'tbf', supported: true, reason: '' }] });
   });
 });
