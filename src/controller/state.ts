@@ -2,10 +2,10 @@
 // egress, operator views, sweeper): what the store holds (slices, nodes,
 // teardowns, egress configurations), read at start and kept in step with
 // every commit; and what lives only while agents are connected (sessions,
-// their reports). Which part changes what: slices and the generation, the
-// slice verbs; nodes, sessions, reports, reserved namespaces and the
-// teardowns' removal, the agent sessions; egress configurations and
-// reports, egress. Everyone reads.
+// their reports). Which part changes what: slices, the generation and new
+// teardowns, the slice verbs; nodes, sessions, reports, reserved namespaces
+// and the removal of teardowns done, the agent sessions; egress
+// configurations and reports, egress. Everyone reads.
 import type { EgressStatus } from '../bgp/desired.js';
 import type { Clock } from '../ipam/clock.js';
 import { Pacer } from '../ipam/pacer.js';
