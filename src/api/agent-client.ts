@@ -4,8 +4,8 @@
 // and registers again — the kernel state it built stays as it is meanwhile.
 import * as grpc from '@grpc/grpc-js';
 import { AgentCore, type Desired, type Report } from '../agent/agent.js';
-import { capabilityToPb, endpointFromPb, stateToPb } from './convert.js';
-import { desiredFromPb, statusToPb } from './egress-convert.js';
+import type { PlanReply } from '../controller/controller.js';
+import { desiredStateFromPb, planQueryFromPb, planResultToPb, registerToPb, reportToPb } from './convert.js';
 import { visp } from './proto.js';
 import { CertificateFiles, channelCredentials, TLS_CHANNEL_OPTIONS } from './tls.js';
 import { InvalidSpecError } from '../errors.js';
@@ -50,12 +50,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
   let timer: NodeJS.Timeout | undefined;
 
   const send = (m: ConnectRequest): void => { try { stream?.write(m); } catch { /* the stream broke; reconnect follows */ } };
-  core.on('report', (r: Report) => send({
-    report: {
-      generation: r.generation, repairs: r.repairs, tornDown: r.tornDown, egress: statusToPb(r.egress), reservedNamespaces: { names: r.reservedNamespaces },
-      endpoints: r.endpoints.map((e) => ({ ...e, state: stateToPb(e.state), error: e.error ?? '', bridge: e.bridge ?? '' })),
-    },
-  }));
+  core.on('report', (r: Report) => send({ report: reportToPb(r) }));
 
   const dial = (): void => {
     if (closed) return;
@@ -65,14 +60,22 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
     s.on('data', (m: ConnectResponse__Output) => {
       if (!registered) { registered = true; backoff = 200; log(`connected to ${opts.controller} as ${nodeName}`); }
       if (m.desired) {
-        const egress = desiredFromPb(m.desired.egress);
-        const d: Desired = { generation: m.desired.generation, endpoints: m.desired.endpoints.map(endpointFromPb), teardowns: m.desired.teardowns, ...(egress ? { egress } : {}) };
+        let d: Desired;
+        try {
+          d = desiredStateFromPb(m.desired);
+        } catch (e) {
+          // (e.g. a newer controller's kind this agent does not know.) Thrown here it would end the process; the last state stays built.
+          log(`controller sent a desired state this agent cannot read; keeping the last one: ${(e as Error).message}`);
+          return;
+        }
         core.setDesired(d);
       } else if (m.plan) {
         const q = m.plan;
-        core.plan(q.endpoints.map(endpointFromPb))
-          .then((eps) => send({ planResult: { id: q.id, endpoints: eps.map((e) => ({ ...e, error: e.error ?? '' })) } }))
-          .catch((e: Error) => send({ planResult: { id: q.id, endpoints: q.endpoints.map((x) => ({ slice: x.slice, link: x.link, steps: [], error: e.message })) } }));
+        const failed = (e: Error): PlanReply => ({ endpoints: q.endpoints.map((x) => ({ slice: x.slice, link: x.link, steps: [], error: e.message })) });
+        // A query this agent cannot read is answered like one it could not plan.
+        void (async () => ({ endpoints: await core.plan(planQueryFromPb(q).endpoints) }))()
+          .then((reply) => reply, failed)
+          .then((reply) => send({ planResult: planResultToPb(q.id, reply) }));
       }
     });
     const again = (why: string): void => {
@@ -100,8 +103,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
     // Register first, with the namespaces no slice may use here (the controller refuses them at Allocate).
     void core.reservedNamespaces().catch((e: Error) => { log(`reserved namespaces: ${e.message}`); return [] as string[]; }).then((names) => {
       if (stream !== s) return;
-      s.write({ register: { node: nodeName, underlayAddresses: id.underlay, underlayMtus: id.underlayMtu, version: 'visp 0.1.0',
-        capabilities: id.capabilities.map(capabilityToPb), reservedNamespaces: { names } } });
+      s.write({ register: registerToPb(nodeName, id, names, 'visp 0.1.0') });
     });
   };
   dial();

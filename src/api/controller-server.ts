@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { Controller, type AgentSession, type ControllerEvent, type DesiredState, type PlanReply, type Scope } from '../controller/controller.js';
-import { CallGate, checkRequestLimits, DEFAULT_LIMITS, RateLimiter, type Limits, type SizedTopology } from '../controller/limits.js';
+import { CallGate, checkRequestLimits, DEFAULT_LIMITS, RateLimiter, type Limits } from '../controller/limits.js';
 import { InvalidSpecError, NotFoundError, PermissionDeniedError, throwIfCancelled, UnauthenticatedError, UnavailableError, VispError } from '../errors.js';
 import { identityUri, parseIdentityUri, type Identity } from '../trust/identity.js';
 import type { TlsFiles } from '../trust/tls.js';
@@ -23,16 +23,22 @@ import type { IpamConfigSpec } from '../ipam/types.js';
 import { openSqliteStoreThreaded } from '../store/sqlite-thread.js';
 import type { Store } from '../store/types.js';
 import { createMemoryStore } from '../store/memory-store.js';
-import type { TunnelKind } from '../tunnel/types.js';
-import { actionFromPb, allocationToPb, capabilityFromPb, capabilityToPb, encapToPb, endpointToPb, iso, linkFromPb, manifestToPb, sliverToPb, stateFromPb, stateToPb, topologyFromPb } from './convert.js';
+import {
+  actionFromPb, allocationToPb, desiredStateToPb, eventToPb, linkFromPb, manifestToPb, nodePlanToPb, nodeToPb, planQueryToPb, planResultFromPb, registerFromPb,
+  reportFromPb, resourceToPb, sliceRequestFromPb, sliceToPb, sliverToPb, topologyFromPb, tunnelFilterFromPb, tunnelToPb, versionToPb,
+} from './convert.js';
 import { encodePaced, passEncoded, type Encoded } from './encode.js';
 import { decodeItems, deferItems, deferredCount } from './bulk-decode.js';
 import { Pacer } from '../ipam/pacer.js';
 import type { Manifest, Topology } from '../controller/model.js';
 import { toServiceError } from './errors.js';
 import { callSignal, type CancellableCall } from './call-signal.js';
-import { configFromPb, configToPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
-import type { SetEgressNodeRequest__Output } from './gen/visp/v1/SetEgressNodeRequest.js';
+import { bgpNodeToPb, configFromPb, configToPb } from './egress-convert.js';
+import type { AgentHandlers } from './gen/visp/v1/Agent.js';
+import type { AllocateRequest__Output } from './gen/visp/v1/AllocateRequest.js';
+import type { LinksHandlers } from './gen/visp/v1/Links.js';
+import type { OperatorHandlers } from './gen/visp/v1/Operator.js';
+import type { PlanRequest__Output } from './gen/visp/v1/PlanRequest.js';
 import { LAB_POOLS } from './lab-pools.js';
 import { LOADER_OPTIONS, visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
@@ -67,8 +73,7 @@ export interface ControllerServerOptions {
 
 export interface ControllerHandle { address: string; addresses: string[]; controller: Controller; close(): Promise<void> }
 
-type Call<Req> = { request: Req; getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null } & CancellableCall;
-type Cb<Res> = (err: Partial<grpc.ServiceError> | null, res?: Res) => void;
+type Call = { getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null } & CancellableCall;
 
 /** Listeners that make sense together; the plaintext identity parsed. */
 function checkListeners(opts: ControllerServerOptions, certs: CertificateFiles | undefined): Identity | undefined {
@@ -124,7 +129,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
    */
   const serve = (plain: boolean): grpc.Server => {
     /** The caller's verified identity: its certificate, or the plaintext socket's identity. */
-    const authenticate = (call: Pick<Call<unknown>, 'getAuthContext' | 'getPeer'>): Caller => {
+    const authenticate = (call: Call): Caller => {
       if (plain) return callerOf(plaintext!, call.getPeer());
       const ctx = call.getAuthContext();
       // grpc-js shows a certificate only when it chained to our CA bundle and is
@@ -137,7 +142,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     };
 
     /** Authenticate, authorize, rate-limit an AM, run; audit what changes state or is refused. */
-    const guard = (method: string, call: Pick<Call<unknown>, 'getAuthContext' | 'getPeer'>, target?: { slice?: string; node?: string }): { caller: Caller; scope: Scope } => {
+    const guard = (method: string, call: Call, target?: { slice?: string; node?: string }): { caller: Caller; scope: Scope } => {
       let caller: Caller | undefined;
       try {
         caller = authenticate(call);
@@ -158,19 +163,28 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       });
     };
 
-    const unary = <Req, Res>(method: string, target: (r: Req) => { slice?: string; node?: string } | undefined, fn: (r: Req, scope: Scope, caller: Caller, signal: AbortSignal) => Promise<Res> | Res) =>
-      (call: Call<Req>, cb: Cb<Res>): void => {
+    /**
+     * A unary handler. Req and Res come from the service's generated handler
+     * type (LinksHandlers…), never from `fn`; a reply is Res, or Res already
+     * encoded (encode.ts).
+     */
+    const unary = <Req, Res>(
+      method: string, target: (r: NoInfer<Req>) => { slice?: string; node?: string } | undefined,
+      fn: (r: NoInfer<Req>, scope: Scope, caller: Caller, signal: AbortSignal) => Promise<NoInfer<Res> | Encoded> | NoInfer<Res> | Encoded,
+    ): grpc.handleUnaryCall<Req, Res> =>
+      (call, cb) => {
         void (async () => {
           let g: { caller: Caller; scope: Scope } | undefined;
           const { signal, done } = callSignal(call, method);
           try {
             g = guard(method, call, isUndecodable(call.request) ? undefined : target(call.request));
             // A call whose caller went away while it waited for its turn is not run.
-            const run = (): Promise<Res> => { throwIfCancelled(signal); return Promise.resolve(fn(decoded(call.request), g!.scope, g!.caller, signal)); };
+            const run = (): Promise<Res | Encoded> => { throwIfCancelled(signal); return Promise.resolve(fn(decoded(call.request), g!.scope, g!.caller, signal)); };
             // An AM's calls run a few at a time (limits.calls_per_am): one AM's flood cannot take every turn of the loop.
             const res = g.caller.identity.role === 'am' ? await gate.run(g.caller.uri, run) : await run();
             record(method, g.caller, call.getPeer(), target(call.request));
-            cb(null, res);
+            // (The one cast: grpc-js types a reply as Res, and passEncoded's serializer passes Encoded bytes through.)
+            cb(null, res as Res);
           } catch (e) {
             if (g) record(method, g.caller, call.getPeer(), target(call.request), e);
             cb(toServiceError(e, log));
@@ -188,8 +202,8 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
      * links not decoded yet), then the links decoded and converted in paced
      * stretches (bulk-decode.ts).
      */
-    const topologyOf = async (r: { topology: unknown }, signal?: AbortSignal): Promise<Topology | undefined> => {
-      const raw = r.topology as SizedTopology | null;
+    const topologyOf = async (r: AllocateRequest__Output | PlanRequest__Output, signal?: AbortSignal): Promise<Topology | undefined> => {
+      const raw = r.topology;
       if (raw) checkRequestLimits({ nodes: raw.nodes, links: new Array<object>(deferredCount(r) ?? raw.links?.length ?? 0).fill({}) }, limits);
       const t = topologyFromPb(r.topology);
       if (t && deferredCount(r) !== undefined) t.links = await decodeItems(def, 'visp.v1.TopologyLink', r, 'topology.links', (x, i) => linkFromPb(x, `topology.links[${i}]`), new Pacer(signal));
@@ -211,60 +225,36 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       'grpc.max_concurrent_streams': 32,
     });
 
-    server.addService(passEncoded(tolerant(pkg.visp.v1.Links.service, limits.requestBytes, { Allocate: deferItems(def, 'visp.v1.AllocateRequest', ['topology', 'links']) })), {
-      GetVersion: unary('Links.GetVersion', none, () => {
-        const v = controller.getVersion();
-        return { api: 'visp.v1', geniApi: 3, software: v.software, encapsulations: v.encapsulations.map(encapToPb) };
-      }),
-      ListResources: unary('Links.ListResources', none, () => ({
-        nodes: controller.listResources().map((n) => ({ name: n.name, connected: n.connected, underlayAddresses: n.underlay, encapsulations: n.encapsulations.map(encapToPb) })),
-      })),
-      Allocate: unary('Links.Allocate', bySlice, async (r: { slice: string; topology: unknown; endTime: string }, scope, _caller, signal) => {
-        const topology = await topologyOf(r, signal);
-        return manifestReply('AllocateResponse', await controller.allocate({ slice: r.slice, topology: topology!, ...(r.endTime ? { endTime: r.endTime } : {}) }, scope, { signal }));
-      }),
-      Provision: unary('Links.Provision', bySlice, async (r: { slice: string }, scope) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope))),
-      Status: unary('Links.Status', bySlice, async (r: { slice: string }, scope) => manifestReply('StatusResponse', await controller.status(r.slice, scope))),
-      Describe: unary('Links.Describe', bySlice, async (r: { slice: string }, scope) => manifestReply('DescribeResponse', await controller.describe(r.slice, scope))),
-      Renew: unary('Links.Renew', bySlice, async (r: { slice: string; endTime: string }, scope) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope))),
-      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r: { slice: string; slivers: string[]; action: string }, scope) =>
+    const links: LinksHandlers = {
+      GetVersion: unary('Links.GetVersion', none, () => versionToPb(controller.getVersion())),
+      ListResources: unary('Links.ListResources', none, () => ({ nodes: controller.listResources().map(resourceToPb) })),
+      Allocate: unary('Links.Allocate', bySlice, async (r, scope, _caller, signal) =>
+        manifestReply('AllocateResponse', await controller.allocate(sliceRequestFromPb(r, await topologyOf(r, signal)), scope, { signal }))),
+      Provision: unary('Links.Provision', bySlice, async (r, scope) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope))),
+      Status: unary('Links.Status', bySlice, async (r, scope) => manifestReply('StatusResponse', await controller.status(r.slice, scope))),
+      Describe: unary('Links.Describe', bySlice, async (r, scope) => manifestReply('DescribeResponse', await controller.describe(r.slice, scope))),
+      Renew: unary('Links.Renew', bySlice, async (r, scope) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope))),
+      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope) =>
         manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope))),
-      Delete: unary('Links.Delete', bySlice, async (r: { slice: string }, scope) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope))),
-      Shutdown: unary('Links.Shutdown', bySlice, async (r: { slice: string }, scope) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope))),
-    } as grpc.UntypedServiceImplementation);
+      Delete: unary('Links.Delete', bySlice, async (r, scope) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope))),
+      Shutdown: unary('Links.Shutdown', bySlice, async (r, scope) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope))),
+    };
+    server.addService(passEncoded(tolerant(pkg.visp.v1.Links.service, limits.requestBytes, { Allocate: deferItems(def, 'visp.v1.AllocateRequest', ['topology', 'links']) })), links);
 
-    const tunnelToPb = (t: Awaited<ReturnType<Controller['listTunnels']>>[number]): Record<string, unknown> => ({
-      sliver: `${t.slice}/${t.link}`, slice: t.slice, link: t.link, node: t.node, encapsulation: encapToPb(t.kind as TunnelKind), key: t.key,
-      local: t.local, remotes: t.remotes, bridge: t.bridge ?? '', devices: t.devices, netns: t.netns, ifname: t.ifname, addresses: t.addresses,
-      state: stateToPb(t.state), error: t.error ?? '', rxPackets: t.rxPackets, txPackets: t.txPackets, rxBytes: t.rxBytes, txBytes: t.txBytes, dataplane: t.dataplane ?? '',
-    });
-
-    server.addService(passEncoded(tolerant(pkg.visp.v1.Operator.service, limits.requestBytes, { Plan: deferItems(def, 'visp.v1.PlanRequest', ['topology', 'links']) })), {
-      ListNodes: unary('Operator.ListNodes', none, () => ({
-        nodes: controller.listNodes().map((n) => ({
-          name: n.name, connected: n.connected, lastSeen: iso(n.lastSeen), underlayAddresses: n.underlay, endpoints: n.endpoints,
-          capabilities: n.capabilities.map(capabilityToPb),
-        })),
-      })),
-      ListSlices: unary('Operator.ListSlices', none, async () => ({
-        slices: (await controller.listSlices()).map((m) => ({
-          slice: m.slice, allocationState: `ALLOCATION_STATE_${m.allocation.toUpperCase()}`, operationalState: stateToPb(m.state),
-          endTime: iso(m.endTime), expires: iso(m.expiresAt), links: m.slivers.length,
-          ready: m.slivers.filter((s) => s.state === 'ready').length, failed: m.slivers.filter((s) => s.state === 'failed').length,
-        })),
-      })),
-      ListTunnels: unary('Operator.ListTunnels', none, async (r: { node: string; slice: string; state: string }) => {
-        const state = stateFromPb(r.state);
-        const tunnels = await controller.listTunnels({ ...(r.node ? { node: r.node } : {}), ...(r.slice ? { slice: r.slice } : {}), ...(state ? { state } : {}) });
+    const operator: OperatorHandlers = {
+      ListNodes: unary('Operator.ListNodes', none, () => ({ nodes: controller.listNodes().map(nodeToPb) })),
+      ListSlices: unary('Operator.ListSlices', none, async () => ({ slices: (await controller.listSlices()).map(sliceToPb) })),
+      ListTunnels: unary('Operator.ListTunnels', none, async (r) => {
+        const tunnels = await controller.listTunnels(tunnelFilterFromPb(r));
         return encodePaced(def, 'visp.v1.ListTunnelsResponse', {}, { path: ['tunnels'], items: tunnels, toPb: tunnelToPb });
       }),
-      GetTunnel: unary('Operator.GetTunnel', none, async (r: { sliver: string; node: string }) => {
+      GetTunnel: unary('Operator.GetTunnel', none, async (r) => {
         if (!r.sliver) throw new InvalidSpecError('sliver: is required ("<slice>/<link>")', { field: 'sliver' });
         const tunnels = await controller.listTunnels({ sliver: r.sliver, ...(r.node ? { node: r.node } : {}) });
         if (!tunnels.length) throw new NotFoundError(`sliver: no tunnel for "${r.sliver}"${r.node ? ` on node ${r.node}` : ''}`, { field: 'sliver' });
         return { tunnels: tunnels.map(tunnelToPb) };
       }),
-      WatchEvents: (call: grpc.ServerWritableStream<{ slice: string; node: string }, unknown>) => {
+      WatchEvents: (call) => {
         try {
           guard('Operator.WatchEvents', call, isUndecodable(call.request) ? undefined : { slice: call.request.slice, node: call.request.node });
           decoded(call.request);
@@ -276,33 +266,29 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         const on = (e: ControllerEvent): void => {
           if (f.slice && e.slice !== f.slice) return;
           if (f.node && e.node !== f.node) return;
-          call.write({ time: iso(e.time), kind: e.kind, slice: e.slice ?? '', link: e.link ?? '', node: e.node ?? '', state: e.state ? stateToPb(e.state) : 'OPERATIONAL_STATE_UNSPECIFIED', message: e.message });
+          call.write(eventToPb(e));
         };
         controller.on('event', on);
         call.on('cancelled', () => controller.off('event', on));
         call.on('close', () => controller.off('event', on));
       },
-      SetEgressNode: unary('Operator.SetEgressNode', (r: SetEgressNodeRequest__Output) => ({ node: r.config?.node ?? '' }), async (r: SetEgressNodeRequest__Output) => {
+      SetEgressNode: unary('Operator.SetEgressNode', (r) => ({ node: r.config?.node ?? '' }), async (r) => {
         if (r.remove) {
           await controller.removeEgressNode(r.config?.node ?? '');
           return { config: r.config ?? {} };
         }
         return { config: configToPb(await controller.setEgressNode(configFromPb(r.config))) };
       }),
-      ListBgp: unary('Operator.ListBgp', none, (r: { node: string }) => ({
-        nodes: controller.listBgp(r.node || undefined).map((n) => {
-          const st = statusToPb(n.status);
-          return { node: n.node, connected: n.connected, config: configToPb(n.config), running: st.running ?? false, error: st.error ?? '', pid: st.pid ?? 0, peers: st.peers ?? [], slices: st.slices ?? [] };
-        }),
-      })),
-      Plan: unary('Operator.Plan', bySlice, async (r: { slice: string; topology: unknown; endTime: string }) => {
-        const p = await controller.plan({ slice: r.slice, topology: (await topologyOf(r))!, ...(r.endTime ? { endTime: r.endTime } : {}) });
-        return manifestReply('PlanResponse', p.manifest, { nodes: p.nodes.map((n) => ({ node: n.node, steps: n.steps, error: n.error ?? '' })) });
+      ListBgp: unary('Operator.ListBgp', none, (r) => ({ nodes: controller.listBgp(r.node || undefined).map(bgpNodeToPb) })),
+      Plan: unary('Operator.Plan', bySlice, async (r) => {
+        const p = await controller.plan(sliceRequestFromPb(r, await topologyOf(r)));
+        return manifestReply('PlanResponse', p.manifest, { nodes: p.nodes.map(nodePlanToPb) });
       }),
-    } as grpc.UntypedServiceImplementation);
+    };
+    server.addService(passEncoded(tolerant(pkg.visp.v1.Operator.service, limits.requestBytes, { Plan: deferItems(def, 'visp.v1.PlanRequest', ['topology', 'links']) })), operator);
 
-    server.addService(tolerant(pkg.visp.v1.Agent.service) /* a big node's report is large; agents are our own */, {
-      Connect: (call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>) => {
+    const agent: AgentHandlers = {
+      Connect: (call) => {
         let caller: Caller;
         try {
           caller = guard('Agent.Connect', call).caller;
@@ -312,7 +298,8 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         }
         agentStream(controller, call, caller, log, (node, e) => record('Agent.Connect', caller, call.getPeer(), { node }, e));
       },
-    } as grpc.UntypedServiceImplementation);
+    };
+    server.addService(tolerant(pkg.visp.v1.Agent.service) /* a big node's report is large; agents are our own */, agent);
 
     const health = new HealthImplementation({ '': 'SERVING', 'visp.v1.Links': 'SERVING', 'visp.v1.Operator': 'SERVING', 'visp.v1.Agent': 'SERVING' });
     health.addToServer(server);
@@ -380,17 +367,14 @@ function agentStream(
       call.emit('error', { code: grpc.status.ABORTED, details: reason });
     },
     send(state: DesiredState) {
-      call.write({ desired: {
-        generation: state.generation, endpoints: state.endpoints.map(endpointToPb), teardowns: state.teardowns,
-        egress: desiredToPb(state.egress),
-      } });
+      call.write({ desired: desiredStateToPb(state) });
     },
     plan(endpoints) {
       const id = nextPlan++;
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => { plans.delete(id); reject(new UnavailableError(`node ${node}: its agent did not answer the plan within 10 s`)); }, 10_000);
         plans.set(id, (r) => { clearTimeout(t); resolve(r); });
-        call.write({ plan: { id, endpoints: endpoints.map(endpointToPb) } });
+        call.write({ plan: planQueryToPb(id, endpoints) });
       });
     },
   };
@@ -408,11 +392,7 @@ function agentStream(
             throw e;
           }
           try {
-            await controller.agentConnected({
-              node: claimed, underlay: m.register.underlayAddresses, capabilities: m.register.capabilities.map((c, i) => capabilityFromPb(c, `register.capabilities[${i}]`)),
-              ...(m.register.reservedNamespaces ? { reservedNamespaces: m.register.reservedNamespaces.names } : {}),
-              underlayMtu: m.register.underlayMtus,
-            }, session);
+            await controller.agentConnected({ ...registerFromPb(m.register), node: claimed }, session);
           } catch (e) {
             audit(claimed, e);
             throw e;
@@ -420,19 +400,11 @@ function agentStream(
           node = claimed;
           audit(claimed);
         } else if (m.report && node) {
-          await controller.agentReport(node, {
-            generation: m.report.generation, repairs: m.report.repairs, tornDown: m.report.tornDown,
-            ...(m.report.reservedNamespaces ? { reservedNamespaces: m.report.reservedNamespaces.names } : {}),
-            ...(m.report.egress?.enabled ? { egress: statusFromPb(m.report.egress)! } : {}),
-            endpoints: m.report.endpoints.map((e, i) => ({
-              slice: e.slice, link: e.link, state: stateFromPb(e.state, `report.endpoints[${i}].state`) ?? 'configuring', ...(e.error ? { error: e.error } : {}), ...(e.bridge ? { bridge: e.bridge } : {}),
-              devices: e.devices, rxPackets: e.rxPackets, txPackets: e.txPackets, rxBytes: e.rxBytes, txBytes: e.txBytes,
-              ...(e.dataplane ? { dataplane: e.dataplane } : {}),
-            })),
-          });
+          await controller.agentReport(node, reportFromPb(m.report));
         } else if (m.planResult) {
-          plans.get(m.planResult.id)?.({ endpoints: m.planResult.endpoints.map((e) => ({ slice: e.slice, link: e.link, steps: e.steps, ...(e.error ? { error: e.error } : {}) })) });
-          plans.delete(m.planResult.id);
+          const { id, reply } = planResultFromPb(m.planResult);
+          plans.get(id)?.(reply);
+          plans.delete(id);
         }
       } catch (e) {
         const se = toServiceError(e, log);

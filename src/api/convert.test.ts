@@ -6,12 +6,17 @@
 import { describe, expect, it } from 'vitest';
 import { IncompatibleStateError, InvalidSpecError } from '../errors.js';
 import { expectRefused } from '../../test/helpers/refused.js';
-import type { Manifest } from '../controller/model.js';
+import type { Manifest, Topology } from '../controller/model.js';
 import type { DesiredEndpoint } from '../controller/desired.js';
+import type { DesiredState, TunnelView } from '../controller/controller.js';
+import type { Report } from '../agent/agent.js';
 import {
-  actionFromPb, allocationToPb, capabilityFromPb, capabilityToPb, classToPb, encapFromPb, encapToPb, endpointFromPb, endpointToPb, iso, kindFromPb,
+  actionFromPb, allocationToPb, capabilityFromPb, capabilityToPb, classToPb, encapFromPb, encapToPb, endpointFromPb, endpointToPb, kindFromPb,
   manifestToPb, stateFromPb, stateToPb, topologyFromPb,
+  desiredStateFromPb, desiredStateToPb, eventToPb, nodePlanToPb, nodeToPb, planQueryFromPb, planQueryToPb, planResultFromPb, planResultToPb, registerFromPb,
+  registerToPb, reportFromPb, reportToPb, resourceToPb, sliceRequestFromPb, sliceToPb, topologyToPb, tunnelFilterFromPb, tunnelToPb, versionToPb,
 } from './convert.js';
+import { iso } from './fields.js';
 import { visp } from './proto.js';
 
 const link = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -180,6 +185,177 @@ describe('endpoints', () => {
     ['a null endpoint', null, 'endpoint'],
     ['an unknown kind', { ...ep, kind: 'ipip' }, 'endpoint.kind'],
   ])('refuses to send %s', (_what, e, field) => expectRefused(() => endpointToPb(e as DesiredEndpoint), IncompatibleStateError, field));
+});
+
+// ---- the services' own messages --------------------------------------------------------
+
+/** `v` as the other side decodes it: encoded as message `type` and decoded with the server's options. */
+const wire = <T>(type: string, v: object): T => {
+  const t = visp().def[`visp.v1.${type}`] as unknown as { serialize(v: object): Buffer; deserialize(b: Buffer): T };
+  return t.deserialize(t.serialize(v));
+};
+
+describe('requests', () => {
+  const req = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ slice: 's1', topology: topo(), endTime: '', ...extra });
+
+  it.each<[string, () => unknown, unknown]>([
+    ['a slice request', () => sliceRequestFromPb(req() as never), { slice: 's1', topology: topologyFromPb(topo()) }],
+    ['with an end time', () => sliceRequestFromPb(req({ endTime: '2030-01-01T00:00:00Z' }) as never)?.endTime, '2030-01-01T00:00:00Z'],
+    ['an empty slice name is left to the validator', () => sliceRequestFromPb(req({ slice: '' }) as never).slice, ''],
+    ['a tunnel filter, all empty: everything', () => tunnelFilterFromPb({ node: '', slice: '', state: 'OPERATIONAL_STATE_UNSPECIFIED' }), {}],
+    ['a tunnel filter', () => tunnelFilterFromPb({ node: 'n1', slice: 's1', state: 'OPERATIONAL_STATE_FAILED' }), { node: 'n1', slice: 's1', state: 'failed' }],
+  ])('%s', (_what, f, want) => expect(f()).toEqual(want));
+
+  it.each<[string, () => unknown, string]>([
+    ['no request', () => sliceRequestFromPb(null as never), 'request'],
+    ['no topology (the decoder gives null)', () => sliceRequestFromPb(req({ topology: null }) as never), 'topology'],
+    ['an absent topology', () => sliceRequestFromPb(req({ topology: undefined }) as never), 'topology'],
+    ['garbage inside the topology', () => sliceRequestFromPb(req({ topology: { nodes: [], links: [7] } }) as never), 'topology.links[0]'],
+    ['a number for the end time', () => sliceRequestFromPb(req({ endTime: 2030 }) as never), 'end_time'],
+    ['an unknown state in a tunnel filter (ListTunnels)', () => tunnelFilterFromPb({ node: '', slice: '', state: 99 as never }), 'state'],
+    ['a state named like an Object method', () => tunnelFilterFromPb({ node: '', slice: '', state: 'valueOf' as never }), 'state'],
+  ])('refuses %s', (_what, f, field) => expectRefused(f, InvalidSpecError, field));
+});
+
+describe('what the Links and Operator services show', () => {
+  const t0 = Date.UTC(2030, 0, 1);
+  const manifest = (): Manifest => ({
+    slice: 's', allocation: 'provisioned', state: 'failed', endTime: t0, groupId: 4096, blocks: [],
+    slivers: (['ready', 'failed', 'ready', 'configuring'] as const).map((state, i) => ({
+      id: `s/l${i}`, state, endpoints: [],
+      link: { id: `l${i}`, kind: 'vxlan', key: 7, mtu: 1450, lan: false, addressClass: 'local', endpoints: [], stopped: false, restart: 0 },
+    })),
+  });
+  const tunnel = (): TunnelView => ({
+    slice: 's', link: 'l', node: 'n1', kind: 'gretap', key: 9, local: '198.18.0.1', remotes: ['198.18.0.2'], devices: ['vt1'], netns: 'visp-s:r1',
+    ifname: 'eth1', addresses: ['192.0.2.0/31'], state: 'ready', rxPackets: 2 ** 40, txPackets: 1, rxBytes: 0, txBytes: 5,
+  });
+  const node = { name: 'n1', underlay: ['198.18.0.1'], capabilities: [{ kind: 'vxlan' as const, supported: true }], lastSeen: t0, connected: true, endpoints: 3 };
+
+  it.each<[string, () => unknown, unknown]>([
+    ['the version', () => versionToPb({ software: 'visp 0.1.0', encapsulations: ['vxlan', 'etherip'] }),
+      { api: 'visp.v1', geniApi: 3, software: 'visp 0.1.0', encapsulations: ['ENCAPSULATION_VXLAN', 'ENCAPSULATION_ETHERIP'] }],
+    ['a resource', () => resourceToPb({ name: 'n1', connected: false, underlay: ['198.18.0.1'], encapsulations: ['gre'] }),
+      { name: 'n1', connected: false, underlayAddresses: ['198.18.0.1'], encapsulations: ['ENCAPSULATION_GRE'] }],
+    ['a node', () => nodeToPb(node), {
+      name: 'n1', connected: true, lastSeen: '2030-01-01T00:00:00.000Z', underlayAddresses: ['198.18.0.1'], endpoints: 3,
+      capabilities: [{ encapsulation: 'ENCAPSULATION_VXLAN', supported: true, reason: '' }],
+    }],
+    ['a slice: its slivers counted', () => sliceToPb(manifest()), {
+      slice: 's', allocationState: 'ALLOCATION_STATE_PROVISIONED', operationalState: 'OPERATIONAL_STATE_FAILED', endTime: '2030-01-01T00:00:00.000Z', expires: '',
+      links: 4, ready: 2, failed: 1,
+    }],
+    ['a tunnel: unset optionals are empty, counters past 32 bits kept', () => tunnelToPb(tunnel()), {
+      sliver: 's/l', slice: 's', link: 'l', node: 'n1', encapsulation: 'ENCAPSULATION_GRETAP', key: 9, local: '198.18.0.1', remotes: ['198.18.0.2'], bridge: '',
+      devices: ['vt1'], netns: 'visp-s:r1', ifname: 'eth1', addresses: ['192.0.2.0/31'], state: 'OPERATIONAL_STATE_READY', error: '',
+      rxPackets: 2 ** 40, txPackets: 1, rxBytes: 0, txBytes: 5, dataplane: '',
+    }],
+    ['a tunnel through the wire', () => wire<Record<string, unknown>>('Tunnel', tunnelToPb({ ...tunnel(), bridge: 'vb1', error: 'x', dataplane: 'userspace' })),
+      { ...tunnelToPb(tunnel()), bridge: 'vb1', error: 'x', dataplane: 'userspace' }],
+    ['an event about a sliver', () => eventToPb({ time: t0, kind: 'state', slice: 's', link: 'l', node: 'n1', state: 'ready', message: 'up' }),
+      { time: '2030-01-01T00:00:00.000Z', kind: 'state', slice: 's', link: 'l', node: 'n1', state: 'OPERATIONAL_STATE_READY', message: 'up' }],
+    ['an event about no sliver', () => eventToPb({ time: t0, kind: 'agent', node: 'n1', message: 'connected' }),
+      { time: '2030-01-01T00:00:00.000Z', kind: 'agent', slice: '', link: '', node: 'n1', state: 'OPERATIONAL_STATE_UNSPECIFIED', message: 'connected' }],
+    ['a node plan', () => [{ node: 'n1', steps: ['linkAdd vx1'] }, { node: 'n2', steps: [], error: 'not connected' }].map(nodePlanToPb),
+      [{ node: 'n1', steps: ['linkAdd vx1'], error: '' }, { node: 'n2', steps: [], error: 'not connected' }]],
+  ])('%s', (_what, f, want) => expect(f()).toEqual(want));
+
+  it.each<[string, () => unknown, string]>([
+    ['an unknown kind in the version', () => versionToPb({ software: 'v', encapsulations: ['vxlan', 'geneve' as never] }), 'encapsulations[1]'],
+    ['an unknown kind of a resource in a list', () => [{ name: 'n1', connected: true, underlay: [], encapsulations: ['ipip' as never] }].map(resourceToPb), 'nodes[0].encapsulations[0]'],
+    ['a node last seen at no time', () => [node, { ...node, lastSeen: NaN }].map(nodeToPb), 'nodes[1].last_seen'],
+    ['a node with an unknown capability', () => nodeToPb({ ...node, capabilities: [{ kind: 'ipip' as never, supported: true }] }), 'node.capabilities[0].encapsulation'],
+    ['a slice in an unknown allocation state', () => [{ ...manifest(), allocation: 'shutdown' as never }].map(sliceToPb), 'slices[0].allocation_state'],
+    ['a slice in an unknown state', () => sliceToPb({ ...manifest(), state: 'broken' as never }), 'slice.operational_state'],
+    ['a tunnel of an unknown kind', () => [tunnel(), { ...tunnel(), kind: 'ipip' as never }].map(tunnelToPb), 'tunnels[1].encapsulation'],
+    ['a tunnel in an unknown state', () => tunnelToPb({ ...tunnel(), state: 'gone' }), 'tunnel.state'],
+    ['a tunnel with a negative counter', () => tunnelToPb({ ...tunnel(), txBytes: -1 }), 'tunnel.tx_bytes'],
+    ['a tunnel key past 32 bits', () => tunnelToPb({ ...tunnel(), key: 2 ** 32 }), 'tunnel.key'],
+    ['an event in an unknown state', () => eventToPb({ time: t0, kind: 'state', state: 'gone', message: '' }), 'state'],
+    ['an event at no time', () => eventToPb({ time: Infinity, kind: 'x', message: '' }), 'time'],
+  ])('refuses to send %s', (_what, f, field) => expectRefused(f, IncompatibleStateError, field, /cannot be sent/));
+});
+
+describe('the Agent stream', () => {
+  const ep: DesiredEndpoint = {
+    slice: 's', link: 'l', group: 4096, kind: 'vxlan', local: '198.18.0.1', remotes: ['198.18.0.2'], lan: false, key: 4711, netns: 'visp-s:r1',
+    ifname: 'eth1', addresses: ['192.0.2.0/31'], mtu: 1450, adminDown: false, restart: 0,
+  };
+  const identity = { underlay: ['198.18.0.1'], underlayMtu: { '198.18.0.1': 1500 }, capabilities: [{ kind: 'vxlan' as const, supported: true }, { kind: 'gre' as const, supported: false, reason: 'no ip_gre' }] };
+  const generation = Date.UTC(2030, 0, 1); // generations are times in ms: past 32 bits
+  const report: Report = {
+    generation, repairs: ['s/l: repaired: x (now ready)'], tornDown: ['old'], reservedNamespaces: ['visp-node'],
+    endpoints: [{ slice: 's', link: 'l', state: 'ready', devices: ['vx1'], rxPackets: 2 ** 33, txPackets: 2, rxBytes: 3, txBytes: 4, dataplane: 'kernel' },
+      { slice: 's', link: 'm', state: 'failed', error: 'EEXIST', bridge: 'vb1', devices: [], rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 }],
+  };
+  const desired: DesiredState = { generation, endpoints: [ep], teardowns: [{ slice: 'old', group: 4097, namespaces: ['visp-old:r1'] }] };
+
+  it.each<[string, () => unknown, unknown]>([
+    ['register, through the wire', () => registerFromPb(wire('Register', registerToPb('n1', identity, ['visp-node'], 'visp 0.1.0'))),
+      { node: 'n1', ...identity, reservedNamespaces: ['visp-node'] }],
+    ['register without a node name or namespaces', () => registerFromPb({ node: '', underlayAddresses: [], capabilities: [], version: '', reservedNamespaces: null, underlayMtus: {} }),
+      { node: '', underlay: [], capabilities: [], underlayMtu: {} }],
+    ['a report, through the wire', () => reportFromPb(wire('Report', reportToPb(report))), { ...report, egress: undefined }],
+    ['a report without namespaces keeps the last ones (absent)', () => 'reservedNamespaces' in reportFromPb(wire('Report', { generation: 1 })), false],
+    ['an endpoint\'s state UNSPECIFIED reads as configuring', () => reportFromPb(wire('Report', { endpoints: [{ slice: 's', link: 'l' }] })).endpoints[0]!.state, 'configuring'],
+    ['a desired state, through the wire', () => desiredStateFromPb(wire('DesiredState', desiredStateToPb(desired))), desired],
+    ['a plan query, through the wire', () => planQueryFromPb(wire('PlanQuery', planQueryToPb(7, [ep]))), { id: 7, endpoints: [ep] }],
+    ['a plan result, through the wire', () => planResultFromPb(wire('PlanResult', planResultToPb(7, { endpoints: [{ slice: 's', link: 'l', steps: ['a'] }, { slice: 's', link: 'm', steps: [], error: 'no' }] }))),
+      { id: 7, reply: { endpoints: [{ slice: 's', link: 'l', steps: ['a'] }, { slice: 's', link: 'm', steps: [], error: 'no' }] } }],
+  ])('%s', (_what, f, want) => expect(f()).toEqual(want));
+
+  it.each<[string, () => unknown, string]>([
+    ['no register', () => registerFromPb(null), 'register'],
+    ['a capability number from a newer agent', () => registerFromPb({ ...registerToPb('n1', identity, [], ''), capabilities: [{ encapsulation: 42 }] } as never), 'register.capabilities[0].encapsulation'],
+    ['a string for an MTU', () => registerFromPb({ ...registerToPb('n1', identity, [], ''), underlayMtus: { '198.18.0.1': '1500' } } as never), 'register.underlay_mtus["198.18.0.1"]'],
+    ['a string for the namespace list', () => registerFromPb({ ...registerToPb('n1', identity, [], ''), reservedNamespaces: 'visp-node' } as never), 'register.reserved_namespaces'],
+    ['no report', () => reportFromPb(undefined), 'report'],
+    ['an unknown endpoint state', () => reportFromPb({ ...reportToPb(report), endpoints: [{ slice: 's', link: 'l', state: 9 }] } as never), 'report.endpoints[0].state'],
+    ['a negative counter', () => reportFromPb({ ...reportToPb(report), endpoints: [{ slice: 's', link: 'l', rxBytes: -1 }] } as never), 'report.endpoints[0].rx_bytes'],
+    ['a fractional generation', () => reportFromPb({ ...reportToPb(report), generation: 1.5 } as never), 'report.generation'],
+    ['egress garbage', () => reportFromPb({ ...reportToPb(report), egress: { enabled: 'yes' } } as never), 'report.egress.enabled'],
+    ['no desired state', () => desiredStateFromPb(null), 'desired'],
+    ['a kind this agent does not know', () => desiredStateFromPb({ ...desiredStateToPb(desired), endpoints: [{ ...ep, kind: 'geneve' }] } as never), 'desired.endpoints[0].kind'],
+    ['a null teardown', () => desiredStateFromPb({ ...desiredStateToPb(desired), teardowns: [null] } as never), 'desired.teardowns[0]'],
+    ['a teardown group as a string', () => desiredStateFromPb({ ...desiredStateToPb(desired), teardowns: [{ slice: 'x', group: '7' }] } as never), 'desired.teardowns[0].group'],
+    ['desired egress garbage', () => desiredStateFromPb({ ...desiredStateToPb(desired), egress: { enabled: true, providers: [null] } } as never), 'desired.egress.providers[0]'],
+    ['a plan query with a null endpoint', () => planQueryFromPb({ id: 1, endpoints: [null] } as never), 'plan.endpoints[0]'],
+    ['a plan result with steps as a string', () => planResultFromPb({ id: 1, endpoints: [{ slice: 's', link: 'l', steps: 'a' }] } as never), 'plan_result.endpoints[0].steps'],
+  ])('refuses %s', (_what, f, field) => expectRefused(f, InvalidSpecError, field));
+
+  it.each<[string, () => unknown, string]>([
+    ['an endpoint of an unknown kind', () => desiredStateToPb({ ...desired, endpoints: [ep, { ...ep, kind: 'ipip' as never }] }), 'desired.endpoints[1].kind'],
+    ['a fractional generation', () => desiredStateToPb({ ...desired, generation: 0.5 }), 'desired.generation'],
+    ['a report endpoint in an unknown state', () => reportToPb({ ...report, endpoints: [{ ...report.endpoints[0]!, state: 'gone' as never }] }), 'report.endpoints[0].state'],
+    ['a capability of an unknown kind', () => registerToPb('n1', { ...identity, capabilities: [{ kind: 'ipip' as never, supported: true }] }, [], ''), 'register.capabilities[0].encapsulation'],
+    ['a plan query endpoint of an unknown kind', () => planQueryToPb(1, [{ ...ep, kind: 'ipip' as never }]), 'plan.endpoints[0].kind'],
+  ])('refuses to send %s', (_what, f, field) => expectRefused(f, IncompatibleStateError, field, /cannot be sent/));
+});
+
+describe('topologyToPb (visp\'s own front ends)', () => {
+  const model: Topology = {
+    nodes: [{ id: 'r1', node: 'n1' }, { id: 'r2', node: 'n2', netns: 'x' }],
+    links: [
+      { id: 'l1', members: [{ node: 'r1', ifname: 'eth5' }, { node: 'r2', ipv4: '192.0.2.9', ipv6: '2001:db8::9' }], encapsulation: 'gretap', addressClass: 'public', mtu: 1400, ipv4: {}, ipv6: { prefixLength: 64 } },
+      { id: 'l2', members: [{ node: 'r1' }, { node: 'r2' }, { node: 'r1' }], encapsulation: 'auto', addressClass: 'local', ipv6: {} },
+      { id: 'e1', members: [{ node: 'r1' }], encapsulation: 'vxlan', addressClass: 'public', ipv4: {}, egress: { node: 'e', routes: 'full', defaultRoute: false } },
+      { id: 'e2', members: [{ node: 'r2' }], encapsulation: 'etherip', addressClass: 'public', ipv4: { prefixLength: 30 }, egress: { node: 'e', routes: 'default', defaultRoute: true } },
+    ],
+  };
+
+  it('is topologyFromPb\'s inverse, through the wire', () => expect(topologyFromPb(wire('Topology', topologyToPb(model)))).toEqual(model));
+
+  it('names routes by their own name (DEFAULT, not UNSPECIFIED)', () => expect(topologyToPb(model).links![3]!.egress).toEqual({ node: 'e', routes: 'EGRESS_ROUTES_DEFAULT', noDefaultRoute: false }));
+
+  it.each<[string, (t: Topology) => void, string]>([
+    ['an unknown kind', (t) => { t.links[1]!.encapsulation = 'geneve' as never; }, 'topology.links[1].encapsulation'],
+    ['an unknown class', (t) => { t.links[0]!.addressClass = 'global' as never; }, 'topology.links[0].address_class'],
+    ['unknown egress routes', (t) => { t.links[2]!.egress!.routes = 'some' as never; }, 'topology.links[2].egress.routes'],
+  ])('refuses to send %s', (_what, edit, field) => {
+    const t = structuredClone(model);
+    edit(t);
+    expectRefused(() => topologyToPb(t), IncompatibleStateError, field, /cannot be sent/);
+  });
 });
 
 describe('iso', () => {

@@ -7,7 +7,8 @@
 // message cannot carry (a state or kind the API has no name for) is state
 // the edge cannot show: IncompatibleStateError, FAILED_PRECONDITION.
 // Absent scalars and lists read as proto3's defaults ('' / 0 / false / []).
-import { IncompatibleStateError, InvalidSpecError, type VispError } from '../errors.js';
+// BGP egress messages have their own file beside this one (egress-convert.ts);
+// the field readers both are built from are in fields.ts.
 import { ADDRESS_CLASSES, type AddressClass } from '../ipam/types.js';
 import type { DesiredEndpoint } from '../controller/desired.js';
 import type { AllocationState, Encapsulation, Manifest, OperationalAction, OperationalState, Topology, TopologyLink } from '../controller/model.js';
@@ -21,95 +22,29 @@ import type { AddressClass__Output as PbClass } from './gen/visp/v1/AddressClass
 import type { AllocationState__Output as PbAllocation } from './gen/visp/v1/AllocationState.js';
 import { Encapsulation as PB_ENCAPSULATION, type Encapsulation__Output as PbEncap } from './gen/visp/v1/Encapsulation.js';
 import type { OperationalState__Output as PbOpState } from './gen/visp/v1/OperationalState.js';
-
-// ---- reading and writing fields --------------------------------------------------
-
-/** How a converter refuses a value: input (from a message) or output (into one). */
-export type Refuse = (field: string, why: string) => VispError;
-export const badInput: Refuse = (field, why) => new InvalidSpecError(`${field}: ${why}`, { field });
-export const badOutput: Refuse = (field, why) => new IncompatibleStateError(`${field}: cannot be sent: ${why}`, { field });
-
-/** A value for a message: short, and never throwing (BigInt, cycles, symbols). */
-export function shown(v: unknown): string {
-  try {
-    const s = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
-    return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-  } catch {
-    return Object.prototype.toString.call(v);
-  }
-}
-
-const absent = (v: unknown): v is null | undefined => v === undefined || v === null;
-
-export function text(v: unknown, field: string, refuse: Refuse = badInput): string {
-  if (absent(v)) return '';
-  if (typeof v !== 'string') throw refuse(field, `expected a string, got ${shown(v)}`);
-  return v;
-}
-
-/** A uint32 field. */
-export function count(v: unknown, field: string, refuse: Refuse = badInput): number {
-  if (absent(v)) return 0;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw refuse(field, `expected a whole number 0–4294967295, got ${shown(v)}`);
-  return v;
-}
-
-export function flag(v: unknown, field: string, refuse: Refuse = badInput): boolean {
-  if (absent(v)) return false;
-  if (typeof v !== 'boolean') throw refuse(field, `expected true or false, got ${shown(v)}`);
-  return v;
-}
-
-/** A nested message: undefined when absent. */
-export function message(v: unknown, field: string, refuse: Refuse = badInput): Record<string, unknown> | undefined {
-  if (absent(v)) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v)) throw refuse(field, `expected a message, got ${shown(v)}`);
-  return v as Record<string, unknown>;
-}
-
-/** A nested message that must be there. */
-export function required(v: unknown, field: string, refuse: Refuse = badInput): Record<string, unknown> {
-  const m = message(v, field, refuse);
-  if (!m) throw refuse(field, 'is required');
-  return m;
-}
-
-export function list<T>(v: unknown, field: string, each: (x: unknown, field: string) => T, refuse: Refuse = badInput): T[] {
-  if (absent(v)) return [];
-  if (!Array.isArray(v)) throw refuse(field, `expected a list, got ${shown(v)}`);
-  return v.map((x, i) => each(x, `${field}[${i}]`));
-}
-
-export const texts = (v: unknown, field: string, refuse: Refuse = badInput): string[] => list(v, field, (x, f) => text(x, f, refuse), refuse);
-
-/** Converters over lists are handed the index as the field: `xs.map(fromPb)` names `list[i]`. */
-const fieldOf = (at: string | number, listName: string): string => (typeof at === 'number' ? `${listName}[${at}]` : at);
-
-/**
- * A protobuf enum ↔ a domain value. Unset reads as `unspecified`, which maps
- * only where `pairs` says so; anything else not in `pairs` is refused.
- */
-function enumeration<N extends string, T>(what: string, unspecified: string, pairs: ReadonlyArray<readonly [N, T]>): {
-  fromPb(v: unknown, field: string): T;
-  toPb(t: unknown, field: string): N;
-} {
-  const from = new Map<unknown, T>(pairs);
-  const to = new Map<unknown, N>();
-  for (const [n, t] of pairs) if (!to.has(t)) to.set(t, n);
-  const names = pairs.map(([n]) => n).join(', ');
-  return {
-    fromPb(v, field) {
-      const key = absent(v) || v === '' ? unspecified : v;
-      if (from.has(key)) return from.get(key)!;
-      if (key === unspecified) throw badInput(field, `is required: one of ${names}`);
-      throw badInput(field, `${typeof v === 'number' ? `unknown ${what} value ${v}` : `unknown ${what} ${shown(v)}`} (expected one of ${names})`);
-    },
-    toPb(t, field) {
-      if (!to.has(t)) throw badOutput(field, `${shown(t)} is not a ${what} the API knows (${[...to.keys()].join(', ')})`);
-      return to.get(t)!;
-    },
-  };
-}
+import { absent, badInput, badOutput, count, count64, enumeration, fieldOf, flag, iso, list, message, required, shown, text, texts } from './fields.js';
+import type { AgentCore, Desired, Report } from '../agent/agent.js';
+import type { Controller, ControllerEvent, DesiredState, PlanReply, TunnelView } from '../controller/controller.js';
+import { sliverId, type Addressing, type SliceRequest } from '../controller/model.js';
+import { desiredFromPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
+import type { EgressRoutes__Output as PbRoutes } from './gen/visp/v1/EgressRoutes.js';
+import type { AllocateRequest__Output as PbAllocateRequest } from './gen/visp/v1/AllocateRequest.js';
+import type { Addressing as PbAddressing } from './gen/visp/v1/Addressing.js';
+import type { DesiredState as PbDesiredState, DesiredState__Output as PbDesiredStateIn } from './gen/visp/v1/DesiredState.js';
+import type { GetVersionResponse as PbVersion } from './gen/visp/v1/GetVersionResponse.js';
+import type { ListTunnelsRequest__Output as PbTunnelFilter } from './gen/visp/v1/ListTunnelsRequest.js';
+import type { NodeInfo as PbNodeInfo } from './gen/visp/v1/NodeInfo.js';
+import type { NodePlan as PbNodePlan } from './gen/visp/v1/NodePlan.js';
+import type { NodeResource as PbNodeResource } from './gen/visp/v1/NodeResource.js';
+import type { PlanQuery as PbPlanQuery, PlanQuery__Output as PbPlanQueryIn } from './gen/visp/v1/PlanQuery.js';
+import type { PlanRequest__Output as PbPlanRequest } from './gen/visp/v1/PlanRequest.js';
+import type { PlanResult as PbPlanResult, PlanResult__Output as PbPlanResultIn } from './gen/visp/v1/PlanResult.js';
+import type { Register as PbRegister, Register__Output as PbRegisterIn } from './gen/visp/v1/Register.js';
+import type { Report as PbReport, Report__Output as PbReportIn } from './gen/visp/v1/Report.js';
+import type { SliceInfo as PbSliceInfo } from './gen/visp/v1/SliceInfo.js';
+import type { Topology as PbTopology } from './gen/visp/v1/Topology.js';
+import type { Tunnel as PbTunnel } from './gen/visp/v1/Tunnel.js';
+import type { WatchEventsResponse as PbEvent } from './gen/visp/v1/WatchEventsResponse.js';
 
 // ---- enums -----------------------------------------------------------------------
 
@@ -165,8 +100,8 @@ const ACTION = enumeration<string, OperationalAction>('operational action', 'OPE
 ]);
 export const actionFromPb = (v: unknown, field = 'action'): OperationalAction => ACTION.fromPb(v, field);
 
-const ROUTES = enumeration<string, 'default' | 'full'>('egress routes', 'EGRESS_ROUTES_UNSPECIFIED', [
-  ['EGRESS_ROUTES_UNSPECIFIED', 'default'], ['EGRESS_ROUTES_DEFAULT', 'default'], ['EGRESS_ROUTES_FULL', 'full'],
+const ROUTES = enumeration<PbRoutes, 'default' | 'full'>('egress routes', 'EGRESS_ROUTES_UNSPECIFIED', [
+  ['EGRESS_ROUTES_DEFAULT', 'default'], ['EGRESS_ROUTES_FULL', 'full'], ['EGRESS_ROUTES_UNSPECIFIED', 'default'],
 ]);
 
 // ---- messages --------------------------------------------------------------------
@@ -219,6 +154,25 @@ export function linkFromPb(x: unknown, f: string): TopologyLink {
   };
 }
 
+/** A topology as visp's own front ends (lab, CLI, examples) send it: enum names, Addressing messages, absent fields left out. */
+export function topologyToPb(t: Topology, field = 'topology'): PbTopology {
+  const addressing = (a: Addressing | undefined): PbAddressing | null => (a ? { enabled: true, prefixLength: a.prefixLength } : null);
+  // (An undefined field is absent: the encoder leaves it out.)
+  return {
+    nodes: t.nodes.map((n) => ({ id: n.id, node: n.node, netns: n.netns })),
+    links: t.links.map((l, i) => ({
+      id: l.id,
+      members: l.members.map((m) => ({ node: m.node, ifname: m.ifname, ipv4: m.ipv4, ipv6: m.ipv6 })),
+      encapsulation: encapToPb(l.encapsulation, `${field}.links[${i}].encapsulation`),
+      addressClass: classToPb(l.addressClass, `${field}.links[${i}].address_class`),
+      mtu: l.mtu, ipv4: addressing(l.ipv4), ipv6: addressing(l.ipv6),
+      ...(l.egress ? { egress: {
+        node: l.egress.node, routes: ROUTES.toPb(l.egress.routes, `${field}.links[${i}].egress.routes`), noDefaultRoute: !l.egress.defaultRoute,
+      } } : {}),
+    })),
+  };
+}
+
 /** What a node's agent says it can build (Register), and what ListNodes shows of it. */
 export interface Capability { kind: TunnelKind; supported: boolean; reason?: string }
 export const capabilityToPb = (c: Capability, at: string | number = 'capability'): PbCapability => {
@@ -261,11 +215,190 @@ export function endpointFromPb(v: unknown, at: string | number = 'endpoint'): De
   };
 }
 
-/** A time for a message (RFC 3339); '' for none. */
-export function iso(t: number | undefined, field = 'time'): string {
-  if (t === undefined) return '';
-  if (typeof t !== 'number' || !Number.isFinite(t) || Math.abs(t) > 8.64e15) throw badOutput(field, `${shown(t)} is not a time`);
-  return new Date(t).toISOString();
+// ---- requests ----------------------------------------------------------------------
+
+/**
+ * Allocate's and Plan's request. The topology is required; the slice and the
+ * end time are the validator's to judge. A big request's topology comes
+ * converted already, in paced stretches (bulk-decode.ts).
+ */
+export function sliceRequestFromPb(r: PbAllocateRequest | PbPlanRequest, topology = topologyFromPb(r?.topology)): SliceRequest {
+  required(r, 'request');
+  if (!topology) throw badInput('topology', 'is required');
+  const endTime = text(r.endTime, 'end_time');
+  return { slice: text(r.slice, 'slice'), topology, ...(endTime ? { endTime } : {}) };
+}
+
+/** ListTunnels' filter: an empty field (and state UNSPECIFIED) matches everything. */
+export function tunnelFilterFromPb(r: PbTunnelFilter): { node?: string; slice?: string; state?: OperationalState } {
+  const q = required(r, 'request');
+  const [node, slice] = [text(q.node, 'node'), text(q.slice, 'slice')];
+  const state = stateFromPb(q.state, 'state');
+  return { ...(node ? { node } : {}), ...(slice ? { slice } : {}), ...(state ? { state } : {}) };
+}
+
+// ---- what the Links and Operator services show -------------------------------------------
+
+export function versionToPb(v: ReturnType<Controller['getVersion']>): PbVersion {
+  return { api: 'visp.v1', geniApi: 3, software: text(v.software, 'software', badOutput), encapsulations: v.encapsulations.map(encapToPb) };
+}
+
+/** A node as ListResources shows it to an aggregate manager. */
+export function resourceToPb(n: ReturnType<Controller['listResources']>[number], at: string | number = 'node'): PbNodeResource {
+  const f = fieldOf(at, 'nodes');
+  return {
+    name: n.name, connected: n.connected, underlayAddresses: n.underlay,
+    encapsulations: n.encapsulations.map((k, i) => encapToPb(k, `${f}.encapsulations[${i}]`)),
+  };
+}
+
+/** A node as ListNodes shows it to an operator. */
+export function nodeToPb(n: ReturnType<Controller['listNodes']>[number], at: string | number = 'node'): PbNodeInfo {
+  const f = fieldOf(at, 'nodes');
+  return {
+    name: n.name, connected: n.connected, lastSeen: iso(n.lastSeen, `${f}.last_seen`), underlayAddresses: n.underlay,
+    endpoints: count(n.endpoints, `${f}.endpoints`, badOutput), capabilities: n.capabilities.map((c, i) => capabilityToPb(c, `${f}.capabilities[${i}]`)),
+  };
+}
+
+/** A slice as ListSlices summarizes it. */
+export function sliceToPb(m: Manifest, at: string | number = 'slice'): PbSliceInfo {
+  const f = fieldOf(at, 'slices');
+  return {
+    slice: m.slice, allocationState: allocationToPb(m.allocation, `${f}.allocation_state`), operationalState: stateToPb(m.state, `${f}.operational_state`),
+    endTime: iso(m.endTime, `${f}.end_time`), expires: iso(m.expiresAt, `${f}.expires`), links: m.slivers.length,
+    ready: m.slivers.filter((s) => s.state === 'ready').length, failed: m.slivers.filter((s) => s.state === 'failed').length,
+  };
+}
+
+/** One endpoint of a sliver as ListTunnels and GetTunnel show it. */
+export function tunnelToPb(t: TunnelView, at: string | number = 'tunnel'): PbTunnel {
+  const f = fieldOf(at, 'tunnels');
+  const n64 = (v: number, k: string): number => count64(v, `${f}.${k}`, badOutput);
+  return {
+    sliver: sliverId(t.slice, t.link), slice: t.slice, link: t.link, node: t.node, encapsulation: encapToPb(t.kind, `${f}.encapsulation`),
+    key: count(t.key, `${f}.key`, badOutput), local: t.local, remotes: t.remotes, bridge: t.bridge ?? '', devices: t.devices, netns: t.netns,
+    ifname: t.ifname, addresses: t.addresses, state: stateToPb(t.state, `${f}.state`), error: t.error ?? '',
+    rxPackets: n64(t.rxPackets, 'rx_packets'), txPackets: n64(t.txPackets, 'tx_packets'), rxBytes: n64(t.rxBytes, 'rx_bytes'), txBytes: n64(t.txBytes, 'tx_bytes'),
+    dataplane: t.dataplane ?? '',
+  };
+}
+
+/** A controller event for WatchEvents; an event about no sliver has state UNSPECIFIED. */
+export function eventToPb(e: ControllerEvent): PbEvent {
+  return {
+    time: iso(e.time), kind: e.kind, slice: e.slice ?? '', link: e.link ?? '', node: e.node ?? '',
+    state: e.state ? stateToPb(e.state) : 'OPERATIONAL_STATE_UNSPECIFIED', message: e.message,
+  };
+}
+
+/** What one node's agent would do for a Plan. */
+export function nodePlanToPb(n: Awaited<ReturnType<Controller['plan']>>['nodes'][number], at: string | number = 'node'): PbNodePlan {
+  const f = fieldOf(at, 'nodes');
+  return { node: n.node, steps: texts(n.steps, `${f}.steps`, badOutput), error: n.error ?? '' };
+}
+
+// ---- the Agent stream ---------------------------------------------------------------
+
+/** Register, as the controller takes it. `node` is '' when the agent leaves its name to its certificate. */
+export function registerFromPb(v: PbRegisterIn | null | undefined, field = 'register'): Parameters<Controller['agentConnected']>[0] {
+  const r = required(v, field);
+  const reserved = message(r.reservedNamespaces, `${field}.reserved_namespaces`);
+  const mtus = Object.entries(message(r.underlayMtus, `${field}.underlay_mtus`) ?? {});
+  return {
+    node: text(r.node, `${field}.node`), underlay: texts(r.underlayAddresses, `${field}.underlay_addresses`),
+    capabilities: list(r.capabilities, `${field}.capabilities`, capabilityFromPb),
+    ...(reserved ? { reservedNamespaces: texts(reserved.names, `${field}.reserved_namespaces.names`) } : {}),
+    underlayMtu: Object.fromEntries(mtus.map(([a, n]) => [a, count(n, `${field}.underlay_mtus[${shown(a)}]`)])),
+  };
+}
+
+/** Register, as the agent sends it. */
+export function registerToPb(node: string, id: Awaited<ReturnType<AgentCore['identity']>>, reserved: string[], version: string): PbRegister {
+  return {
+    node, underlayAddresses: id.underlay, underlayMtus: id.underlayMtu, version,
+    capabilities: id.capabilities.map((c, i) => capabilityToPb(c, `register.capabilities[${i}]`)), reservedNamespaces: { names: reserved },
+  };
+}
+
+/** A report, as the controller takes it. An endpoint's state UNSPECIFIED reads as configuring. */
+export function reportFromPb(v: PbReportIn | null | undefined, field = 'report'): Parameters<Controller['agentReport']>[1] {
+  const r = required(v, field);
+  const reserved = message(r.reservedNamespaces, `${field}.reserved_namespaces`);
+  const egress = statusFromPb(r.egress, `${field}.egress`);
+  return {
+    generation: count64(r.generation, `${field}.generation`), repairs: texts(r.repairs, `${field}.repairs`), tornDown: texts(r.tornDown, `${field}.torn_down`),
+    ...(reserved ? { reservedNamespaces: texts(reserved.names, `${field}.reserved_namespaces.names`) } : {}),
+    ...(egress ? { egress } : {}),
+    endpoints: list(r.endpoints, `${field}.endpoints`, (x, f) => {
+      const e = required(x, f);
+      const s = (k: string, name = k): string => text(e[k], `${f}.${name}`);
+      const n64 = (k: string, name: string): number => count64(e[k], `${f}.${name}`);
+      const [error, bridge, dataplane] = [s('error'), s('bridge'), s('dataplane')];
+      return {
+        slice: s('slice'), link: s('link'), state: stateFromPb(e.state, `${f}.state`) ?? 'configuring', ...(error ? { error } : {}), ...(bridge ? { bridge } : {}),
+        devices: texts(e.devices, `${f}.devices`), rxPackets: n64('rxPackets', 'rx_packets'), txPackets: n64('txPackets', 'tx_packets'),
+        rxBytes: n64('rxBytes', 'rx_bytes'), txBytes: n64('txBytes', 'tx_bytes'), ...(dataplane ? { dataplane } : {}),
+      };
+    }),
+  };
+}
+
+/** A report, as the agent sends it. */
+export function reportToPb(r: Report, field = 'report'): PbReport {
+  return {
+    generation: count64(r.generation, `${field}.generation`, badOutput), repairs: r.repairs, tornDown: r.tornDown,
+    egress: statusToPb(r.egress, `${field}.egress`), reservedNamespaces: { names: r.reservedNamespaces },
+    endpoints: r.endpoints.map((e, i) => ({ ...e, state: stateToPb(e.state, `${field}.endpoints[${i}].state`), error: e.error ?? '', bridge: e.bridge ?? '' })),
+  };
+}
+
+/** A node's desired state, as the controller sends it. */
+export function desiredStateToPb(d: DesiredState, field = 'desired'): PbDesiredState {
+  return {
+    generation: count64(d.generation, `${field}.generation`, badOutput), endpoints: d.endpoints.map((e, i) => endpointToPb(e, `${field}.endpoints[${i}]`)),
+    teardowns: d.teardowns, egress: desiredToPb(d.egress, `${field}.egress`),
+  };
+}
+
+/** A node's desired state, as the agent takes it. */
+export function desiredStateFromPb(v: PbDesiredStateIn | null | undefined, field = 'desired'): Desired {
+  const d = required(v, field);
+  const egress = desiredFromPb(d.egress, `${field}.egress`);
+  return {
+    generation: count64(d.generation, `${field}.generation`),
+    endpoints: list(d.endpoints, `${field}.endpoints`, endpointFromPb),
+    teardowns: list(d.teardowns, `${field}.teardowns`, (x, f) => {
+      const t = required(x, f);
+      return { slice: text(t.slice, `${f}.slice`), group: count(t.group, `${f}.group`), namespaces: texts(t.namespaces, `${f}.namespaces`) };
+    }),
+    ...(egress ? { egress } : {}),
+  };
+}
+
+/** A plan query (what would these endpoints take?), controller → agent. */
+export const planQueryToPb = (id: number, endpoints: readonly DesiredEndpoint[]): PbPlanQuery =>
+  ({ id, endpoints: endpoints.map((e, i) => endpointToPb(e, `plan.endpoints[${i}]`)) });
+
+export function planQueryFromPb(v: PbPlanQueryIn | null | undefined, field = 'plan'): { id: number; endpoints: DesiredEndpoint[] } {
+  const q = required(v, field);
+  return { id: count64(q.id, `${field}.id`), endpoints: list(q.endpoints, `${field}.endpoints`, endpointFromPb) };
+}
+
+/** A plan's answer, agent → controller. */
+export const planResultToPb = (id: number, reply: PlanReply): PbPlanResult =>
+  ({ id, endpoints: reply.endpoints.map((e) => ({ slice: e.slice, link: e.link, steps: e.steps, error: e.error ?? '' })) });
+
+export function planResultFromPb(v: PbPlanResultIn | null | undefined, field = 'plan_result'): { id: number; reply: PlanReply } {
+  const r = required(v, field);
+  return {
+    id: count64(r.id, `${field}.id`),
+    reply: { endpoints: list(r.endpoints, `${field}.endpoints`, (x, f) => {
+      const e = required(x, f);
+      const error = text(e.error, `${f}.error`);
+      return { slice: text(e.slice, `${f}.slice`), link: text(e.link, `${f}.link`), steps: texts(e.steps, `${f}.steps`), ...(error ? { error } : {}) };
+    }) },
+  };
 }
 
 export function manifestToPb(m: Manifest): PbManifest {

@@ -5,7 +5,7 @@ import { IncompatibleStateError, InvalidSpecError } from '../errors.js';
 import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
 import type { EgressConfig } from '../controller/model.js';
 import { expectRefused } from '../../test/helpers/refused.js';
-import { configFromPb, configToPb, desiredFromPb, desiredToPb, providerFromPb, statusFromPb, statusToPb } from './egress-convert.js';
+import { bgpNodeToPb, configFromPb, configToPb, desiredFromPb, desiredToPb, providerFromPb, statusFromPb, statusToPb } from './egress-convert.js';
 
 const config: EgressConfig = {
   node: 'e1', asn: 64500, routerId: '198.18.1.1', maxLength: { ipv4: 25 },
@@ -75,4 +75,19 @@ describe('into messages, garbage', () => {
     ['a string for a pid', () => statusToPb({ ...status, pid: '42' as never }), 'egress.pid'],
     ['a null peer', () => statusToPb({ ...status, peers: [null as never] }), 'egress.peers[0]'],
   ])('refuses %s', (_what, f, field) => expectRefused(f, IncompatibleStateError, field));
+});
+
+describe('bgpNodeToPb (ListBgp)', () => {
+  it.each<[string, () => unknown, unknown]>([
+    ['a node with its report', () => bgpNodeToPb({ node: 'e1', connected: true, config, status }), {
+      node: 'e1', connected: true, config: configToPb(config), running: true, error: 'x', pid: 42, peers: statusToPb(status).peers, slices: statusToPb(status).slices,
+    }],
+    ['a node that never reported', () => bgpNodeToPb({ node: 'e1', connected: false, config }),
+      { node: 'e1', connected: false, config: configToPb(config), running: false, error: '', pid: 0, peers: [], slices: [] }],
+  ])('%s', (_what, f, want) => expect(f()).toEqual(want));
+
+  it.each<[string, () => unknown, string]>([
+    ['a string for a pid, in a list', () => [{ node: 'e1', connected: true, config, status: { ...status, pid: '42' as never } }].map(bgpNodeToPb), 'nodes[0].pid'],
+    ['no config', () => bgpNodeToPb({ node: 'e1', connected: true, config: null as never }), 'node.config'],
+  ])('refuses to send %s', (_what, f, field) => expectRefused(f, IncompatibleStateError, field));
 });

@@ -5,10 +5,12 @@ import { isIP } from 'node:net';
 import type { EgressDesired, EgressStatus } from '../bgp/desired.js';
 import type { Family, ProviderSpec } from '../bgp/reconcile.js';
 import type { EgressConfig } from '../controller/model.js';
-import { badInput, badOutput, count, flag, iso, list, message, required, shown, text, texts, type Refuse } from './convert.js';
+import type { EgressNodeView } from '../controller/controller.js';
+import { badInput, badOutput, count, fieldOf, flag, iso, list, message, required, shown, text, texts, type Refuse } from './fields.js';
 import type { BgpProvider } from './gen/visp/v1/BgpProvider.js';
 import type { EgressDesired as PbDesired } from './gen/visp/v1/EgressDesired.js';
 import type { EgressNodeConfig } from './gen/visp/v1/EgressNodeConfig.js';
+import type { EgressNodeStatus } from './gen/visp/v1/EgressNodeStatus.js';
 import type { EgressReport } from './gen/visp/v1/EgressReport.js';
 
 /** Providers may leave families and max_prefixes empty: the address's own family, 1,000. */
@@ -121,6 +123,16 @@ export function statusToPb(v: EgressStatus | undefined, field = 'egress'): Egres
       };
     }, badOutput),
     slices: list(s.slices, `${field}.slices`, (x, f) => sliceStatus(x, f, badOutput), badOutput),
+  };
+}
+
+/** An egress node as ListBgp shows it: its configuration, and what its agent last reported. */
+export function bgpNodeToPb(n: EgressNodeView, at: string | number = 'node'): EgressNodeStatus {
+  const f = fieldOf(at, 'nodes');
+  const st = statusToPb(n.status, f);
+  return {
+    node: n.node, connected: n.connected, config: configToPb(n.config, `${f}.config`),
+    running: st.running ?? false, error: st.error ?? '', pid: st.pid ?? 0, peers: st.peers ?? [], slices: st.slices ?? [],
   };
 }
 
