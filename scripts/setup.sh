@@ -29,6 +29,8 @@ declare -A PKGS=(
   # systemd-analyze verifies the units in deploy/.
   [openssl]=/usr/bin/openssl
   [systemd]=/usr/bin/systemd-analyze
+  # The operator's web page is tested in a real headless browser (playwright-core drives it).
+  [chromium]=/usr/bin/chromium
 )
 missing=()
 for p in "${!PKGS[@]}"; do [[ -e "${PKGS[$p]}" ]] || missing+=("$p"); done
