@@ -37,7 +37,8 @@ const MARGIN = 90;          // room for router and link labels outside the circl
 const TITLE = 40;
 const LEGEND = 36;
 const SPACING = 70;         // arc length per router
-const BOW = 26;             // distance between parallel links at their middle
+const BOW = 30;             // distance between parallel links at their middle
+const STAGGER = 30;         // parallel links' labels also step along the link, so that they do not overlap
 
 const round = (v: number): number => Math.round(v * 10) / 10;
 const pt = (x: number, y: number): Point => ({ x: round(x), y: round(y) });
@@ -71,13 +72,15 @@ export function layout(v: GraphView): Layout {
       seen.set(k, i + 1);
       // Orient by the pair's sorted order, so that the bows of a pair's links fan out on both sides consistently.
       const [p, q] = a < b ? [at(a), at(b)] : [at(b), at(a)];
-      const offset = (i - ((perPair.get(k) ?? 1) - 1) / 2) * BOW;
+      const rank = i - ((perPair.get(k) ?? 1) - 1) / 2;
+      const offset = rank * BOW;
       const mid = { x: (p.x + q.x) / 2, y: (p.y + q.y) / 2 };
       const len = Math.hypot(q.x - p.x, q.y - p.y) || 1;
-      const normal = { x: -(q.y - p.y) / len, y: (q.x - p.x) / len };
+      const along = { x: (q.x - p.x) / len, y: (q.y - p.y) / len };
+      const normal = { x: -along.y, y: along.x };
       // A quadratic Bézier's middle is halfway between the chord's middle and the control point.
       const ctrl = pt(mid.x + 2 * offset * normal.x, mid.y + 2 * offset * normal.y);
-      edges.push({ link: l.id, from: at(a), to: at(b), ctrl, label: pt(mid.x + offset * normal.x, mid.y + offset * normal.y) });
+      edges.push({ link: l.id, from: at(a), to: at(b), ctrl, label: pt(mid.x + offset * normal.x + rank * STAGGER * along.x, mid.y + offset * normal.y + rank * STAGGER * along.y) });
       continue;
     }
     const members = l.ends.map((e) => at(e.router));

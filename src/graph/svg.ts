@@ -71,13 +71,13 @@ export function renderSvg(v: GraphView): string {
     out.push(`<g${attrs({ class: r.egress ? 'router egress' : 'router', 'data-router': r.id, 'data-node': r.node })}>`);
     out.push(`<title>${xml(r.egress ? `egress to the Internet on node ${r.node}` : `router ${r.id} on node ${r.node}`)}</title>`);
     if (r.egress) {
-      const s = ROUTER_RADIUS;
+      const s = ROUTER_RADIUS * 1.4;
       out.push(`<polygon${attrs({ points: `${p.x},${p.y - s} ${p.x + s},${p.y} ${p.x},${p.y + s} ${p.x - s},${p.y}`, fill: '#eef4ff', stroke: '#1f4e9c', 'stroke-width': 2 })}/>`);
     } else {
       out.push(`<circle${attrs({ cx: p.x, cy: p.y, r: ROUTER_RADIUS, fill: '#f5f5f5', stroke: '#333333', 'stroke-width': 2 })}/>`);
     }
-    out.push(`<text${attrs({ x: p.x, y: p.y, 'text-anchor': 'middle', 'dominant-baseline': 'middle', 'font-size': 12, 'font-weight': 'bold', fill: '#111111' })} ${FONT}>${xml(r.egress ? 'egress' : r.id)}</text>`);
-    out.push(label({ x: p.x, y: p.y + ROUTER_RADIUS + 11 }, r.node, { 'font-size': 10, fill: '#555555' }));
+    out.push(`<text${attrs({ x: p.x, y: p.y, 'text-anchor': 'middle', 'dominant-baseline': 'middle', 'font-size': r.egress ? 10 : 12, 'font-weight': 'bold', fill: '#111111' })} ${FONT}>${xml(r.egress ? 'egress' : r.id)}</text>`);
+    out.push(label({ x: p.x, y: p.y + ROUTER_RADIUS * (r.egress ? 1.4 : 1) + 11 }, r.node, { 'font-size': 10, fill: '#555555' }));
     out.push('</g>');
   }
 
