@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { IncompatibleStateError, InvalidSpecError, VispError, type ErrorOptions } from '../errors.js';
 import { endpointNames, experimentNetns } from '../endpoint/names.js';
-import { drivers } from '../tunnel/registry.js';
+import { AUTO_ORDER, kinds } from '../tunnel/kinds.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import type { Pacer } from '../ipam/pacer.js';
 import type { LinkChoice, LinkSpec, SliceAllocation, SliceSpec } from '../ipam/types.js';
@@ -41,9 +41,6 @@ export function checkUnderlayMtus(underlay: readonly string[], mtus: Readonly<Re
 
 /** The MTU under one of a node's underlay addresses. */
 export const underlayMtuOf = (n: PlacementNode, address: string): number => n.underlayMtu?.[address] ?? UNDERLAY_MTU;
-
-/** Order of preference for `auto`: layer-2 kinds, kernel first. */
-const AUTO_ORDER: readonly TunnelKind[] = ['vxlan', 'gretap', 'ip6gretap', 'etherip'];
 
 const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
 
@@ -146,19 +143,20 @@ function pathOf(w: Way, recs: readonly PlacementNode[]): { underlay: number; mem
   let member = 0;
   w.underlays.forEach((a, j) => { if (underlayMtuOf(recs[j]!, a) < underlayMtuOf(recs[member]!, w.underlays[member]!)) member = j; });
   const underlay = underlayMtuOf(recs[member]!, w.underlays[member]!);
-  return { underlay, member, max: underlay - drivers[w.kind].overhead(w.family) };
+  return { underlay, member, max: underlay - kinds[w.kind].overhead(w.family) };
 }
 
 /**
  * Every way the link may be carried, best first: its kind (or auto's, in
- * AUTO_ORDER) over each underlay family every member has (IPv4 first), that
- * fits the link's MTU. Errors are the first way's, as before there were
- * several: a member without an address of the family, an MTU that does not fit.
+ * AUTO_ORDER, by the drivers' autoRank) over each underlay family every
+ * member has (IPv4 first), that fits the link's MTU. Errors are the first
+ * way's, as before there were several: a member without an address of the
+ * family, an MTU that does not fit.
  */
 function waysFor(l: TopologyLink, recs: NodeRecord[], lan: boolean, connected: (n: string) => boolean, f: string): Way[] {
   const all: Way[] = [];
   for (const kind of kindsFor(l, recs, lan, connected, f)) {
-    const d = drivers[kind];
+    const d = kinds[kind];
     const families: Array<4 | 6> = d.family === 6 ? [6] : d.family === 4 ? [4] : [4, 6];
     const usable = families.filter((fam) => recs.every((r) => underlayOf(r, fam)));
     if (usable.length === 0) {
@@ -175,11 +173,11 @@ function waysFor(l: TopologyLink, recs: NodeRecord[], lan: boolean, connected: (
   if (ways.length === 0) {
     const w = all[0]!;
     const { underlay, member, max } = pathOf(w, recs);
-    const why = `${w.kind} over IPv${w.family} leaves at most ${max} (the underlay MTU ${underlay} of node ${recs[member]!.name} at ${w.underlays[member]} minus ${drivers[w.kind].overhead(w.family)})`;
+    const why = `${w.kind} over IPv${w.family} leaves at most ${max} (the underlay MTU ${underlay} of node ${recs[member]!.name} at ${w.underlays[member]} minus ${kinds[w.kind].overhead(w.family)})`;
     if (l.mtu && l.mtu > max) throw bad(`${f}.mtu`, `${l.mtu} does not fit: ${why}`);
     throw bad(`${f}.mtu`, `${l.mtu || max} is below IPv6's minimum of 1280: ${why}`);
   }
-  const keyed = ways.findIndex((w) => drivers[w.kind].identifier !== 'underlayPair');
+  const keyed = ways.findIndex((w) => kinds[w.kind].identifier !== 'underlayPair');
   return keyed < 0 ? ways : ways.slice(0, keyed + 1);
 }
 
@@ -191,8 +189,8 @@ function kindsFor(l: TopologyLink, recs: NodeRecord[], lan: boolean, connected: 
 }
 
 const autoFits = (k: TunnelKind, recs: NodeRecord[], lan: boolean): boolean => {
-  if (lan && drivers[k].layer === 3) return false;
-  const fam = drivers[k].family;
+  if (lan && kinds[k].layer === 3) return false;
+  const fam = kinds[k].family;
   return recs.every((r) => supports(r, k) && (fam === 0 ? underlayOf(r, 4) || underlayOf(r, 6) : underlayOf(r, fam)));
 };
 
@@ -222,7 +220,7 @@ function memberPairs(underlays: readonly string[]): Array<[string, string]> {
 
 /** What a way needs from the allocator: a GRE key or VNI, or its underlay pairs (the driver says which). */
 function wayChoice(w: Way): LinkChoice {
-  const id = drivers[w.kind].identifier;
+  const id = kinds[w.kind].identifier;
   return id === 'underlayPair' ? { pairs: { space: w.kind, pairs: memberPairs(w.underlays) } } : { identifier: id };
 }
 

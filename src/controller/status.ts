@@ -3,7 +3,7 @@
 // sliver is as good as its worst endpoint; a slice as its worst sliver.
 import { endpointSpecOf } from './desired.js';
 import { endpointNames } from '../endpoint/names.js';
-import { drivers } from '../tunnel/registry.js';
+import { kinds } from '../tunnel/kinds.js';
 import type { Pacer } from '../ipam/pacer.js';
 import type { EndpointStatus, LinkRecord, Manifest, OperationalState, SliceRecord, SliverStatus } from './model.js';
 import { sliverId } from './model.js';
@@ -52,12 +52,12 @@ const WHOLE = new WeakMap<SliceRecord, Manifest>();
 
 function linkStatics(s: SliceRecord, l: LinkRecord): EndpointStatic[] {
   const names = endpointNames(s.slice, l.id);
-  const layer3 = drivers[l.kind].layer === 3;
+  const layer3 = kinds[l.kind].layer === 3;
   return l.endpoints.map((e) => {
     const remotes = endpointSpecOf(s, l, e).remotes;
     return {
       ...(layer3 ? {} : { bridge: names.bridge }),
-      devices: layer3 ? [e.ifname] : drivers[l.kind].multipoint ? [names.tunnel()] : remotes.map((r) => names.tunnel(r)),
+      devices: layer3 ? [e.ifname] : kinds[l.kind].lan === 'multipoint' ? [names.tunnel()] : remotes.map((r) => names.tunnel(r)),
       remotes,
     };
   });

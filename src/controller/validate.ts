@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { InvalidSpecError } from '../errors.js';
 import { ID, ID_RULE, ifnameProblem } from '../endpoint/names.js';
 import { suggest } from '../suggest.js';
+import { isLayer3, LAYER2_KINDS, wordsOr } from '../tunnel/kinds.js';
 import type { SliceRequest, Topology } from './model.js';
 
 export { ID };
@@ -111,11 +112,11 @@ export function validateTopology(t: Topology | undefined, field = 'topology'): a
       if (!l.egress.node) throw bad(`${f}.egress.node`, 'the egress node is required');
       if (!ID.test(l.egress.node)) throw bad(`${f}.egress.node`, `${JSON.stringify(l.egress.node)} ${ID_RULE}`);
       if (l.addressClass !== 'public') throw bad(`${f}.address_class`, `an egress link's addresses are announced upstream: it must be PUBLIC, not ${l.addressClass.toUpperCase()}`);
-      if (l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3; an egress link ends on the egress node's bridge and needs vxlan, gretap, ip6gretap or etherip`);
+      if (isLayer3(l.encapsulation)) throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3; an egress link ends on the egress node's bridge and needs ${wordsOr(LAYER2_KINDS)}`);
       if (l.egress.routes !== 'default' && l.egress.routes !== 'full') throw bad(`${f}.egress.routes`, `must be default or full, got ${JSON.stringify(l.egress.routes)}`);
     } else if (l.members.length < 2) throw bad(`${f}.members`, `a link needs at least 2 members, has ${l.members.length}`);
-    if ((l.encapsulation === 'gre' || l.encapsulation === 'ip6gre') && l.members.length > 2) {
-      throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3 and point-to-point only; a LAN of ${l.members.length} needs vxlan, gretap, ip6gretap or etherip`);
+    if (isLayer3(l.encapsulation) && l.members.length > 2) {
+      throw bad(`${f}.encapsulation`, `${l.encapsulation} is layer 3 and point-to-point only; a LAN of ${l.members.length} needs ${wordsOr(LAYER2_KINDS)}`);
     }
     // (The API reads an MTU or prefix length of 0 as "not set"; here any number given is checked.)
     if (l.mtu !== undefined && (l.mtu < MTU_RANGE[0] || l.mtu > MTU_RANGE[1])) throw bad(`${f}.mtu`, `${l.mtu} is outside ${MTU_RANGE[0]}–${MTU_RANGE[1]}`);

@@ -6,9 +6,8 @@ import { isIP } from 'node:net';
 import { InvalidSpecError } from '../errors.js';
 import { parseCidr } from '../netlink/codec.js';
 import type { Mark } from '../ownership.js';
-import { drivers } from '../tunnel/index.js';
+import { isTunnelKind, keyWord, kinds, layer2KindsOver, TUNNEL_KINDS, wordsOr } from '../tunnel/kinds.js';
 import type { TunnelKind, TunnelSpec } from '../tunnel/types.js';
-import { TUNNEL_KINDS } from '../tunnel/types.js';
 import { endpointNames, ID, ifnameProblem } from './names.js';
 
 export interface EndpointSpec {
@@ -77,14 +76,21 @@ export interface ResolvedEndpoint {
 
 const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
 
+/** "only vxlan has one": the kinds carried over UDP, for a port given to another kind. */
+function udpKinds(): string {
+  const udp = TUNNEL_KINDS.filter((k) => kinds[k].udpPort !== undefined);
+  return `only ${wordsOr(udp)} ${udp.length === 1 ? 'has' : 'have'} one`;
+}
+
 const ipFamily = (ip: string): 4 | 6 | 0 => (isIP(ip) as 4 | 6 | 0);
 
 export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
   if (!ID.test(spec.slice)) throw bad('slice', `${JSON.stringify(spec.slice)} must be 1–63 letters, digits, ".", "_" or "-"`);
   if (!ID.test(spec.link)) throw bad('link', `${JSON.stringify(spec.link)} must be 1–63 letters, digits, ".", "_" or "-"`);
   if (!Number.isInteger(spec.group) || spec.group < 1 || spec.group > 0xffffffff) throw bad('group', `${spec.group} is not a link group id (1–4294967295)`);
-  if (!TUNNEL_KINDS.includes(spec.kind)) throw bad('kind', `${JSON.stringify(spec.kind)} is not one of ${TUNNEL_KINDS.join(', ')}`);
-  const d = drivers[spec.kind];
+  if (!isTunnelKind(spec.kind)) throw bad('kind', `${JSON.stringify(spec.kind)} is not one of ${TUNNEL_KINDS.join(', ')}`);
+  const d = kinds[spec.kind];
+  const p2pOnly = (): string => `${spec.kind} is layer 3 and point-to-point only; use ${wordsOr(layer2KindsOver(d.family))} for a LAN`;
   const fam = ipFamily(spec.local);
   if (!fam) throw bad('local', `${JSON.stringify(spec.local)} is not an IP address`);
   if (d.family && d.family !== fam) throw bad('local', `${spec.kind} runs over IPv${d.family}; ${spec.local} is IPv${fam}`);
@@ -94,12 +100,12 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
     if (r === spec.local) throw bad(`remotes[${i}]`, `${r} is this node's own address`);
   });
   if (new Set(spec.remotes).size !== spec.remotes.length) throw bad('remotes', 'lists a member twice');
-  if (d.layer === 3 && spec.remotes.length > 1) throw bad('kind', `${spec.kind} is layer 3 and point-to-point only; use ${spec.kind === 'gre' ? 'gretap' : 'ip6gretap'} or vxlan for a LAN`);
-  if (!Number.isInteger(spec.key) || spec.key < (spec.kind === 'vxlan' ? 1 : 0) || spec.key > d.maxKey) {
-    throw bad('key', `${spec.key} is out of range for ${spec.kind} (${spec.kind === 'vxlan' ? `VNI 1–${d.maxKey}` : `key 0–${d.maxKey}`})`);
+  if (d.layer === 3 && spec.remotes.length > 1) throw bad('kind', p2pOnly());
+  if (!Number.isInteger(spec.key) || spec.key < d.keys.first || spec.key > d.keys.last) {
+    throw bad('key', `${spec.key} is out of range for ${spec.kind} (${keyWord(spec.kind)} ${d.keys.first}–${d.keys.last})`);
   }
-  if (spec.dstPort !== undefined && (spec.kind !== 'vxlan' || !Number.isInteger(spec.dstPort) || spec.dstPort < 1 || spec.dstPort > 65535)) {
-    throw bad('dstPort', spec.kind !== 'vxlan' ? `only vxlan has a UDP port` : `${spec.dstPort} is not a UDP port`);
+  if (spec.dstPort !== undefined && (d.udpPort === undefined || !Number.isInteger(spec.dstPort) || spec.dstPort < 1 || spec.dstPort > 65535)) {
+    throw bad('dstPort', d.udpPort === undefined ? `${spec.kind} has no UDP port (${udpKinds()})` : `${spec.dstPort} is not a UDP port`);
   }
   const nodeSide = spec.egress === true;
   if (nodeSide && d.layer !== 2) throw bad('kind', `${spec.kind} is layer 3; an egress link ends on the egress node's bridge and needs a layer-2 kind`);
@@ -128,9 +134,9 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
   if (nodeSide && routes.length) throw bad('routes', 'the egress end of a link has no experiment namespace to route in');
 
   const names = endpointNames(spec.slice, spec.link);
-  const multipoint = d.multipoint;
+  const multipoint = d.lan === 'multipoint';
   const lan = spec.lan ?? spec.remotes.length > 1;
-  if (d.layer === 3 && lan) throw bad('kind', `${spec.kind} is layer 3 and point-to-point only; use ${spec.kind === 'gre' ? 'gretap' : 'ip6gretap'} or vxlan for a LAN`);
+  if (d.layer === 3 && lan) throw bad('kind', p2pOnly());
   const tunnels: TunnelSpec[] = multipoint
     ? [{ kind: spec.kind, name: names.tunnel(), local: spec.local, key: spec.key, ...(!lan ? { remote: spec.remotes[0]! } : {}),
       ...(spec.dstPort ? { dstPort: spec.dstPort } : {}) }]

@@ -1,8 +1,8 @@
 // The one place a topology read from a file (the controller's model, see
 // src/topology) becomes the API's request shape: enum names, Addressing
 // messages, empty strings left out.
+import { encapToPb } from '../api/convert.js';
 import type { Topology as ApiTopology } from '../api/gen/visp/v1/Topology.js';
-import type { Encapsulation as ApiEncapsulation } from '../api/gen/visp/v1/Encapsulation.js';
 import type { AddressClass as ApiAddressClass } from '../api/gen/visp/v1/AddressClass.js';
 import type { Addressing, Topology } from '../controller/model.js';
 
@@ -19,7 +19,7 @@ export function toApiTopology(t: Topology): ApiTopology {
         ...(m.ipv4 !== undefined ? { ipv4: m.ipv4 } : {}),
         ...(m.ipv6 !== undefined ? { ipv6: m.ipv6 } : {}),
       })),
-      encapsulation: `ENCAPSULATION_${l.encapsulation.toUpperCase()}` as ApiEncapsulation,
+      encapsulation: encapToPb(l.encapsulation), // each kind's enum name is its driver's
       addressClass: `ADDRESS_CLASS_${l.addressClass.toUpperCase()}` as ApiAddressClass,
       ...(l.mtu !== undefined ? { mtu: l.mtu } : {}),
       ipv4: addressing(l.ipv4),

@@ -3,8 +3,10 @@
 // for lab mode, the egress nodes to emulate. The gRPC shape is made from the
 // model at the edge (src/lab/to-api.ts); nothing here knows gRPC.
 import type { Encapsulation, Topology } from '../controller/model.js';
+import { TUNNEL_KINDS } from '../tunnel/kinds.js';
 
-export const ENCAPSULATIONS: readonly Encapsulation[] = ['vxlan', 'gre', 'gretap', 'ip6gre', 'ip6gretap', 'etherip', 'auto'];
+/** The words a topology file takes: every registered kind (by its own name), and auto. */
+export const ENCAPSULATIONS: readonly Encapsulation[] = [...TUNNEL_KINDS, 'auto'];
 
 /**
  * Lab mode: an egress node and the providers to emulate for it (each a

@@ -8,7 +8,7 @@
 //   links:
 //     - id: r1-r2               # default: the member ids joined by "-"
 //       endpoints: [r1, "r2:eth5", { node: r1, ifname: eth9, ipv4: 192.0.2.9 }]
-//       encapsulation: vxlan    # vxlan | gre | gretap | ip6gre | ip6gretap | etherip | auto (default)
+//       encapsulation: vxlan    # a tunnel kind (vxlan, gre, gretap, …: src/tunnel/registry.ts) | auto (default)
 //       ipv4: true              # true | false | { prefix_length: 30 }
 //       ipv6: { prefix_length: 64 }
 //       mtu: 1400

@@ -3,6 +3,7 @@
 import { linkAdd, linkDel, linkSet, type Link } from '../netlink/link.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf, type Mark } from '../ownership.js';
+import { keyWord } from './kinds.js';
 import { drivers } from './registry.js';
 import type { TunnelAttrs, TunnelSpec } from './types.js';
 
@@ -15,7 +16,7 @@ export interface TunnelPlacement {
 }
 
 export const describeTunnel = (s: TunnelSpec): string =>
-  `${s.dataplane === 'userspace' ? 'userspace ' : ''}${s.kind} ${s.name} (${s.kind === 'vxlan' ? 'vni' : 'key'} ${s.key}${s.remote ? `, ${s.local} → ${s.remote}` : `, local ${s.local}`})`;
+  `${s.dataplane === 'userspace' ? 'userspace ' : ''}${s.kind} ${s.name} (${keyWord(s.kind).toLowerCase()} ${s.key}${s.remote ? `, ${s.local} → ${s.remote}` : `, local ${s.local}`})`;
 
 /**
  * What differs between the spec and a kernel link of the same name, in

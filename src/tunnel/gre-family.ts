@@ -3,13 +3,13 @@
 // and bytes follow iproute2's link_gre.c / link_gre6.c.
 import { GRE_FLAG_KEY_BE, IFLA_GRE, IP6_TNL_F_IGN_ENCAP_LIMIT } from '../netlink/constants.js';
 import { attr, be16, be32, bytesToIp, ipToBytes, parseAttrs, readBe16, readBe32, readU8, u32, u8 } from '../netlink/codec.js';
-import type { TunnelAttrs, TunnelSpec } from './types.js';
+import type { TunnelAttrs, TunnelSettings } from './driver.js';
 
 export const DEFAULT_TTL = 64;
 /** GRE header with the key option: 4 + 4 bytes. */
 export const GRE_KEYED_HDR = 8;
 
-export function encodeGre(spec: TunnelSpec, v6: boolean): Buffer[] {
+export function encodeGre(spec: TunnelSettings, v6: boolean): Buffer[] {
   const a = [
     attr(IFLA_GRE.IKEY, be32(spec.key)),
     attr(IFLA_GRE.OKEY, be32(spec.key)),
@@ -46,7 +46,7 @@ export function decodeGre(data: Buffer | undefined): TunnelAttrs {
   return out;
 }
 
-export function expectedGre(spec: TunnelSpec): TunnelAttrs {
+export function expectedGre(spec: TunnelSettings): TunnelAttrs {
   const out: TunnelAttrs = { local: spec.local, key: spec.key, ttl: spec.ttl ?? DEFAULT_TTL };
   if (spec.remote) out.remote = spec.remote;
   return out;

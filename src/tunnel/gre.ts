@@ -1,10 +1,11 @@
 // gre: layer-3 GRE over IPv4 (RFC 2784/2890). The device itself moves into
 // the experiment's namespace; it carries IP, no Ethernet header.
+import type { TunnelDriver } from './driver.js';
 import { decodeGre, encodeGre, expectedGre, GRE_KEYED_HDR } from './gre-family.js';
-import type { TunnelDriver } from './types.js';
 
-export const gre: TunnelDriver = {
-  kind: 'gre', linkKind: 'gre', module: 'ip_gre', layer: 3, family: 4, multipoint: false, maxKey: 0xffffffff, identifier: 'greKey',
+export const gre: TunnelDriver<'gre'> = {
+  kind: 'gre', layer: 3, family: 4, identifier: 'greKey', keys: { first: 0, last: 0xffffffff },
+  lan: 'none', proto: 'ENCAPSULATION_GRE', engine: 'gre', linkKind: 'gre', module: 'ip_gre',
   overhead: () => 20 + GRE_KEYED_HDR,
   encode: (s) => encodeGre(s, false),
   decode: decodeGre,

@@ -1,9 +1,10 @@
 // ip6gre: layer-3 GRE over IPv6, without the encapsulation-limit option.
+import type { TunnelDriver } from './driver.js';
 import { decodeGre, encodeGre, expectedGre, GRE_KEYED_HDR } from './gre-family.js';
-import type { TunnelDriver } from './types.js';
 
-export const ip6gre: TunnelDriver = {
-  kind: 'ip6gre', linkKind: 'ip6gre', module: 'ip6_gre', layer: 3, family: 6, multipoint: false, maxKey: 0xffffffff, identifier: 'greKey',
+export const ip6gre: TunnelDriver<'ip6gre'> = {
+  kind: 'ip6gre', layer: 3, family: 6, identifier: 'greKey', keys: { first: 0, last: 0xffffffff },
+  lan: 'none', proto: 'ENCAPSULATION_IP6GRE', engine: 'gre', linkKind: 'ip6gre', module: 'ip6_gre',
   overhead: () => 40 + GRE_KEYED_HDR,
   encode: (s) => encodeGre(s, true),
   decode: decodeGre,

@@ -1,9 +1,10 @@
 // ip6gretap: Ethernet over GRE over IPv6, bridged.
+import type { TunnelDriver } from './driver.js';
 import { decodeGre, encodeGre, expectedGre, GRE_KEYED_HDR } from './gre-family.js';
-import type { TunnelDriver } from './types.js';
 
-export const ip6gretap: TunnelDriver = {
-  kind: 'ip6gretap', linkKind: 'ip6gretap', module: 'ip6_gre', layer: 2, family: 6, multipoint: false, maxKey: 0xffffffff, identifier: 'greKey',
+export const ip6gretap: TunnelDriver<'ip6gretap'> = {
+  kind: 'ip6gretap', layer: 2, family: 6, identifier: 'greKey', keys: { first: 0, last: 0xffffffff },
+  lan: 'mesh', autoRank: 30, proto: 'ENCAPSULATION_IP6GRETAP', engine: 'gretap', linkKind: 'ip6gretap', module: 'ip6_gre',
   overhead: () => 40 + GRE_KEYED_HDR + 14,
   encode: (s) => encodeGre(s, true),
   decode: decodeGre,

@@ -1,6 +1,6 @@
 // Userspace tunnels: the kinds visp-engine carries where the kernel has no
-// driver (EtherIP always; gre, gretap, ip6gre, ip6gretap when ip_gre/ip6_gre
-// are missing).
+// driver (a driver's `engine`: EtherIP always; gre, gretap, ip6gre, ip6gretap
+// when ip_gre/ip6_gre are missing).
 // The engine creates the device (a TAP for layer 2, a TUN for layer 3) and
 // holds its file descriptor; from then on visp treats it like a kernel
 // tunnel: marked (alias, group), sized, enslaved or moved, brought up, all
@@ -15,18 +15,15 @@ import { linkSet } from '../netlink/link.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf } from '../ownership.js';
 import type { TunnelPlacement } from './ensure.js';
-import { drivers } from './registry.js';
+import { kinds, perKind } from './kinds.js';
 import type { TunnelKind, TunnelSpec } from './types.js';
 
-/** The engine's kind for each visp kind it can carry (the underlay family is picked by the addresses). */
-export const ENGINE_KINDS: Readonly<Partial<Record<TunnelKind, EngineKind>>> = {
-  etherip: 'etherip',
-  gretap: 'gretap',
-  ip6gretap: 'gretap',
-  // Layer 3: a TUN (GRE protocol type 0x0800/0x86DD by the inner packet).
-  gre: 'gre',
-  ip6gre: 'gre',
-};
+/**
+ * The engine's kind for each visp kind it can carry (each driver's `engine`;
+ * the underlay family is picked by the addresses). Layer 3 is a TUN (GRE
+ * protocol type 0x0800/0x86DD by the inner packet), layer 2 a TAP.
+ */
+export const ENGINE_KINDS: Readonly<Record<TunnelKind, EngineKind | undefined>> = perKind((d) => d.engine);
 
 /** The kernel's IFLA_INFO_KIND of an engine device (TAP and TUN alike). */
 export const ENGINE_LINK_KIND = 'tun';
@@ -53,15 +50,16 @@ export function engineMac(name: string): string {
 
 /** What the engine is asked for, from a resolved userspace tunnel. */
 export function engineSpecOf(spec: TunnelSpec): EngineTunnelSpec {
-  const kind = ENGINE_KINDS[spec.kind];
+  const d = kinds[spec.kind];
+  const kind = d.engine;
   if (!kind) throw new Error(`${spec.kind} has no userspace data plane`);
   return {
     name: spec.name, kind, local: spec.local, remote: spec.remote!,
-    // visp's GRE always carries the key (RFC 2890), as the kernel driver does.
-    ...(kind !== 'etherip' ? { key: spec.key } : {}),
+    // A kind with an identifier always carries it (visp's GRE the key, RFC 2890, as the kernel driver does).
+    ...(d.identifier !== 'underlayPair' ? { key: spec.key } : {}),
     underlayMtu: spec.underlayMtu ?? 1500,
-    // A TAP's MAC, stable across engine restarts (a TUN has none).
-    ...(spec.kind !== 'gre' && spec.kind !== 'ip6gre' ? { mac: engineMac(spec.name) } : {}),
+    // A TAP's MAC, stable across engine restarts (a layer-3 TUN has none).
+    ...(d.layer === 2 ? { mac: engineMac(spec.name) } : {}),
   };
 }
 
@@ -92,7 +90,7 @@ export async function createUserspaceTunnel(engine: EngineClient, s: NetlinkSock
     linkSet(s, spec.name, {
       mtu: p.mtu, group: p.mark.group, alias: aliasOf(p.mark),
       ...(p.master !== undefined ? { master: p.master } : {}),
-      ...(drivers[spec.kind].layer === 2 ? { noIpv6LinkLocal: true } : {}),
+      ...(kinds[spec.kind].layer === 2 ? { noIpv6LinkLocal: true } : {}),
     }, signal, what),
     ...((p.up ?? true) ? [linkSet(s, spec.name, { up: true }, signal, what)] : []),
   ]);

@@ -3,15 +3,16 @@
 // entries for a multipoint LAN), never what floods teach the device.
 import { IFLA_VXLAN } from '../netlink/constants.js';
 import { attr, be16, bytesToIp, familyOf, ipToBytes, parseAttrs, readBe16, readU32, readU8, u32, u8 } from '../netlink/codec.js';
-import type { TunnelAttrs, TunnelDriver, TunnelSpec } from './types.js';
+import type { TunnelAttrs, TunnelDriver, TunnelSettings } from './driver.js';
 
 export const VXLAN_PORT = 4789;
 const DEFAULT_TTL = 64;
 
-export const vxlan: TunnelDriver = {
-  kind: 'vxlan', linkKind: 'vxlan', module: 'vxlan', layer: 2, family: 0, multipoint: true, maxKey: 0xffffff, identifier: 'vni',
+export const vxlan: TunnelDriver<'vxlan'> = {
+  kind: 'vxlan', layer: 2, family: 0, identifier: 'vni', keys: { first: 1, last: 0xffffff }, udpPort: VXLAN_PORT,
+  lan: 'multipoint', autoRank: 10, proto: 'ENCAPSULATION_VXLAN', linkKind: 'vxlan', module: 'vxlan',
   overhead: (f) => (f === 6 ? 40 : 20) + 8 + 8 + 14,
-  encode(s: TunnelSpec): Buffer[] {
+  encode(s: TunnelSettings): Buffer[] {
     const v6 = familyOf(s.local) === 10;
     const a = [attr(IFLA_VXLAN.TTL, u8(s.ttl ?? DEFAULT_TTL)), attr(IFLA_VXLAN.ID, u32(s.key)),
       attr(v6 ? IFLA_VXLAN.LOCAL6 : IFLA_VXLAN.LOCAL, ipToBytes(s.local))];
@@ -33,7 +34,7 @@ export const vxlan: TunnelDriver = {
     if (learning !== undefined) out.learning = learning !== 0;
     return out;
   },
-  expected(s: TunnelSpec): TunnelAttrs {
+  expected(s: TunnelSettings): TunnelAttrs {
     const out: TunnelAttrs = { local: s.local, key: s.key, dstPort: s.dstPort ?? VXLAN_PORT, ttl: s.ttl ?? DEFAULT_TTL, learning: false };
     if (s.remote) out.remote = s.remote;
     return out;
