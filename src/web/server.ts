@@ -25,7 +25,7 @@ import type { CertificateFiles } from '../api/tls.js';
 import { describeIdentity } from '../trust/identity.js';
 import { authority, parseWebListen } from './address.js';
 import { PAGE_CSS, PAGE_JS, pageHtml } from './page.js';
-import { pageState, type PageState } from './snapshot.js';
+import { pageState, type PageState, type PictureCache } from './snapshot.js';
 
 export interface WebOptions {
   /** host:port or [v6]:port. */
@@ -63,7 +63,8 @@ const HEADERS = {
 export async function startWebServer(o: WebOptions, d: WebDeps): Promise<WebHandle> {
   const at = parseWebListen(o.listen);
   const tls = await followTls(d.certs);
-  const live = new Live(async () => pageState(await d.controller.listSlices(), await d.controller.listTunnels()), d.refreshMs ?? 2000, d.log);
+  const pictures: PictureCache = new Map();
+  const live = new Live(async () => pageState(await d.controller.listSlices(), await d.controller.listTunnels(), { cache: pictures }), d.refreshMs ?? 2000, d.log);
   d.controller.on('event', live.changed);
 
   const server: Server = createServer({ ...tls.current(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (req, res) => {

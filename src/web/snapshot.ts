@@ -24,14 +24,29 @@ export interface PageTunnel {
 
 export interface PageState { slices: PageSlice[]; tunnels: PageTunnel[] }
 
+/**
+ * Pictures drawn before, by slice, with the view they were drawn from: the
+ * state is re-read every few seconds for the counters, and a picture only
+ * changes with a slice's states, so most reads redraw nothing.
+ */
+export type PictureCache = Map<string, { view: string; svg: string }>;
+
 /** `rtt`: per slice, per link, when link health is measured (absent today: the picture then shows no RTT). */
-export function pageState(manifests: readonly Manifest[], tunnels: readonly TunnelView[], rtt?: (slice: string) => ReadonlyMap<string, LinkRtt> | undefined): PageState {
+export function pageState(
+  manifests: readonly Manifest[], tunnels: readonly TunnelView[],
+  o: { rtt?: (slice: string) => ReadonlyMap<string, LinkRtt> | undefined; cache?: PictureCache } = {},
+): PageState {
+  const cache = o.cache ?? new Map();
+  for (const slice of [...cache.keys()]) if (!manifests.some((m) => m.slice === slice)) cache.delete(slice);
   return {
     slices: manifests.map((m) => {
-      const view = graphFromManifest(m, rtt?.(m.slice));
+      const view = graphFromManifest(m, o.rtt?.(m.slice));
+      const key = JSON.stringify(view);
+      let hit = cache.get(m.slice);
+      if (hit?.view !== key) cache.set(m.slice, hit = { view: key, svg: renderSvg(view) });
       return {
         slice: m.slice, allocation: m.allocation, state: m.state, routers: view.routers.length, links: view.links.length,
-        failed: m.slivers.filter((s) => s.state === 'failed').length, svg: renderSvg(view),
+        failed: m.slivers.filter((s) => s.state === 'failed').length, svg: hit.svg,
       };
     }),
     tunnels: tunnels.map((t) => ({
