@@ -3,15 +3,18 @@
 // certificates: who gets in, what each path answers, and the audit record
 // of a refusal. (The page in a browser, live: test/web/page.test.ts.)
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labPki, type LabPki } from '../../test/helpers/lab-pki.js';
+import { waitFor } from '../../test/helpers/wait.js';
 import { startController, type ControllerHandle } from '../api/controller-server.js';
 import type { TlsFiles } from '../trust/tls.js';
 
-interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string; server: string }
 
 const dir = mkdtempSync(join(tmpdir(), 'visp-web-'));
 let pki: LabPki;
@@ -22,7 +25,7 @@ beforeAll(async () => {
   pki = await labPki(join(dir, 'pki'), ['n1']);
   ctl = await startController({
     listen: [{ address: `unix:${join(dir, 'c.sock')}` }], tls: pki.controller, storePath: ':memory:', labPools: true,
-    web: { listen: '127.0.0.1:0' }, log: (l) => { if (l.startsWith('audit ')) audit.push(l.slice(6)); },
+    web: { listen: '127.0.0.1:0' }, log: (l) => { if (l.startsWith('audit ')) audit.push(l.slice(6)); }, tlsRefreshMs: 100,
   });
 });
 afterAll(async () => {
@@ -37,13 +40,15 @@ function get(path: string, who?: TlsFiles, method = 'GET', readMs = 0): Promise<
     const req = request({
       host, port, path, method, ca: readFileSync(pki.controller.ca),
       ...(who ? { cert: readFileSync(who.cert), key: readFileSync(who.key) } : {}),
+      agent: false,
       // The controller's certificate names its identity (a URI), not a host: check the chain only.
       checkServerIdentity: () => undefined,
     }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { body += d; });
-      const done = (): void => resolve({ status: res.statusCode!, headers: res.headers, body });
+      const server = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+      const done = (): void => resolve({ status: res.statusCode!, headers: res.headers, body, server });
       res.on('end', done);
       // A stream (/events) does not end: read it for a while.
       if (readMs) setTimeout(() => { req.destroy(); done(); }, readMs);
@@ -113,6 +118,18 @@ describe('the web page server', () => {
     expect(post.status).toBe(405);
     expect(post.headers.allow).toBe('GET');
     expect((await get('/nowhere', pki.readonly)).status).toBe(404);
+  });
+});
+
+describe('the web page follows the controller\'s certificate', () => {
+  it('replaced on disk, new connections get the new one', async () => {
+    const before = (await get('/state', pki.readonly)).server;
+    const want = new X509Certificate(readFileSync(pki.controller.cert)).fingerprint256;
+    expect(before).toBe(want);
+    await pki.issue('controller', 'controller');
+    const next = new X509Certificate(readFileSync(pki.controller.cert)).fingerprint256;
+    expect(next).not.toBe(before);
+    await waitFor('the new certificate on new connections', async () => (await get('/state', pki.readonly)).server === next, 5000, 100);
   });
 });
 
