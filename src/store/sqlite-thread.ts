@@ -34,7 +34,9 @@ function spawn(): Worker {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     const entry = new URL('./sqlite-worker.ts', here).href;
-    const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
+    // tsx is found from here, not from the process's working directory (an eval worker resolves from there).
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
     return new Worker(boot, { eval: true });
   }
   return new Worker(new URL('./sqlite-worker.js', here));

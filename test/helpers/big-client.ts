@@ -29,7 +29,9 @@ export interface BigClient { call(c: BigCall): Promise<BigAnswer>; close(): Prom
 /** A client of `address` on its own thread (the sources run through tsx, as the tests do). */
 export function startBigClient(address: string): BigClient {
   const entry = new URL(import.meta.url).href;
-  const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
+  // tsx is found from here, not from the process's working directory (an eval worker resolves from there).
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
   const w = new Worker(boot, { eval: true, workerData: { bigClient: address } });
   const waiting: Array<(a: BigAnswer) => void> = [];
   w.on('message', (a: BigAnswer) => waiting.shift()?.(a));
