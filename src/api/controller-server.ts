@@ -43,6 +43,7 @@ import { LAB_POOLS } from './lab-pools.js';
 import { LOADER_OPTIONS, visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse } from './gen/visp/v1/ConnectResponse.js';
+import { startWebServer, type WebHandle, type WebOptions } from '../web/server.js';
 
 export interface Listener {
   /** host:port or unix:/path */
@@ -69,9 +70,15 @@ export interface ControllerServerOptions {
   auditLog?: string;
   log?: (line: string) => void;
   sweepIntervalMs?: number;
+  /** The read-only web page (src/web/server.ts), over HTTPS with the TLS files above; absent: no page. */
+  web?: WebOptions;
 }
 
-export interface ControllerHandle { address: string; addresses: string[]; controller: Controller; close(): Promise<void> }
+export interface ControllerHandle {
+  address: string; addresses: string[]; controller: Controller; close(): Promise<void>;
+  /** The web page's host:port, when one is served. */
+  web?: string;
+}
 
 type Call = { getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null } & CancellableCall;
 
@@ -101,6 +108,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   const log = opts.log ?? ((l: string) => console.error(l));
   const certs = opts.tls ? new CertificateFiles(opts.tls, { log, ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
   const plaintext = checkListeners(opts, certs);
+  if (opts.web && !certs) throw new InvalidSpecError(`web.listen: the page needs TLS (tls.ca, tls.cert, tls.key): a browser authenticates with its client certificate`, { field: 'web.listen' });
   for (const l of opts.listen) if ((await takeOverStaleSocket(l.address)) === 'removed') log(`listen: removed the stale socket ${l.address} (nothing answered on it)`);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   if (opts.storePath !== ':memory:') mkdirSync(dirname(opts.storePath), { recursive: true });
@@ -312,6 +320,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
 
   const servers: { tls?: grpc.Server; plain?: grpc.Server } = {};
   const bound: string[] = [];
+  let web: WebHandle | undefined;
   try {
     for (const l of opts.listen) {
       const plain = l.plaintextIdentity !== undefined;
@@ -325,6 +334,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       }));
       if (l.address.startsWith('unix:')) chmodSync(l.address.slice(5), l.plaintextIdentity !== undefined ? 0o600 : 0o666);
     }
+    if (opts.web) web = await startWebServer(opts.web, { controller, certs: certs!, log, audit });
   } catch (e) {
     for (const sv of Object.values(servers)) sv.forceShutdown();
     controller.stop();
@@ -336,7 +346,9 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     address: bound[0]!,
     addresses: bound,
     controller,
+    ...(web ? { web: web.address } : {}),
     close: async () => {
+      await web?.close();
       controller.stop();
       // Agents' and watchers' streams never end by themselves: give unary calls
       // a moment to finish, then cut the rest.

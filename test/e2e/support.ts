@@ -40,6 +40,8 @@ export interface LabOptions {
   /** Start in-process agents (netns mode) for these nodes; default every node. */
   agents?: readonly string[];
   reconcileIntervalMs?: number;
+  /** Serve the controller's web page on this host:port (ControllerHandle.web then says where). */
+  web?: string;
 }
 
 export interface Agent { close(): Promise<void> }
@@ -91,6 +93,7 @@ export class Lab {
       labPools: true, limits: { ratePerAm: { perSecond: 10_000, burst: 10_000 } }, tlsRefreshMs: 200,
       ...(this.opts.ipam ? { ipam: this.opts.ipam } : {}),
       ...(this.opts.sweepIntervalMs ? { sweepIntervalMs: this.opts.sweepIntervalMs } : {}),
+      ...(this.opts.web ? { web: { listen: this.opts.web } } : {}),
     });
     this.api = this.client();
     for (const name of this.opts.agents ?? this.names) await this.startAgent(name);
