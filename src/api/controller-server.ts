@@ -238,14 +238,14 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       ListResources: unary('Links.ListResources', none, () => ({ nodes: controller.listResources().map(resourceToPb) })),
       Allocate: unary('Links.Allocate', bySlice, async (r, scope, _caller, signal) =>
         manifestReply('AllocateResponse', await controller.allocate(sliceRequestFromPb(r, await topologyOf(r, signal)), scope, { signal }))),
-      Provision: unary('Links.Provision', bySlice, async (r, scope) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope))),
+      Provision: unary('Links.Provision', bySlice, async (r, scope, _caller, signal) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope, { signal }))),
       Status: unary('Links.Status', bySlice, async (r, scope) => manifestReply('StatusResponse', await controller.status(r.slice, scope))),
       Describe: unary('Links.Describe', bySlice, async (r, scope) => manifestReply('DescribeResponse', await controller.describe(r.slice, scope))),
-      Renew: unary('Links.Renew', bySlice, async (r, scope) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope))),
-      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope) =>
-        manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope))),
-      Delete: unary('Links.Delete', bySlice, async (r, scope) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope))),
-      Shutdown: unary('Links.Shutdown', bySlice, async (r, scope) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope))),
+      Renew: unary('Links.Renew', bySlice, async (r, scope, _caller, signal) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope, { signal }))),
+      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope, _caller, signal) =>
+        manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope, { signal }))),
+      Delete: unary('Links.Delete', bySlice, async (r, scope, _caller, signal) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope, { signal }))),
+      Shutdown: unary('Links.Shutdown', bySlice, async (r, scope, _caller, signal) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope, { signal }))),
     };
     server.addService(passEncoded(tolerant(pkg.visp.v1.Links.service, limits.requestBytes, { Allocate: deferItems(def, 'visp.v1.AllocateRequest', ['topology', 'links']) })), links);
 
@@ -288,8 +288,8 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         return { config: configToPb(await controller.setEgressNode(configFromPb(r.config))) };
       }),
       ListBgp: unary('Operator.ListBgp', none, (r) => ({ nodes: controller.listBgp(r.node || undefined).map(bgpNodeToPb) })),
-      Plan: unary('Operator.Plan', bySlice, async (r) => {
-        const p = await controller.plan(sliceRequestFromPb(r, await topologyOf(r)));
+      Plan: unary('Operator.Plan', bySlice, async (r, _scope, _caller, signal) => {
+        const p = await controller.plan(sliceRequestFromPb(r, await topologyOf(r, signal)), { signal });
         return manifestReply('PlanResponse', p.manifest, { nodes: p.nodes.map(nodePlanToPb) });
       }),
     };

@@ -184,6 +184,31 @@ describe('Controller: the GENI lifecycle', () => {
     expect(await errorOf(c.status('s3'))).toBeInstanceOf(NotFoundError);
     expect((await c.allocate(request('s3'))).allocation).toBe('allocated');
   });
+
+  it('every verb that writes does nothing for a caller that has gone (CancelledError), and works once asked again', async () => {
+    const { c, store, clock } = await rig();
+    await c.allocate(request('s4'));
+    const gone = { signal: AbortSignal.abort() };
+    const snapshot = async (): Promise<string> => JSON.stringify((await store.read([{ prefix: '' }])).results[0]!.map((e) => `${e.key}@${e.modRevision}`));
+    const before = await snapshot();
+    expect(await errorOf(c.provision('s4', undefined, gone))).toBeInstanceOf(CancelledError);
+    expect((await c.status('s4')).allocation).toBe('allocated');
+    await c.provision('s4');
+    const provisioned = await snapshot();
+    expect(provisioned).not.toBe(before);
+    for (const [what, call] of [
+      ['renew', () => c.renew('s4', new Date(clock.now() + 7_200_000).toISOString(), undefined, gone)],
+      ['performAction', () => c.performAction('s4', [], 'stop', undefined, gone)],
+      ['shutdown', () => c.shutdown('s4', undefined, gone)],
+      ['delete', () => c.delete('s4', undefined, gone)],
+      ['plan', () => c.plan(request('s5'), gone)],
+    ] as const) {
+      expect(await errorOf(call()), what).toBeInstanceOf(CancelledError);
+      expect(await snapshot(), `${what}: the store`).toBe(provisioned);
+    }
+    expect((await c.status('s4')).allocation).toBe('provisioned');
+    expect((await c.delete('s4')).allocation).toBe('unallocated');
+  });
 });
 
 describe('Controller: one aggregate manager does not see another\'s slices', () => {

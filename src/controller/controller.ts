@@ -113,16 +113,16 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   /** `signal`: the caller going away stops the work at the next safe point before the commit (CancelledError), never after it. */
   allocate(req: SliceRequest, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.allocate(req, scope, opts); }
-  provision(slice: string, scope: Scope = ALL): Promise<Manifest> { return this.verbs.provision(slice, scope); }
+  provision(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.provision(slice, scope, opts); }
   status(slice: string, scope: Scope = ALL): Promise<Manifest> { return this.verbs.status(slice, scope); }
   describe(slice: string, scope: Scope = ALL): Promise<Manifest> { return this.verbs.status(slice, scope); }
-  renew(slice: string, endTime: string, scope: Scope = ALL): Promise<Manifest> { return this.verbs.renew(slice, endTime, scope); }
-  performAction(slice: string, slivers: string[], action: OperationalAction, scope: Scope = ALL): Promise<Manifest> { return this.verbs.performAction(slice, slivers, action, scope); }
-  delete(slice: string, scope: Scope = ALL): Promise<Manifest> { return this.verbs.delete(slice, scope); }
+  renew(slice: string, endTime: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.renew(slice, endTime, scope, opts); }
+  performAction(slice: string, slivers: string[], action: OperationalAction, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.performAction(slice, slivers, action, scope, opts); }
+  delete(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.delete(slice, scope, opts); }
   /** Emergency stop: everything of the slice comes down at once; the record stays for Describe until Delete. */
-  shutdown(slice: string, scope: Scope = ALL): Promise<Manifest> { return this.verbs.shutdown(slice, scope); }
+  shutdown(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.shutdown(slice, scope, opts); }
   /** The exact per-node changes a request would make, without making them. */
-  plan(req: SliceRequest): Promise<PlanResult> { return this.verbs.plan(req); }
+  plan(req: SliceRequest, opts: { signal?: AbortSignal } = {}): Promise<PlanResult> { return this.verbs.plan(req, opts); }
   /** Endpoint-level state, for tests and tools. */
   endpointState(slice: string, link: string, node: string): ReturnType<typeof endpointState> { return this.verbs.endpointState(slice, link, node); }
 

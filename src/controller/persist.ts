@@ -3,7 +3,7 @@
 // configurations. Every write expects the revision this controller last saw
 // of its key, so a second writer is caught, never overwritten; writes that
 // belong to an IPAM operation go into that operation's own commit (`also`).
-import { UnavailableError } from '../errors.js';
+import { throwIfCancelled, UnavailableError } from '../errors.js';
 import type { Also } from '../ipam/index.js';
 import { Pacer } from '../ipam/pacer.js';
 import type { Op, Store } from '../store/types.js';
@@ -47,8 +47,8 @@ export class Records {
   }
 
   /** Writes a changed slice record (from `prev`, what the store holds): its header, and the link chunks that changed. */
-  async writeSlice(next: SliceRecord, prev: SliceRecord | undefined): Promise<void> {
-    await this.write(await sliceEntries(next, prev, new Pacer()));
+  async writeSlice(next: SliceRecord, prev: SliceRecord | undefined, signal?: AbortSignal): Promise<void> {
+    await this.write(await sliceEntries(next, prev, new Pacer(signal)), signal);
   }
 
   save(key: string, value: unknown): Promise<void> {
@@ -61,9 +61,11 @@ export class Records {
   }
 
   /** Puts (a value) and deletes (undefined) of records in one transaction of their own. */
-  async write(entries: Entries): Promise<void> {
-    const ops = await this.ops(entries);
+  /** `signal`: a caller gone before the commit stops it (CancelledError); once sent, a commit is never abandoned. */
+  async write(entries: Entries, signal?: AbortSignal): Promise<void> {
+    const ops = await this.ops(entries, new Pacer(signal));
     if (!ops.length) return;
+    throwIfCancelled(signal);
     const r = await this.store.commit({ compares: [], ops });
     if (!r.ok) throw new UnavailableError(`store: ${r.conflicts.join(', ')} was changed by another writer; retry`);
     this.wrote(ops, r.revision);

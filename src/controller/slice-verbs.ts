@@ -99,16 +99,17 @@ export class SliceVerbs {
     throw new AlreadyExistsError(`slice: the name "${slice}" is taken; choose another`, { field: 'slice' });
   }
 
-  provision(slice: string, scope: Scope = ALL): Promise<Manifest> {
+  provision(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
     checkSliceId(slice);
     return this.d.queue.run(`slice/${slice}`, async () => {
+      throwIfCancelled(opts.signal);
       const s = this.get(slice, scope);
       if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down; Delete it and allocate again`, { field: 'slice' });
       if (s.state === 'provisioned') return this.state.manifest(s);
       const next: SliceRecord = { ...s, state: 'provisioned', generation: this.state.bump() };
       delete next.expiresAt;
       // The IPAM's mark and the slice record are one commit.
-      await this.d.ipam.markProvisioned(slice, { also: this.d.records.also(() => sliceEntries(next, s, new Pacer())) });
+      await this.d.ipam.markProvisioned(slice, { also: this.d.records.also(() => sliceEntries(next, s, new Pacer(opts.signal))), ...(opts.signal ? { signal: opts.signal } : {}) });
       this.state.slices.set(slice, next);
       this.d.emit('provisioned', { slice, message: `provisioning on ${nodesOf(next).join(', ')}` });
       this.d.push(nodesOf(next));
@@ -118,7 +119,7 @@ export class SliceVerbs {
 
   async status(slice: string, scope: Scope = ALL): Promise<Manifest> { checkSliceId(slice); return this.state.manifest(this.get(slice, scope)); }
 
-  renew(slice: string, endTime: string, scope: Scope = ALL): Promise<Manifest> {
+  renew(slice: string, endTime: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
     checkSliceId(slice);
     if (!endTime) throw new InvalidSpecError('end_time: is required', { field: 'end_time' });
     const t = parseEndTime(endTime, this.d.clock.now());
@@ -126,13 +127,13 @@ export class SliceVerbs {
       const s = this.get(slice, scope);
       if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down`, { field: 'slice' });
       const next = { ...s, endTime: t };
-      await this.commitSlice(next);
+      await this.commitSlice(next, opts.signal);
       this.d.emit('renewed', { slice, message: `until ${new Date(t).toISOString()}` });
       return this.state.manifest(next);
     });
   }
 
-  performAction(slice: string, slivers: string[], action: OperationalAction, scope: Scope = ALL): Promise<Manifest> {
+  performAction(slice: string, slivers: string[], action: OperationalAction, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
     checkSliceId(slice);
     return this.d.queue.run(`slice/${slice}`, async () => {
       const s = this.get(slice, scope);
@@ -147,36 +148,38 @@ export class SliceVerbs {
         return { ...l, restart: l.restart + 1 };
       });
       const next = { ...s, links, generation: this.state.bump() };
-      await this.commitSlice(next);
+      await this.commitSlice(next, opts.signal);
       this.d.emit('action', { slice, message: `${action} ${[...chosen].join(', ')}` });
       this.d.push(nodesOf(next));
       return this.state.manifest(next);
     });
   }
 
-  delete(slice: string, scope: Scope = ALL): Promise<Manifest> {
+  delete(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
     checkSliceId(slice);
-    return this.d.queue.run(`slice/${slice}`, async () => this.tearDown(this.get(slice, scope), 'deleted'));
+    return this.d.queue.run(`slice/${slice}`, async () => { throwIfCancelled(opts.signal); return this.tearDown(this.get(slice, scope), 'deleted', opts.signal); });
   }
 
   /** Emergency stop: everything of the slice comes down at once; the record stays for Describe until Delete. */
-  shutdown(slice: string, scope: Scope = ALL): Promise<Manifest> {
+  shutdown(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
     checkSliceId(slice);
     return this.d.queue.run(`slice/${slice}`, async () => {
+      throwIfCancelled(opts.signal);
       const s = this.get(slice, scope);
       if (s.state === 'shutdown') return this.state.manifest(s);
-      return this.tearDown(s, 'shutdown');
+      return this.tearDown(s, 'shutdown', opts.signal);
     });
   }
 
   /** The exact per-node changes a request would make, without making them. */
-  async plan(req: SliceRequest): Promise<PlanResult> {
+  async plan(req: SliceRequest, opts: { signal?: AbortSignal } = {}): Promise<PlanResult> {
     const { state } = this;
     checkRequestLimits(req.topology, this.d.limits);
     const now = this.d.clock.now();
     const endTime = validateRequest(req, now);
     if (state.slices.has(req.slice)) throw new AlreadyExistsError(`slice: "${req.slice}" already has an allocation`, { field: 'slice' });
-    const pace = new Pacer();
+    throwIfCancelled(opts.signal);
+    const pace = new Pacer(opts.signal);
     const placed = await placeLinksPaced(req.slice, req.topology, state.nodes, state.connected, new Set(state.egress.keys()), pace);
     checkNamespaces(req.slice, req.topology, placed, state.slices.values(), state.reservedNs);
     // Allocate for real, but on a throwaway copy of the IPAM's keys: same
@@ -186,7 +189,7 @@ export class SliceVerbs {
     const snap = await this.d.store.read([{ prefix: IPAM_PREFIX }]);
     const ops = snap.results[0]!.map((e) => ({ type: 'put' as const, key: e.key, value: e.value, expect: 0 }));
     if (ops.length) await copy.commit({ compares: [], ops });
-    const a = await createIpam({ store: copy, clock: this.d.clock }).allocate(await ipamRequestPaced(req.slice, placed, pace)).catch((e: unknown) => { throw inTopologyTerms(e); });
+    const a = await createIpam({ store: copy, clock: this.d.clock }).allocate(await ipamRequestPaced(req.slice, placed, pace), opts.signal ? { signal: opts.signal } : {}).catch((e: unknown) => { throw inTopologyTerms(e); });
     const rec: SliceRecord = { ...this.record(req.slice, req.topology, endTime, a, await linkRecordsPaced(placed, a, pace)), state: 'provisioned' };
     const nodes = await Promise.all(nodesOf(rec).map(async (node) => {
       const session = state.sessions.get(node);
@@ -210,23 +213,24 @@ export class SliceVerbs {
    * for Describe until Delete, or gone). A crash leaves all of it or none.
    * Runs on the slice's queue (the verbs', or the sweeper's for 'expired').
    */
-  async tearDown(s: SliceRecord, kind: 'deleted' | 'shutdown' | 'expired'): Promise<Manifest> {
+  /** `signal`: a caller gone before the commit stops it; after the commit the answer is built without it. */
+  async tearDown(s: SliceRecord, kind: 'deleted' | 'shutdown' | 'expired', signal?: AbortSignal): Promise<Manifest> {
     const { state } = this;
     const gone: SliceRecord = { ...s, state: 'shutdown', generation: state.bump() };
-    const pace = new Pacer();
+    const pace = new Pacer(signal);
     const record = await sliceEntries(kind === 'shutdown' ? gone : undefined, s, pace);
-    if (s.state === 'shutdown') await this.d.records.write(record); // released when it was shut down
+    if (s.state === 'shutdown') await this.d.records.write(record, signal); // released when it was shut down
     else {
       // Provisioned or not: an agent may have started building; tell every member node.
       const ts = nodesOf(s).map((node) => [node, { slice: s.slice, group: s.groupId, namespaces: namespacesOn(s, node) } satisfies Teardown] as const);
-      await this.d.ipam.release(s.slice, { also: this.d.records.also(() => [...ts.map(([node, t]) => [KEYS.teardown(node, s.slice), t] as const), ...record], undefined, pace) });
+      await this.d.ipam.release(s.slice, { also: this.d.records.also(() => [...ts.map(([node, t]) => [KEYS.teardown(node, s.slice), t] as const), ...record], undefined, pace), ...(signal ? { signal } : {}) });
       for (const [node, t] of ts) state.teardownsOf(node).set(s.slice, t);
     }
     if (kind === 'shutdown') state.slices.set(s.slice, gone);
     else state.slices.delete(s.slice);
     this.d.push(nodesOf(s));
     this.d.emit(kind, { slice: s.slice, message: `teardown on ${nodesOf(s).join(', ')}` });
-    return { ...(await state.manifest(gone, pace)), allocation: 'unallocated' };
+    return { ...(await state.manifest(gone, new Pacer())), allocation: 'unallocated' };
   }
 
   /** A new slice record from its allocation, at a new generation. */
@@ -249,8 +253,8 @@ export class SliceVerbs {
   }
 
   /** Writes a changed slice record (the header, and the link chunks that changed) and then keeps it. */
-  private async commitSlice(s: SliceRecord): Promise<void> {
-    await this.d.records.writeSlice(s, this.state.slices.get(s.slice));
+  private async commitSlice(s: SliceRecord, signal?: AbortSignal): Promise<void> {
+    await this.d.records.writeSlice(s, this.state.slices.get(s.slice), signal);
     this.state.slices.set(s.slice, s);
   }
 }
