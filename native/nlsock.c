@@ -41,6 +41,7 @@ typedef struct {
   napi_ref on_data;      // (buffers: Buffer[]) => void
   napi_ref on_error;     // (code: string, errno: number) => void
   napi_async_context async;
+  napi_ref resource;     // the async context's resource object, alive as long as the context
   char *buf;
 } nlsock_t;
 
@@ -144,6 +145,7 @@ static void do_close(nlsock_t *s) {
   napi_delete_reference(s->env, s->on_data);
   napi_delete_reference(s->env, s->on_error);
   napi_async_destroy(s->env, s->async);
+  napi_delete_reference(s->env, s->resource);
   napi_delete_reference(s->env, s->self_ref);
   uv_close((uv_handle_t *)&s->poll, on_poll_closed);
 }
@@ -227,13 +229,19 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
   s->fd = fd;
   s->port = sa.nl_pid;
   s->env = env;
-  napi_value handle, name;
+  napi_value handle, name, resource;
   napi_create_external(env, s, NULL, NULL, &handle);
   napi_create_reference(env, handle, 1, &s->self_ref);
   napi_create_reference(env, argv[4], 1, &s->on_data);
   napi_create_reference(env, argv[5], 1, &s->on_error);
   napi_create_string_utf8(env, "visp:netlink", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, handle, name, &s->async);
+  // The async resource is a plain object, not the handle: async_hooks (any
+  // AsyncLocalStorage in the process) stores its context on the resource as a
+  // property, and an external cannot take one (the process aborts with
+  // "object is not extensible"). N-API does not keep the resource alive: we do.
+  napi_create_object(env, &resource);
+  napi_create_reference(env, resource, 1, &s->resource);
+  napi_async_init(env, resource, name, &s->async);
   uv_loop_t *loop;
   napi_get_uv_event_loop(env, &loop);
   uv_poll_init(loop, &s->poll, fd);

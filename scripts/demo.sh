@@ -63,7 +63,7 @@ finish() {
   fi
   lab_is_up || return 0 # (lab up removes what it made when it fails)
   say ""
-  say "5. visp lab down $LAB: Delete through the API, stop the agents and the controller, remove every namespace"
+  say "6. visp lab down $LAB: Delete through the API, stop the agents and the controller, remove every namespace"
   visp lab down "$LAB" 2>&1 | sed 's/^ */   /'
   left=$(ls /run/netns 2>/dev/null | grep -E "^(vl-$LAB(-|\$)|visp-$LAB:)" || true)
   say "   namespaces left: ${left:-none}"
@@ -107,6 +107,10 @@ fi
 say ""
 say "4. The operator's tunnel table (visp tunnels --slice $LAB), counters included"
 visp tunnels --slice "$LAB" | sed 's/^/   /'
+say ""
+svg="${TMPDIR:-/tmp}/visp-$LAB.svg"
+say "5. The slice as a picture, links coloured by state (visp graph $LAB; also --format dot or mermaid)"
+visp graph "$LAB" --out "$svg" | sed 's/^/   /'
 ok=1
 
 # Part 2: BGP egress (its own lab), after the triangle is taken down.

@@ -29,6 +29,10 @@ declare -A PKGS=(
   # systemd-analyze verifies the units in deploy/.
   [openssl]=/usr/bin/openssl
   [systemd]=/usr/bin/systemd-analyze
+  # The operator's web page is tested in a real headless browser (playwright-core drives it).
+  [chromium]=/usr/bin/chromium
+  # `visp graph --format dot` is checked by Graphviz itself (and operators render it with it).
+  [graphviz]=/usr/bin/dot
 )
 missing=()
 for p in "${!PKGS[@]}"; do [[ -e "${PKGS[$p]}" ]] || missing+=("$p"); done

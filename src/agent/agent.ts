@@ -7,7 +7,8 @@
 // restart (which may finish a build the earlier agent was killed in) are
 // builds, logged ("built:", "adopted:") but not reported as repairs. Each
 // repair line ends with the state the endpoint was left in ("(now ready)").
-// All kernel work runs one reconcile at a time.
+// All kernel work runs one reconcile at a time, through the node's kernel
+// (a NodeKernel; a test gives a fake one).
 import { EventEmitter } from 'node:events';
 import { AF } from '../netlink/constants.js';
 import { addrList } from '../netlink/addr.js';
@@ -15,7 +16,7 @@ import { LinkWatcher } from '../netlink/events.js';
 import { netnsExists } from '../netlink/netns.js';
 import { linkList } from '../netlink/link.js';
 import { NetlinkSocket } from '../netlink/socket.js';
-import { capabilities, NodeKernel, type EndpointResult } from '../endpoint/node.js';
+import { NodeKernel, type EndpointResult } from '../endpoint/node.js';
 import type { DesiredEndpoint } from '../endpoint/spec.js';
 import { parseAlias } from '../ownership.js';
 import type { TunnelKind } from '../tunnel/types.js';
@@ -51,9 +52,14 @@ export interface Report {
   reservedNamespaces: string[];
 }
 
+/** What the agent asks of its node's kernel: NodeKernel's reconcile, teardown and reads. */
+export type AgentKernel = Pick<NodeKernel, 'reconcile' | 'restartEndpoint' | 'prune' | 'teardownSlice' | 'owned' | 'reservedNamespaces' | 'capabilities' | 'close'>;
+
 export interface AgentCoreOptions {
   /** Default: the namespace this process runs in. */
   netns?: string;
+  /** The node's kernel; default: a NodeKernel for `netns` that builds only in namespaces visp made (tests give a fake). */
+  kernel?: AgentKernel;
   reconcileIntervalMs?: number;
   log?: (line: string) => void;
   /** The node's name (names its BGP speaker's socket and log); default: the namespace, or "local". */
@@ -65,7 +71,7 @@ export interface AgentCoreOptions {
 const key = (s: { slice: string; link: string }): string => `${s.slice}/${s.link}`;
 
 export class AgentCore extends EventEmitter<{ report: [Report] }> {
-  private readonly kernel: NodeKernel;
+  private readonly kernel: AgentKernel;
   private readonly egress: AgentEgress;
   private readonly opts: AgentCoreOptions;
   private desired: Desired | undefined;
@@ -85,7 +91,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   constructor(opts: AgentCoreOptions = {}) {
     super();
     this.opts = opts;
-    this.kernel = new NodeKernel({
+    this.kernel = opts.kernel ?? new NodeKernel({
       // An agent builds only in namespaces visp created for the slice (docs/ownership.md).
       namespaces: 'owned',
       ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.log ? { log: opts.log } : {}),
@@ -109,7 +115,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
       controller: controller ?? 'unix:', ...(underlayOverride?.length ? { given: underlayOverride } : {}),
       ...(this.opts.netns ? { netns: this.opts.netns } : {}), ...(this.opts.log ? { log: this.opts.log } : {}),
     });
-    const caps = await capabilities();
+    const caps = await this.kernel.capabilities();
     const underlayMtu = await underlayMtus(underlay, this.opts.netns);
     const bps = await underlayCapacity(underlay, capacity, this.opts.netns);
     return { underlay, underlayMtu, capabilities: Object.values(caps).map((c) => ({ ...c })), shapers: await shaperSupport(), ...(bps ? { underlayCapacity: bps } : {}) };
@@ -239,7 +245,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   private async reports(endpoints: DesiredEndpoint[], results: EndpointResult[]): Promise<EndpointReport[]> {
     const namespaces = [...new Set(endpoints.filter((e) => !e.egress).map((e) => e.netns))].filter(netnsExists);
     const owned = await this.kernel.owned(namespaces, { stats: true }).catch(() => []);
-    const caps = await capabilities();
+    const caps = await this.kernel.capabilities();
     return endpoints.map((e, i) => {
       const r = results[i]!;
       const mine = owned.filter((o) => o.slice === e.slice && o.link === e.link);

@@ -43,6 +43,8 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'Operator.SetEgressNode': ['operator'],
   'Operator.SetLinkProperties': ['operator'],
   'Agent.Connect': ['node'],
+  // The controller's web page (src/web/): every slice's picture and the tunnel table, live.
+  'Web.View': READERS,
 };
 
 /** Calls that change state: each is written to the audit log. */

@@ -46,6 +46,7 @@ import { LAB_POOLS } from './lab-pools.js';
 import { LOADER_OPTIONS, visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse } from './gen/visp/v1/ConnectResponse.js';
+import { startWebServer, type WebHandle, type WebOptions } from '../web/server.js';
 
 export interface Listener {
   /** host:port or unix:/path */
@@ -72,9 +73,15 @@ export interface ControllerServerOptions {
   auditLog?: string;
   log?: (line: string) => void;
   sweepIntervalMs?: number;
+  /** The read-only web page (src/web/server.ts), over HTTPS with the TLS files above; absent: no page. */
+  web?: WebOptions;
 }
 
-export interface ControllerHandle { address: string; addresses: string[]; controller: Controller; close(): Promise<void> }
+export interface ControllerHandle {
+  address: string; addresses: string[]; controller: Controller; close(): Promise<void>;
+  /** The web page's host:port, when one is served. */
+  web?: string;
+}
 
 type Call = { getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null } & CancellableCall;
 
@@ -104,6 +111,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   const log = opts.log ?? ((l: string) => console.error(l));
   const certs = opts.tls ? new CertificateFiles(opts.tls, { log, ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
   const plaintext = checkListeners(opts, certs);
+  if (opts.web && !certs) throw new InvalidSpecError(`web.listen: the page needs TLS (tls.ca, tls.cert, tls.key): a browser authenticates with its client certificate`, { field: 'web.listen' });
   for (const l of opts.listen) if ((await takeOverStaleSocket(l.address)) === 'removed') log(`listen: removed the stale socket ${l.address} (nothing answered on it)`);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   if (opts.storePath !== ':memory:') mkdirSync(dirname(opts.storePath), { recursive: true });
@@ -223,9 +231,9 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     };
     /** Links.SetLinkProperties (an AM, its own slices) and Operator.SetLinkProperties (any slice): one handler. */
     const setLinkProperties = (method: string): grpc.handleUnaryCall<SetLinkPropertiesRequest__Output, SetLinkPropertiesResponse> =>
-      unary<SetLinkPropertiesRequest__Output, SetLinkPropertiesResponse>(method, bySlice, async (r, scope) => {
+      unary<SetLinkPropertiesRequest__Output, SetLinkPropertiesResponse>(method, bySlice, async (r, scope, _caller, signal) => {
       const { slice, change } = propertiesChangeFromPb(r);
-      return manifestReply('SetLinkPropertiesResponse', await controller.setLinkProperties(slice, change, scope));
+      return manifestReply('SetLinkPropertiesResponse', await controller.setLinkProperties(slice, change, scope, { signal }));
       });
     const server = new grpc.Server({
       // The request size limit is ours (checked before decoding, named, audited: decode.ts); this is the transport's hard cap.
@@ -239,14 +247,14 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       ListResources: unary('Links.ListResources', none, () => ({ nodes: controller.listResources().map(resourceToPb) })),
       Allocate: unary('Links.Allocate', bySlice, async (r, scope, _caller, signal) =>
         manifestReply('AllocateResponse', await controller.allocate(sliceRequestFromPb(r, await topologyOf(r, signal)), scope, { signal }))),
-      Provision: unary('Links.Provision', bySlice, async (r, scope) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope))),
+      Provision: unary('Links.Provision', bySlice, async (r, scope, _caller, signal) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope, { signal }))),
       Status: unary('Links.Status', bySlice, async (r, scope) => manifestReply('StatusResponse', await controller.status(r.slice, scope))),
       Describe: unary('Links.Describe', bySlice, async (r, scope) => manifestReply('DescribeResponse', await controller.describe(r.slice, scope))),
-      Renew: unary('Links.Renew', bySlice, async (r, scope) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope))),
-      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope) =>
-        manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope))),
-      Delete: unary('Links.Delete', bySlice, async (r, scope) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope))),
-      Shutdown: unary('Links.Shutdown', bySlice, async (r, scope) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope))),
+      Renew: unary('Links.Renew', bySlice, async (r, scope, _caller, signal) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope, { signal }))),
+      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope, _caller, signal) =>
+        manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope, { signal }))),
+      Delete: unary('Links.Delete', bySlice, async (r, scope, _caller, signal) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope, { signal }))),
+      Shutdown: unary('Links.Shutdown', bySlice, async (r, scope, _caller, signal) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope, { signal }))),
       SetLinkProperties: setLinkProperties('Links.SetLinkProperties'),
     };
     server.addService(passEncoded(tolerant(pkg.visp.v1.Links.service, limits.requestBytes, { Allocate: deferItems(def, 'visp.v1.AllocateRequest', ['topology', 'links']) })), links);
@@ -290,8 +298,8 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         return { config: configToPb(await controller.setEgressNode(configFromPb(r.config))) };
       }),
       ListBgp: unary('Operator.ListBgp', none, (r) => ({ nodes: controller.listBgp(r.node || undefined).map(bgpNodeToPb) })),
-      Plan: unary('Operator.Plan', bySlice, async (r) => {
-        const p = await controller.plan(sliceRequestFromPb(r, await topologyOf(r)));
+      Plan: unary('Operator.Plan', bySlice, async (r, _scope, _caller, signal) => {
+        const p = await controller.plan(sliceRequestFromPb(r, await topologyOf(r, signal)), { signal });
         return manifestReply('PlanResponse', p.manifest, { nodes: p.nodes.map(nodePlanToPb) });
       }),
       SetLinkProperties: setLinkProperties('Operator.SetLinkProperties'),
@@ -323,6 +331,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
 
   const servers: { tls?: grpc.Server; plain?: grpc.Server } = {};
   const bound: string[] = [];
+  let web: WebHandle | undefined;
   try {
     for (const l of opts.listen) {
       const plain = l.plaintextIdentity !== undefined;
@@ -336,6 +345,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       }));
       if (l.address.startsWith('unix:')) chmodSync(l.address.slice(5), l.plaintextIdentity !== undefined ? 0o600 : 0o666);
     }
+    if (opts.web) web = await startWebServer(opts.web, { controller, certs: certs!, log, audit });
   } catch (e) {
     for (const sv of Object.values(servers)) sv.forceShutdown();
     controller.stop();
@@ -347,7 +357,9 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     address: bound[0]!,
     addresses: bound,
     controller,
+    ...(web ? { web: web.address } : {}),
     close: async () => {
+      await web?.close();
       controller.stop();
       // Agents' and watchers' streams never end by themselves: give unary calls
       // a moment to finish, then cut the rest.

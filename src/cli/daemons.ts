@@ -51,6 +51,7 @@ export const CONTROLLER = command({
     'plaintext-identity': { type: 'string', value: 'URI', help: 'no TLS on the unix: listen address(es): every caller there acts as this spiffe:// identity' },
     'audit-log': { type: 'string', value: 'FILE', help: 'JSON-lines audit records (default: the log, stderr)' },
     lab: { type: 'boolean', help: 'lab mode: with no pools configured, hand out the documentation-range lab pools' },
+    web: { type: 'string', value: 'ADDR', help: 'serve the read-only web page on host:port (HTTPS; browsers need an operator certificate; docs/operations.md)' },
   },
   notes: 'TLS is required on every listen address but a unix socket with --plaintext-identity.\n' +
     'Pools are required outside --lab: --pools, the config, or a store that already holds them.',
@@ -67,6 +68,7 @@ export async function controllerCmd(args: string[]): Promise<void> {
     ...(v['plaintext-identity'] !== undefined ? { plaintextIdentity: v['plaintext-identity'] } : {}),
     ...(v['audit-log'] !== undefined ? { auditLog: v['audit-log'] } : {}),
     ...(v.lab ? { lab: true } : {}),
+    ...(v.web !== undefined ? { web: v.web } : {}),
   });
   const h = await startController({ ...opts, log });
   await untilSignal(() => h.close(), 'controller');

@@ -27,6 +27,7 @@ operator (--controller ADDR, else $VISP_CONTROLLER, else the one lab that is up;
   describe SLICE                       the manifest: every address, key, interface
   plan FILE [--slice S]                what a topology would change on each node (a dry run)
   events [--slice S] [--node N]        state changes as they happen (Ctrl-C to stop)
+  graph SLICE [--out FILE] …           the slice as a picture: SVG, DOT or Mermaid
   bgp [--node N]                       egress nodes: BGP sessions, what each slice announces and receives
   egress set|remove NODE …             make a node an egress node, or stop egress there
 
@@ -48,6 +49,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   describe: async () => (await import('./operator.js')).describeCmd,
   plan: async () => (await import('./operator.js')).planCmd,
   events: async () => (await import('./operator.js')).eventsCmd,
+  graph: async () => (await import('./graph.js')).graphCmd,
   bgp: async () => (await import('./bgp.js')).bgpCmd,
   egress: async () => (await import('./bgp.js')).egressCmd,
   certs: async () => (await import('./certs.js')).certsCmd,

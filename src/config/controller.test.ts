@@ -58,6 +58,7 @@ describe('controller config: what the file says', () => {
     { name: 'camelCase pool keys of older pools files', text: 'pools: [{ name: a, prefix: 192.0.2.0/24, class: public, largestBlockLength: 26 }]',
       want: { ipam: { pools: [{ name: 'a', prefix: '192.0.2.0/24', class: 'public', largestBlockLength: 26 }] } } },
     { name: 'durations', text: 'sweep_interval: 2m', want: { sweepIntervalMs: 120_000 } },
+    { name: 'the web page', text: 'web: { listen: "[2001:db8::1]:7444" }', want: { web: { listen: '[2001:db8::1]:7444' } } },
   ];
   for (const c of cases) it(c.name, () => expect(plain(parse(c.text))).toEqual(c.want));
 
@@ -112,6 +113,11 @@ describe('controller config: every mistake is one error with file, line, column 
     ['duration without a unit', 'sweep_interval: 30', `${FILE}:1:17: sweep_interval: expected a duration with a unit (500ms, 2s, 15m, 8h, 2d), got number 30 (write e.g. "30s" or "30ms")`],
     ['duration of nothing', 'sweep_interval: 0s', `${FILE}:1:17: sweep_interval: must be longer than 0 (got "0s")`],
     ['not a duration', 'sweep_interval: soon', `${FILE}:1:17: sweep_interval: expected a duration with a unit (500ms, 2s, 15m, 8h, 2d), got the string "soon"`],
+    ['web not a mapping', 'web: 0.0.0.0:7444', `${FILE}:1:6: web: expected a mapping (e.g. "{ listen: 0.0.0.0:7444 }"), got the string "0.0.0.0:7444"`],
+    ['web: unknown key', 'web: { address: x }', `${FILE}:1:8: web.address: unknown field; expected one of listen`],
+    ['web: no listen', 'web: {}', `${FILE}:1:6: web.listen: is required`],
+    ['web.listen not host:port', 'web:\n  listen: localhost', `${FILE}:2:11: web.listen: "localhost" is not host:port or [v6]:port (e.g. 0.0.0.0:7444)`],
+    ['web.listen a unix socket', 'web: { listen: unix:/run/w.sock }', `${FILE}:1:16: web.listen: "unix:/run/w.sock" is not host:port or [v6]:port`],
   ];
   for (const [name, text, want] of cases) {
     it(name, () => {
@@ -154,6 +160,14 @@ describe('controller options: flags over the file', () => {
       flags: { plaintextIdentity: 'spiffe://t.example/operator/o' },
       want: { listen: [{ address: '0.0.0.0:7443' }, { address: 'unix:/run/c.sock', plaintextIdentity: 'spiffe://t.example/operator/o' }], tls: TLS_FILES, storePath: '/var/lib/visp/store.sqlite' },
     },
+    {
+      name: 'the web page from the file; --web replaces it', config: parse(`${TLS}\nweb: { listen: "0.0.0.0:7444" }`), flags: {},
+      want: { listen: [{ address: 'unix:/run/visp/controller.sock' }], tls: TLS_FILES, storePath: '/var/lib/visp/store.sqlite', web: { listen: '0.0.0.0:7444' } },
+    },
+    {
+      name: '--web', config: parse(`${TLS}\nweb: { listen: "0.0.0.0:7444" }`), flags: { web: '127.0.0.1:0' },
+      want: { listen: [{ address: 'unix:/run/visp/controller.sock' }], tls: TLS_FILES, storePath: '/var/lib/visp/store.sqlite', web: { listen: '127.0.0.1:0' } },
+    },
   ];
   for (const c of cases) it(c.name, () => expect(controllerOptions(c.config, c.flags)).toEqual(c.want));
 
@@ -169,6 +183,11 @@ describe('controller options: flags over the file', () => {
     { name: '--plaintext-identity without a unix listener', flags: { listen: ['0.0.0.0:7443'], plaintextIdentity: 'spiffe://t.example/operator/o' },
       want: '--plaintext-identity: only for a unix: listen address (its file permissions guard it); listening on 0.0.0.0:7443' },
     { name: '--plaintext-identity not a URI', flags: { plaintextIdentity: 'operator' }, want: '--plaintext-identity: "operator" is not spiffe://<trust-domain>/<role>/<name>' },
+    { name: 'the web page without TLS, from the file: placed at web.listen', config: parse('store: x\nweb:\n  listen: 0.0.0.0:7444'), flags: { plaintextIdentity: 'spiffe://t.example/operator/o' },
+      want: `${FILE}:3:11: web.listen: 0.0.0.0:7444: the web page needs TLS (a browser authenticates with its client certificate): give --tls-ca, --tls-cert, --tls-key or tls: in ${FILE}` },
+    { name: '--web without TLS', flags: { plaintextIdentity: 'spiffe://t.example/operator/o', web: '0.0.0.0:7444' },
+      want: 'web: 0.0.0.0:7444: the web page needs TLS (a browser authenticates with its client certificate): give --tls-ca, --tls-cert, --tls-key' },
+    { name: '--web not host:port', flags: { tls: { ca: 'a', cert: 'b', key: 'c' }, web: '7444' }, want: '--web: "7444" is not host:port or [v6]:port (e.g. 0.0.0.0:7444)' },
     { name: '--pools file missing', flags: { tls: { ca: 'a', cert: 'b', key: 'c' }, pools: join(tmp, 'none.yaml') }, want: `${join(tmp, 'none.yaml')}: no such file` },
   ];
   for (const c of errors) {

@@ -7,6 +7,7 @@ import { DEFAULT_LIMITS, LIMIT_NAMES, type Limits } from '../api/limits.js';
 import { InvalidSpecError } from '../errors.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
 import { parseIdentityUri } from '../trust/identity.js';
+import { parseWebListen } from '../web/address.js';
 import { isUnix, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
 import { IPAM_KEYS, ipamSettings, readPoolsFile } from './pools.js';
 import { ConfigFile } from './reader.js';
@@ -15,9 +16,10 @@ export const DEFAULT_LISTEN = 'unix:/run/visp/controller.sock';
 export const DEFAULT_STORE = '/var/lib/visp/store.sqlite';
 
 /** The top-level keys of a controller config (the pools file's keys among them). */
-export const CONTROLLER_KEYS = ['listen', 'tls', 'store', 'pools_file', ...IPAM_KEYS, 'limits', 'audit_log', 'sweep_interval'] as const;
+export const CONTROLLER_KEYS = ['listen', 'tls', 'store', 'pools_file', ...IPAM_KEYS, 'limits', 'audit_log', 'sweep_interval', 'web'] as const;
 export const LISTENER_KEYS = ['address', 'plaintext_identity'] as const;
 export const RATE_KEYS = ['per_second', 'burst'] as const;
+export const WEB_KEYS = ['listen'] as const;
 
 /** One limit's key under `limits:` ("links_per_slice"), from the one list of names. */
 const limitKey = (k: keyof Limits): string => LIMIT_NAMES[k].replace(/^limits\./, '');
@@ -33,6 +35,8 @@ export interface ControllerConfig {
   limits?: Partial<Limits>;
   auditLog?: string;
   sweepIntervalMs?: number;
+  /** The read-only web page's address (`web: { listen }`). */
+  web?: { listen: string };
   source: Source;
 }
 
@@ -66,7 +70,24 @@ export function parseControllerConfig(cf: ConfigFile): ControllerConfig {
   if (audit) out.auditLog = cf.path(audit, 'audit_log');
   const sweep = cf.get(top, '', 'sweep_interval');
   if (sweep) out.sweepIntervalMs = cf.duration(sweep, 'sweep_interval');
+  const web = cf.get(top, '', 'web');
+  if (web) out.web = webBlock(cf, web);
   return out;
+}
+
+/** `web: { listen: host:port }`: the controller's read-only page (docs/operations.md). */
+function webBlock(cf: ConfigFile, node: Node): { listen: string } {
+  const m = cf.mapping(node, 'web', 'e.g. "{ listen: 0.0.0.0:7444 }"');
+  cf.checkKeys(m, 'web', WEB_KEYS);
+  const l = cf.get(m, 'web', 'listen') ?? cf.fail(m, 'web.listen', 'is required');
+  const listen = cf.str(l, 'web.listen');
+  try {
+    parseWebListen(listen);
+  } catch (e) {
+    if (e instanceof InvalidSpecError) cf.fail(l, 'web.listen', e.message.replace(/^web\.listen: /, ''));
+    throw e;
+  }
+  return { listen };
 }
 
 /** `listen:` one address, or a list of addresses and { address, plaintext_identity } mappings. */
@@ -131,6 +152,8 @@ export interface ControllerFlags {
   plaintextIdentity?: string;
   auditLog?: string;
   lab?: boolean;
+  /** --web ADDR */
+  web?: string;
 }
 
 /**
@@ -167,6 +190,14 @@ export function controllerOptions(config: ControllerConfig | undefined, flags: C
     });
   }
 
+  const web = flags.web ?? config?.web?.listen;
+  if (flags.web !== undefined) parseWebListen(flags.web, '--web');
+  if (web !== undefined && !tls) {
+    const reason = `${web}: the web page needs TLS (a browser authenticates with its client certificate): give --tls-ca, --tls-cert, --tls-key${src ? ` or tls: in ${src.file}` : ''}`;
+    if (src && flags.web === undefined) src.fail('web.listen', reason);
+    throw new InvalidSpecError(`web: ${reason}`, { field: 'web' });
+  }
+
   const ipam = flags.pools !== undefined ? readPoolsFile(flags.pools) : config?.ipam;
   return {
     listen,
@@ -177,5 +208,6 @@ export function controllerOptions(config: ControllerConfig | undefined, flags: C
     ...(config?.limits ? { limits: config.limits } : {}),
     ...(flags.auditLog ?? config?.auditLog ? { auditLog: (flags.auditLog ?? config?.auditLog)! } : {}),
     ...(config?.sweepIntervalMs ? { sweepIntervalMs: config.sweepIntervalMs } : {}),
+    ...(web !== undefined ? { web: { listen: web } } : {}),
   };
 }

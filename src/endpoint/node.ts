@@ -1,9 +1,9 @@
 // One node's kernel, as the agent sees it: reconcile a set of link
 // endpoints (read each namespace once, plan, apply), list what visp owns,
 // tear down by endpoint or by slice. Holds the netlink sockets: one in the
-// node's namespace, one per experiment namespace it has touched, and the
-// node's visp-engine (userspace tunnels), started on first need, adopted if
-// it outlived an earlier agent, never stopped by close().
+// node's namespace, one per experiment namespace it has touched; the node's
+// visp-engine (userspace tunnels) is supervised by node-engine.ts, and
+// given its tunnels again from here when it restarts.
 //
 // Experiment namespaces belong to one slice each (docs/ownership.md): visp
 // creates one and marks it (its loopback's alias) for the endpoint's slice,
@@ -12,10 +12,10 @@
 // with `namespaces: 'owned'`, so it also never touches a namespace without
 // the mark; kernel tests, which bring namespaces they made, use `'any'`.
 import { execFile } from 'node:child_process';
-import { readlinkSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { promisify } from 'node:util';
-import type { EngineClient, EngineTunnelState } from '../dataplane/engine-client.js';
-import { EngineProcess } from '../dataplane/engine-process.js';
+import type { EngineClient } from '../dataplane/engine-client.js';
+import type { EngineProcess } from '../dataplane/engine-process.js';
 import { IncompatibleStateError, NotFoundError, UnavailableError } from '../errors.js';
 import { addrAdd, addrList } from '../netlink/addr.js';
 import { AF, RTN, RTPROT_VISP, RT_TABLE } from '../netlink/constants.js';
@@ -29,6 +29,7 @@ import { assertShapeable, shaperSupport } from '../shape/probe.js';
 import { ENGINE_LINK_KIND } from '../tunnel/userspace.js';
 import { endpointNames } from './names.js';
 import { applySteps } from './apply.js';
+import { NodeEngine, type NodeEngineOptions } from './node-engine.js';
 import { describeStep, planEndpoint, type Step } from './plan.js';
 import { emptyView, readView, type NsView } from './snapshot.js';
 import { resolveEndpoint, type EndpointSpec, type ResolvedEndpoint } from './spec.js';
@@ -79,7 +80,7 @@ export interface NodeKernelOptions {
    * default /run/visp), its name (default: the namespace's), its binary.
    * false: no engine (userspace kinds fail).
    */
-  engine?: { runDir?: string; name?: string; binary?: string } | false;
+  engine?: NodeEngineOptions['engine'];
   log?: (line: string) => void;
   /**
    * Which existing experiment namespaces may be used. 'owned' (an agent):
@@ -130,7 +131,7 @@ export class NodeKernel {
   private readonly node: NetlinkSocket;
   private readonly exps = new Map<string, NetlinkSocket>();
   private readonly opts: NodeKernelOptions;
-  private engineProc: EngineProcess | undefined;
+  private readonly eng: NodeEngine;
   /** Every endpoint reconciled here and not deleted since: whose engine tunnel is whose, and what to re-send to a restarted engine. */
   private readonly known = new Map<string, EndpointSpec>();
   /** Since a reconcile ran, `known` holds every endpoint still desired here (an agent reconciles all of them). */
@@ -158,6 +159,15 @@ export class NodeKernel {
     this.netns = opts.netns;
     this.policy = opts.namespaces ?? 'any';
     this.node = new NetlinkSocket(opts.netns ? { netns: opts.netns } : {});
+    this.eng = new NodeEngine({
+      ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.engine !== undefined ? { engine: opts.engine } : {}), ...(opts.log ? { log: opts.log } : {}),
+      onRestart: () => this.resend(),
+    });
+  }
+
+  /** The kernel's tunnel capabilities (probed once per process). */
+  capabilities(): Promise<Capabilities> {
+    return capabilities();
   }
 
   /** Whether `ns` names the node's own namespace (or this process's, or the host's first): never an experiment's. */
@@ -245,36 +255,7 @@ export class NodeKernel {
 
   /** The node's engine process handle (not started), or undefined when this node kernel has none. */
   engine(): EngineProcess | undefined {
-    if (this.engineProc || this.opts.engine === false) return this.engineProc;
-    const o = this.opts.engine ?? {};
-    // Not in a named namespace (an agent under nsenter, a real node): name it by the namespace's inode.
-    const name = o.name ?? this.netns ?? `ns${/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'))?.[1] ?? process.pid}`;
-    try {
-      this.engineProc = new EngineProcess({
-        netns: name, enter: this.netns !== undefined,
-        ...(o.runDir ? { runDir: o.runDir } : {}), ...(o.binary ? { binary: o.binary } : {}),
-        onRestart: () => this.resend(),
-        ...(this.opts.log ? { log: this.opts.log } : {}),
-      });
-    } catch { return undefined; }   // not built: userspace kinds are refused by the probe anyway
-    return this.engineProc;
-  }
-
-  /** A connected client of the node's engine, starting (or adopting) it if needed. */
-  private async engineClient(signal?: AbortSignal): Promise<EngineClient> {
-    const e = this.engine();
-    if (!e) throw new IncompatibleStateError('visp-engine is not available on this node', { field: 'kind' });
-    if (!e.running) await e.start(signal);
-    return e.client;
-  }
-
-  /** The engine's tunnels by name; with `start`, the engine is started if it is not running, otherwise none is started. */
-  private async engineTunnels(start: boolean, signal?: AbortSignal): Promise<Map<string, EngineTunnelState>> {
-    const e = this.engine();
-    if (!e) return new Map();
-    if (!start && !e.running && !(await e.adopt(signal))) return new Map();
-    const c = start ? await this.engineClient(signal) : e.client;
-    return new Map((await c.list(signal)).tunnels.map((t) => [t.name, t]));
+    return this.eng.process();
   }
 
   /** A restarted engine has no tunnels: reconcile every known endpoint that has userspace ones (re-sends them, re-attaches the devices). */
@@ -286,9 +267,8 @@ export class NodeKernel {
   }
 
   /** Stop the node's engine (its devices go with it): tests and node decommissioning, never an agent restart. */
-  async stopEngine(): Promise<void> {
-    const e = this.engine();
-    if (e && (e.running || (await e.adopt()))) await e.stop();
+  stopEngine(): Promise<void> {
+    return this.eng.stop();
   }
 
   /** Owner (slice/link) of each engine tunnel name, from the endpoints reconciled here. */
@@ -399,7 +379,7 @@ export class NodeKernel {
     // The engine's side of userspace tunnels (what the kernel cannot tell about a tun device).
     const userspace = (r: ResolvedEndpoint | undefined): boolean => !!r && r.tunnels.some((t) => t.dataplane === 'userspace');
     try {
-      nodeView.engine = await this.engineTunnels(!o.dryRun && resolved.some(userspace), o.signal);
+      nodeView.engine = await this.eng.tunnels(!o.dryRun && resolved.some(userspace), o.signal);
     } catch (e) {
       // No engine: the endpoints that need it fail, the others go ahead.
       resolved.forEach((r, i) => { if (userspace(r)) { results[i]!.error = e as Error; resolved[i] = undefined; } });
@@ -423,7 +403,7 @@ export class NodeKernel {
     // Apply, endpoints in parallel (their messages share datagrams), each endpoint's steps in order.
     const work = resolved.map((r, i) => ({ r, i })).filter(({ i }) => (plans[i]?.length ?? 0) > 0);
     const limit = o.concurrency ?? 256;
-    const engine = (): Promise<EngineClient> => this.engineClient(o.signal);
+    const engine = (): Promise<EngineClient> => this.eng.client(o.signal);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < work.length) {
@@ -510,17 +490,17 @@ export class NodeKernel {
     const alias = aliasOf(r.mark);
     const removed: string[] = [];
     // Its engine tunnels first, by name (a device the engine holds only goes when the engine closes it; a moved TUN is not in this namespace).
-    const engine = await this.engineTunnels(false, signal);
+    const engine = await this.eng.tunnels(false, signal);
     for (const t of r.tunnels) {
       if (!engine.has(t.name)) continue;
-      await this.engine()!.client.deleteTunnel(t.name, signal);
+      await this.eng.deleteTunnel(t.name, signal);
       removed.push(`${t.name} (userspace)`);
     }
     this.known.delete(keyOf(spec));
     const nodeView = await readView(this.node, {}, signal);
     for (const l of nodeView.byName.values()) {
       if (l.alias !== alias || (o.keepVeth && l.name === r.vethHost)) continue;
-      if (l.kind === ENGINE_LINK_KIND && engine.has(l.name)) await this.engine()!.client.deleteTunnel(l.name, signal);
+      if (l.kind === ENGINE_LINK_KIND && engine.has(l.name)) await this.eng.deleteTunnel(l.name, signal);
       else await linkDel(this.node, { index: l.index }, signal);
       removed.push(l.name);
     }
@@ -553,12 +533,12 @@ export class NodeKernel {
    */
   private async pruneNow(keep: (slice: string, link: string) => boolean, signal?: AbortSignal): Promise<string[]> {
     const gone: string[] = [];
-    const engine = await this.engineTunnels(false, signal);
+    const engine = await this.eng.tunnels(false, signal);
     const view = await readView(this.node, {}, signal);
     for (const l of view.byName.values()) {
       const m = parseAlias(l.alias);
       if (!m || keep(m.slice, m.link)) continue;
-      if (l.kind === ENGINE_LINK_KIND && engine.has(l.name)) await this.engine()!.client.deleteTunnel(l.name, signal);
+      if (l.kind === ENGINE_LINK_KIND && engine.has(l.name)) await this.eng.deleteTunnel(l.name, signal);
       else await linkDel(this.node, { index: l.index }, signal);
       engine.delete(l.name);
       gone.push(`${l.name} (${m.slice}/${m.link})`);
@@ -568,7 +548,7 @@ export class NodeKernel {
       if (view.byName.has(name)) continue;   // its device is here: judged by its mark above
       const o = owners.get(name);
       if (o ? keep(o.slice, o.link) : !this.reconciledOnce) continue;
-      await this.engine()!.client.deleteTunnel(name, signal);
+      await this.eng.deleteTunnel(name, signal);
       if (o) this.known.delete(keyOf(o));
       gone.push(`${name} (userspace${o ? `, ${keyOf(o)}` : ', no endpoint'})`);
     }
@@ -619,7 +599,7 @@ export class NodeKernel {
     // The engine's tunnels of the slice first: a group delete does not reach
     // the engine (its devices only go when it closes them), and a device
     // deleted under it would leave it holding a dead one.
-    const engine = await this.engineTunnels(false, signal);
+    const engine = await this.eng.tunnels(false, signal);
     if (engine.size) {
       const doomed = new Set<string>();
       for (const l of (await readView(this.node, {}, signal)).byName.values()) {
@@ -634,7 +614,7 @@ export class NodeKernel {
         }
       }
       for (const [name, s] of this.engineOwners()) if (s.group === group) doomed.add(name);
-      for (const name of doomed) if (engine.has(name)) await this.engine()!.client.deleteTunnel(name, signal);
+      for (const name of doomed) if (engine.has(name)) await this.eng.deleteTunnel(name, signal);
     }
     for (const [k, s] of this.known) if (s.group === group) this.known.delete(k);
     await linkDelGroup(this.node, group, signal);
@@ -660,7 +640,7 @@ export class NodeKernel {
 
   /** Close the sockets; the engine keeps forwarding (the next agent adopts it). */
   close(): void {
-    this.engineProc?.release();
+    this.eng.release();
     this.node.close();
     for (const s of this.exps.values()) s.close();
     this.exps.clear();

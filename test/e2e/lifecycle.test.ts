@@ -188,7 +188,8 @@ describe.skipIf(kernelSkipReason)('e2e lifecycle: Renew, operational actions, De
       expect(d.allocationState).toBe('ALLOCATION_STATE_UNALLOCATED');
     }
     expect(await tornDown(lab, before, 10_000)).toEqual([]);
-    // The named namespace was the slice's: gone with it.
+    // The named namespace was the slice's: gone with it (tornDown waits for visp-named ones only; a loaded machine takes a moment more).
+    await waitFor(`${own} removed`, () => !readdirSync('/run/netns').includes(own), 10_000, 100).catch(() => undefined);
     expect(readdirSync('/run/netns')).not.toContain(own);
     expect((await lab.api.operator.listSlices({})).slices).toEqual([]);
   });

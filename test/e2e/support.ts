@@ -43,6 +43,8 @@ export interface LabOptions {
   reconcileIntervalMs?: number;
   /** Per node, what its agent says its underlay carries (default: auto, the veth's 10 Gbit/s). */
   underlayCapacity?: Readonly<Record<string, UnderlayCapacity>>;
+  /** Serve the controller's web page on this host:port (ControllerHandle.web then says where). */
+  web?: string;
 }
 
 export interface Agent { close(): Promise<void> }
@@ -94,6 +96,7 @@ export class Lab {
       labPools: true, limits: { ratePerAm: { perSecond: 10_000, burst: 10_000 } }, tlsRefreshMs: 200,
       ...(this.opts.ipam ? { ipam: this.opts.ipam } : {}),
       ...(this.opts.sweepIntervalMs ? { sweepIntervalMs: this.opts.sweepIntervalMs } : {}),
+      ...(this.opts.web ? { web: { listen: this.opts.web } } : {}),
     });
     this.api = this.client();
     for (const name of this.opts.agents ?? this.names) await this.startAgent(name);
