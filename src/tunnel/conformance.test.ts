@@ -193,7 +193,9 @@ describe.each(TUNNEL_KINDS)('tunnel kind %s', (kind) => {
     else expect((place() as ReturnType<typeof placeLinks>)[0]!.ways[0]!.kind).toBe(kind);
   });
 
-  it.runIf(d.linkKind !== undefined)('its kernel codec reads back what it writes', () => {
+  // Checks that apply to a kind only where it has that part (a kernel link kind, an engine kind) are not
+  // registered for the others: a kind without the part is not a skipped test.
+  if (d.linkKind !== undefined) it('its kernel codec reads back what it writes', () => {
     const [local, remote] = UNDERLAY[familiesOf(kind)[0]!];
     for (const key of [d.keys.first, d.keys.last]) {
       const spec = { name: 'vt-conf', local: local!, remote: remote!, key, ...(d.udpPort !== undefined ? { dstPort: d.udpPort + 1 } : {}) };
@@ -201,7 +203,7 @@ describe.each(TUNNEL_KINDS)('tunnel kind %s', (kind) => {
     }
   });
 
-  it.runIf(d.engine !== undefined)('the userspace engine command for it is one the engine accepts', () => {
+  if (d.engine !== undefined) it('the userspace engine command for it is one the engine accepts', () => {
     const [local, remote] = UNDERLAY[familiesOf(kind)[0]!];
     const e = engineSpecOf({ kind, name: 'vt-conf', local: local!, remote: remote!, key: d.keys.last });
     expect(e.kind).toBe(d.engine);
