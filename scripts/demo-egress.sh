@@ -29,7 +29,7 @@ say ""
 visp lab up examples/egress.yaml 2>&1 | sed 's/^ */   /'
 say ""
 
-ns=visp-$LAB-r1
+ns="visp-$LAB:r1"  # experiment namespaces are visp-<slice>:<router> (docs/ownership.md)
 say "E2. From the experiment namespace $ns, ping each provider's host (IPv4 and IPv6)"
 for dst in 198.19.253.1 198.19.253.2 2001:db8:fffd::1 2001:db8:fffd::2; do
   # The announcement and the provider routes follow Provision within a few seconds.
