@@ -11,9 +11,10 @@
 // records in any order, and a repeated message field is one record per item,
 // so cutting those records out leaves the encoding of the message without
 // them, and each cut record's value is one item's encoding.
-import type { MessageTypeDefinition, PackageDefinition } from '@grpc/proto-loader';
+import type { PackageDefinition } from '@grpc/proto-loader';
 import { InvalidSpecError } from '../errors.js';
 import type { Pacer } from '../ipam/pacer.js';
+import { fieldOf, messageType, record } from './wire.js';
 
 const ITEMS = Symbol('undecoded items');
 interface Deferred { [ITEMS]?: Buffer[] }
@@ -58,23 +59,15 @@ function records(b: Buffer): Rec[] {
   return out;
 }
 
-function fieldNumber(def: PackageDefinition, typeName: string, name: string): { number: number; typeName: string } {
-  const t = def[typeName] as MessageTypeDefinition<object, object> | undefined;
-  const f = (t?.type as { field?: Array<{ name: string; number: number; typeName: string }> } | undefined)?.field?.find((x) => x.name === name);
-  if (!f) throw new TypeError(`bulk-decode: ${typeName} has no field ${name}`);
-  const pkg = typeName.slice(0, typeName.lastIndexOf('.'));
-  return { number: f.number, typeName: f.typeName.includes('.') ? f.typeName.replace(/^\./, '') : `${pkg}.${f.typeName}` };
-}
-
 /**
  * A request deserializer for `typeName` that leaves the items of
  * `outer.inner` (e.g. topology.links) undecoded: the result has that list
  * empty, and the items' bytes for decodeItems().
  */
 export function deferItems(def: PackageDefinition, typeName: string, [outer, inner]: readonly [string, string]): (b: Buffer) => unknown {
-  const whole = def[typeName] as MessageTypeDefinition<object, object>;
-  const o = fieldNumber(def, typeName, outer);
-  const i = fieldNumber(def, o.typeName, inner);
+  const whole = messageType(def, typeName);
+  const o = fieldOf(def, typeName, outer);
+  const i = fieldOf(def, o.typeName, inner);
   return (b: Buffer) => {
     const top = records(b);
     const items: Buffer[] = [];
@@ -90,20 +83,12 @@ export function deferItems(def: PackageDefinition, typeName: string, [outer, inn
         else rest.push(r.value.subarray(x.start, x.end));
       }
       const body = Buffer.concat(rest);
-      kept.push(Buffer.concat([tagOf(o.number), lengthOf(body.length), body]));
+      kept.push(...record(o.number, body));
     }
     const msg = whole.deserialize(Buffer.concat(kept)) as Deferred;
     Object.defineProperty(msg, ITEMS, { value: items, enumerable: false });
     return msg;
   };
-}
-
-const tagOf = (field: number): Buffer => lengthOf(field * 8 + 2);
-function lengthOf(n: number): Buffer {
-  const out: number[] = [];
-  while (n > 0x7f) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128); }
-  out.push(n);
-  return Buffer.from(out);
 }
 
 /** How many items deferItems() left undecoded in `msg` (undefined: none were deferred). */
@@ -118,7 +103,7 @@ export function deferredCount(msg: unknown): number | undefined {
  */
 export async function decodeItems<T>(def: PackageDefinition, itemType: string, msg: unknown, field: string, each: (item: unknown, index: number) => T, pace: Pacer): Promise<T[]> {
   const raw = (msg as Deferred)[ITEMS] ?? [];
-  const t = def[itemType] as MessageTypeDefinition<object, object>;
+  const t = messageType(def, itemType);
   return pace.map(raw, (b, k) => {
     let item: unknown;
     try {

@@ -11,8 +11,9 @@
 // the bulk, plus one record per item; a nested bulk (Manifest.slivers inside
 // Response.manifest) adds the enclosing field's record around it.
 import type * as grpc from '@grpc/grpc-js';
-import type { PackageDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
+import type { PackageDefinition } from '@grpc/proto-loader';
 import { Pacer } from '../ipam/pacer.js';
+import { fieldOf, messageType, record } from './wire.js';
 
 const BYTES = Symbol('encoded reply');
 /** A reply already encoded: its serializer passes the bytes through. */
@@ -28,34 +29,6 @@ export function passEncoded(service: grpc.ServiceDefinition): grpc.ServiceDefini
     out[name] = { ...m, responseSerialize: (v: unknown) => (isEncoded(v) ? v[BYTES] : inner(v)) };
   }
   return out as grpc.ServiceDefinition;
-}
-
-/** The record of a length-delimited field: tag, length, bytes. */
-function record(field: number, bytes: Uint8Array): Buffer[] {
-  return [varint((field << 3) | 2), varint(bytes.length), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)];
-}
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n > 0x7f) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128); }
-  out.push(n);
-  return Buffer.from(out);
-}
-
-function messageType(def: PackageDefinition, name: string): MessageTypeDefinition<object, object> {
-  const t = def[name] as MessageTypeDefinition<object, object> | undefined;
-  if (!t || t.format !== 'Protocol Buffer 3 DescriptorProto') throw new TypeError(`encode: ${name} is not a message type of this package`);
-  return t;
-}
-
-interface FieldInfo { number: number; typeName: string; repeated: boolean }
-function fieldOf(def: PackageDefinition, typeName: string, field: string): FieldInfo {
-  const t = messageType(def, typeName);
-  const f = (t.type as { field: Array<{ name: string; number: number; typeName: string; label: string }> }).field.find((x) => x.name === field);
-  if (!f) throw new TypeError(`encode: ${typeName} has no field ${field}`);
-  // Descriptor type names are relative to the package (here, every type is in visp.v1).
-  const pkg = typeName.slice(0, typeName.lastIndexOf('.'));
-  return { number: f.number, typeName: f.typeName.includes('.') ? f.typeName.replace(/^\./, '') : `${pkg}.${f.typeName}`, repeated: f.label === 'LABEL_REPEATED' };
 }
 
 export interface Bulk<T> {
