@@ -6,8 +6,8 @@
 // worker thread, and the loop only posts the request and takes the answer.
 // Calls are answered in the order they were made (the worker runs one at a
 // time), so a read after a commit sees it.
-import { Worker } from 'node:worker_threads';
 import { IncompatibleStateError, InvalidSpecError, UnavailableError } from '../errors.js';
+import { startWorker } from '../worker.js';
 import type { SqliteStoreOptions } from './sqlite-store.js';
 import type { CallOptions, CommitResult, Query, Snapshot, Store, Txn } from './types.js';
 
@@ -29,21 +29,9 @@ function revive(e: Extract<Reply, { ok: false }>['error']): Error {
   return new Error(e.message);
 }
 
-/** The worker: the compiled module from dist, or (tests run the sources) the TypeScript one through tsx. */
-function spawn(): Worker {
-  const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    const entry = new URL('./sqlite-worker.ts', here).href;
-    // tsx is found from here, not from the process's working directory (an eval worker resolves from there).
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
-    return new Worker(boot, { eval: true });
-  }
-  return new Worker(new URL('./sqlite-worker.js', here));
-}
-
 export async function openSqliteStoreThreaded(file: string, opts: Omit<SqliteStoreOptions, 'migrations'> = {}): Promise<Store> {
-  const worker = spawn();
+  // The compiled worker beside the compiled module, or the TypeScript one beside the source (startWorker boots tsx for it).
+  const worker = startWorker(new URL(import.meta.url.endsWith('.ts') ? './sqlite-worker.ts' : './sqlite-worker.js', import.meta.url));
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let next = 1;
   let dead: Error | undefined;

@@ -6,13 +6,14 @@
 // endpoint of each desired state it receives as ready: the controller's
 // pushes and the agents' reports are then real gRPC traffic too.
 import * as grpc from '@grpc/grpc-js';
-import { parentPort, Worker } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { connect } from '../../src/api/client.js';
 import type { AllocateRequest } from '../../src/api/gen/visp/v1/AllocateRequest.js';
 import type { ConnectResponse__Output } from '../../src/api/gen/visp/v1/ConnectResponse.js';
 import { visp } from '../../src/api/proto.js';
 import { CertificateFiles, channelCredentials, TLS_CHANNEL_OPTIONS } from '../../src/api/tls.js';
 import type { TlsFiles } from '../../src/trust/tls.js';
+import { startWorker } from '../../src/worker.js';
 
 export type BigCall = { verb: 'allocate'; slice: string; links: number } | { verb: 'status' | 'provision' | 'delete'; slice: string } | { verb: 'reported'; endpoints: number };
 export interface BigAnswer { ms: number; slivers: number; ready?: number; error?: string }
@@ -37,10 +38,7 @@ export interface BigClient { call(c: BigCall): Promise<BigAnswer>; close(): Prom
 
 /** A client of `o.address` on its own thread (the sources run through tsx, as the tests do). */
 export function startBigClient(o: BigClientOptions): BigClient {
-  const entry = new URL(import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
-  const w = new Worker(boot, { eval: true, workerData: { bigClient: o } });
+  const w = startWorker(new URL(import.meta.url), { bigClient: o });
   const waiting: Array<(a: BigAnswer) => void> = [];
   w.on('message', (a: BigAnswer) => waiting.shift()?.(a));
   return {
