@@ -33,6 +33,13 @@ declare -A PKGS=(
   [chromium]=/usr/bin/chromium
   # `visp graph --format dot` is checked by Graphviz itself (and operators render it with it).
   [graphviz]=/usr/bin/dot
+  # Several controllers keep their state in etcd; tests start a real 3-member cluster.
+  [etcd-server]=/usr/bin/etcd
+  [etcd-client]=/usr/bin/etcdctl
+  # Metrics are scraped in a test by a real Prometheus.
+  [prometheus]=/usr/bin/prometheus
+  # Health tests block a link's encapsulation with nft inside a node namespace.
+  [nftables]=/usr/sbin/nft
 )
 missing=()
 for p in "${!PKGS[@]}"; do [[ -e "${PKGS[$p]}" ]] || missing+=("$p"); done
