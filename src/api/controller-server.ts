@@ -6,8 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import { chmodSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync } from 'node:fs';
 import type { PeerCertificate } from 'node:tls';
 import { Controller, type AgentSession, type ControllerEvent, type DesiredState, type PlanReply, type Scope } from '../controller/controller.js';
 import { CallGate, checkRequestLimits, DEFAULT_LIMITS, RateLimiter, type Limits } from '../controller/limits.js';
@@ -20,9 +19,8 @@ import { CertificateFiles, peerIdentity, serverCredentials } from './tls.js';
 import { takeOverStaleSocket } from './unix-socket.js';
 import { decoded, isUndecodable, tolerant } from './decode.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
-import { openSqliteStoreThreaded } from '../store/sqlite-thread.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
-import { createMemoryStore } from '../store/memory-store.js';
 import {
   actionFromPb, allocationToPb, desiredStateToPb, endpointToPb, eventToPb, linkFromPb, manifestToPb, nodePlanToPb, nodeToPb, planQueryToPb, planResultFromPb, registerFromPb,
   endpointReportFromPb, reportFromPb, resourceToPb, sliceRequestFromPb, sliceToPb, sliverToPb, topologyFromPb, tunnelFilterFromPb, tunnelToPb, versionToPb,
@@ -114,8 +112,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   if (opts.web && !certs) throw new InvalidSpecError(`web.listen: the page needs TLS (tls.ca, tls.cert, tls.key): a browser authenticates with its client certificate`, { field: 'web.listen' });
   for (const l of opts.listen) if ((await takeOverStaleSocket(l.address)) === 'removed') log(`listen: removed the stale socket ${l.address} (nothing answered on it)`);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
-  if (opts.storePath !== ':memory:') mkdirSync(dirname(opts.storePath), { recursive: true });
-  const store: Store = opts.storePath === ':memory:' ? createMemoryStore() : await openSqliteStoreThreaded(opts.storePath);
+  const store: Store = await openStore(opts.storePath, { threaded: true, ...(opts.tls ? { tls: opts.tls } : {}) });
   const controller = new Controller({
     store, limits, ...(opts.ipam ? { ipam: opts.ipam } : {}), ...(opts.labPools ? { defaultIpam: LAB_POOLS } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEtcdCluster, SERVER_NAME, type EtcdCluster } from '../../test/helpers/etcd-cluster.js';
+import { startEtcdCluster, type EtcdCluster } from '../../test/helpers/etcd-cluster.js';
 import { isRoot } from '../../test/helpers/netns.js';
 import { openEtcdStore } from './etcd-store.js';
 import { createMemoryStore } from './memory-store.js';
@@ -25,7 +25,7 @@ let prefixes = 0;
 if (isRoot) {
   beforeAll(async () => { etcd = await startEtcdCluster(mkdtempSync(join(tmpdir(), 'visp-etcd-')), { tag: 'ct' }); }, 60_000);
   afterAll(async () => { await etcd?.stop(); });
-  impls.push(['etcd (three members, TLS)', async () => openEtcdStore(etcd!.url(`contract${prefixes++}`), { tls: etcd!.clientTls, serverName: SERVER_NAME })]);
+  impls.push(['etcd (three members, TLS)', async () => openEtcdStore(etcd!.url(`contract${prefixes++}`), { tls: etcd!.clientTls })]);
 }
 
 describe.each(impls)('store contract: %s', (_name, open) => {

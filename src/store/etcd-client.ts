@@ -14,11 +14,6 @@ import type { EtcdLocation } from './etcd-url.js';
 export interface EtcdClientOptions {
   /** Client certificate, key and the CA the members' certificates chain to (mutual TLS). */
   readonly tls?: TlsFiles;
-  /**
-   * The name the members' certificates carry when it is not the address
-   * dialled (always so for unix:/ endpoints); default: the address.
-   */
-  readonly serverName?: string;
   /** Deadline of one unary call, ms (default 5000). */
   readonly callTimeoutMs?: number;
 }
@@ -50,8 +45,8 @@ export class EtcdMembers {
         'grpc.keepalive_time_ms': 2000,
         'grpc.keepalive_timeout_ms': 2000,
       };
-      const name = o.serverName ?? (ep.startsWith('unix:') ? undefined : ep.replace(/:[0-9]+$/, '').replace(/^\[|\]$/g, ''));
-      if (credentials && name) grpcOptions['grpc.ssl_target_name_override'] = name;
+      // The member's certificate must name the address dialled (for a unix:
+      // endpoint, grpc's authority: localhost).
       return new Etcd3({
         hosts: [ep],
         ...(credentials ? { credentials } : {}),
