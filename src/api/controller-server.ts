@@ -20,6 +20,9 @@ import { takeOverStaleSocket } from './unix-socket.js';
 import { decoded, isUndecodable, tolerant } from './decode.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
 import { openStore } from '../store/open.js';
+import { electLeader } from '../store/etcd-election.js';
+import { isEtcdStore } from '../store/etcd-store.js';
+import { hostname } from 'node:os';
 import type { Store } from '../store/types.js';
 import {
   actionFromPb, allocationToPb, desiredStateToPb, endpointToPb, eventToPb, linkFromPb, manifestToPb, nodePlanToPb, nodeToPb, planQueryToPb, planResultFromPb, registerFromPb,
@@ -73,6 +76,8 @@ export interface ControllerServerOptions {
   sweepIntervalMs?: number;
   /** The read-only web page (src/web/server.ts), over HTTPS with the TLS files above; absent: no page. */
   web?: WebOptions;
+  /** With an etcd store: the leader's lease TTL, seconds (default 2). */
+  leaderTtlS?: number;
 }
 
 export interface ControllerHandle {
@@ -113,14 +118,20 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   for (const l of opts.listen) if ((await takeOverStaleSocket(l.address)) === 'removed') log(`listen: removed the stale socket ${l.address} (nothing answered on it)`);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const store: Store = await openStore(opts.storePath, { threaded: true, ...(opts.tls ? { tls: opts.tls } : {}) });
+  // Several controllers share an etcd store: one of them, elected, does the duties that must not run twice.
+  const leadership = isEtcdStore(store)
+    ? electLeader(store, 'duties', { identity: `${certs?.identity.name ?? 'controller'}@${hostname()}:${process.pid}`, log, ...(opts.leaderTtlS ? { ttlS: opts.leaderTtlS } : {}) })
+    : undefined;
+  const closeStore = async (): Promise<void> => { await leadership?.close(); await store.close(); };
   const controller = new Controller({
     store, limits, ...(opts.ipam ? { ipam: opts.ipam } : {}), ...(opts.labPools ? { defaultIpam: LAB_POOLS } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
+    ...(leadership ? { leadership } : {}),
   });
   try {
     await controller.start();
   } catch (e) {
-    await store.close();
+    await closeStore();
     throw e;
   }
   controller.on('event', (e) => log(`event ${e.kind}${e.slice ? ` ${e.slice}` : ''}${e.link ? `/${e.link}` : ''}${e.node ? ` @${e.node}` : ''}: ${e.message}`));
@@ -346,7 +357,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   } catch (e) {
     for (const sv of Object.values(servers)) sv.forceShutdown();
     controller.stop();
-    await store.close();
+    await closeStore();
     throw e;
   }
   log(`controller listening on ${bound.join(', ')}${certs ? ` (mTLS, trust domain ${certs.trustDomain})` : ''}${plaintext ? ` (plaintext unix socket as ${identityUri(plaintext)})` : ''}`);
@@ -366,7 +377,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       })));
       certs?.close();
       await audit.close();
-      await store.close();
+      await closeStore();
     },
   };
 }

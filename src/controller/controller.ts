@@ -14,6 +14,7 @@ import { InvalidSpecError } from '../errors.js';
 import { createIpam, type Ipam } from '../ipam/index.js';
 import type { Clock } from '../ipam/clock.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
+import { fencedStore, soleLeadership, type Leadership } from '../store/leadership.js';
 import type { Store } from '../store/types.js';
 import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
 import type { AgentSession, DesiredState } from './agent-session.js';
@@ -46,6 +47,8 @@ export interface ControllerOptions {
   sweepIntervalMs?: number;
   limits?: Partial<Limits>;
   version?: string;
+  /** Who does the duties that must not run twice (expiry); default: this controller alone. */
+  leadership?: Leadership;
 }
 
 export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
@@ -66,9 +69,10 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   constructor(opts: ControllerOptions) {
     super();
     this.opts = opts;
-    this.store = opts.store;
+    // Commits made in a leader's duty carry its fence (store/leadership.ts).
+    this.store = fencedStore(opts.store);
     this.clock = opts.clock ?? { now: () => Date.now() };
-    this.ipam = createIpam({ store: opts.store, clock: this.clock });
+    this.ipam = createIpam({ store: this.store, clock: this.clock });
     this.version = opts.version ?? 'visp 0.1.0';
     const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.state = new ControllerState(this.clock);
@@ -80,7 +84,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     this.agents = new AgentHub({ ...common, clock: this.clock });
     this.egress = new EgressNodes({ ...common, push: (node) => this.agents.push(node) });
     this.verbs = new SliceVerbs({ ...common, ipam: this.ipam, store: this.store, clock: this.clock, limits, push: (nodes) => this.agents.pushAll(nodes) });
-    this.sweeper = new Sweeper({ slices: this.slices, queue, clock: this.clock, ipam: this.ipam, emit, expire: (s) => this.verbs.tearDown(s, 'expired') });
+    this.sweeper = new Sweeper({ slices: this.slices, queue, clock: this.clock, ipam: this.ipam, emit, expire: (s) => this.verbs.tearDown(s, 'expired'),
+      leadership: opts.leadership ?? soleLeadership('duties') });
   }
 
   async start(): Promise<void> {

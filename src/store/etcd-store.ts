@@ -44,6 +44,8 @@ export interface EtcdStore extends Store {
 // default --max-txn-ops (128); a longer read is several txns at one revision.
 const READ_BATCH = 100;
 
+export const isEtcdStore = (s: Store): s is EtcdStore => 'members' in s && 'etcdKey' in s;
+
 export async function openEtcdStore(url: string | EtcdLocation, o: EtcdStoreOptions = {}): Promise<EtcdStore> {
   const location = typeof url === 'string' ? parseEtcdUrl(url) : url;
   const where = formatEtcdUrl(location);
