@@ -127,6 +127,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     store, limits, ...(opts.ipam ? { ipam: opts.ipam } : {}), ...(opts.labPools ? { defaultIpam: LAB_POOLS } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
     ...(leadership ? { leadership } : {}),
+    ...(isEtcdStore(store) ? { watch: store } : {}),
   });
   try {
     await controller.start();

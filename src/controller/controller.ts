@@ -8,20 +8,22 @@
 //   egress-nodes.ts  egress nodes' configuration and their speakers' reports
 //   views.ts         what ListResources and the operator see
 //   persist.ts       the records in the store, and their revisions
-//   sweeper.ts       expiry
+//   sweeper.ts       expiry (on the elected leader when several controllers share etcd)
+//   follow.ts        what other controllers on the same store changed
 import { EventEmitter } from 'node:events';
 import { InvalidSpecError } from '../errors.js';
 import { createIpam, type Ipam } from '../ipam/index.js';
 import type { Clock } from '../ipam/clock.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
 import { fencedStore, soleLeadership, type Leadership } from '../store/leadership.js';
-import type { Store } from '../store/types.js';
+import type { Store, Watchable } from '../store/types.js';
 import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
 import type { AgentSession, DesiredState } from './agent-session.js';
 import { AgentHub, type AgentReport, type Registration } from './agents.js';
 import { EgressNodes, type EgressNodeView } from './egress-nodes.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest } from './model.js';
+import { Follower } from './follow.js';
 import { Records } from './persist.js';
 import { KeyedQueue } from './queue.js';
 import { ALL, type Scope } from './scope.js';
@@ -49,6 +51,8 @@ export interface ControllerOptions {
   version?: string;
   /** Who does the duties that must not run twice (expiry); default: this controller alone. */
   leadership?: Leadership;
+  /** Other controllers write the store too: follow their changes (follow.ts). */
+  watch?: Watchable;
 }
 
 export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
@@ -65,6 +69,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   private readonly agents: AgentHub;
   private readonly egress: EgressNodes;
   private readonly sweeper: Sweeper;
+  private readonly follower: Follower | undefined;
 
   constructor(opts: ControllerOptions) {
     super();
@@ -86,10 +91,12 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     this.verbs = new SliceVerbs({ ...common, ipam: this.ipam, store: this.store, clock: this.clock, limits, push: (nodes) => this.agents.pushAll(nodes) });
     this.sweeper = new Sweeper({ slices: this.slices, queue, clock: this.clock, ipam: this.ipam, emit, expire: (s) => this.verbs.tearDown(s, 'expired'),
       leadership: opts.leadership ?? soleLeadership('duties') });
+    this.follower = opts.watch ? new Follower({ ...common, push: (nodes) => this.agents.pushAll(nodes) }, this.store, opts.watch) : undefined;
   }
 
   async start(): Promise<void> {
     const loaded = await this.records.load();
+    this.follower?.start(loaded.revision);
     for (const c of loaded.egress) this.state.egress.set(c.node, c);
     for (const s of loaded.slices) { this.slices.set(s.slice, s); this.state.sawGeneration(s.generation); }
     for (const n of loaded.nodes) this.state.nodes.set(n.name, n);
@@ -107,6 +114,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
 
   stop(): void {
     this.sweeper.stop();
+    this.follower?.stop();
   }
 
   // ---- GENI AM API v3 verbs (slice-verbs.ts) -----------------------------------

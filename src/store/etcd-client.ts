@@ -18,7 +18,10 @@ export interface EtcdClientOptions {
   readonly callTimeoutMs?: number;
 }
 
-const noRetry = { execute: <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T) => Promise.resolve(fn({ signal: new AbortController().signal, attempt: 1 })) };
+// A policy that calls once. Async, so that a synchronous throw becomes a
+// rejection: etcd3 reports a failed stream by running a throwing function
+// through the policy and catching the promise.
+const noRetry = { execute: async <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T): Promise<T> => fn({ signal: new AbortController().signal, attempt: 1 }) };
 
 export class EtcdMembers {
   readonly clients: readonly Etcd3[];

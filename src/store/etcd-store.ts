@@ -15,17 +15,19 @@
 // create revision is the store's revision 0, so a new store starts at 0 like
 // the embedded one, and revisions stay stable across processes and restarts.
 // Other writers in the cluster (another prefix, leader keys) only make gaps.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3, IRangeResponse, IRequestOp, ITxnResponse } from 'etcd3';
 import { throwIfCancelled, UnavailableError } from '../errors.js';
 import { EtcdMembers, etcdError, type EtcdClientOptions } from './etcd-client.js';
 import { formatEtcdUrl, parseEtcdUrl, type EtcdLocation } from './etcd-url.js';
 import { assertQuery, assertTxn, prefixEnd } from './keys.js';
-import type { CallOptions, CommitResult, Entry, Query, Snapshot, Store, Txn } from './types.js';
+import type { CallOptions, CommitResult, Entry, Query, Snapshot, Store, Txn, Watchable } from './types.js';
+import { watchEtcd } from './etcd-watch.js';
 
 export type EtcdStoreOptions = EtcdClientOptions;
 
 /** An etcd store, with what the election and watches (etcd-election.ts, etcd-watch.ts) build on. */
-export interface EtcdStore extends Store {
+export interface EtcdStore extends Store, Watchable {
   readonly location: EtcdLocation;
   readonly members: EtcdMembers;
   /** The store's revision 0 in etcd's count. */
@@ -150,9 +152,15 @@ export async function openEtcdStore(url: string | EtcdLocation, o: EtcdStoreOpti
         if (txn.ops.length === 0) continue; // compares only: asking again changes nothing
         // The answer is lost, not necessarily the commit: whether it
         // happened is asked of another member before anything is resent.
-        const known = await outcome(txn, i).catch(() => undefined);
+        let known = await outcome(txn, i).catch(() => undefined);
+        if (known && !known.committed && !sentNowhere(e)) {
+          // Sent, perhaps, to a member that died with it: a proposal it had
+          // forwarded commits within moments or never. Look once more.
+          await sleep(300);
+          known = await outcome(txn, i).catch(() => undefined);
+        }
         if (known?.committed) return { ok: true, revision: known.revision };
-        if (!known || !sentNowhere(e)) break;
+        if (!known) break;
       }
     }
     throw etcdError('commit', where, last);
@@ -181,7 +189,7 @@ export async function openEtcdStore(url: string | EtcdLocation, o: EtcdStoreOpti
     return { committed: true, revision: revs.size ? [...revs][0]! : toStore(r.header.revision) };
   };
 
-  return {
+  const store: EtcdStore = {
     location,
     members,
     base,
@@ -191,12 +199,14 @@ export async function openEtcdStore(url: string | EtcdLocation, o: EtcdStoreOpti
     anyMember,
     read,
     commit,
+    watch: (prefix, after, on) => watchEtcd(store, prefix, after, on),
     async close() {
       if (closed) return;
       closed = true;
       members.close();
     },
   };
+  return store;
 }
 
 // Worth asking another member: the cluster or the connection failed, not the request.
@@ -208,7 +218,7 @@ function retryable(e: unknown): boolean {
   return true;
 }
 
-// Failed before the request left this process (no connection at all): resending cannot repeat it.
+// Failed before the request left this process (no connection at all).
 function sentNowhere(e: unknown): boolean {
   const msg = (e as Error)?.message ?? '';
   return /No connection established|ECONNREFUSED|ENOENT|connect failed|Failed to connect|Broken circuit/i.test(msg);

@@ -134,7 +134,7 @@ async function answering(c: EtcdCluster): Promise<number> {
       hosts: [m.socket],
       credentials: { rootCertificate: readFileSync(c.clientTls.ca), certChain: readFileSync(c.clientTls.cert), privateKey: readFileSync(c.clientTls.key) },
       dialTimeout: 1000,
-      faultHandling: { host: () => ({ execute: (fn: () => unknown) => fn() }) as never, global: { execute: (fn: () => unknown) => fn() } as never },
+      faultHandling: { host: () => ({ execute: async (fn: () => unknown) => fn() }) as never, global: { execute: async (fn: () => unknown) => fn() } as never },
     });
     try {
       await client.get('health').options({ deadline: Date.now() + 1000 });
