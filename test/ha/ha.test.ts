@@ -17,15 +17,16 @@ import type { TopologyLink } from '../../src/api/gen/visp/v1/TopologyLink.js';
 import { checkInvariants } from '../../src/ipam/index.js';
 import { kernelSkipReason } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait.js';
-import { HaLab } from './support.js';
-import { runStorm } from './storm.js';
+import { HaLab } from '../../bench/lib/ha-lab.js';
+import { runStorm } from '../../bench/lib/storm.js';
+import { testNamespaces } from '../helpers/etcd-cluster.js';
 
 const run = promisify(execFile);
 const link = (id: string): TopologyLink => ({ id, members: [{ node: 'r1' }, { node: 'r2' }], encapsulation: 'ENCAPSULATION_VXLAN', addressClass: 'ADDRESS_CLASS_PRIVATE', ipv4: { enabled: true } });
 const topology = { nodes: [{ id: 'r1', node: 'n1' }, { id: 'r2', node: 'n2' }], links: [link('l1')] };
 
 describe.skipIf(kernelSkipReason)('HA: three controllers on a three-member etcd', () => {
-  const lab = new HaLab('ha', ['n1', 'n2'], 3, { allocationTtlMs: 4000, sweepMs: 200 });
+  const lab = new HaLab('ha', ['n1', 'n2'], 3, { netns: testNamespaces, allocationTtlMs: 4000, sweepMs: 200 });
   beforeAll(async () => { await lab.start(); }, 180_000);
   afterAll(async () => { await lab.close(); });
 

@@ -10,7 +10,7 @@ import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
 import type { Topology } from '../../src/api/gen/visp/v1/Topology.js';
 import type { VispClient } from '../../src/api/client.js';
 import { overlaps, parsePrefix } from '../../src/ipam/prefix.js';
-import type { HaLab } from './support.js';
+import type { HaLab } from './ha-lab.js';
 
 export interface StormResult {
   /** Acknowledged Allocate replies. */

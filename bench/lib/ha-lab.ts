@@ -1,10 +1,11 @@
-// A highly available visp on one machine, for the HA tests and benchmark: an
+// A highly available visp on one machine, for the HA tests and the ha
+// benchmark (namespaces made and removed by the caller's Namespaces): an
 // etcd cluster of three (test/helpers/etcd-cluster.ts), several controllers
 // as processes of their own (`visp controller`, each on a unix socket, all on
 // the one etcd store), and lab nodes (namespaces on a hub bridge, 198.18.0.x)
 // whose in-process agents are given every controller's address. Everything
 // shares the etcd cluster's CA. close() removes all of it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,11 +15,15 @@ import { startAgent } from '../../src/api/agent-client.js';
 import { connect, type VispClient } from '../../src/api/client.js';
 import { openEtcdStore, type EtcdStore } from '../../src/store/etcd-store.js';
 import type { TlsFiles } from '../../src/trust/tls.js';
-import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js';
-import { delNetns, ipIn, makeNetns, sh } from '../helpers/netns.js';
-import { waitFor } from '../helpers/wait.js';
+import { poll } from './bgp-env.js';
+import { startEtcdCluster, type EtcdCluster, type Namespaces } from './etcd-cluster.js';
 
-const VISP = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const ipIn = (ns: string, ...args: string[]): void => { execFileSync('ip', ['-n', ns, ...args], { stdio: 'ignore' }); };
+const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, timeoutMs: number, everyMs: number): Promise<void> => { await poll(what, ok, timeoutMs, everyMs); };
+
+// The CLI beside this module: compiled (dist/bench/lib → dist/src/cli/main.js) or TypeScript under tsx (tests).
+const VISP = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../src/cli/main.ts' : '../../src/cli/main.js', import.meta.url));
+const NODE_ARGS = import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [];
 
 export interface HaController { i: number; address: string; proc?: ChildProcess; log: string[] }
 
@@ -35,19 +40,19 @@ export class HaLab {
   am!: TlsFiles;
 
   constructor(readonly tag: string, readonly nodeNames: readonly string[], readonly controllerCount: number,
-    readonly o: { allocationTtlMs?: number; sweepMs?: number } = {}) {}
+    readonly o: { netns: Namespaces; allocationTtlMs?: number; sweepMs?: number }) {}
 
   slice(name: string): string { return `${this.tag}${this.uid}-${name}`; }
 
   async start(): Promise<this> {
-    this.etcd = await startEtcdCluster(join(this.dir, 'etcd'), { tag: `${this.tag}e` });
+    this.etcd = await startEtcdCluster(join(this.dir, 'etcd'), { netns: this.o.netns, tag: `${this.tag}e` });
     this.store = await openEtcdStore(this.etcd.url(), { tls: this.etcd.clientTls });
     this.am = this.etcd.pki.am;
-    this.hub = makeNetns(`${this.tag}hub`);
+    this.hub = this.o.netns.make(`${this.tag}hub`);
     ipIn(this.hub, 'link', 'add', 'br0', 'type', 'bridge');
     ipIn(this.hub, 'link', 'set', 'br0', 'up');
     this.nodes = this.nodeNames.map((name, i) => {
-      const ns = makeNetns(`${this.tag}${name}`);
+      const ns = this.o.netns.make(`${this.tag}${name}`);
       const n = { name, ns, v4: `198.18.0.${i + 1}` };
       ipIn(this.hub, 'link', 'add', `p${i + 1}`, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', ns);
       ipIn(this.hub, 'link', 'set', `p${i + 1}`, 'master', 'br0', 'up');
@@ -87,7 +92,7 @@ export class HaLab {
 
   startController(i: number): void {
     const c = this.controllers[i]!;
-    const p = spawn(process.execPath, ['--import', 'tsx', VISP, 'controller', '--config', join(this.dir, `c${i}.yaml`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [...NODE_ARGS, VISP, 'controller', '--config', join(this.dir, `c${i}.yaml`)], { stdio: ['ignore', 'ignore', 'pipe'] });
     c.proc = p;
     let buf = '';
     p.stderr!.on('data', (d: Buffer) => {
@@ -152,11 +157,12 @@ export class HaLab {
     for (const c of this.controllers) c.proc?.kill('SIGKILL');
     await this.store?.close();
     await this.etcd?.stop();
-    for (const ns of readdirSync('/run/netns').filter((x) => x.startsWith(`visp-${this.tag}${this.uid}-`))) delNetns(ns);
-    for (const n of this.nodes) delNetns(n.ns);
-    if (this.hub) delNetns(this.hub);
-    // Engines the agents left (none for VXLAN slices), then the directory.
-    try { sh('true', []); } catch { /* nothing */ }
+    // The experiment namespaces the agents made for this lab's slices (their names carry the lab's uid).
+    for (const ns of readdirSync('/run/netns').filter((x) => x.startsWith(`visp-${this.tag}${this.uid}-`))) {
+      try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
+    }
+    for (const n of this.nodes) this.o.netns.remove(n.ns);
+    if (this.hub) this.o.netns.remove(this.hub);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
