@@ -119,15 +119,14 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const store: Store = await openStore(opts.storePath, { threaded: true, ...(opts.tls ? { tls: opts.tls } : {}) });
   // Several controllers share an etcd store: one of them, elected, does the duties that must not run twice.
-  const leadership = isEtcdStore(store)
-    ? electLeader(store, 'duties', { identity: `${certs?.identity.name ?? 'controller'}@${hostname()}:${process.pid}`, log, ...(opts.leaderTtlS ? { ttlS: opts.leaderTtlS } : {}) })
-    : undefined;
+  const identity = `${certs?.identity.name ?? 'controller'}@${hostname()}:${process.pid}`;
+  const leadership = isEtcdStore(store) ? electLeader(store, 'duties', { identity, log, ...(opts.leaderTtlS ? { ttlS: opts.leaderTtlS } : {}) }) : undefined;
   const closeStore = async (): Promise<void> => { await leadership?.close(); await store.close(); };
   const controller = new Controller({
     store, limits, ...(opts.ipam ? { ipam: opts.ipam } : {}), ...(opts.labPools ? { defaultIpam: LAB_POOLS } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
     ...(leadership ? { leadership } : {}),
-    ...(isEtcdStore(store) ? { watch: store } : {}),
+    ...(isEtcdStore(store) ? { watch: store, identity } : {}),
   });
   try {
     await controller.start();

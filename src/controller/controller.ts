@@ -24,6 +24,7 @@ import { EgressNodes, type EgressNodeView } from './egress-nodes.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest } from './model.js';
 import { Follower } from './follow.js';
+import { SharedReports, STALE_MS } from './observed.js';
 import { Records } from './persist.js';
 import { KeyedQueue } from './queue.js';
 import { ALL, type Scope } from './scope.js';
@@ -51,8 +52,10 @@ export interface ControllerOptions {
   version?: string;
   /** Who does the duties that must not run twice (expiry); default: this controller alone. */
   leadership?: Leadership;
-  /** Other controllers write the store too: follow their changes (follow.ts). */
+  /** Other controllers write the store too: follow their changes (follow.ts), share agents' reports (observed.ts). */
   watch?: Watchable;
+  /** This controller among several (the name its shared reports carry). */
+  identity?: string;
 }
 
 export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
@@ -70,6 +73,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   private readonly egress: EgressNodes;
   private readonly sweeper: Sweeper;
   private readonly follower: Follower | undefined;
+  private readonly shared: SharedReports | undefined;
 
   constructor(opts: ControllerOptions) {
     super();
@@ -91,12 +95,15 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     this.verbs = new SliceVerbs({ ...common, ipam: this.ipam, store: this.store, clock: this.clock, limits, push: (nodes) => this.agents.pushAll(nodes) });
     this.sweeper = new Sweeper({ slices: this.slices, queue, clock: this.clock, ipam: this.ipam, emit, expire: (s) => this.verbs.tearDown(s, 'expired'),
       leadership: opts.leadership ?? soleLeadership('duties') });
-    this.follower = opts.watch ? new Follower({ ...common, push: (nodes) => this.agents.pushAll(nodes) }, this.store, opts.watch) : undefined;
+    this.shared = opts.watch ? new SharedReports({ ...common, clock: this.clock, identity: opts.identity ?? `controller-${process.pid}` }) : undefined;
+    this.follower = this.shared ? new Follower({ ...common, shared: this.shared, push: (nodes) => this.agents.pushAll(nodes) }, this.store, opts.watch!) : undefined;
+    if (this.shared) this.state.remoteFreshMs = STALE_MS;
   }
 
   async start(): Promise<void> {
     const loaded = await this.records.load();
     this.follower?.start(loaded.revision);
+    this.shared?.start();
     for (const c of loaded.egress) this.state.egress.set(c.node, c);
     for (const s of loaded.slices) { this.slices.set(s.slice, s); this.state.sawGeneration(s.generation); }
     for (const n of loaded.nodes) this.state.nodes.set(n.name, n);
@@ -115,6 +122,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   stop(): void {
     this.sweeper.stop();
     this.follower?.stop();
+    this.shared?.stop();
   }
 
   // ---- GENI AM API v3 verbs (slice-verbs.ts) -----------------------------------
@@ -166,6 +174,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   async agentReport(node: string, r: AgentReport): Promise<void> {
     this.egress.noteReport(node, r.egress);
     await this.agents.report(node, r);
+    this.shared?.share(node);
   }
 
   desiredState(node: string): DesiredState { return this.agents.desiredState(node); }

@@ -19,12 +19,15 @@ import type { Entry, Store, Watchable } from '../store/types.js';
 import type { Teardown } from './agent-session.js';
 import { nodesOf } from './desired.js';
 import type { EgressConfig, NodeRecord, SliceRecord } from './model.js';
+import { observedKey, type Observed, type SharedReports } from './observed.js';
 import { KEYS, type Records } from './persist.js';
 import type { KeyedQueue } from './queue.js';
 import { chunkKey, CHUNKS_PREFIX, LINKS_PER_CHUNK, readSlices, sliceKey, SLICES_PREFIX } from './slice-records.js';
 import type { ControllerState, Emit } from './state.js';
 
 export interface FollowDeps {
+  /** Reports other controllers share (observed.ts). */
+  shared: SharedReports;
   state: ControllerState;
   records: Records;
   queue: KeyedQueue;
@@ -35,6 +38,7 @@ export interface FollowDeps {
 const NODES = 'visp/nodes/';
 const TEARDOWNS = 'visp/teardowns/';
 const EGRESS = 'visp/egress/';
+const OBSERVED = observedKey('');
 
 export class Follower {
   private watch: { close(): void } | undefined;
@@ -81,6 +85,9 @@ export class Follower {
         state.bump();
         this.d.push([node]);
       });
+    } else if (key.startsWith(OBSERVED)) {
+      records.note(key, e?.modRevision);
+      this.d.shared.take(key.slice(OBSERVED.length), e ? (JSON.parse(e.value) as Observed) : undefined);
     } else if (key.startsWith(EGRESS)) {
       const node = key.slice(EGRESS.length);
       records.note(key, e?.modRevision);

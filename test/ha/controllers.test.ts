@@ -95,10 +95,11 @@ describe.skipIf(kernelSkipReason)('two controllers on one etcd store', () => {
     await Promise.all(names.map((n, i) => (i % 2 ? b : a).c.allocate(request(n))));
     expect(await checkInvariants(a.store)).toEqual([]);
     // Every slice has its own block, whichever controller allocated it (also as the other sees them).
-    await waitFor('B to see every slice', async () => (await b.c.listSlices()).length === names.length, 5000, 20);
+    await waitFor('both to see every slice', async () => (await b.c.listSlices()).length === names.length && (await a.c.listSlices()).length === names.length, 5000, 20);
     for (const side of [a, b]) {
-      const blocks = (await side.c.listSlices()).flatMap((m) => m.blocks.map((x) => x.prefix));
-      expect(new Set(blocks).size).toBe(names.length);
+      const slices = await side.c.listSlices();
+      const blocks = slices.flatMap((m) => m.blocks.map((x) => x.prefix));
+      expect(new Set(blocks).size, JSON.stringify(slices.map((m) => [m.slice, m.blocks]))).toBe(names.length);
     }
     // Unprovisioned allocations expire after the allocation TTL.
     clock.advance(61_000);

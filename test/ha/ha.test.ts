@@ -40,6 +40,14 @@ describe.skipIf(kernelSkipReason)('HA: three controllers on a three-member etcd'
     const ns = `visp-${slice}:r1`;
     await waitFor('the link to carry a ping', async () => run('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '1', b!]).then(() => true, () => false), 30_000, 300);
     void a;
+    // Any controller answers: Status on one neither agent is connected to sees both ends ready.
+    const other = [0, 1, 2].find((i) => i !== lab.agentOn('n1') && i !== lab.agentOn('n2'))!;
+    const third = lab.client(other);
+    await waitFor('READY from a third controller', async () => {
+      const s = (await third.links.status({ slice })).manifest!;
+      return s.operationalState === 'OPERATIONAL_STATE_READY';
+    }, 20_000, 200);
+    third.close();
     const on = lab.agentOn('n1')!;
     const pinging = run('ip', ['netns', 'exec', ns, 'ping', '-n', '-q', '-i', '0.05', '-c', '120', '-W', '1', b!]);
     await new Promise((r) => setTimeout(r, 1000));
