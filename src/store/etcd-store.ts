@@ -150,14 +150,15 @@ export async function openEtcdStore(url: string | EtcdLocation, o: EtcdStoreOpti
         last = e;
         if (!retryable(e)) break;
         if (txn.ops.length === 0) continue; // compares only: asking again changes nothing
-        // The answer is lost, not necessarily the commit: whether it
-        // happened is asked of another member before anything is resent.
-        let known = await outcome(txn, i).catch(() => undefined);
-        if (known && !known.committed && !sentNowhere(e)) {
-          // Sent, perhaps, to a member that died with it: a proposal it had
-          // forwarded commits within moments or never. Look once more.
-          await sleep(300);
+        // The answer is lost, not necessarily the commit: whether it happened
+        // is asked of another member before anything is resent. A proposal the
+        // lost member had forwarded commits within moments or never, and the
+        // cluster may be electing a new raft leader meanwhile: ask a few times.
+        let known: Awaited<ReturnType<typeof outcome>>;
+        for (let look = 0; look < 4; look++) {
+          if (look > 0) await sleep(250 * look);
           known = await outcome(txn, i).catch(() => undefined);
+          if (known?.committed || (known && sentNowhere(e))) break;
         }
         if (known?.committed) return { ok: true, revision: known.revision };
         if (!known) break;
