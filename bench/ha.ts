@@ -99,6 +99,12 @@ async function allocateSeconds(store: Store, n: number): Promise<number> {
 const link = (id: string): TopologyLink => ({ id, members: [{ node: 'r1' }, { node: 'r2' }], encapsulation: 'ENCAPSULATION_VXLAN', addressClass: 'ADDRESS_CLASS_PRIVATE', ipv4: { enabled: true } });
 const topology = { nodes: [{ id: 'r1', node: 'n1' }, { id: 'r2', node: 'n2' }], links: [link('l1')] };
 
+/** Deletes what a storm left (its slices kept alive), so the next starts with the pools free. */
+async function clear(slices: readonly string[]): Promise<void> {
+  const c = lab.client(0);
+  try { for (const slice of slices) await c.links.delete({ slice }).catch(() => undefined); } finally { c.close(); }
+}
+
 const lab = new HaLab('hb', ['n1', 'n2'], 3, { netns, allocationTtlMs: 600_000, sweepMs: 500 });
 const dir = mkdtempSync(join(tmpdir(), 'visp-bench-ha-'));
 try {
@@ -116,8 +122,10 @@ try {
 
   log(`ha: storm of ${clients} clients × ${cycles} cycles on one controller …`);
   const one = await runStorm(lab, { clients, cycles, topology, controllers: [0], tag: 'one' });
+  await clear(one.alive);
   log(`ha: storm on three controllers …`);
   const three = await runStorm(lab, { clients, cycles, topology, tag: 'three' });
+  await clear(three.alive);
 
   log(`ha: storm on three while the leader is SIGKILLed …`);
   const before = (await lab.leader())!;
@@ -131,6 +139,7 @@ try {
   } });
   lab.startController(leaderIdx);
   await lab.waitAnswers(leaderIdx);
+  await clear(killed.alive);
 
   log(`ha: the controller n1's agent is on is SIGKILLed, a ping across n1's link meanwhile …`);
   const slice = lab.slice('ping');
