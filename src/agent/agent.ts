@@ -26,9 +26,13 @@ import { chooseUnderlay } from './underlay.js';
 import { underlayMtus } from './underlay-mtu.js';
 import { shaperSupport, type ShaperSupport } from '../shape/probe.js';
 import { underlayCapacity, type UnderlayCapacity } from './underlay-capacity.js';
-export type { DesiredEndpoint };
+import { HealthProber, type HealthOptions } from '../health/prober.js';
+import { probeTargets } from '../health/targets.js';
+import type { PairHealth } from '../health/pair.js';
+export type { DesiredEndpoint, PairHealth };
 
-export type EndpointState = 'ready' | 'failed' | 'stopped' | 'configuring';
+/** degraded and down: built, but link health says it does not carry traffic (or not all of it). */
+export type EndpointState = 'ready' | 'failed' | 'stopped' | 'configuring' | 'degraded' | 'down';
 export interface Teardown { slice: string; group: number; namespaces: string[] }
 export interface Desired { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[]; egress?: EgressDesired }
 
@@ -37,6 +41,8 @@ export interface EndpointReport {
   rxPackets: number; txPackets: number; rxBytes: number; txBytes: number;
   /** Who carries the link's tunnels on this node: the kernel, or visp-engine where the kernel has no driver. */
   dataplane?: 'kernel' | 'userspace';
+  /** Per remote member, what the probes say (src/health); absent: not probed (not ready, or a kind without probes). */
+  health?: PairHealth[];
 }
 export interface Report {
   generation: number; endpoints: EndpointReport[];
@@ -66,6 +72,8 @@ export interface AgentCoreOptions {
   name?: string;
   /** Where the BGP speaker's socket and log live (default /run/visp). */
   runDir?: string;
+  /** Link health probing (src/health; docs/operations.md): its timing, or false for none. */
+  health?: Partial<HealthOptions> | false;
 }
 
 const key = (s: { slice: string; link: string }): string => `${s.slice}/${s.link}`;
@@ -73,6 +81,7 @@ const key = (s: { slice: string; link: string }): string => `${s.slice}/${s.link
 export class AgentCore extends EventEmitter<{ report: [Report] }> {
   private readonly kernel: AgentKernel;
   private readonly egress: AgentEgress;
+  private readonly prober: HealthProber | undefined;
   private readonly opts: AgentCoreOptions;
   private desired: Desired | undefined;
   private readonly seenRestart = new Map<string, number>();
@@ -102,6 +111,12 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
       name: opts.name ?? opts.netns ?? 'local', ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}),
       ...(opts.log ? { log: opts.log } : {}),
     });
+    if (opts.health !== false) {
+      this.prober = new HealthProber({ ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.health ? { health: opts.health } : {}) });
+      // A pair found dead or alive again: report now, not at the next timer pass.
+      this.prober.on('change', () => this.schedule(0));
+      this.prober.on('error', (e) => this.opts.log?.(`health: ${e.message}`));
+    }
   }
 
   /**
@@ -155,6 +170,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     if (this.timer) clearInterval(this.timer);
     this.watcher?.close();
     await this.tail.catch(() => undefined);
+    this.prober?.close();
     // gobgpd keeps running: the next agent adopts it without a flap.
     this.egress.close();
     this.kernel.close();
@@ -202,7 +218,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
       this.seenRestart.set(key(e), e.restart);
     }
     const results = await this.kernel.reconcile(d.endpoints);
-    const endpoints = await this.reports(d.endpoints, results);
+    const endpoints = await this.withHealth(d.endpoints, await this.reports(d.endpoints, results));
     const repairs: string[] = [];
     results.forEach((r, i) => {
       const e = d.endpoints[i]!;
@@ -240,6 +256,23 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
       // Done here; the controller drops the teardown from later desired states.
       this.desired = { ...d, teardowns: [] };
     }
+  }
+
+  /**
+   * Probes what is ready now, and shows what the probes say: a ready
+   * endpoint none of whose members answers is down, one some of whose do
+   * not (a LAN), or that loses too many probes, degraded; the reason is its
+   * error.
+   */
+  private async withHealth(desired: DesiredEndpoint[], reports: EndpointReport[]): Promise<EndpointReport[]> {
+    if (!this.prober) return reports;
+    const targets = probeTargets(desired.map((spec, i) => ({ spec, ready: reports[i]!.state === 'ready' })));
+    await this.prober.setTargets(targets).catch((e: Error) => this.opts.log?.(`health: ${e.message}`));
+    return reports.map((r) => {
+      const h = r.state === 'ready' ? this.prober!.health(`${r.slice}/${r.link}`) : undefined;
+      if (!h) return r;
+      return { ...r, health: h.pairs, ...(h.verdict ? { state: h.verdict.state, error: h.verdict.reason } : {}) };
+    });
   }
 
   private async reports(endpoints: DesiredEndpoint[], results: EndpointResult[]): Promise<EndpointReport[]> {

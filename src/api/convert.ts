@@ -28,7 +28,8 @@ export { propertiesFromPb, propertiesToPb };
 import { absent, badInput, badOutput, count, count64, enumeration, fieldOf, flag, iso, list, message, required, shown, text, texts } from './fields.js';
 import type { AgentCore, Desired, Report } from '../agent/agent.js';
 import type { Controller, ControllerEvent, DesiredState, PlanReply, TunnelView } from '../controller/controller.js';
-import type { EndpointReport } from '../controller/status.js';
+import type { EndpointReport, PathHealth } from '../controller/status.js';
+import type { PathHealth as PbPathHealth } from './gen/visp/v1/PathHealth.js';
 import { sliverId, type Addressing, type SliceRequest } from '../controller/model.js';
 import { desiredFromPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
 import type { EgressRoutes__Output as PbRoutes } from './gen/visp/v1/EgressRoutes.js';
@@ -86,7 +87,7 @@ const CLASS = enumeration<PbClass, AddressClass>('address class', 'ADDRESS_CLASS
 ]);
 export const classToPb = (c: AddressClass, field = 'address_class'): PbClass => CLASS.toPb(c, field);
 
-const OPERATIONAL_STATES: readonly OperationalState[] = ['pending', 'configuring', 'ready', 'failed', 'stopped'];
+const OPERATIONAL_STATES: readonly OperationalState[] = ['pending', 'configuring', 'ready', 'failed', 'stopped', 'degraded', 'down'];
 const STATE = enumeration<PbOpState, OperationalState | undefined>('operational state', 'OPERATIONAL_STATE_UNSPECIFIED', [
   ['OPERATIONAL_STATE_UNSPECIFIED', undefined],
   ...OPERATIONAL_STATES.map((s) => [`OPERATIONAL_STATE_${s.toUpperCase()}` as PbOpState, s] as const),
@@ -303,7 +304,34 @@ export function tunnelToPb(t: TunnelView, at: string | number = 'tunnel'): PbTun
     key: count(t.key, `${f}.key`, badOutput), local: t.local, remotes: t.remotes, bridge: t.bridge ?? '', devices: t.devices, netns: t.netns,
     ifname: t.ifname, addresses: t.addresses, state: stateToPb(t.state, `${f}.state`), error: t.error ?? '',
     rxPackets: n64(t.rxPackets, 'rx_packets'), txPackets: n64(t.txPackets, 'tx_packets'), rxBytes: n64(t.rxBytes, 'rx_bytes'), txBytes: n64(t.txBytes, 'tx_bytes'),
-    dataplane: t.dataplane ?? '',
+    dataplane: t.dataplane ?? '', health: (t.health ?? []).map(pathHealthToPb),
+  };
+}
+
+/** One pair's health, on the wire (Tunnel.health, EndpointReport.health). */
+export function pathHealthToPb(h: PathHealth): PbPathHealth {
+  return {
+    remote: h.remote, device: h.device, state: h.alive === undefined ? 'OPERATIONAL_STATE_UNSPECIFIED' : h.alive ? 'OPERATIONAL_STATE_READY' : 'OPERATIONAL_STATE_DOWN',
+    rttP50Ms: h.rttP50Ms ?? 0, rttP99Ms: h.rttP99Ms ?? 0, loss: h.loss, sent: h.sent, answered: h.answered, reason: h.reason ?? '',
+  };
+}
+
+/** One pair's health from an agent's report. */
+export function pathHealthFromPb(x: unknown, f: string): PathHealth {
+  const h = required(x, f);
+  const state = stateFromPb(h.state, `${f}.state`);
+  if (state !== undefined && state !== 'ready' && state !== 'down') throw badInput(`${f}.state`, `a pair is ready, down or unspecified, not ${state}`);
+  const num = (k: string, name: string): number => {
+    const v = h[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw badInput(`${f}.${name}`, `${shown(v)} is not a non-negative number`);
+    return v;
+  };
+  const answered = count(h.answered, `${f}.answered`);
+  const reason = text(h.reason, `${f}.reason`);
+  return {
+    remote: text(h.remote, `${f}.remote`), device: text(h.device, `${f}.device`), alive: state === undefined ? undefined : state === 'ready',
+    ...(answered ? { rttP50Ms: num('rttP50Ms', 'rtt_p50_ms'), rttP99Ms: num('rttP99Ms', 'rtt_p99_ms') } : {}),
+    loss: Math.min(1, num('loss', 'loss')), sent: count(h.sent, `${f}.sent`), answered, ...(reason ? { reason } : {}),
   };
 }
 
@@ -373,6 +401,7 @@ export function endpointReportFromPb(x: unknown, f: string): EndpointReport {
     slice: s('slice'), link: s('link'), state: stateFromPb(e.state, `${f}.state`) ?? 'configuring', ...(error ? { error } : {}), ...(bridge ? { bridge } : {}),
     devices: texts(e.devices, `${f}.devices`), rxPackets: n64('rxPackets', 'rx_packets'), txPackets: n64('txPackets', 'tx_packets'),
     rxBytes: n64('rxBytes', 'rx_bytes'), txBytes: n64('txBytes', 'tx_bytes'), ...(dataplane ? { dataplane } : {}),
+    ...(Array.isArray(e.health) && e.health.length ? { health: list(e.health, `${f}.health`, pathHealthFromPb) } : {}),
   };
 }
 
@@ -381,7 +410,7 @@ export function reportToPb(r: Report, field = 'report'): PbReport {
   return {
     generation: count64(r.generation, `${field}.generation`, badOutput), repairs: r.repairs, tornDown: r.tornDown,
     egress: statusToPb(r.egress, `${field}.egress`), reservedNamespaces: { names: r.reservedNamespaces },
-    endpoints: r.endpoints.map((e, i) => ({ ...e, state: stateToPb(e.state, `${field}.endpoints[${i}].state`), error: e.error ?? '', bridge: e.bridge ?? '' })),
+    endpoints: r.endpoints.map((e, i) => ({ ...e, state: stateToPb(e.state, `${field}.endpoints[${i}].state`), error: e.error ?? '', bridge: e.bridge ?? '', health: (e.health ?? []).map(pathHealthToPb) })),
   };
 }
 

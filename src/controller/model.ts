@@ -13,7 +13,8 @@ export type { LinkProperties };
 
 export type Encapsulation = TunnelKind | 'auto';
 export type AllocationState = 'allocated' | 'provisioned' | 'unallocated';
-export type OperationalState = 'pending' | 'configuring' | 'ready' | 'failed' | 'stopped';
+/** degraded, down: built, but link health says it carries not all, or no, traffic (src/health). */
+export type OperationalState = 'pending' | 'configuring' | 'ready' | 'failed' | 'stopped' | 'degraded' | 'down';
 export type OperationalAction = 'start' | 'stop' | 'restart';
 
 /** A router of the experiment, placed on a physical node. */
