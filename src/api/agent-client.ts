@@ -8,6 +8,7 @@ import type { PlanReply } from '../controller/controller.js';
 import { desiredStateFromPb, planQueryFromPb, planResultToPb, registerToPb, reportToPb } from './convert.js';
 import { visp } from './proto.js';
 import type { UnderlayCapacity } from '../agent/underlay-capacity.js';
+import type { HealthOptions } from '../health/prober.js';
 import { CertificateFiles, channelCredentials, TLS_CHANNEL_OPTIONS } from './tls.js';
 import { InvalidSpecError } from '../errors.js';
 import type { TlsFiles } from '../trust/tls.js';
@@ -30,6 +31,8 @@ export interface AgentOptions {
   log?: (line: string) => void;
   /** Where the BGP speaker's socket and log live (default /run/visp). */
   runDir?: string;
+  /** Link health probing: its timing (docs/config.md, `health`), or false for none. */
+  health?: Partial<HealthOptions> | false;
 }
 
 export async function startAgent(opts: AgentOptions): Promise<{ node: string; close(): Promise<void> }> {
@@ -40,7 +43,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
   if (certs && certs.identity.role !== 'node') {
     throw new InvalidSpecError(`tls.cert: ${opts.tls!.cert} is a ${certs.identity.role} identity; an agent needs a node certificate (visp certs issue --role node)`, { field: 'tls.cert' });
   }
-  const core = new AgentCore({ name: nodeName, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
+  const core = new AgentCore({ name: nodeName, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), ...(opts.health !== undefined ? { health: opts.health } : {}), log });
   await core.start();
   const id = await core.identity(opts.underlay, opts.controller, opts.underlayCapacity);
   const { pkg } = visp();

@@ -61,11 +61,17 @@ export class PairWindow {
       const s = this.samples[i]!;
       if (s.seq !== seq) continue;
       if (s.rttNs === undefined && now - s.at <= this.t.answerTimeoutMs) {
+        // Back from down: the outage was reported as down; its unanswered probes are not loss of the link now up.
+        if (this.alive(now) === false) this.forgetUnansweredBefore(s.at);
         s.rttNs = Math.max(0, rttNs);
         this.lastAnswer = now;
       }
       return;
     }
+  }
+
+  private forgetUnansweredBefore(at: number): void {
+    for (let i = this.samples.length - 1; i >= 0; i--) if (this.samples[i]!.at < at && this.samples[i]!.rttNs === undefined) this.samples.splice(i, 1);
   }
 
   private trim(now: number): void {
