@@ -22,7 +22,7 @@ const STATES = ['pending', 'configuring', 'ready', 'degraded', 'down', 'failed',
 export const SLICES = command({ name: 'slices', summary: 'slices, their states and link counts', flags: common });
 export const NODES = command({ name: 'nodes', summary: 'nodes, connected or not, their underlay addresses, what each supports', flags: common });
 export const TUNNELS = command({
-  name: 'tunnels', summary: 'every tunnel: node, kind, key, addresses, state and packet counters',
+  name: 'tunnels', summary: 'every tunnel: node, kind, key, addresses, state, health (RTT, loss) and packet counters',
   flags: {
     ...common,
     node: { type: 'string', value: 'N', help: 'only tunnels on node N' },
