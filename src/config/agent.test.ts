@@ -50,7 +50,7 @@ describe('agent config: what the file says', () => {
     ['run_dir empty', 'run_dir: ""', `${FILE}:1:10: run_dir: expected a non-empty string`],
     ['health: unknown key', 'health: { intervall: 1s }', `${FILE}:1:11: health.intervall: unknown field (did you mean "interval"?)`],
     ['health: down_after under two intervals', 'health:\n  interval: 1s\n  down_after: 1500ms', `${FILE}:3:15: health.down_after: must be at least two intervals (2000 ms), got 1500 ms`],
-    ['health: answer_timeout over down_after', 'health: { answer_timeout: 2s }', `${FILE}:1:27: health.answer_timeout: must not be longer than down_after (1200 ms), got 2000 ms`],
+    ['health: answer_timeout over down_after', 'health: { answer_timeout: 2s }', `${FILE}:1:27: health.answer_timeout: must not be longer than down_after (1500 ms), got 2000 ms`],
     ['health: loss over 1', 'health: { degraded_loss: 20 }', `${FILE}:1:26: health.degraded_loss: a share of probes`],
     ['interval without a unit', 'reconcile_interval: 500', `${FILE}:1:21: reconcile_interval: expected a duration with a unit (500ms, 2s, 15m, 8h, 2d), got number 500 (write e.g. "500s" or "500ms")`],
   ];

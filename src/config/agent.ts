@@ -88,12 +88,12 @@ export function parseAgentConfig(cf: ConfigFile): AgentConfig {
 }
 
 /**
- * `health: { interval: 250ms, down_after: 1200ms, … }` or `{ enabled: false }`.
+ * `health: { interval: 400ms, down_after: 1500ms, … }` or `{ enabled: false }`.
  * Checked together: a pair must get at least two probes before it may be
  * declared down, and a probe must be able to be answered before then.
  */
 function healthBlock(cf: ConfigFile, node: NonNullable<ReturnType<ConfigFile['get']>>): Partial<HealthOptions> | false {
-  const m = cf.mapping(node, 'health', 'e.g. "{ interval: 250ms, down_after: 1200ms }"');
+  const m = cf.mapping(node, 'health', 'e.g. "{ interval: 400ms, down_after: 1500ms }"');
   cf.checkKeys(m, 'health', HEALTH_KEYS);
   const enabled = cf.get(m, 'health', 'enabled');
   if (enabled && !cf.bool(enabled, 'health.enabled')) return false;
