@@ -1,9 +1,11 @@
 // docs/operations.md cannot drift: its colour table is the renderer's, its
 // controller config parses, its `visp graph` lines are flags the command
-// takes, and its browser-certificate commands, run as written (the CA
+// takes, its link health commands run as written on a lab (and show what the
+// page says they show, also with an underlay cut), and its browser-certificate commands, run as written (the CA
 // directory pointed at a test CA), make a PKCS#12 file that a real
 // Chromium presents to the controller's page and gets in with.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +19,8 @@ import { ConfigFile } from '../../src/config/reader.js';
 import { STATE_COLOURS } from '../../src/graph/view.js';
 import { browserSkipReason, launchChromium } from '../helpers/browser.js';
 import { labPki, type LabPki } from '../helpers/lab-pki.js';
+import { ipIn, kernelSkipReason } from '../helpers/netns.js';
+import { Lab, p2p, waitFor } from '../e2e/support.js';
 import { tableAfter } from './markdown.js';
 import { REPO } from './sandbox.js';
 
@@ -90,5 +94,62 @@ describe.skipIf(browserSkipReason)('docs/operations.md: a browser certificate ma
     } finally {
       await browser.close();
     }
+  });
+});
+
+describe.skipIf(kernelSkipReason)('docs/operations.md: the link health commands, run as written on a lab', () => {
+  const lab = new Lab('oh', ['n1', 'n2']);
+  let slice: string;
+  let env: NodeJS.ProcessEnv;
+  // Asynchronous: the lab's controller runs in this process and must answer meanwhile.
+  const sh = async (cmd: string, netns?: string): Promise<string> => {
+    const argv = netns ? ['ip', 'netns', 'exec', netns, 'bash', '-e', '-o', 'pipefail', '-c', cmd] : ['bash', '-e', '-o', 'pipefail', '-c', cmd];
+    return (await promisify(execFile)(argv[0]!, argv.slice(1), { encoding: 'utf8', env })).stdout;
+  };
+  const lines = (first: string): string[] => {
+    const block = blocks('sh').find((b) => b.startsWith(first));
+    expect(block, first).toBeDefined();
+    return block!.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.replace(/\s+#.*$/, ''));
+  };
+  beforeAll(async () => {
+    await lab.start();
+    slice = lab.slice('demo');
+    await lab.api.links.allocate({ slice, topology: { nodes: [{ id: 'r1', node: 'n1' }, { id: 'r2', node: 'n2' }], links: [p2p('l', 'r1', 'r2')] } });
+    await lab.api.links.provision({ slice });
+    await lab.waitState(slice, 'OPERATIONAL_STATE_READY');
+    await waitFor('probes answered', async () => (await lab.api.operator.listTunnels({ slice })).tunnels.every((t) => t.health.some((h) => h.answered > 0)), 15_000);
+    const bin = join(lab.dir, 'bin');
+    execFileSync('mkdir', ['-p', bin]);
+    writeFileSync(join(bin, 'visp'), `#!/bin/sh\nexec "${process.execPath}" --import "${TSX}" "${ENTRY}" "$@"\n`);
+    chmodSync(join(bin, 'visp'), 0o755);
+    env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, VISP_CONTROLLER: lab.address, VISP_TLS_CA: lab.pki.operator.ca, VISP_TLS_CERT: lab.pki.operator.cert, VISP_TLS_KEY: lab.pki.operator.key };
+  });
+  afterAll(async () => { await lab.close(); });
+
+  it('the operator\'s commands: the health column, the JSON per pair; with the underlay cut, the down endpoints and why', async () => {
+    const [table, down, asJson] = lines('# link health, as an operator sees it').map((l) => l.replaceAll(' demo', ` ${slice}`));
+    expect(await sh(table!)).toMatch(/rtt [\d.]+\/[\d.]+ ms/);
+    const pairs = (JSON.parse(await sh(asJson!)) as { tunnels: Array<{ health: Array<Record<string, unknown>> }> }).tunnels.flatMap((t) => t.health);
+    expect(pairs).toHaveLength(2);
+    for (const p of pairs) expect(p).toMatchObject({ state: 'OPERATIONAL_STATE_READY', rttP50Ms: expect.any(Number), rttP99Ms: expect.any(Number), loss: expect.any(Number), reason: '' });
+    expect(await sh(down!)).toBe('no tunnels\n');
+    ipIn(lab.hub, 'link', 'set', 'p2', 'down');
+    try {
+      let out = '';
+      const deadline = Date.now() + 5000;
+      while (!/no probe answer from 198\.18\.0\.2 over vxlan VNI \d+ since/.test(out) && Date.now() < deadline) out = await sh(down!);
+      expect(out).toMatch(/no probe answer from 198\.18\.0\.2 over vxlan VNI \d+ since/);
+      expect(out).toMatch(/down +no answer/);
+    } finally {
+      ipIn(lab.hub, 'link', 'set', 'p2', 'up');
+    }
+  });
+
+  it('on a node: the rule set that drops the probe ethertype at every bridge, with its counters', async () => {
+    const [list] = lines('# on a node');
+    const out = await sh(list!, lab.node('n1').ns);
+    expect(out).toMatch(/table bridge visp_health/);
+    expect(out).toMatch(/ether type 0x88b5 counter packets [1-9]\d* bytes \d+ drop/);
+    expect(out).toMatch(/vlan type 0x88b5 counter packets \d+ bytes \d+ drop/);
   });
 });
