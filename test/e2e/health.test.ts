@@ -12,6 +12,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tunnel__Output } from '../../src/api/gen/visp/v1/Tunnel.js';
+import type { WatchEventsResponse__Output } from '../../src/api/gen/visp/v1/WatchEventsResponse.js';
 import { guardDrops } from '../../src/health/guard.js';
 import { ipIn, kernelSkipReason, sh } from '../helpers/netns.js';
 import { Lab, lan, p2p, stripLen, waitFor, type Manifest } from './support.js';
@@ -144,6 +145,9 @@ for i in range(50):
 
   it('underlay cut: down within 3 s with the reason; ready again within 3 s of the repair', async () => {
     await waitFor('answering', async () => answering(await tunnel(A.slice, 'p12', 'n1')), 10_000);
+    const stream = lab.api.operator.watchEvents({ slice: A.slice, node: '' });
+    const events: WatchEventsResponse__Output[] = [];
+    void (async () => { try { for await (const e of stream) events.push(e); } catch { /* cancelled */ } })();
     ipIn(lab.hub, 'link', 'set', 'p2', 'down');
     try {
       const down = await timeTo(A.slice, 'p12', ['n1', 'n2'], 'OPERATIONAL_STATE_DOWN');
@@ -153,7 +157,7 @@ for i in range(50):
       // The LAN: n1 and n3 each lost one member of two (degraded), n2 lost both (down).
       const lanN1 = await timeTo(A.slice, 'lan', ['n1', 'n3'], 'OPERATIONAL_STATE_DEGRADED', 3000);
       expect(lanN1.ts[0]!.error).toMatch(/1 of 2 members unreachable/);
-      // WatchEvents would have said so too: Status carries it.
+      // Status carries it too.
       const st = (await lab.api.links.status({ slice: A.slice })).manifest!;
       expect(st.slivers.find((s) => s.link === 'p12')!.operationalState).toBe('OPERATIONAL_STATE_DOWN');
     } finally {
@@ -162,6 +166,14 @@ for i in range(50):
     const up = await timeTo(A.slice, 'p12', ['n1', 'n2'], 'OPERATIONAL_STATE_READY');
     console.log(`underlay repaired: ready after ${up.ms} ms`);
     expect(up.ms).toBeLessThanOrEqual(3000);
+    // WatchEvents said so, each end once down (with the reason) and once ready again.
+    await waitFor('the events', () => events.filter((e) => e.link === 'p12' && e.state === 'OPERATIONAL_STATE_READY').length >= 2, 3000);
+    stream.cancel();
+    const p12 = events.filter((e) => e.kind === 'state' && e.link === 'p12');
+    for (const node of ['n1', 'n2']) {
+      expect(p12.filter((e) => e.node === node).map((e) => e.state)).toEqual(['OPERATIONAL_STATE_DOWN', 'OPERATIONAL_STATE_READY']);
+    }
+    expect(p12.find((e) => e.node === 'n1')!.message).toMatch(/^no probe answer from 198\.18\.0\.2 over vxlan VNI \d+ since /);
   });
 
   it('the tunnel\'s FDB entry deleted: down within 3 s; ready again within 3 s of putting it back', async () => {
