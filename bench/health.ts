@@ -32,14 +32,16 @@ import { parseOptions } from './lib/options.js';
 import { cleanupOnSignal, ipIn, removeNetns, scratchNetns, sh } from './lib/scratch.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-interface Options { cuts: number; endpoints: number; seconds: number }
+interface Options { cuts: number; endpoints: number; seconds: number; trace: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { cuts: 10, endpoints: 1000, seconds: 10 };
+  const o: Options = { cuts: 10, endpoints: 1000, seconds: 10, trace: false };
   parseOptions(argv, {
     '--cuts': (v) => { o.cuts = v.int(); },
     '--endpoints': (v) => { o.endpoints = v.int(); },
     '--seconds': (v) => { o.seconds = v.int(2); },
+    // The agents trace their passes and stalls, and the lab's logs are kept (to see where a slow detection went).
+    '--trace': () => { o.trace = true; },
   });
   return o;
 }
@@ -57,7 +59,8 @@ async function detection(o: Options): Promise<{ detect: number[]; recover: numbe
   const lab = new Lab(2);
   try {
     await lab.startController();
-    await lab.startAgents();
+    await lab.startAgents({ trace: o.trace });
+    lab.keepLogs = o.trace;
     const slice = 'health';
     const netns = (i: number): string => `vb-health-${process.pid}-r${i}`;
     for (const i of [0, 1]) lab.expNamespaces.add(netns(i));
@@ -74,14 +77,17 @@ async function detection(o: Options): Promise<{ detect: number[]; recover: numbe
     await waitUntil('both ends answering', async () => (await ends()).every((t) => t.health.length === 1 && t.health[0]!.state === 'OPERATIONAL_STATE_READY'), 20_000, 100);
     const detect: number[] = [], recover: number[] = [];
     for (let i = 0; i < o.cuts; i++) {
+      const cutAt = new Date();
       ipIn(lab.underlay.hub, 'link', 'set', 'p1', 'down');
+      let why = '';
       try {
         detect.push(await waitUntil('down', all('OPERATIONAL_STATE_DOWN'), 15_000));
+        why = (await ends()).map((t) => `${t.node}: ${t.error}`).join('; ');
       } finally {
         ipIn(lab.underlay.hub, 'link', 'set', 'p1', 'up');
       }
       recover.push(await waitUntil('ready', all('OPERATIONAL_STATE_READY'), 15_000));
-      log(`  cut ${i + 1}: down after ${detect.at(-1)!.toFixed(2)} s, ready after ${recover.at(-1)!.toFixed(2)} s`);
+      log(`  cut ${i + 1} at ${cutAt.toISOString().slice(11, 23)}: down after ${detect.at(-1)!.toFixed(2)} s (${why}), ready after ${recover.at(-1)!.toFixed(2)} s`);
       await sleep(500 + Math.random() * 500); // a cut at a random point of the probe interval
     }
     return { detect, recover };

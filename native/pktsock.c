@@ -58,8 +58,10 @@
 #define OFF_T3 78
 #define FRAME_LEN 86
 #define RECV_BATCH 64
-// One answer as JavaScript gets it: probe id u32, seq u32, rtt ns i64 (little endian).
-#define RECORD_LEN 16
+// One answer as JavaScript gets it: probe id u32, seq u32, rtt ns i64, when
+// it arrived (ns, CLOCK_REALTIME) u64, little endian. The arrival time lets a
+// late-running event loop judge an answer by when it came, not when it was read.
+#define RECORD_LEN 24
 
 typedef struct {
   int fd;
@@ -155,6 +157,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       memcpy(r, frame + OFF_ID, 4);
       memcpy(r + 4, frame + OFF_SEQ, 4);
       memcpy(r + 8, &rtt, 8);
+      memcpy(r + 16, &rx, 8);
       nrec++;
     }
   }

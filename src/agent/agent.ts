@@ -82,6 +82,8 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   private readonly kernel: AgentKernel;
   private readonly egress: AgentEgress;
   private readonly prober: HealthProber | undefined;
+  /** Per endpoint, the health verdict last reported ('' for healthy): a change is logged once. */
+  private readonly verdicts = new Map<string, string>();
   private readonly opts: AgentCoreOptions;
   private desired: Desired | undefined;
   private readonly seenRestart = new Map<string, number>();
@@ -268,11 +270,20 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     if (!this.prober) return reports;
     const targets = probeTargets(desired.map((spec, i) => ({ spec, ready: reports[i]!.state === 'ready' })));
     await this.prober.setTargets(targets).catch((e: Error) => this.opts.log?.(`health: ${e.message}`));
-    return reports.map((r) => {
-      const h = r.state === 'ready' ? this.prober!.health(`${r.slice}/${r.link}`) : undefined;
+    const seen = new Set<string>();
+    const out = reports.map((r) => {
+      const k = key(r);
+      const h = r.state === 'ready' ? this.prober!.health(k) : undefined;
       if (!h) return r;
+      seen.add(k);
+      const was = this.verdicts.get(k) ?? '';
+      const now = h.verdict?.state ?? '';
+      if (now !== was) this.opts.log?.(`${k}: health: ${now ? `${now}: ${h.verdict!.reason}` : 'every member answers'}`);
+      this.verdicts.set(k, now);
       return { ...r, health: h.pairs, ...(h.verdict ? { state: h.verdict.state, error: h.verdict.reason } : {}) };
     });
+    for (const k of [...this.verdicts.keys()]) if (!seen.has(k)) this.verdicts.delete(k);
+    return out;
   }
 
   private async reports(endpoints: DesiredEndpoint[], results: EndpointResult[]): Promise<EndpointReport[]> {

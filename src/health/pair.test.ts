@@ -62,6 +62,15 @@ describe('a probed pair', () => {
     expect(w.health(7000, WHAT).reason).toBe('no probe answer from 198.18.0.2 over vxlan VNI 7 ever (sending: device vtx: ENETDOWN)');
   });
 
+  it('an answer read late (a busy event loop) counts for when it arrived', () => {
+    const w = run(2000, () => 0.1);
+    const seq = w.sent(2250);
+    // Read 3 s later, stamped by the kernel at 2250.1 ms: within the answer timeout of its probe, and the last answer.
+    w.answered(2250.1, seq, 0.1e6);
+    expect(w.health(2250.1 + 1500, WHAT).alive).toBe(true);
+    expect(w.alive(2250.1 + 1501)).toBe(false);
+  });
+
   it('quantile: nearest rank', () => {
     expect(quantile([1, 2, 3, 4], 0.5)).toBe(2);
     expect(quantile([1, 2, 3, 4], 0.99)).toBe(4);

@@ -55,16 +55,17 @@ export class PairWindow {
   /** The last send failed (in words). */
   failed(why: string): void { this.lastSendError = why; }
 
-  answered(now: number, seq: number, rttNs: number): void {
+  /** An answer to probe `seq` that arrived at `at` (the kernel's stamp: read late, it still counts for when it came). */
+  answered(at: number, seq: number, rttNs: number): void {
     // Sends are in seq order: search from the newest (an answer is usually for a recent probe).
     for (let i = this.samples.length - 1; i >= 0; i--) {
       const s = this.samples[i]!;
       if (s.seq !== seq) continue;
-      if (s.rttNs === undefined && now - s.at <= this.t.answerTimeoutMs) {
+      if (s.rttNs === undefined && at - s.at <= this.t.answerTimeoutMs) {
         // Back from down: the outage was reported as down; its unanswered probes are not loss of the link now up.
-        if (this.alive(now) === false) this.forgetUnansweredBefore(s.at);
+        if (this.alive(at) === false) this.forgetUnansweredBefore(s.at);
         s.rttNs = Math.max(0, rttNs);
-        this.lastAnswer = now;
+        this.lastAnswer = Math.max(this.lastAnswer ?? at, at);
       }
       return;
     }

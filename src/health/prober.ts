@@ -57,6 +57,7 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
   private guarded = false;
+  private lastTick: number | undefined;
   private closed = false;
 
   constructor(opts: { netns?: string; health?: Partial<HealthOptions> } = {}) {
@@ -138,6 +139,11 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
 
   private tick(): void {
     const now = Date.now();
+    // After a stall of the event loop (this tick is late), answers that came meanwhile are still unread:
+    // the poll phase reads them after this timer. Send, but judge at the next tick, so a busy agent does
+    // not call its links down.
+    const late = this.lastTick !== undefined && now - this.lastTick > 2 * this.opts.intervalMs;
+    this.lastTick = now;
     let changed = false;
     for (const p of this.pairs.values()) {
       const s = this.sockets.get(p.device);
@@ -147,6 +153,7 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
         const r = s.socket.send(p.frame);
         if (r < 0) p.window.failed(`device ${p.device}: ${errnoName(-r)}`);
       }
+      if (late) continue;
       const alive = p.window.alive(now);
       if (alive !== undefined && alive !== p.alive) changed = true;
       p.alive = alive;
@@ -155,12 +162,11 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
   }
 
   private onAnswers(answers: ProbeAnswer[]): void {
-    const now = Date.now();
     let changed = false;
     for (const a of answers) {
       const p = this.pairs.get(a.id);
       if (!p) continue;
-      p.window.answered(now, a.seq, a.rttNs);
+      p.window.answered(a.atMs, a.seq, a.rttNs);
       if (p.alive === false) { p.alive = true; changed = true; }
     }
     if (changed) this.emit('change');

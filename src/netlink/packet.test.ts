@@ -20,10 +20,10 @@ describe('probe frames', () => {
     expect(f.subarray(62).equals(Buffer.alloc(24))).toBe(true); // t1, t2, t3: stamped natively
   });
 
-  it('answers: 16-byte records (id, seq, rtt ns)', () => {
-    const b = Buffer.alloc(32);
-    b.writeUInt32LE(3, 0); b.writeUInt32LE(4, 4); b.writeBigInt64LE(51_000n, 8);
-    b.writeUInt32LE(5, 16); b.writeUInt32LE(6, 20); b.writeBigInt64LE(0n, 24);
-    expect(decodeAnswers(b)).toEqual([{ id: 3, seq: 4, rttNs: 51_000 }, { id: 5, seq: 6, rttNs: 0 }]);
+  it('answers: 24-byte records (id, seq, rtt ns, arrival ns)', () => {
+    const b = Buffer.alloc(48);
+    b.writeUInt32LE(3, 0); b.writeUInt32LE(4, 4); b.writeBigInt64LE(51_000n, 8); b.writeBigUInt64LE(1_900_000_000_123_456_789n, 16);
+    b.writeUInt32LE(5, 24); b.writeUInt32LE(6, 28); b.writeBigInt64LE(0n, 32); b.writeBigUInt64LE(1_000_000n, 40);
+    expect(decodeAnswers(b)).toEqual([{ id: 3, seq: 4, rttNs: 51_000, atMs: 1_900_000_000_123.456 }, { id: 5, seq: 6, rttNs: 0, atMs: 1 }]);
   });
 });

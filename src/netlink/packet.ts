@@ -35,13 +35,16 @@ export function requestFrame(requester: string, target: string, id: number): Buf
 
 export const setSeq = (frame: Buffer, seq: number): void => { frame.writeUInt32LE(seq >>> 0, OFF.seq); };
 
-/** One answer: which probe, which send, and the round trip less the far end's turnaround. */
-export interface ProbeAnswer { id: number; seq: number; rttNs: number }
+/** One answer: which probe, which send, the round trip less the far end's turnaround, and when it arrived (ms since the epoch, the kernel's stamp). */
+export interface ProbeAnswer { id: number; seq: number; rttNs: number; atMs: number }
 
 export function decodeAnswers(records: Buffer): ProbeAnswer[] {
   const out: ProbeAnswer[] = [];
-  for (let o = 0; o + 16 <= records.length; o += 16) {
-    out.push({ id: records.readUInt32LE(o), seq: records.readUInt32LE(o + 4), rttNs: Number(records.readBigInt64LE(o + 8)) });
+  for (let o = 0; o + 24 <= records.length; o += 24) {
+    out.push({
+      id: records.readUInt32LE(o), seq: records.readUInt32LE(o + 4), rttNs: Number(records.readBigInt64LE(o + 8)),
+      atMs: Number(records.readBigUInt64LE(o + 16) / 1000n) / 1000,
+    });
   }
   return out;
 }
