@@ -67,8 +67,8 @@ describe('a probed pair', () => {
     const seq = w.sent(2250);
     // Read 3 s later, stamped by the kernel at 2250.1 ms: within the answer timeout of its probe, and the last answer.
     w.answered(2250.1, seq, 0.1e6);
-    expect(w.health(2250.1 + 1499, WHAT).alive).toBe(true);
-    expect(w.alive(2250.1 + 1501)).toBe(false);
+    expect(w.health(2250.1 + 1199, WHAT).alive).toBe(true);
+    expect(w.alive(2250.1 + 1201)).toBe(false);
   });
 
   it('quantile: nearest rank', () => {
