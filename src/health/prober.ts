@@ -40,6 +40,13 @@ export interface ProbeTarget {
   /** "vxlan VNI 42": how the pair's reason names the path. */
   what: string;
   pairs: Array<{ remote: string; device: string }>;
+  /**
+   * The loss this endpoint's own link properties ask for (0–1; docs/links.md):
+   * probes leave through its shaper too. Loss up to that much more than
+   * degradedLoss is what was asked for; at 1 (the link is down on purpose,
+   * "without saying so") health passes no verdict at all.
+   */
+  configuredLoss?: number;
 }
 
 export interface EndpointHealth { pairs: PairHealth[]; verdict?: HealthVerdict }
@@ -118,7 +125,8 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
     const ps = this.byKey.get(key);
     if (!ps) return undefined;
     const pairs = ps.map((p) => p.window.health(now, p.target.what));
-    const v = verdict(pairs, this.opts.degradedLoss);
+    const asked = ps[0]!.target.configuredLoss ?? 0;
+    const v = asked >= 1 ? undefined : verdict(pairs, Math.min(1, this.opts.degradedLoss + asked));
     return { pairs, ...(v ? { verdict: v } : {}) };
   }
 

@@ -24,6 +24,10 @@ describe('which endpoints a node probes, over which devices', () => {
     expect(t[0]!.what).toBe('gretap key 42');
     expect(t[1]!.what).toBe('etherip');
   });
+  it('the loss its own link properties ask for goes with it', () => {
+    expect(probeTargets([{ spec: spec({ properties: { loss: 0.3 } }), ready: true }])[0]!.configuredLoss).toBe(0.3);
+    expect(probeTargets([{ spec: spec({ properties: { capacity: 1e6 } }), ready: true }])[0]!.configuredLoss).toBeUndefined();
+  });
   it('not probed: not ready, stopped, a layer-3 kind', () => {
     expect(probeTargets([
       { spec: spec({}), ready: false }, { spec: spec({ adminDown: true }), ready: true }, { spec: spec({ kind: 'gre' }), ready: true },

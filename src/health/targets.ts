@@ -14,7 +14,8 @@ export function probeTargets(endpoints: ReadonlyArray<{ spec: EndpointSpec; read
     const r = resolveEndpoint(spec);
     const pairs = r.tunnels.flatMap((t) => (t.remote ? [{ remote: t.remote, device: t.name }] : spec.remotes.map((remote) => ({ remote, device: t.name }))));
     const what = d.identifier === 'underlayPair' ? spec.kind : `${spec.kind} ${keyWord(spec.kind)} ${spec.key}`;
-    out.push({ key: `${spec.slice}/${spec.link}`, local: spec.local, what, pairs });
+    const loss = spec.properties?.loss;
+    out.push({ key: `${spec.slice}/${spec.link}`, local: spec.local, what, pairs, ...(loss ? { configuredLoss: loss } : {}) });
   }
   return out;
 }

@@ -106,6 +106,8 @@ describe.skipIf(kernelSkipReason)('e2e: link properties through the API', () => 
     await lab.api.operator.setLinkProperties({ slice, link: 'l', properties: { loss: 1 } });
     await waitFor('blackhole on n1', () => qdiscs(lab.node('n1').ns, tunnel(m, 'n1')).some((q) => q.kind === 'blackhole'));
     expect(await pingAsync(end(m, 'n1').netns, far, 2, 1)).toBe(false);
+    // Link health sees no answers, but passes no verdict on a link its properties take down on purpose (docs/operations.md).
+    await waitFor('no probe answers', async () => (await lab.api.operator.listTunnels({ slice })).tunnels.every((t) => t.health.every((h) => h.state === 'OPERATIONAL_STATE_DOWN')), 10_000);
     const st = await lab.api.links.status({ slice });
     expect(st.manifest!.slivers[0]!.operationalState).toBe('OPERATIONAL_STATE_READY');
     await lab.api.operator.setLinkProperties({ slice, link: 'l' });
