@@ -46,8 +46,8 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-async function waitUntil(what: string, ok: () => Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<number> {
-  const t0 = performance.now();
+/** Seconds from `t0` (default: now) until `ok` holds. */
+async function waitUntil(what: string, ok: () => Promise<boolean>, timeoutMs: number, everyMs = 20, t0 = performance.now()): Promise<number> {
   for (;;) {
     if (await ok()) return (performance.now() - t0) / 1000;
     if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -77,16 +77,18 @@ async function detection(o: Options): Promise<{ detect: number[]; recover: numbe
     await waitUntil('both ends answering', async () => (await ends()).every((t) => t.health.length === 1 && t.health[0]!.state === 'OPERATIONAL_STATE_READY'), 20_000, 100);
     const detect: number[] = [], recover: number[] = [];
     for (let i = 0; i < o.cuts; i++) {
-      const cutAt = new Date();
+      // Timed from before the command that cuts (or repairs): a machine busy enough to delay `ip` delays the cut too.
+      const cutAt = new Date(), t0 = performance.now();
       ipIn(lab.underlay.hub, 'link', 'set', 'p1', 'down');
-      let why = '';
+      let why = '', t1 = 0;
       try {
-        detect.push(await waitUntil('down', all('OPERATIONAL_STATE_DOWN'), 15_000));
+        detect.push(await waitUntil('down', all('OPERATIONAL_STATE_DOWN'), 15_000, 20, t0));
         why = (await ends()).map((t) => `${t.node}: ${t.error}`).join('; ');
       } finally {
+        t1 = performance.now();
         ipIn(lab.underlay.hub, 'link', 'set', 'p1', 'up');
       }
-      recover.push(await waitUntil('ready', all('OPERATIONAL_STATE_READY'), 15_000));
+      recover.push(await waitUntil('ready', all('OPERATIONAL_STATE_READY'), 15_000, 20, t1));
       log(`  cut ${i + 1} at ${cutAt.toISOString().slice(11, 23)}: down after ${detect.at(-1)!.toFixed(2)} s (${why}), ready after ${recover.at(-1)!.toFixed(2)} s`);
       await sleep(500 + Math.random() * 500); // a cut at a random point of the probe interval
     }

@@ -24,7 +24,7 @@ export interface HealthOptions extends PairTiming {
 
 /**
  * Detection takes down_after plus at most one interval and a report (about
- * 1.5–2 s); the cost is linear in the rate, and at this one it is about 0.07
+ * 1.5–2 s); the cost is linear in the rate, and at this one it is about 0.06
  * of a core per 1,000 endpoints (bench/health.ts), nearly all of it the
  * kernel sending and receiving the frames.
  */
