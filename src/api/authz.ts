@@ -45,6 +45,8 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'Agent.Connect': ['node'],
   // The controller's web page (src/web/): every slice's picture and the tunnel table, live.
   'Web.View': READERS,
+  // The Prometheus endpoint of the controller and of each agent (src/api/metrics-server.ts).
+  'Metrics.Scrape': READERS,
 };
 
 /** Calls that change state: each is written to the audit log. */

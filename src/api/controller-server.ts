@@ -15,7 +15,7 @@ import { InvalidSpecError, NotFoundError, PermissionDeniedError, throwIfCancelle
 import { identityUri, parseIdentityUri, type Identity } from '../trust/identity.js';
 import type { TlsFiles } from '../trust/tls.js';
 import { openAuditLog } from './audit.js';
-import { authorize, callerOf, MUTATING, type Caller } from './authz.js';
+import { authorize, callerOf, MUTATING, POLICY, type Caller } from './authz.js';
 import { CertificateFiles, peerIdentity, serverCredentials } from './tls.js';
 import { takeOverStaleSocket } from './unix-socket.js';
 import { decoded, isUndecodable, tolerant } from './decode.js';
@@ -47,6 +47,9 @@ import { LOADER_OPTIONS, visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse } from './gen/visp/v1/ConnectResponse.js';
 import { startWebServer, type WebHandle, type WebOptions } from '../web/server.js';
+import { currentRequestId, newRequestId, REQUEST_ID, withRequest, type LogFn } from '../log.js';
+import { ControllerMetrics } from '../metrics/controller.js';
+import { startMetricsServer, type MetricsHandle, type MetricsOptions } from './metrics-server.js';
 
 export interface Listener {
   /** host:port or unix:/path */
@@ -71,16 +74,22 @@ export interface ControllerServerOptions {
   limits?: Partial<Limits>;
   /** JSON-lines audit file; default: the log. */
   auditLog?: string;
-  log?: (line: string) => void;
+  log?: LogFn;
   sweepIntervalMs?: number;
   /** The read-only web page (src/web/server.ts), over HTTPS with the TLS files above; absent: no page. */
   web?: WebOptions;
+  /** The Prometheus endpoint (metrics-server.ts), over HTTPS with the TLS files above; absent: none served (the figures are still kept). */
+  metrics?: MetricsOptions;
 }
 
 export interface ControllerHandle {
   address: string; addresses: string[]; controller: Controller; close(): Promise<void>;
   /** The web page's host:port, when one is served. */
   web?: string;
+  /** The metrics endpoint's host:port, when one is served. */
+  metrics?: string;
+  /** The controller's metrics (also when no endpoint serves them). */
+  registry: ControllerMetrics;
 }
 
 type Call = { getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null } & CancellableCall;
@@ -108,10 +117,11 @@ function checkListeners(opts: ControllerServerOptions, certs: CertificateFiles |
 }
 
 export async function startController(opts: ControllerServerOptions): Promise<ControllerHandle> {
-  const log = opts.log ?? ((l: string) => console.error(l));
+  const log: LogFn = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const certs = opts.tls ? new CertificateFiles(opts.tls, { log, ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
   const plaintext = checkListeners(opts, certs);
   if (opts.web && !certs) throw new InvalidSpecError(`web.listen: the page needs TLS (tls.ca, tls.cert, tls.key): a browser authenticates with its client certificate`, { field: 'web.listen' });
+  if (opts.metrics && !certs) throw new InvalidSpecError(`metrics.listen: the metrics endpoint needs TLS (tls.ca, tls.cert, tls.key): a scraper authenticates with its client certificate`, { field: 'metrics.listen' });
   for (const l of opts.listen) if ((await takeOverStaleSocket(l.address)) === 'removed') log(`listen: removed the stale socket ${l.address} (nothing answered on it)`);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   if (opts.storePath !== ':memory:') mkdirSync(dirname(opts.storePath), { recursive: true });
@@ -126,7 +136,11 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     await store.close();
     throw e;
   }
-  controller.on('event', (e) => log(`event ${e.kind}${e.slice ? ` ${e.slice}` : ''}${e.link ? `/${e.link}` : ''}${e.node ? ` @${e.node}` : ''}: ${e.message}`));
+  controller.on('event', (e) => log(`event ${e.kind}${e.slice ? ` ${e.slice}` : ''}${e.link ? `/${e.link}` : ''}${e.node ? ` @${e.node}` : ''}: ${e.message}`, {
+    component: 'events', event: e.kind, ...(e.slice ? { slice: e.slice } : {}), ...(e.link ? { link: e.link } : {}), ...(e.node ? { node: e.node } : {}),
+  }));
+  const metrics = new ControllerMetrics(controller.version, Object.keys(POLICY).filter((m) => !m.startsWith('Web.') && !m.startsWith('Metrics.')));
+  metrics.attach(controller.metricsSources());
   const audit = openAuditLog(opts.auditLog, log);
   const rate = new RateLimiter(limits.ratePerAm);
   const gate = new CallGate(limits.callsPerAm);
@@ -166,7 +180,9 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       }
     };
     const record = (verb: string, caller: Caller | undefined, peer: string, target: { slice?: string; node?: string } | undefined, e?: unknown): void => {
-      const code = e === undefined ? 'OK' : grpc.status[toServiceError(e, () => undefined).code ?? grpc.status.INTERNAL] ?? 'INTERNAL';
+      const code = codeOf(e);
+      // A refused stream is counted here; an answered unary call where it ends (with its duration).
+      if (e !== undefined && (verb === 'Operator.WatchEvents' || verb === 'Agent.Connect')) metrics.call(verb, code);
       if (e === undefined && !MUTATING.has(verb)) return;
       audit.write({
         identity: caller?.uri ?? '', role: caller?.identity.role ?? '', peer, verb, ...target, code,
@@ -184,7 +200,25 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       fn: (r: NoInfer<Req>, scope: Scope, caller: Caller, signal: AbortSignal) => Promise<NoInfer<Res> | Encoded> | NoInfer<Res> | Encoded,
     ): grpc.handleUnaryCall<Req, Res> =>
       (call, cb) => {
-        void (async () => {
+        // The call's request id: the client's (metadata visp-request-id) when it gave a plain one, else a new one.
+        // Every record written for the call, and the desired state it pushes to agents, carry it; the reply's trailer says it.
+        const given = call.metadata.get('visp-request-id')[0];
+        const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : newRequestId();
+        const trailer = new grpc.Metadata();
+        trailer.set('visp-request-id', requestId);
+        const t0 = performance.now();
+        const ended = (e?: unknown): void => {
+          const code = codeOf(e);
+          const seconds = (performance.now() - t0) / 1000;
+          metrics.call(method, code, seconds);
+          const slice = isUndecodable(call.request) ? undefined : target(call.request)?.slice;
+          // Calls that change something are worth a record each; reads only at debug (an AM polls Status).
+          log(`${method} ${code} ${Math.round(seconds * 1000)} ms`, {
+            component: 'rpc', method, code, durationMs: Math.round(seconds * 1e4) / 10, ...(slice ? { slice } : {}),
+            level: code === 'INTERNAL' ? 'error' : MUTATING.has(method) ? 'info' : 'debug',
+          });
+        };
+        void withRequest(requestId, async () => {
           let g: { caller: Caller; scope: Scope } | undefined;
           const { signal, done } = callSignal(call, method);
           try {
@@ -194,15 +228,17 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
             // An AM's calls run a few at a time (limits.calls_per_am): one AM's flood cannot take every turn of the loop.
             const res = g.caller.identity.role === 'am' ? await gate.run(g.caller.uri, run) : await run();
             record(method, g.caller, call.getPeer(), target(call.request));
+            ended();
             // (The one cast: grpc-js types a reply as Res, and passEncoded's serializer passes Encoded bytes through.)
-            cb(null, res as Res);
+            cb(null, res as Res, trailer);
           } catch (e) {
             if (g) record(method, g.caller, call.getPeer(), target(call.request), e);
-            cb(toServiceError(e, log));
+            ended(e);
+            cb({ ...toServiceError(e, log), metadata: trailer });
           } finally {
             done();
           }
-        })();
+        });
       };
     const none = (): undefined => undefined;
     const bySlice = (r: { slice: string }): { slice: string } => ({ slice: r.slice });
@@ -286,6 +322,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
           if (f.node && e.node !== f.node) return;
           call.write(eventToPb(e));
         };
+        metrics.call('Operator.WatchEvents', 'OK');
         controller.on('event', on);
         call.on('cancelled', () => controller.off('event', on));
         call.on('close', () => controller.off('event', on));
@@ -315,6 +352,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
           call.emit('error', toServiceError(e, log));
           return;
         }
+        metrics.call('Agent.Connect', 'OK');
         agentStream(controller, call, caller, log, (node, e) => record('Agent.Connect', caller, call.getPeer(), { node }, e));
       },
     };
@@ -332,6 +370,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   const servers: { tls?: grpc.Server; plain?: grpc.Server } = {};
   const bound: string[] = [];
   let web: WebHandle | undefined;
+  let metricsServer: MetricsHandle | undefined;
   try {
     for (const l of opts.listen) {
       const plain = l.plaintextIdentity !== undefined;
@@ -346,7 +385,9 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       if (l.address.startsWith('unix:')) chmodSync(l.address.slice(5), l.plaintextIdentity !== undefined ? 0o600 : 0o666);
     }
     if (opts.web) web = await startWebServer(opts.web, { controller, certs: certs!, log, audit });
+    if (opts.metrics) metricsServer = await startMetricsServer(opts.metrics, { scrape: () => metrics.scrape(), certs: certs!, log, audit });
   } catch (e) {
+    await web?.close();
     for (const sv of Object.values(servers)) sv.forceShutdown();
     controller.stop();
     await store.close();
@@ -358,8 +399,11 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     addresses: bound,
     controller,
     ...(web ? { web: web.address } : {}),
+    ...(metricsServer ? { metrics: metricsServer.address } : {}),
+    registry: metrics,
     close: async () => {
       await web?.close();
+      await metricsServer?.close();
       controller.stop();
       // Agents' and watchers' streams never end by themselves: give unary calls
       // a moment to finish, then cut the rest.
@@ -376,9 +420,14 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
 
 const CLOSE_GRACE_MS = 2000;
 
+/** A call's outcome as its gRPC status code's name (OK, NOT_FOUND, …): the audit's and the metrics' word for it. */
+function codeOf(e: unknown): string {
+  return e === undefined ? 'OK' : grpc.status[toServiceError(e, () => undefined).code ?? grpc.status.INTERNAL] ?? 'INTERNAL';
+}
+
 /** One agent's stream: Register first, then reports and plan answers; desired state flows down. */
 function agentStream(
-  controller: Controller, call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>, caller: Caller, log: (l: string) => void,
+  controller: Controller, call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>, caller: Caller, log: LogFn,
   audit: (node: string, e?: unknown) => void,
 ): void {
   let node: string | undefined;
@@ -390,11 +439,12 @@ function agentStream(
       call.emit('error', { code: grpc.status.ABORTED, details: reason });
     },
     send(state: DesiredState) {
-      call.write({ desired: desiredStateToPb(state) });
+      // Pushed while a call runs (Provision, Delete…): that call's request id goes with it.
+      call.write({ desired: desiredStateToPb(state, 'desired', currentRequestId()) });
     },
     async sendPaced(state, pace) {
       // The endpoints converted and encoded in stretches; the stream's serializer passes the bytes through.
-      const head = desiredStateToPb({ ...state, endpoints: [] });
+      const head = desiredStateToPb({ ...state, endpoints: [] }, 'desired', currentRequestId());
       const bytes = await encodePaced(visp().def, 'visp.v1.ConnectResponse', { desired: head }, {
         path: ['desired', 'endpoints'], items: state.endpoints, toPb: (e, i) => endpointToPb(e, `desired.endpoints[${i}]`),
       }, pace);

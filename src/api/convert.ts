@@ -386,10 +386,10 @@ export function reportToPb(r: Report, field = 'report'): PbReport {
 }
 
 /** A node's desired state, as the controller sends it. */
-export function desiredStateToPb(d: DesiredState, field = 'desired'): PbDesiredState {
+export function desiredStateToPb(d: DesiredState, field = 'desired', requestId?: string): PbDesiredState {
   return {
     generation: count64(d.generation, `${field}.generation`, badOutput), endpoints: d.endpoints.map((e, i) => endpointToPb(e, `${field}.endpoints[${i}]`)),
-    teardowns: d.teardowns, egress: desiredToPb(d.egress, `${field}.egress`),
+    teardowns: d.teardowns, egress: desiredToPb(d.egress, `${field}.egress`), ...(requestId ? { requestId } : {}),
   };
 }
 
@@ -397,7 +397,9 @@ export function desiredStateToPb(d: DesiredState, field = 'desired'): PbDesiredS
 export function desiredStateFromPb(v: PbDesiredStateIn | null | undefined, field = 'desired'): Desired {
   const d = required(v, field);
   const egress = desiredFromPb(d.egress, `${field}.egress`);
+  const requestId = text(d.requestId, `${field}.request_id`);
   return {
+    ...(requestId ? { requestId } : {}),
     generation: count64(d.generation, `${field}.generation`),
     endpoints: list(d.endpoints, `${field}.endpoints`, endpointFromPb),
     teardowns: list(d.teardowns, `${field}.teardowns`, (x, f) => {

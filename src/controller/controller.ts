@@ -14,6 +14,8 @@ import { InvalidSpecError } from '../errors.js';
 import { createIpam, type Ipam } from '../ipam/index.js';
 import type { Clock } from '../ipam/clock.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
+import { BITS, parsePrefix } from '../ipam/prefix.js';
+import type { ControllerSources } from '../metrics/controller.js';
 import type { Store } from '../store/types.js';
 import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
 import type { AgentSession, DesiredState } from './agent-session.js';
@@ -156,6 +158,26 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   }
 
   desiredState(node: string): DesiredState { return this.agents.desiredState(node); }
+
+  // ---- metrics (src/metrics/controller.ts) ----------------------------------------------
+
+  /** What the controller's metrics read: counts it keeps, and IPAM's figures (on IPAM's queue, like a mutation). */
+  metricsSources(): ControllerSources {
+    return {
+      nodes: () => ({ known: this.state.nodes.size, connected: this.state.sessions.size }),
+      slices: () => this.slices.size,
+      ipam: async () => {
+        const [pools, identifiers] = await Promise.all([this.ipam.usage(), this.ipam.identifierUsage()]);
+        return {
+          pools: pools.map((u) => {
+            const p = parsePrefix(u.prefix, 'pool');
+            return { pool: u.pool, class: u.class, family: u.family, size: 2 ** (BITS[p.family] - p.length), free: Number(u.freeAddresses), liveBlocks: u.liveBlocks, coolingBlocks: u.coolingBlocks };
+          }),
+          identifiers,
+        };
+      },
+    };
+  }
 
   private emitEvent(kind: string, e: Omit<ControllerEvent, 'time' | 'kind'>): void {
     this.emit('event', { time: this.clock.now(), kind, ...e });
