@@ -26,7 +26,7 @@ import { chooseUnderlay } from './underlay.js';
 import { underlayMtus } from './underlay-mtu.js';
 import { shaperSupport, type ShaperSupport } from '../shape/probe.js';
 import { underlayCapacity, type UnderlayCapacity } from './underlay-capacity.js';
-import type { LogFn } from '../log.js';
+import { withFields, type LogFn } from '../log.js';
 import type { AgentMetrics, EndpointSample } from '../metrics/agent.js';
 export type { DesiredEndpoint };
 
@@ -104,13 +104,13 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     this.kernel = opts.kernel ?? new NodeKernel({
       // An agent builds only in namespaces visp created for the slice (docs/ownership.md).
       namespaces: 'owned',
-      ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.log ? { log: withFields(opts.log, { component: 'kernel' }) } : {}),
       // With a run directory (lab mode, tests), the engine's socket and log live there too, named after the node.
       ...(opts.runDir ? { engine: { runDir: opts.runDir, ...(opts.name ? { name: opts.name } : {}) } } : {}),
     });
     this.egress = new AgentEgress({
       name: opts.name ?? opts.netns ?? 'local', ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}),
-      ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.log ? { log: withFields(opts.log, { component: 'bgp' }) } : {}),
     });
   }
 

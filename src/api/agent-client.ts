@@ -50,7 +50,7 @@ export interface AgentHandle {
 export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const log: LogFn = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const link = withFields(log, { component: 'controller-link' });
-  const certs = opts.tls ? new CertificateFiles(opts.tls, { log, ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
+  const certs = opts.tls ? new CertificateFiles(opts.tls, { log: withFields(log, { component: 'tls' }), ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
   const nodeName = opts.node ?? certs?.identity.name;
   if (!nodeName) throw new InvalidSpecError('node: is required (or a TLS certificate that names the node)', { field: 'node' });
   if (certs && certs.identity.role !== 'node') {

@@ -47,7 +47,7 @@ import { LOADER_OPTIONS, visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse } from './gen/visp/v1/ConnectResponse.js';
 import { startWebServer, type WebHandle, type WebOptions } from '../web/server.js';
-import { currentRequestId, newRequestId, REQUEST_ID, withRequest, type LogFn } from '../log.js';
+import { currentRequestId, newRequestId, REQUEST_ID, withFields, withRequest, type LogFn } from '../log.js';
 import { ControllerMetrics } from '../metrics/controller.js';
 import { startMetricsServer, type MetricsHandle, type MetricsOptions } from './metrics-server.js';
 
@@ -118,7 +118,7 @@ function checkListeners(opts: ControllerServerOptions, certs: CertificateFiles |
 
 export async function startController(opts: ControllerServerOptions): Promise<ControllerHandle> {
   const log: LogFn = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const certs = opts.tls ? new CertificateFiles(opts.tls, { log, ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
+  const certs = opts.tls ? new CertificateFiles(opts.tls, { log: withFields(log, { component: 'tls' }), ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
   const plaintext = checkListeners(opts, certs);
   if (opts.web && !certs) throw new InvalidSpecError(`web.listen: the page needs TLS (tls.ca, tls.cert, tls.key): a browser authenticates with its client certificate`, { field: 'web.listen' });
   if (opts.metrics && !certs) throw new InvalidSpecError(`metrics.listen: the metrics endpoint needs TLS (tls.ca, tls.cert, tls.key): a scraper authenticates with its client certificate`, { field: 'metrics.listen' });
@@ -141,7 +141,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   }));
   const metrics = new ControllerMetrics(controller.version, Object.keys(POLICY).filter((m) => !m.startsWith('Web.') && !m.startsWith('Metrics.')));
   metrics.attach(controller.metricsSources());
-  const audit = openAuditLog(opts.auditLog, log);
+  const audit = openAuditLog(opts.auditLog, withFields(log, { component: 'audit' }));
   const rate = new RateLimiter(limits.ratePerAm);
   const gate = new CallGate(limits.callsPerAm);
 
@@ -384,7 +384,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       }));
       if (l.address.startsWith('unix:')) chmodSync(l.address.slice(5), l.plaintextIdentity !== undefined ? 0o600 : 0o666);
     }
-    if (opts.web) web = await startWebServer(opts.web, { controller, certs: certs!, log, audit });
+    if (opts.web) web = await startWebServer(opts.web, { controller, certs: certs!, log: withFields(log, { component: 'web' }), audit });
     if (opts.metrics) metricsServer = await startMetricsServer(opts.metrics, { scrape: () => metrics.scrape(), certs: certs!, log, audit });
   } catch (e) {
     await web?.close();
