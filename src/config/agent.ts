@@ -141,7 +141,7 @@ export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags)
   const runDir = flags.runDir ?? config?.runDir;
   const capacity = flags.underlayCapacity ?? config?.underlayCapacity;
   const every = flags.reconcileIntervalMs ?? config?.reconcileIntervalMs;
-  const metrics = httpsListen({ flag: flags.metrics, file: config?.metrics?.listen, flagName: '--metrics', key: 'metrics', what: 'the metrics endpoint', tls: !!tls, src });
+  const metrics = httpsListen({ flag: flags.metrics, file: config?.metrics?.listen, flagName: '--metrics', key: 'metrics', what: 'the metrics endpoint', who: 'a scraper', tls: !!tls, src });
   return {
     controller,
     ...(node ? { node } : {}),

@@ -86,11 +86,11 @@ export function listenBlock(cf: ConfigFile, node: Node, key: string, example: st
  * An HTTPS listener's address from its flag or the file's block, checked:
  * it needs the daemon's TLS files (its clients authenticate with theirs).
  */
-export function httpsListen(o: { flag?: string; file?: string; flagName: string; key: string; what: string; tls: boolean; src: Source | undefined }): string | undefined {
+export function httpsListen(o: { flag?: string; file?: string; flagName: string; key: string; what: string; who: string; tls: boolean; src: Source | undefined }): string | undefined {
   const at = o.flag ?? o.file;
   if (o.flag !== undefined) parseWebListen(o.flag, o.flagName);
   if (at !== undefined && !o.tls) {
-    const reason = `${at}: ${o.what} needs TLS (its clients authenticate with their certificates): give --tls-ca, --tls-cert, --tls-key${o.src ? ` or tls: in ${o.src.file}` : ''}`;
+    const reason = `${at}: ${o.what} needs TLS (${o.who} authenticates with its client certificate): give --tls-ca, --tls-cert, --tls-key${o.src ? ` or tls: in ${o.src.file}` : ''}`;
     if (o.src && o.flag === undefined) o.src.fail(`${o.key}.listen`, reason);
     throw new InvalidSpecError(`${o.key}: ${reason}`, { field: o.key });
   }

@@ -180,8 +180,8 @@ export function controllerOptions(config: ControllerConfig | undefined, flags: C
     });
   }
 
-  const web = httpsListen({ flag: flags.web, file: config?.web?.listen, flagName: '--web', key: 'web', what: 'the web page', tls: !!tls, src });
-  const metrics = httpsListen({ flag: flags.metrics, file: config?.metrics?.listen, flagName: '--metrics', key: 'metrics', what: 'the metrics endpoint', tls: !!tls, src });
+  const web = httpsListen({ flag: flags.web, file: config?.web?.listen, flagName: '--web', key: 'web', what: 'the web page', who: 'a browser', tls: !!tls, src });
+  const metrics = httpsListen({ flag: flags.metrics, file: config?.metrics?.listen, flagName: '--metrics', key: 'metrics', what: 'the metrics endpoint', who: 'a scraper', tls: !!tls, src });
 
   const ipam = flags.pools !== undefined ? readPoolsFile(flags.pools) : config?.ipam;
   return {
