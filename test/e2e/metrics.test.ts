@@ -8,9 +8,13 @@
 // utilization, identifiers left. Without a certificate, or with an AM's,
 // the endpoints refuse.
 import { request } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kernelSkipReason } from '../helpers/netns.js';
+import { birdConfig } from '../../src/lab/providers.js';
+import { Bird, bgpSkipReason, vethBetween } from '../bgp/fixtures.js';
+import { delNetns, ipIn, kernelSkipReason, makeNetns } from '../helpers/netns.js';
 import { Prometheus, prometheusSkipReason, scrapeJob, type Sample } from '../helpers/prometheus.js';
 import { Lab, p2p, pingNeighbours, waitFor, type Manifest } from './support.js';
 
@@ -125,5 +129,68 @@ describe.skipIf(skip)('metrics: a real Prometheus scrapes the controller and eve
     const vni = await one('visp_ipam_identifiers{kind="vni"} - visp_ipam_identifiers_free{kind="vni"}');
     // Three links, one VNI each.
     expect(value(vni[0])).toBe(3);
+  });
+});
+
+// The egress node's BGP series: one BIRD 2 provider (as in egress.test.ts),
+// an IPv4 and an IPv6 session, a slice announced through them.
+const PROV = { name: 'A', asn: 64501, ours: ['198.18.1.1', '2001:db8:ff01::1'], theirs: ['198.18.1.2', '2001:db8:ff01::2'], host: ['198.51.100.10', '2001:db8:f0a::10'] } as const;
+const ASN = 64500;
+
+describe.skipIf(skip ?? bgpSkipReason)('metrics: BGP sessions and per-slice prefixes of an egress node, through Prometheus', () => {
+  const lab = new Lab('pb', ['r1', 'egr'], { metrics: true });
+  const prom = new Prometheus();
+  const dir = mkdtempSync(join(tmpdir(), 'visp-prom-bgp-'));
+  let bird: Bird | undefined;
+  let provider = '';
+  let slice: string;
+
+  beforeAll(async () => {
+    await lab.start();
+    const egr = lab.node('egr').ns;
+    const ns = provider = makeNetns('pbprova');
+    vethBetween(egr, 'up0', [`${PROV.ours[0]}/30`, `${PROV.ours[1]}/64`], ns, 'eg0', [`${PROV.theirs[0]}/30`, `${PROV.theirs[1]}/64`]);
+    ipIn(ns, 'addr', 'add', `${PROV.host[0]}/32`, 'dev', 'lo');
+    ipIn(ns, '-6', 'addr', 'add', `${PROV.host[1]}/128`, 'dev', 'lo');
+    bird = new Bird(ns, dir, PROV.name, birdConfig({
+      name: PROV.name, asn: PROV.asn, egressNode: 'egr', egressAsn: ASN, netns: '', config: '', control: '',
+      ours: { ipv4: PROV.ours[0], ipv6: PROV.ours[1], dev: '' }, theirs: { ipv4: PROV.theirs[0], ipv6: PROV.theirs[1] }, host: { ipv4: PROV.host[0], ipv6: PROV.host[1] },
+    }));
+    await lab.api.operator.setEgressNode({
+      config: {
+        node: 'egr', asn: ASN, routerId: PROV.ours[0],
+        providers: [
+          { address: PROV.theirs[0], asn: PROV.asn, families: ['ipv4'], maxPrefixes: 50 },
+          { address: PROV.theirs[1], asn: PROV.asn, families: ['ipv6'], maxPrefixes: 50 },
+        ],
+      },
+    });
+    await waitFor('the provider established', () => bird!.established('egress4', 'egress6'), 30_000, 200);
+    slice = lab.slice('out');
+    await lab.api.links.allocate({ slice, topology: { nodes: [{ id: 'r', node: 'r1' }], links: [{
+      id: 'up', members: [{ node: 'r' }], encapsulation: 'ENCAPSULATION_VXLAN', ipv4: { enabled: true }, ipv6: { enabled: true }, egress: { node: 'egr', routes: 'EGRESS_ROUTES_FULL' },
+    }] } });
+    await lab.api.links.provision({ slice });
+    await lab.waitState(slice, 'OPERATIONAL_STATE_READY');
+    await prom.start(`global:\n  scrape_interval: 1s\nscrape_configs:\n${scrapeJob({ job: 'visp-agent', tls: lab.pki.readonly, targets: [{ address: lab.metrics().get('egr')!, labels: { node: 'egr' } }] })}`);
+  }, 90_000);
+  afterAll(async () => {
+    await prom.stop();
+    await bird?.stop();
+    await lab.close();
+    if (provider) delNetns(provider);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('two sessions established, the slice\'s two blocks announced, the provider\'s routes received', async () => {
+    const value = async (expr: string): Promise<number> => Number((await prom.query(expr))[0]?.value[1] ?? NaN);
+    await waitFor('the BGP series', async () => (await value('visp_bgp_sessions{state="established"}')) === 2
+      && (await value(`visp_bgp_slice_prefixes_announced{slice="${slice}"}`)) === 2
+      && (await value(`visp_bgp_slice_prefixes_received{slice="${slice}"}`)) > 0, 30_000, 500)
+      .catch(async (e: Error) => { throw new Error(`${e.message}: ${JSON.stringify(await prom.query('{__name__=~"visp_bgp_.*"}'))}`); });
+    const peers = await prom.query('visp_bgp_peer_up');
+    expect(peers.map((s) => `${s.metric.peer} AS${s.metric.peer_asn}=${s.value[1]}`).sort()).toEqual([`${PROV.theirs[0]} AS64501=1`, `${PROV.theirs[1]} AS64501=1`]);
+    expect((await prom.query('visp_bgp_peer_prefixes_received > 0')).length).toBe(2);
+    expect((await prom.query('visp_bgp_peer_prefixes_advertised > 0')).length).toBe(2);
   });
 });
