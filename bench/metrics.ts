@@ -1,0 +1,146 @@
+// npm run bench -- metrics [--n 1000] [--scrapes 50] [--exp-ns 4] [--interval-ms 2000]
+//
+// The cost of an agent's metrics at scale: one agent core (the real one,
+// src/agent/agent.ts) reconciles N VXLAN endpoints in a fresh node
+// namespace with real netlink, keeping its metrics as it goes; its
+// Prometheus endpoint (src/api/metrics-server.ts, HTTPS with a node
+// certificate) is scraped S times over one kept-alive connection with a
+// read-only operator's certificate, as Prometheus does. Reported: the
+// scrape's wall time (median, p99, max), the part of it that holds the
+// event loop (formatting the text, timed in-process), the body's size and
+// its series, and how long a reconcile pass takes (it is where the
+// counters are read from the kernel: the scrape itself reads nothing).
+// The scrapes are timed twice: with the agent idle between passes (no
+// timer), which is the scrape's own cost, and with its reconcile timer
+// running (--interval-ms, the default 2 s), where a scrape waits for the
+// turns a pass leaves it.
+// Namespaces are "vb-…" and always removed. The last stdout line is JSON.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentCore, type Report } from '../src/agent/agent.js';
+import { startMetricsServer } from '../src/api/metrics-server.js';
+import { CertificateFiles } from '../src/api/tls.js';
+import { NodeKernel } from '../src/endpoint/node.js';
+import { AgentMetrics } from '../src/metrics/agent.js';
+import { benchPki } from './lib/bench-pki.js';
+import { log, median, round } from './lib/measure.js';
+import { parseOptions } from './lib/options.js';
+import { cleanupOnSignal, removeNetns, scratchNetns } from './lib/scratch.js';
+import { workload } from './lib/workload.js';
+
+interface Options { n: number; scrapes: number; expNs: number; intervalMs: number }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { n: 1000, scrapes: 50, expNs: 4, intervalMs: 2000 };
+  parseOptions(argv, {
+    '--n': (v) => { o.n = v.int(); },
+    '--scrapes': (v) => { o.scrapes = v.int(); },
+    '--exp-ns': (v) => { o.expNs = v.int(); },
+    '--interval-ms': (v) => { o.intervalMs = v.int(); },
+  });
+  return o;
+}
+
+const pct = (xs: readonly number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  cleanupOnSignal();
+  const dir = mkdtempSync(join(tmpdir(), 'visp-bench-metrics-'));
+  const made: string[] = [];
+  let core: AgentCore | undefined;
+  let close: (() => Promise<void>) | undefined;
+  let certs: CertificateFiles | undefined;
+  try {
+    const node = scratchNetns('node');
+    made.push(node);
+    const exps = Array.from({ length: o.expNs }, (_, k) => { const ns = scratchNetns(`exp${k}`); made.push(ns); return ns; });
+    const pki = await benchPki(join(dir, 'pki'), [{ role: 'node', name: 'bench' }, { role: 'operator-readonly', name: 'prometheus' }]);
+    const metrics = new AgentMetrics('bench', 'bench');
+    // The bench's experiment namespaces are its own, not visp's: 'any' lets the kernel layer use them.
+    core = new AgentCore({ kernel: new NodeKernel({ netns: node, namespaces: 'any', engine: false }), netns: node, name: 'bench', metrics, reconcileIntervalMs: o.intervalMs });
+    // Not started yet: no timer, so after the build the agent is idle until start() below.
+    const ready = new Promise<void>((resolve) => {
+      core!.on('report', (r: Report) => {
+        if (r.endpoints.length === o.n && r.endpoints.every((e) => e.state === 'ready')) resolve();
+      });
+    });
+    log(`building ${o.n} endpoints in ${node}…`);
+    const t0 = performance.now();
+    core.setDesired({ generation: 1, endpoints: workload(o.n, exps).map((s) => ({ ...s, restart: 0 })), teardowns: [] });
+    await ready;
+    log(`  ready in ${round((performance.now() - t0) / 1000, 1)} s`);
+
+    certs = new CertificateFiles(pki.files('node', 'bench'));
+    const server = await startMetricsServer({ listen: '127.0.0.1:0' }, { scrape: () => metrics.scrape(), certs, log: () => undefined });
+    close = server.close;
+    const client = pki.files('operator-readonly', 'prometheus');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: readFileSync(client.ca), cert: readFileSync(client.cert), key: readFileSync(client.key), checkServerIdentity: () => undefined });
+    const [host, port] = server.address.split(':');
+    const scrape = (): Promise<{ ms: number; body: string }> => new Promise((resolve, reject) => {
+      const t = performance.now();
+      const req = request({ host, port: Number(port), path: '/metrics', agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => { body += d; });
+        res.on('end', () => (res.statusCode === 200 ? resolve({ ms: performance.now() - t, body }) : reject(new Error(`scrape: ${res.statusCode}: ${body}`))));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    await scrape(); // the TLS handshake, once, as a scraper's kept-alive connection has it
+    const round1 = async (label: string, gapMs: number): Promise<{ wall: number[]; format: number[]; body: string }> => {
+      const wall: number[] = [];
+      const format: number[] = [];
+      let body = '';
+      for (let i = 0; i < o.scrapes; i++) {
+        const r = await scrape();
+        wall.push(r.ms);
+        body = r.body;
+        // The part that holds the event loop: the text, after a pass (endpoints() drops the cached per-endpoint text).
+        metrics.endpoints([...metrics.endpointSamples()]);
+        const t = performance.now();
+        await metrics.scrape();
+        format.push(performance.now() - t);
+        await new Promise((res) => setTimeout(res, gapMs));
+      }
+      log(`  ${label}: scrape median ${round(median(wall), 2)} ms, p99 ${round(pct(wall, 0.99), 2)} ms, max ${round(Math.max(...wall), 2)} ms; formatting ${round(median(format), 2)} ms`);
+      return { wall, format, body };
+    };
+    const idle = await round1('agent idle', 20);
+    core.on('report', () => undefined);
+    await core.start();
+    // Spread over several passes, so that some scrapes land during one.
+    const busy = await round1(`reconciling every ${o.intervalMs} ms`, Math.round(o.intervalMs / 5));
+    agent.destroy();
+    const body = busy.body;
+    const series = body.split('\n').filter((l) => l && !l.startsWith('#')).length;
+    const endpointSeries = body.split('\n').filter((l) => l.startsWith('visp_endpoint_transmit_bytes_total{')).length;
+    if (endpointSeries !== o.n) throw new Error(`expected ${o.n} endpoints' series, the scrape has ${endpointSeries}`);
+    // The passes that ran while the busy scrapes did (the build's first pass excluded).
+    const durations = /visp_reconcile_duration_seconds_sum (\S+)\nvisp_reconcile_duration_seconds_count (\S+)/.exec(body);
+    const idleDur = /visp_reconcile_duration_seconds_sum (\S+)\nvisp_reconcile_duration_seconds_count (\S+)/.exec(idle.body);
+    const passes = durations && idleDur ? Number(durations[2]) - Number(idleDur[2]) : 0;
+    const passMean = passes > 0 ? ((Number(durations![1]) - Number(idleDur![1])) / passes) * 1000 : NaN;
+    const out = {
+      bench: 'metrics', endpoints: o.n, scrapes: o.scrapes, interval_ms: o.intervalMs,
+      scrape_ms_median: round(median(idle.wall), 2), scrape_ms_p99: round(pct(idle.wall, 0.99), 2), scrape_ms_max: round(Math.max(...idle.wall), 2),
+      scrape_busy_ms_median: round(median(busy.wall), 2), scrape_busy_ms_p99: round(pct(busy.wall, 0.99), 2), scrape_busy_ms_max: round(Math.max(...busy.wall), 2),
+      format_ms_median: round(median([...idle.format, ...busy.format]), 2), format_ms_max: round(Math.max(...idle.format, ...busy.format), 2),
+      body_bytes: Buffer.byteLength(body), series,
+      reconcile_passes: passes, ...(passes ? { reconcile_pass_ms_mean: round(passMean, 1) } : {}),
+      ...(o.n === 1000 ? { scrape_ms_1000: round(median(idle.wall), 2) } : {}),
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } finally {
+    await close?.();
+    certs?.close();
+    await core?.close();
+    for (const ns of made) removeNetns(ns);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => { process.stderr.write(`${(e as Error).stack ?? String(e)}\n`); process.exit(1); });
