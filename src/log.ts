@@ -19,6 +19,7 @@ import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
+export const LEVELS: readonly Level[] = ['debug', 'info', 'warn', 'error'];
 
 /** What a record may say besides its text. */
 export interface LogFields {
@@ -72,7 +73,8 @@ export interface ProcessLogOptions {
 
 /** The daemon's logger: pino to stderr, JSON lines, or pretty on a terminal. */
 export function processLogger(o: ProcessLogOptions): Logger {
-  const level = (process.env.VISP_LOG_LEVEL as Level | undefined) ?? o.level ?? 'info';
+  const env = process.env.VISP_LOG_LEVEL;
+  const level: Level = LEVELS.includes(env as Level) ? env as Level : o.level ?? 'info';
   const format = process.env.VISP_LOG_FORMAT;
   const human = format === 'pretty' ? true : format === 'json' ? false : o.pretty ?? process.stderr.isTTY === true;
   const dest = o.destination

@@ -86,7 +86,8 @@ export class AgentMetrics {
 
   constructor(node: string, version: string) {
     const r = [this.registry];
-    new Gauge({ name: 'visp_agent_info', help: 'The agent: its node and version (always 1).', labelNames: ['node', 'version'], registers: r }).set({ node, version }, 1);
+    // `nodename` (as node_exporter's uname info), not `node`: a scrape config that labels targets `node` would rename it.
+    new Gauge({ name: 'visp_agent_info', help: 'The agent: its node and version (always 1).', labelNames: ['nodename', 'version'], registers: r }).set({ nodename: node, version }, 1);
     collectDefaultMetrics({ register: this.registry });
     // Initialised so that rate() works from the first scrape.
     this.passes.inc({ result: 'ok' }, 0);

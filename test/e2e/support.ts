@@ -54,6 +54,8 @@ export interface LabOptions {
   metrics?: boolean;
   /** The controller's log (default: the lab's notes, text only). */
   controllerLog?: LogFn;
+  /** Each in-process agent's log (default: the lab's notes, text only). */
+  agentLog?: (node: string) => LogFn;
 }
 
 export interface Agent { close(): Promise<void>; metrics?: string }
@@ -140,7 +142,7 @@ export class Lab {
     const n = this.node(name);
     const a = await startAgent({
       controller: this.address, node: name, tls: this.pki.node(name), netns: n.ns, underlay: [n.v4, n.v6], runDir: this.dir,
-      reconcileIntervalMs: this.opts.reconcileIntervalMs ?? 500, log: (l) => this.note(`agent ${name}: ${l}`),
+      reconcileIntervalMs: this.opts.reconcileIntervalMs ?? 500, log: this.opts.agentLog?.(name) ?? ((l) => this.note(`agent ${name}: ${l}`)),
       ...(this.opts.underlayCapacity?.[name] !== undefined ? { underlayCapacity: this.opts.underlayCapacity[name] } : {}),
       ...(this.opts.metrics ? { metrics: { listen: '127.0.0.1:0' } } : {}),
     });
