@@ -65,10 +65,10 @@ export interface ProcessLogOptions {
   bindings?: Record<string, string>;
   /** Default info; VISP_LOG_LEVEL overrides. */
   level?: Level;
-  /** Human-readable lines instead of JSON; default: when stderr is a terminal. VISP_LOG_FORMAT=json|pretty overrides. */
+  /** Human-readable lines instead of JSON; default: when records go to stderr and it is a terminal. VISP_LOG_FORMAT=json|pretty overrides. */
   pretty?: boolean;
   /** Where records go; default stderr (fd 2). */
-  destination?: { write(s: string): unknown };
+  destination?: NodeJS.WritableStream | { write(s: string): unknown };
 }
 
 /** The daemon's logger: pino to stderr, JSON lines, or pretty on a terminal. */
@@ -76,9 +76,10 @@ export function processLogger(o: ProcessLogOptions): Logger {
   const env = process.env.VISP_LOG_LEVEL;
   const level: Level = LEVELS.includes(env as Level) ? env as Level : o.level ?? 'info';
   const format = process.env.VISP_LOG_FORMAT;
-  const human = format === 'pretty' ? true : format === 'json' ? false : o.pretty ?? process.stderr.isTTY === true;
-  const dest = o.destination
-    ?? (human ? pretty({ destination: 2, sync: true, colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : pino.destination({ dest: 2, sync: true }));
+  const human = format === 'pretty' ? true : format === 'json' ? false : o.pretty ?? (!o.destination && process.stderr.isTTY === true);
+  const dest = human
+    ? pretty({ destination: o.destination ?? 2, sync: true, colorize: !o.destination && process.stderr.isTTY === true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+    : o.destination ?? pino.destination({ dest: 2, sync: true });
   return pino({
     level,
     // The component comes by the mixin, so a record's own component replaces

@@ -43,8 +43,8 @@ export class ControllerMetrics {
   private ipamLast: { at: number; value: Awaited<ReturnType<ControllerSources['ipam']>> } | undefined;
   private ipamReading: Promise<Awaited<ReturnType<ControllerSources['ipam']>>> | undefined;
 
-  /** `methods`: every method the API answers (authz.ts's POLICY), so each has series from the start. */
-  constructor(version: string, methods: readonly string[] = []) {
+  /** `methods`: every method the API answers (authz.ts's POLICY), so each has series from the start. `now`: the clock IPAM's figures age by. */
+  constructor(version: string, methods: readonly string[] = [], private readonly now: () => number = Date.now) {
     const r = [this.registry];
     new Gauge({ name: 'visp_controller_info', help: 'The controller: its version (always 1).', labelNames: ['version'], registers: r }).set({ version }, 1);
     collectDefaultMetrics({ register: this.registry });
@@ -114,8 +114,8 @@ export class ControllerMetrics {
   /** IPAM's figures, at most IPAM_MAX_AGE_MS old; one read at a time however many gauges ask. Undefined if the read failed. */
   private async ipam(): Promise<Awaited<ReturnType<ControllerSources['ipam']>> | undefined> {
     if (!this.sources) return undefined;
-    if (this.ipamLast && Date.now() - this.ipamLast.at < IPAM_MAX_AGE_MS) return this.ipamLast.value;
-    this.ipamReading ??= this.sources.ipam().then((value) => { this.ipamLast = { at: Date.now(), value }; return value; }).finally(() => { this.ipamReading = undefined; });
+    if (this.ipamLast && this.now() - this.ipamLast.at < IPAM_MAX_AGE_MS) return this.ipamLast.value;
+    this.ipamReading ??= this.sources.ipam().then((value) => { this.ipamLast = { at: this.now(), value }; return value; }).finally(() => { this.ipamReading = undefined; });
     return this.ipamReading.catch(() => this.ipamLast?.value);
   }
 }
