@@ -9,6 +9,9 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logTo, processLogger } from '../../src/log.js';
 import { kernelSkipReason } from '../helpers/netns.js';
+import * as grpc from '@grpc/grpc-js';
+import { visp } from '../../src/api/proto.js';
+import { CertificateFiles, channelCredentials, TLS_CHANNEL_OPTIONS } from '../../src/api/tls.js';
 import { AgentProcesses, Lab, p2p } from './support.js';
 
 type Rec = Record<string, unknown> & { level: string; component: string; msg: string; requestId?: string };
@@ -20,7 +23,7 @@ const parse = (lines: readonly string[]): Rec[] => lines.flatMap((l) => {
 describe.skipIf(kernelSkipReason)('logs: a request id follows a call from the gRPC edge to the agents\' steps', () => {
   const controllerLines: string[] = [];
   const sink = new Writable({ write(chunk: Buffer, _e, cb) { controllerLines.push(...chunk.toString().split('\n').filter(Boolean)); cb(); } });
-  const lab = new Lab('rq', ['n1', 'n2'], { agents: [], controllerLog: logTo(processLogger({ component: 'controller', destination: sink, pretty: false })) });
+  const lab = new Lab('rq', ['n1', 'n2'], { agents: [], controllerLog: logTo(processLogger({ component: 'controller', destination: sink, pretty: false, level: 'debug' })) });
   const agents = new AgentProcesses(lab);
 
   beforeAll(async () => {
@@ -64,5 +67,30 @@ describe.skipIf(kernelSkipReason)('logs: a request id follows a call from the gR
     }
     // Allocate builds nothing: no agent record carries its id.
     for (const node of ['n1', 'n2']) expect(parse(agents.logs.get(node)!).filter((r) => r.requestId === allocate.requestId && r.component === 'reconcile')).toEqual([]);
+  });
+
+  it('a client\'s own plain request id is used and returned in the trailer; otherwise a new one is', async () => {
+    const { pkg } = visp();
+    const certs = new CertificateFiles(lab.pki.am);
+    const links = new pkg.visp.v1.Links(lab.address, channelCredentials(certs), TLS_CHANNEL_OPTIONS);
+    const status = (md: grpc.Metadata): Promise<{ code: number; id: unknown }> => new Promise((resolve) => {
+      const call = links.status({ slice: 'no-such-slice' }, md, () => undefined);
+      call.on('status', (st: grpc.StatusObject) => resolve({ code: st.code, id: st.metadata.get('visp-request-id')[0] }));
+    });
+    try {
+      const mine = new grpc.Metadata();
+      mine.set('visp-request-id', 'ticket-4711');
+      expect(await status(mine)).toEqual({ code: grpc.status.NOT_FOUND, id: 'ticket-4711' });
+      const odd = new grpc.Metadata();
+      odd.set('visp-request-id', 'not plain!');
+      const fresh = await status(odd);
+      expect(fresh.id).toMatch(/^[0-9a-f]{16}$/);
+      const rpc = parse(controllerLines).filter((r) => r.component === 'rpc' && r.method === 'Links.Status' && r.code === 'NOT_FOUND');
+      expect(rpc.map((r) => r.requestId)).toEqual(expect.arrayContaining(['ticket-4711', fresh.id]));
+      expect(rpc.every((r) => r.level === 'debug')).toBe(true);
+    } finally {
+      links.close();
+      certs.close();
+    }
   });
 });
