@@ -224,6 +224,8 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     const results = await this.kernel.reconcile(d.endpoints);
     const endpoints = await this.reports(d.endpoints, results);
     const repairs: string[] = [];
+    /** Each repair line's record: what it is about, and whether it failed. */
+    const repairRecords: Array<{ slice?: string; link?: string; level: 'warn' | 'error' }> = [];
     const counts = { builds: 0, repairs: 0, failedSteps: 0 };
     results.forEach((r, i) => {
       const e = d.endpoints[i]!;
@@ -241,19 +243,18 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
         return;
       }
       const state = endpoints[i]!.state;
-      if (r.error) repairs.push(`${k}: repair failed: ${r.steps.join('; ')} (${r.error.message}) (now ${state})`);
-      else { counts.repairs += r.steps.length; repairs.push(...r.steps.map((step) => `${k}: repaired: ${step} (now ${state})`)); }
+      if (r.error) { repairs.push(`${k}: repair failed: ${r.steps.join('; ')} (${r.error.message}) (now ${state})`); repairRecords.push({ ...at, level: 'error' }); }
+      else for (const step of r.steps) { counts.repairs++; repairs.push(`${k}: repaired: ${step} (now ${state})`); repairRecords.push({ ...at, level: 'warn' }); }
     });
     // Egress after the endpoints: a slice's table routes to its egress link's bridge.
     const egressFp = JSON.stringify(d.egress ?? null);
     const egressSteps = await this.egress.apply(d.egress).catch((e: Error) => { log(`egress: ${e.message}`, { level: 'error' }); return undefined; });
-    if (egressSteps && this.egressApplied === egressFp) { counts.repairs += egressSteps.length; repairs.push(...egressSteps.map((s) => `egress: repaired: ${s}`)); }
+    if (egressSteps && this.egressApplied === egressFp) {
+      for (const s of egressSteps) { counts.repairs++; repairs.push(`egress: repaired: ${s}`); repairRecords.push({ level: 'warn' }); }
+    }
     else { counts.builds += egressSteps?.length ?? 0; for (const s of egressSteps ?? []) log(`egress: ${s}`); }
     if (egressSteps) this.egressApplied = egressFp;
-    for (const line of repairs) {
-      const [slice, link] = line.slice(0, line.indexOf(':')).split('/');
-      log(line, { ...(link ? { slice: slice!, link } : {}), level: line.includes('repair failed') ? 'error' : 'warn' });
-    }
+    repairs.forEach((line, i) => log(line, repairRecords[i]));
     const egress = this.egress.status();
     // The egress end of an egress link is ready only while the slice's egress here can carry traffic.
     d.endpoints.forEach((e, i) => {
