@@ -204,8 +204,6 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         // Every record written for the call, and the desired state it pushes to agents, carry it; the reply's trailer says it.
         const given = call.metadata.get('visp-request-id')[0];
         const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : newRequestId();
-        const trailer = new grpc.Metadata();
-        trailer.set('visp-request-id', requestId);
         const t0 = performance.now();
         const ended = (e?: unknown): void => {
           const code = codeOf(e);
@@ -230,11 +228,17 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
             record(method, g.caller, call.getPeer(), target(call.request));
             ended();
             // (The one cast: grpc-js types a reply as Res, and passEncoded's serializer passes Encoded bytes through.)
+            const trailer = new grpc.Metadata();
+            trailer.set('visp-request-id', requestId);
             cb(null, res as Res, trailer);
           } catch (e) {
             if (g) record(method, g.caller, call.getPeer(), target(call.request), e);
             ended(e);
-            cb({ ...toServiceError(e, log), metadata: trailer });
+            const se = toServiceError(e, log);
+            // The error's own metadata (visp-field…) keeps what it says; the request id joins it.
+            const md = se.metadata ?? new grpc.Metadata();
+            md.set('visp-request-id', requestId);
+            cb({ ...se, metadata: md });
           } finally {
             done();
           }
