@@ -24,6 +24,8 @@ export interface TopologyNode {
   node: string;
   /** Experiment namespace on that node; absent: the controller's default ("visp-<slice>:<id>"). */
   netns?: string;
+  /** Asked for in a GENI RSpec (src/rspec): the node's component_id and component_manager_id, echoed in the manifest RSpec. */
+  rspec?: { componentId: string; componentManagerId?: string };
 }
 export interface Addressing {
   /** Absent: /31 (/127) point-to-point, sized to the members for a LAN. */
@@ -39,6 +41,8 @@ export interface LinkMember {
   ipv6?: string;
   /** What this member sends (its direction of the link), each field over the link's own. */
   properties?: LinkProperties;
+  /** Asked for in a GENI RSpec (src/rspec): the interface's client_id, echoed in the manifest RSpec. */
+  rspecInterface?: string;
 }
 /** An access link to the Internet through an egress node (see docs/egress.md). */
 export interface EgressRequest {
