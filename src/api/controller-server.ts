@@ -46,6 +46,8 @@ import { LAB_POOLS } from './lab-pools.js';
 import { LOADER_OPTIONS, visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse } from './gen/visp/v1/ConnectResponse.js';
+import { RspecReader } from '../rspec/reader-thread.js';
+import { manifestRspec } from '../rspec/manifest.js';
 import { startWebServer, type WebHandle, type WebOptions } from '../web/server.js';
 
 export interface Listener {
@@ -128,6 +130,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   }
   controller.on('event', (e) => log(`event ${e.kind}${e.slice ? ` ${e.slice}` : ''}${e.link ? `/${e.link}` : ''}${e.node ? ` @${e.node}` : ''}: ${e.message}`));
   const audit = openAuditLog(opts.auditLog, log);
+  const rspecs = new RspecReader();
   const rate = new RateLimiter(limits.ratePerAm);
   const gate = new CallGate(limits.callsPerAm);
 
@@ -245,11 +248,28 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     const links: LinksHandlers = {
       GetVersion: unary('Links.GetVersion', none, () => versionToPb(controller.getVersion())),
       ListResources: unary('Links.ListResources', none, () => ({ nodes: controller.listResources().map(resourceToPb) })),
-      Allocate: unary('Links.Allocate', bySlice, async (r, scope, _caller, signal) =>
-        manifestReply('AllocateResponse', await controller.allocate(sliceRequestFromPb(r, await topologyOf(r, signal)), scope, { signal }))),
+      Allocate: unary('Links.Allocate', bySlice, async (r, scope, _caller, signal) => {
+        if (!r.requestRspec) return manifestReply('AllocateResponse', await controller.allocate(sliceRequestFromPb(r, await topologyOf(r, signal)), scope, { signal }));
+        // A GENI request RSpec: read on its own thread (reader-thread.ts); every refusal after that names the element it came from.
+        // (An absent topology decodes as empty: nodes or links are what "given" means.)
+        if (r.topology?.nodes?.length || (deferredCount(r) ?? r.topology?.links?.length ?? 0) > 0) throw new InvalidSpecError('request_rspec: give a topology or a request RSpec, not both', { field: 'request_rspec' });
+        const rs = await rspecs.read(r.requestRspec, 'request_rspec');
+        throwIfCancelled(signal);
+        try {
+          checkRequestLimits(rs.topology, limits);
+          const m = await controller.allocate(sliceRequestFromPb(r, rs.topology), scope, { signal });
+          return manifestReply('AllocateResponse', m, { warnings: rs.warnings });
+        } catch (e) {
+          throw rs.place(e);
+        }
+      }),
       Provision: unary('Links.Provision', bySlice, async (r, scope, _caller, signal) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope, { signal }))),
       Status: unary('Links.Status', bySlice, async (r, scope) => manifestReply('StatusResponse', await controller.status(r.slice, scope))),
-      Describe: unary('Links.Describe', bySlice, async (r, scope) => manifestReply('DescribeResponse', await controller.describe(r.slice, scope))),
+      Describe: unary('Links.Describe', bySlice, async (r, scope) => {
+        if (!r.manifestRspec) return manifestReply('DescribeResponse', await controller.describe(r.slice, scope));
+        const { manifest, request } = await controller.describeRequest(r.slice, scope);
+        return manifestReply('DescribeResponse', manifest, { manifestRspec: await manifestRspec(manifest, request, new Pacer()) });
+      }),
       Renew: unary('Links.Renew', bySlice, async (r, scope, _caller, signal) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope, { signal }))),
       PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope, _caller, signal) =>
         manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope, { signal }))),
@@ -368,6 +388,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         sv.tryShutdown(() => { clearTimeout(t); r(); });
       })));
       certs?.close();
+      await rspecs.close();
       await audit.close();
       await store.close();
     },

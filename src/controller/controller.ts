@@ -20,7 +20,7 @@ import type { AgentSession, DesiredState } from './agent-session.js';
 import { AgentHub, type AgentReport, type Registration } from './agents.js';
 import { EgressNodes, type EgressNodeView } from './egress-nodes.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
-import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest } from './model.js';
+import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
 import { Records } from './persist.js';
 import { KeyedQueue } from './queue.js';
 import { ALL, type Scope } from './scope.js';
@@ -117,6 +117,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   provision(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.provision(slice, scope, opts); }
   status(slice: string, scope: Scope = ALL): Promise<Manifest> { return this.verbs.status(slice, scope); }
   describe(slice: string, scope: Scope = ALL): Promise<Manifest> { return this.verbs.status(slice, scope); }
+  /** Describe, with the topology the slice was allocated from (for a manifest RSpec, src/rspec/manifest.ts). */
+  describeRequest(slice: string, scope: Scope = ALL): Promise<{ manifest: Manifest; request: Topology }> { return this.verbs.describeRequest(slice, scope); }
   renew(slice: string, endTime: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.renew(slice, endTime, scope, opts); }
   performAction(slice: string, slivers: string[], action: OperationalAction, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.performAction(slice, slivers, action, scope, opts); }
   delete(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.delete(slice, scope, opts); }

@@ -128,6 +128,13 @@ export class SliceVerbs {
 
   async status(slice: string, scope: Scope = ALL): Promise<Manifest> { checkSliceId(slice); return this.state.manifest(this.get(slice, scope)); }
 
+  /** The manifest and the topology it was allocated from (a manifest RSpec echoes the request's names). */
+  async describeRequest(slice: string, scope: Scope = ALL): Promise<{ manifest: Manifest; request: Topology }> {
+    checkSliceId(slice);
+    const s = this.get(slice, scope);
+    return { manifest: await this.state.manifest(s), request: s.request };
+  }
+
   renew(slice: string, endTime: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
     checkSliceId(slice);
     if (!endTime) throw new InvalidSpecError('end_time: is required', { field: 'end_time' });
