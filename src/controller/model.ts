@@ -77,6 +77,30 @@ export interface Topology { nodes: TopologyNode[]; links: TopologyLink[] }
 
 export interface SliceRequest { slice: string; topology: Topology; endTime?: string }
 
+/** A run-time change of one link's properties (SetLinkProperties): all of them, replaced (absent: unshaped). */
+export interface PropertiesChange {
+  link: string;
+  /** Every direction. */
+  properties?: LinkProperties;
+  /** Per member (a router id of the link): what it sends, each field over the link's. */
+  members?: Array<{ node: string; properties?: LinkProperties }>;
+}
+
+/**
+ * A change set for a later time (Emulab's timed events; docs/links.md, "At a
+ * given time"): a link's properties, or an operational action on slivers.
+ * Kept in its slice's record, so it survives a controller restart and goes
+ * with the slice.
+ */
+export interface ScheduledChange {
+  /** Unique in the controller ("c<generation>"); the order of ids is the order they were asked for. */
+  id: string;
+  /** When, ms since the epoch. */
+  at: number;
+  properties?: PropertiesChange;
+  action?: { action: OperationalAction; slivers: string[] };
+}
+
 /** One member of a link, placed. */
 export interface EndpointRecord {
   node: string;          // topology node id
@@ -120,6 +144,8 @@ export interface SliceRecord {
   links: LinkRecord[];
   /** Bumped on every change an agent must act on (see Controller.generation). */
   generation: number;
+  /** Changes set for later, by time (then by id). */
+  scheduled?: ScheduledChange[];
 }
 
 /** An egress node's BGP identity and providers (Operator.SetEgressNode). */
@@ -163,6 +189,8 @@ export interface Manifest {
   slivers: SliverStatus[];
   /** Underlay capacity its guaranteed links reserve, per node (bit/s). */
   reservations?: Array<{ node: string; send: number; receive: number }>;
+  /** Changes set for later, by time. */
+  scheduled?: ScheduledChange[];
 }
 
 export const sliverId = (slice: string, link: string): string => `${slice}/${link}`;
