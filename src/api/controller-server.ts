@@ -37,6 +37,8 @@ import { bgpNodeToPb, configFromPb, configToPb } from './egress-convert.js';
 import { propertiesChangeFromPb } from './shape-convert.js';
 import type { SetLinkPropertiesRequest__Output } from './gen/visp/v1/SetLinkPropertiesRequest.js';
 import type { SetLinkPropertiesResponse } from './gen/visp/v1/SetLinkPropertiesResponse.js';
+import type { CancelScheduledChangeRequest__Output } from './gen/visp/v1/CancelScheduledChangeRequest.js';
+import type { CancelScheduledChangeResponse } from './gen/visp/v1/CancelScheduledChangeResponse.js';
 import type { AgentHandlers } from './gen/visp/v1/Agent.js';
 import type { AllocateRequest__Output } from './gen/visp/v1/AllocateRequest.js';
 import type { LinksHandlers } from './gen/visp/v1/Links.js';
@@ -236,7 +238,14 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     const setLinkProperties = (method: string): grpc.handleUnaryCall<SetLinkPropertiesRequest__Output, SetLinkPropertiesResponse> =>
       unary<SetLinkPropertiesRequest__Output, SetLinkPropertiesResponse>(method, bySlice, async (r, scope, _caller, signal) => {
       const { slice, change } = propertiesChangeFromPb(r);
-      return manifestReply('SetLinkPropertiesResponse', await controller.setLinkProperties(slice, change, scope, { signal }));
+      const m = await controller.setLinkProperties(slice, change, scope, { signal, ...(r.at ? { at: r.at } : {}) });
+      return manifestReply('SetLinkPropertiesResponse', m, { scheduledId: m.scheduledId ?? '' });
+      });
+    /** Links.CancelScheduledChange (an AM, its own slices) and Operator.CancelScheduledChange (any slice). */
+    const cancelScheduled = (method: string): grpc.handleUnaryCall<CancelScheduledChangeRequest__Output, CancelScheduledChangeResponse> =>
+      unary<CancelScheduledChangeRequest__Output, CancelScheduledChangeResponse>(method, bySlice, async (r, scope, _caller, signal) => {
+        if (!r.id) throw new InvalidSpecError('id: is required (the scheduled change\'s id, from the manifest\'s scheduled)', { field: 'id' });
+        return manifestReply('CancelScheduledChangeResponse', await controller.cancelScheduled(r.slice, r.id, scope, { signal }));
       });
     const server = new grpc.Server({
       // The request size limit is ours (checked before decoding, named, audited: decode.ts); this is the transport's hard cap.
@@ -271,11 +280,14 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         return manifestReply('DescribeResponse', manifest, { manifestRspec: await manifestRspec(manifest, request, new Pacer()) });
       }),
       Renew: unary('Links.Renew', bySlice, async (r, scope, _caller, signal) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope, { signal }))),
-      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope, _caller, signal) =>
-        manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope, { signal }))),
+      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope, _caller, signal) => {
+        const m = await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope, { signal, ...(r.at ? { at: r.at } : {}) });
+        return manifestReply('PerformOperationalActionResponse', m, { scheduledId: m.scheduledId ?? '' });
+      }),
       Delete: unary('Links.Delete', bySlice, async (r, scope, _caller, signal) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope, { signal }))),
       Shutdown: unary('Links.Shutdown', bySlice, async (r, scope, _caller, signal) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope, { signal }))),
       SetLinkProperties: setLinkProperties('Links.SetLinkProperties'),
+      CancelScheduledChange: cancelScheduled('Links.CancelScheduledChange'),
     };
     server.addService(passEncoded(tolerant(pkg.visp.v1.Links.service, limits.requestBytes, { Allocate: deferItems(def, 'visp.v1.AllocateRequest', ['topology', 'links']) })), links);
 
@@ -323,6 +335,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         return manifestReply('PlanResponse', p.manifest, { nodes: p.nodes.map(nodePlanToPb) });
       }),
       SetLinkProperties: setLinkProperties('Operator.SetLinkProperties'),
+      CancelScheduledChange: cancelScheduled('Operator.CancelScheduledChange'),
     };
     server.addService(passEncoded(tolerant(pkg.visp.v1.Operator.service, limits.requestBytes, { Plan: deferItems(def, 'visp.v1.PlanRequest', ['topology', 'links']) })), operator);
 
