@@ -93,7 +93,7 @@ export interface PropertiesChange {
  * with the slice.
  */
 export interface ScheduledChange {
-  /** Unique in the controller ("c<generation>"); the order of ids is the order they were asked for. */
+  /** Unique in the slice ("c1", "c2", …, never reused); the order of ids is the order they were asked for. */
   id: string;
   /** When, ms since the epoch. */
   at: number;
@@ -146,6 +146,8 @@ export interface SliceRecord {
   generation: number;
   /** Changes set for later, by time (then by id). */
   scheduled?: ScheduledChange[];
+  /** How many changes were ever scheduled for the slice: the next one's id is "c<this + 1>". */
+  scheduledCount?: number;
 }
 
 /** An egress node's BGP identity and providers (Operator.SetEgressNode). */

@@ -235,8 +235,9 @@ export class SliceVerbs {
       throw new PoolExhaustedError(`at: slice "${s.slice}" has ${pending.length} changes scheduled already (at most ${MAX_SCHEDULED}); cancel some, or wait for them`, { field: 'at' });
     }
     if (at >= s.endTime) throw new InvalidSpecError(`at: ${iso(at)} is not before the slice ends (${iso(s.endTime)}); Renew it first`, { field: 'at' });
-    const c: ScheduledChange = { id: `c${this.state.bump()}`, at, ...what };
-    const next: SliceRecord = { ...s, scheduled: [...pending, c].sort(byTime) };
+    const n = (s.scheduledCount ?? 0) + 1;
+    const c: ScheduledChange = { id: `c${n}`, at, ...what };
+    const next: SliceRecord = { ...s, scheduled: [...pending, c].sort(byTime), scheduledCount: n };
     await this.commitSlice(next, signal);
     this.d.emit('scheduled', { slice: s.slice, ...(c.properties ? { link: c.properties.link } : {}), message: `${c.id} at ${iso(at)}: ${describeChange(c)}` });
     this.d.rearm();
