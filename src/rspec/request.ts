@@ -31,7 +31,7 @@ import type { Addressing, LinkMember, Topology, TopologyLink, TopologyNode } fro
 import { validateTopology } from '../controller/validate.js';
 import { ifnameProblem } from '../endpoint/names.js';
 import { shapedOnly, type LinkProperties } from '../shape/properties.js';
-import { isTunnelKind } from '../tunnel/kinds.js';
+import { isTunnelKind, TUNNEL_KINDS } from '../tunnel/kinds.js';
 import { refusedSliverType, verdict } from './elements.js';
 import { LINK_TYPES } from './link-types.js';
 import { attr, childElements, GENI_V3, parseXml, refuse, tag, where } from './xml.js';
@@ -205,7 +205,7 @@ class RequestReader {
         const name = this.required(c, 'name');
         if (typed) refuse(this.source, c, `a second link_type (the first is at line ${typed.lineNumber})`);
         const enc = LINK_TYPES[name] ?? (isTunnelKind(name) ? name : undefined);
-        if (!enc) refuse(this.source, c, `link_type "${name}" is not one visp builds (${[...Object.keys(LINK_TYPES), 'or a visp kind: vxlan, gretap, etherip, …'].join(', ')})`);
+        if (!enc) refuse(this.source, c, `link_type "${name}" is not one visp builds (${Object.keys(LINK_TYPES).join(', ')}, or a visp kind: ${TUNNEL_KINDS.join(', ')})`);
         encapsulation = enc;
         typed = c;
         this.origins.set(`${f}.encapsulation`, c);
