@@ -33,6 +33,7 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'Links.Delete': ['am'],
   'Links.Shutdown': ['am', 'operator'],
   'Links.SetLinkProperties': ['am', 'operator'],
+  'Links.CancelScheduledChange': ['am', 'operator'],
   'Operator.ListNodes': READERS,
   'Operator.ListSlices': READERS,
   'Operator.ListTunnels': READERS,
@@ -42,6 +43,7 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'Operator.Plan': READERS,
   'Operator.SetEgressNode': ['operator'],
   'Operator.SetLinkProperties': ['operator'],
+  'Operator.CancelScheduledChange': ['operator'],
   'Agent.Connect': ['node'],
   // The controller's web page (src/web/): every slice's picture and the tunnel table, live.
   'Web.View': READERS,
@@ -53,6 +55,7 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
 export const MUTATING: ReadonlySet<string> = new Set([
   'Links.Allocate', 'Links.Provision', 'Links.Renew', 'Links.PerformOperationalAction', 'Links.Delete', 'Links.Shutdown',
   'Operator.SetEgressNode', 'Agent.Connect', 'Links.SetLinkProperties', 'Operator.SetLinkProperties',
+  'Links.CancelScheduledChange', 'Operator.CancelScheduledChange',
 ]);
 
 export function callerOf(identity: Identity, peer: string): Caller {

@@ -37,6 +37,8 @@ import { bgpNodeToPb, configFromPb, configToPb } from './egress-convert.js';
 import { propertiesChangeFromPb } from './shape-convert.js';
 import type { SetLinkPropertiesRequest__Output } from './gen/visp/v1/SetLinkPropertiesRequest.js';
 import type { SetLinkPropertiesResponse } from './gen/visp/v1/SetLinkPropertiesResponse.js';
+import type { CancelScheduledChangeRequest__Output } from './gen/visp/v1/CancelScheduledChangeRequest.js';
+import type { CancelScheduledChangeResponse } from './gen/visp/v1/CancelScheduledChangeResponse.js';
 import type { AgentHandlers } from './gen/visp/v1/Agent.js';
 import type { AllocateRequest__Output } from './gen/visp/v1/AllocateRequest.js';
 import type { LinksHandlers } from './gen/visp/v1/Links.js';
@@ -46,6 +48,8 @@ import { LAB_POOLS } from './lab-pools.js';
 import { LOADER_OPTIONS, visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse } from './gen/visp/v1/ConnectResponse.js';
+import { RspecReader } from '../rspec/reader-thread.js';
+import { manifestRspec } from '../rspec/manifest.js';
 import { startWebServer, type WebHandle, type WebOptions } from '../web/server.js';
 import { currentRequestId, newRequestId, REQUEST_ID, withFields, withRequest, type LogFn } from '../log.js';
 import { ControllerMetrics } from '../metrics/controller.js';
@@ -142,6 +146,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   const metrics = new ControllerMetrics(controller.version, Object.keys(POLICY).filter((m) => !m.startsWith('Web.') && !m.startsWith('Metrics.')));
   metrics.attach(controller.metricsSources());
   const audit = openAuditLog(opts.auditLog, withFields(log, { component: 'audit' }));
+  const rspecs = new RspecReader();
   const rate = new RateLimiter(limits.ratePerAm);
   const gate = new CallGate(limits.callsPerAm);
 
@@ -273,7 +278,14 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     const setLinkProperties = (method: string): grpc.handleUnaryCall<SetLinkPropertiesRequest__Output, SetLinkPropertiesResponse> =>
       unary<SetLinkPropertiesRequest__Output, SetLinkPropertiesResponse>(method, bySlice, async (r, scope, _caller, signal) => {
       const { slice, change } = propertiesChangeFromPb(r);
-      return manifestReply('SetLinkPropertiesResponse', await controller.setLinkProperties(slice, change, scope, { signal }));
+      const m = await controller.setLinkProperties(slice, change, scope, { signal, ...(r.at ? { at: r.at } : {}) });
+      return manifestReply('SetLinkPropertiesResponse', m, { scheduledId: m.scheduledId ?? '' });
+      });
+    /** Links.CancelScheduledChange (an AM, its own slices) and Operator.CancelScheduledChange (any slice). */
+    const cancelScheduled = (method: string): grpc.handleUnaryCall<CancelScheduledChangeRequest__Output, CancelScheduledChangeResponse> =>
+      unary<CancelScheduledChangeRequest__Output, CancelScheduledChangeResponse>(method, bySlice, async (r, scope, _caller, signal) => {
+        if (!r.id) throw new InvalidSpecError('id: is required (the scheduled change\'s id, from the manifest\'s scheduled)', { field: 'id' });
+        return manifestReply('CancelScheduledChangeResponse', await controller.cancelScheduled(r.slice, r.id, scope, { signal }));
       });
     const server = new grpc.Server({
       // The request size limit is ours (checked before decoding, named, audited: decode.ts); this is the transport's hard cap.
@@ -285,17 +297,37 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     const links: LinksHandlers = {
       GetVersion: unary('Links.GetVersion', none, () => versionToPb(controller.getVersion())),
       ListResources: unary('Links.ListResources', none, () => ({ nodes: controller.listResources().map(resourceToPb) })),
-      Allocate: unary('Links.Allocate', bySlice, async (r, scope, _caller, signal) =>
-        manifestReply('AllocateResponse', await controller.allocate(sliceRequestFromPb(r, await topologyOf(r, signal)), scope, { signal }))),
+      Allocate: unary('Links.Allocate', bySlice, async (r, scope, _caller, signal) => {
+        if (!r.requestRspec) return manifestReply('AllocateResponse', await controller.allocate(sliceRequestFromPb(r, await topologyOf(r, signal)), scope, { signal }));
+        // A GENI request RSpec: read on its own thread (reader-thread.ts); every refusal after that names the element it came from.
+        // (An absent topology decodes as empty: nodes or links are what "given" means.)
+        if (r.topology?.nodes?.length || (deferredCount(r) ?? r.topology?.links?.length ?? 0) > 0) throw new InvalidSpecError('request_rspec: give a topology or a request RSpec, not both', { field: 'request_rspec' });
+        const rs = await rspecs.read(r.requestRspec, 'request_rspec');
+        throwIfCancelled(signal);
+        try {
+          checkRequestLimits(rs.topology, limits);
+          const m = await controller.allocate(sliceRequestFromPb(r, rs.topology), scope, { signal });
+          return manifestReply('AllocateResponse', m, { warnings: rs.warnings });
+        } catch (e) {
+          throw rs.place(e);
+        }
+      }),
       Provision: unary('Links.Provision', bySlice, async (r, scope, _caller, signal) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope, { signal }))),
       Status: unary('Links.Status', bySlice, async (r, scope) => manifestReply('StatusResponse', await controller.status(r.slice, scope))),
-      Describe: unary('Links.Describe', bySlice, async (r, scope) => manifestReply('DescribeResponse', await controller.describe(r.slice, scope))),
+      Describe: unary('Links.Describe', bySlice, async (r, scope) => {
+        if (!r.manifestRspec) return manifestReply('DescribeResponse', await controller.describe(r.slice, scope));
+        const { manifest, request } = await controller.describeRequest(r.slice, scope);
+        return manifestReply('DescribeResponse', manifest, { manifestRspec: await manifestRspec(manifest, request, new Pacer()) });
+      }),
       Renew: unary('Links.Renew', bySlice, async (r, scope, _caller, signal) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope, { signal }))),
-      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope, _caller, signal) =>
-        manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope, { signal }))),
+      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope, _caller, signal) => {
+        const m = await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope, { signal, ...(r.at ? { at: r.at } : {}) });
+        return manifestReply('PerformOperationalActionResponse', m, { scheduledId: m.scheduledId ?? '' });
+      }),
       Delete: unary('Links.Delete', bySlice, async (r, scope, _caller, signal) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope, { signal }))),
       Shutdown: unary('Links.Shutdown', bySlice, async (r, scope, _caller, signal) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope, { signal }))),
       SetLinkProperties: setLinkProperties('Links.SetLinkProperties'),
+      CancelScheduledChange: cancelScheduled('Links.CancelScheduledChange'),
     };
     server.addService(passEncoded(tolerant(pkg.visp.v1.Links.service, limits.requestBytes, { Allocate: deferItems(def, 'visp.v1.AllocateRequest', ['topology', 'links']) })), links);
 
@@ -344,6 +376,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         return manifestReply('PlanResponse', p.manifest, { nodes: p.nodes.map(nodePlanToPb) });
       }),
       SetLinkProperties: setLinkProperties('Operator.SetLinkProperties'),
+      CancelScheduledChange: cancelScheduled('Operator.CancelScheduledChange'),
     };
     server.addService(passEncoded(tolerant(pkg.visp.v1.Operator.service, limits.requestBytes, { Plan: deferItems(def, 'visp.v1.PlanRequest', ['topology', 'links']) })), operator);
 
@@ -416,6 +449,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         sv.tryShutdown(() => { clearTimeout(t); r(); });
       })));
       certs?.close();
+      await rspecs.close();
       await audit.close();
       await store.close();
     },
