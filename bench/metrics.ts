@@ -133,6 +133,11 @@ async function main(): Promise<void> {
     const busy = await round1(`reconciling every ${o.intervalMs} ms`, Math.round(o.intervalMs / 5));
     loop.disable();
     agent.destroy();
+    // The agent stops before the controller's part: its passes must not be what that part's loop measures.
+    await close();
+    close = undefined;
+    await core.close();
+    core = undefined;
     const body = busy.body;
     const series = body.split('\n').filter((l) => l && !l.startsWith('#')).length;
     const endpointSeries = body.split('\n').filter((l) => l.startsWith('visp_endpoint_transmit_bytes_total{')).length;
