@@ -65,7 +65,7 @@ describe('log', () => {
     logTo(processLogger({ component: 'controller', pretty: true, destination: sink }))('controller listening', { slice: 's' });
     await sleep(20);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/INFO.*controller listening.*"component":"controller".*"slice":"s"/);
+    expect(lines[0]).toMatch(/INFO.*controller: controller listening.*"slice":"s"/);
     expect(lines[0]).not.toMatch(/^\{/);
     process.env.VISP_LOG_FORMAT = 'json';
     const c = capture({ pretty: true });

@@ -78,7 +78,7 @@ export function processLogger(o: ProcessLogOptions): Logger {
   const format = process.env.VISP_LOG_FORMAT;
   const human = format === 'pretty' ? true : format === 'json' ? false : o.pretty ?? (!o.destination && process.stderr.isTTY === true);
   const dest = human
-    ? pretty({ destination: o.destination ?? 2, sync: true, colorize: !o.destination && process.stderr.isTTY === true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+    ? pretty({ destination: o.destination ?? 2, sync: true, colorize: !o.destination && process.stderr.isTTY === true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,component', messageFormat: '{component}: {msg}' })
     : o.destination ?? pino.destination({ dest: 2, sync: true });
   return pino({
     level,
