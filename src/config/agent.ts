@@ -6,13 +6,13 @@ import { isScalar, isSeq } from 'yaml';
 import type { AgentOptions } from '../api/agent-client.js';
 import { InvalidSpecError } from '../errors.js';
 import { checkIdentityName } from '../trust/identity.js';
-import { isUnix, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
+import { httpsListen, isUnix, listenBlock, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
 import { ConfigFile } from './reader.js';
 import { parseRate } from '../shape/units.js';
 import type { UnderlayCapacity } from '../agent/underlay-capacity.js';
 import { DEFAULT_HEALTH, type HealthOptions } from '../health/prober.js';
 
-export const AGENT_KEYS = ['controller', 'node', 'underlay', 'underlay_capacity', 'tls', 'plaintext', 'run_dir', 'reconcile_interval', 'health'] as const;
+export const AGENT_KEYS = ['controller', 'node', 'underlay', 'underlay_capacity', 'tls', 'plaintext', 'run_dir', 'reconcile_interval', 'metrics', 'health'] as const;
 /** `health:` (link health probing, docs/operations.md): each a field of HealthOptions, or `enabled`. */
 export const HEALTH_KEYS = ['enabled', 'interval', 'down_after', 'answer_timeout', 'startup', 'window', 'degraded_loss'] as const;
 const HEALTH_DURATIONS = { interval: 'intervalMs', down_after: 'downAfterMs', answer_timeout: 'answerTimeoutMs', startup: 'startupMs', window: 'windowMs' } as const;
@@ -27,6 +27,8 @@ export interface AgentConfig {
   plaintext?: boolean;
   runDir?: string;
   reconcileIntervalMs?: number;
+  /** The Prometheus endpoint's address (`metrics: { listen }`). */
+  metrics?: { listen: string };
   /** Link health probing: what the file changes of the defaults, or false (`enabled: false`). */
   health?: Partial<HealthOptions> | false;
   source: Source;
@@ -82,6 +84,8 @@ export function parseAgentConfig(cf: ConfigFile): AgentConfig {
   if (runDir) out.runDir = cf.path(runDir, 'run_dir');
   const every = cf.get(top, '', 'reconcile_interval');
   if (every) out.reconcileIntervalMs = cf.duration(every, 'reconcile_interval');
+  const metrics = cf.get(top, '', 'metrics');
+  if (metrics) out.metrics = listenBlock(cf, metrics, 'metrics', '0.0.0.0:9465');
   const health = cf.get(top, '', 'health');
   if (health) out.health = healthBlock(cf, health);
   return out;
@@ -134,6 +138,8 @@ export interface AgentFlags {
   reconcileIntervalMs?: number;
   runDir?: string;
   underlayCapacity?: UnderlayCapacity;
+  /** --metrics ADDR */
+  metrics?: string;
 }
 
 /**
@@ -171,6 +177,7 @@ export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags)
   const runDir = flags.runDir ?? config?.runDir;
   const capacity = flags.underlayCapacity ?? config?.underlayCapacity;
   const every = flags.reconcileIntervalMs ?? config?.reconcileIntervalMs;
+  const metrics = httpsListen({ flag: flags.metrics, file: config?.metrics?.listen, flagName: '--metrics', key: 'metrics', what: 'the metrics endpoint', who: 'a scraper', tls: !!tls, src });
   return {
     controller,
     ...(node ? { node } : {}),
@@ -179,6 +186,7 @@ export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags)
     ...(every !== undefined ? { reconcileIntervalMs: every } : {}),
     ...(runDir !== undefined ? { runDir } : {}),
     ...(capacity !== undefined ? { underlayCapacity: capacity } : {}),
+    ...(metrics !== undefined ? { metrics: { listen: metrics } } : {}),
     ...(config?.health !== undefined ? { health: config.health } : {}),
   };
 }
