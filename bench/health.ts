@@ -21,11 +21,24 @@
 //    half of that, scaled. The whole machine's busy time over the same span
 //    is printed beside it.
 //
-// scrape_ms_1000 (an agent's metrics scrape with 1,000 endpoints) is null:
-// this branch has no metrics endpoint to scrape.
+// 3. scrape_ms_1000: an agent's metrics (src/metrics/agent.ts) holding the
+//    1,000 endpoints of part 2 with their link health (the prober's pairs:
+//    up, RTT by quantile, loss), served over HTTPS with a node certificate
+//    (src/api/metrics-server.ts) and scraped 30 times over one kept-alive
+//    connection with a read-only operator's certificate, as Prometheus does;
+//    the median wall time. (npm run bench -- metrics measures the scrape of a
+//    whole agent core in more ways.)
 //
 // Progress goes to stderr; the last stdout line is JSON.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startMetricsServer } from '../src/api/metrics-server.js';
+import { CertificateFiles } from '../src/api/tls.js';
 import { HealthProber, DEFAULT_HEALTH, type ProbeTarget } from '../src/health/prober.js';
+import { AgentMetrics } from '../src/metrics/agent.js';
+import { benchPki } from './lib/bench-pki.js';
 import { cleanupLabsOnSignal, Lab } from './lib/lab-env.js';
 import { cpuBusySeconds, log, median, round } from './lib/measure.js';
 import { parseOptions } from './lib/options.js';
@@ -98,7 +111,44 @@ async function detection(o: Options): Promise<{ detect: number[]; recover: numbe
   }
 }
 
-async function cost(o: Options): Promise<{ cores: number; machineCores: number; pairsUp: number; p50: number }> {
+/** Median wall time of 30 scrapes of an agent's metrics with these endpoints' health, over HTTPS (kept alive). */
+async function scrapeMs(prober: HealthProber, n: number): Promise<{ ms: number; healthSeries: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'visp-bench-health-'));
+  let close: (() => Promise<void>) | undefined;
+  try {
+    const pki = await benchPki(join(dir, 'pki'), [{ role: 'node', name: 'n1' }, { role: 'operator-readonly', name: 'prometheus' }]);
+    const metrics = new AgentMetrics('n1', 'bench');
+    metrics.endpoints(Array.from({ length: n }, (_, i) => ({
+      slice: 'bench', link: `l${i}`, kind: 'vxlan', state: 'ready', dataplane: 'kernel', rxBytes: 1e6, txBytes: 1e6, rxPackets: 1e3, txPackets: 1e3, rxDropped: 0, txDropped: 0,
+    })));
+    for (let i = 0; i < n; i++) metrics.linkHealth('bench', `l${i}`, prober.health(`bench/l${i}`)?.pairs);
+    const server = await startMetricsServer({ listen: '127.0.0.1:0' }, { scrape: () => metrics.scrape(), certs: new CertificateFiles(pki.files('node', 'n1')), log: () => undefined });
+    close = server.close;
+    const c = pki.files('operator-readonly', 'prometheus');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: readFileSync(c.ca), cert: readFileSync(c.cert), key: readFileSync(c.key), checkServerIdentity: () => undefined });
+    const [host, port] = server.address.split(':');
+    const scrape = (): Promise<{ ms: number; body: string }> => new Promise((resolve, reject) => {
+      const t = performance.now();
+      request({ host, port: Number(port), path: '/metrics', agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => { body += d; });
+        res.on('end', () => (res.statusCode === 200 ? resolve({ ms: performance.now() - t, body }) : reject(new Error(`scrape: ${res.statusCode}`))));
+      }).on('error', reject).end();
+    });
+    await scrape(); // the handshake, once
+    const times: number[] = [];
+    let body = '';
+    for (let i = 0; i < 30; i++) { const r = await scrape(); times.push(r.ms); body = r.body; await sleep(20); }
+    agent.destroy();
+    return { ms: median(times), healthSeries: body.split('\n').filter((l) => l.startsWith('visp_link_health_up{')).length };
+  } finally {
+    await close?.();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function cost(o: Options): Promise<{ cores: number; machineCores: number; pairsUp: number; p50: number; scrapeMs: number; healthSeries: number }> {
   const a = scratchNetns('hla'), b = scratchNetns('hlb');
   const probers: HealthProber[] = [];
   try {
@@ -129,7 +179,9 @@ async function cost(o: Options): Promise<{ cores: number; machineCores: number; 
     const c1 = process.cpuUsage(c0), m1 = cpuBusySeconds(), wall = (performance.now() - t0) / 1000;
     const cores = (c1.user + c1.system) / 1e6 / wall;
     const p50s = Array.from({ length: o.endpoints }, (_, i) => probers[0]!.health(`bench/l${i}`)?.pairs[0]?.rttP50Ms ?? NaN).filter(Number.isFinite);
-    return { cores, machineCores: (m1 - m0) / wall, pairsUp: up(), p50: median(p50s) };
+    const pairsUp = up();
+    const s = await scrapeMs(probers[0]!, o.endpoints);
+    return { cores, machineCores: (m1 - m0) / wall, pairsUp, p50: median(p50s), scrapeMs: s.ms, healthSeries: s.healthSeries };
   } finally {
     for (const p of probers) p.close();
     removeNetns(a);
@@ -147,13 +199,14 @@ async function main(): Promise<void> {
   const c = await cost(o);
   const per1000 = (c.cores / 2) * (1000 / o.endpoints);
   log(`  ${c.pairsUp} pairs answering, median p50 RTT ${c.p50.toFixed(3)} ms; this process ${c.cores.toFixed(3)} cores for both nodes, the whole machine ${c.machineCores.toFixed(3)} cores busy`);
+  log(`  an agent's metrics with those ${o.endpoints} endpoints (${c.healthSeries} visp_link_health_up series): scrape median ${c.scrapeMs.toFixed(2)} ms`);
   console.log(JSON.stringify({
     cuts: o.cuts, interval_ms: DEFAULT_HEALTH.intervalMs, down_after_ms: DEFAULT_HEALTH.downAfterMs,
     detect_s_median: round(median(d.detect), 2), detect_s_max: round(Math.max(...d.detect), 2),
     recover_s_median: round(median(d.recover), 2), recover_s_max: round(Math.max(...d.recover), 2),
     endpoints: o.endpoints, probe_cpu_cores_per_1000: round(per1000, 4), machine_busy_cores_while_probing: round(c.machineCores, 3),
     probe_rtt_p50_ms_median: round(c.p50, 3),
-    scrape_ms_1000: null,
+    scrape_ms_1000: o.endpoints === 1000 ? round(c.scrapeMs, 2) : null, scrape_ms: round(c.scrapeMs, 2),
   }));
 }
 
