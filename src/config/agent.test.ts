@@ -36,7 +36,7 @@ describe('agent config: what the file says', () => {
   const errors: Array<[string, string, string]> = [
     ['syntax', 'node: [', `${FILE}:1:8: `],
     ['not a mapping', '[a]', `${FILE}:1:1: expected a mapping (controller, node, tls, …; docs/config.md), got a list`],
-    ['unknown key', 'nod: n1', `${FILE}:1:1: nod: unknown field (did you mean "node"?); expected one of controller, node, underlay, underlay_capacity, tls, plaintext, run_dir, reconcile_interval, health`],
+    ['unknown key', 'nod: n1', `${FILE}:1:1: nod: unknown field (did you mean "node"?); expected one of controller, node, underlay, underlay_capacity, tls, plaintext, run_dir, reconcile_interval, metrics, health`],
     ['underlay_capacity not a rate', 'underlay_capacity: fast', `${FILE}:1:20: underlay_capacity: "fast" is not a rate: give bits per second with a unit, e.g. 64kbit, 100Mbit, 1.5Gbit; or auto (the devices' speed) or none (no guarantees)`],
     ['controller not a string', 'controller: 7443', `${FILE}:1:13: controller: expected a non-empty string, got number 7443`],
     ['a bad node name', 'node: "n 1"', `${FILE}:1:7: node: "n 1" is not a valid name`],
