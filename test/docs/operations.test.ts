@@ -207,6 +207,8 @@ describe.skipIf(kernelSkipReason)('docs/operations.md: the link health commands,
     expect(out).toMatch(/table bridge visp_health/);
     expect(out).toMatch(/ether type 0x88b5 counter packets [1-9]\d* bytes \d+ drop/);
     expect(out).toMatch(/vlan type 0x88b5 counter packets \d+ bytes \d+ drop/);
+  });
+});
 
 describe.skipIf(kernelSkipReason ?? prometheusSkipReason)('docs/operations.md: Prometheus with the certificate and scrape config made as written; the logs\' jq line', () => {
   const work = mkdtempSync(join(tmpdir(), 'visp-ops-metrics-'));
