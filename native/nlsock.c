@@ -23,6 +23,10 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "netns.h"
+
+void pk_register(napi_env env, napi_value exports);
+
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
 #endif
@@ -165,13 +169,13 @@ static nlsock_t *unwrap(napi_env env, napi_value v) {
 }
 
 // Open a socket in the network namespace at `path`, restoring ours after.
-static int socket_in_netns(const char *path, int protocol, int *err) {
+int socket_in_netns(const char *path, int domain, int type, int protocol, int *err) {
   int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (self < 0) { *err = errno; return -1; }
   int target = open(path, O_RDONLY | O_CLOEXEC);
   if (target < 0) { *err = errno; close(self); return -1; }
   if (setns(target, CLONE_NEWNET) < 0) { *err = errno; close(target); close(self); return -1; }
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+  int fd = socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
   int sock_err = errno;
   if (setns(self, CLONE_NEWNET) < 0) {
     // Running on in the wrong namespace would misconfigure everything after.
@@ -201,7 +205,7 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     char path[4096];
     size_t len;
     napi_get_value_string_utf8(env, argv[2], path, sizeof path, &len);
-    fd = socket_in_netns(path, protocol, &err);
+    fd = socket_in_netns(path, AF_NETLINK, SOCK_RAW, protocol, &err);
     if (fd < 0) return throw_errno(env, "socket (in netns)", err);
   } else {
     fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
@@ -350,6 +354,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"close", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  pk_register(env, exports);
   return exports;
 }
 

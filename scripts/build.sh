@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Build the native netlink socket (only when its source changed) and the TypeScript.
+# Build the native addon, the netlink and probe sockets (only when its source changed) and the TypeScript.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node_bin=$(command -v node)
 nodedir=${npm_config_nodedir:-$(dirname "$(dirname "$(readlink -f "$node_bin")")")}
 addon=native/build/Release/visp_nl.node
-if [[ ! -f $addon || native/nlsock.c -nt $addon || native/binding.gyp -nt $addon ]]; then
+stale=0
+[[ -f $addon ]] || stale=1
+for f in native/*.c native/*.h native/binding.gyp; do [[ $f -nt $addon ]] && stale=1; done
+if (( stale )); then
   npx --no-install node-gyp rebuild -C native --nodedir="$nodedir" --silent
 fi
 bash scripts/gen-proto.sh

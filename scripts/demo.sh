@@ -63,7 +63,7 @@ finish() {
   fi
   lab_is_up || return 0 # (lab up removes what it made when it fails)
   say ""
-  say "6. visp lab down $LAB: Delete through the API, stop the agents and the controller, remove every namespace"
+  say "7. visp lab down $LAB: Delete through the API, stop the agents and the controller, remove every namespace"
   visp lab down "$LAB" 2>&1 | sed 's/^ */   /'
   left=$(ls /run/netns 2>/dev/null | grep -E "^(vl-$LAB(-|\$)|visp-$LAB:)" || true)
   say "   namespaces left: ${left:-none}"
@@ -108,8 +108,25 @@ say ""
 say "4. The operator's tunnel table (visp tunnels --slice $LAB), counters included"
 visp tunnels --slice "$LAB" | sed 's/^/   /'
 say ""
+say "5. Link health: every endpoint probes its link's far end through the link's own encapsulation (docs/operations.md)"
+# One line from the tunnels' health, once every pair has answered (the probes start when a link is built).
+health_line() {
+  visp tunnels --slice "$LAB" --json | node -e '
+    const ts = JSON.parse(require("fs").readFileSync(0, "utf8")).tunnels;
+    const pairs = ts.flatMap((t) => t.health);
+    const up = pairs.filter((h) => h.state === "OPERATIONAL_STATE_READY" && h.answered > 0);
+    if (!pairs.length || up.length < pairs.length) { console.log(""); process.exit(0); }
+    const p50 = up.map((h) => h.rttP50Ms), p99 = up.map((h) => h.rttP99Ms), loss = Math.max(...up.map((h) => h.loss));
+    const ms = (v) => v.toFixed(3);
+    console.log(`health: ${up.length} of ${pairs.length} member pairs answering on ${new Set(ts.map((t) => t.link)).size} links; ` +
+      `RTT p50 ${ms(Math.min(...p50))}–${ms(Math.max(...p50))} ms, p99 up to ${ms(Math.max(...p99))} ms; loss ${(loss * 100).toFixed(1)}%`);'
+}
+line=""
+for _ in $(seq 50); do line=$(health_line); [[ -n $line ]] && break; sleep 0.2; done
+say "   ${line:-health: not every pair has answered yet (see visp tunnels)}"
+say ""
 svg="${TMPDIR:-/tmp}/visp-$LAB.svg"
-say "5. The slice as a picture, links coloured by state (visp graph $LAB; also --format dot or mermaid)"
+say "6. The slice as a picture, links coloured by state (visp graph $LAB; also --format dot or mermaid)"
 visp graph "$LAB" --out "$svg" | sed 's/^/   /'
 ok=1
 

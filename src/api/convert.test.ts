@@ -40,7 +40,7 @@ describe('enums from messages', () => {
 
   it.each<[string, () => unknown, string, RegExp]>([
     // The decoder hands an enum value this version does not know through as a number (see the wire test below).
-    ['state as an unknown number (ListTunnels)', () => stateFromPb(99), 'state', /^state: unknown operational state value 99 \(expected one of OPERATIONAL_STATE_UNSPECIFIED, .*OPERATIONAL_STATE_STOPPED\)$/],
+    ['state as an unknown number (ListTunnels)', () => stateFromPb(99), 'state', /^state: unknown operational state value 99 \(expected one of OPERATIONAL_STATE_UNSPECIFIED, .*OPERATIONAL_STATE_STOPPED, OPERATIONAL_STATE_DEGRADED, OPERATIONAL_STATE_DOWN\)$/],
     ['state as a known number', () => stateFromPb(3), 'state', /unknown operational state value 3/],
     ['state as an unknown string', () => stateFromPb('OPERATIONAL_STATE_BROKEN', 'report.endpoints[2].state'), 'report.endpoints[2].state', /unknown operational state "OPERATIONAL_STATE_BROKEN"/],
     ['state as lower case', () => stateFromPb('ready'), 'state', /unknown operational state "ready"/],
@@ -248,8 +248,17 @@ describe('what the Links and Operator services show', () => {
     ['a tunnel: unset optionals are empty, counters past 32 bits kept', () => tunnelToPb(tunnel()), {
       sliver: 's/l', slice: 's', link: 'l', node: 'n1', encapsulation: 'ENCAPSULATION_GRETAP', key: 9, local: '198.18.0.1', remotes: ['198.18.0.2'], bridge: '',
       devices: ['vt1'], netns: 'visp-s:r1', ifname: 'eth1', addresses: ['192.0.2.0/31'], state: 'OPERATIONAL_STATE_READY', error: '',
-      rxPackets: 2 ** 40, txPackets: 1, rxBytes: 0, txBytes: 5, dataplane: '',
+      rxPackets: 2 ** 40, txPackets: 1, rxBytes: 0, txBytes: 5, dataplane: '', health: [],
     }],
+    ['a tunnel\'s health through the wire: per pair, undecided as UNSPECIFIED', () => wire<Record<string, unknown>>('Tunnel', tunnelToPb({ ...tunnel(), state: 'degraded', error: 'x', health: [
+      { remote: '198.18.0.2', device: 'vt1', alive: true, rttP50Ms: 0.05, rttP99Ms: 0.25, loss: 0.5, sent: 40, answered: 20 },
+      { remote: '198.18.0.3', device: 'vt1', alive: false, loss: 1, sent: 40, answered: 0, reason: 'no probe answer from 198.18.0.3 over gretap key 9 ever' },
+      { remote: '198.18.0.4', device: 'vt1', alive: undefined, loss: 0, sent: 2, answered: 0 },
+    ] })).health, [
+      { remote: '198.18.0.2', device: 'vt1', state: 'OPERATIONAL_STATE_READY', rttP50Ms: 0.05, rttP99Ms: 0.25, loss: 0.5, sent: 40, answered: 20, reason: '' },
+      { remote: '198.18.0.3', device: 'vt1', state: 'OPERATIONAL_STATE_DOWN', rttP50Ms: 0, rttP99Ms: 0, loss: 1, sent: 40, answered: 0, reason: 'no probe answer from 198.18.0.3 over gretap key 9 ever' },
+      { remote: '198.18.0.4', device: 'vt1', state: 'OPERATIONAL_STATE_UNSPECIFIED', rttP50Ms: 0, rttP99Ms: 0, loss: 0, sent: 2, answered: 0, reason: '' },
+    ]],
     ['a tunnel through the wire', () => wire<Record<string, unknown>>('Tunnel', tunnelToPb({ ...tunnel(), bridge: 'vb1', error: 'x', dataplane: 'userspace' })),
       { ...tunnelToPb(tunnel()), bridge: 'vb1', error: 'x', dataplane: 'userspace' }],
     ['an event about a sliver', () => eventToPb({ time: t0, kind: 'state', slice: 's', link: 'l', node: 'n1', state: 'ready', message: 'up' }),
@@ -286,7 +295,9 @@ describe('the Agent stream', () => {
   const report: Report = {
     generation, repairs: ['s/l: repaired: x (now ready)'], tornDown: ['old'], reservedNamespaces: ['visp-node'],
     endpoints: [{ slice: 's', link: 'l', state: 'ready', devices: ['vx1'], rxPackets: 2 ** 33, txPackets: 2, rxBytes: 3, txBytes: 4, dataplane: 'kernel' },
-      { slice: 's', link: 'm', state: 'failed', error: 'EEXIST', bridge: 'vb1', devices: [], rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 }],
+      { slice: 's', link: 'm', state: 'failed', error: 'EEXIST', bridge: 'vb1', devices: [], rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 },
+      { slice: 's', link: 'n', state: 'down', error: 'no probe answer from 198.18.0.2 over vxlan VNI 5 ever', devices: ['vx2'], rxPackets: 0, txPackets: 9, rxBytes: 0, txBytes: 900,
+        health: [{ remote: '198.18.0.2', device: 'vx2', alive: false, loss: 1, sent: 40, answered: 0, reason: 'no probe answer from 198.18.0.2 over vxlan VNI 5 ever' }] }],
   };
   const desired: DesiredState = { generation, endpoints: [ep], teardowns: [{ slice: 'old', group: 4097, namespaces: ['visp-old:r1'] }] };
 
@@ -310,6 +321,8 @@ describe('the Agent stream', () => {
     ['a string for an MTU', () => registerFromPb({ ...registerToPb('n1', identity, [], ''), underlayMtus: { '198.18.0.1': '1500' } } as never), 'register.underlay_mtus["198.18.0.1"]'],
     ['a string for the namespace list', () => registerFromPb({ ...registerToPb('n1', identity, [], ''), reservedNamespaces: 'visp-node' } as never), 'register.reserved_namespaces'],
     ['no report', () => reportFromPb(undefined), 'report'],
+    ['a pair in a state a pair cannot be in', () => reportFromPb({ endpoints: [{ slice: 's', link: 'l', health: [{ state: 'OPERATIONAL_STATE_FAILED' }] }] }), 'report.endpoints[0].health[0].state'],
+    ['a negative loss', () => reportFromPb({ endpoints: [{ slice: 's', link: 'l', health: [{ state: 'OPERATIONAL_STATE_READY', remote: 'a', device: 'b', loss: -1 }] }] }), 'report.endpoints[0].health[0].loss'],
     ['an unknown endpoint state', () => reportFromPb({ ...reportToPb(report), endpoints: [{ slice: 's', link: 'l', state: 9 }] } as never), 'report.endpoints[0].state'],
     ['a negative counter', () => reportFromPb({ ...reportToPb(report), endpoints: [{ slice: 's', link: 'l', rxBytes: -1 }] } as never), 'report.endpoints[0].rx_bytes'],
     ['a fractional generation', () => reportFromPb({ ...reportToPb(report), generation: 1.5 } as never), 'report.generation'],

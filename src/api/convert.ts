@@ -11,7 +11,9 @@
 // the field readers both are built from are in fields.ts.
 import { ADDRESS_CLASSES, type AddressClass } from '../ipam/types.js';
 import type { DesiredEndpoint } from '../controller/desired.js';
-import type { AllocationState, Encapsulation, Manifest, OperationalAction, OperationalState, Topology, TopologyLink } from '../controller/model.js';
+import type { AllocationState, Encapsulation, Manifest, OperationalAction, OperationalState, ScheduledChange, Topology, TopologyLink } from '../controller/model.js';
+import type { ScheduledChange as PbScheduledChange } from './gen/visp/v1/ScheduledChange.js';
+import type { OperationalAction__Output as PbAction } from './gen/visp/v1/OperationalAction.js';
 import { perKind, TUNNEL_KINDS } from '../tunnel/kinds.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import type { Capability as PbCapability } from './gen/visp/v1/Capability.js';
@@ -28,7 +30,8 @@ export { propertiesFromPb, propertiesToPb };
 import { absent, badInput, badOutput, count, count64, enumeration, fieldOf, flag, iso, list, message, required, shown, text, texts } from './fields.js';
 import type { AgentCore, Desired, Report } from '../agent/agent.js';
 import type { Controller, ControllerEvent, DesiredState, PlanReply, TunnelView } from '../controller/controller.js';
-import type { EndpointReport } from '../controller/status.js';
+import type { EndpointReport, PathHealth } from '../controller/status.js';
+import type { PathHealth as PbPathHealth } from './gen/visp/v1/PathHealth.js';
 import { sliverId, type Addressing, type SliceRequest } from '../controller/model.js';
 import { desiredFromPb, desiredToPb, statusFromPb, statusToPb } from './egress-convert.js';
 import type { EgressRoutes__Output as PbRoutes } from './gen/visp/v1/EgressRoutes.js';
@@ -86,7 +89,7 @@ const CLASS = enumeration<PbClass, AddressClass>('address class', 'ADDRESS_CLASS
 ]);
 export const classToPb = (c: AddressClass, field = 'address_class'): PbClass => CLASS.toPb(c, field);
 
-const OPERATIONAL_STATES: readonly OperationalState[] = ['pending', 'configuring', 'ready', 'failed', 'stopped'];
+const OPERATIONAL_STATES: readonly OperationalState[] = ['pending', 'configuring', 'ready', 'failed', 'stopped', 'degraded', 'down'];
 const STATE = enumeration<PbOpState, OperationalState | undefined>('operational state', 'OPERATIONAL_STATE_UNSPECIFIED', [
   ['OPERATIONAL_STATE_UNSPECIFIED', undefined],
   ...OPERATIONAL_STATES.map((s) => [`OPERATIONAL_STATE_${s.toUpperCase()}` as PbOpState, s] as const),
@@ -99,10 +102,21 @@ const ALLOCATION = enumeration<PbAllocation, AllocationState>('allocation state'
   .map((s) => [`ALLOCATION_STATE_${s.toUpperCase()}` as PbAllocation, s] as const));
 export const allocationToPb = (s: AllocationState, field = 'allocation_state'): PbAllocation => ALLOCATION.toPb(s, field);
 
-const ACTION = enumeration<string, OperationalAction>('operational action', 'OPERATIONAL_ACTION_UNSPECIFIED', [
+const ACTION = enumeration<PbAction, OperationalAction>('operational action', 'OPERATIONAL_ACTION_UNSPECIFIED', [
   ['OPERATIONAL_ACTION_START', 'start'], ['OPERATIONAL_ACTION_STOP', 'stop'], ['OPERATIONAL_ACTION_RESTART', 'restart'],
 ]);
 export const actionFromPb = (v: unknown, field = 'action'): OperationalAction => ACTION.fromPb(v, field);
+export const actionToPb = (a: OperationalAction, field = 'action'): PbAction => ACTION.toPb(a, field);
+
+/** A change scheduled for later (docs/links.md, "At a given time"). */
+export function scheduledToPb(c: ScheduledChange, f = 'scheduled'): PbScheduledChange {
+  const p = c.properties;
+  return {
+    id: text(c.id, `${f}.id`, badOutput), at: iso(c.at, `${f}.at`),
+    ...(p ? { link: p.link, properties: propertiesToPb(p.properties, `${f}.properties`) ?? null, members: (p.members ?? []).map((m, j) => ({ node: m.node, properties: propertiesToPb(m.properties, `${f}.members[${j}].properties`) ?? null })) } : {}),
+    ...(c.action ? { action: actionToPb(c.action.action, `${f}.action`), slivers: c.action.slivers } : {}),
+  };
+}
 
 const ROUTES = enumeration<PbRoutes, 'default' | 'full'>('egress routes', 'EGRESS_ROUTES_UNSPECIFIED', [
   ['EGRESS_ROUTES_DEFAULT', 'default'], ['EGRESS_ROUTES_FULL', 'full'], ['EGRESS_ROUTES_UNSPECIFIED', 'default'],
@@ -303,7 +317,34 @@ export function tunnelToPb(t: TunnelView, at: string | number = 'tunnel'): PbTun
     key: count(t.key, `${f}.key`, badOutput), local: t.local, remotes: t.remotes, bridge: t.bridge ?? '', devices: t.devices, netns: t.netns,
     ifname: t.ifname, addresses: t.addresses, state: stateToPb(t.state, `${f}.state`), error: t.error ?? '',
     rxPackets: n64(t.rxPackets, 'rx_packets'), txPackets: n64(t.txPackets, 'tx_packets'), rxBytes: n64(t.rxBytes, 'rx_bytes'), txBytes: n64(t.txBytes, 'tx_bytes'),
-    dataplane: t.dataplane ?? '',
+    dataplane: t.dataplane ?? '', health: (t.health ?? []).map(pathHealthToPb),
+  };
+}
+
+/** One pair's health, on the wire (Tunnel.health, EndpointReport.health). */
+export function pathHealthToPb(h: PathHealth): PbPathHealth {
+  return {
+    remote: h.remote, device: h.device, state: h.alive === undefined ? 'OPERATIONAL_STATE_UNSPECIFIED' : h.alive ? 'OPERATIONAL_STATE_READY' : 'OPERATIONAL_STATE_DOWN',
+    rttP50Ms: h.rttP50Ms ?? 0, rttP99Ms: h.rttP99Ms ?? 0, loss: h.loss, sent: h.sent, answered: h.answered, reason: h.reason ?? '',
+  };
+}
+
+/** One pair's health from an agent's report. */
+export function pathHealthFromPb(x: unknown, f: string): PathHealth {
+  const h = required(x, f);
+  const state = stateFromPb(h.state, `${f}.state`);
+  if (state !== undefined && state !== 'ready' && state !== 'down') throw badInput(`${f}.state`, `a pair is ready, down or unspecified, not ${state}`);
+  const num = (k: string, name: string): number => {
+    const v = h[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw badInput(`${f}.${name}`, `${shown(v)} is not a non-negative number`);
+    return v;
+  };
+  const answered = count(h.answered, `${f}.answered`);
+  const reason = text(h.reason, `${f}.reason`);
+  return {
+    remote: text(h.remote, `${f}.remote`), device: text(h.device, `${f}.device`), alive: state === undefined ? undefined : state === 'ready',
+    ...(answered ? { rttP50Ms: num('rttP50Ms', 'rtt_p50_ms'), rttP99Ms: num('rttP99Ms', 'rtt_p99_ms') } : {}),
+    loss: Math.min(1, num('loss', 'loss')), sent: count(h.sent, `${f}.sent`), answered, ...(reason ? { reason } : {}),
   };
 }
 
@@ -373,6 +414,7 @@ export function endpointReportFromPb(x: unknown, f: string): EndpointReport {
     slice: s('slice'), link: s('link'), state: stateFromPb(e.state, `${f}.state`) ?? 'configuring', ...(error ? { error } : {}), ...(bridge ? { bridge } : {}),
     devices: texts(e.devices, `${f}.devices`), rxPackets: n64('rxPackets', 'rx_packets'), txPackets: n64('txPackets', 'tx_packets'),
     rxBytes: n64('rxBytes', 'rx_bytes'), txBytes: n64('txBytes', 'tx_bytes'), ...(dataplane ? { dataplane } : {}),
+    ...(Array.isArray(e.health) && e.health.length ? { health: list(e.health, `${f}.health`, pathHealthFromPb) } : {}),
   };
 }
 
@@ -381,15 +423,15 @@ export function reportToPb(r: Report, field = 'report'): PbReport {
   return {
     generation: count64(r.generation, `${field}.generation`, badOutput), repairs: r.repairs, tornDown: r.tornDown,
     egress: statusToPb(r.egress, `${field}.egress`), reservedNamespaces: { names: r.reservedNamespaces },
-    endpoints: r.endpoints.map((e, i) => ({ ...e, state: stateToPb(e.state, `${field}.endpoints[${i}].state`), error: e.error ?? '', bridge: e.bridge ?? '' })),
+    endpoints: r.endpoints.map((e, i) => ({ ...e, state: stateToPb(e.state, `${field}.endpoints[${i}].state`), error: e.error ?? '', bridge: e.bridge ?? '', health: (e.health ?? []).map(pathHealthToPb) })),
   };
 }
 
 /** A node's desired state, as the controller sends it. */
-export function desiredStateToPb(d: DesiredState, field = 'desired'): PbDesiredState {
+export function desiredStateToPb(d: DesiredState, field = 'desired', requestId?: string): PbDesiredState {
   return {
     generation: count64(d.generation, `${field}.generation`, badOutput), endpoints: d.endpoints.map((e, i) => endpointToPb(e, `${field}.endpoints[${i}]`)),
-    teardowns: d.teardowns, egress: desiredToPb(d.egress, `${field}.egress`),
+    teardowns: d.teardowns, egress: desiredToPb(d.egress, `${field}.egress`), ...(requestId ? { requestId } : {}),
   };
 }
 
@@ -397,7 +439,9 @@ export function desiredStateToPb(d: DesiredState, field = 'desired'): PbDesiredS
 export function desiredStateFromPb(v: PbDesiredStateIn | null | undefined, field = 'desired'): Desired {
   const d = required(v, field);
   const egress = desiredFromPb(d.egress, `${field}.egress`);
+  const requestId = text(d.requestId, `${field}.request_id`);
   return {
+    ...(requestId ? { requestId } : {}),
     generation: count64(d.generation, `${field}.generation`),
     endpoints: list(d.endpoints, `${field}.endpoints`, endpointFromPb),
     teardowns: list(d.teardowns, `${field}.teardowns`, (x, f) => {
@@ -452,6 +496,7 @@ export function manifestToPb(m: Manifest): PbManifest {
       const v = required(x, f, badOutput);
       return { node: text(v.node, `${f}.node`, badOutput), sendBps: count64(v.send, `${f}.send_bps`, badOutput), receiveBps: count64(v.receive, `${f}.receive_bps`, badOutput) };
     }, badOutput),
+    scheduled: (m.scheduled ?? []).map((c, i) => scheduledToPb(c, `scheduled[${i}]`)),
   };
 }
 

@@ -7,7 +7,8 @@ import { extname } from 'node:path';
 import type { Manifest__Output } from '../api/gen/visp/v1/Manifest.js';
 import { EGRESS_MEMBER } from '../controller/model.js';
 import { FORMATS, render, type Format, type GraphView } from '../graph/index.js';
-import { egressRouterId } from '../graph/view.js';
+import { egressRouterId, linkRtts, type LinkRtt, type PairRtt } from '../graph/view.js';
+import type { PathHealth__Output } from '../api/gen/visp/v1/PathHealth.js';
 import { withTimeout } from '../lab/index.js';
 import { command, parse, UsageError } from './args.js';
 import { encap, opState } from './tables.js';
@@ -36,7 +37,7 @@ export function chooseFormat(format: string | undefined, out: string | undefined
 }
 
 /** The API's manifest as the graph's view: routers in the order links name them, an egress end as an egress router. */
-export function graphFromPb(m: Manifest__Output): GraphView {
+export function graphFromPb(m: Manifest__Output, rtt: ReadonlyMap<string, LinkRtt> = new Map()): GraphView {
   const routers = new Map<string, GraphView['routers'][number]>();
   const links = m.slivers.map((s) => ({
     id: s.link, encapsulation: encap(s.encapsulation), state: opState(s.operationalState), ...(s.error ? { error: s.error } : {}),
@@ -46,9 +47,15 @@ export function graphFromPb(m: Manifest__Output): GraphView {
       if (!routers.has(id)) routers.set(id, { id, node: e.physicalNode, ...(egress ? { egress: true } : {}) });
       return { router: id, state: opState(e.operationalState), ...(e.error ? { error: e.error } : {}) };
     }),
+    ...(rtt.has(s.link) ? { rtt: rtt.get(s.link)! } : {}),
   }));
   return { slice: m.slice, state: opState(m.operationalState), routers: [...routers.values()], links };
 }
+
+const pairRttFromPb = (h: PathHealth__Output): PairRtt => ({
+  alive: h.state === 'OPERATIONAL_STATE_READY' ? true : h.state === 'OPERATIONAL_STATE_DOWN' ? false : undefined,
+  ...(h.answered ? { rttP50Ms: h.rttP50Ms, rttP99Ms: h.rttP99Ms } : {}),
+});
 
 export async function graphCmd(args: string[]): Promise<void> {
   const { values, positionals } = parse(GRAPH, args);
@@ -57,7 +64,9 @@ export async function graphCmd(args: string[]): Promise<void> {
   const format = chooseFormat(values.format, values.out);
   const r = await withClient(values.controller, (c) => withTimeout(c.links.status({ slice }), 60_000, 'Status'));
   if (!r.manifest) throw new Error(`slice ${slice}: the controller sent no manifest`);
-  const view = graphFromPb(r.manifest);
+  // RTT on each link from the operator's tunnel view, where the caller may read it (an AM may not: then no RTT).
+  const tunnels = await withClient(values.controller, (c) => withTimeout(c.operator.listTunnels({ slice }), 60_000, 'ListTunnels')).then((x) => x.tunnels, () => []);
+  const view = graphFromPb(r.manifest, linkRtts(tunnels.map((t) => ({ link: t.link, pairs: t.health.map(pairRttFromPb) }))));
   const text = render(view, format);
   if (values.out === undefined) {
     process.stdout.write(text);

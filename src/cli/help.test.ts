@@ -54,7 +54,7 @@ describe('visp help', () => {
       expect(r.stdout, `visp ${c} --help is not the overview`).not.toContain('virtual ISPs for network testbeds');
     }
     const byName = new Map(runs);
-    expect(byName.get('tunnels')!.stdout).toMatch(/\n  --state STATE +only tunnels in STATE: pending, configuring, ready, failed, stopped\n/);
+    expect(byName.get('tunnels')!.stdout).toMatch(/\n  --state STATE +only tunnels in STATE: pending, configuring, ready, degraded, down, failed, stopped\n/);
     expect(byName.get('controller')!.stdout).toMatch(/--config FILE[\s\S]*--plaintext-identity URI[\s\S]*--lab /);
     expect(byName.get('agent')!.stdout).toMatch(/--underlay ADDR,…[\s\S]*--plaintext [\s\S]*--reconcile-interval DURATION/);
     expect(byName.get('lab')!.stdout).toMatch(/^usage: visp lab up\|down\|status …\n[\s\S]*\n  up FILE +emulated underlay/);

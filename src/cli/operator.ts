@@ -4,10 +4,13 @@
 import type { Manifest__Output } from '../api/gen/visp/v1/Manifest.js';
 import type { OperationalState } from '../api/gen/visp/v1/OperationalState.js';
 import type { Tunnel__Output } from '../api/gen/visp/v1/Tunnel.js';
+import type { PathHealth__Output } from '../api/gen/visp/v1/PathHealth.js';
 import { readTopologyPlaced, toApiTopology, withTimeout } from '../lab/index.js';
 import { command, parse, UsageError } from './args.js';
 import { addrClass, allocState, count, encap, json, opState, table, time } from './tables.js';
 import { withClient } from './target.js';
+import { describeProperties } from '../shape/properties.js';
+import { propertiesFromPb } from '../api/shape-convert.js';
 
 const CALL_MS = 60_000;
 const out = (s: string): void => { process.stdout.write(`${s}\n`); };
@@ -16,12 +19,12 @@ const common = {
   json: { type: 'boolean', help: 'print the API\'s response as JSON (for scripts)' },
 } as const;
 
-const STATES = ['pending', 'configuring', 'ready', 'failed', 'stopped'];
+const STATES = ['pending', 'configuring', 'ready', 'degraded', 'down', 'failed', 'stopped'];
 
 export const SLICES = command({ name: 'slices', summary: 'slices, their states and link counts', flags: common });
 export const NODES = command({ name: 'nodes', summary: 'nodes, connected or not, their underlay addresses, what each supports', flags: common });
 export const TUNNELS = command({
-  name: 'tunnels', summary: 'every tunnel: node, kind, key, addresses, state and packet counters',
+  name: 'tunnels', summary: 'every tunnel: node, kind, key, addresses, state, health (RTT, loss) and packet counters',
   flags: {
     ...common,
     node: { type: 'string', value: 'N', help: 'only tunnels on node N' },
@@ -75,12 +78,30 @@ export async function tunnelsCmd(args: string[]): Promise<void> {
 /** The operator's tunnel table (also printed by `visp lab up`). */
 export function tunnelTable(tunnels: readonly Tunnel__Output[]): string {
   const withErrors = tunnels.some((t) => t.error);
-  const header = ['sliver', 'node', 'kind', 'dataplane', 'key', 'local', 'remotes', 'netns', 'ifname', 'addresses', 'state', 'rx pkts', 'tx pkts'];
+  const header = ['sliver', 'node', 'kind', 'dataplane', 'key', 'local', 'remotes', 'netns', 'ifname', 'addresses', 'state', 'health', 'rx pkts', 'tx pkts'];
   return table(withErrors ? [...header, 'error'] : header, tunnels.map((t) => {
     const row = [t.sliver, t.node, encap(t.encapsulation), t.dataplane, t.key || '', t.local, t.remotes, t.netns, t.ifname, t.addresses,
-      opState(t.state), count(t.rxPackets), count(t.txPackets)];
+      opState(t.state), healthCell(t.health), count(t.rxPackets), count(t.txPackets)];
     return withErrors ? [...row, t.error] : row;
   }));
+}
+
+/**
+ * What the probes say, in a cell: "rtt 0.06/0.11 ms" (p50/p99) for one
+ * member, "2/3 answer, rtt ≤ 0.07 ms" for a LAN, loss when there is any,
+ * "no answer" when none answers; empty when the endpoint is not probed.
+ */
+export function healthCell(pairs: readonly PathHealth__Output[]): string {
+  if (!pairs.length) return '';
+  const up = pairs.filter((p) => p.state === 'OPERATIONAL_STATE_READY');
+  const decided = pairs.filter((p) => p.state !== 'OPERATIONAL_STATE_UNSPECIFIED');
+  if (!decided.length) return 'probing';
+  if (!up.length) return 'no answer';
+  const ms = (v: number): string => (v < 10 ? v.toFixed(2) : v.toFixed(1));
+  const loss = Math.max(...up.map((p) => p.loss));
+  const lossText = loss > 0 ? `, ${(loss * 100).toFixed(loss < 0.1 ? 1 : 0)}% loss` : '';
+  if (pairs.length === 1) return `rtt ${ms(up[0]!.rttP50Ms)}/${ms(up[0]!.rttP99Ms)} ms${lossText}`;
+  return `${up.length}/${pairs.length} answer, rtt ≤ ${ms(Math.max(...up.map((p) => p.rttP50Ms)))} ms${lossText}`;
 }
 
 export async function describeCmd(args: string[]): Promise<void> {
@@ -103,7 +124,14 @@ export function manifestText(m: Manifest__Output): string {
     m.slivers.map((s) => [s.link, encap(s.encapsulation), s.key || '', s.mtu || '', addrClass(s.addressClass), s.ipv4Subnet, s.ipv6Subnet, opState(s.operationalState), s.error]));
   const eps = table(['link', 'router', 'node', 'netns', 'ifname', 'addresses', 'underlay', 'bridge', 'tunnels', 'state', 'error'],
     m.slivers.flatMap((s) => s.endpoints.map((e) => [s.link, e.node, e.physicalNode, e.netns, e.ifname, e.addresses, e.underlayAddress, e.bridge, e.tunnels, opState(e.operationalState), e.error])));
-  return [...head, '', links, '', eps].join('\n');
+  const parts = [...head, '', links, '', eps];
+  if (m.scheduled.length) {
+    parts.push('', table(['scheduled', 'at', 'change'], m.scheduled.map((c) => [c.id, time(c.at),
+      c.action && c.action !== 'OPERATIONAL_ACTION_UNSPECIFIED'
+        ? `${c.action.replace('OPERATIONAL_ACTION_', '').toLowerCase()} ${c.slivers.length ? c.slivers.join(', ') : '(every link)'}`
+        : `link ${c.link}: ${describeProperties(propertiesFromPb(c.properties, 'properties'))}${c.members.map((x) => `; ${x.node} sends ${describeProperties(propertiesFromPb(x.properties, 'properties'))}`).join('')}`])));
+  }
+  return parts.join('\n');
 }
 
 export async function planCmd(args: string[]): Promise<void> {

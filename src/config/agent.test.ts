@@ -25,6 +25,10 @@ describe('agent config: what the file says', () => {
     ['underlay_capacity none', 'controller: c:1\nunderlay_capacity: none', { controller: 'c:1', underlayCapacity: 'none' }],
     ['one underlay address; a bare socket path; a number as a node name', 'controller: /run/visp/controller.sock\nnode: 7\nunderlay: 198.18.0.1\nplaintext: true',
       { controller: 'unix:/run/visp/controller.sock', node: '7', underlay: ['198.18.0.1'], plaintext: true }],
+    ['health: the timing', 'health:\n  interval: 100ms\n  down_after: 1s\n  answer_timeout: 500ms\n  startup: 3s\n  window: 5s\n  degraded_loss: 0.05',
+      { health: { intervalMs: 100, downAfterMs: 1000, answerTimeoutMs: 500, startupMs: 3000, windowMs: 5000, degradedLoss: 0.05 } }],
+    ['health: off', 'health: { enabled: false }', { health: false }],
+    ['health: on, defaults', 'health: { enabled: true }', { health: {} }],
     ['plaintext: false is allowed anywhere', 'controller: c:1\nplaintext: false\nreconcile_interval: 500ms', { controller: 'c:1', plaintext: false, reconcileIntervalMs: 500 }],
   ];
   for (const [name, text, want] of cases) it(name, () => expect(plain(parse(text))).toEqual(want));
@@ -32,7 +36,7 @@ describe('agent config: what the file says', () => {
   const errors: Array<[string, string, string]> = [
     ['syntax', 'node: [', `${FILE}:1:8: `],
     ['not a mapping', '[a]', `${FILE}:1:1: expected a mapping (controller, node, tls, …; docs/config.md), got a list`],
-    ['unknown key', 'nod: n1', `${FILE}:1:1: nod: unknown field (did you mean "node"?); expected one of controller, node, underlay, underlay_capacity, tls, plaintext, run_dir, reconcile_interval`],
+    ['unknown key', 'nod: n1', `${FILE}:1:1: nod: unknown field (did you mean "node"?); expected one of controller, node, underlay, underlay_capacity, tls, plaintext, run_dir, reconcile_interval, metrics, health`],
     ['underlay_capacity not a rate', 'underlay_capacity: fast', `${FILE}:1:20: underlay_capacity: "fast" is not a rate: give bits per second with a unit, e.g. 64kbit, 100Mbit, 1.5Gbit; or auto (the devices' speed) or none (no guarantees)`],
     ['controller not a string', 'controller: 7443', `${FILE}:1:13: controller: expected a non-empty string, got number 7443`],
     ['a bad node name', 'node: "n 1"', `${FILE}:1:7: node: "n 1" is not a valid name`],
@@ -44,6 +48,10 @@ describe('agent config: what the file says', () => {
     ['plaintext not a boolean', 'plaintext: yes', `${FILE}:1:12: plaintext: expected true or false, got the string "yes"`],
     ['plaintext to a TCP controller', 'controller: 198.18.0.9:7443\nplaintext: true', `${FILE}:2:12: plaintext: only for a unix: controller address, not 198.18.0.9:7443`],
     ['run_dir empty', 'run_dir: ""', `${FILE}:1:10: run_dir: expected a non-empty string`],
+    ['health: unknown key', 'health: { intervall: 1s }', `${FILE}:1:11: health.intervall: unknown field (did you mean "interval"?)`],
+    ['health: down_after under two intervals', 'health:\n  interval: 1s\n  down_after: 1500ms', `${FILE}:3:15: health.down_after: must be at least two intervals (2000 ms), got 1500 ms`],
+    ['health: answer_timeout over down_after', 'health: { answer_timeout: 2s }', `${FILE}:1:27: health.answer_timeout: must not be longer than down_after (1500 ms), got 2000 ms`],
+    ['health: loss over 1', 'health: { degraded_loss: 20 }', `${FILE}:1:26: health.degraded_loss: a share of probes`],
     ['interval without a unit', 'reconcile_interval: 500', `${FILE}:1:21: reconcile_interval: expected a duration with a unit (500ms, 2s, 15m, 8h, 2d), got number 500 (write e.g. "500s" or "500ms")`],
   ];
   for (const [name, text, want] of errors) {

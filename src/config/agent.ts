@@ -6,12 +6,16 @@ import { isScalar, isSeq } from 'yaml';
 import type { AgentOptions } from '../api/agent-client.js';
 import { InvalidSpecError } from '../errors.js';
 import { checkIdentityName } from '../trust/identity.js';
-import { isUnix, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
+import { httpsListen, isUnix, listenBlock, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
 import { ConfigFile } from './reader.js';
 import { parseRate } from '../shape/units.js';
 import type { UnderlayCapacity } from '../agent/underlay-capacity.js';
+import { DEFAULT_HEALTH, type HealthOptions } from '../health/prober.js';
 
-export const AGENT_KEYS = ['controller', 'node', 'underlay', 'underlay_capacity', 'tls', 'plaintext', 'run_dir', 'reconcile_interval'] as const;
+export const AGENT_KEYS = ['controller', 'node', 'underlay', 'underlay_capacity', 'tls', 'plaintext', 'run_dir', 'reconcile_interval', 'metrics', 'health'] as const;
+/** `health:` (link health probing, docs/operations.md): each a field of HealthOptions, or `enabled`. */
+export const HEALTH_KEYS = ['enabled', 'interval', 'down_after', 'answer_timeout', 'startup', 'window', 'degraded_loss'] as const;
+const HEALTH_DURATIONS = { interval: 'intervalMs', down_after: 'downAfterMs', answer_timeout: 'answerTimeoutMs', startup: 'startupMs', window: 'windowMs' } as const;
 
 /** A parsed agent config: only what the file says. */
 export interface AgentConfig {
@@ -23,6 +27,10 @@ export interface AgentConfig {
   plaintext?: boolean;
   runDir?: string;
   reconcileIntervalMs?: number;
+  /** The Prometheus endpoint's address (`metrics: { listen }`). */
+  metrics?: { listen: string };
+  /** Link health probing: what the file changes of the defaults, or false (`enabled: false`). */
+  health?: Partial<HealthOptions> | false;
   source: Source;
 }
 
@@ -77,6 +85,38 @@ export function parseAgentConfig(cf: ConfigFile): AgentConfig {
   if (runDir) out.runDir = cf.path(runDir, 'run_dir');
   const every = cf.get(top, '', 'reconcile_interval');
   if (every) out.reconcileIntervalMs = cf.duration(every, 'reconcile_interval');
+  const metrics = cf.get(top, '', 'metrics');
+  if (metrics) out.metrics = listenBlock(cf, metrics, 'metrics', '0.0.0.0:9465');
+  const health = cf.get(top, '', 'health');
+  if (health) out.health = healthBlock(cf, health);
+  return out;
+}
+
+/**
+ * `health: { interval: 400ms, down_after: 1500ms, … }` or `{ enabled: false }`.
+ * Checked together: a pair must get at least two probes before it may be
+ * declared down, and a probe must be able to be answered before then.
+ */
+function healthBlock(cf: ConfigFile, node: NonNullable<ReturnType<ConfigFile['get']>>): Partial<HealthOptions> | false {
+  const m = cf.mapping(node, 'health', 'e.g. "{ interval: 400ms, down_after: 1500ms }"');
+  cf.checkKeys(m, 'health', HEALTH_KEYS);
+  const enabled = cf.get(m, 'health', 'enabled');
+  if (enabled && !cf.bool(enabled, 'health.enabled')) return false;
+  const out: Partial<HealthOptions> = {};
+  for (const [key, field] of Object.entries(HEALTH_DURATIONS)) {
+    const v = cf.get(m, 'health', key);
+    if (v) out[field] = cf.duration(v, `health.${key}`);
+  }
+  const loss = cf.get(m, 'health', 'degraded_loss');
+  if (loss) {
+    const v = cf.positiveNumber(loss, 'health.degraded_loss');
+    if (v > 1) cf.fail(loss, 'health.degraded_loss', `a share of probes, more than 0 and at most 1 (0.2 is 20%), got ${v}`);
+    out.degradedLoss = v;
+  }
+  const t = { ...DEFAULT_HEALTH, ...out };
+  if (t.downAfterMs < 2 * t.intervalMs) cf.fail(cf.get(m, 'health', 'down_after') ?? cf.get(m, 'health', 'interval')!, 'health.down_after', `must be at least two intervals (${2 * t.intervalMs} ms), got ${t.downAfterMs} ms`);
+  if (t.answerTimeoutMs > t.downAfterMs) cf.fail(cf.get(m, 'health', 'answer_timeout') ?? cf.get(m, 'health', 'down_after')!, 'health.answer_timeout', `must not be longer than down_after (${t.downAfterMs} ms), got ${t.answerTimeoutMs} ms`);
+  if (t.windowMs < t.downAfterMs) cf.fail(cf.get(m, 'health', 'window') ?? cf.get(m, 'health', 'down_after')!, 'health.window', `must be at least down_after (${t.downAfterMs} ms), got ${t.windowMs} ms`);
   return out;
 }
 
@@ -99,6 +139,8 @@ export interface AgentFlags {
   reconcileIntervalMs?: number;
   runDir?: string;
   underlayCapacity?: UnderlayCapacity;
+  /** --metrics ADDR */
+  metrics?: string;
 }
 
 /**
@@ -136,6 +178,7 @@ export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags)
   const runDir = flags.runDir ?? config?.runDir;
   const capacity = flags.underlayCapacity ?? config?.underlayCapacity;
   const every = flags.reconcileIntervalMs ?? config?.reconcileIntervalMs;
+  const metrics = httpsListen({ flag: flags.metrics, file: config?.metrics?.listen, flagName: '--metrics', key: 'metrics', what: 'the metrics endpoint', who: 'a scraper', tls: !!tls, src });
   return {
     controller,
     ...(node ? { node } : {}),
@@ -144,5 +187,7 @@ export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags)
     ...(every !== undefined ? { reconcileIntervalMs: every } : {}),
     ...(runDir !== undefined ? { runDir } : {}),
     ...(capacity !== undefined ? { underlayCapacity: capacity } : {}),
+    ...(metrics !== undefined ? { metrics: { listen: metrics } } : {}),
+    ...(config?.health !== undefined ? { health: config.health } : {}),
   };
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, LIMIT_NAMES, type Limits } from '../api/limits.js';
-import { AGENT_KEYS, agentOptions, parseAgentConfig, readAgentConfig } from './agent.js';
+import { AGENT_KEYS, HEALTH_KEYS, agentOptions, parseAgentConfig, readAgentConfig } from './agent.js';
 import { TLS_KEYS } from './common.js';
 import { CONTROLLER_KEYS, controllerOptions, DEFAULT_LISTEN, DEFAULT_STORE, LIMIT_KEYS, LISTENER_KEYS, parseControllerConfig, RATE_KEYS, readControllerConfig, WEB_KEYS } from './controller.js';
 import { ID_KINDS, POOL_KEYS, RANGE_KEYS, readPoolsFile } from './pools.js';
@@ -55,7 +55,7 @@ describe('docs/config.md', () => {
   it('names every key the parsers know', () => {
     const prose = DOC.replace(/^```[\s\S]*?^```$/gm, '');
     const inCode = new Set([...prose.matchAll(/`([^`\n]+)`/g)].flatMap((m) => m[1]!.split(/[^A-Za-z0-9_]+/)));
-    const keys = [...CONTROLLER_KEYS, ...LISTENER_KEYS, ...TLS_KEYS, ...LIMIT_KEYS, ...RATE_KEYS, ...WEB_KEYS, ...POOL_KEYS, ...ID_KINDS, ...RANGE_KEYS, ...AGENT_KEYS];
+    const keys = [...CONTROLLER_KEYS, ...LISTENER_KEYS, ...TLS_KEYS, ...LIMIT_KEYS, ...RATE_KEYS, ...WEB_KEYS, ...POOL_KEYS, ...ID_KINDS, ...RANGE_KEYS, ...AGENT_KEYS, ...HEALTH_KEYS];
     expect(keys.filter((k) => !inCode.has(k))).toEqual([]);
   });
 

@@ -33,6 +33,8 @@ export interface FollowDeps {
   queue: KeyedQueue;
   emit: Emit;
   push: (nodes: readonly string[]) => void;
+  /** A slice's scheduled changes may have changed (schedule.ts). */
+  rearm: () => void;
 }
 
 const NODES = 'visp/nodes/';
@@ -115,6 +117,7 @@ export class Follower {
       if (next) { state.slices.set(slice, next); state.sawGeneration(next.generation); } else state.slices.delete(slice);
       state.bump();
       this.d.push([...new Set([...(before ? nodesOf(before) : []), ...(next ? nodesOf(next) : [])])]);
+      this.d.rearm();
     }).catch((err: Error) => this.d.emit('error', { slice, message: `following the store: ${err.message}` }));
   }
 

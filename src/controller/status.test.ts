@@ -25,6 +25,11 @@ describe('operational state', () => {
     [['pending', 'failed', 'ready'], 'failed'],
     [['stopped', 'stopped'], 'stopped'],
     [['stopped', 'ready'], 'ready'],
+    [['ready', 'degraded'], 'degraded'],
+    [['degraded', 'down'], 'down'],
+    [['down', 'configuring'], 'down'],
+    [['down', 'failed'], 'failed'],
+    [['stopped', 'degraded'], 'degraded'],
     [[], 'pending'],
   ] as const)('worst of %j is %s', (states, want) => expect(worst(states)).toBe(want));
 

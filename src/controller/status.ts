@@ -8,6 +8,7 @@ import type { Pacer } from '../ipam/pacer.js';
 import type { EndpointStatus, LinkRecord, Manifest, OperationalState, SliceRecord, SliverStatus } from './model.js';
 import { sliverId } from './model.js';
 import { reservedBy } from './admission.js';
+import type { PairHealth as PathHealth } from '../health/pair.js';
 
 export interface EndpointReport {
   slice: string;
@@ -18,10 +19,13 @@ export interface EndpointReport {
   devices: string[];
   rxPackets: number; txPackets: number; rxBytes: number; txBytes: number;
   dataplane?: string;
+  /** Per remote member, what the node's probes say (absent: not probed). */
+  health?: PathHealth[];
 }
+export type { PathHealth };
 export interface NodeReport { generation: number; endpoints: Map<string, EndpointReport>; at: number }
 
-const RANK: Record<OperationalState, number> = { failed: 5, pending: 4, configuring: 3, stopped: 2, ready: 1 };
+const RANK: Record<OperationalState, number> = { failed: 7, down: 6, pending: 5, configuring: 4, degraded: 3, stopped: 2, ready: 1 };
 export function worst(states: readonly OperationalState[]): OperationalState {
   if (!states.length) return 'pending';
   if (states.every((s) => s === 'stopped')) return 'stopped';
@@ -99,6 +103,7 @@ function assemble(s: SliceRecord, slivers: SliverStatus[]): Manifest {
     blocks: s.blocks,
     slivers,
     ...reservationsOf(s),
+    ...(s.scheduled?.length ? { scheduled: s.scheduled } : {}),
   };
 }
 

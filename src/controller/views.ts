@@ -7,11 +7,14 @@ import { endpointsFor } from './desired.js';
 import type { Manifest, NodeRecord } from './model.js';
 import type { ControllerState } from './state.js';
 import type { Use } from './admission.js';
+import type { PathHealth } from './status.js';
 
 export interface TunnelView {
   slice: string; link: string; node: string; kind: TunnelKind; key: number; local: string; remotes: string[];
   bridge?: string; devices: string[]; netns: string; ifname: string; addresses: string[];
   state: string; error?: string; rxPackets: number; txPackets: number; rxBytes: number; txBytes: number; dataplane?: string;
+  /** Per remote member, what the node's probes say (absent: not probed). */
+  health?: PathHealth[];
 }
 
 export interface ResourceView {
@@ -66,6 +69,7 @@ export async function listTunnels(state: ControllerState, f: TunnelFilter = {}):
           state: e.state, ...(e.error ? { error: e.error } : {}),
           rxPackets: er?.rxPackets ?? 0, txPackets: er?.txPackets ?? 0, rxBytes: er?.rxBytes ?? 0, txBytes: er?.txBytes ?? 0,
           ...(er?.dataplane ? { dataplane: er.dataplane } : {}),
+          ...(er?.health?.length && e.state !== 'pending' && e.state !== 'configuring' ? { health: er.health } : {}),
         });
       }
     }

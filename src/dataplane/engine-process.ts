@@ -32,6 +32,8 @@ export interface EngineProcessOptions {
    * under nsenter, or on a real node): the engine is started right here.
    */
   enter?: boolean;
+  /** What names the socket and the log (default: netns). An in-process agent for a node namespace names them after its node, and still enters the namespace. */
+  name?: string;
   /** Directory for the control socket and the log. Default /run/visp. */
   runDir?: string;
   binary?: string;
@@ -76,11 +78,12 @@ export class EngineProcess {
   private watch: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: EngineProcessOptions) {
-    if (!/^[A-Za-z0-9_.-]+$/.test(opts.netns)) throw new InvalidSpecError(`netns ${JSON.stringify(opts.netns)}`, { field: 'netns' });
+    for (const v of [opts.netns, opts.name ?? opts.netns]) if (!/^[A-Za-z0-9_.-]+$/.test(v)) throw new InvalidSpecError(`netns ${JSON.stringify(v)}`, { field: 'netns' });
     this.netns = opts.netns;
     const dir = opts.runDir ?? '/run/visp';
-    this.socketPath = join(dir, `engine-${opts.netns}.sock`);
-    this.logPath = join(dir, `engine-${opts.netns}.log`);
+    const name = opts.name ?? opts.netns;
+    this.socketPath = join(dir, `engine-${name}.sock`);
+    this.logPath = join(dir, `engine-${name}.log`);
     this.binary = opts.binary ?? engineBinary();
   }
 

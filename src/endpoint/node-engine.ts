@@ -32,7 +32,8 @@ export class NodeEngine {
     const name = o.name ?? this.opts.netns ?? `ns${/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'))?.[1] ?? process.pid}`;
     try {
       this.proc = new EngineProcess({
-        netns: name, enter: this.opts.netns !== undefined,
+        // The namespace entered is the node's; the name only names the socket and the log.
+        netns: this.opts.netns ?? name, name, enter: this.opts.netns !== undefined,
         ...(o.runDir ? { runDir: o.runDir } : {}), ...(o.binary ? { binary: o.binary } : {}),
         onRestart: () => this.opts.onRestart(),
         ...(this.opts.log ? { log: this.opts.log } : {}),

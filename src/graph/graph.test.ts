@@ -13,7 +13,7 @@ import { render } from './index.js';
 import { layout, ROUTER_RADIUS } from './layout.js';
 import { renderMermaid } from './mermaid.js';
 import { renderSvg } from './svg.js';
-import { graphFromManifest, stateColour, STATE_COLOURS, type GraphView } from './view.js';
+import { graphFromManifest, linkRtt, linkRtts, stateColour, STATE_COLOURS, type GraphView } from './view.js';
 
 const parseXml = (text: string): Element => new DOMParser({ onError: (level, msg) => { throw new Error(`${level}: ${msg}`); } })
   .parseFromString(text, 'image/svg+xml').documentElement!;
@@ -206,5 +206,14 @@ describe('graphFromManifest', () => {
         { id: 'out', encapsulation: 'vxlan', state: 'ready', ends: [{ router: 'r1', state: 'ready' }, { router: 'egress:egr', state: 'ready' }], rtt: { p50Ms: 1.5 } },
       ],
     });
+  });
+});
+
+describe('a link\'s RTT from its probed pairs', () => {
+  it('the slowest answering pair\'s p50 and the largest p99; none when nothing answers', () => {
+    expect(linkRtt([{ alive: true, rttP50Ms: 0.1, rttP99Ms: 0.3 }, { alive: true, rttP50Ms: 0.2, rttP99Ms: 0.25 }, { alive: false }])).toEqual({ p50Ms: 0.2, p99Ms: 0.3 });
+    expect(linkRtt([{ alive: false }, { alive: undefined }])).toBeUndefined();
+    expect(linkRtts([{ link: 'a', pairs: [{ alive: true, rttP50Ms: 1 }] }, { link: 'a', pairs: [{ alive: true, rttP50Ms: 2 }] }, { link: 'b', pairs: [] }]))
+      .toEqual(new Map([['a', { p50Ms: 2, p99Ms: 2 }]]));
   });
 });

@@ -60,6 +60,29 @@ export const stateColour = (state: string): string => STATE_COLOURS[state] ?? UN
 /** Router ids are topology ids (no ':'), so an egress end's id never clashes with one. */
 export const egressRouterId = (node: string): string => `egress:${node}`;
 
+/** One probed pair's RTT, as every source has it (the controller's reports, the API's PathHealth). */
+export interface PairRtt { alive: boolean | undefined; rttP50Ms?: number | undefined; rttP99Ms?: number | undefined }
+
+/**
+ * A link's RTT from its probed pairs (every end's, every member pair of a
+ * LAN): the slowest answering pair's p50 and the largest p99, so the label
+ * never hides a slow member. Undefined when no pair answers.
+ */
+export function linkRtt(pairs: readonly PairRtt[]): LinkRtt | undefined {
+  const up = pairs.filter((p) => p.alive && p.rttP50Ms !== undefined);
+  if (!up.length) return undefined;
+  return { p50Ms: Math.max(...up.map((p) => p.rttP50Ms!)), p99Ms: Math.max(...up.map((p) => p.rttP99Ms ?? p.rttP50Ms!)) };
+}
+
+/** Per link id, its RTT from the tunnels of one slice (each with its link and its pairs). */
+export function linkRtts(tunnels: ReadonlyArray<{ link: string; pairs: readonly PairRtt[] }>): Map<string, LinkRtt> {
+  const byLink = new Map<string, PairRtt[]>();
+  for (const t of tunnels) byLink.set(t.link, [...(byLink.get(t.link) ?? []), ...t.pairs]);
+  const out = new Map<string, LinkRtt>();
+  for (const [link, pairs] of byLink) { const r = linkRtt(pairs); if (r) out.set(link, r); }
+  return out;
+}
+
 /** A link's label: its encapsulation, and its RTT when measured ("vxlan 0.21 ms"). */
 export function linkLabel(l: GraphLink): string {
   return l.rtt ? `${l.encapsulation} ${formatMs(l.rtt.p50Ms)}` : l.encapsulation;

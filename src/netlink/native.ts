@@ -1,4 +1,5 @@
-// Loads visp's own netlink socket addon (native/nlsock.c). Found by walking up
+// Loads visp's own addon: the netlink socket (native/nlsock.c) and the
+// link-health probe socket (native/pktsock.c). Found by walking up
 // from this file to the package root, so it works from src/ (tests) and dist/.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -15,7 +16,13 @@ export interface NativeNetlink {
   ref(h: NativeHandle, ref: boolean): void;
   rcvbuf(h: NativeHandle): number;
   close(h: NativeHandle): void;
+  /** A link-health probe socket on one device (native/pktsock.c; src/netlink/packet.ts). */
+  pkOpen(netnsPath: string | null, ifindex: number, local: Buffer, onAnswers: (records: Buffer) => void): ProbeHandle;
+  pkSend(h: ProbeHandle, frame: Buffer): number;
+  pkAnswered(h: ProbeHandle): number;
+  pkClose(h: ProbeHandle): void;
 }
+export interface ProbeHandle { readonly __brand: 'pksock' }
 
 function findAddon(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

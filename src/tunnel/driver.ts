@@ -44,6 +44,14 @@ export interface KindDescriptor<K extends string = string> {
   engine?: EngineKind;
   /** The kernel's IFLA_INFO_KIND, or undefined where Linux has no driver (etherip). */
   linkKind: string | undefined;
+  /**
+   * How link health probes a link of this kind (src/health, docs/operations.md).
+   * 'frame': the node-side tunnel device carries Ethernet, so a probe frame
+   * sent on it travels the link's own encapsulation and arrives on the far
+   * end's device, where the node (not the experiment) answers it. Absent: not
+   * probed; say why in the driver's file.
+   */
+  healthProbe?: 'frame';
   /** Kernel module to name when the kind is missing. */
   module: string;
   /** Bytes the encapsulation adds on an underlay of this family (incl. inner Ethernet for layer 2). */

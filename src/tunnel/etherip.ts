@@ -11,7 +11,7 @@ import type { TunnelDriver } from './driver.js';
 
 export const etherip: TunnelDriver<'etherip'> = {
   kind: 'etherip', layer: 2, family: 0, identifier: 'underlayPair', keys: { first: 0, last: 0 },
-  lan: 'mesh', autoRank: 40, proto: 'ENCAPSULATION_ETHERIP', engine: 'etherip', linkKind: undefined, module: 'etherip (userspace engine)',
+  lan: 'mesh', autoRank: 40, proto: 'ENCAPSULATION_ETHERIP', engine: 'etherip', linkKind: undefined, healthProbe: 'frame', module: 'etherip (userspace engine)',
   overhead: (f) => (f === 6 ? 40 : 20) + 2 + 14,
   encode(): Buffer[] {
     throw new IncompatibleStateError('etherip: Linux has no EtherIP driver; it is carried by visp-engine only');

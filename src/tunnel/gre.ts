@@ -1,5 +1,8 @@
 // gre: layer-3 GRE over IPv4 (RFC 2784/2890). The device itself moves into
 // the experiment's namespace; it carries IP, no Ethernet header.
+// Link health: not probed. The device itself is the experiment's interface,
+// in the experiment's namespace: a probe sent or answered through it would
+// appear there, which probes never may (no healthProbe).
 import type { TunnelDriver } from './driver.js';
 import { decodeGre, encodeGre, expectedGre, GRE_KEYED_HDR } from './gre-family.js';
 

@@ -1,4 +1,7 @@
 // ip6gre: layer-3 GRE over IPv6, without the encapsulation-limit option.
+// Link health: not probed. The device itself is the experiment's interface,
+// in the experiment's namespace: a probe sent or answered through it would
+// appear there, which probes never may (no healthProbe).
 import type { TunnelDriver } from './driver.js';
 import { decodeGre, encodeGre, expectedGre, GRE_KEYED_HDR } from './gre-family.js';
 

@@ -4,7 +4,7 @@ import { decodeGre, encodeGre, expectedGre, GRE_KEYED_HDR } from './gre-family.j
 
 export const ip6gretap: TunnelDriver<'ip6gretap'> = {
   kind: 'ip6gretap', layer: 2, family: 6, identifier: 'greKey', keys: { first: 0, last: 0xffffffff },
-  lan: 'mesh', autoRank: 30, proto: 'ENCAPSULATION_IP6GRETAP', engine: 'gretap', linkKind: 'ip6gretap', module: 'ip6_gre',
+  lan: 'mesh', autoRank: 30, proto: 'ENCAPSULATION_IP6GRETAP', engine: 'gretap', linkKind: 'ip6gretap', healthProbe: 'frame', module: 'ip6_gre',
   overhead: () => 40 + GRE_KEYED_HDR + 14,
   encode: (s) => encodeGre(s, true),
   decode: decodeGre,

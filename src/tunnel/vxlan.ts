@@ -10,7 +10,7 @@ const DEFAULT_TTL = 64;
 
 export const vxlan: TunnelDriver<'vxlan'> = {
   kind: 'vxlan', layer: 2, family: 0, identifier: 'vni', keys: { first: 1, last: 0xffffff }, udpPort: VXLAN_PORT,
-  lan: 'multipoint', autoRank: 10, proto: 'ENCAPSULATION_VXLAN', linkKind: 'vxlan', module: 'vxlan',
+  lan: 'multipoint', autoRank: 10, proto: 'ENCAPSULATION_VXLAN', linkKind: 'vxlan', healthProbe: 'frame', module: 'vxlan',
   overhead: (f) => (f === 6 ? 40 : 20) + 8 + 8 + 14,
   encode(s: TunnelSettings): Buffer[] {
     const v6 = familyOf(s.local) === 10;

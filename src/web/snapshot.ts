@@ -3,7 +3,7 @@
 // counters, from the controller's own ListSlices and ListTunnels data. Pure.
 import type { TunnelView } from '../controller/controller.js';
 import type { Manifest } from '../controller/model.js';
-import { graphFromManifest, type LinkRtt } from '../graph/view.js';
+import { graphFromManifest, linkRtts, type LinkRtt } from '../graph/view.js';
 import { renderSvg } from '../graph/svg.js';
 
 export interface PageSlice {
@@ -31,16 +31,17 @@ export interface PageState { slices: PageSlice[]; tunnels: PageTunnel[] }
  */
 export type PictureCache = Map<string, { view: string; svg: string }>;
 
-/** `rtt`: per slice, per link, when link health is measured (absent today: the picture then shows no RTT). */
+/** `rtt`: per slice, per link (default: from the tunnels' health, where their links are probed). */
 export function pageState(
   manifests: readonly Manifest[], tunnels: readonly TunnelView[],
   o: { rtt?: (slice: string) => ReadonlyMap<string, LinkRtt> | undefined; cache?: PictureCache } = {},
 ): PageState {
   const cache = o.cache ?? new Map();
+  const rtt = o.rtt ?? ((slice: string) => linkRtts(tunnels.filter((t) => t.slice === slice).map((t) => ({ link: t.link, pairs: t.health ?? [] }))));
   for (const slice of [...cache.keys()]) if (!manifests.some((m) => m.slice === slice)) cache.delete(slice);
   return {
     slices: manifests.map((m) => {
-      const view = graphFromManifest(m, o.rtt?.(m.slice));
+      const view = graphFromManifest(m, rtt(m.slice));
       const key = JSON.stringify(view);
       let hit = cache.get(m.slice);
       if (hit?.view !== key) cache.set(m.slice, hit = { view: key, svg: renderSvg(view) });

@@ -106,6 +106,8 @@ describe.skipIf(kernelSkipReason)('e2e: link properties through the API', () => 
     await lab.api.operator.setLinkProperties({ slice, link: 'l', properties: { loss: 1 } });
     await waitFor('blackhole on n1', () => qdiscs(lab.node('n1').ns, tunnel(m, 'n1')).some((q) => q.kind === 'blackhole'));
     expect(await pingAsync(end(m, 'n1').netns, far, 2, 1)).toBe(false);
+    // Link health sees no answers, but passes no verdict on a link its properties take down on purpose (docs/operations.md).
+    await waitFor('no probe answers', async () => (await lab.api.operator.listTunnels({ slice })).tunnels.every((t) => t.health.every((h) => h.state === 'OPERATIONAL_STATE_DOWN')), 10_000);
     const st = await lab.api.links.status({ slice });
     expect(st.manifest!.slivers[0]!.operationalState).toBe('OPERATIONAL_STATE_READY');
     await lab.api.operator.setLinkProperties({ slice, link: 'l' });
@@ -123,6 +125,39 @@ describe.skipIf(kernelSkipReason)('e2e: link properties through the API', () => 
     await lab.waitState(slice, 'OPERATIONAL_STATE_READY');
     expect(await pingAsync(end(m, 'n1').netns, far)).toBe(true);
   });
+
+  it('at a given time: a change kept until its time, then made in place (same devices); down and up at their times; one cancelled is never made', async () => {
+    const far = stripLen(end(m, 'n2').addresses[0]!);
+    const t0 = Date.now();
+    const iso = (ms: number): string => new Date(t0 + ms).toISOString();
+    // Times far apart, and every "not yet" checked only when the check itself ran before the
+    // time: on a loaded machine the calls below may take longer than any fixed margin.
+    const CAP_AT = 3_000, DOWN_AT = 10_000, UP_AT = 16_000;
+    const r = await lab.api.links.setLinkProperties({ slice, link: 'l', properties: { capacityBps: 30e6 }, at: iso(CAP_AT) });
+    expect(r.scheduledId).toMatch(/^c\d+$/);
+    expect(r.manifest!.scheduled).toEqual([expect.objectContaining({ id: r.scheduledId, link: 'l', properties: expect.objectContaining({ capacityBps: 30e6 }) })]);
+    expect(end(r.manifest!, 'n1').properties).toBeNull(); // not yet (it is a record of the request: no kernel involved)
+    const cancelled = await lab.api.operator.setLinkProperties({ slice, link: 'l', properties: { loss: 1 }, at: iso(CAP_AT + 500) });
+    await lab.api.links.cancelScheduledChange({ slice, id: cancelled.scheduledId });
+    const down = await lab.api.links.performOperationalAction({ slice, slivers: [], action: 'OPERATIONAL_ACTION_STOP', at: iso(DOWN_AT) });
+    await lab.api.links.performOperationalAction({ slice, slivers: [], action: 'OPERATIONAL_ACTION_START', at: iso(UP_AT) });
+    expect(down.manifest!.scheduled.map((c) => c.action)).toEqual(['OPERATIONAL_ACTION_UNSPECIFIED', 'OPERATIONAL_ACTION_STOP']);
+    const shapedEarly = qdiscs(lab.node('n1').ns, tunnel(m, 'n1')).some((q) => q.kind === 'tbf');
+    if (Date.now() - t0 < CAP_AT) expect(shapedEarly).toBe(false);
+    else console.warn(`link-properties: the "not yet" check ran ${Date.now() - t0} ms in, after the change's time; not asserted`);
+
+    await waitFor('the capacity at its time', () => qdiscs(lab.node('n1').ns, tunnel(m, 'n1')).some((q) => q.kind === 'tbf' && q.options.rate === 3_750_000), 6_000, 20);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(CAP_AT);
+    expect([ifindex(lab.node('n1').ns, tunnel(m, 'n1')), ifindex(lab.node('n2').ns, tunnel(m, 'n2')), ifindex(end(m, 'n1').netns, end(m, 'n1').ifname)]).toEqual(indexes);
+    await lab.waitState(slice, 'OPERATIONAL_STATE_STOPPED', 20_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(DOWN_AT);
+    await lab.waitState(slice, 'OPERATIONAL_STATE_READY', 20_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(UP_AT);
+    expect(await pingAsync(end(m, 'n1').netns, far)).toBe(true); // the cancelled loss 100% was never made
+    expect((await lab.api.links.describe({ slice })).manifest!.scheduled).toEqual([]);
+    await lab.api.links.setLinkProperties({ slice, link: 'l' });
+    await expect(lab.api.links.cancelScheduledChange({ slice, id: cancelled.scheduledId })).rejects.toMatchObject({ code: grpcStatus.NOT_FOUND });
+  }, 70_000);
 
   it('bad run-time changes: unknown link NOT_FOUND, a member not on the link and out-of-range values INVALID_ARGUMENT', async () => {
     await expect(lab.api.links.setLinkProperties({ slice, link: 'nope' })).rejects.toMatchObject({ code: grpcStatus.NOT_FOUND, details: expect.stringMatching(/^link: no link "nope"/) });

@@ -80,13 +80,13 @@ describe.skipIf(kernelSkipReason)('e2e trust: mTLS, roles, tenants and agents ag
     return p;
   };
 
-  /** The controller's whole view as an operator reads it (node lastSeen aside: reports move it). */
+  /** The controller's whole view as an operator reads it (node lastSeen, counters and link health's figures aside: reports move them). */
   async function view(): Promise<string> {
     const { slices } = await op.call('Operator.ListSlices', {}) as J;
     const manifests = await Promise.all(slices.map((s: J) => op.call('Links.Describe', { slice: s.slice })));
     const { nodes } = await op.call('Operator.ListNodes', {}) as J;
     const bgp = await op.call('Operator.ListBgp', {});
-    const tunnels = (await op.call('Operator.ListTunnels', {}) as J).tunnels.map((t: J) => ({ ...t, rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 }));
+    const tunnels = (await op.call('Operator.ListTunnels', {}) as J).tunnels.map((t: J) => ({ ...t, rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0, health: t.health.map((h: J) => h.remote) }));
     return JSON.stringify({ slices, manifests, nodes: nodes.map((n: J) => ({ ...n, lastSeen: '' })), bgp, tunnels }, null, 1);
   }
 

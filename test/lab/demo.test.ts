@@ -12,12 +12,13 @@ const REPO = join(import.meta.dirname, '..', '..');
 const visp = (...args: string[]): void => { spawnSync(process.execPath, [join(REPO, 'dist/src/cli/main.js'), ...args], { cwd: REPO, stdio: 'ignore', timeout: 60_000 }); };
 
 describe.skipIf(kernelSkipReason)('the README\'s demo', () => {
-  it('bash scripts/demo.sh runs to the end: the triangle pings both ways and is drawn, the egress slice reaches both providers\' hosts, both labs come down', () => {
+  it('bash scripts/demo.sh runs to the end: the triangle pings both ways, every link pair answers its health probes, it is drawn, the egress slice reaches both providers\' hosts, both labs come down', () => {
     try {
       const r = spawnSync('bash', ['scripts/demo.sh'], { cwd: REPO, encoding: 'utf8', timeout: 300_000 });
       const out = `${r.stdout}\n${r.stderr}`;
       expect(r.status, out.slice(-4000)).toBe(0);
       expect(out).toMatch(/slice triangle \(ready\), 3 routers, 3 links, svg/);
+      expect(out).toMatch(/health: 6 of 6 member pairs answering on 3 links; RTT p50 [\d.]+–[\d.]+ ms, p99 up to [\d.]+ ms; loss [\d.]+%/);
       expect(out).toMatch(/lab triangle is down/);
       expect(out).not.toMatch(/demo: ping .* failed/);
       expect(out).toMatch(/lab egress is down/);
