@@ -22,6 +22,17 @@ import { runStorm } from '../../bench/lib/storm.js';
 import { testNamespaces } from '../helpers/etcd-cluster.js';
 
 const run = promisify(execFile);
+/** The slice an "expired" event line of a controller's log names (JSON lines; or plain text on a terminal). */
+function expiredIn(line: string): string | undefined {
+  const j = line.indexOf('{');
+  if (j >= 0) {
+    try {
+      const o = JSON.parse(line.slice(j)) as { event?: string; slice?: string };
+      return o.event === 'expired' ? o.slice : undefined;
+    } catch { /* not JSON */ }
+  }
+  return / event expired ([^:]+):/.exec(line)?.[1];
+}
 const link = (id: string): TopologyLink => ({ id, members: [{ node: 'r1' }, { node: 'r2' }], encapsulation: 'ENCAPSULATION_VXLAN', addressClass: 'ADDRESS_CLASS_PRIVATE', ipv4: { enabled: true } });
 const topology = { nodes: [{ id: 'r1', node: 'n1' }, { id: 'r2', node: 'n2' }], links: [link('l1')] };
 
@@ -87,7 +98,7 @@ describe.skipIf(kernelSkipReason)('HA: three controllers on a three-member etcd'
     expect(r.acked).toBeGreaterThan(40);
     // Each orphan expired, exactly once over all controllers' logs (the dead one's included).
     await waitFor('the orphans to expire', async () => (await lab.store.read([{ prefix: 'visp/slices/' }])).results[0]!.every((e) => !orphans.some((o) => e.key.endsWith(o))), 20_000, 200);
-    const expired = lab.controllers.flatMap((c) => c.log).filter((l) => / event expired /.test(l)).map((l) => l.split(' event expired ')[1]!.split(':')[0]!);
+    const expired = lab.controllers.flatMap((c) => c.log).map(expiredIn).filter((x): x is string => x !== undefined);
     for (const o of orphans) expect(expired.filter((s) => s === o), o).toHaveLength(1);
     lab.startController(leaderIdx);
     await lab.waitAnswers(leaderIdx);
