@@ -12,7 +12,6 @@
 // with `namespaces: 'owned'`, so it also never touches a namespace without
 // the mark; kernel tests, which bring namespaces they made, use `'any'`.
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { EngineClient } from '../dataplane/engine-client.js';
 import type { EngineProcess } from '../dataplane/engine-process.js';
@@ -20,13 +19,14 @@ import { IncompatibleStateError, NotFoundError, UnavailableError } from '../erro
 import { addrAdd, addrList } from '../netlink/addr.js';
 import { AF, RTN, RTPROT_VISP, RT_TABLE } from '../netlink/constants.js';
 import { linkDel, linkDelGroup, linkGet, linkSet, type Link, type LinkStats } from '../netlink/link.js';
-import { netnsDel, netnsExists, netnsList, withNetnsFd } from '../netlink/netns.js';
+import { netnsDel, netnsExists, withNetnsFd } from '../netlink/netns.js';
 import { routeList, routeReplace, type RouteSpec } from '../netlink/route.js';
 import { netnsPath, NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf, netnsMarkOf, parseAlias, parseNetnsMark, sameOwner, type NetnsOwner } from '../ownership.js';
 import { assertSupported, probeCapabilities, type Capabilities } from '../tunnel/probe.js';
 import { assertShapeable, shaperSupport } from '../shape/probe.js';
 import { ENGINE_LINK_KIND } from '../tunnel/userspace.js';
+import { censusChanged, namespaceCensus, namespaceMarks, nsId, readMark } from './census.js';
 import { endpointNames } from './names.js';
 import { applySteps } from './apply.js';
 import { NodeEngine, type NodeEngineOptions } from './node-engine.js';
@@ -119,10 +119,6 @@ const run = promisify(execFile);
 /** Route protocols the kernel itself sets (redirect, kernel, router advertisement), and visp's own: not an experimenter's. */
 const NOT_THEIRS = new Set([1, 2, 9, RTPROT_VISP]);
 
-/** A namespace's identity (device and inode of its nsfs file): two names, or a name and /proc/…/ns/net, for one namespace share it. */
-function nsId(path: string): string | undefined {
-  try { const st = statSync(path); return `${st.dev}:${st.ino}`; } catch { return undefined; }
-}
 
 const keyOf = (s: { slice: string; link: string }): string => `${s.slice}/${s.link}`;
 
@@ -141,8 +137,8 @@ export class NodeKernel {
   private readonly policy: 'owned' | 'any';
   /** Identities of the namespaces no experiment may use: the node's, this process's, the host's first (pid 1). */
   private ownIds: Set<string> | undefined;
-  /** Per namespace name, whether its identity was seen to carry a visp mark (reservedNamespaces reads each new one once). */
-  private readonly marks = new Map<string, { id: string; visp: boolean }>();
+  /** Per namespace name, whether its identity was seen to carry a visp mark: shared by the process's node kernels (census.ts). */
+  private readonly marks = namespaceMarks;
   /** Layer-3 endpoints being restarted: what the experimenter had on the interface, put back once it is rebuilt. */
   private readonly carried = new Map<string, Carried>();
   /**
@@ -212,6 +208,7 @@ export class NodeKernel {
     await linkSet(this.expSocket(ns), 'lo', { alias: netnsMarkOf(owner), up: true }, undefined, `${ns}: lo`);
     const id = nsId(netnsPath(ns));
     if (id) this.marks.set(ns, { id, visp: true });
+    censusChanged();
     return true;
   }
 
@@ -224,22 +221,15 @@ export class NodeKernel {
    */
   async reservedNamespaces(signal?: AbortSignal): Promise<string[]> {
     const out = new Set<string>(this.netns ? [this.netns] : []);
-    const names = netnsList();
-    for (const name of [...this.marks.keys()]) if (!names.includes(name)) this.marks.delete(name);
-    for (const name of names) {
+    // The census (names and identities) is the host's, shared for a moment by
+    // every node kernel in this process: many lab agents in one process would
+    // otherwise each stat every namespace on every pass.
+    const all = namespaceCensus();
+    for (const { name, id } of all) {
       if (this.isNodeNamespace(name)) { out.add(name); continue; }
-      const id = nsId(netnsPath(name));
-      if (!id) continue;   // gone meanwhile
       let m = this.marks.get(name);
       if (m?.id !== id) {
-        const s = new NetlinkSocket({ netns: name });
-        try {
-          m = { id, visp: !!parseNetnsMark((await linkGet(s, 'lo', signal))?.alias) };
-        } catch {
-          m = { id, visp: false };   // not a namespace we can enter: not usable either
-        } finally {
-          s.close();
-        }
+        m = await readMark(name, id, signal);
         this.marks.set(name, m);
       }
       if (!m.visp) out.add(name);
@@ -589,6 +579,7 @@ export class NodeKernel {
         if (!mine.includes(ns)) continue;
         await netnsDel(ns);
         this.marks.delete(ns);
+        censusChanged();
         deleted.push(ns);
       }
       return { deleted, untouched };
