@@ -103,7 +103,8 @@ async function ownedLinks(socks: readonly NetlinkSocket[]): Promise<number[]> {
 const roles = (lab: Lab) => (): Map<number, string> => new Map(lab.procs.map((p) => [p.pid, p.name]));
 
 function ping(fromNs: string, to: string): void {
-  execFileSync('ip', ['netns', 'exec', fromNs, 'ping', ...(to.includes(':') ? ['-6'] : []), '-c', '1', '-W', '3', '-q', to], { stdio: 'pipe' });
+  // Up to three echoes (the first may wait for neighbour discovery on both underlay and link): one reply is enough.
+  execFileSync('ip', ['netns', 'exec', fromNs, 'ping', ...(to.includes(':') ? ['-6'] : []), '-c', '3', '-i', '0.5', '-w', '6', '-q', to], { stdio: 'pipe' });
 }
 
 /** p50 and p99 of a list of milliseconds. */

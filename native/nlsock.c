@@ -404,6 +404,25 @@ static napi_value nl_ref(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// pending(handle) -> whether a message (or an overflow) is queued and not read
+// yet: a change made just before a read is already queued by the kernel, even
+// when the event loop has not come round to the socket.
+static napi_value nl_pending(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  nlsock_t *s = unwrap(env, argv[0]);
+  if (!s) return NULL;
+  char c;
+  ssize_t n;
+  do {
+    n = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+  } while (n < 0 && errno == EINTR);
+  napi_value r;
+  napi_get_boolean(env, n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK), &r);
+  return r;
+}
+
 static napi_value nl_rcvbuf(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -437,6 +456,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"membership", NULL, nl_membership, NULL, NULL, NULL, napi_default, NULL},
     {"ref", NULL, nl_ref, NULL, NULL, NULL, napi_default, NULL},
     {"rcvbuf", NULL, nl_rcvbuf, NULL, NULL, NULL, napi_default, NULL},
+    {"pending", NULL, nl_pending, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

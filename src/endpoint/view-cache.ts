@@ -2,7 +2,9 @@
 // the kernel says nothing changed. A socket subscribed to the namespace's
 // link, address and route notifications marks the view stale on any of
 // them (it is not patched from events: any change means one dump on the
-// next pass, which is how a pass that has work to do reads anyway); so is a
+// next pass, which is how a pass that has work to do reads anyway) — also
+// one queued on the socket and not read yet, as a change made just before
+// the read is (the kernel queues it before the change's request returns); so is a
 // lost notification (ENOBUFS), a pass that changed something (its
 // notifications may still be on their way), and age: every RESYNC_MS the
 // view is dumped whatever the events said, for what they cannot tell.
@@ -42,6 +44,8 @@ export class ViewCache {
   /** The view of `s`'s namespace: the kept one while nothing changed, else a dump (kept when cacheable). */
   async read(s: NetlinkSocket, what: ViewWanted, signal?: AbortSignal): Promise<NsView> {
     const cacheable = !what.fdb && !what.qdiscs && !this.closed;
+    // A change made just before this read is queued on our socket already, though the loop may not have read it yet.
+    if (!this.closed && nativeNetlink().pending(this.h)) this.stale = true;
     const key = `${what.addrs ? 'a' : ''}${what.routes ? 'r' : ''}`;
     const k = this.kept;
     // A view with more than asked serves too (addresses and routes are only extra maps).

@@ -16,6 +16,8 @@ export interface NativeNetlink {
   membership(h: NativeHandle, group: number, add: boolean): void;
   ref(h: NativeHandle, ref: boolean): void;
   rcvbuf(h: NativeHandle): number;
+  /** Whether a message (or an overflow) is queued and not read yet. */
+  pending(h: NativeHandle): boolean;
   close(h: NativeHandle): void;
 }
 
