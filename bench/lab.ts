@@ -104,7 +104,7 @@ const roles = (lab: Lab) => (): Map<number, string> => new Map(lab.procs.map((p)
 
 function ping(fromNs: string, to: string): void {
   // Up to three echoes (the first may wait for neighbour discovery on both underlay and link): one reply is enough.
-  execFileSync('ip', ['netns', 'exec', fromNs, 'ping', ...(to.includes(':') ? ['-6'] : []), '-c', '3', '-i', '0.5', '-w', '6', '-q', to], { stdio: 'pipe' });
+  execFileSync('ip', ['netns', 'exec', fromNs, 'ping', ...(to.includes(':') ? ['-6'] : []), '-c', '3', '-i', '0.5', '-W', '3', '-q', to], { stdio: 'pipe' });
 }
 
 /** p50 and p99 of a list of milliseconds. */
