@@ -26,11 +26,17 @@ import { chooseUnderlay } from './underlay.js';
 import { underlayMtus } from './underlay-mtu.js';
 import { shaperSupport, type ShaperSupport } from '../shape/probe.js';
 import { underlayCapacity, type UnderlayCapacity } from './underlay-capacity.js';
+import { withFields, type LogFn } from '../log.js';
+import type { AgentMetrics, EndpointSample } from '../metrics/agent.js';
 export type { DesiredEndpoint };
 
 export type EndpointState = 'ready' | 'failed' | 'stopped' | 'configuring';
 export interface Teardown { slice: string; group: number; namespaces: string[] }
-export interface Desired { generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[]; egress?: EgressDesired }
+export interface Desired {
+  generation: number; endpoints: DesiredEndpoint[]; teardowns: Teardown[]; egress?: EgressDesired;
+  /** The API call this state comes from (the controller's request id): the records about applying it carry it. */
+  requestId?: string;
+}
 
 export interface EndpointReport {
   slice: string; link: string; state: EndpointState; error?: string; bridge?: string; devices: string[];
@@ -61,7 +67,9 @@ export interface AgentCoreOptions {
   /** The node's kernel; default: a NodeKernel for `netns` that builds only in namespaces visp made (tests give a fake). */
   kernel?: AgentKernel;
   reconcileIntervalMs?: number;
-  log?: (line: string) => void;
+  log?: LogFn;
+  /** Where the agent's metrics go (src/metrics/agent.ts); absent: none kept. */
+  metrics?: AgentMetrics;
   /** The node's name (names its BGP speaker's socket and log); default: the namespace, or "local". */
   name?: string;
   /** Where the BGP speaker's socket and log live (default /run/visp). */
@@ -87,6 +95,8 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   private timer: NodeJS.Timeout | undefined;
   private watcher: LinkWatcher | undefined;
   private closed = false;
+  /** The desired state the last pass applied: a pass on a new one logs with its request id. */
+  private applied: Desired | undefined;
 
   constructor(opts: AgentCoreOptions = {}) {
     super();
@@ -94,13 +104,13 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     this.kernel = opts.kernel ?? new NodeKernel({
       // An agent builds only in namespaces visp created for the slice (docs/ownership.md).
       namespaces: 'owned',
-      ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.log ? { log: withFields(opts.log, { component: 'kernel' }) } : {}),
       // With a run directory (lab mode, tests), the engine's socket and log live there too, named after the node.
       ...(opts.runDir ? { engine: { runDir: opts.runDir, ...(opts.name ? { name: opts.name } : {}) } } : {}),
     });
     this.egress = new AgentEgress({
       name: opts.name ?? opts.netns ?? 'local', ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}),
-      ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.log ? { log: withFields(opts.log, { component: 'bgp' }) } : {}),
     });
   }
 
@@ -168,7 +178,10 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   }
 
   private enqueue(): void {
-    this.tail = this.tail.then(() => this.reconcile()).catch((e: Error) => this.opts.log?.(`reconcile failed: ${e.stack ?? e.message}`));
+    this.tail = this.tail.then(() => this.reconcile()).catch((e: Error) => {
+      this.opts.metrics?.pass({ seconds: 0, error: true, builds: 0, repairs: 0, failedSteps: 0 });
+      this.opts.log?.(`reconcile failed: ${e.stack ?? e.message}`, { level: 'error', component: 'reconcile' });
+    });
   }
 
   /**
@@ -180,18 +193,25 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
   private async reconcile(): Promise<void> {
     const d = this.desired;
     if (!d || this.closed) return;
+    const started = performance.now();
+    // Records about applying a state the controller just sent carry its request id; later passes' (repairs) do not.
+    const requestId = d !== this.applied ? d.requestId : undefined;
+    this.applied = d;
+    const log = (line: string, f: { slice?: string; link?: string; level?: 'info' | 'warn' | 'error' } = {}): void =>
+      this.opts.log?.(line, { component: 'reconcile', ...f, ...(requestId ? { requestId } : {}) });
     const tornDown: string[] = [];
     for (const t of d.teardowns) {
       // Its links by group, then the namespaces visp created for it; a
       // namespace not marked as the slice's is left exactly as it is.
       const r = await this.kernel.teardownSlice(t);
-      for (const why of r.untouched) this.opts.log?.(`teardown ${t.slice}: left alone: ${why}`);
+      for (const why of r.untouched) log(`teardown ${t.slice}: left alone: ${why}`, { slice: t.slice, level: 'warn' });
       tornDown.push(t.slice);
     }
     const wanted = new Set(d.endpoints.map(key));
     const beingTornDown = new Set(d.teardowns.map((t) => t.slice));
     for (const gone of await this.kernel.prune((slice, link) => wanted.has(`${slice}/${link}`) || beingTornDown.has(slice))) {
-      this.opts.log?.(`pruned ${gone}: not desired here`);
+      const [slice, link] = gone.split('/');
+      log(`pruned ${gone}: not desired here`, { ...(slice ? { slice } : {}), ...(link ? { link } : {}) });
     }
     for (const m of [this.seenRestart, this.inPlace]) for (const k of [...m.keys()]) if (!wanted.has(k)) m.delete(k);
 
@@ -204,25 +224,37 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     const results = await this.kernel.reconcile(d.endpoints);
     const endpoints = await this.reports(d.endpoints, results);
     const repairs: string[] = [];
+    /** Each repair line's record: what it is about, and whether it failed. */
+    const repairRecords: Array<{ slice?: string; link?: string; level: 'warn' | 'error' }> = [];
+    const counts = { builds: 0, repairs: 0, failedSteps: 0 };
     results.forEach((r, i) => {
       const e = d.endpoints[i]!;
       const k = key(e), fp = fingerprint(e);
       const drift = this.inPlace.get(k) === fp;
       if (!r.error) this.inPlace.set(k, fp);
       if (!r.steps.length) return;
+      const at = { slice: e.slice, link: e.link };
+      if (r.error) counts.failedSteps += r.steps.length;
       // Not drift: a build, or finishing what an earlier agent left (its objects were there: adopted).
-      if (!drift) { for (const step of r.steps) this.opts.log?.(`${k}: ${r.found ? 'adopted' : 'built'}: ${step}`); return; }
+      if (!drift) {
+        if (!r.error) counts.builds += r.steps.length;
+        for (const step of r.steps) log(`${k}: ${r.found ? 'adopted' : 'built'}: ${step}`, at);
+        if (r.error) log(`${k}: failed: ${r.error.message}`, { ...at, level: 'error' });
+        return;
+      }
       const state = endpoints[i]!.state;
-      if (r.error) repairs.push(`${k}: repair failed: ${r.steps.join('; ')} (${r.error.message}) (now ${state})`);
-      else repairs.push(...r.steps.map((step) => `${k}: repaired: ${step} (now ${state})`));
+      if (r.error) { repairs.push(`${k}: repair failed: ${r.steps.join('; ')} (${r.error.message}) (now ${state})`); repairRecords.push({ ...at, level: 'error' }); }
+      else for (const step of r.steps) { counts.repairs++; repairs.push(`${k}: repaired: ${step} (now ${state})`); repairRecords.push({ ...at, level: 'warn' }); }
     });
     // Egress after the endpoints: a slice's table routes to its egress link's bridge.
     const egressFp = JSON.stringify(d.egress ?? null);
-    const egressSteps = await this.egress.apply(d.egress).catch((e: Error) => { this.opts.log?.(`egress: ${e.message}`); return undefined; });
-    if (egressSteps && this.egressApplied === egressFp) repairs.push(...egressSteps.map((s) => `egress: repaired: ${s}`));
-    else for (const s of egressSteps ?? []) this.opts.log?.(`egress: ${s}`);
+    const egressSteps = await this.egress.apply(d.egress).catch((e: Error) => { log(`egress: ${e.message}`, { level: 'error' }); return undefined; });
+    if (egressSteps && this.egressApplied === egressFp) {
+      for (const s of egressSteps) { counts.repairs++; repairs.push(`egress: repaired: ${s}`); repairRecords.push({ level: 'warn' }); }
+    }
+    else { counts.builds += egressSteps?.length ?? 0; for (const s of egressSteps ?? []) log(`egress: ${s}`); }
     if (egressSteps) this.egressApplied = egressFp;
-    for (const line of repairs) this.opts.log?.(line);
+    repairs.forEach((line, i) => log(line, repairRecords[i]));
     const egress = this.egress.status();
     // The egress end of an egress link is ready only while the slice's egress here can carry traffic.
     d.endpoints.forEach((e, i) => {
@@ -233,8 +265,17 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     // namespace): the last list read stays what is reported until a read succeeds again.
     const reservedNamespaces = await this.kernel.reservedNamespaces().then(
       (r) => (this.reserved = r),
-      (e: Error) => { this.opts.log?.(`reserved namespaces: ${e.message}; reporting the last list read`); return this.reserved; },
+      (e: Error) => { log(`reserved namespaces: ${e.message}; reporting the last list read`, { level: 'warn' }); return this.reserved; },
     );
+    const m = this.opts.metrics;
+    if (m) {
+      m.endpoints(endpoints.map((r, i): EndpointSample => ({ ...r, kind: d.endpoints[i]!.kind, ...this.drops.get(key(r)) ?? { rxDropped: 0, txDropped: 0 } })));
+      m.bgp(egress?.enabled ? {
+        peers: egress.peers,
+        slices: egress.slices.map((s) => ({ slice: s.slice, announced: s.announced.length, received: s.routesInstalled })),
+      } : undefined);
+      m.pass({ seconds: (performance.now() - started) / 1000, ...counts });
+    }
     this.emit('report', { generation: d.generation, endpoints, repairs, tornDown, ...(egress ? { egress } : {}), reservedNamespaces });
     if (tornDown.length && this.desired === d) {
       // Done here; the controller drops the teardown from later desired states.
@@ -242,15 +283,20 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
     }
   }
 
+  /** Per endpoint, the packets its tunnel devices dropped, as the last pass read them (metrics only: reports do not carry them). */
+  private drops = new Map<string, { rxDropped: number; txDropped: number }>();
+
   private async reports(endpoints: DesiredEndpoint[], results: EndpointResult[]): Promise<EndpointReport[]> {
     const namespaces = [...new Set(endpoints.filter((e) => !e.egress).map((e) => e.netns))].filter(netnsExists);
     const owned = await this.kernel.owned(namespaces, { stats: true }).catch(() => []);
     const caps = await this.kernel.capabilities();
-    return endpoints.map((e, i) => {
+    const drops = new Map<string, { rxDropped: number; txDropped: number }>();
+    const out = endpoints.map((e, i): EndpointReport => {
       const r = results[i]!;
       const mine = owned.filter((o) => o.slice === e.slice && o.link === e.link);
       const tunnels = mine.filter((o) => o.kind === e.kind || (o.kind !== 'bridge' && o.kind !== 'veth'));
-      const sum = (k: 'rxPackets' | 'txPackets' | 'rxBytes' | 'txBytes'): number => tunnels.reduce((a, o) => a + (o.stats?.[k] ?? 0), 0);
+      const sum = (k: 'rxPackets' | 'txPackets' | 'rxBytes' | 'txBytes' | 'rxDropped' | 'txDropped'): number => tunnels.reduce((a, o) => a + (o.stats?.[k] ?? 0), 0);
+      drops.set(key(e), { rxDropped: sum('rxDropped'), txDropped: sum('txDropped') });
       const bridge = mine.find((o) => o.kind === 'bridge')?.name;
       return {
         slice: e.slice, link: e.link,
@@ -262,6 +308,8 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
         ...(caps[e.kind]?.dataplane ? { dataplane: caps[e.kind].dataplane } : {}),
       };
     });
+    this.drops = drops;
+    return out;
   }
 }
 

@@ -13,6 +13,11 @@ import { InvalidSpecError } from '../errors.js';
 import type { TlsFiles } from '../trust/tls.js';
 import type { ConnectRequest } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse__Output } from './gen/visp/v1/ConnectResponse.js';
+import { withFields, type LogFn } from '../log.js';
+import { AgentMetrics } from '../metrics/agent.js';
+import { startMetricsServer, type MetricsHandle, type MetricsOptions } from './metrics-server.js';
+
+export const AGENT_VERSION = 'visp 0.1.0';
 
 export interface AgentOptions {
   controller: string;
@@ -27,21 +32,42 @@ export interface AgentOptions {
   /** Run against this namespace instead of the process's own (tests, one-process labs). */
   netns?: string;
   reconcileIntervalMs?: number;
-  log?: (line: string) => void;
+  log?: LogFn;
+  /** The Prometheus endpoint (metrics-server.ts), over HTTPS with the TLS files above; absent: none served. */
+  metrics?: MetricsOptions;
   /** Where the BGP speaker's socket and log live (default /run/visp). */
   runDir?: string;
 }
 
-export async function startAgent(opts: AgentOptions): Promise<{ node: string; close(): Promise<void> }> {
-  const log = opts.log ?? ((l: string) => console.error(l));
-  const certs = opts.tls ? new CertificateFiles(opts.tls, { log, ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
+export interface AgentHandle {
+  node: string;
+  /** The metrics endpoint's host:port, when one is served. */
+  metrics?: string;
+  registry: AgentMetrics;
+  close(): Promise<void>;
+}
+
+export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
+  const log: LogFn = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const link = withFields(log, { component: 'controller-link' });
+  const certs = opts.tls ? new CertificateFiles(opts.tls, { log: withFields(log, { component: 'tls' }), ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
   const nodeName = opts.node ?? certs?.identity.name;
   if (!nodeName) throw new InvalidSpecError('node: is required (or a TLS certificate that names the node)', { field: 'node' });
   if (certs && certs.identity.role !== 'node') {
     throw new InvalidSpecError(`tls.cert: ${opts.tls!.cert} is a ${certs.identity.role} identity; an agent needs a node certificate (visp certs issue --role node)`, { field: 'tls.cert' });
   }
-  const core = new AgentCore({ name: nodeName, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log });
+  if (opts.metrics && !certs) throw new InvalidSpecError('metrics.listen: the metrics endpoint needs TLS (tls.ca, tls.cert, tls.key): a scraper authenticates with its client certificate', { field: 'metrics.listen' });
+  const metrics = new AgentMetrics(nodeName, AGENT_VERSION);
+  const core = new AgentCore({ name: nodeName, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}), ...(opts.reconcileIntervalMs ? { reconcileIntervalMs: opts.reconcileIntervalMs } : {}), log, metrics });
   await core.start();
+  let metricsServer: MetricsHandle | undefined;
+  try {
+    if (opts.metrics) metricsServer = await startMetricsServer(opts.metrics, { scrape: () => metrics.scrape(), certs: certs!, log });
+  } catch (e) {
+    await core.close();
+    certs?.close();
+    throw e;
+  }
   const id = await core.identity(opts.underlay, opts.controller, opts.underlayCapacity);
   const { pkg } = visp();
   const newClient = (): InstanceType<typeof pkg.visp.v1.Agent> =>
@@ -61,16 +87,17 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
     stream = s;
     let registered = false;
     s.on('data', (m: ConnectResponse__Output) => {
-      if (!registered) { registered = true; backoff = 200; log(`connected to ${opts.controller} as ${nodeName}`); }
+      if (!registered) { registered = true; backoff = 200; link(`connected to ${opts.controller} as ${nodeName}`); }
       if (m.desired) {
         let d: Desired;
         try {
           d = desiredStateFromPb(m.desired);
         } catch (e) {
           // (e.g. a newer controller's kind this agent does not know.) Thrown here it would end the process; the last state stays built.
-          log(`controller sent a desired state this agent cannot read; keeping the last one: ${(e as Error).message}`);
+          link(`controller sent a desired state this agent cannot read; keeping the last one: ${(e as Error).message}`, { level: 'error' });
           return;
         }
+        link(`desired state ${d.generation}: ${d.endpoints.length} endpoints, ${d.teardowns.length} teardowns`, { ...(d.requestId ? { requestId: d.requestId } : {}) });
         core.setDesired(d);
       } else if (m.plan) {
         const q = m.plan;
@@ -85,7 +112,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
       if (stream !== s || closed) return;
       stream = undefined;
       const wait = Math.round(backoff * (0.8 + Math.random() * 0.4));
-      log(`controller stream ${why}; reconnecting in ${wait} ms`);
+      link(`controller stream ${why}; reconnecting in ${wait} ms`, { level: 'warn' });
       backoff = Math.min(backoff * 2, 5000);
       timer = setTimeout(dial, wait);
     };
@@ -94,7 +121,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
       // this node, a replacement) will not change by itself: say so plainly,
       // and retry slowly in case the operator fixes it.
       if ([grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED, grpc.status.ALREADY_EXISTS, grpc.status.ABORTED, grpc.status.FAILED_PRECONDITION].includes(e.code)) {
-        log(`controller refused this agent: ${grpc.status[e.code]}: ${e.details}`);
+        link(`controller refused this agent: ${grpc.status[e.code]}: ${e.details}`, { level: 'error' });
         backoff = 5000;
         // A refusal may be about the TLS session itself (a certificate or CA
         // replaced since it was set up): the next try gets a new connection.
@@ -106,15 +133,18 @@ export async function startAgent(opts: AgentOptions): Promise<{ node: string; cl
     // Register first, with the namespaces no slice may use here (the controller refuses them at Allocate).
     void core.reservedNamespaces().catch((e: Error) => { log(`reserved namespaces: ${e.message}`); return [] as string[]; }).then((names) => {
       if (stream !== s) return;
-      s.write({ register: registerToPb(nodeName, id, names, 'visp 0.1.0') });
+      s.write({ register: registerToPb(nodeName, id, names, AGENT_VERSION) });
     });
   };
   dial();
 
   return {
     node: nodeName,
+    ...(metricsServer ? { metrics: metricsServer.address } : {}),
+    registry: metrics,
     close: async () => {
       closed = true;
+      await metricsServer?.close();
       certs?.close();
       if (timer) clearTimeout(timer);
       stream?.cancel();

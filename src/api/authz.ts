@@ -33,6 +33,7 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'Links.Delete': ['am'],
   'Links.Shutdown': ['am', 'operator'],
   'Links.SetLinkProperties': ['am', 'operator'],
+  'Links.CancelScheduledChange': ['am', 'operator'],
   'Operator.ListNodes': READERS,
   'Operator.ListSlices': READERS,
   'Operator.ListTunnels': READERS,
@@ -42,15 +43,19 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'Operator.Plan': READERS,
   'Operator.SetEgressNode': ['operator'],
   'Operator.SetLinkProperties': ['operator'],
+  'Operator.CancelScheduledChange': ['operator'],
   'Agent.Connect': ['node'],
   // The controller's web page (src/web/): every slice's picture and the tunnel table, live.
   'Web.View': READERS,
+  // The Prometheus endpoint of the controller and of each agent (src/api/metrics-server.ts).
+  'Metrics.Scrape': READERS,
 };
 
 /** Calls that change state: each is written to the audit log. */
 export const MUTATING: ReadonlySet<string> = new Set([
   'Links.Allocate', 'Links.Provision', 'Links.Renew', 'Links.PerformOperationalAction', 'Links.Delete', 'Links.Shutdown',
   'Operator.SetEgressNode', 'Agent.Connect', 'Links.SetLinkProperties', 'Operator.SetLinkProperties',
+  'Links.CancelScheduledChange', 'Operator.CancelScheduledChange',
 ]);
 
 export function callerOf(identity: Identity, peer: string): Caller {

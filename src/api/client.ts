@@ -14,8 +14,8 @@ type Promisified<C, Names extends keyof C> = {
     ? (req: Req) => Promise<Res> : never;
 };
 
-type LinksRpc = 'GetVersion' | 'ListResources' | 'Allocate' | 'Provision' | 'Status' | 'Describe' | 'Renew' | 'PerformOperationalAction' | 'Delete' | 'Shutdown' | 'SetLinkProperties';
-type OperatorRpc = 'ListNodes' | 'ListSlices' | 'ListTunnels' | 'GetTunnel' | 'Plan' | 'SetEgressNode' | 'ListBgp' | 'SetLinkProperties';
+type LinksRpc = 'GetVersion' | 'ListResources' | 'Allocate' | 'Provision' | 'Status' | 'Describe' | 'Renew' | 'PerformOperationalAction' | 'Delete' | 'Shutdown' | 'SetLinkProperties' | 'CancelScheduledChange';
+type OperatorRpc = 'ListNodes' | 'ListSlices' | 'ListTunnels' | 'GetTunnel' | 'Plan' | 'SetEgressNode' | 'ListBgp' | 'SetLinkProperties' | 'CancelScheduledChange';
 
 export interface VispClient {
   links: Promisified<LinksClient, LinksRpc>;
@@ -47,9 +47,9 @@ export function connect(address: string, tls?: TlsFiles | CertificateFiles): Vis
   const options = { 'grpc.max_receive_message_length': 64 << 20, ...(certs ? TLS_CHANNEL_OPTIONS : {}) };
   const links = new pkg.visp.v1.Links(address, creds, options);
   const operator = new pkg.visp.v1.Operator(address, creds, options);
-  const ops = promisify(operator, ['ListNodes', 'ListSlices', 'ListTunnels', 'GetTunnel', 'Plan', 'SetEgressNode', 'ListBgp', 'SetLinkProperties']);
+  const ops = promisify(operator, ['ListNodes', 'ListSlices', 'ListTunnels', 'GetTunnel', 'Plan', 'SetEgressNode', 'ListBgp', 'SetLinkProperties', 'CancelScheduledChange']);
   return {
-    links: promisify(links, ['GetVersion', 'ListResources', 'Allocate', 'Provision', 'Status', 'Describe', 'Renew', 'PerformOperationalAction', 'Delete', 'Shutdown', 'SetLinkProperties']) as unknown as VispClient['links'],
+    links: promisify(links, ['GetVersion', 'ListResources', 'Allocate', 'Provision', 'Status', 'Describe', 'Renew', 'PerformOperationalAction', 'Delete', 'Shutdown', 'SetLinkProperties', 'CancelScheduledChange']) as unknown as VispClient['links'],
     operator: {
       ...(ops as unknown as Promisified<OperatorClient, OperatorRpc>),
       watchEvents(req) {

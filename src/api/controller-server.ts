@@ -15,7 +15,7 @@ import { InvalidSpecError, NotFoundError, PermissionDeniedError, throwIfCancelle
 import { identityUri, parseIdentityUri, type Identity } from '../trust/identity.js';
 import type { TlsFiles } from '../trust/tls.js';
 import { openAuditLog } from './audit.js';
-import { authorize, callerOf, MUTATING, type Caller } from './authz.js';
+import { authorize, callerOf, MUTATING, POLICY, type Caller } from './authz.js';
 import { CertificateFiles, peerIdentity, serverCredentials } from './tls.js';
 import { takeOverStaleSocket } from './unix-socket.js';
 import { decoded, isUndecodable, tolerant } from './decode.js';
@@ -37,6 +37,8 @@ import { bgpNodeToPb, configFromPb, configToPb } from './egress-convert.js';
 import { propertiesChangeFromPb } from './shape-convert.js';
 import type { SetLinkPropertiesRequest__Output } from './gen/visp/v1/SetLinkPropertiesRequest.js';
 import type { SetLinkPropertiesResponse } from './gen/visp/v1/SetLinkPropertiesResponse.js';
+import type { CancelScheduledChangeRequest__Output } from './gen/visp/v1/CancelScheduledChangeRequest.js';
+import type { CancelScheduledChangeResponse } from './gen/visp/v1/CancelScheduledChangeResponse.js';
 import type { AgentHandlers } from './gen/visp/v1/Agent.js';
 import type { AllocateRequest__Output } from './gen/visp/v1/AllocateRequest.js';
 import type { LinksHandlers } from './gen/visp/v1/Links.js';
@@ -46,7 +48,12 @@ import { LAB_POOLS } from './lab-pools.js';
 import { LOADER_OPTIONS, visp } from './proto.js';
 import type { ConnectRequest__Output } from './gen/visp/v1/ConnectRequest.js';
 import type { ConnectResponse } from './gen/visp/v1/ConnectResponse.js';
+import { RspecReader } from '../rspec/reader-thread.js';
+import { manifestRspec } from '../rspec/manifest.js';
 import { startWebServer, type WebHandle, type WebOptions } from '../web/server.js';
+import { currentRequestId, newRequestId, REQUEST_ID, withFields, withRequest, type LogFn } from '../log.js';
+import { ControllerMetrics } from '../metrics/controller.js';
+import { startMetricsServer, type MetricsHandle, type MetricsOptions } from './metrics-server.js';
 
 export interface Listener {
   /** host:port or unix:/path */
@@ -71,16 +78,22 @@ export interface ControllerServerOptions {
   limits?: Partial<Limits>;
   /** JSON-lines audit file; default: the log. */
   auditLog?: string;
-  log?: (line: string) => void;
+  log?: LogFn;
   sweepIntervalMs?: number;
   /** The read-only web page (src/web/server.ts), over HTTPS with the TLS files above; absent: no page. */
   web?: WebOptions;
+  /** The Prometheus endpoint (metrics-server.ts), over HTTPS with the TLS files above; absent: none served (the figures are still kept). */
+  metrics?: MetricsOptions;
 }
 
 export interface ControllerHandle {
   address: string; addresses: string[]; controller: Controller; close(): Promise<void>;
   /** The web page's host:port, when one is served. */
   web?: string;
+  /** The metrics endpoint's host:port, when one is served. */
+  metrics?: string;
+  /** The controller's metrics (also when no endpoint serves them). */
+  registry: ControllerMetrics;
 }
 
 type Call = { getPeer(): string; getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null } & CancellableCall;
@@ -108,10 +121,11 @@ function checkListeners(opts: ControllerServerOptions, certs: CertificateFiles |
 }
 
 export async function startController(opts: ControllerServerOptions): Promise<ControllerHandle> {
-  const log = opts.log ?? ((l: string) => console.error(l));
-  const certs = opts.tls ? new CertificateFiles(opts.tls, { log, ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
+  const log: LogFn = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const certs = opts.tls ? new CertificateFiles(opts.tls, { log: withFields(log, { component: 'tls' }), ...(opts.tlsRefreshMs ? { refreshMs: opts.tlsRefreshMs } : {}) }) : undefined;
   const plaintext = checkListeners(opts, certs);
   if (opts.web && !certs) throw new InvalidSpecError(`web.listen: the page needs TLS (tls.ca, tls.cert, tls.key): a browser authenticates with its client certificate`, { field: 'web.listen' });
+  if (opts.metrics && !certs) throw new InvalidSpecError(`metrics.listen: the metrics endpoint needs TLS (tls.ca, tls.cert, tls.key): a scraper authenticates with its client certificate`, { field: 'metrics.listen' });
   for (const l of opts.listen) if ((await takeOverStaleSocket(l.address)) === 'removed') log(`listen: removed the stale socket ${l.address} (nothing answered on it)`);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   if (opts.storePath !== ':memory:') mkdirSync(dirname(opts.storePath), { recursive: true });
@@ -126,8 +140,13 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     await store.close();
     throw e;
   }
-  controller.on('event', (e) => log(`event ${e.kind}${e.slice ? ` ${e.slice}` : ''}${e.link ? `/${e.link}` : ''}${e.node ? ` @${e.node}` : ''}: ${e.message}`));
-  const audit = openAuditLog(opts.auditLog, log);
+  controller.on('event', (e) => log(`event ${e.kind}${e.slice ? ` ${e.slice}` : ''}${e.link ? `/${e.link}` : ''}${e.node ? ` @${e.node}` : ''}: ${e.message}`, {
+    component: 'events', event: e.kind, ...(e.slice ? { slice: e.slice } : {}), ...(e.link ? { link: e.link } : {}), ...(e.node ? { node: e.node } : {}),
+  }));
+  const metrics = new ControllerMetrics(controller.version, Object.keys(POLICY).filter((m) => !m.startsWith('Web.') && !m.startsWith('Metrics.')));
+  metrics.attach(controller.metricsSources());
+  const audit = openAuditLog(opts.auditLog, withFields(log, { component: 'audit' }));
+  const rspecs = new RspecReader();
   const rate = new RateLimiter(limits.ratePerAm);
   const gate = new CallGate(limits.callsPerAm);
 
@@ -166,7 +185,9 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       }
     };
     const record = (verb: string, caller: Caller | undefined, peer: string, target: { slice?: string; node?: string } | undefined, e?: unknown): void => {
-      const code = e === undefined ? 'OK' : grpc.status[toServiceError(e, () => undefined).code ?? grpc.status.INTERNAL] ?? 'INTERNAL';
+      const code = codeOf(e);
+      // A refused stream is counted here; an answered unary call where it ends (with its duration).
+      if (e !== undefined && (verb === 'Operator.WatchEvents' || verb === 'Agent.Connect')) metrics.call(verb, code);
       if (e === undefined && !MUTATING.has(verb)) return;
       audit.write({
         identity: caller?.uri ?? '', role: caller?.identity.role ?? '', peer, verb, ...target, code,
@@ -184,7 +205,23 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       fn: (r: NoInfer<Req>, scope: Scope, caller: Caller, signal: AbortSignal) => Promise<NoInfer<Res> | Encoded> | NoInfer<Res> | Encoded,
     ): grpc.handleUnaryCall<Req, Res> =>
       (call, cb) => {
-        void (async () => {
+        // The call's request id: the client's (metadata visp-request-id) when it gave a plain one, else a new one.
+        // Every record written for the call, and the desired state it pushes to agents, carry it; the reply's trailer says it.
+        const given = call.metadata.get('visp-request-id')[0];
+        const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : newRequestId();
+        const t0 = performance.now();
+        const ended = (e?: unknown): void => {
+          const code = codeOf(e);
+          const seconds = (performance.now() - t0) / 1000;
+          metrics.call(method, code, seconds);
+          const slice = isUndecodable(call.request) ? undefined : target(call.request)?.slice;
+          // Calls that change something are worth a record each; reads only at debug (an AM polls Status).
+          log(`${method} ${code} ${Math.round(seconds * 1000)} ms`, {
+            component: 'rpc', method, code, durationMs: Math.round(seconds * 1e4) / 10, ...(slice ? { slice } : {}),
+            level: code === 'INTERNAL' ? 'error' : MUTATING.has(method) ? 'info' : 'debug',
+          });
+        };
+        void withRequest(requestId, async () => {
           let g: { caller: Caller; scope: Scope } | undefined;
           const { signal, done } = callSignal(call, method);
           try {
@@ -194,15 +231,23 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
             // An AM's calls run a few at a time (limits.calls_per_am): one AM's flood cannot take every turn of the loop.
             const res = g.caller.identity.role === 'am' ? await gate.run(g.caller.uri, run) : await run();
             record(method, g.caller, call.getPeer(), target(call.request));
+            ended();
             // (The one cast: grpc-js types a reply as Res, and passEncoded's serializer passes Encoded bytes through.)
-            cb(null, res as Res);
+            const trailer = new grpc.Metadata();
+            trailer.set('visp-request-id', requestId);
+            cb(null, res as Res, trailer);
           } catch (e) {
             if (g) record(method, g.caller, call.getPeer(), target(call.request), e);
-            cb(toServiceError(e, log));
+            ended(e);
+            const se = toServiceError(e, log);
+            // The error's own metadata (visp-field…) keeps what it says; the request id joins it.
+            const md = se.metadata ?? new grpc.Metadata();
+            md.set('visp-request-id', requestId);
+            cb({ ...se, metadata: md });
           } finally {
             done();
           }
-        })();
+        });
       };
     const none = (): undefined => undefined;
     const bySlice = (r: { slice: string }): { slice: string } => ({ slice: r.slice });
@@ -233,7 +278,14 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     const setLinkProperties = (method: string): grpc.handleUnaryCall<SetLinkPropertiesRequest__Output, SetLinkPropertiesResponse> =>
       unary<SetLinkPropertiesRequest__Output, SetLinkPropertiesResponse>(method, bySlice, async (r, scope, _caller, signal) => {
       const { slice, change } = propertiesChangeFromPb(r);
-      return manifestReply('SetLinkPropertiesResponse', await controller.setLinkProperties(slice, change, scope, { signal }));
+      const m = await controller.setLinkProperties(slice, change, scope, { signal, ...(r.at ? { at: r.at } : {}) });
+      return manifestReply('SetLinkPropertiesResponse', m, { scheduledId: m.scheduledId ?? '' });
+      });
+    /** Links.CancelScheduledChange (an AM, its own slices) and Operator.CancelScheduledChange (any slice). */
+    const cancelScheduled = (method: string): grpc.handleUnaryCall<CancelScheduledChangeRequest__Output, CancelScheduledChangeResponse> =>
+      unary<CancelScheduledChangeRequest__Output, CancelScheduledChangeResponse>(method, bySlice, async (r, scope, _caller, signal) => {
+        if (!r.id) throw new InvalidSpecError('id: is required (the scheduled change\'s id, from the manifest\'s scheduled)', { field: 'id' });
+        return manifestReply('CancelScheduledChangeResponse', await controller.cancelScheduled(r.slice, r.id, scope, { signal }));
       });
     const server = new grpc.Server({
       // The request size limit is ours (checked before decoding, named, audited: decode.ts); this is the transport's hard cap.
@@ -245,17 +297,37 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     const links: LinksHandlers = {
       GetVersion: unary('Links.GetVersion', none, () => versionToPb(controller.getVersion())),
       ListResources: unary('Links.ListResources', none, () => ({ nodes: controller.listResources().map(resourceToPb) })),
-      Allocate: unary('Links.Allocate', bySlice, async (r, scope, _caller, signal) =>
-        manifestReply('AllocateResponse', await controller.allocate(sliceRequestFromPb(r, await topologyOf(r, signal)), scope, { signal }))),
+      Allocate: unary('Links.Allocate', bySlice, async (r, scope, _caller, signal) => {
+        if (!r.requestRspec) return manifestReply('AllocateResponse', await controller.allocate(sliceRequestFromPb(r, await topologyOf(r, signal)), scope, { signal }));
+        // A GENI request RSpec: read on its own thread (reader-thread.ts); every refusal after that names the element it came from.
+        // (An absent topology decodes as empty: nodes or links are what "given" means.)
+        if (r.topology?.nodes?.length || (deferredCount(r) ?? r.topology?.links?.length ?? 0) > 0) throw new InvalidSpecError('request_rspec: give a topology or a request RSpec, not both', { field: 'request_rspec' });
+        const rs = await rspecs.read(r.requestRspec, 'request_rspec');
+        throwIfCancelled(signal);
+        try {
+          checkRequestLimits(rs.topology, limits);
+          const m = await controller.allocate(sliceRequestFromPb(r, rs.topology), scope, { signal });
+          return manifestReply('AllocateResponse', m, { warnings: rs.warnings });
+        } catch (e) {
+          throw rs.place(e);
+        }
+      }),
       Provision: unary('Links.Provision', bySlice, async (r, scope, _caller, signal) => manifestReply('ProvisionResponse', await controller.provision(r.slice, scope, { signal }))),
       Status: unary('Links.Status', bySlice, async (r, scope) => manifestReply('StatusResponse', await controller.status(r.slice, scope))),
-      Describe: unary('Links.Describe', bySlice, async (r, scope) => manifestReply('DescribeResponse', await controller.describe(r.slice, scope))),
+      Describe: unary('Links.Describe', bySlice, async (r, scope) => {
+        if (!r.manifestRspec) return manifestReply('DescribeResponse', await controller.describe(r.slice, scope));
+        const { manifest, request } = await controller.describeRequest(r.slice, scope);
+        return manifestReply('DescribeResponse', manifest, { manifestRspec: await manifestRspec(manifest, request, new Pacer()) });
+      }),
       Renew: unary('Links.Renew', bySlice, async (r, scope, _caller, signal) => manifestReply('RenewResponse', await controller.renew(r.slice, r.endTime, scope, { signal }))),
-      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope, _caller, signal) =>
-        manifestReply('PerformOperationalActionResponse', await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope, { signal }))),
+      PerformOperationalAction: unary('Links.PerformOperationalAction', bySlice, async (r, scope, _caller, signal) => {
+        const m = await controller.performAction(r.slice, r.slivers, actionFromPb(r.action), scope, { signal, ...(r.at ? { at: r.at } : {}) });
+        return manifestReply('PerformOperationalActionResponse', m, { scheduledId: m.scheduledId ?? '' });
+      }),
       Delete: unary('Links.Delete', bySlice, async (r, scope, _caller, signal) => manifestReply('DeleteResponse', await controller.delete(r.slice, scope, { signal }))),
       Shutdown: unary('Links.Shutdown', bySlice, async (r, scope, _caller, signal) => manifestReply('ShutdownResponse', await controller.shutdown(r.slice, scope, { signal }))),
       SetLinkProperties: setLinkProperties('Links.SetLinkProperties'),
+      CancelScheduledChange: cancelScheduled('Links.CancelScheduledChange'),
     };
     server.addService(passEncoded(tolerant(pkg.visp.v1.Links.service, limits.requestBytes, { Allocate: deferItems(def, 'visp.v1.AllocateRequest', ['topology', 'links']) })), links);
 
@@ -286,6 +358,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
           if (f.node && e.node !== f.node) return;
           call.write(eventToPb(e));
         };
+        metrics.call('Operator.WatchEvents', 'OK');
         controller.on('event', on);
         call.on('cancelled', () => controller.off('event', on));
         call.on('close', () => controller.off('event', on));
@@ -303,6 +376,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         return manifestReply('PlanResponse', p.manifest, { nodes: p.nodes.map(nodePlanToPb) });
       }),
       SetLinkProperties: setLinkProperties('Operator.SetLinkProperties'),
+      CancelScheduledChange: cancelScheduled('Operator.CancelScheduledChange'),
     };
     server.addService(passEncoded(tolerant(pkg.visp.v1.Operator.service, limits.requestBytes, { Plan: deferItems(def, 'visp.v1.PlanRequest', ['topology', 'links']) })), operator);
 
@@ -315,6 +389,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
           call.emit('error', toServiceError(e, log));
           return;
         }
+        metrics.call('Agent.Connect', 'OK');
         agentStream(controller, call, caller, log, (node, e) => record('Agent.Connect', caller, call.getPeer(), { node }, e));
       },
     };
@@ -332,6 +407,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   const servers: { tls?: grpc.Server; plain?: grpc.Server } = {};
   const bound: string[] = [];
   let web: WebHandle | undefined;
+  let metricsServer: MetricsHandle | undefined;
   try {
     for (const l of opts.listen) {
       const plain = l.plaintextIdentity !== undefined;
@@ -345,8 +421,10 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       }));
       if (l.address.startsWith('unix:')) chmodSync(l.address.slice(5), l.plaintextIdentity !== undefined ? 0o600 : 0o666);
     }
-    if (opts.web) web = await startWebServer(opts.web, { controller, certs: certs!, log, audit });
+    if (opts.web) web = await startWebServer(opts.web, { controller, certs: certs!, log: withFields(log, { component: 'web' }), audit });
+    if (opts.metrics) metricsServer = await startMetricsServer(opts.metrics, { scrape: () => metrics.scrape(), certs: certs!, log, audit });
   } catch (e) {
+    await web?.close();
     for (const sv of Object.values(servers)) sv.forceShutdown();
     controller.stop();
     await store.close();
@@ -358,8 +436,11 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     addresses: bound,
     controller,
     ...(web ? { web: web.address } : {}),
+    ...(metricsServer ? { metrics: metricsServer.address } : {}),
+    registry: metrics,
     close: async () => {
       await web?.close();
+      await metricsServer?.close();
       controller.stop();
       // Agents' and watchers' streams never end by themselves: give unary calls
       // a moment to finish, then cut the rest.
@@ -368,6 +449,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         sv.tryShutdown(() => { clearTimeout(t); r(); });
       })));
       certs?.close();
+      await rspecs.close();
       await audit.close();
       await store.close();
     },
@@ -376,9 +458,14 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
 
 const CLOSE_GRACE_MS = 2000;
 
+/** A call's outcome as its gRPC status code's name (OK, NOT_FOUND, …): the audit's and the metrics' word for it. */
+function codeOf(e: unknown): string {
+  return e === undefined ? 'OK' : grpc.status[toServiceError(e, () => undefined).code ?? grpc.status.INTERNAL] ?? 'INTERNAL';
+}
+
 /** One agent's stream: Register first, then reports and plan answers; desired state flows down. */
 function agentStream(
-  controller: Controller, call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>, caller: Caller, log: (l: string) => void,
+  controller: Controller, call: grpc.ServerDuplexStream<ConnectRequest__Output, ConnectResponse>, caller: Caller, log: LogFn,
   audit: (node: string, e?: unknown) => void,
 ): void {
   let node: string | undefined;
@@ -390,11 +477,12 @@ function agentStream(
       call.emit('error', { code: grpc.status.ABORTED, details: reason });
     },
     send(state: DesiredState) {
-      call.write({ desired: desiredStateToPb(state) });
+      // Pushed while a call runs (Provision, Delete…): that call's request id goes with it.
+      call.write({ desired: desiredStateToPb(state, 'desired', currentRequestId()) });
     },
     async sendPaced(state, pace) {
       // The endpoints converted and encoded in stretches; the stream's serializer passes the bytes through.
-      const head = desiredStateToPb({ ...state, endpoints: [] });
+      const head = desiredStateToPb({ ...state, endpoints: [] }, 'desired', currentRequestId());
       const bytes = await encodePaced(visp().def, 'visp.v1.ConnectResponse', { desired: head }, {
         path: ['desired', 'endpoints'], items: state.endpoints, toPb: (e, i) => endpointToPb(e, `desired.endpoints[${i}]`),
       }, pace);

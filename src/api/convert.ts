@@ -11,7 +11,9 @@
 // the field readers both are built from are in fields.ts.
 import { ADDRESS_CLASSES, type AddressClass } from '../ipam/types.js';
 import type { DesiredEndpoint } from '../controller/desired.js';
-import type { AllocationState, Encapsulation, Manifest, OperationalAction, OperationalState, Topology, TopologyLink } from '../controller/model.js';
+import type { AllocationState, Encapsulation, Manifest, OperationalAction, OperationalState, ScheduledChange, Topology, TopologyLink } from '../controller/model.js';
+import type { ScheduledChange as PbScheduledChange } from './gen/visp/v1/ScheduledChange.js';
+import type { OperationalAction__Output as PbAction } from './gen/visp/v1/OperationalAction.js';
 import { perKind, TUNNEL_KINDS } from '../tunnel/kinds.js';
 import type { TunnelKind } from '../tunnel/types.js';
 import type { Capability as PbCapability } from './gen/visp/v1/Capability.js';
@@ -99,10 +101,21 @@ const ALLOCATION = enumeration<PbAllocation, AllocationState>('allocation state'
   .map((s) => [`ALLOCATION_STATE_${s.toUpperCase()}` as PbAllocation, s] as const));
 export const allocationToPb = (s: AllocationState, field = 'allocation_state'): PbAllocation => ALLOCATION.toPb(s, field);
 
-const ACTION = enumeration<string, OperationalAction>('operational action', 'OPERATIONAL_ACTION_UNSPECIFIED', [
+const ACTION = enumeration<PbAction, OperationalAction>('operational action', 'OPERATIONAL_ACTION_UNSPECIFIED', [
   ['OPERATIONAL_ACTION_START', 'start'], ['OPERATIONAL_ACTION_STOP', 'stop'], ['OPERATIONAL_ACTION_RESTART', 'restart'],
 ]);
 export const actionFromPb = (v: unknown, field = 'action'): OperationalAction => ACTION.fromPb(v, field);
+export const actionToPb = (a: OperationalAction, field = 'action'): PbAction => ACTION.toPb(a, field);
+
+/** A change scheduled for later (docs/links.md, "At a given time"). */
+export function scheduledToPb(c: ScheduledChange, f = 'scheduled'): PbScheduledChange {
+  const p = c.properties;
+  return {
+    id: text(c.id, `${f}.id`, badOutput), at: iso(c.at, `${f}.at`),
+    ...(p ? { link: p.link, properties: propertiesToPb(p.properties, `${f}.properties`) ?? null, members: (p.members ?? []).map((m, j) => ({ node: m.node, properties: propertiesToPb(m.properties, `${f}.members[${j}].properties`) ?? null })) } : {}),
+    ...(c.action ? { action: actionToPb(c.action.action, `${f}.action`), slivers: c.action.slivers } : {}),
+  };
+}
 
 const ROUTES = enumeration<PbRoutes, 'default' | 'full'>('egress routes', 'EGRESS_ROUTES_UNSPECIFIED', [
   ['EGRESS_ROUTES_DEFAULT', 'default'], ['EGRESS_ROUTES_FULL', 'full'], ['EGRESS_ROUTES_UNSPECIFIED', 'default'],
@@ -386,10 +399,10 @@ export function reportToPb(r: Report, field = 'report'): PbReport {
 }
 
 /** A node's desired state, as the controller sends it. */
-export function desiredStateToPb(d: DesiredState, field = 'desired'): PbDesiredState {
+export function desiredStateToPb(d: DesiredState, field = 'desired', requestId?: string): PbDesiredState {
   return {
     generation: count64(d.generation, `${field}.generation`, badOutput), endpoints: d.endpoints.map((e, i) => endpointToPb(e, `${field}.endpoints[${i}]`)),
-    teardowns: d.teardowns, egress: desiredToPb(d.egress, `${field}.egress`),
+    teardowns: d.teardowns, egress: desiredToPb(d.egress, `${field}.egress`), ...(requestId ? { requestId } : {}),
   };
 }
 
@@ -397,7 +410,9 @@ export function desiredStateToPb(d: DesiredState, field = 'desired'): PbDesiredS
 export function desiredStateFromPb(v: PbDesiredStateIn | null | undefined, field = 'desired'): Desired {
   const d = required(v, field);
   const egress = desiredFromPb(d.egress, `${field}.egress`);
+  const requestId = text(d.requestId, `${field}.request_id`);
   return {
+    ...(requestId ? { requestId } : {}),
     generation: count64(d.generation, `${field}.generation`),
     endpoints: list(d.endpoints, `${field}.endpoints`, endpointFromPb),
     teardowns: list(d.teardowns, `${field}.teardowns`, (x, f) => {
@@ -452,6 +467,7 @@ export function manifestToPb(m: Manifest): PbManifest {
       const v = required(x, f, badOutput);
       return { node: text(v.node, `${f}.node`, badOutput), sendBps: count64(v.send, `${f}.send_bps`, badOutput), receiveBps: count64(v.receive, `${f}.receive_bps`, badOutput) };
     }, badOutput),
+    scheduled: (m.scheduled ?? []).map((c, i) => scheduledToPb(c, `scheduled[${i}]`)),
   };
 }
 

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { PeerCertificate } from 'node:tls';
-import { InvalidSpecError, UnauthenticatedError } from '../errors.js';
+import { InvalidSpecError, UnauthenticatedError, UnavailableError } from '../errors.js';
 import type { Identity } from '../trust/identity.js';
 import { ownIdentity, parseCaBundle, verifyPeer, type TlsFiles } from '../trust/tls.js';
 
@@ -187,3 +187,29 @@ function verifyServer(cert: PeerCertificate, certs: CertificateFiles): Identity 
  * valid SNI name).
  */
 export const TLS_CHANNEL_OPTIONS = { 'grpc.ssl_target_name_override': 'visp-controller' } as const;
+
+export interface TlsContext { ca: Buffer; cert: Buffer; key: Buffer }
+
+/**
+ * A certificate, key and CA bundle as CertificateFiles hands them to gRPC,
+ * now and whenever the files are replaced, for an HTTPS server of ours (the
+ * web page, the metrics): its new connections then get the new certificate,
+ * like the API's.
+ */
+export async function followTls(certs: CertificateFiles): Promise<{ current(): TlsContext; onChange(fn: (c: TlsContext) => void): void; close(): void }> {
+  const now: Partial<TlsContext> = {};
+  let listener: ((c: TlsContext) => void) | undefined;
+  const changed = (): void => { if (listener && now.ca && now.cert && now.key) listener(now as TlsContext); };
+  const onCa: grpc.experimental.CaCertificateUpdateListener = (u) => { if (u) { now.ca = u.caCertificate; changed(); } };
+  const onId: grpc.experimental.IdentityCertificateUpdateListener = (u) => { if (u) { now.cert = u.certificate; now.key = u.privateKey; changed(); } };
+  certs.addCaCertificateListener(onCa);
+  certs.addIdentityCertificateListener(onId);
+  // CertificateFiles delivers the first update a microtask after a listener is added.
+  await new Promise((r) => setImmediate(r));
+  if (!now.ca || !now.cert || !now.key) throw new UnavailableError(`${certs.files.cert}: the TLS files did not load`);
+  return {
+    current: () => now as TlsContext,
+    onChange: (fn) => { listener = fn; },
+    close: () => { certs.removeCaCertificateListener(onCa); certs.removeIdentityCertificateListener(onId); },
+  };
+}

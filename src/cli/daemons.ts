@@ -1,7 +1,8 @@
 // The two long-running commands: `visp controller` and `visp agent`. Their
 // config files are read in src/config/ (docs/config.md); here: the flags,
-// and handing the options over. Both log one line per event to stderr and
-// stop cleanly on SIGINT/SIGTERM.
+// and handing the options over. Both log one record per event to stderr
+// (JSON lines; readable lines on a terminal: src/log.ts) and stop cleanly on
+// SIGINT/SIGTERM.
 import { startAgent } from '../api/agent-client.js';
 import { startController } from '../api/controller-server.js';
 import { agentOptions, parseUnderlayCapacity, readAgentConfig } from '../config/agent.js';
@@ -10,17 +11,16 @@ import { InvalidSpecError } from '../errors.js';
 import type { TlsFiles } from '../config/common.js';
 import { controllerOptions, DEFAULT_LISTEN, DEFAULT_STORE, readControllerConfig } from '../config/controller.js';
 import { command, duration, parse } from './args.js';
+import { logTo, processLogger, type LogFn } from '../log.js';
 
-const log = (line: string): void => { process.stderr.write(`${new Date().toISOString()} ${line}\n`); };
-
-function untilSignal(close: () => Promise<void>, what: string): Promise<void> {
+function untilSignal(log: LogFn, close: () => Promise<void>, what: string): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (sig: NodeJS.Signals): void => {
       if (stopping) process.exit(1);
       stopping = true;
       log(`${what}: ${sig}, stopping`);
-      close().then(() => resolve(), (e: unknown) => { log(`${what}: stopping: ${(e as Error).message}`); process.exitCode = 1; resolve(); });
+      close().then(() => resolve(), (e: unknown) => { log(`${what}: stopping: ${(e as Error).message}`, { level: 'error' }); process.exitCode = 1; resolve(); });
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
@@ -52,6 +52,7 @@ export const CONTROLLER = command({
     'audit-log': { type: 'string', value: 'FILE', help: 'JSON-lines audit records (default: the log, stderr)' },
     lab: { type: 'boolean', help: 'lab mode: with no pools configured, hand out the documentation-range lab pools' },
     web: { type: 'string', value: 'ADDR', help: 'serve the read-only web page on host:port (HTTPS; browsers need an operator certificate; docs/operations.md)' },
+    metrics: { type: 'string', value: 'ADDR', help: 'serve Prometheus metrics on host:port (HTTPS; scrapers need an operator or read-only operator certificate; docs/operations.md)' },
   },
   notes: 'TLS is required on every listen address but a unix socket with --plaintext-identity.\n' +
     'Pools are required outside --lab: --pools, the config, or a store that already holds them.',
@@ -69,9 +70,11 @@ export async function controllerCmd(args: string[]): Promise<void> {
     ...(v['audit-log'] !== undefined ? { auditLog: v['audit-log'] } : {}),
     ...(v.lab ? { lab: true } : {}),
     ...(v.web !== undefined ? { web: v.web } : {}),
+    ...(v.metrics !== undefined ? { metrics: v.metrics } : {}),
   });
+  const log = logTo(processLogger({ component: 'controller' }));
   const h = await startController({ ...opts, log });
-  await untilSignal(() => h.close(), 'controller');
+  await untilSignal(log, () => h.close(), 'controller');
 }
 
 export const AGENT = command({
@@ -87,6 +90,7 @@ export const AGENT = command({
     plaintext: { type: 'boolean', help: 'no TLS: only for a unix: controller address with a plaintext identity' },
     'reconcile-interval': { type: 'string', value: 'DURATION', help: 'how often the kernel is checked for drift (default 2s; a bare number is milliseconds)' },
     'run-dir': { type: 'string', value: 'DIR', help: 'where an egress node\'s gobgpd socket and log go (default /run/visp)' },
+    metrics: { type: 'string', value: 'ADDR', help: 'serve Prometheus metrics on host:port (HTTPS with the node\'s certificate; scrapers need an operator or read-only operator certificate)' },
   },
   notes: 'TLS is required unless the controller address is unix: and --plaintext is given.',
 });
@@ -110,8 +114,12 @@ export async function agentCmd(args: string[]): Promise<void> {
     ...(v['reconcile-interval'] !== undefined ? { reconcileIntervalMs: duration('reconcile-interval', v['reconcile-interval'], 'ms') } : {}),
     ...(v['run-dir'] !== undefined ? { runDir: v['run-dir'] } : {}),
     ...(v['underlay-capacity'] !== undefined ? { underlayCapacity: capacityFlag(v['underlay-capacity']) } : {}),
+    ...(v.metrics !== undefined ? { metrics: v.metrics } : {}),
   });
+  // Every record names the node (before the certificate is read: the flag's or the file's name).
+  const name = opts.node;
+  const log = logTo(processLogger({ component: 'agent', ...(name ? { bindings: { node: name } } : {}) }));
   const h = await startAgent({ ...opts, log });
   log(`visp agent ${h.node}: dialing ${opts.controller}`);
-  await untilSignal(() => h.close(), `agent ${h.node}`);
+  await untilSignal(log, () => h.close(), `agent ${h.node}`);
 }

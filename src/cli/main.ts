@@ -30,6 +30,11 @@ operator (--controller ADDR, else $VISP_CONTROLLER, else the one lab that is up;
   graph SLICE [--out FILE] …           the slice as a picture: SVG, DOT or Mermaid
   bgp [--node N]                       egress nodes: BGP sessions, what each slice announces and receives
   egress set|remove NODE …             make a node an egress node, or stop egress there
+  link set|down|up|cancel SLICE …      a link changed at run time: properties, down, up; now or --at a time
+  rspec manifest SLICE                 the manifest as a GENI v3 manifest RSpec
+
+GENI RSpec:
+  rspec import FILE [--out F]          a GENI v3 request RSpec → a visp topology file
 
 certificates:
   certs ca|issue|request|sign|show …   testbed CA and certificates (visp certs --help)
@@ -52,6 +57,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   graph: async () => (await import('./graph.js')).graphCmd,
   bgp: async () => (await import('./bgp.js')).bgpCmd,
   egress: async () => (await import('./bgp.js')).egressCmd,
+  link: async () => (await import('./link.js')).linkCmd,
+  rspec: async () => (await import('./rspec.js')).rspecCmd,
   certs: async () => (await import('./certs.js')).certsCmd,
   backup: async () => (await import('./backup.js')).backupCmd,
   retire: async () => (await import('./retire.js')).retireCmd,
@@ -61,6 +68,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 const GROUPS: Record<string, () => Promise<GroupSpec>> = {
   lab: async () => (await import('./lab.js')).LAB,
   egress: async () => (await import('./bgp.js')).EGRESS,
+  link: async () => (await import('./link.js')).LINK,
+  rspec: async () => (await import('./rspec.js')).RSPEC,
 };
 
 const isHelp = (a: string | undefined): boolean => a === '--help' || a === '-h';

@@ -8,6 +8,8 @@ import { readTopologyPlaced, toApiTopology, withTimeout } from '../lab/index.js'
 import { command, parse, UsageError } from './args.js';
 import { addrClass, allocState, count, encap, json, opState, table, time } from './tables.js';
 import { withClient } from './target.js';
+import { describeProperties } from '../shape/properties.js';
+import { propertiesFromPb } from '../api/shape-convert.js';
 
 const CALL_MS = 60_000;
 const out = (s: string): void => { process.stdout.write(`${s}\n`); };
@@ -103,7 +105,14 @@ export function manifestText(m: Manifest__Output): string {
     m.slivers.map((s) => [s.link, encap(s.encapsulation), s.key || '', s.mtu || '', addrClass(s.addressClass), s.ipv4Subnet, s.ipv6Subnet, opState(s.operationalState), s.error]));
   const eps = table(['link', 'router', 'node', 'netns', 'ifname', 'addresses', 'underlay', 'bridge', 'tunnels', 'state', 'error'],
     m.slivers.flatMap((s) => s.endpoints.map((e) => [s.link, e.node, e.physicalNode, e.netns, e.ifname, e.addresses, e.underlayAddress, e.bridge, e.tunnels, opState(e.operationalState), e.error])));
-  return [...head, '', links, '', eps].join('\n');
+  const parts = [...head, '', links, '', eps];
+  if (m.scheduled.length) {
+    parts.push('', table(['scheduled', 'at', 'change'], m.scheduled.map((c) => [c.id, time(c.at),
+      c.action && c.action !== 'OPERATIONAL_ACTION_UNSPECIFIED'
+        ? `${c.action.replace('OPERATIONAL_ACTION_', '').toLowerCase()} ${c.slivers.length ? c.slivers.join(', ') : '(every link)'}`
+        : `link ${c.link}: ${describeProperties(propertiesFromPb(c.properties, 'properties'))}${c.members.map((x) => `; ${x.node} sends ${describeProperties(propertiesFromPb(x.properties, 'properties'))}`).join('')}`])));
+  }
+  return parts.join('\n');
 }
 
 export async function planCmd(args: string[]): Promise<void> {

@@ -6,12 +6,12 @@ import { isScalar, isSeq } from 'yaml';
 import type { AgentOptions } from '../api/agent-client.js';
 import { InvalidSpecError } from '../errors.js';
 import { checkIdentityName } from '../trust/identity.js';
-import { isUnix, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
+import { httpsListen, isUnix, listenBlock, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
 import { ConfigFile } from './reader.js';
 import { parseRate } from '../shape/units.js';
 import type { UnderlayCapacity } from '../agent/underlay-capacity.js';
 
-export const AGENT_KEYS = ['controller', 'node', 'underlay', 'underlay_capacity', 'tls', 'plaintext', 'run_dir', 'reconcile_interval'] as const;
+export const AGENT_KEYS = ['controller', 'node', 'underlay', 'underlay_capacity', 'tls', 'plaintext', 'run_dir', 'reconcile_interval', 'metrics'] as const;
 
 /** A parsed agent config: only what the file says. */
 export interface AgentConfig {
@@ -23,6 +23,8 @@ export interface AgentConfig {
   plaintext?: boolean;
   runDir?: string;
   reconcileIntervalMs?: number;
+  /** The Prometheus endpoint's address (`metrics: { listen }`). */
+  metrics?: { listen: string };
   source: Source;
 }
 
@@ -76,6 +78,8 @@ export function parseAgentConfig(cf: ConfigFile): AgentConfig {
   if (runDir) out.runDir = cf.path(runDir, 'run_dir');
   const every = cf.get(top, '', 'reconcile_interval');
   if (every) out.reconcileIntervalMs = cf.duration(every, 'reconcile_interval');
+  const metrics = cf.get(top, '', 'metrics');
+  if (metrics) out.metrics = listenBlock(cf, metrics, 'metrics', '0.0.0.0:9465');
   return out;
 }
 
@@ -98,6 +102,8 @@ export interface AgentFlags {
   reconcileIntervalMs?: number;
   runDir?: string;
   underlayCapacity?: UnderlayCapacity;
+  /** --metrics ADDR */
+  metrics?: string;
 }
 
 /**
@@ -135,6 +141,7 @@ export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags)
   const runDir = flags.runDir ?? config?.runDir;
   const capacity = flags.underlayCapacity ?? config?.underlayCapacity;
   const every = flags.reconcileIntervalMs ?? config?.reconcileIntervalMs;
+  const metrics = httpsListen({ flag: flags.metrics, file: config?.metrics?.listen, flagName: '--metrics', key: 'metrics', what: 'the metrics endpoint', who: 'a scraper', tls: !!tls, src });
   return {
     controller,
     ...(node ? { node } : {}),
@@ -143,5 +150,6 @@ export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags)
     ...(every !== undefined ? { reconcileIntervalMs: every } : {}),
     ...(runDir !== undefined ? { runDir } : {}),
     ...(capacity !== undefined ? { underlayCapacity: capacity } : {}),
+    ...(metrics !== undefined ? { metrics: { listen: metrics } } : {}),
   };
 }

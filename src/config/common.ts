@@ -2,8 +2,9 @@
 // and how flags and the file combine into TLS files, addresses, and the
 // one error a mistake becomes (placed in the file when it is there, naming
 // the flag when it came from one).
-import type { YAMLMap } from 'yaml';
+import type { Node, YAMLMap } from 'yaml';
 import { InvalidSpecError } from '../errors.js';
+import { parseWebListen } from '../web/address.js';
 import type { TlsFiles } from '../trust/tls.js';
 import type { ConfigFile } from './reader.js';
 
@@ -62,3 +63,36 @@ export function normalizeAddress(a: string): string {
 }
 
 export const isUnix = (address: string): boolean => address.startsWith('unix:');
+
+/** The keys of a `{ listen: host:port }` block (`web:`, `metrics:`). */
+export const LISTEN_BLOCK_KEYS = ['listen'] as const;
+
+/** `KEY: { listen: host:port }`: an HTTPS listener of the daemon's (the web page, the metrics). */
+export function listenBlock(cf: ConfigFile, node: Node, key: string, example: string): { listen: string } {
+  const m = cf.mapping(node, key, `e.g. "{ listen: ${example} }"`);
+  cf.checkKeys(m, key, LISTEN_BLOCK_KEYS);
+  const l = cf.get(m, key, 'listen') ?? cf.fail(m, `${key}.listen`, 'is required');
+  const listen = cf.str(l, `${key}.listen`);
+  try {
+    parseWebListen(listen, `${key}.listen`);
+  } catch (e) {
+    if (e instanceof InvalidSpecError) cf.fail(l, `${key}.listen`, e.message.replace(new RegExp(`^${key}\\.listen: `), ''));
+    throw e;
+  }
+  return { listen };
+}
+
+/**
+ * An HTTPS listener's address from its flag or the file's block, checked:
+ * it needs the daemon's TLS files (its clients authenticate with theirs).
+ */
+export function httpsListen(o: { flag?: string; file?: string; flagName: string; key: string; what: string; who: string; tls: boolean; src: Source | undefined }): string | undefined {
+  const at = o.flag ?? o.file;
+  if (o.flag !== undefined) parseWebListen(o.flag, o.flagName);
+  if (at !== undefined && !o.tls) {
+    const reason = `${at}: ${o.what} needs TLS (${o.who} authenticates with its client certificate): give --tls-ca, --tls-cert, --tls-key${o.src ? ` or tls: in ${o.src.file}` : ''}`;
+    if (o.src && o.flag === undefined) o.src.fail(`${o.key}.listen`, reason);
+    throw new InvalidSpecError(`${o.key}: ${reason}`, { field: o.key });
+  }
+  return at;
+}

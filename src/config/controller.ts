@@ -7,8 +7,7 @@ import { DEFAULT_LIMITS, LIMIT_NAMES, type Limits } from '../api/limits.js';
 import { InvalidSpecError } from '../errors.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
 import { parseIdentityUri } from '../trust/identity.js';
-import { parseWebListen } from '../web/address.js';
-import { isUnix, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
+import { httpsListen, isUnix, LISTEN_BLOCK_KEYS, listenBlock, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
 import { IPAM_KEYS, ipamSettings, readPoolsFile } from './pools.js';
 import { ConfigFile } from './reader.js';
 
@@ -16,10 +15,10 @@ export const DEFAULT_LISTEN = 'unix:/run/visp/controller.sock';
 export const DEFAULT_STORE = '/var/lib/visp/store.sqlite';
 
 /** The top-level keys of a controller config (the pools file's keys among them). */
-export const CONTROLLER_KEYS = ['listen', 'tls', 'store', 'pools_file', ...IPAM_KEYS, 'limits', 'audit_log', 'sweep_interval', 'web'] as const;
+export const CONTROLLER_KEYS = ['listen', 'tls', 'store', 'pools_file', ...IPAM_KEYS, 'limits', 'audit_log', 'sweep_interval', 'web', 'metrics'] as const;
 export const LISTENER_KEYS = ['address', 'plaintext_identity'] as const;
 export const RATE_KEYS = ['per_second', 'burst'] as const;
-export const WEB_KEYS = ['listen'] as const;
+export const WEB_KEYS = LISTEN_BLOCK_KEYS;
 
 /** One limit's key under `limits:` ("links_per_slice"), from the one list of names. */
 const limitKey = (k: keyof Limits): string => LIMIT_NAMES[k].replace(/^limits\./, '');
@@ -37,6 +36,8 @@ export interface ControllerConfig {
   sweepIntervalMs?: number;
   /** The read-only web page's address (`web: { listen }`). */
   web?: { listen: string };
+  /** The Prometheus endpoint's address (`metrics: { listen }`). */
+  metrics?: { listen: string };
   source: Source;
 }
 
@@ -71,23 +72,10 @@ export function parseControllerConfig(cf: ConfigFile): ControllerConfig {
   const sweep = cf.get(top, '', 'sweep_interval');
   if (sweep) out.sweepIntervalMs = cf.duration(sweep, 'sweep_interval');
   const web = cf.get(top, '', 'web');
-  if (web) out.web = webBlock(cf, web);
+  if (web) out.web = listenBlock(cf, web, 'web', '0.0.0.0:7444');
+  const metrics = cf.get(top, '', 'metrics');
+  if (metrics) out.metrics = listenBlock(cf, metrics, 'metrics', '0.0.0.0:9464');
   return out;
-}
-
-/** `web: { listen: host:port }`: the controller's read-only page (docs/operations.md). */
-function webBlock(cf: ConfigFile, node: Node): { listen: string } {
-  const m = cf.mapping(node, 'web', 'e.g. "{ listen: 0.0.0.0:7444 }"');
-  cf.checkKeys(m, 'web', WEB_KEYS);
-  const l = cf.get(m, 'web', 'listen') ?? cf.fail(m, 'web.listen', 'is required');
-  const listen = cf.str(l, 'web.listen');
-  try {
-    parseWebListen(listen);
-  } catch (e) {
-    if (e instanceof InvalidSpecError) cf.fail(l, 'web.listen', e.message.replace(/^web\.listen: /, ''));
-    throw e;
-  }
-  return { listen };
 }
 
 /** `listen:` one address, or a list of addresses and { address, plaintext_identity } mappings. */
@@ -154,6 +142,8 @@ export interface ControllerFlags {
   lab?: boolean;
   /** --web ADDR */
   web?: string;
+  /** --metrics ADDR */
+  metrics?: string;
 }
 
 /**
@@ -190,13 +180,8 @@ export function controllerOptions(config: ControllerConfig | undefined, flags: C
     });
   }
 
-  const web = flags.web ?? config?.web?.listen;
-  if (flags.web !== undefined) parseWebListen(flags.web, '--web');
-  if (web !== undefined && !tls) {
-    const reason = `${web}: the web page needs TLS (a browser authenticates with its client certificate): give --tls-ca, --tls-cert, --tls-key${src ? ` or tls: in ${src.file}` : ''}`;
-    if (src && flags.web === undefined) src.fail('web.listen', reason);
-    throw new InvalidSpecError(`web: ${reason}`, { field: 'web' });
-  }
+  const web = httpsListen({ flag: flags.web, file: config?.web?.listen, flagName: '--web', key: 'web', what: 'the web page', who: 'a browser', tls: !!tls, src });
+  const metrics = httpsListen({ flag: flags.metrics, file: config?.metrics?.listen, flagName: '--metrics', key: 'metrics', what: 'the metrics endpoint', who: 'a scraper', tls: !!tls, src });
 
   const ipam = flags.pools !== undefined ? readPoolsFile(flags.pools) : config?.ipam;
   return {
@@ -209,5 +194,6 @@ export function controllerOptions(config: ControllerConfig | undefined, flags: C
     ...(flags.auditLog ?? config?.auditLog ? { auditLog: (flags.auditLog ?? config?.auditLog)! } : {}),
     ...(config?.sweepIntervalMs ? { sweepIntervalMs: config.sweepIntervalMs } : {}),
     ...(web !== undefined ? { web: { listen: web } } : {}),
+    ...(metrics !== undefined ? { metrics: { listen: metrics } } : {}),
   };
 }

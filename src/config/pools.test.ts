@@ -67,7 +67,7 @@ describe('pools file', () => {
     ['a range key unknown', `pools:\n  ${P}\nidentifiers: { vni: [{ first: 1, end: 2 }] }`, ':3:34: identifiers.vni[0].end: unknown field; expected one of first, last'],
     ['a range without last', `pools:\n  ${P}\nidentifiers: { vni: [{ first: 1 }] }`, ':3:22: identifiers.vni[0].last: is required'],
     ['a range end not a number', `pools:\n  ${P}\nidentifiers: { vni: [{ first: one, last: 2 }] }`, ':3:31: identifiers.vni[0].first: expected a whole number'],
-    ['a range beyond 24 bits (the IPAM\'s check)', `pools:\n  ${P}\nidentifiers: { vni: [{ first: 1, last: 99999999 }] }`, ':3:22: identifiers.vni[0]: {"first":1,"last":99999999} is not a range within 0..16777215'],
+    ['a range beyond 24 bits (the IPAM\'s check)', `pools:\n  ${P}\nidentifiers: { vni: [{ first: 1, last: 99999999 }] }`, ':3:22: identifiers.vni[0]: {"first":1,"last":99999999} is not a range within 1..16777215'],
     ['overlapping ranges', `pools:\n  ${P}\nidentifiers:\n  vni: [{ first: 1, last: 10 }, { first: 5, last: 20 }]`, ':4:8: identifiers.vni: ranges 1-10 and 5-20 overlap'],
     ['an empty range list (the IPAM\'s check)', `pools:\n  ${P}\nidentifiers: { vni: [] }`, ':3:21: identifiers.vni: expected a non-empty list'],
     ['a timer not a number', `pools:\n  ${P}\ncooldown_ms: 10m`, ':3:14: cooldown_ms: expected a whole number, got the string "10m"'],

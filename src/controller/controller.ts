@@ -14,21 +14,24 @@ import { InvalidSpecError } from '../errors.js';
 import { createIpam, type Ipam } from '../ipam/index.js';
 import type { Clock } from '../ipam/clock.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
+import { BITS, parsePrefix } from '../ipam/prefix.js';
+import type { ControllerSources } from '../metrics/controller.js';
 import type { Store } from '../store/types.js';
 import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
 import type { AgentSession, DesiredState } from './agent-session.js';
 import { AgentHub, type AgentReport, type Registration } from './agents.js';
 import { EgressNodes, type EgressNodeView } from './egress-nodes.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
-import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest } from './model.js';
+import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
 import { Records } from './persist.js';
 import { KeyedQueue } from './queue.js';
 import { ALL, type Scope } from './scope.js';
-import { SliceVerbs, type PlanResult } from './slice-verbs.js';
+import { SliceVerbs, type PlanResult, type Scheduled } from './slice-verbs.js';
 import type { PropertiesChange } from './shaping.js';
 import { ControllerState, type ControllerEvent } from './state.js';
 import type { endpointState } from './status.js';
 import { Sweeper } from './sweeper.js';
+import { Scheduler } from './schedule.js';
 import { listNodes, listResources, listSlices, listTunnels, type ResourceView, type TunnelFilter, type TunnelView } from './views.js';
 
 export type { AgentSession, DesiredState, PlanReply, Teardown } from './agent-session.js';
@@ -62,6 +65,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   private readonly agents: AgentHub;
   private readonly egress: EgressNodes;
   private readonly sweeper: Sweeper;
+  private readonly scheduler: Scheduler;
 
   constructor(opts: ControllerOptions) {
     super();
@@ -79,7 +83,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     const common = { state: this.state, records: this.records, queue, emit };
     this.agents = new AgentHub({ ...common, clock: this.clock });
     this.egress = new EgressNodes({ ...common, push: (node) => this.agents.push(node) });
-    this.verbs = new SliceVerbs({ ...common, ipam: this.ipam, store: this.store, clock: this.clock, limits, push: (nodes) => this.agents.pushAll(nodes) });
+    this.verbs = new SliceVerbs({ ...common, ipam: this.ipam, store: this.store, clock: this.clock, limits, push: (nodes) => this.agents.pushAll(nodes), rearm: () => this.scheduler.arm() });
+    this.scheduler = new Scheduler({ slices: this.slices, clock: this.clock, emit, run: (slice, now) => this.verbs.runScheduled(slice, now) });
     this.sweeper = new Sweeper({ slices: this.slices, queue, clock: this.clock, ipam: this.ipam, emit, expire: (s) => this.verbs.tearDown(s, 'expired') });
   }
 
@@ -98,10 +103,12 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
       throw new InvalidSpecError('pools: no address pools are configured; give them in the controller\'s config (pools: or pools_file:, docs/config.md) or with --pools FILE (lab mode: --lab uses documentation-range lab pools)', { field: 'pools' });
     }
     this.sweeper.start(this.opts.sweepIntervalMs ?? 1000);
+    this.scheduler.start();
   }
 
   stop(): void {
     this.sweeper.stop();
+    this.scheduler.stop();
   }
 
   // ---- GENI AM API v3 verbs (slice-verbs.ts) -----------------------------------
@@ -117,13 +124,20 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   provision(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.provision(slice, scope, opts); }
   status(slice: string, scope: Scope = ALL): Promise<Manifest> { return this.verbs.status(slice, scope); }
   describe(slice: string, scope: Scope = ALL): Promise<Manifest> { return this.verbs.status(slice, scope); }
+  /** Describe, with the topology the slice was allocated from (for a manifest RSpec, src/rspec/manifest.ts). */
+  describeRequest(slice: string, scope: Scope = ALL): Promise<{ manifest: Manifest; request: Topology }> { return this.verbs.describeRequest(slice, scope); }
   renew(slice: string, endTime: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.renew(slice, endTime, scope, opts); }
-  performAction(slice: string, slivers: string[], action: OperationalAction, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.performAction(slice, slivers, action, scope, opts); }
+  /** `opts.at`: later, as a scheduled change (docs/links.md, "At a given time"). */
+  performAction(slice: string, slivers: string[], action: OperationalAction, scope: Scope = ALL, opts: { signal?: AbortSignal; at?: string } = {}): Promise<Scheduled> { return this.verbs.performAction(slice, slivers, action, scope, opts); }
   delete(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.delete(slice, scope, opts); }
   /** Emergency stop: everything of the slice comes down at once; the record stays for Describe until Delete. */
   shutdown(slice: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.shutdown(slice, scope, opts); }
   /** A link's properties changed at run time, in place (docs/links.md). */
-  setLinkProperties(slice: string, change: PropertiesChange, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.setLinkProperties(slice, change, scope, opts); }
+  setLinkProperties(slice: string, change: PropertiesChange, scope: Scope = ALL, opts: { signal?: AbortSignal; at?: string } = {}): Promise<Scheduled> { return this.verbs.setLinkProperties(slice, change, scope, opts); }
+  /** A change scheduled for later, taken back. */
+  cancelScheduled(slice: string, id: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> { return this.verbs.cancelScheduled(slice, id, scope, opts); }
+  /** Makes the scheduled changes due now (the timer does this; tests with a manual clock call it). */
+  runScheduled(): Promise<void> { return this.scheduler.runDue(); }
   /** The exact per-node changes a request would make, without making them. */
   plan(req: SliceRequest, opts: { signal?: AbortSignal } = {}): Promise<PlanResult> { return this.verbs.plan(req, opts); }
   /** Endpoint-level state, for tests and tools. */
@@ -156,6 +170,26 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   }
 
   desiredState(node: string): DesiredState { return this.agents.desiredState(node); }
+
+  // ---- metrics (src/metrics/controller.ts) ----------------------------------------------
+
+  /** What the controller's metrics read: counts it keeps, and IPAM's figures (on IPAM's queue, like a mutation). */
+  metricsSources(): ControllerSources {
+    return {
+      nodes: () => ({ known: this.state.nodes.size, connected: this.state.sessions.size }),
+      slices: () => this.slices.size,
+      ipam: async () => {
+        const [pools, identifiers] = await Promise.all([this.ipam.usage(), this.ipam.identifierUsage()]);
+        return {
+          pools: pools.map((u) => {
+            const p = parsePrefix(u.prefix, 'pool');
+            return { pool: u.pool, class: u.class, family: u.family, size: 2 ** (BITS[p.family] - p.length), free: Number(u.freeAddresses), liveBlocks: u.liveBlocks, coolingBlocks: u.coolingBlocks };
+          }),
+          identifiers,
+        };
+      },
+    };
+  }
 
   private emitEvent(kind: string, e: Omit<ControllerEvent, 'time' | 'kind'>): void {
     this.emit('event', { time: this.clock.now(), kind, ...e });

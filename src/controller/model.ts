@@ -24,6 +24,8 @@ export interface TopologyNode {
   node: string;
   /** Experiment namespace on that node; absent: the controller's default ("visp-<slice>:<id>"). */
   netns?: string;
+  /** Asked for in a GENI RSpec (src/rspec): the node's component_id and component_manager_id, echoed in the manifest RSpec. */
+  rspec?: { componentId: string; componentManagerId?: string };
 }
 export interface Addressing {
   /** Absent: /31 (/127) point-to-point, sized to the members for a LAN. */
@@ -39,6 +41,8 @@ export interface LinkMember {
   ipv6?: string;
   /** What this member sends (its direction of the link), each field over the link's own. */
   properties?: LinkProperties;
+  /** Asked for in a GENI RSpec (src/rspec): the interface's client_id, echoed in the manifest RSpec. */
+  rspecInterface?: string;
 }
 /** An access link to the Internet through an egress node (see docs/egress.md). */
 export interface EgressRequest {
@@ -72,6 +76,30 @@ export interface TopologyLink {
 export interface Topology { nodes: TopologyNode[]; links: TopologyLink[] }
 
 export interface SliceRequest { slice: string; topology: Topology; endTime?: string }
+
+/** A run-time change of one link's properties (SetLinkProperties): all of them, replaced (absent: unshaped). */
+export interface PropertiesChange {
+  link: string;
+  /** Every direction. */
+  properties?: LinkProperties;
+  /** Per member (a router id of the link): what it sends, each field over the link's. */
+  members?: Array<{ node: string; properties?: LinkProperties }>;
+}
+
+/**
+ * A change set for a later time (Emulab's timed events; docs/links.md, "At a
+ * given time"): a link's properties, or an operational action on slivers.
+ * Kept in its slice's record, so it survives a controller restart and goes
+ * with the slice.
+ */
+export interface ScheduledChange {
+  /** Unique in the slice ("c1", "c2", …, never reused); the order of ids is the order they were asked for. */
+  id: string;
+  /** When, ms since the epoch. */
+  at: number;
+  properties?: PropertiesChange;
+  action?: { action: OperationalAction; slivers: string[] };
+}
 
 /** One member of a link, placed. */
 export interface EndpointRecord {
@@ -116,6 +144,10 @@ export interface SliceRecord {
   links: LinkRecord[];
   /** Bumped on every change an agent must act on (see Controller.generation). */
   generation: number;
+  /** Changes set for later, by time (then by id). */
+  scheduled?: ScheduledChange[];
+  /** How many changes were ever scheduled for the slice: the next one's id is "c<this + 1>". */
+  scheduledCount?: number;
 }
 
 /** An egress node's BGP identity and providers (Operator.SetEgressNode). */
@@ -159,6 +191,8 @@ export interface Manifest {
   slivers: SliverStatus[];
   /** Underlay capacity its guaranteed links reserve, per node (bit/s). */
   reservations?: Array<{ node: string; send: number; receive: number }>;
+  /** Changes set for later, by time. */
+  scheduled?: ScheduledChange[];
 }
 
 export const sliverId = (slice: string, link: string): string => `${slice}/${link}`;

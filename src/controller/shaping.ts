@@ -8,7 +8,8 @@
 import { IncompatibleStateError, InvalidSpecError, NotFoundError } from '../errors.js';
 import { effectiveProperties, PROPERTY_FIELD, type LinkProperties } from '../shape/properties.js';
 import { shapingRefusal } from '../shape/probe.js';
-import { EGRESS_MEMBER, type LinkRecord, type NodeRecord, type SliceRecord, type TopologyLink } from './model.js';
+import { EGRESS_MEMBER, type LinkRecord, type NodeRecord, type PropertiesChange, type SliceRecord, type TopologyLink } from './model.js';
+export type { PropertiesChange };
 import { checkLinkProperties } from './validate.js';
 
 /** What member `j` of link `l` sends; a `j` past the members is the egress end of an egress link (the link's own properties). */
@@ -32,14 +33,6 @@ export function checkShaping(l: Pick<TopologyLink, 'properties' | 'members'>, re
   });
 }
 
-/** A run-time change of one link's properties: all of them, replaced (absent: unshaped). */
-export interface PropertiesChange {
-  link: string;
-  /** Every direction. */
-  properties?: LinkProperties;
-  /** Per member (a router id of the link): what it sends, each field over the link's. */
-  members?: Array<{ node: string; properties?: LinkProperties }>;
-}
 
 /**
  * The slice with link `c.link`'s properties replaced, in its request and in

@@ -4,7 +4,7 @@
 // the slice's records are one store commit (persist.ts `also`); big slices
 // are placed, recorded and answered in paced stretches; a caller sees only
 // the slices its scope allows (scope.ts).
-import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, NotFoundError, throwIfCancelled } from '../errors.js';
+import { AlreadyExistsError, IncompatibleStateError, InvalidSpecError, NotFoundError, PoolExhaustedError, throwIfCancelled } from '../errors.js';
 import type { Clock } from '../ipam/clock.js';
 import { createIpam, type Ipam } from '../ipam/index.js';
 import { Pacer } from '../ipam/pacer.js';
@@ -15,7 +15,7 @@ import type { Store } from '../store/types.js';
 import type { Teardown } from './agent-session.js';
 import { endpointsFor, namespacesOn, nodesOf } from './desired.js';
 import { checkRequestLimits, type Limits } from './limits.js';
-import type { LinkRecord, Manifest, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
+import type { LinkRecord, Manifest, OperationalAction, PropertiesChange, ScheduledChange, SliceRecord, SliceRequest, Topology } from './model.js';
 import { sliverId } from './model.js';
 import { checkNamespaces } from './namespaces.js';
 import { KEYS, type Records } from './persist.js';
@@ -26,8 +26,8 @@ import { sliceEntries } from './slice-records.js';
 import type { ControllerState, Emit } from './state.js';
 import { endpointState } from './status.js';
 import { TenantLimits } from './tenant-limits.js';
-import { checkSliceId, parseEndTime, validateRequest } from './validate.js';
-import { withLinkProperties, type PropertiesChange } from './shaping.js';
+import { checkSliceId, parseAt, parseEndTime, validateRequest } from './validate.js';
+import { withLinkProperties } from './shaping.js';
 import { admit, reservedBy, sum } from './admission.js';
 import { describeProperties } from '../shape/properties.js';
 
@@ -37,6 +37,8 @@ export interface SliceVerbsDeps {
   store: Store;
   /** Sends these nodes' desired state to their agents. */
   push: (nodes: readonly string[]) => void;
+  /** The scheduled changes changed: the timer is set again for the earliest (schedule.ts). */
+  rearm: () => void;
 }
 
 export interface PlanResult { manifest: Manifest; nodes: Array<{ node: string; steps: string[]; error?: string }> }
@@ -128,6 +130,13 @@ export class SliceVerbs {
 
   async status(slice: string, scope: Scope = ALL): Promise<Manifest> { checkSliceId(slice); return this.state.manifest(this.get(slice, scope)); }
 
+  /** The manifest and the topology it was allocated from (a manifest RSpec echoes the request's names). */
+  async describeRequest(slice: string, scope: Scope = ALL): Promise<{ manifest: Manifest; request: Topology }> {
+    checkSliceId(slice);
+    const s = this.get(slice, scope);
+    return { manifest: await this.state.manifest(s), request: s.request };
+  }
+
   renew(slice: string, endTime: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
     checkSliceId(slice);
     if (!endTime) throw new InvalidSpecError('end_time: is required', { field: 'end_time' });
@@ -142,51 +151,137 @@ export class SliceVerbs {
     });
   }
 
-  performAction(slice: string, slivers: string[], action: OperationalAction, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
+  /** `at`: later (RFC 3339), as a scheduled change; absent or passed: now. */
+  performAction(slice: string, slivers: string[], action: OperationalAction, scope: Scope = ALL, opts: { signal?: AbortSignal; at?: string } = {}): Promise<Scheduled> {
     checkSliceId(slice);
+    const at = parseAt(opts.at, this.d.clock.now());
     return this.d.queue.run(`slice/${slice}`, async () => {
+      throwIfCancelled(opts.signal);
       const s = this.get(slice, scope);
-      if (s.state !== 'provisioned') throw new IncompatibleStateError(`slice: "${slice}" is ${s.state === 'allocated' ? 'not provisioned yet' : 'shut down'}; operational actions need a provisioned slice`, { field: 'slice' });
-      const ids = new Set(s.links.map((l) => sliverId(slice, l.id)));
-      slivers.forEach((id, i) => { if (!ids.has(id)) throw new NotFoundError(`slivers[${i}]: no sliver "${id}" in slice "${slice}"`, { field: `slivers[${i}]` }); });
-      const chosen = new Set(slivers.length ? slivers : [...ids]);
-      const links = s.links.map((l) => {
-        if (!chosen.has(sliverId(slice, l.id))) return l;
-        if (action === 'start') return { ...l, stopped: false };
-        if (action === 'stop') return { ...l, stopped: true };
-        return { ...l, restart: l.restart + 1 };
-      });
-      const next = { ...s, links, generation: this.state.bump() };
-      await this.commitSlice(next, opts.signal);
-      this.d.emit('action', { slice, message: `${action} ${[...chosen].join(', ')}` });
-      this.d.push(nodesOf(next));
-      return this.state.manifest(next);
+      if (at !== undefined) {
+        // Checked now as far as it can be (the slivers exist); whether the slice is provisioned, when it is made.
+        if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down`, { field: 'slice' });
+        checkSlivers(s, slivers);
+        return this.schedule(s, at, { action: { action, slivers } }, opts.signal);
+      }
+      return this.applyAction(s, slivers, action, opts.signal);
     });
   }
 
-  /** A link's properties changed at run time (docs/links.md): the record now, the shapers in place on the nodes next. */
-  setLinkProperties(slice: string, change: PropertiesChange, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
+  private async applyAction(s: SliceRecord, slivers: string[], action: OperationalAction, signal?: AbortSignal): Promise<Manifest> {
+    const { slice } = s;
+    if (s.state !== 'provisioned') throw new IncompatibleStateError(`slice: "${slice}" is ${s.state === 'allocated' ? 'not provisioned yet' : 'shut down'}; operational actions need a provisioned slice`, { field: 'slice' });
+    checkSlivers(s, slivers);
+    const chosen = new Set(slivers.length ? slivers : s.links.map((l) => sliverId(slice, l.id)));
+    const links = s.links.map((l) => {
+      if (!chosen.has(sliverId(slice, l.id))) return l;
+      if (action === 'start') return { ...l, stopped: false };
+      if (action === 'stop') return { ...l, stopped: true };
+      return { ...l, restart: l.restart + 1 };
+    });
+    const next = { ...s, links, generation: this.state.bump() };
+    await this.commitSlice(next, signal);
+    this.d.emit('action', { slice, message: `${action} ${[...chosen].join(', ')}` });
+    this.d.push(nodesOf(next));
+    return this.state.manifest(next);
+  }
+
+  /** A link's properties changed at run time (docs/links.md): the record now, the shapers in place on the nodes next. `at`: later, as a scheduled change. */
+  setLinkProperties(slice: string, change: PropertiesChange, scope: Scope = ALL, opts: { signal?: AbortSignal; at?: string } = {}): Promise<Scheduled> {
     checkSliceId(slice);
+    const at = parseAt(opts.at, this.d.clock.now());
     return this.d.queue.run(`slice/${slice}`, async () => {
       throwIfCancelled(opts.signal);
       const { state } = this;
       const s = this.get(slice, scope);
       if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down`, { field: 'slice' });
-      const next = { ...withLinkProperties(s, change, state.nodes, state.connected), generation: state.bump() };
-      // A guaranteed link's new capacity is admitted against everything else reserved, held until committed.
-      const changed = next.links.find((x) => x.id === change.link)!;
-      if (changed.guaranteed) {
-        const rest = reservedBy(next.links.filter((x) => x !== changed));
-        state.admitting.set(slice, sum(rest, admit([changed], sum(state.reservedExcept(slice), rest), state.nodes, () => 'properties.capacity_bps')));
+      if (at !== undefined) {
+        // Judged now by the rules and the nodes as they are (a mistake is told to the caller, not found later);
+        // a guaranteed capacity is admitted when the change is made.
+        withLinkProperties(s, change, state.nodes, state.connected);
+        return this.schedule(s, at, { properties: change }, opts.signal);
       }
-      try {
-        await this.commitSlice(next, opts.signal);
-      } finally {
-        if (changed.guaranteed) state.admitting.delete(slice);
+      return this.applyProperties(s, change, opts.signal);
+    });
+  }
+
+  private async applyProperties(s: SliceRecord, change: PropertiesChange, signal?: AbortSignal): Promise<Manifest> {
+    const { state } = this;
+    const { slice } = s;
+    if (s.state === 'shutdown') throw new IncompatibleStateError(`slice: "${slice}" was shut down`, { field: 'slice' });
+    const next = { ...withLinkProperties(s, change, state.nodes, state.connected), generation: state.bump() };
+    // A guaranteed link's new capacity is admitted against everything else reserved, held until committed.
+    const changed = next.links.find((x) => x.id === change.link)!;
+    if (changed.guaranteed) {
+      const rest = reservedBy(next.links.filter((x) => x !== changed));
+      state.admitting.set(slice, sum(rest, admit([changed], sum(state.reservedExcept(slice), rest), state.nodes, () => 'properties.capacity_bps')));
+    }
+    try {
+      await this.commitSlice(next, signal);
+    } finally {
+      if (changed.guaranteed) state.admitting.delete(slice);
+    }
+    this.d.emit('properties', { slice, link: change.link, message: changed.endpoints.map((e) => `${e.node}: ${describeProperties(e.properties)}`).join('; ') });
+    if (next.state === 'provisioned') this.d.push(nodesOf(next));
+    return state.manifest(next);
+  }
+
+  // ---- changes at a given time (docs/links.md, "At a given time") ----
+
+  /** Keeps a change for `at` in the slice's record (so it survives a restart and goes with the slice). */
+  private async schedule(s: SliceRecord, at: number, what: Omit<ScheduledChange, 'id' | 'at'>, signal?: AbortSignal): Promise<Scheduled> {
+    const pending = s.scheduled ?? [];
+    if (pending.length >= MAX_SCHEDULED) {
+      throw new PoolExhaustedError(`at: slice "${s.slice}" has ${pending.length} changes scheduled already (at most ${MAX_SCHEDULED}); cancel some, or wait for them`, { field: 'at' });
+    }
+    if (at >= s.endTime) throw new InvalidSpecError(`at: ${iso(at)} is not before the slice ends (${iso(s.endTime)}); Renew it first`, { field: 'at' });
+    const n = (s.scheduledCount ?? 0) + 1;
+    const c: ScheduledChange = { id: `c${n}`, at, ...what };
+    const next: SliceRecord = { ...s, scheduled: [...pending, c].sort(byTime), scheduledCount: n };
+    await this.commitSlice(next, signal);
+    this.d.emit('scheduled', { slice: s.slice, ...(c.properties ? { link: c.properties.link } : {}), message: `${c.id} at ${iso(at)}: ${describeChange(c)}` });
+    this.d.rearm();
+    return { ...(await this.state.manifest(next)), scheduledId: c.id };
+  }
+
+  /** A scheduled change taken back before its time. */
+  cancelScheduled(slice: string, id: string, scope: Scope = ALL, opts: { signal?: AbortSignal } = {}): Promise<Manifest> {
+    checkSliceId(slice);
+    return this.d.queue.run(`slice/${slice}`, async () => {
+      throwIfCancelled(opts.signal);
+      const s = this.get(slice, scope);
+      const c = s.scheduled?.find((x) => x.id === id);
+      if (!c) throw new NotFoundError(`id: no scheduled change "${id}" in slice "${slice}" (made already, cancelled, or never asked for)`, { field: 'id' });
+      const next = withoutScheduled(s, c);
+      await this.commitSlice(next, opts.signal);
+      this.d.emit('unscheduled', { slice, ...(c.properties ? { link: c.properties.link } : {}), message: `${c.id} (at ${iso(c.at)}) cancelled: ${describeChange(c)}` });
+      this.d.rearm();
+      return this.state.manifest(next);
+    });
+  }
+
+  /**
+   * Makes the slice's changes due at `now`, in order, on its queue: each is
+   * taken off the record in the same commit that makes it. One that cannot
+   * be made then (the slice shut down or not provisioned, a node's capacity
+   * taken) is dropped, and an event says why.
+   */
+  runScheduled(slice: string, now: number): Promise<void> {
+    return this.d.queue.run(`slice/${slice}`, async () => {
+      for (let s = this.state.slices.get(slice); s?.scheduled?.length && s.scheduled[0]!.at <= now; s = this.state.slices.get(slice)) {
+        const c = s.scheduled[0]!;
+        const base = withoutScheduled(s, c);
+        const late = now - c.at >= 1000 ? `, ${((now - c.at) / 1000).toFixed(1)} s late` : '';
+        const link = c.properties ? { link: c.properties.link } : {};
+        try {
+          if (c.properties) await this.applyProperties(base, c.properties);
+          else if (c.action) await this.applyAction(base, c.action.slivers, c.action.action);
+          this.d.emit('scheduled-made', { slice, ...link, message: `${c.id} (due ${iso(c.at)}${late}): ${describeChange(c)}` });
+        } catch (e) {
+          await this.commitSlice(base);
+          this.d.emit('scheduled-failed', { slice, ...link, message: `${c.id} (due ${iso(c.at)}${late}) not made: ${(e as Error).message}` });
+        }
       }
-      this.d.emit('properties', { slice, link: change.link, message: changed.endpoints.map((e) => `${e.node}: ${describeProperties(e.properties)}`).join('; ') });
-      if (next.state === 'provisioned') this.d.push(nodesOf(next));
-      return state.manifest(next);
     });
   }
 
@@ -292,4 +387,34 @@ export class SliceVerbs {
     await this.d.records.writeSlice(s, this.state.slices.get(s.slice), signal);
     this.state.slices.set(s.slice, s);
   }
+}
+
+/** A verb's answer when it may have been scheduled: the manifest, and the scheduled change's id. */
+export type Scheduled = Manifest & { scheduledId?: string };
+
+/** Scheduled changes a slice may hold at once: they live in its record's header, read and written with every change of it. */
+export const MAX_SCHEDULED = 256;
+
+const iso = (t: number): string => new Date(t).toISOString();
+const seq = (c: ScheduledChange): number => Number(c.id.slice(1));
+const byTime = (a: ScheduledChange, b: ScheduledChange): number => a.at - b.at || seq(a) - seq(b);
+
+function withoutScheduled(s: SliceRecord, c: ScheduledChange): SliceRecord {
+  const rest = (s.scheduled ?? []).filter((x) => x !== c);
+  const next: SliceRecord = { ...s, scheduled: rest };
+  if (!rest.length) delete next.scheduled;
+  return next;
+}
+
+function checkSlivers(s: SliceRecord, slivers: readonly string[]): void {
+  const ids = new Set(s.links.map((l) => sliverId(s.slice, l.id)));
+  slivers.forEach((id, i) => { if (!ids.has(id)) throw new NotFoundError(`slivers[${i}]: no sliver "${id}" in slice "${s.slice}"`, { field: `slivers[${i}]` }); });
+}
+
+/** "link l: capacity 10Mbit", "stop s/l1, s/l2", "start (every sliver)". */
+export function describeChange(c: Pick<ScheduledChange, 'properties' | 'action'>): string {
+  if (c.action) return `${c.action.action} ${c.action.slivers.length ? c.action.slivers.join(', ') : '(every sliver)'}`;
+  const p = c.properties!;
+  const own = (p.members ?? []).map((m) => `; ${m.node} sends ${describeProperties(m.properties)}`).join('');
+  return `link ${p.link}: ${describeProperties(p.properties)}${own}`;
 }

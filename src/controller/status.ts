@@ -99,6 +99,7 @@ function assemble(s: SliceRecord, slivers: SliverStatus[]): Manifest {
     blocks: s.blocks,
     slivers,
     ...reservationsOf(s),
+    ...(s.scheduled?.length ? { scheduled: s.scheduled } : {}),
   };
 }
 

@@ -37,6 +37,21 @@ export function parseEndTime(text: string | undefined, now: number, field = 'end
   return t;
 }
 
+/**
+ * When a run-time change is to happen (`at`, RFC 3339): undefined for now
+ * (no time, or one already passed: a change asked for "at 10:00:00" that
+ * arrives a few ms late is made at once, as Emulab's event system does), else
+ * the time. Not more than 30 days ahead (no slice lives longer).
+ */
+export function parseAt(text: string | undefined, now: number, field = 'at'): number | undefined {
+  if (!text) return undefined;
+  const t = parseRfc3339(text);
+  if (typeof t === 'string') throw bad(field, `${JSON.stringify(text)} is not an RFC 3339 time (e.g. 2030-01-01T00:00:00Z): ${t}`);
+  if (t <= now) return undefined;
+  if (t - now > MAX_LEASE_MS) throw bad(field, `${text} is more than 30 days away`);
+  return t;
+}
+
 // RFC 3339 section 5.6: date-time = full-date "T" full-time, with a time
 // zone (Z or ±hh:mm), T and Z in either case. Every field is range-checked
 // here, not by Date.parse (which turns hour 24 into the next day's 00:00).

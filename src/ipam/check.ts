@@ -16,7 +16,7 @@
 //  - every pool, identifier kind or pair space with records has its guard key.
 
 import type { Entry, Store } from '../store/index.js';
-import { parseConfig, ID_BITS, type IpamConfig } from './config.js';
+import { parseConfig, ID_SPACE, type IpamConfig } from './config.js';
 import { unusableReason } from './host-rules.js';
 import { containsAddress, containsPrefix, formatAddress, lastOf, parseAddress, parsePrefix, formatPrefix, type Prefix } from './prefix.js';
 import {
@@ -129,7 +129,7 @@ function checkRuns(p: Parsed, add: (k: string, m: string) => void): void {
       const { e, r } = runs[i]!;
       const prev = runs[i - 1];
       if (prev && prev.r.start + prev.r.count > r.start) add(e.key, `overlaps ${prev.e.key} (slice "${prev.r.slice}")`);
-      if (!Number.isInteger(r.count) || r.count < 1 || r.start < 0 || r.start + r.count - 1 > 2 ** ID_BITS[kind] - 1) add(e.key, `run ${r.start}+${r.count} is not a valid ${kind} run`);
+      if (!Number.isInteger(r.count) || r.count < 1 || r.start < ID_SPACE[kind].first || r.start + r.count - 1 > ID_SPACE[kind].last) add(e.key, `run ${r.start}+${r.count} is not a valid ${kind} run`);
       checkHold(e, r, add);
       if (r.state !== 'live') continue;
       const owner = p.headers.get(r.slice);

@@ -33,8 +33,19 @@ export interface IpamConfig {
 export const DEFAULT_COOLDOWN_MS = 10 * 60_000;
 export const DEFAULT_ALLOCATION_TTL_MS = 10 * 60_000;
 
-/** Widest value of each identifier (GRE key and link group are u32, a VNI is 24 bits). */
-export const ID_BITS: Readonly<Record<IdentifierKind, number>> = { greKey: 32, vni: 24, groupId: 32 };
+/**
+ * Every value an identifier may take, configured or not. The IPAM hands out only
+ * values the agent accepts, so a configured range outside this is refused here
+ * rather than by every agent later: a GRE key is a u32 (0 allowed, as the kernel
+ * allows it); VNI 0 is reserved by VXLAN tooling and refused by our VXLAN kind;
+ * link group 0 is every link's default group, so a slice given it would share
+ * its group with every other link on the node.
+ */
+export const ID_SPACE: Readonly<Record<IdentifierKind, IdRange>> = {
+  greKey: { first: 0, last: 2 ** 32 - 1 },
+  vni: { first: 1, last: 2 ** 24 - 1 },
+  groupId: { first: 1, last: 2 ** 32 - 1 },
+};
 
 export const DEFAULT_ID_RANGES: Readonly<Record<IdentifierKind, readonly IdRange[]>> = {
   // 0 means "no key" to much GRE tooling, and VNI 0 is often reserved.
@@ -141,11 +152,11 @@ function parseIdentifiers(spec: Partial<Record<IdentifierKind, readonly IdRange[
 function parseRanges(kind: IdentifierKind, ranges: readonly IdRange[]): IdRange[] {
   const field = `identifiers.${kind}`;
   if (!Array.isArray(ranges) || ranges.length === 0) throw new InvalidSpecError(`${field}: expected a non-empty list of {first, last}`, { field });
-  const max = 2 ** ID_BITS[kind] - 1;
+  const { first: min, last: max } = ID_SPACE[kind];
   const out = ranges.map((r, i) => {
-    const ok = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= max;
+    const ok = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
     if (!ok(r?.first) || !ok(r?.last) || r.first > r.last) {
-      throw new InvalidSpecError(`${field}[${i}]: ${JSON.stringify(r)} is not a range within 0..${max} with first ≤ last`, { field: `${field}[${i}]` });
+      throw new InvalidSpecError(`${field}[${i}]: ${JSON.stringify(r)} is not a range within ${min}..${max} with first ≤ last`, { field: `${field}[${i}]` });
     }
     return { first: r.first, last: r.last };
   });

@@ -17,7 +17,7 @@ import { formatPrefix } from './prefix.js';
 import { CONFIG_KEY, decode, keys, LINKS_FIELDS, SLICE_FIELDS, SLICES_PREFIX, type SliceLinksRecord, type SliceRecord } from './records.js';
 import { SerialQueue } from './serial-queue.js';
 import { toAllocation, toSummary } from './slice-view.js';
-import type { IpamConfigSpec, PoolUsage, ReleaseResult, SliceAllocation, SliceSpec, SliceSummary, SweepResult } from './types.js';
+import { IDENTIFIER_KINDS, type IdentifierUsage, type IpamConfigSpec, type PoolUsage, type ReleaseResult, type SliceAllocation, type SliceSpec, type SliceSummary, type SweepResult } from './types.js';
 
 export interface IpamOptions {
   readonly store: Store;
@@ -49,6 +49,8 @@ export interface Ipam {
    */
   sweep(opts?: CallOptions & { readonly keep?: (slice: string) => boolean }): Promise<SweepResult>;
   usage(opts?: CallOptions): Promise<PoolUsage[]>;
+  /** Per identifier kind, its ranges' size and how many are free. */
+  identifierUsage(opts?: CallOptions): Promise<IdentifierUsage[]>;
 }
 
 export function createIpam(options: IpamOptions): Ipam {
@@ -73,6 +75,7 @@ export function createIpam(options: IpamOptions): Ipam {
     sweep: (opts) => serial(opts, (signal) => sweepOp(opts?.keep ? { ...ctx, keep: opts.keep } : ctx, signal)),
     // Reads the shared indices, so it waits its turn like a mutation.
     usage: (opts) => serial(opts, (signal) => usage(ctx, signal)),
+    identifierUsage: (opts) => serial(opts, (signal) => identifierUsage(ctx, signal)),
   };
 }
 
@@ -91,6 +94,18 @@ async function get(ctx: OpContext, slice: string, signal?: AbortSignal): Promise
 async function list(ctx: OpContext, signal?: AbortSignal): Promise<SliceSummary[]> {
   const snap = await ctx.store.read([{ prefix: SLICES_PREFIX }], { signal });
   return snap.results[0]!.map((e) => toSummary(decode<SliceRecord>(e, SLICE_FIELDS)));
+}
+
+async function identifierUsage(ctx: OpContext, signal?: AbortSignal): Promise<IdentifierUsage[]> {
+  const configEntry = (await ctx.store.read([{ key: CONFIG_KEY }], { signal })).results[0]![0];
+  if (!configEntry) return [];
+  const config = ctx.cache.config(configEntry);
+  const ids = await ctx.cache.ids(IDENTIFIER_KINDS, config, ctx.clock.now(), signal);
+  return IDENTIFIER_KINDS.map((kind): IdentifierUsage => ({
+    kind,
+    size: config.identifiers[kind].reduce((n, r) => n + r.last - r.first + 1, 0),
+    free: ids.get(kind)!.space.free(),
+  }));
 }
 
 async function usage(ctx: OpContext, signal?: AbortSignal): Promise<PoolUsage[]> {

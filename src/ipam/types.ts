@@ -201,6 +201,13 @@ export interface SweepResult {
   readonly collected: number;
 }
 
+/** One identifier kind's ranges: how many there are, how many are neither live nor cooling. */
+export interface IdentifierUsage {
+  readonly kind: IdentifierKind;
+  readonly size: number;
+  readonly free: number;
+}
+
 export interface PoolUsage {
   readonly pool: string;
   readonly prefix: string;

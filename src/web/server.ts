@@ -16,12 +16,11 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type * as grpc from '@grpc/grpc-js';
 import type { Controller } from '../controller/controller.js';
-import { InvalidSpecError, UnauthenticatedError, UnavailableError, VispError } from '../errors.js';
+import { InvalidSpecError, UnauthenticatedError, VispError } from '../errors.js';
 import type { AuditLog } from '../api/audit.js';
 import { authorize, callerOf, type Caller } from '../api/authz.js';
-import type { CertificateFiles } from '../api/tls.js';
+import { followTls, type CertificateFiles } from '../api/tls.js';
 import { describeIdentity } from '../trust/identity.js';
 import { authority, parseWebListen } from './address.js';
 import { PAGE_CSS, PAGE_JS, pageHtml } from './page.js';
@@ -136,31 +135,6 @@ export async function startWebServer(o: WebOptions, d: WebDeps): Promise<WebHand
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { ...HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(body);
-}
-
-interface TlsContext { ca: Buffer; cert: Buffer; key: Buffer }
-
-/**
- * The controller's certificate, key and CA bundle as CertificateFiles hands
- * them to gRPC, now and whenever the files are replaced (the page's new
- * connections then get the new certificate, like the API's).
- */
-async function followTls(certs: CertificateFiles): Promise<{ current(): TlsContext; onChange(fn: (c: TlsContext) => void): void; close(): void }> {
-  const now: Partial<TlsContext> = {};
-  let listener: ((c: TlsContext) => void) | undefined;
-  const changed = (): void => { if (listener && now.ca && now.cert && now.key) listener(now as TlsContext); };
-  const onCa: grpc.experimental.CaCertificateUpdateListener = (u) => { if (u) { now.ca = u.caCertificate; changed(); } };
-  const onId: grpc.experimental.IdentityCertificateUpdateListener = (u) => { if (u) { now.cert = u.certificate; now.key = u.privateKey; changed(); } };
-  certs.addCaCertificateListener(onCa);
-  certs.addIdentityCertificateListener(onId);
-  // CertificateFiles delivers the first update a microtask after a listener is added.
-  await new Promise((r) => setImmediate(r));
-  if (!now.ca || !now.cert || !now.key) throw new UnavailableError('web: the controller\'s TLS files did not load');
-  return {
-    current: () => now as TlsContext,
-    onChange: (fn) => { listener = fn; },
-    close: () => { certs.removeCaCertificateListener(onCa); certs.removeIdentityCertificateListener(onId); },
-  };
 }
 
 /**

@@ -154,7 +154,7 @@ describe.skipIf(walkSkipReason)('docs/deploy.md and docs/security.md, run on fou
       expect(daemons('n1', /^agent$/)).toHaveLength(1);
     },
     'before-rotation': async () => {
-      connectsBeforeRotation = (await out('n1', 'journalctl -u visp-agent')).split('\n').filter((l) => / connected to /.test(l)).length;
+      connectsBeforeRotation = (await out('n1', 'journalctl -u visp-agent')).split('\n').filter((l) => /(^|[\s"])connected to /.test(l)).length;
       expect(connectsBeforeRotation).toBeGreaterThan(0);
     },
     /** After both rotations: the controller serves its new certificate, and n1's stream was never cut. */
@@ -162,7 +162,7 @@ describe.skipIf(walkSkipReason)('docs/deploy.md and docs/security.md, run on fou
       const served = await out('ctl', "(openssl s_client -connect 198.18.0.1:7443 </dev/null 2>/dev/null || true) | openssl x509 -noout -fingerprint -sha256");
       const onDisk = await out('ctl', 'openssl x509 -noout -fingerprint -sha256 -in /etc/visp/pki/controller.pem');
       expect(served.trim()).toBe(onDisk.trim());
-      const connects = (await out('n1', 'journalctl -u visp-agent')).split('\n').filter((l) => / connected to /.test(l)).length;
+      const connects = (await out('n1', 'journalctl -u visp-agent')).split('\n').filter((l) => /(^|[\s"])connected to /.test(l)).length;
       expect(connects).toBe(connectsBeforeRotation);
       const nodes = await json<{ nodes: Array<{ name: string; connected: boolean }> }>('ctl', 'visp nodes --json');
       expect(nodes.nodes.find((n) => n.name === 'n1')?.connected).toBe(true);

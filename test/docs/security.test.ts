@@ -45,7 +45,7 @@ describe('docs/security.md matches the code', () => {
 
   it('the audited calls and the audit record are the code\'s', () => {
     const para = doc.slice(doc.indexOf('## The audit log'), doc.indexOf('| field |'));
-    const named = new Set([...para.matchAll(/\b(Allocate|Provision|Renew|PerformOperationalAction|Delete|Shutdown|SetEgressNode|SetLinkProperties)\b/g)].map((m) => m[1]));
+    const named = new Set([...para.matchAll(/\b(Allocate|Provision|Renew|PerformOperationalAction|Delete|Shutdown|SetEgressNode|SetLinkProperties|CancelScheduledChange)\b/g)].map((m) => m[1]));
     const mutating = new Set([...MUTATING].filter((m) => m !== 'Agent.Connect').map((m) => m.split('.')[1]));
     expect([...named].sort()).toEqual([...mutating].sort());
     expect(MUTATING.has('Agent.Connect') && /an agent's\s+registration/.test(para)).toBe(true);

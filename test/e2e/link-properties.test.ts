@@ -124,6 +124,35 @@ describe.skipIf(kernelSkipReason)('e2e: link properties through the API', () => 
     expect(await pingAsync(end(m, 'n1').netns, far)).toBe(true);
   });
 
+  it('at a given time: a change kept until its time, then made in place (same devices); down and up at their times; one cancelled is never made', async () => {
+    const far = stripLen(end(m, 'n2').addresses[0]!);
+    const t0 = Date.now();
+    const iso = (ms: number): string => new Date(t0 + ms).toISOString();
+    const r = await lab.api.links.setLinkProperties({ slice, link: 'l', properties: { capacityBps: 30e6 }, at: iso(1_500) });
+    expect(r.scheduledId).toMatch(/^c\d+$/);
+    expect(r.manifest!.scheduled).toEqual([expect.objectContaining({ id: r.scheduledId, link: 'l', properties: expect.objectContaining({ capacityBps: 30e6 }) })]);
+    expect(end(r.manifest!, 'n1').properties).toBeNull(); // not yet
+    const cancelled = await lab.api.operator.setLinkProperties({ slice, link: 'l', properties: { loss: 1 }, at: iso(2_000) });
+    await lab.api.links.cancelScheduledChange({ slice, id: cancelled.scheduledId });
+    const down = await lab.api.links.performOperationalAction({ slice, slivers: [], action: 'OPERATIONAL_ACTION_STOP', at: iso(8_000) });
+    await lab.api.links.performOperationalAction({ slice, slivers: [], action: 'OPERATIONAL_ACTION_START', at: iso(10_000) });
+    // (Times far apart: on a loaded machine the first change must be seen before the link goes down.)
+    expect(down.manifest!.scheduled.map((c) => c.action)).toEqual(['OPERATIONAL_ACTION_UNSPECIFIED', 'OPERATIONAL_ACTION_STOP']);
+    expect(qdiscs(lab.node('n1').ns, tunnel(m, 'n1')).some((q) => q.kind === 'tbf')).toBe(false);
+
+    await waitFor('the capacity at its time', () => qdiscs(lab.node('n1').ns, tunnel(m, 'n1')).some((q) => q.kind === 'tbf' && q.options.rate === 3_750_000), 6_000, 20);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
+    expect([ifindex(lab.node('n1').ns, tunnel(m, 'n1')), ifindex(lab.node('n2').ns, tunnel(m, 'n2')), ifindex(end(m, 'n1').netns, end(m, 'n1').ifname)]).toEqual(indexes);
+    await lab.waitState(slice, 'OPERATIONAL_STATE_STOPPED', 15_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(8_000);
+    await lab.waitState(slice, 'OPERATIONAL_STATE_READY', 15_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(10_000);
+    expect(await pingAsync(end(m, 'n1').netns, far)).toBe(true); // the cancelled loss 100% was never made
+    expect((await lab.api.links.describe({ slice })).manifest!.scheduled).toEqual([]);
+    await lab.api.links.setLinkProperties({ slice, link: 'l' });
+    await expect(lab.api.links.cancelScheduledChange({ slice, id: cancelled.scheduledId })).rejects.toMatchObject({ code: grpcStatus.NOT_FOUND });
+  }, 45_000);
+
   it('bad run-time changes: unknown link NOT_FOUND, a member not on the link and out-of-range values INVALID_ARGUMENT', async () => {
     await expect(lab.api.links.setLinkProperties({ slice, link: 'nope' })).rejects.toMatchObject({ code: grpcStatus.NOT_FOUND, details: expect.stringMatching(/^link: no link "nope"/) });
     await expect(lab.api.links.setLinkProperties({ slice, link: 'l', members: [{ node: 'r9', properties: { capacityBps: 1e6 } }] }))

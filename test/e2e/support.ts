@@ -27,6 +27,7 @@ import { delNetns, ipIn, makeNetns, sh } from '../helpers/netns.js';
 import { labPki, type LabPki } from '../helpers/lab-pki.js';
 import type { TlsFiles } from '../../src/trust/tls.js';
 import { waitFor } from '../helpers/wait.js';
+import type { LogFn } from '../../src/log.js';
 
 const run = promisify(execFile);
 
@@ -45,9 +46,19 @@ export interface LabOptions {
   underlayCapacity?: Readonly<Record<string, UnderlayCapacity>>;
   /** Serve the controller's web page on this host:port (ControllerHandle.web then says where). */
   web?: string;
+  /**
+   * Serve Prometheus metrics: the controller's and every agent's, each on a
+   * free port of 127.0.0.1 (ControllerHandle.metrics, Lab.metrics say where);
+   * their certificates then also name 127.0.0.1, as a scraper checks.
+   */
+  metrics?: boolean;
+  /** The controller's log (default: the lab's notes, text only). */
+  controllerLog?: LogFn;
+  /** Each in-process agent's log (default: the lab's notes, text only). */
+  agentLog?: (node: string) => LogFn;
 }
 
-export interface Agent { close(): Promise<void> }
+export interface Agent { close(): Promise<void>; metrics?: string }
 
 export class Lab {
   /** The test run's token (see test/global-leak-check.ts) plus a random part: experiment namespaces are "visp-<tag><uid>-…". */
@@ -90,13 +101,14 @@ export class Lab {
     // after link up: wait, so that baselines taken now stay valid.
     await waitFor('link-local addresses on the underlay', () => this.nodes.every((n) =>
       ipIn(n.ns, '-6', 'route', 'show', 'table', 'local').includes('local fe80:')), 20_000, 50);
-    this.pki = await labPki(join(this.dir, 'pki'), this.names);
+    this.pki = await labPki(join(this.dir, 'pki'), this.names, this.opts.metrics ? { serverIps: ['127.0.0.1'] } : {});
     this.ctl = await startController({
-      listen: [{ address: this.address }], tls: this.pki.controller, storePath: ':memory:', log: (l) => this.note(`controller: ${l}`),
+      listen: [{ address: this.address }], tls: this.pki.controller, storePath: ':memory:', log: this.opts.controllerLog ?? ((l) => this.note(`controller: ${l}`)),
       labPools: true, limits: { ratePerAm: { perSecond: 10_000, burst: 10_000 } }, tlsRefreshMs: 200,
       ...(this.opts.ipam ? { ipam: this.opts.ipam } : {}),
       ...(this.opts.sweepIntervalMs ? { sweepIntervalMs: this.opts.sweepIntervalMs } : {}),
       ...(this.opts.web ? { web: { listen: this.opts.web } } : {}),
+      ...(this.opts.metrics ? { metrics: { listen: '127.0.0.1:0' } } : {}),
     });
     this.api = this.client();
     for (const name of this.opts.agents ?? this.names) await this.startAgent(name);
@@ -115,6 +127,11 @@ export class Lab {
     return { links: a.links, operator: o.operator, close: () => { a.close(); o.close(); } };
   }
 
+  /** Each in-process agent's metrics endpoint (host:port), by node. */
+  metrics(): Map<string, string> {
+    return new Map([...this.agents].flatMap(([n, a]) => (a.metrics ? [[n, a.metrics] as const] : [])));
+  }
+
   note(line: string): void {
     this.log.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
     if (this.log.length > 2000) this.log.splice(0, 500);
@@ -125,8 +142,9 @@ export class Lab {
     const n = this.node(name);
     const a = await startAgent({
       controller: this.address, node: name, tls: this.pki.node(name), netns: n.ns, underlay: [n.v4, n.v6], runDir: this.dir,
-      reconcileIntervalMs: this.opts.reconcileIntervalMs ?? 500, log: (l) => this.note(`agent ${name}: ${l}`),
+      reconcileIntervalMs: this.opts.reconcileIntervalMs ?? 500, log: this.opts.agentLog?.(name) ?? ((l) => this.note(`agent ${name}: ${l}`)),
       ...(this.opts.underlayCapacity?.[name] !== undefined ? { underlayCapacity: this.opts.underlayCapacity[name] } : {}),
+      ...(this.opts.metrics ? { metrics: { listen: '127.0.0.1:0' } } : {}),
     });
     this.agents.set(name, a);
   }
@@ -200,12 +218,12 @@ export class AgentProcesses {
   get(node: string): ChildProcess | undefined { return this.procs.get(node); }
 
   /** Start node's agent in its namespace; resolves once it has started and dials (its "dialing" log line). */
-  async start(node: string): Promise<ChildProcess> {
+  async start(node: string, extraArgs: readonly string[] = []): Promise<ChildProcess> {
     const n = this.lab.node(node);
     const tls = this.lab.pki.node(node);
     const p = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, '--import', 'tsx', VISP, 'agent',
       '--controller', this.lab.address, '--node', node, '--underlay', `${n.v4},${n.v6}`, '--reconcile-interval', '500',
-      '--tls-ca', tls.ca, '--tls-cert', tls.cert, '--tls-key', tls.key],
+      '--tls-ca', tls.ca, '--tls-cert', tls.cert, '--tls-key', tls.key, ...extraArgs],
     { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
     this.procs.set(node, p);
     const log = this.logs.get(node) ?? [];

@@ -21,20 +21,26 @@ export interface LabPki {
   issue(role: Role, name: string, file?: string, o?: { days?: number; notBefore?: Date }): Promise<TlsFiles>;
 }
 
-export async function labPki(dir: string, nodes: readonly string[]): Promise<LabPki> {
+/**
+ * `serverIps`: IP SANs on the controller's and the nodes' certificates, for
+ * clients that check a server's address (Prometheus scraping their metrics
+ * over HTTPS; visp's own clients check the identity instead).
+ */
+export async function labPki(dir: string, nodes: readonly string[], o: { serverIps?: string[] } = {}): Promise<LabPki> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const ca = await createCa({ trustDomain: TRUST_DOMAIN });
   writeCertKey(join(dir, 'ca'), ca);
-  const issue = async (role: Role, name: string, file = `${role}-${name}`, o: { days?: number; notBefore?: Date } = {}): Promise<TlsFiles> => {
-    const ck = await issueCertificate({ ca, identity: { trustDomain: TRUST_DOMAIN, role, name }, ...o });
+  const issue = async (role: Role, name: string, file = `${role}-${name}`, more: { days?: number; notBefore?: Date; ips?: string[] } = {}): Promise<TlsFiles> => {
+    const ck = await issueCertificate({ ca, identity: { trustDomain: TRUST_DOMAIN, role, name }, ...more });
     writeCertKey(join(dir, file), ck);
     return { ca: join(dir, 'ca.pem'), cert: join(dir, `${file}.pem`), key: join(dir, `${file}.key`) };
   };
   const nodeFiles = new Map<string, TlsFiles>();
-  for (const n of nodes) nodeFiles.set(n, await issue('node', n));
+  const server = o.serverIps ? { ips: o.serverIps } : {};
+  for (const n of nodes) nodeFiles.set(n, await issue('node', n, undefined, server));
   return {
     dir,
-    controller: await issue('controller', 'controller'),
+    controller: await issue('controller', 'controller', undefined, server),
     am: await issue('am', 'am1'),
     am2: await issue('am', 'am2'),
     operator: await issue('operator', 'op'),

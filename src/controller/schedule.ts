@@ -1,0 +1,78 @@
+// The timer behind changes at a given time (docs/links.md, "At a given
+// time"). The changes themselves live in their slices' records (so they
+// survive a restart and go with their slice); this keeps one timer, set for
+// the earliest of them, and when it fires asks the slice verbs to make what
+// is due, slice by slice, each on its slice's queue. After a restart the
+// first pass makes, in order, whatever fell due while the controller was
+// down: late, and the event says how late. Time is the injected clock's.
+import type { Clock } from '../ipam/clock.js';
+import type { SliceRecord } from './model.js';
+import type { Emit } from './state.js';
+
+export interface SchedulerDeps {
+  slices: ReadonlyMap<string, SliceRecord>;
+  clock: Clock;
+  emit: Emit;
+  /** Makes the slice's changes due at `now` (SliceVerbs.runScheduled). */
+  run: (slice: string, now: number) => Promise<void>;
+}
+
+/** setTimeout's longest delay; a later change is waited for in steps. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
+export class Scheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = true;
+  private busy: Promise<void> | undefined;
+  private again = false;
+
+  constructor(private readonly d: SchedulerDeps) {}
+
+  start(): void {
+    this.stopped = false;
+    this.arm();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Sets the timer for the earliest scheduled change (call after any change to them). */
+  arm(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    let first = Infinity;
+    for (const s of this.d.slices.values()) {
+      const t = s.scheduled?.[0]?.at;
+      if (t !== undefined && t < first) first = t;
+    }
+    if (first === Infinity) return;
+    this.timer = setTimeout(() => { void this.runDue(); }, Math.min(Math.max(first - this.d.clock.now(), 0), MAX_DELAY_MS));
+    this.timer.unref();
+  }
+
+  /** Makes every change due now; one pass at a time (a pass asked for meanwhile runs after it). */
+  runDue(): Promise<void> {
+    if (this.busy) {
+      this.again = true;
+      return this.busy;
+    }
+    this.busy = (async () => {
+      do {
+        this.again = false;
+        const now = this.d.clock.now();
+        for (const s of [...this.d.slices.values()]) {
+          if ((s.scheduled?.[0]?.at ?? Infinity) > now) continue;
+          await this.d.run(s.slice, now).catch((e: Error) => this.d.emit('error', { slice: s.slice, message: `scheduled changes: ${e.message}` }));
+        }
+      } while (this.again);
+    })().finally(() => {
+      this.busy = undefined;
+      this.arm();
+    });
+    return this.busy;
+  }
+}
