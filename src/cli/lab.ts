@@ -27,7 +27,7 @@ export const LAB_DOWN = command({ name: 'lab down', args: '[NAME]', positionals:
 export const LAB_STATUS = command({ name: 'lab status', args: '[NAME]', positionals: 1, summary: 'processes, nodes, slices (without NAME: every lab)', flags: jsonFlag });
 export const LAB_AGENTS = command({
   name: 'lab agents', args: 'NAME', positionals: 1,
-  summary: 'the lab\'s agent host: every node\'s agent in this one process (lab up starts it; run it again if it died: the agents adopt what they built)',
+  summary: 'the lab\'s agent host, every node\'s agent in this one process (lab up starts it detached; visp lab restart-agents starts a new one)',
   flags: { dir: { type: 'string', value: 'DIR', help: 'the lab\'s directory (default: the lab root\'s lab-NAME)' } },
   notes: 'SIGUSR2 crashes the agents of the nodes listed in the lab\'s agent-host.crash file (tests); each is restarted and adopts.',
 });
