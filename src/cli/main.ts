@@ -12,7 +12,7 @@ const HELP = `visp — virtual ISPs for network testbeds
 usage: visp COMMAND [flags]            (visp COMMAND --help: its usage and every flag)
 
 lab mode (this machine; needs root):
-  lab up|down|status …                 emulated underlay, controller and agents in namespaces, then the slice
+  lab up|down|status|restart-agents …  emulated underlay, controller and agents (one host process) in namespaces, then the slice
 
 daemons (config files: docs/config.md):
   controller [--config FILE] …         the controller: the API, the store, the address pools

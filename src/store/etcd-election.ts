@@ -69,7 +69,9 @@ export function electLeader(store: EtcdStore, name: string, o: ElectionOptions):
       try {
         const res = await Promise.race([
           new Promise<{ TTL: string }>((resolve, reject) => { stream.on('data', resolve); stream.on('error', reject); stream.write({ ID: id }); }),
-          sleep(ttl * 1000).then(() => { throw new UnavailableError('lease keepalive: no answer'); }),
+          // A quarter of the TTL per member: a member that does not answer must leave time
+          // to ask another before the belief (last answer's send time + TTL) lapses.
+          sleep((ttl * 1000) / 4).then(() => { throw new UnavailableError('lease keepalive: no answer'); }),
         ]);
         return Number(res.TTL);
       } finally {
@@ -97,8 +99,21 @@ export function electLeader(store: EtcdStore, name: string, o: ElectionOptions):
     const kv = seen.kvs[0];
     if (kv) {
       leader = kv.value.toString();
-      // Ours from a round whose answer was lost: lead with it while the lease holds.
-      if (lease !== undefined && kv.lease === lease && Date.now() < validUntil) set(store.entry(kv).modRevision, '');
+      // Still ours (a round whose answer was lost, or a belief that lapsed while etcd
+      // elected a new raft leader and answered no keepalive: etcd renews every lease
+      // then, so ours may well be alive). The key exists on our lease, so nobody else
+      // can have led meanwhile; a keepalive that answers proves the lease alive at its
+      // send time, and we lead again with the same token, without waiting out the TTL.
+      if (lease !== undefined && String(kv.lease) === String(lease)) {
+        const sent = Date.now();
+        const left = await keepalive(lease);
+        if (left > 0) {
+          validUntil = sent + left * 1000;
+          set(store.entry(kv).modRevision, '');
+        } else {
+          lease = undefined;
+        }
+      }
       return;
     }
     const sent = Date.now();
