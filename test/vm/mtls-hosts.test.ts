@@ -57,6 +57,18 @@ function snapshot(): string[] {
   return [...links, ...fdb, ...routes].sort();
 }
 
+/**
+ * A daemon's log record (JSON lines, src/log.ts) as "TIME MESSAGE", the form
+ * the checks below read; a line that is not a record is kept as it is.
+ */
+function asLine(l: string): string {
+  try {
+    const r = JSON.parse(l) as { time?: string; msg?: string };
+    if (typeof r.time === 'string' && typeof r.msg === 'string') return `${r.time} ${r.msg}`;
+  } catch { /* not a record */ }
+  return l;
+}
+
 /** `visp agent` here, its stderr kept. */
 class AgentProcess {
   readonly log: string[] = [];
@@ -67,7 +79,7 @@ class AgentProcess {
     this.proc.stderr!.on('data', (d: Buffer) => {
       const lines = (partial + d.toString()).split('\n');
       partial = lines.pop()!;
-      this.log.push(...lines.filter(Boolean));
+      this.log.push(...lines.filter(Boolean).map(asLine));
     });
   }
   get exited(): boolean { return this.proc.exitCode !== null || this.proc.signalCode !== null; }
