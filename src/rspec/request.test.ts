@@ -75,6 +75,9 @@ describe('malformed request RSpecs: each refused with its line and element', () 
     ['a node without client_id', rspec('\n<node component_id="urn:publicid:IDN+x+node+n1"/>'), /^r\.xml:2:1: <node>: client_id is required/],
     ['an unbound node', rspec('\n<node client_id="a"/>'), /^r\.xml:2:1: <node client_id="a">: no component_id: visp puts each router on the physical node/],
     ['a component_id that is not a node URN', rspec('\n<node client_id="a" component_id="pc7"/>'), /^r\.xml:2:1: <node client_id="a">: component_id="pc7" is not a node URN/],
+    ['a node name with a broken %-escape', rspec('\n<node client_id="a" component_id="urn:publicid:IDN+x+node+n%E0%A4%A"/>'), /^r\.xml:2:1: <node client_id="a">: component_id="urn:publicid:IDN\+x\+node\+n%E0%A4%A": its node name has a broken %-escape/],
+    ['entities (an XML bomb starts so)', `<!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>${HEAD}\n<node client_id="&b;" component_id="urn:publicid:IDN+x+node+n1"/></rspec>`, /^r\.xml:\d+:\d+: not well-formed XML: entity not found:&b;/],
+    ['an external DTD', `<!DOCTYPE rspec SYSTEM "file:///etc/passwd">${HEAD}</rspec>`, /^r\.xml:1:1: a DOCTYPE is not accepted/],
     ['a router id visp cannot take', rspec('\n<node client_id="a b" component_id="urn:publicid:IDN+x+node+n1"/>\n<link client_id="l"/>'), /^r\.xml:2:1: <node client_id="a b">: topology\.nodes\[0\]\.id: "a b" must be 1–63 letters/],
     ['two aggregates', rspec(`
 <node client_id="a" component_id="urn:publicid:IDN+x+node+n1" component_manager_id="urn:publicid:IDN+x+authority+cm"/>
