@@ -102,7 +102,7 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
       const ifindex = index.get(dev);
       if (ifindex === undefined || this.sockets.has(dev)) continue;
       try {
-        this.sockets.set(dev, { ifindex, local, socket: new ProbeSocket({ ...(this.netns ? { netns: this.netns } : {}), ifindex, local, onAnswers: (a) => this.onAnswers(a) }) });
+        this.sockets.set(dev, { ifindex, local, socket: new ProbeSocket({ ...(this.netns ? { netns: this.netns } : {}), ifindex, local, onAnswers: (a) => this.onAnswers(dev, a) }) });
       } catch (e) {
         this.emit('error', new Error(`probe socket on ${dev}: ${(e as Error).message}`));
       }
@@ -194,11 +194,12 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
     if (changed) this.emit('change');
   }
 
-  private onAnswers(answers: ProbeAnswer[]): void {
+  /** Answers read on `device`'s socket: each counts only for a pair probed over that device (pair ids are small and sequential, so anyone who can put a frame on another link could otherwise answer for this one). */
+  private onAnswers(device: string, answers: ProbeAnswer[]): void {
     let changed = false;
     for (const a of answers) {
       const p = this.pairs.get(a.id);
-      if (!p) continue;
+      if (!p || p.device !== device) continue;
       p.window.answered(a.atMs, a.seq, a.rttNs);
       if (p.alive === false) { p.alive = true; changed = true; }
     }
