@@ -78,6 +78,8 @@ describe('malformed request RSpecs: each refused with its line and element', () 
     ['a node name with a broken %-escape', rspec('\n<node client_id="a" component_id="urn:publicid:IDN+x+node+n%E0%A4%A"/>'), /^r\.xml:2:1: <node client_id="a">: component_id="urn:publicid:IDN\+x\+node\+n%E0%A4%A": its node name has a broken %-escape/],
     ['entities (an XML bomb starts so)', `<!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>${HEAD}\n<node client_id="&b;" component_id="urn:publicid:IDN+x+node+n1"/></rspec>`, /^r\.xml:\d+:\d+: not well-formed XML: entity not found:&b;/],
     ['an external DTD', `<!DOCTYPE rspec SYSTEM "file:///etc/passwd">${HEAD}</rspec>`, /^r\.xml:1:1: a DOCTYPE is not accepted/],
+    ['a control character in an attribute, as a character reference', rspec('\n<node client_id="a" component_id="urn:publicid:IDN+x+node+n1">\n<interface client_id="a:&#1;"/></node>'), /^r\.xml:3:1: <interface>: client_id: U\+0001 is not a character XML allows/],
+    ['a noncharacter in an unmodelled element', rspec('\n<node client_id="a" component_id="urn:publicid:IDN+x+node+n1"><x:y xmlns:x="urn:q" v="&#xFFFE;"/></node>'), /^r\.xml:2:\d+: <x:y>: v: U\+FFFE is not a character XML allows/],
     ['a router id visp cannot take', rspec('\n<node client_id="a b" component_id="urn:publicid:IDN+x+node+n1"/>\n<link client_id="l"/>'), /^r\.xml:2:1: <node client_id="a b">: topology\.nodes\[0\]\.id: "a b" must be 1–63 letters/],
     ['two aggregates', rspec(`
 <node client_id="a" component_id="urn:publicid:IDN+x+node+n1" component_manager_id="urn:publicid:IDN+x+authority+cm"/>
