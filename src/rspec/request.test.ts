@@ -94,6 +94,7 @@ describe('malformed request RSpecs: each refused with its line and element', () 
     ['a link_type visp does not build', link('\n<link_type name="ipip-tunnel"/>'), /^r\.xml:5:1: <link_type name="ipip-tunnel">: link_type "ipip-tunnel" is not one visp builds/],
     ['a shaped gre-tunnel (layer 3)', link('\n<link_type name="gre-tunnel"/><property source_id="a:if0" dest_id="b:if0" capacity="1000"/>'), /^r\.xml:5:1: <link_type name="gre-tunnel">: topology\.links\[0\]\.encapsulation: gre is layer 3/],
     ['a capacity that is no number', link('\n<property source_id="a:if0" dest_id="b:if0" capacity="fast"/>'), /^r\.xml:5:1: <property source_id="a:if0">: capacity="fast" is not a number \(kbit\/s\)/],
+    ['a capacity so small it rounds to 0 bit/s (not unshaped)', link('\n<property source_id="a:if0" dest_id="b:if0" capacity="0.0004"/>'), /^r\.xml:5:1: <property source_id="a:if0">: topology\.links\[0\]\.members\[0\]\.properties\.capacity_bps: 1 bit\/s is outside/],
     ['a loss above 1', link('\n<property source_id="a:if0" dest_id="b:if0" packet_loss="5"/>'), /^r\.xml:5:1: <property source_id="a:if0">: topology\.links\[0\]\.members\[0\]\.properties\.loss: /],
     ['a property from outside the link', link('\n<property source_id="c:if0" dest_id="b:if0" capacity="1000"/>'), /^r\.xml:5:1: <property source_id="c:if0">: source_id "c:if0" is not an interface on link "l"/],
     ['a property to itself', link('\n<property source_id="a:if0" dest_id="a:if0" capacity="1000"/>'), /^r\.xml:5:1: <property source_id="a:if0">: dest_id "a:if0" is neither another interface/],

@@ -277,7 +277,8 @@ class RequestReader {
     const latency = num('latency');
     const loss = num('packet_loss');
     return {
-      ...(capacity !== undefined ? { capacity: Math.round(capacity * 1000) } : {}),
+      // A capacity above 0 that rounds to 0 bit/s stays above 0, so the validator refuses it (0 would mean unshaped: the opposite of what was asked).
+      ...(capacity !== undefined ? { capacity: capacity > 0 ? Math.max(1, Math.round(capacity * 1000)) : 0 } : {}),
       ...(latency !== undefined ? { latency: Math.round(latency * 1000) } : {}),
       ...(loss !== undefined ? { loss } : {}),
     };
