@@ -1,11 +1,14 @@
-// npm run bench -- lab [--sizes 20,100] [--trials 3] [--pings 3] [--poll-ms 100] [--keep-logs] [--profile]
+// npm run bench -- lab [--sizes 20,100] [--trials 3] [--pings 3] [--poll-ms 100] [--keep-logs] [--profile] [--per-process]
 //
 // Lab mode at scale: N nodes (network namespaces on one emulated underlay,
-// 198.18.0.0/15), the controller (embedded SQLite store, unix socket) and one
-// agent per node, each its own process. One slice whose topology is a ring
-// (router i ↔ i+1 mod N) plus chords (i ↔ i+N/2 for even i < N/2: N/4 of
-// them), every link VXLAN with an IPv4 /31 from the lab's local pool
-// (N=100: 125 links, 250 addresses: the whole 192.0.2.0/24 block). Per
+// 198.18.0.0/15), the controller (embedded SQLite store, unix socket) and
+// every node's agent in one agent host process as lab mode runs them
+// (--per-process: one process per agent, as labs ran before). One slice
+// whose topology is a ring (router i ↔ i+1 mod N) plus chords (i ↔ i+N/2
+// for even i < N/2: N/4 of them), every link VXLAN with an IPv4 /31 from
+// the lab's local pool (N=100: 125 links, 250 addresses: the whole
+// 192.0.2.0/24 block); beyond 128 links the pool cannot hold them and each
+// link gets an IPv6 subnet from the local 2001:db8::/32 pool instead. Per
 // trial: Allocate, Provision, poll Status until every link is READY, ping
 // across a few random links, Delete, poll the kernel until no node or
 // experiment namespace holds a visp link. Times are medians over the trials;
@@ -31,10 +34,10 @@ import { cleanupLabsOnSignal, Lab, RssSampler, WaitSampler, type ProcStat } from
 import { log, median, now, round, settle } from './lib/measure.js';
 import { parseOptions } from './lib/options.js';
 
-interface Options { sizes: number[]; trials: number; pings: number; pollMs: number; keepLogs: boolean; profile: boolean }
+interface Options { sizes: number[]; trials: number; pings: number; pollMs: number; keepLogs: boolean; profile: boolean; perProcess: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { sizes: [20, 100], trials: 3, pings: 3, pollMs: 100, keepLogs: false, profile: false };
+  const o: Options = { sizes: [20, 100], trials: 3, pings: 3, pollMs: 100, keepLogs: false, profile: false, perProcess: false };
   parseOptions(argv, {
     '--sizes': (v) => { o.sizes = v.ints(4); },
     '--trials': (v) => { o.trials = v.int(); },
@@ -42,6 +45,7 @@ function parseArgs(argv: string[]): Options {
     '--poll-ms': (v) => { o.pollMs = v.int(); },
     '--keep-logs': () => { o.keepLogs = true; },
     '--profile': () => { o.profile = true; },
+    '--per-process': () => { o.perProcess = true; },
   });
   return o;
 }
@@ -53,14 +57,18 @@ export function ringChords(n: number): Array<{ id: string; a: number; b: number 
   return links;
 }
 
+/** 192.0.2.0/24 holds 128 /31s: bigger labs number their links from 2001:db8::/32 (the local IPv6 pool) instead. */
+export const ipv4Fits = (n: number): boolean => ringChords(n).length <= 128;
+
 function request(slice: string, n: number, netns: (i: number) => string): AllocateRequest {
+  const v4 = ipv4Fits(n);
   return {
     slice,
     topology: {
       nodes: Array.from({ length: n }, (_, i) => ({ id: `r${i}`, node: `n${i}`, netns: netns(i) })),
       links: ringChords(n).map((l) => ({
         id: l.id, members: [{ node: `r${l.a}` }, { node: `r${l.b}` }],
-        encapsulation: 'ENCAPSULATION_VXLAN', addressClass: 'ADDRESS_CLASS_LOCAL', ipv4: { enabled: true },
+        encapsulation: 'ENCAPSULATION_VXLAN', addressClass: 'ADDRESS_CLASS_LOCAL', ...(v4 ? { ipv4: { enabled: true } } : { ipv6: { enabled: true } }),
       })),
     },
   };
@@ -83,6 +91,7 @@ interface Trial {
   cpuUp: { controller_s: number; agents_s: number }; cpuDown: { controller_s: number; agents_s: number };
   pings: string[];
   steadyCpu: number;
+  statusMs: number[]; describeMs: number[]; watchLagMs: number[];
   profile?: { up: Array<{ where: string; threads: number }>; down: Array<{ where: string; threads: number }>; agents: unknown };
 }
 
@@ -94,7 +103,15 @@ async function ownedLinks(socks: readonly NetlinkSocket[]): Promise<number[]> {
 const roles = (lab: Lab) => (): Map<number, string> => new Map(lab.procs.map((p) => [p.pid, p.name]));
 
 function ping(fromNs: string, to: string): void {
-  execFileSync('ip', ['netns', 'exec', fromNs, 'ping', '-c', '1', '-W', '3', '-q', to], { stdio: 'pipe' });
+  // Up to three echoes (the first may wait for neighbour discovery on both underlay and link): one reply is enough.
+  execFileSync('ip', ['netns', 'exec', fromNs, 'ping', ...(to.includes(':') ? ['-6'] : []), '-c', '3', '-i', '0.5', '-W', '3', '-q', to], { stdio: 'pipe' });
+}
+
+/** p50 and p99 of a list of milliseconds. */
+function pct(xs: number[]): { n: number; p50: number; p99: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number): number => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
+  return { n: s.length, p50: round(at(0.5), 1), p99: round(at(0.99), 1), max: round(s.at(-1) ?? 0, 1) };
 }
 
 const msText = (s: number): string => (s * 1000).toFixed(0);
@@ -175,8 +192,14 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
   // State events as they happen (not part of the measured path: the poll is).
   const events = lab.operatorApi.operator.watchEvents({ slice });
   const readyAt = new Map<string, number>();
+  const watchLagMs: number[] = [];
   const watching = (async () => {
-    for await (const e of events) if (e.kind === 'state' && e.state === 'OPERATIONAL_STATE_READY') readyAt.set(`${e.link}@${e.node}`, now());
+    for await (const e of events) {
+      // How late the controller's events reach a watcher (its clock is ours: same machine).
+      const t = Date.parse(e.time);
+      if (Number.isFinite(t)) watchLagMs.push(Date.now() - t);
+      if (e.kind === 'state' && e.state === 'OPERATIONAL_STATE_READY') readyAt.set(`${e.link}@${e.node}`, now());
+    }
   })().catch(() => undefined);
   const expSocks: NetlinkSocket[] = [];
   const upSampler = o.profile ? new WaitSampler(roles(lab)) : undefined;
@@ -223,6 +246,18 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
       pings.push(`${s.id} ${a!.physicalNode}:${a!.ifname} → ${b!.physicalNode}:${b!.ifname} ${to}`);
     }
     log(`    ping ok: ${pings.join('; ')}`);
+    // The controller's read verbs on the whole slice, with every agent connected.
+    const statusAgain: number[] = [];
+    const describe: number[] = [];
+    for (let k = 0; k < 10; k++) {
+      let s0 = now();
+      await lab.api.links.status({ slice });
+      statusAgain.push((now() - s0) * 1000);
+      s0 = now();
+      await lab.api.links.describe({ slice });
+      describe.push((now() - s0) * 1000);
+    }
+    log(`    Status ×10 ${JSON.stringify(pct(statusAgain))}, Describe ×10 ${JSON.stringify(pct(describe))} ms; WatchEvents lag ${JSON.stringify(pct(watchLagMs))} ms over ${watchLagMs.length} events`);
     const steadyCpu = await labCpu(lab, 5000);
     log(`    steady state (slice up): ${steadyCpu.toFixed(2)} CPU cores busy in the lab's processes`);
 
@@ -272,6 +307,7 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
       firstReady: ready.length ? ready[0]! - t1 : undefined, lastReadyEvent: ready.length ? ready.at(-1)! - t1 : undefined,
       statusPolls: statusMs.length, statusMsMedian: median(statusMs),
       cpuUp: cpuDelta(c0, c1), cpuDown: cpuDelta(c2, c3), pings, steadyCpu,
+      statusMs: statusAgain, describeMs: describe, watchLagMs: [...watchLagMs],
       ...(upSampler && downSampler ? { profile: { up: upSampler.top(), down: downSampler.top(), agents: phases } } : {}),
     };
   } finally {
@@ -280,8 +316,11 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
     events.cancel();
     await watching;
     for (const s of expSocks) s.close();
-    // Empty now (checked above): remove them, untimed.
-    for (const ns of expNs) if (existsSync(`/run/netns/${ns}`)) execFileSync('ip', ['netns', 'del', ns]);
+    // Empty now (checked above): remove them, untimed. An agent may be removing the ones it created meanwhile.
+    for (const ns of expNs) {
+      if (!existsSync(`/run/netns/${ns}`)) continue;
+      try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'pipe' }); } catch (e) { if (existsSync(`/run/netns/${ns}`)) throw e; }
+    }
   }
 }
 
@@ -299,7 +338,7 @@ async function runSize(n: number, o: Options, tag: string): Promise<Record<strin
     const controllerS = now() - tc;
     sampler = new RssSampler(() => lab.procs.map((p) => p.pid));
     const ta = now();
-    await lab.startAgents({ timeoutMs: 60_000 + n * 2000, trace: o.profile });
+    await lab.startAgents({ timeoutMs: 60_000 + n * 2000, trace: o.profile, perProcess: o.perProcess });
     const agentsS = now() - ta;
     log(`  underlay ${underlayS.toFixed(1)} s, controller up ${controllerS.toFixed(1)} s, ${n} agents connected ${agentsS.toFixed(1)} s`);
     for (const x of lab.underlay.nodes) socks.push(new NetlinkSocket({ netns: x.netns }));
@@ -337,10 +376,17 @@ async function runSize(n: number, o: Options, tag: string): Promise<Record<strin
       delete_rpc_ms: ms(trials.map((x) => x.deleteRpc)),
       teardown_node_ns_ms: ms(trials.map((x) => x.teardownNodes)),
       status_rpc_ms: round(median(trials.map((x) => x.statusMsMedian)), 1),
+      controller_rpc_ms: {
+        allocate: pct(trials.map((x) => x.allocate * 1000)), provision: pct(trials.map((x) => x.provisionRpc * 1000)),
+        status: pct(trials.flatMap((x) => x.statusMs)), describe: pct(trials.flatMap((x) => x.describeMs)),
+        watch_events_lag: pct(trials.flatMap((x) => x.watchLagMs)),
+      },
       hwm_mb_sum: mb(hwm.reduce((a, b) => a + b, 0)),
       controller_hwm_mb: mb(st.controller.hwmKb),
+      agent_processes: st.agents.length,
       agent_hwm_mb_median: mb(median(st.agents.map((a) => a.hwmKb))),
       agent_hwm_mb_max: mb(Math.max(...st.agents.map((a) => a.hwmKb))),
+      rss_mb_per_node: round(sampler.peakKb / 1024 / n, 2),
       idle_rss_mb_total: mb(idle.controller.rssKb + idle.agents.reduce((a, x) => a + x.rssKb, 0)),
       idle_cpu_cores: round(idleCpu, 2), steady_cpu_cores: round(median(trials.map((x) => x.steadyCpu)), 2),
       lab_start_s: { underlay: round(underlayS, 1), controller: round(controllerS, 1), agents_connected: round(agentsS, 1) },
@@ -369,7 +415,8 @@ async function main(): Promise<void> {
   const out: Record<string, unknown> = {};
   for (const n of o.sizes) out[`n${n}`] = await runSize(n, o, tag);
   out.trials = o.trials;
-  out.topology = 'ring i<->i+1 mod N plus chords i<->i+N/2 for even i < N/2; vxlan; ipv4 /31 from 192.0.2.0/24 (local)';
+  out.topology = 'ring i<->i+1 mod N plus chords i<->i+N/2 for even i < N/2; vxlan; ipv4 /31 from 192.0.2.0/24 (local) up to 128 links, else ipv6 from the local 2001:db8 pool';
+  out.agents_hosted = o.perProcess ? 'one process per agent' : 'one agent host process';
   out.ready_ms_is = 'Allocate sent -> Status READY (allocate_ms + provision_to_ready_ms)';
   out.total_s = round(now() - t, 1);
   if (unsettled) out.unsettled_measurements = unsettled;

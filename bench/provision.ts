@@ -4,9 +4,15 @@
 // veth pair, far end in an experiment namespace, addresses, up), re-apply
 // the same spec (a no-op reconcile), delete everything; and the same work
 // with iproute2: one `ip -batch` process per namespace, and one `ip` process
-// per operation. Every measurement runs in fresh "vb-…" namespaces that are
+// per operation. Then the agent's event loop while a neighbour node is
+// provisioned: a node kernel rebuilding a few endpoints of its own over and
+// over (every build and delete takes RTNL) while iproute2 builds N
+// endpoints in another node namespace; the loop's delay p50/p99/max with
+// sends on the thread pool (as visp sends) and, for comparison, on the loop
+// (as it sent before). Every measurement runs in fresh "vb-…" namespaces that are
 // always removed. Progress goes to stderr; the last stdout line is JSON.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +23,7 @@ import { readView, type NsView } from '../src/endpoint/snapshot.js';
 import { resolveEndpoint, type EndpointSpec } from '../src/endpoint/spec.js';
 import { linkDelGroup } from '../src/netlink/link.js';
 import { withNetnsFd } from '../src/netlink/netns.js';
-import { NetlinkSocket } from '../src/netlink/socket.js';
+import { NetlinkSocket, setSendOnLoop } from '../src/netlink/socket.js';
 import { cpuBusySeconds, log, median, now, round, settle, timed } from './lib/measure.js';
 import { parseOptions } from './lib/options.js';
 import { cleanupOnSignal, ipIn, removeNetns, scratchNetns } from './lib/scratch.js';
@@ -80,7 +86,7 @@ function assertSame(what: string, got: readonly string[], want: readonly string[
   }
 }
 
-interface VispTrial { provision: number; noop: number; noopSteps: number; noopMessages: number; provisionMessages: number; teardown: number; state: string[] }
+interface VispTrial { provision: number; noop: number; noopFirst: number; noopSteps: number; noopMessages: number; provisionMessages: number; teardown: number; state: string[] }
 
 async function vispTrial(o: Options): Promise<VispTrial> {
   const env = freshEnv(o);
@@ -94,12 +100,32 @@ async function vispTrial(o: Options): Promise<VispTrial> {
     const state = endState(env.node, env.exps);
     log(`  visp provision ${p.s.toFixed(3)} s (${provisionMessages} netlink messages): ${summary(state)}`);
 
+    // The first pass after a build reads every view (the build's changes are fresh); it must plan nothing.
+    await quiet();
+    const m0 = k.messagesSent;
+    const first = await timed(() => k.reconcile(env.specs));
+    const firstSteps = first.value.reduce((a, r) => a + r.steps.length + (r.error ? 1 : 0), 0);
+    log(`  visp no-op, first after the build ${first.s.toFixed(3)} s: ${firstSteps} steps planned, ${k.messagesSent - m0} messages (dumps only)`);
+    if (firstSteps !== 0) throw new Error(`visp: re-applying the same spec planned ${firstSteps} steps, e.g. ${first.value.find((r) => r.steps.length)?.steps[0]}`);
+    // Then the steady state an agent's periodic pass is in: nothing changed, the kept views serve (view-cache.ts).
+    // The kernel keeps announcing carrier changes of a thousand new bridges for a few seconds after the
+    // build (linkwatch): until then each pass reads again. Passes every 500 ms until one needs no dump.
+    const settleStart = now();
+    for (;;) {
+      const d0 = k.viewStats.dumps;
+      await k.reconcile(env.specs);
+      if (k.viewStats.dumps === d0 || now() - settleStart > 30) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    log(`  (the node's notifications went quiet ${(now() - settleStart).toFixed(1)} s after the first pass)`);
     await quiet();
     const before = k.messagesSent;
+    const v0 = k.viewStats;
     const noop = await timed(() => k.reconcile(env.specs));
     const noopSteps = noop.value.reduce((a, r) => a + r.steps.length + (r.error ? 1 : 0), 0);
     const noopMessages = k.messagesSent - before;
-    log(`  visp no-op     ${noop.s.toFixed(3)} s: ${noopSteps} steps planned, ${noopMessages} messages (dumps only)`);
+    const v1 = k.viewStats;
+    log(`  visp no-op     ${noop.s.toFixed(3)} s: ${noopSteps} steps planned, ${noopMessages} messages, ${v1.hits - v0.hits} views kept, ${v1.dumps - v0.dumps} dumped`);
     if (noopSteps !== 0) throw new Error(`visp: re-applying the same spec planned ${noopSteps} steps, e.g. ${noop.value.find((r) => r.steps.length)?.steps[0]}`);
 
     await quiet();
@@ -107,7 +133,7 @@ async function vispTrial(o: Options): Promise<VispTrial> {
     const left = leftovers([env.node, ...env.exps]);
     log(`  visp teardown  ${t.s.toFixed(3)} s (group delete, ${1 + env.exps.length} requests), ${left} links left`);
     if (left) throw new Error(`visp: ${left} links left after deleteSlice`);
-    return { provision: p.s, noop: noop.s, noopSteps, noopMessages, provisionMessages, teardown: t.s, state };
+    return { provision: p.s, noop: noop.s, noopFirst: first.s, noopSteps, noopMessages, provisionMessages, teardown: t.s, state };
   } finally {
     k.close();
     env.done();
@@ -131,6 +157,77 @@ async function ipBatchTrial(o: Options, want: string[] | undefined): Promise<{ p
     log(`  ip -batch del  ${t.s.toFixed(3)} s (one link del per link, ${del.length} commands), ${left} links left`);
     if (left) throw new Error(`ip -batch: ${left} links left after teardown`);
     return { provision: p.s, teardown: t.s };
+  } finally {
+    env.done();
+  }
+}
+
+function runIpAsync(args: string[], input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = execFile('ip', args, { encoding: 'utf8', maxBuffer: 64 << 20 }, (err, _o, stderr) => (err ? reject(new Error(`ip ${args.slice(0, 3).join(' ')}: ${stderr.trim()}`)) : resolve()));
+    c.stdin!.end(input);
+  });
+}
+
+interface LoopDelay { p50_ms: number; p99_ms: number; max_ms: number; own_passes: number; neighbour_s: number }
+
+/**
+ * The agent's event-loop delay while a neighbour node is provisioned:
+ * this process rebuilds 8 endpoints of its own node in a loop (reconcile,
+ * delete, again), iproute2 builds N in the neighbour's namespace meanwhile.
+ */
+async function loopDelayTrial(o: Options, onLoop: boolean): Promise<LoopDelay> {
+  const mine = freshEnv({ ...o, expNs: 1 }, 8);
+  const nb = freshEnv(o);
+  const k = new NodeKernel({ netns: mine.node });
+  setSendOnLoop(onLoop);
+  try {
+    await quiet();
+    const cmds = ipProvisionCommands(nb.node, nb.specs);
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    let done = false;
+    let passes = 0;
+    const t0 = now();
+    h.enable();
+    const neighbour = (async () => { for (const b of batches(cmds)) await runIpAsync(['-n', b.netns, '-batch', '-'], b.lines); })().finally(() => { done = true; });
+    while (!done) {
+      const r = await k.reconcile(mine.specs);
+      if (r.some((x) => x.error)) throw new Error(`own node: ${r.find((x) => x.error)!.error!.message}`);
+      await k.deleteSlice(GROUP, mine.exps);
+      passes++;
+    }
+    await neighbour;
+    h.disable();
+    const out = { p50_ms: round(h.percentile(50) / 1e6, 1), p99_ms: round(h.percentile(99) / 1e6, 1), max_ms: round(h.max / 1e6, 1), own_passes: passes, neighbour_s: round(now() - t0, 2) };
+    log(`  event loop, sends ${onLoop ? 'on the loop (before)' : 'on the thread pool'}: delay p50 ${out.p50_ms} ms, p99 ${out.p99_ms} ms, max ${out.max_ms} ms over ${out.neighbour_s} s of neighbour provisioning (${passes} own rebuilds)`);
+    return out;
+  } finally {
+    setSendOnLoop(false);
+    k.close();
+    nb.done();
+    mine.done();
+  }
+}
+
+/**
+ * The kernel's floor for the teardown: the same objects built by `ip -batch`,
+ * removed by iproute2 with one group delete in the node namespace (what
+ * visp asks of the kernel too; the veth ends in the experiments go with
+ * their peers). Each bridge's deletion waits for an rcu_barrier in
+ * the bridge's multicast teardown, under RTNL: about as long as an RCU grace
+ * period per bridge, whoever asks.
+ */
+async function ipGroupTrial(o: Options): Promise<number> {
+  const env = freshEnv(o);
+  try {
+    runIpBatches(ipProvisionCommands(env.node, env.specs));
+    await quiet();
+    // The experiments' veth ends go with their node-side peers.
+    const t = await timed(() => runIp(['-n', env.node, 'link', 'del', 'group', String(GROUP)]));
+    const left = leftovers([env.node, ...env.exps]);
+    log(`  ip group del   ${t.s.toFixed(3)} s (one group delete: the kernel's floor), ${left} links left`);
+    if (left) throw new Error(`ip group delete: ${left} links left`);
+    return t.s;
   } finally {
     env.done();
   }
@@ -269,38 +366,52 @@ async function main(): Promise<void> {
   const visp: VispTrial[] = [];
   const batch: Array<{ provision: number; teardown: number }> = [];
   const each: number[] = [];
+  const group: number[] = [];
   for (let t = 1; t <= o.trials; t++) {
     log(`trial ${t}/${o.trials}`);
     visp.push(await vispTrial(o));
     batch.push(await ipBatchTrial(o, visp[0]!.state));
+    group.push(await ipGroupTrial(o));
     each.push(await ipEachTrial(o, visp[0]!.state));
   }
   const prof = o.profile ? await profile(o) : undefined;
+  log('the agent\'s event loop while a neighbour node is provisioned');
+  const loopThread = await loopDelayTrial(o, false);
+  const loopOnLoop = await loopDelayTrial(o, true);
 
   const m = {
     visp: median(visp.map((x) => x.provision)), noop: median(visp.map((x) => x.noop)), teardown: median(visp.map((x) => x.teardown)),
     batch: median(batch.map((x) => x.provision)), batchTeardown: median(batch.map((x) => x.teardown)), each: median(each),
+    groupTeardown: median(group),
   };
   const ratios = { visp_vs_ip_batch: m.visp / m.batch, noop_vs_provision: m.noop / m.visp, teardown_vs_one_by_one: m.teardown / m.batchTeardown };
   const result = {
     n: o.n,
     visp_s: round(m.visp), ip_batch_s: round(m.batch), ip_each_s: round(m.each),
     ...(o.eachSample < o.n ? { ip_each_sampled: o.eachSample } : {}),
-    noop_s: round(m.noop), teardown_s: round(m.teardown), ip_batch_teardown_s: round(m.batchTeardown),
+    noop_s: round(m.noop), noop_first_after_build_s: round(median(visp.map((x) => x.noopFirst))), teardown_s: round(m.teardown), ip_batch_teardown_s: round(m.batchTeardown),
     visp_vs_ip_batch: round(ratios.visp_vs_ip_batch), noop_vs_provision: round(ratios.noop_vs_provision),
+    noop_first_vs_provision: round(median(visp.map((x) => x.noopFirst)) / m.visp),
+    noop_is: 'a pass over unchanged endpoints in steady state (views kept while the kernel\'s notifications say nothing changed; dumped every 30 s); noop_first_after_build_s: the pass right after the build, which dumps',
     teardown_vs_one_by_one: round(ratios.teardown_vs_one_by_one),
+    ip_group_teardown_s: round(m.groupTeardown),
+    kernel_floor_teardown_vs_one_by_one: round(m.groupTeardown / m.batchTeardown),
+    teardown_vs_kernel_floor: round(m.teardown / m.groupTeardown),
     visp_vs_ip_each: round(m.visp / m.each),
     one_by_one: 'ip -batch, one link del per link',
     targets_met: {
       visp_vs_ip_batch: ratios.visp_vs_ip_batch <= 1.5, visp_vs_ip_batch_goal: ratios.visp_vs_ip_batch <= 1.2,
       noop_vs_provision: ratios.noop_vs_provision <= 0.05, teardown_vs_one_by_one: ratios.teardown_vs_one_by_one <= 0.1,
     },
+    event_loop_delay_during_neighbour_provision: loopThread,
+    event_loop_delay_sends_on_loop: loopOnLoop,
     noop_steps: Math.max(...visp.map((x) => x.noopSteps)), noop_messages: visp[0]!.noopMessages,
     provision_messages: visp[0]!.provisionMessages,
     trials: o.trials, exp_namespaces: o.expNs,
     samples: {
       visp_s: visp.map((x) => round(x.provision)), ip_batch_s: batch.map((x) => round(x.provision)), ip_each_s: each.map((x) => round(x)),
       noop_s: visp.map((x) => round(x.noop)), teardown_s: visp.map((x) => round(x.teardown)), ip_batch_teardown_s: batch.map((x) => round(x.teardown)),
+      ip_group_teardown_s: group.map((x) => round(x)),
     },
     ...(unsettled ? { unsettled_measurements: unsettled } : {}),
     ...(prof ? { profile: prof } : {}),

@@ -10,6 +10,13 @@
 // Kept deliberately small: open, send, batched non-blocking receive driven
 // by a libuv poll handle, membership, close. All message framing lives in
 // TypeScript (src/netlink/).
+//
+// sendAsync sends on libuv's thread pool: an rtnetlink request is executed
+// by the kernel inside sendmsg(), under RTNL, so while another process holds
+// RTNL (a neighbour node building a thousand links) a send from the event
+// loop would stop it. Sends of one socket stay in order because the caller
+// keeps one in flight at a time; close waits for an in-flight send before
+// it closes the fd (a reused fd number must never get our datagram).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +54,8 @@ typedef struct {
   napi_async_context async;
   napi_ref resource;     // the async context's resource object, alive as long as the context
   char *buf;
+  int inflight;          // sendAsync calls not completed yet
+  int poll_closed;       // the poll handle is closed: free when inflight reaches 0
 } nlsock_t;
 
 static napi_value throw_errno(napi_env env, const char *op, int err) {
@@ -137,6 +146,9 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
 
 static void on_poll_closed(uv_handle_t *handle) {
   nlsock_t *s = handle->data;
+  s->poll_closed = 1;
+  if (s->inflight > 0) return;   // the last send's completion frees it
+  close(s->fd);
   free(s->buf);
   free(s);
 }
@@ -145,7 +157,6 @@ static void do_close(nlsock_t *s) {
   if (s->closing) return;
   s->closing = 1;
   uv_poll_stop(&s->poll);
-  close(s->fd);
   napi_delete_reference(s->env, s->on_data);
   napi_delete_reference(s->env, s->on_error);
   napi_async_destroy(s->env, s->async);
@@ -279,6 +290,84 @@ static napi_value nl_send(napi_env env, napi_callback_info info) {
   return r;
 }
 
+typedef struct {
+  nlsock_t *s;
+  int fd;
+  napi_ref buf_ref;
+  napi_ref cb;
+  void *data;
+  size_t len;
+  int err;
+  napi_async_work work;
+} send_req_t;
+
+static void send_execute(napi_env env, void *d) {
+  (void)env;
+  send_req_t *r = d;
+  struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+  ssize_t n;
+  do {
+    n = sendto(r->fd, r->data, r->len, 0, (struct sockaddr *)&to, sizeof to);
+  } while (n < 0 && errno == EINTR);
+  r->err = n < 0 ? errno : 0;
+}
+
+static void send_complete(napi_env env, napi_status status, void *d) {
+  send_req_t *r = d;
+  nlsock_t *s = r->s;
+  s->inflight--;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, global, argv[2], result;
+  int err = status == napi_ok ? r->err : ECANCELED;
+  if (err) napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &argv[0]);
+  else napi_get_null(env, &argv[0]);
+  napi_create_int32(env, err, &argv[1]);
+  napi_get_reference_value(env, r->cb, &cb);
+  napi_get_global(env, &global);
+  napi_delete_reference(env, r->cb);
+  napi_delete_reference(env, r->buf_ref);
+  napi_delete_async_work(env, r->work);
+  free(r);
+  if (s->poll_closed && s->inflight == 0) {
+    close(s->fd);
+    free(s->buf);
+    free(s);
+  } else if (!s->closing) {
+    if (napi_call_function(env, global, cb, 2, argv, &result) == napi_pending_exception) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+// sendAsync(handle, buffer, cb(code | null, errno)): the send on the thread pool.
+static napi_value nl_send_async(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  nlsock_t *s = unwrap(env, argv[0]);
+  if (!s) return NULL;
+  send_req_t *r = calloc(1, sizeof *r);
+  if (napi_get_buffer_info(env, argv[1], &r->data, &r->len) != napi_ok) {
+    free(r);
+    napi_throw_type_error(env, NULL, "sendAsync: Buffer expected");
+    return NULL;
+  }
+  r->s = s;
+  r->fd = s->fd;
+  napi_create_reference(env, argv[1], 1, &r->buf_ref);
+  napi_create_reference(env, argv[2], 1, &r->cb);
+  napi_value name;
+  napi_create_string_utf8(env, "visp:netlink-send", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, send_execute, send_complete, r, &r->work);
+  s->inflight++;
+  napi_queue_async_work(env, r->work);
+  return NULL;
+}
+
 static napi_value nl_port(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -319,6 +408,25 @@ static napi_value nl_ref(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// pending(handle) -> whether a message (or an overflow) is queued and not read
+// yet: a change made just before a read is already queued by the kernel, even
+// when the event loop has not come round to the socket.
+static napi_value nl_pending(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  nlsock_t *s = unwrap(env, argv[0]);
+  if (!s) return NULL;
+  char c;
+  ssize_t n;
+  do {
+    n = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+  } while (n < 0 && errno == EINTR);
+  napi_value r;
+  napi_get_boolean(env, n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK), &r);
+  return r;
+}
+
 static napi_value nl_rcvbuf(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -347,10 +455,12 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, nl_open, NULL, NULL, NULL, napi_default, NULL},
     {"send", NULL, nl_send, NULL, NULL, NULL, napi_default, NULL},
+    {"sendAsync", NULL, nl_send_async, NULL, NULL, NULL, napi_default, NULL},
     {"port", NULL, nl_port, NULL, NULL, NULL, napi_default, NULL},
     {"membership", NULL, nl_membership, NULL, NULL, NULL, napi_default, NULL},
     {"ref", NULL, nl_ref, NULL, NULL, NULL, napi_default, NULL},
     {"rcvbuf", NULL, nl_rcvbuf, NULL, NULL, NULL, napi_default, NULL},
+    {"pending", NULL, nl_pending, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

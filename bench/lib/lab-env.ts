@@ -1,7 +1,7 @@
 // A lab for benchmarks, built from visp's primitives only (not src/lab/):
 // an emulated underlay (a hub namespace with a bridge, a veth to each node
-// namespace, 198.18.0.0/15), the controller and one agent per node as
-// separate processes, memory and CPU read from /proc per process. The lab
+// namespace, 198.18.0.0/15), the controller and every node's agent in one
+// agent host process as lab mode runs them (or one process per agent), memory and CPU read from /proc per process. The lab
 // has its own CA (bench/lib/bench-pki.ts): the controller serves mutual TLS
 // on a second unix socket (agents with node certificates, the operator, any
 // other AM a benchmark asks for) beside the plaintext socket that the bench's
@@ -9,7 +9,7 @@
 // namespace is "vb-…" and removed at the end, on error and on SIGINT/SIGTERM;
 // every process we start is stopped by its pid.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -147,20 +147,34 @@ export class Lab {
     }
   }
 
-  /** One agent per node namespace (nsenter --net: the node's network, the host's mounts); resolves when all are connected. */
-  async startAgents(opts: { timeoutMs?: number; trace?: boolean; nodeArgs?: (node: string) => string[] } = {}): Promise<void> {
+  /**
+   * Every node's agent, as lab mode runs them: all in one agent host process
+   * (agent-host-proc.ts), each in its node's namespace; or, with `perProcess`,
+   * one process per node (nsenter --net: the node's network, the host's
+   * mounts), as labs ran before. Resolves when all are connected.
+   */
+  async startAgents(opts: { timeoutMs?: number; trace?: boolean; loopDelay?: boolean; perProcess?: boolean; nodeArgs?: (node: string) => string[] } = {}): Promise<void> {
     if (!this.pki) throw new Error('lab: start the controller before the agents');
-    for (const x of this.underlay.nodes) {
-      this.agents.push(this.start(`agent-${x.name}`, ['nsenter', `--net=/run/netns/${x.netns}`, '--', process.execPath, ...(opts.nodeArgs?.(x.name) ?? []), join(here, 'agent-proc.js'),
-        '--controller', this.tlsAddress, '--node', x.name, ...tlsArgs(this.pki!.files('node', x.name)), ...(opts.trace ? ['--trace'] : [])]));
+    const nodes = this.underlay.nodes;
+    if (opts.perProcess) {
+      for (const x of nodes) {
+        this.agents.push(this.start(`agent-${x.name}`, ['nsenter', `--net=/run/netns/${x.netns}`, '--', process.execPath, ...(opts.nodeArgs?.(x.name) ?? []), join(here, 'agent-proc.js'),
+          '--controller', this.tlsAddress, '--node', x.name, ...tlsArgs(this.pki!.files('node', x.name)), ...(opts.trace ? ['--trace'] : [])]));
+      }
+    } else {
+      const file = join(this.dir, 'nodes.json');
+      writeFileSync(file, JSON.stringify(nodes.map((x) => ({ name: x.name, netns: x.netns, underlay: [x.ipv4], tls: this.pki!.files('node', x.name) }))));
+      this.agents.push(this.start('agents', [process.execPath, ...(opts.nodeArgs?.('host') ?? []), join(here, 'agent-host-proc.js'), '--controller', this.tlsAddress, '--nodes', file,
+        '--run-dir', this.dir, ...(opts.trace ? ['--trace'] : []), ...(opts.loopDelay ? ['--loop-delay'] : [])]));
     }
+    const want = nodes.length;
     const until = Date.now() + (opts.timeoutMs ?? 120_000);
     for (;;) {
       for (const a of this.agents) this.assertAlive(a);
       const r = await this.api.links.listResources({});
       const up = r.nodes.filter((x) => x.connected).length;
-      if (up === this.agents.length) return;
-      if (Date.now() > until) throw new Error(`${up}/${this.agents.length} agents connected after ${opts.timeoutMs ?? 120_000} ms`);
+      if (up === want) return;
+      if (Date.now() > until) throw new Error(`${up}/${want} agents connected after ${opts.timeoutMs ?? 120_000} ms`);
       await sleep(100);
     }
   }

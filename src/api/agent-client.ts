@@ -2,6 +2,11 @@
 // Dials, registers, applies each desired state, reports; on any break it
 // reconnects with exponential backoff (0.2 s doubling to 5 s, with jitter)
 // and registers again — the kernel state it built stays as it is meanwhile.
+// Given several controllers (comma-separated; they share one etcd store), a
+// broken stream moves it to the next at once, and the backoff grows only
+// once every one of them has been tried: a dead controller costs a node a
+// second or so of no control, never its links (the kernel keeps them, and
+// the next controller sends the same desired state, which changes nothing).
 import * as grpc from '@grpc/grpc-js';
 import { AgentCore, type Desired, type Report } from '../agent/agent.js';
 import type { PlanReply } from '../controller/controller.js';
@@ -21,6 +26,7 @@ import { startMetricsServer, type MetricsHandle, type MetricsOptions } from './m
 export const AGENT_VERSION = 'visp 0.1.0';
 
 export interface AgentOptions {
+  /** The controller's address, or several, comma-separated (failover in order). */
   controller: string;
   /** This node's name; default: the name in the TLS certificate. */
   node?: string;
@@ -71,10 +77,13 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     certs?.close();
     throw e;
   }
-  const id = await core.identity(opts.underlay, opts.controller, opts.underlayCapacity);
+  const addresses = opts.controller.split(',');
+  const id = await core.identity(opts.underlay, addresses[0]!, opts.underlayCapacity);
   const { pkg } = visp();
+  let current = 0;
+  let failedInARow = 0;
   const newClient = (): InstanceType<typeof pkg.visp.v1.Agent> =>
-    new pkg.visp.v1.Agent(opts.controller, certs ? channelCredentials(certs) : grpc.credentials.createInsecure(), certs ? TLS_CHANNEL_OPTIONS : {});
+    new pkg.visp.v1.Agent(addresses[current]!, certs ? channelCredentials(certs) : grpc.credentials.createInsecure(), certs ? TLS_CHANNEL_OPTIONS : {});
   let client = newClient();
   let stream: grpc.ClientDuplexStream<ConnectRequest, ConnectResponse__Output> | undefined;
   let closed = false;
@@ -90,7 +99,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     stream = s;
     let registered = false;
     s.on('data', (m: ConnectResponse__Output) => {
-      if (!registered) { registered = true; backoff = 200; link(`connected to ${opts.controller} as ${nodeName}`); }
+      if (!registered) { registered = true; backoff = 200; failedInARow = 0; link(`connected to ${addresses[current]} as ${nodeName}`); }
       if (m.desired) {
         let d: Desired;
         try {
@@ -114,6 +123,20 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     const again = (why: string): void => {
       if (stream !== s || closed) return;
       stream = undefined;
+      const from = addresses[current]!;
+      if (addresses.length > 1) {
+        // The next controller, at once while some are untried; the backoff after a whole round.
+        current = (current + 1) % addresses.length;
+        client.close();
+        client = newClient();
+        failedInARow++;
+        if (failedInARow < addresses.length) {
+          link(`controller stream ${why} (${from}); trying ${addresses[current]}`, { level: 'warn' });
+          timer = setTimeout(dial, 50);
+          return;
+        }
+        failedInARow = 0;
+      }
       const wait = Math.round(backoff * (0.8 + Math.random() * 0.4));
       link(`controller stream ${why}; reconnecting in ${wait} ms`, { level: 'warn' });
       backoff = Math.min(backoff * 2, 5000);

@@ -6,8 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import { chmodSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync } from 'node:fs';
 import type { PeerCertificate } from 'node:tls';
 import { Controller, type AgentSession, type ControllerEvent, type DesiredState, type PlanReply, type Scope } from '../controller/controller.js';
 import { CallGate, checkRequestLimits, DEFAULT_LIMITS, RateLimiter, type Limits } from '../controller/limits.js';
@@ -20,9 +19,11 @@ import { CertificateFiles, peerIdentity, serverCredentials } from './tls.js';
 import { takeOverStaleSocket } from './unix-socket.js';
 import { decoded, isUndecodable, tolerant } from './decode.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
-import { openSqliteStoreThreaded } from '../store/sqlite-thread.js';
+import { openStore } from '../store/open.js';
+import { electLeader } from '../store/etcd-election.js';
+import { isEtcdStore } from '../store/etcd-store.js';
+import { hostname } from 'node:os';
 import type { Store } from '../store/types.js';
-import { createMemoryStore } from '../store/memory-store.js';
 import {
   actionFromPb, allocationToPb, desiredStateToPb, endpointToPb, eventToPb, linkFromPb, manifestToPb, nodePlanToPb, nodeToPb, planQueryToPb, planResultFromPb, registerFromPb,
   endpointReportFromPb, reportFromPb, resourceToPb, sliceRequestFromPb, sliceToPb, sliverToPb, topologyFromPb, tunnelFilterFromPb, tunnelToPb, versionToPb,
@@ -82,6 +83,8 @@ export interface ControllerServerOptions {
   sweepIntervalMs?: number;
   /** The read-only web page (src/web/server.ts), over HTTPS with the TLS files above; absent: no page. */
   web?: WebOptions;
+  /** With an etcd store: the leader's lease TTL, seconds (default 2). */
+  leaderTtlS?: number;
   /** The Prometheus endpoint (metrics-server.ts), over HTTPS with the TLS files above; absent: none served (the figures are still kept). */
   metrics?: MetricsOptions;
 }
@@ -128,16 +131,21 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
   if (opts.metrics && !certs) throw new InvalidSpecError(`metrics.listen: the metrics endpoint needs TLS (tls.ca, tls.cert, tls.key): a scraper authenticates with its client certificate`, { field: 'metrics.listen' });
   for (const l of opts.listen) if ((await takeOverStaleSocket(l.address)) === 'removed') log(`listen: removed the stale socket ${l.address} (nothing answered on it)`);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
-  if (opts.storePath !== ':memory:') mkdirSync(dirname(opts.storePath), { recursive: true });
-  const store: Store = opts.storePath === ':memory:' ? createMemoryStore() : await openSqliteStoreThreaded(opts.storePath);
+  const store: Store = await openStore(opts.storePath, { threaded: true, ...(opts.tls ? { tls: opts.tls } : {}) });
+  // Several controllers share an etcd store: one of them, elected, does the duties that must not run twice.
+  const identity = `${certs?.identity.name ?? 'controller'}@${hostname()}:${process.pid}`;
+  const leadership = isEtcdStore(store) ? electLeader(store, 'duties', { identity, log, ...(opts.leaderTtlS ? { ttlS: opts.leaderTtlS } : {}) }) : undefined;
+  const closeStore = async (): Promise<void> => { await leadership?.close(); await store.close(); };
   const controller = new Controller({
     store, limits, ...(opts.ipam ? { ipam: opts.ipam } : {}), ...(opts.labPools ? { defaultIpam: LAB_POOLS } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
+    ...(leadership ? { leadership } : {}),
+    ...(isEtcdStore(store) ? { watch: store, identity } : {}),
   });
   try {
     await controller.start();
   } catch (e) {
-    await store.close();
+    await closeStore();
     throw e;
   }
   controller.on('event', (e) => log(`event ${e.kind}${e.slice ? ` ${e.slice}` : ''}${e.link ? `/${e.link}` : ''}${e.node ? ` @${e.node}` : ''}: ${e.message}`, {
@@ -427,7 +435,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
     await web?.close();
     for (const sv of Object.values(servers)) sv.forceShutdown();
     controller.stop();
-    await store.close();
+    await closeStore();
     throw e;
   }
   log(`controller listening on ${bound.join(', ')}${certs ? ` (mTLS, trust domain ${certs.trustDomain})` : ''}${plaintext ? ` (plaintext unix socket as ${identityUri(plaintext)})` : ''}`);
@@ -451,7 +459,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
       certs?.close();
       await rspecs.close();
       await audit.close();
-      await store.close();
+      await closeStore();
     },
   };
 }

@@ -45,7 +45,7 @@ export const CONTROLLER = command({
   flags: {
     config: { type: 'string', value: 'FILE', help: 'YAML config (docs/config.md); the flags below override it' },
     listen: { type: 'string', multiple: true, value: 'ADDR', help: `host:port or unix:/path to serve on; replaces the config's listen (default ${DEFAULT_LISTEN})` },
-    store: { type: 'string', value: 'FILE', help: `the SQLite store (default ${DEFAULT_STORE})` },
+    store: { type: 'string', value: 'FILE|URL', help: `the SQLite store (default ${DEFAULT_STORE}), or etcd://HOST:PORT[,…][?prefix=NAME] shared by several controllers (docs/deploy.md)` },
     pools: { type: 'string', value: 'FILE', help: 'address pools and identifier ranges (YAML; docs/config.md); replaces the config\'s' },
     ...tlsFlags,
     'plaintext-identity': { type: 'string', value: 'URI', help: 'no TLS on the unix: listen address(es): every caller there acts as this spiffe:// identity' },

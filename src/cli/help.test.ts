@@ -57,7 +57,7 @@ describe('visp help', () => {
     expect(byName.get('tunnels')!.stdout).toMatch(/\n  --state STATE +only tunnels in STATE: pending, configuring, ready, degraded, down, failed, stopped\n/);
     expect(byName.get('controller')!.stdout).toMatch(/--config FILE[\s\S]*--plaintext-identity URI[\s\S]*--lab /);
     expect(byName.get('agent')!.stdout).toMatch(/--underlay ADDR,…[\s\S]*--plaintext [\s\S]*--reconcile-interval DURATION/);
-    expect(byName.get('lab')!.stdout).toMatch(/^usage: visp lab up\|down\|status …\n[\s\S]*\n  up FILE +emulated underlay/);
+    expect(byName.get('lab')!.stdout).toMatch(/^usage: visp lab up\|down\|status\|agents\|restart-agents …\n[\s\S]*\n  up FILE +emulated underlay/);
     expect(byName.get('egress')!.stdout).toMatch(/\n  set NODE +make NODE an egress node[\s\S]*\n  remove NODE +stop egress/);
   });
 

@@ -1,5 +1,9 @@
 // visp lab up FILE | down [NAME] | status [NAME]
-import { labDown, labStatus, labUp, listLabs, tryReadState } from '../lab/index.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AgentHost } from '../lab/agent-host.js';
+import { crashFile, labDown, labStatus, labUp, listLabs, readState, restartAgents, tryReadState } from '../lab/index.js';
+import { labTls, type LabState } from '../lab/state.js';
 import { command, duration, parse, UsageError, type GroupSpec } from './args.js';
 import { tunnelTable } from './operator.js';
 import { allocState, json, opState, table } from './tables.js';
@@ -9,7 +13,7 @@ const out = (s: string): void => { process.stdout.write(`${s}\n`); };
 const jsonFlag = { json: { type: 'boolean', help: 'print the result as JSON (for scripts)' } } as const;
 export const LAB_UP = command({
   name: 'lab up', args: 'FILE', positionals: 1,
-  summary: 'emulated underlay (one namespace per node), a controller and one agent per node, then the slice in FILE',
+  summary: 'emulated underlay (one namespace per node), a controller and every node\'s agent (one agent host process), then the slice in FILE',
   flags: {
     name: { type: 'string', value: 'N', help: 'the lab\'s name (default: the topology\'s name)' },
     timeout: { type: 'string', value: 'DURATION', help: 'how long to wait for the slice to be ready (default 60s plus 1s per link)' },
@@ -21,7 +25,18 @@ export const LAB_UP = command({
 });
 export const LAB_DOWN = command({ name: 'lab down', args: '[NAME]', positionals: 1, summary: 'delete the slice, stop everything, remove every namespace (NAME: default the one lab that is up)', flags: jsonFlag });
 export const LAB_STATUS = command({ name: 'lab status', args: '[NAME]', positionals: 1, summary: 'processes, nodes, slices (without NAME: every lab)', flags: jsonFlag });
-export const LAB: GroupSpec = { name: 'lab', summary: 'lab mode: a whole testbed on this machine, in network namespaces (needs root)', subcommands: [LAB_UP, LAB_DOWN, LAB_STATUS] };
+export const LAB_AGENTS = command({
+  name: 'lab agents', args: 'NAME', positionals: 1,
+  summary: 'the lab\'s agent host, every node\'s agent in this one process (lab up starts it detached; visp lab restart-agents starts a new one)',
+  flags: { dir: { type: 'string', value: 'DIR', help: 'the lab\'s directory (default: the lab root\'s lab-NAME)' } },
+  notes: 'SIGUSR2 crashes the agents of the nodes listed in the lab\'s agent-host.crash file (tests); each is restarted and adopts.',
+});
+export const LAB_RESTART_AGENTS = command({
+  name: 'lab restart-agents', args: '[NAME]', positionals: 1,
+  summary: 'start the lab\'s agent host again (stopping it first if it runs): every agent adopts what is in its kernel, the links carry traffic throughout',
+  flags: jsonFlag,
+});
+export const LAB: GroupSpec = { name: 'lab', summary: 'lab mode: a whole testbed on this machine, in network namespaces (needs root)', subcommands: [LAB_UP, LAB_DOWN, LAB_STATUS, LAB_AGENTS, LAB_RESTART_AGENTS] };
 const note = (s: string): void => { process.stderr.write(`  ${s}\n`); };
 
 export async function labCmd(args: string[]): Promise<void> {
@@ -30,8 +45,10 @@ export async function labCmd(args: string[]): Promise<void> {
     case 'up': return up(rest);
     case 'down': return down(rest);
     case 'status': return status(rest);
-    case undefined: throw new UsageError('lab: up FILE | down [NAME] | status [NAME]');
-    default: throw new UsageError(`lab: unknown subcommand ${JSON.stringify(sub)} (up FILE | down [NAME] | status [NAME])`);
+    case 'agents': return agents(rest);
+    case 'restart-agents': return restart(rest);
+    case undefined: throw new UsageError('lab: up FILE | down [NAME] | status [NAME] | agents NAME | restart-agents [NAME]');
+    default: throw new UsageError(`lab: unknown subcommand ${JSON.stringify(sub)} (up FILE | down [NAME] | status [NAME] | agents NAME | restart-agents [NAME])`);
   }
 }
 
@@ -108,4 +125,45 @@ async function status(args: string[]): Promise<void> {
       r.slices.map((s) => [s.slice, allocState(s.allocationState), opState(s.operationalState), s.links, s.ready, s.failed])));
   }
   if (r.experimentNetns.length) out(`\nexperiment namespaces: ${r.experimentNetns.join(', ')}`);
+}
+
+async function restart(args: string[]): Promise<void> {
+  const { values, positionals } = parse(LAB_RESTART_AGENTS, args);
+  const name = which('lab restart-agents', positionals[0]);
+  const t = Date.now();
+  await restartAgents(name, { progress: note });
+  const st = await labStatus(name);
+  if (values.json) return out(json({ name, agentHost: st.nodes[0]?.pid, connected: st.nodes.filter((n) => n.connected).length, ms: Date.now() - t }));
+  out(`lab ${name}: agent host restarted (pid ${st.nodes[0]?.pid}), ${st.nodes.filter((n) => n.connected).length}/${st.nodes.length} agents connected in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+}
+
+/** The agent host of a lab (started detached by `lab up`): runs until SIGTERM or SIGINT. */
+async function agents(args: string[]): Promise<void> {
+  const { values, positionals } = parse(LAB_AGENTS, args);
+  const name = positionals[0];
+  if (!name) throw new UsageError('lab agents: which lab?');
+  const state = values.dir !== undefined ? JSON.parse(readFileSync(join(values.dir, 'lab.json'), 'utf8')) as LabState : readState(name);
+  const log = (node: string | undefined, line: string): void => { process.stderr.write(`${new Date().toISOString()} ${node ? `${node}: ` : ''}${line}\n`); };
+  const host = new AgentHost({
+    controller: state.controller, runDir: state.dir, log,
+    nodes: state.nodes.map((n) => ({ name: n.name, netns: n.netns, underlay: [n.ipv4, n.ipv6], tls: labTls(state, `node-${n.name}`) })),
+  });
+  process.on('SIGUSR2', () => {
+    let nodes: string[] = [];
+    try { nodes = readFileSync(crashFile(state), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean); } catch { /* nothing asked */ }
+    for (const n of nodes) host.crash(n, 'crashed (SIGUSR2)');
+  });
+  log(undefined, `agent host of lab ${name}: ${host.nodes.length} agents, dialing ${state.controller}`);
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (sig: NodeJS.Signals): void => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      log(undefined, `${sig}, stopping ${host.nodes.length} agents`);
+      host.close().then(() => resolve(), () => resolve());
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    void host.start().then(() => log(undefined, 'every agent started'));
+  });
 }

@@ -12,12 +12,13 @@ const HELP = `visp — virtual ISPs for network testbeds
 usage: visp COMMAND [flags]            (visp COMMAND --help: its usage and every flag)
 
 lab mode (this machine; needs root):
-  lab up|down|status …                 emulated underlay, controller and agents in namespaces, then the slice
+  lab up|down|status|restart-agents …  emulated underlay, controller and agents (one host process) in namespaces, then the slice
 
 daemons (config files: docs/config.md):
   controller [--config FILE] …         the controller: the API, the store, the address pools
   agent [--config FILE] …              one node's agent: builds what the controller asks of this node
   backup --out FILE [--store FILE]     a consistent copy of the controller's store while it runs (docs/deploy.md)
+  store copy --from S --to D …         a store into a new one: SQLite into etcd for several controllers, or back
   retire [--run-dir DIR]               on a retired node: stop the engine and gobgpd its agent left running
 
 operator (--controller ADDR, else $VISP_CONTROLLER, else the one lab that is up; --json for scripts):
@@ -62,6 +63,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   certs: async () => (await import('./certs.js')).certsCmd,
   backup: async () => (await import('./backup.js')).backupCmd,
   retire: async () => (await import('./retire.js')).retireCmd,
+  store: async () => (await import('./store.js')).storeCmd,
 };
 
 /** Commands with subcommands whose `--help` (before any subcommand) lists the subcommands. */
@@ -70,6 +72,7 @@ const GROUPS: Record<string, () => Promise<GroupSpec>> = {
   egress: async () => (await import('./bgp.js')).EGRESS,
   link: async () => (await import('./link.js')).LINK,
   rspec: async () => (await import('./rspec.js')).RSPEC,
+  store: async () => (await import('./store.js')).STORE,
 };
 
 const isHelp = (a: string | undefined): boolean => a === '--help' || a === '-h';

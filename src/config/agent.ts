@@ -50,7 +50,8 @@ export function parseAgentConfig(cf: ConfigFile): AgentConfig {
   if (top) cf.checkKeys(top, '', AGENT_KEYS);
   const out: AgentConfig = { source: sourceOf(cf, top) };
   const controller = cf.get(top, '', 'controller');
-  if (controller) out.controller = normalizeAddress(cf.str(controller, 'controller'));
+  // One address, or several (a list, or comma-separated): the agent fails over between them.
+  if (controller) out.controller = cf.strings(controller, 'controller').flatMap((c) => c.value.split(',')).map((a) => normalizeAddress(a.trim())).join(',');
   const node = cf.get(top, '', 'node');
   if (node) {
     // Integers are names too (`node: 7`), as in topology files.
@@ -151,7 +152,7 @@ export interface AgentFlags {
 export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags): AgentOptions {
   const src = config?.source;
   const orFile = (key: string): string => (src ? ` or ${key}: in ${src.file}` : '');
-  const controller = flags.controller !== undefined ? normalizeAddress(flags.controller) : config?.controller;
+  const controller = flags.controller !== undefined ? flags.controller.split(',').map((a) => normalizeAddress(a.trim())).join(',') : config?.controller;
   if (!controller) throw new InvalidSpecError(`the controller's address is required: --controller ADDR${orFile('controller')}`, { field: 'controller' });
   const node = flags.node ?? config?.node;
   if (flags.node !== undefined) nodeName(flags.node, (reason) => { throw new InvalidSpecError(`--node: ${reason}`, { field: 'node' }); });
@@ -165,7 +166,7 @@ export function agentOptions(config: AgentConfig | undefined, flags: AgentFlags)
     if (flags.plaintext === undefined && src) src.fail('plaintext', why);
     throw new InvalidSpecError(`--plaintext: ${why}`, { field: 'plaintext' });
   }
-  if (plaintext && !isUnix(controller)) {
+  if (plaintext && !controller.split(',').every(isUnix)) {
     if (flags.plaintext === undefined && src) src.fail('plaintext', `only for a unix: controller address, not ${controller}`);
     throw new InvalidSpecError(`--plaintext: only for a unix: controller address, not ${controller}`, { field: 'plaintext' });
   }

@@ -10,6 +10,7 @@ import { parseIdentityUri } from '../trust/identity.js';
 import { httpsListen, isUnix, LISTEN_BLOCK_KEYS, listenBlock, mergeTls, normalizeAddress, sourceOf, tlsBlock, type Source, type TlsFiles } from './common.js';
 import { IPAM_KEYS, ipamSettings, readPoolsFile } from './pools.js';
 import { ConfigFile } from './reader.js';
+import { isEtcdUrl, parseEtcdUrl } from '../store/etcd-url.js';
 
 export const DEFAULT_LISTEN = 'unix:/run/visp/controller.sock';
 export const DEFAULT_STORE = '/var/lib/visp/store.sqlite';
@@ -55,7 +56,14 @@ export function parseControllerConfig(cf: ConfigFile): ControllerConfig {
   const tls = tlsBlock(cf, top);
   if (tls) out.tls = tls;
   const store = cf.get(top, '', 'store');
-  if (store) out.store = cf.path(store, 'store');
+  if (store) {
+    // An etcd:// URL is checked here, so a wrong one is placed at its line; anything else is a file.
+    const text = cf.str(store, 'store');
+    if (isEtcdUrl(text)) {
+      try { parseEtcdUrl(text); } catch (e) { cf.fail(store, 'store', (e as Error).message.replace(/^store: /, '')); }
+      out.store = text;
+    } else out.store = cf.path(store, 'store');
+  }
 
   const poolsFile = cf.get(top, '', 'pools_file');
   const ipam = top ? ipamSettings(cf, top) : undefined;

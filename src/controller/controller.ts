@@ -8,7 +8,8 @@
 //   egress-nodes.ts  egress nodes' configuration and their speakers' reports
 //   views.ts         what ListResources and the operator see
 //   persist.ts       the records in the store, and their revisions
-//   sweeper.ts       expiry
+//   sweeper.ts       expiry (on the elected leader when several controllers share etcd)
+//   follow.ts        what other controllers on the same store changed
 import { EventEmitter } from 'node:events';
 import { InvalidSpecError } from '../errors.js';
 import { createIpam, type Ipam } from '../ipam/index.js';
@@ -16,13 +17,16 @@ import type { Clock } from '../ipam/clock.js';
 import type { IpamConfigSpec } from '../ipam/types.js';
 import { BITS, parsePrefix } from '../ipam/prefix.js';
 import type { ControllerSources } from '../metrics/controller.js';
-import type { Store } from '../store/types.js';
+import { fencedStore, soleLeadership, type Leadership } from '../store/leadership.js';
+import type { Store, Watchable } from '../store/types.js';
 import { TUNNEL_KINDS, type TunnelKind } from '../tunnel/types.js';
 import type { AgentSession, DesiredState } from './agent-session.js';
 import { AgentHub, type AgentReport, type Registration } from './agents.js';
 import { EgressNodes, type EgressNodeView } from './egress-nodes.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import type { EgressConfig, Manifest, NodeRecord, OperationalAction, SliceRecord, SliceRequest, Topology } from './model.js';
+import { Follower } from './follow.js';
+import { SharedReports, STALE_MS } from './observed.js';
 import { Records } from './persist.js';
 import { KeyedQueue } from './queue.js';
 import { ALL, type Scope } from './scope.js';
@@ -49,6 +53,12 @@ export interface ControllerOptions {
   sweepIntervalMs?: number;
   limits?: Partial<Limits>;
   version?: string;
+  /** Who does the duties that must not run twice (expiry); default: this controller alone. */
+  leadership?: Leadership;
+  /** Other controllers write the store too: follow their changes (follow.ts), share agents' reports (observed.ts). */
+  watch?: Watchable;
+  /** This controller among several (the name its shared reports carry). */
+  identity?: string;
 }
 
 export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
@@ -66,13 +76,16 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   private readonly egress: EgressNodes;
   private readonly sweeper: Sweeper;
   private readonly scheduler: Scheduler;
+  private readonly follower: Follower | undefined;
+  private readonly shared: SharedReports | undefined;
 
   constructor(opts: ControllerOptions) {
     super();
     this.opts = opts;
-    this.store = opts.store;
+    // Commits made in a leader's duty carry its fence (store/leadership.ts).
+    this.store = fencedStore(opts.store);
     this.clock = opts.clock ?? { now: () => Date.now() };
-    this.ipam = createIpam({ store: opts.store, clock: this.clock });
+    this.ipam = createIpam({ store: this.store, clock: this.clock });
     this.version = opts.version ?? 'visp 0.1.0';
     const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.state = new ControllerState(this.clock);
@@ -84,12 +97,18 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
     this.agents = new AgentHub({ ...common, clock: this.clock });
     this.egress = new EgressNodes({ ...common, push: (node) => this.agents.push(node) });
     this.verbs = new SliceVerbs({ ...common, ipam: this.ipam, store: this.store, clock: this.clock, limits, push: (nodes) => this.agents.pushAll(nodes), rearm: () => this.scheduler.arm() });
-    this.scheduler = new Scheduler({ slices: this.slices, clock: this.clock, emit, run: (slice, now) => this.verbs.runScheduled(slice, now) });
-    this.sweeper = new Sweeper({ slices: this.slices, queue, clock: this.clock, ipam: this.ipam, emit, expire: (s) => this.verbs.tearDown(s, 'expired') });
+    const leadership = opts.leadership ?? soleLeadership('duties');
+    this.scheduler = new Scheduler({ slices: this.slices, clock: this.clock, emit, run: (slice, now) => this.verbs.runScheduled(slice, now), leadership });
+    this.sweeper = new Sweeper({ slices: this.slices, queue, clock: this.clock, ipam: this.ipam, emit, expire: (s) => this.verbs.tearDown(s, 'expired'), leadership });
+    this.shared = opts.watch ? new SharedReports({ ...common, clock: this.clock, identity: opts.identity ?? `controller-${process.pid}` }) : undefined;
+    this.follower = this.shared ? new Follower({ ...common, shared: this.shared, push: (nodes) => this.agents.pushAll(nodes), rearm: () => this.scheduler.arm() }, this.store, opts.watch!) : undefined;
+    if (this.shared) this.state.remoteFreshMs = STALE_MS;
   }
 
   async start(): Promise<void> {
     const loaded = await this.records.load();
+    this.follower?.start(loaded.revision);
+    this.shared?.start();
     for (const c of loaded.egress) this.state.egress.set(c.node, c);
     for (const s of loaded.slices) { this.slices.set(s.slice, s); this.state.sawGeneration(s.generation); }
     for (const n of loaded.nodes) this.state.nodes.set(n.name, n);
@@ -109,6 +128,8 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   stop(): void {
     this.sweeper.stop();
     this.scheduler.stop();
+    this.follower?.stop();
+    this.shared?.stop();
   }
 
   // ---- GENI AM API v3 verbs (slice-verbs.ts) -----------------------------------
@@ -167,6 +188,7 @@ export class Controller extends EventEmitter<{ event: [ControllerEvent] }> {
   async agentReport(node: string, r: AgentReport): Promise<void> {
     this.egress.noteReport(node, r.egress);
     await this.agents.report(node, r);
+    this.shared?.share(node);
   }
 
   desiredState(node: string): DesiredState { return this.agents.desiredState(node); }

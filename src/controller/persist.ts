@@ -21,6 +21,8 @@ export const KEYS = {
 
 /** Everything the controller keeps, as read at start. */
 export interface Loaded {
+  /** The store revision it was read at (a watch follows from there). */
+  revision: number;
   slices: SliceRecord[];
   nodes: NodeRecord[];
   teardowns: Array<{ node: string; teardown: Teardown }>;
@@ -39,11 +41,21 @@ export class Records {
     const [headers = [], nodes = [], teardowns = [], egress = [], chunks = []] = snap.results;
     for (const e of [...headers, ...nodes, ...teardowns, ...egress, ...chunks]) this.revs.set(e.key, e.modRevision);
     return {
+      revision: snap.revision,
       slices: readSlices(headers, chunks),
       nodes: nodes.map((e) => JSON.parse(e.value) as NodeRecord),
       teardowns: teardowns.map((e) => ({ node: e.key.split('/')[2]!, teardown: JSON.parse(e.value) as Teardown })),
       egress: egress.map((e) => JSON.parse(e.value) as EgressConfig),
     };
+  }
+
+  /** The revision this controller knows `key` at (undefined: absent). */
+  known(key: string): number | undefined { return this.revs.get(key); }
+
+  /** A key as another controller wrote it (seen by a watch or a re-read): later writes expect this revision. */
+  note(key: string, modRevision: number | undefined): void {
+    if (modRevision === undefined) this.revs.delete(key);
+    else this.revs.set(key, modRevision);
   }
 
   /** Writes a changed slice record (from `prev`, what the store holds): its header, and the link chunks that changed. */

@@ -5,7 +5,11 @@
 // is due, slice by slice, each on its slice's queue. After a restart the
 // first pass makes, in order, whatever fell due while the controller was
 // down: late, and the event says how late. Time is the injected clock's.
+// With several controllers on one store only the elected leader makes them,
+// its commits fenced by its leadership (store/leadership.ts); the others
+// look again every second in case they come to lead.
 import type { Clock } from '../ipam/clock.js';
+import { asLeader, type Leadership } from '../store/leadership.js';
 import type { SliceRecord } from './model.js';
 import type { Emit } from './state.js';
 
@@ -15,7 +19,11 @@ export interface SchedulerDeps {
   emit: Emit;
   /** Makes the slice's changes due at `now` (SliceVerbs.runScheduled). */
   run: (slice: string, now: number) => Promise<void>;
+  /** Makes changes only while this controller leads (default: always). */
+  leadership?: Leadership;
 }
+
+const NOT_LEADING_RETRY_MS = 1000;
 
 /** setTimeout's longest delay; a later change is waited for in steps. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
@@ -59,7 +67,9 @@ export class Scheduler {
       if (t < first) first = t;
     }
     if (first === Infinity) return;
-    this.timer = setTimeout(() => { void this.runDue(); }, Math.min(Math.max(first - this.d.clock.now(), 0), MAX_DELAY_MS));
+    const l = this.d.leadership;
+    const wait = Math.min(Math.max(first - this.d.clock.now(), 0), MAX_DELAY_MS);
+    this.timer = setTimeout(() => { void this.runDue(); }, l && l.token() === undefined ? Math.max(wait, NOT_LEADING_RETRY_MS) : wait);
     this.timer.unref();
   }
 
@@ -79,10 +89,13 @@ export class Scheduler {
       do {
         this.again = false;
         const now = this.d.clock.now();
+        const l = this.d.leadership;
+        if (l && l.token() === undefined) break; // another controller leads and makes them
         for (const s of [...this.d.slices.values()]) {
           if (this.dueAt(s) > now) continue;
+          const run = (): Promise<void> => this.d.run(s.slice, now);
           try {
-            await this.d.run(s.slice, now);
+            await (l ? asLeader(l, run) : run());
             this.retryAt.delete(s.slice);
           } catch (e) {
             this.retryAt.set(s.slice, now + RETRY_MS);

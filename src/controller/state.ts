@@ -41,6 +41,10 @@ export class ControllerState {
   readonly reservedNs = new Map<string, string[]>();
   /** Guaranteed capacity being admitted (slice → what it reserves), until its commit makes it part of `slices` (admission.ts). */
   readonly admitting = new Map<string, Reserved>();
+  /** Nodes whose agents are connected to another controller on the same store: their last shared report (observed.ts). */
+  readonly remote = new Map<string, { report: NodeReport; at: number }>();
+  /** How long another controller's shared report counts (0: never; set with several controllers). */
+  remoteFreshMs = 0;
   ipamConfig: IpamConfigSpec | undefined;
   private gen = 0;
 
@@ -62,14 +66,20 @@ export class ControllerState {
     return this.gen;
   }
 
-  readonly connected = (node: string): boolean => this.sessions.has(node);
+  /** Connected here, or (several controllers) to another one whose report on the node is fresh. */
+  readonly connected = (node: string): boolean => this.sessions.has(node) || this.remoteReport(node) !== undefined;
 
   /** Underlay capacity reserved by guaranteed links of every slice but `except`, committed or being admitted. */
   reservedExcept(except: string | undefined): Reserved {
     const committed = reservedBy([...this.slices.values()].filter((s) => s.slice !== except && s.state !== 'shutdown').flatMap((s) => s.links));
     return sum(committed, ...[...this.admitting].filter(([k]) => k !== except).map(([, r]) => r));
   }
-  readonly report = (node: string): NodeReport | undefined => this.reports.get(node);
+  readonly report = (node: string): NodeReport | undefined => (this.sessions.has(node) ? this.reports.get(node) : this.remoteReport(node));
+
+  private remoteReport(node: string): NodeReport | undefined {
+    const r = this.remote.get(node);
+    return r && this.clock.now() - r.at < this.remoteFreshMs ? r.report : undefined;
+  }
 
   teardownsOf(node: string): Map<string, Teardown> {
     let m = this.teardowns.get(node);

@@ -3,8 +3,12 @@
 // (the slice verbs' tearDown: the release is in the same commit as the
 // records); the IPAM's own sweep then only releases allocations no slice of
 // ours has, and collects ended cooldowns. Time is the injected clock's.
+// With several controllers on one store only the elected leader sweeps, and
+// every commit of a sweep is fenced by its leadership (store/leadership.ts):
+// a controller that lost the lead mid-sweep writes nothing more.
 import type { Clock } from '../ipam/clock.js';
 import type { Ipam } from '../ipam/index.js';
+import { asLeader, type Leadership } from '../store/leadership.js';
 import type { SliceRecord } from './model.js';
 import type { KeyedQueue } from './queue.js';
 import type { Emit } from './state.js';
@@ -13,6 +17,8 @@ export interface SweeperDeps {
   slices: ReadonlyMap<string, SliceRecord>; queue: KeyedQueue; clock: Clock; ipam: Ipam; emit: Emit;
   /** Takes an expired slice down (called on its queue). */
   expire: (s: SliceRecord) => Promise<unknown>;
+  /** Sweeps only while this controller leads. */
+  leadership: Leadership;
 }
 
 /** Whether a slice is due for expiry at `now`. */
@@ -25,7 +31,10 @@ export class Sweeper {
 
   /** Sweeps every `everyMs` until stop(); a failed sweep is an event, and the next one tries again. */
   start(everyMs: number): void {
-    this.timer = setInterval(() => { this.sweep().catch((e: Error) => this.d.emit('error', { message: `sweep: ${e.message}` })); }, everyMs);
+    this.timer = setInterval(() => {
+      if (this.d.leadership.token() === undefined) return;
+      asLeader(this.d.leadership, () => this.sweep()).catch((e: Error) => this.d.emit('error', { message: `sweep: ${e.message}` }));
+    }, everyMs);
     this.timer.unref();
   }
 

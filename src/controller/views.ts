@@ -29,7 +29,7 @@ export function listResources(state: ControllerState): ResourceView[] {
     const cap = n.underlayCapacity ?? 0;
     const r = reserved.get(n.name) ?? { send: 0, receive: 0 };
     return {
-      name: n.name, connected: state.sessions.has(n.name), underlay: n.underlay,
+      name: n.name, connected: state.connected(n.name), underlay: n.underlay,
       encapsulations: n.capabilities.filter((c) => c.supported).map((c) => c.kind),
       shapers: n.shapers ?? [], capacity: cap, available: { send: Math.max(0, cap - r.send), receive: Math.max(0, cap - r.receive) },
     };
@@ -38,7 +38,7 @@ export function listResources(state: ControllerState): ResourceView[] {
 
 export function listNodes(state: ControllerState): Array<NodeRecord & { connected: boolean; endpoints: number }> {
   return [...state.nodes.values()].sort((a, b) => a.name.localeCompare(b.name))
-    .map((n) => ({ ...n, connected: state.sessions.has(n.name), endpoints: endpointsFor(n.name, state.slices.values()).length }));
+    .map((n) => ({ ...n, connected: state.connected(n.name), endpoints: endpointsFor(n.name, state.slices.values()).length }));
 }
 
 export async function listSlices(state: ControllerState): Promise<Manifest[]> {

@@ -12,7 +12,6 @@
 // with `namespaces: 'owned'`, so it also never touches a namespace without
 // the mark; kernel tests, which bring namespaces they made, use `'any'`.
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { EngineClient } from '../dataplane/engine-client.js';
 import type { EngineProcess } from '../dataplane/engine-process.js';
@@ -20,18 +19,20 @@ import { IncompatibleStateError, NotFoundError, UnavailableError } from '../erro
 import { addrAdd, addrList } from '../netlink/addr.js';
 import { AF, RTN, RTPROT_VISP, RT_TABLE } from '../netlink/constants.js';
 import { linkDel, linkDelGroup, linkGet, linkSet, type Link, type LinkStats } from '../netlink/link.js';
-import { netnsDel, netnsExists, netnsList, withNetnsFd } from '../netlink/netns.js';
+import { netnsDel, netnsExists, withNetnsFd } from '../netlink/netns.js';
 import { routeList, routeReplace, type RouteSpec } from '../netlink/route.js';
 import { netnsPath, NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf, netnsMarkOf, parseAlias, parseNetnsMark, sameOwner, type NetnsOwner } from '../ownership.js';
 import { assertSupported, probeCapabilities, type Capabilities } from '../tunnel/probe.js';
 import { assertShapeable, shaperSupport } from '../shape/probe.js';
 import { ENGINE_LINK_KIND } from '../tunnel/userspace.js';
+import { censusChanged, namespaceCensus, namespaceMarks, nsId, readMark } from './census.js';
 import { endpointNames } from './names.js';
 import { applySteps } from './apply.js';
 import { NodeEngine, type NodeEngineOptions } from './node-engine.js';
 import { describeStep, planEndpoint, type Step } from './plan.js';
 import { emptyView, readView, type NsView } from './snapshot.js';
+import { ViewCache } from './view-cache.js';
 import { resolveEndpoint, type EndpointSpec, type ResolvedEndpoint } from './spec.js';
 
 export interface EndpointResult {
@@ -119,10 +120,6 @@ const run = promisify(execFile);
 /** Route protocols the kernel itself sets (redirect, kernel, router advertisement), and visp's own: not an experimenter's. */
 const NOT_THEIRS = new Set([1, 2, 9, RTPROT_VISP]);
 
-/** A namespace's identity (device and inode of its nsfs file): two names, or a name and /proc/…/ns/net, for one namespace share it. */
-function nsId(path: string): string | undefined {
-  try { const st = statSync(path); return `${st.dev}:${st.ino}`; } catch { return undefined; }
-}
 
 const keyOf = (s: { slice: string; link: string }): string => `${s.slice}/${s.link}`;
 
@@ -141,8 +138,8 @@ export class NodeKernel {
   private readonly policy: 'owned' | 'any';
   /** Identities of the namespaces no experiment may use: the node's, this process's, the host's first (pid 1). */
   private ownIds: Set<string> | undefined;
-  /** Per namespace name, whether its identity was seen to carry a visp mark (reservedNamespaces reads each new one once). */
-  private readonly marks = new Map<string, { id: string; visp: boolean }>();
+  /** Per namespace name, whether its identity was seen to carry a visp mark: shared by the process's node kernels (census.ts). */
+  private readonly marks = namespaceMarks;
   /** Layer-3 endpoints being restarted: what the experimenter had on the interface, put back once it is rebuilt. */
   private readonly carried = new Map<string, Carried>();
   /**
@@ -153,6 +150,14 @@ export class NodeKernel {
    */
   private qdiscsChecked = false;
   private readonly shapedKeys = new Set<string>();
+  /**
+   * Per namespace (the node's: key undefined), its view kept between passes
+   * while its notifications say nothing changed (view-cache.ts): a no-op
+   * reconcile costs no dump. Every serialized operation but a reconcile that
+   * changed nothing drops them all.
+   */
+  private readonly views = new Map<string | undefined, ViewCache>();
+  private cleanPass = false;
 
   constructor(opts: NodeKernelOptions = {}) {
     this.opts = opts;
@@ -212,6 +217,7 @@ export class NodeKernel {
     await linkSet(this.expSocket(ns), 'lo', { alias: netnsMarkOf(owner), up: true }, undefined, `${ns}: lo`);
     const id = nsId(netnsPath(ns));
     if (id) this.marks.set(ns, { id, visp: true });
+    censusChanged();
     return true;
   }
 
@@ -224,22 +230,15 @@ export class NodeKernel {
    */
   async reservedNamespaces(signal?: AbortSignal): Promise<string[]> {
     const out = new Set<string>(this.netns ? [this.netns] : []);
-    const names = netnsList();
-    for (const name of [...this.marks.keys()]) if (!names.includes(name)) this.marks.delete(name);
-    for (const name of names) {
+    // The census (names and identities) is the host's, shared for a moment by
+    // every node kernel in this process: many lab agents in one process would
+    // otherwise each stat every namespace on every pass.
+    const all = namespaceCensus();
+    for (const { name, id } of all) {
       if (this.isNodeNamespace(name)) { out.add(name); continue; }
-      const id = nsId(netnsPath(name));
-      if (!id) continue;   // gone meanwhile
       let m = this.marks.get(name);
       if (m?.id !== id) {
-        const s = new NetlinkSocket({ netns: name });
-        try {
-          m = { id, visp: !!parseNetnsMark((await linkGet(s, 'lo', signal))?.alias) };
-        } catch {
-          m = { id, visp: false };   // not a namespace we can enter: not usable either
-        } finally {
-          s.close();
-        }
+        m = await readMark(name, id, signal);
         this.marks.set(name, m);
       }
       if (!m.visp) out.add(name);
@@ -248,9 +247,32 @@ export class NodeKernel {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.tail.then(fn, fn);
+    const run = async (): Promise<T> => {
+      this.cleanPass = false;
+      try { return await fn(); } finally {
+        if (!this.cleanPass) for (const v of this.views.values()) v.invalidate();
+      }
+    };
+    const p = this.tail.then(run, run);
     this.tail = p.catch(() => undefined);
     return p;
+  }
+
+  /** A namespace's view for a reconcile pass: kept from the last pass while nothing changed there. */
+  private cachedView(ns: string | undefined, s: NetlinkSocket, what: { addrs?: boolean; routes?: boolean; fdb?: boolean; qdiscs?: boolean }, signal?: AbortSignal): Promise<NsView> {
+    let c = this.views.get(ns);
+    if (!c) {
+      try { c = new ViewCache(ns ?? this.netns); } catch { return readView(s, what, signal); }   // gone meanwhile: the dump says so
+      this.views.set(ns, c);
+    }
+    return c.read(s, what, signal);
+  }
+
+  /** Dumps a reconcile pass saved by keeping views, and the dumps it made (benchmarks). */
+  get viewStats(): { hits: number; dumps: number } {
+    let hits = 0, dumps = 0;
+    for (const v of this.views.values()) { hits += v.stats.hits; dumps += v.stats.dumps; }
+    return { hits, dumps };
   }
 
   /** The node's engine process handle (not started), or undefined when this node kernel has none. */
@@ -291,6 +313,8 @@ export class NodeKernel {
   forgetNamespace(ns: string): void {
     this.exps.get(ns)?.close();
     this.exps.delete(ns);
+    this.views.get(ns)?.close();
+    this.views.delete(ns);
   }
 
   expSocket(ns: string): NetlinkSocket {
@@ -343,7 +367,7 @@ export class NodeKernel {
     await Promise.all(namespaces.filter((ns) => !failed.has(ns) && states.get(ns) !== 'node').map(async (ns) => {
       if (!netnsExists(ns)) { states.set(ns, 'absent'); expViews.set(ns, emptyView()); return; }
       try {
-        const v = await readView(this.expSocket(ns), { addrs: true, routes: routesIn.has(ns) }, o.signal);
+        const v = await this.cachedView(ns, this.expSocket(ns), { addrs: true, routes: routesIn.has(ns) }, o.signal);
         expViews.set(ns, v);
         if (!states.has(ns)) states.set(ns, parseNetnsMark(v.byName.get('lo')?.alias) ?? 'unmarked');
       } catch (e) { failed.set(ns, e as Error); }
@@ -371,7 +395,7 @@ export class NodeKernel {
     const needFdb = resolved.some((r) => r && r.fdb.length > 0);
     const needNodeAddrs = resolved.some((r) => r?.nodeSide);
     const qdiscs = shaped || !this.qdiscsChecked || specs.some((sp) => this.shapedKeys.has(keyOf(sp)));
-    const nodeView = await readView(this.node, { fdb: needFdb, addrs: needNodeAddrs, qdiscs }, o.signal);
+    const nodeView = await this.cachedView(undefined, this.node, { fdb: needFdb, addrs: needNodeAddrs, qdiscs }, o.signal);
     if (!o.dryRun) {
       this.qdiscsChecked = true;
       for (const r of resolved) if (r?.shaper.length) this.shapedKeys.add(keyOf(r.spec));
@@ -397,6 +421,8 @@ export class NodeKernel {
       } catch (e) { results[i]!.error = e as Error; return undefined; }
     });
     if (o.dryRun) return results;
+    // Nothing to do and nothing failed: the kernel is as it was read, so the kept views stay valid.
+    this.cleanPass = results.every((x) => !x.error && x.steps.length === 0) && failed.size === 0;
     // Unshaped and with nothing left to remove: its device's qdiscs need no more reading.
     resolved.forEach((r, i) => { if (r && !r.shaper.length && plans[i] && !plans[i]!.some((st) => st.op === 'shape')) this.shapedKeys.delete(keyOf(r.spec)); });
 
@@ -522,7 +548,12 @@ export class NodeKernel {
    * (a lost teardown, a controller that forgot). Returns what went.
    */
   prune(keep: (slice: string, link: string) => boolean, signal?: AbortSignal): Promise<string[]> {
-    return this.serial(() => this.pruneNow(keep, signal));
+    return this.serial(async () => {
+      const gone = await this.pruneNow(keep, signal);
+      // Nothing pruned: the kept views still hold (an agent prunes before every pass).
+      this.cleanPass = gone.length === 0;
+      return gone;
+    });
   }
 
   /**
@@ -534,7 +565,7 @@ export class NodeKernel {
   private async pruneNow(keep: (slice: string, link: string) => boolean, signal?: AbortSignal): Promise<string[]> {
     const gone: string[] = [];
     const engine = await this.eng.tunnels(false, signal);
-    const view = await readView(this.node, {}, signal);
+    const view = await this.cachedView(undefined, this.node, {}, signal);
     for (const l of view.byName.values()) {
       const m = parseAlias(l.alias);
       if (!m || keep(m.slice, m.link)) continue;
@@ -589,6 +620,7 @@ export class NodeKernel {
         if (!mine.includes(ns)) continue;
         await netnsDel(ns);
         this.marks.delete(ns);
+        censusChanged();
         deleted.push(ns);
       }
       return { deleted, untouched };
@@ -644,6 +676,8 @@ export class NodeKernel {
     this.node.close();
     for (const s of this.exps.values()) s.close();
     this.exps.clear();
+    for (const v of this.views.values()) v.close();
+    this.views.clear();
   }
 }
 

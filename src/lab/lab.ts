@@ -1,11 +1,12 @@
 // Lab mode: a whole vISP on this one machine. Every physical node of the
 // topology becomes a network namespace joined to the others by an emulated
-// underlay (underlay.ts); a controller (embedded store) and one agent per node
-// namespace run as detached processes; the topology goes in through the Links
+// underlay (underlay.ts); a controller (embedded store) and the agent host
+// (one agent per node namespace, all in one process: agent-host.ts) run as
+// detached processes; the topology goes in through the Links
 // API exactly as an aggregate manager would send it (Allocate, Provision,
 // Status until ready). `labDown` undoes all of it, also from a fresh process,
 // and `labUp` undoes what it did when any step fails.
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,7 @@ import { parseTopologyPlaced } from '../topology/yaml.js';
 import { findProcesses, isAlive, isOurs, logTail, spawnDetached, stopProcess } from './processes.js';
 import { enumWord, toApiTopology } from './to-api.js';
 import { errorText, placeRefusal, rpcCode, withTimeout } from './rpc.js';
-import { ensureLabRoot, LAB_TRUST_DOMAIN, labDir, labIdentities, labTls, listLabs, tryReadState, writeState, type LabState } from './state.js';
+import { ensureLabRoot, LAB_TRUST_DOMAIN, labDir, labIdentities, labTls, listLabs, readState, tryReadState, writeState, type LabState } from './state.js';
 import { ensurePki } from '../trust/lab-pki.js';
 import type { TlsFiles } from '../trust/tls.js';
 import { findGobgpd } from '../bgp/speaker.js';
@@ -77,7 +78,11 @@ export interface LabStatusReport {
 const MARK = {
   controller: (s: LabState) => [s.entry, 'controller', '--listen', s.controller],
   agent: (s: LabState, node: string) => [s.entry, 'agent', '--controller', s.controller, '--node', node],
+  agentHost: (s: LabState) => [s.entry, 'lab', 'agents', s.name, '--dir', s.dir],
 };
+
+/** The file `visp lab agents` reads on SIGUSR2: nodes whose agent is to crash (tests). */
+export const crashFile = (s: Pick<LabState, 'dir'>): string => join(s.dir, 'agent-host.crash');
 
 export function checkLabName(name: string): void {
   if (!LAB_NAME.test(name)) {
@@ -156,15 +161,7 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
     client = labClient(state);
     await waitForController(state, client, opts.startTimeoutMs ?? 30_000, signal);
 
-    for (const n of plan.nodes) {
-      state.pids.agents[n.name] = spawnDetached(
-        ['nsenter', `--net=/run/netns/${n.netns}`, '--', process.execPath, entry,
-          'agent', '--controller', state.controller, '--node', n.name, '--underlay', `${n.ipv4},${n.ipv6}`, '--run-dir', dir,
-          ...tlsFlags(labTls(state, `node-${n.name}`))],
-        join(dir, `agent-${n.name}.log`),
-      );
-    }
-    writeState(state);
+    startAgentHost(state);
     await waitForAgents(state, client, opts.startTimeoutMs ?? 30_000, progress, signal);
     if (topo.egress?.length) await startEgress(state, topo, client, opts.startTimeoutMs ?? 60_000, progress, signal);
 
@@ -244,17 +241,55 @@ async function waitForController(state: LabState, client: VispClient, timeoutMs:
   }
 }
 
+/** Start the agent host for every node of the lab (detached), and record its pid. */
+function startAgentHost(state: LabState): void {
+  state.pids.agentHost = spawnDetached([process.execPath, ...MARK.agentHost(state)], join(state.dir, 'agents.log'));
+  writeState(state);
+}
+
+/** The agent host's death, in words with its log's last lines; undefined while it runs. */
+function agentHostDied(state: LabState): string | undefined {
+  const pid = state.pids.agentHost;
+  if (pid !== undefined && isAlive(pid)) return undefined;
+  return `the agent host exited: ${oneLine(logTail(join(state.dir, 'agents.log'), 3)) || 'no log'}`;
+}
+
+/**
+ * Start the lab's agent host again (after it died or was killed): every
+ * node's agent adopts what is in its kernel, and the links keep carrying
+ * traffic meanwhile. Resolves when every agent is connected.
+ */
+export async function restartAgents(name: string, opts: { timeoutMs?: number; progress?: (line: string) => void; signal?: AbortSignal } = {}): Promise<void> {
+  checkLabName(name);
+  const state = readState(name);
+  const old = state.pids.agentHost;
+  if (old !== undefined) await stopProcess(old, MARK.agentHost(state));
+  startAgentHost(state);
+  const client = labClient(state);
+  try {
+    await waitForAgents(state, client, opts.timeoutMs ?? 60_000, opts.progress ?? (() => {}), opts.signal);
+  } finally {
+    client.close();
+  }
+}
+
+/** Crash one node's agent in the lab's agent host (it is restarted by the host and adopts): what a test does. */
+export function crashAgent(name: string, node: string): void {
+  const state = readState(name);
+  const pid = state.pids.agentHost;
+  if (pid === undefined || !isOurs(pid, MARK.agentHost(state))) throw new UnavailableError(`lab "${name}": the agent host is not running`);
+  writeFileSync(crashFile(state), `${node}\n`, { mode: 0o600 });
+  process.kill(pid, 'SIGUSR2');
+}
+
 async function waitForAgents(state: LabState, client: VispClient, timeoutMs: number, progress: (l: string) => void, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const want = state.nodes.map((n) => n.name);
   let shown = -1;
   for (;;) {
     signal?.throwIfAborted();
-    for (const n of want) {
-      if (!isAlive(state.pids.agents[n]!)) {
-        throw new UnavailableError(`the agent of node ${n} exited while starting: ${oneLine(logTail(join(state.dir, `agent-${n}.log`), 3)) || 'no log'}`);
-      }
-    }
+    const died = agentHostDied(state);
+    if (died) throw new UnavailableError(died);
     let nodes: NodeInfo__Output[] = [];
     try { nodes = (await withTimeout(client.operator.listNodes({}), 5000, 'ListNodes')).nodes; } catch { /* retried */ }
     const connected = new Set(nodes.filter((n) => n.connected).map((n) => n.name));
@@ -265,7 +300,7 @@ async function waitForAgents(state: LabState, client: VispClient, timeoutMs: num
       progress(`agents: ${shown}/${want.length} connected`);
     }
     if (Date.now() > deadline) {
-      throw new UnavailableError(`agents not connected after ${Math.round(timeoutMs / 1000)} s: ${missing.map((n) => `${n} (${oneLine(logTail(join(state.dir, `agent-${n}.log`), 1)) || 'no log'})`).join(', ')}`);
+      throw new UnavailableError(`agents not connected after ${Math.round(timeoutMs / 1000)} s: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ` and ${missing.length - 10} more` : ''} (${join(state.dir, 'agents.log')}: ${oneLine(logTail(join(state.dir, 'agents.log'), 2)) || 'no log'})`);
     }
     await sleep(150, undefined, signal ? { signal } : undefined);
   }
@@ -300,9 +335,8 @@ async function waitForReady(state: LabState, client: VispClient, timeoutMs: numb
     for (const k of failed) if (!failedSince.has(k)) failedSince.set(k, now);
     const stuck = [...failedSince.values()].some((t) => now - t > 10_000);
     if (stuck) throw new IncompatibleStateError(`slice ${state.name} failed: ${notReady(m).join('; ')}`, { diff: notReady(m) });
-    for (const n of state.nodes) {
-      if (!isAlive(state.pids.agents[n.name]!)) throw new UnavailableError(`the agent of node ${n.name} exited: ${oneLine(logTail(join(state.dir, `agent-${n.name}.log`), 3))}`);
-    }
+    const died = agentHostDied(state);
+    if (died) throw new UnavailableError(died);
     if (now - start > timeoutMs) {
       throw new UnavailableError(`slice ${state.name} not ready after ${Math.round(timeoutMs / 1000)} s: ${notReady(m).join('; ')}`);
     }
@@ -371,7 +405,13 @@ async function teardown(state: LabState, given: VispClient | undefined, progress
 
   // Daemons: agents first (they hold the node namespaces), then the controller.
   const agents = Object.entries(state.pids.agents);
-  if (agents.length || state.pids.controller !== undefined) progress(`stopping ${agents.length} agent${agents.length === 1 ? '' : 's'} and the controller`);
+  const host = state.pids.agentHost;
+  if (host !== undefined) {
+    progress(`stopping the agent host (${state.nodes.length} agents) and the controller`);
+    if (await stopProcess(host, MARK.agentHost(state), 15_000)) report.stopped.push(`agent host (pid ${host})`);
+    if (isOurs(host, MARK.agentHost(state))) report.problems.push(`agent host (pid ${host}) is still running`);
+  }
+  if (agents.length) progress(`stopping ${agents.length} agent${agents.length === 1 ? '' : 's'} and the controller`);
   await Promise.all(agents.map(async ([node, pid]) => {
     if (await stopProcess(pid, MARK.agent(state, node))) report.stopped.push(`agent ${node} (pid ${pid})`);
     if (isOurs(pid, MARK.agent(state, node))) report.problems.push(`agent ${node} (pid ${pid}) is still running`);
@@ -408,7 +448,7 @@ async function teardown(state: LabState, given: VispClient | undefined, progress
   // then the nodes and the hub.
   const all = listNetns();
   for (const ns of excludeOtherLabs(state.name, all.filter((n) => n.startsWith(`visp-${state.name}:`)))) experiment.add(ns);
-  const probes = Object.values(state.pids.agents).flatMap((pid) => all.filter((n) => n.startsWith(`visp-probe-${pid}-`)));
+  const probes = [...Object.values(state.pids.agents), ...(host !== undefined ? [host] : [])].flatMap((pid) => all.filter((n) => n.startsWith(`visp-probe-${pid}-`)));
   const order = [...experiment, ...probes, ...[...state.namespaces].reverse()];
   const present = new Set(all);
   const targets = uniq(order).filter((ns) => present.has(ns));
@@ -453,8 +493,10 @@ export async function labStatus(name: string): Promise<LabStatusReport> {
     name, phase: state.phase, file: state.file, dir: state.dir,
     controller: { address: state.controller, ...(cpid !== undefined ? { pid: cpid } : {}), running: cpid !== undefined && isOurs(cpid, MARK.controller(state)), answering: false },
     nodes: state.nodes.map((n) => {
-      const pid = state.pids.agents[n.name];
-      return { name: n.name, netns: n.netns, ipv4: n.ipv4, ipv6: n.ipv6, ...(pid !== undefined ? { pid } : {}), running: pid !== undefined && isOurs(pid, MARK.agent(state, n.name)), connected: false };
+      const host = state.pids.agentHost;
+      const pid = host ?? state.pids.agents[n.name];
+      const running = pid !== undefined && isOurs(pid, host !== undefined ? MARK.agentHost(state) : MARK.agent(state, n.name));
+      return { name: n.name, netns: n.netns, ipv4: n.ipv4, ipv6: n.ipv6, ...(pid !== undefined ? { pid } : {}), running, connected: false };
     }),
     slices: [],
     experimentNetns: state.experimentNetns,

@@ -37,7 +37,12 @@ export interface LabState {
   namespaces: string[];
   /** Experiment namespaces the agents made (from the API), removed at down. */
   experimentNetns: string[];
-  pids: { controller?: number; agents: Record<string, number>; providers?: Record<string, number> };
+  /**
+   * `agentHost`: the one process that runs every node's agent (agent-host.ts).
+   * `agents`: one process per node, as labs brought up before the host
+   * recorded them (still stopped by `lab down`).
+   */
+  pids: { controller?: number; agentHost?: number; agents: Record<string, number>; providers?: Record<string, number> };
   /** Emulated BGP providers (each a namespace running BIRD 2). */
   providers?: LabProvider[];
 }

@@ -7,6 +7,8 @@
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { UnavailableError } from '../errors.js';
+import { linkList } from '../netlink/link.js';
+import { NetlinkSocket } from '../netlink/socket.js';
 import { parseAlias } from '../ownership.js';
 
 export const UNDERLAY_V4 = { base: [198, 18, 0, 0] as const, prefixLength: 15 };
@@ -89,42 +91,55 @@ export async function createUnderlay(p: UnderlayPlan, created: (netns: string) =
     ]),
   ];
   await ip(['-n', p.hub, '-batch', '-'], `${hub.join('\n')}\n`, signal);
-  for (const n of p.nodes) {
-    signal?.throwIfAborted();
-    const cmds = [
-      'link set lo up',
-      `addr add ${n.ipv4}/${UNDERLAY_V4.prefixLength} dev ul0`,
-      `addr add ${n.ipv6}/${UNDERLAY_V6.prefixLength} dev ul0 nodad`,
-      'link set ul0 up',
-    ];
-    await ip(['-n', n.netns, '-batch', '-'], `${cmds.join('\n')}\n`, signal);
-  }
+  // Each node's end: a few at a time (a thousand-node lab waited on a thousand `ip` runs in a row).
+  const queue = [...p.nodes];
+  await Promise.all(Array.from({ length: Math.min(8, queue.length) }, async () => {
+    for (let n = queue.shift(); n; n = queue.shift()) {
+      signal?.throwIfAborted();
+      const cmds = [
+        'link set lo up',
+        `addr add ${n.ipv4}/${UNDERLAY_V4.prefixLength} dev ul0`,
+        `addr add ${n.ipv6}/${UNDERLAY_V6.prefixLength} dev ul0 nodad`,
+        'link set ul0 up',
+      ];
+      await ip(['-n', n.netns, '-batch', '-'], `${cmds.join('\n')}\n`, signal);
+    }
+  }));
 }
 
 /**
  * Links in a namespace that visp built for this slice (alias "visp:<slice>/…").
  * Not a count of everything: a kernel with ip_gre adds its own fallback
- * devices (gre0, gretap0, erspan0, …) to every namespace.
+ * devices (gre0, gretap0, erspan0, …) to every namespace. One netlink dump
+ * (not an `ip` process: a thousand-node lab asks this of every node while
+ * it waits for the agents to clean up).
  */
 export async function builtLinks(netns: string, slice: string): Promise<string[]> {
+  let s: NetlinkSocket;
+  try { s = new NetlinkSocket({ netns }); } catch { return []; }   // gone: nothing left in it
   try {
-    const links = JSON.parse(await ip(['-n', netns, '-j', 'link', 'show'])) as Array<{ ifname?: string; ifalias?: string }>;
-    return links.filter((l) => parseAlias(l.ifalias)?.slice === slice).map((l) => l.ifname ?? '?');
+    return (await linkList(s)).filter((l) => parseAlias(l.alias)?.slice === slice).map((l) => l.name);
   } catch {
-    return []; // gone: nothing left in it
+    return [];
+  } finally {
+    s.close();
   }
 }
 
 /** Delete namespaces; already gone is fine. Returns the ones that could not be deleted, with why. */
 export async function deleteNetns(names: readonly string[]): Promise<string[]> {
   const problems: string[] = [];
-  for (const ns of names) {
-    if (!netnsExists(ns)) continue;
+  const del = async (ns: string): Promise<void> => {
+    if (!netnsExists(ns)) return;
     try {
       await ip(['netns', 'del', ns]);
     } catch (e) {
       if (netnsExists(ns)) problems.push(`${ns}: ${(e as Error).message}`);
     }
-  }
+  };
+  // A few at a time (the kernel reclaims namespaces in batches of its own), in the order given within each wave:
+  // the callers list a lab's experiment namespaces before its nodes and the hub last.
+  const queue = [...names];
+  await Promise.all(Array.from({ length: Math.min(8, queue.length) }, async () => { for (let ns = queue.shift(); ns !== undefined; ns = queue.shift()) await del(ns); }));
   return problems;
 }

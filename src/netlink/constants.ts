@@ -22,7 +22,7 @@ export const RTM = {
 } as const;
 
 /** Multicast groups (bit numbers, 1-based as in RTNLGRP_*). */
-export const RTNLGRP = { LINK: 1, NEIGH: 3, IPV4_IFADDR: 5, IPV6_IFADDR: 9 } as const;
+export const RTNLGRP = { LINK: 1, NEIGH: 3, TC: 4, IPV4_IFADDR: 5, IPV4_ROUTE: 7, IPV6_IFADDR: 9, IPV6_ROUTE: 11 } as const;
 
 export const AF = { UNSPEC: 0, INET: 2, BRIDGE: 7, INET6: 10 } as const;
 

@@ -11,10 +11,14 @@ export interface NativeNetlink {
   open(protocol: number, groups: number, netnsPath: string | null, rcvbuf: number,
     onData: (bufs: Buffer[], drained: boolean) => void, onError: (code: string, errno: number) => void): NativeHandle;
   send(h: NativeHandle, buf: Buffer): number;
+  /** The send on libuv's thread pool (the kernel runs an rtnetlink request inside sendmsg, under RTNL); cb gets an errno name or null. */
+  sendAsync(h: NativeHandle, buf: Buffer, cb: (code: string | null, errno: number) => void): void;
   port(h: NativeHandle): number;
   membership(h: NativeHandle, group: number, add: boolean): void;
   ref(h: NativeHandle, ref: boolean): void;
   rcvbuf(h: NativeHandle): number;
+  /** Whether a message (or an overflow) is queued and not read yet. */
+  pending(h: NativeHandle): boolean;
   close(h: NativeHandle): void;
   /** A link-health probe socket on one device (native/pktsock.c; src/netlink/packet.ts). */
   pkOpen(netnsPath: string | null, ifindex: number, local: Buffer, onAnswers: (records: Buffer) => void): ProbeHandle;

@@ -6,6 +6,11 @@
 // - Messages queued in the same tick go out in one datagram: the kernel
 //   processes each in order and acks each, so pipelining is safe and saves a
 //   syscall per message.
+// - Datagrams are sent off the event loop (the native sendAsync, on libuv's
+//   thread pool), one at a time per socket so they stay in order: the kernel
+//   executes rtnetlink requests inside sendmsg() under RTNL, and while
+//   anyone else holds RTNL a send from the loop would stop every timer and
+//   stream of the process (many lab agents share one).
 // - At most `maxInFlight` requests await acks at once: acks that overflow the
 //   receive buffer would be lost (ENOBUFS). If an overflow happens anyway,
 //   everything pending fails with a typed error instead of hanging.
@@ -47,6 +52,10 @@ const MAX_DATAGRAM = 64 * 1024;
 
 export const netnsPath = (ns: string): string => (ns.startsWith('/') ? ns : `/run/netns/${ns}`);
 
+let sendOnLoop = false;
+/** Send on the event loop, as sockets did before sendAsync: for a benchmark's comparison only. */
+export function setSendOnLoop(on: boolean): void { sendOnLoop = on; }
+
 export class NetlinkSocket {
   readonly netns: string | undefined;
   private readonly h: NativeHandle;
@@ -56,6 +65,9 @@ export class NetlinkSocket {
   private waiting: Queued[] = []; // over the in-flight bound
   private flushScheduled = false;
   private dumpChain: Promise<unknown> = Promise.resolve();
+  /** Datagrams waiting for the one in flight (sendAsync) to complete. */
+  private outbox: Buffer[] = [];
+  private sending = false;
   private closed = false;
   private readonly maxInFlight: number;
   /** Messages sent and datagrams used, for benchmarks and tests. */
@@ -119,20 +131,7 @@ export class NetlinkSocket {
     let size = 0;
     const sendBatch = (): void => {
       if (!batch.length) return;
-      const buf = batch.length === 1 ? batch[0]! : Buffer.concat(batch, size);
-      try {
-        nativeNetlink().send(this.h, buf);
-        this.stats.datagrams++;
-      } catch (e) {
-        // The whole datagram failed to send: fail exactly the requests in it.
-        for (const m of decodeMessages(buf)) {
-          const p = this.pending.get(m.seq);
-          if (!p) continue;
-          this.pending.delete(m.seq);
-          const code = (e as { code?: string }).code ?? 'EIO';
-          p.reject(new KernelError(p.ctx.op, p.ctx.object, (e as { errno?: number }).errno ?? 0, code, 'send failed', { cause: e }));
-        }
-      }
+      this.transmit(batch.length === 1 ? batch[0]! : Buffer.concat(batch, size));
       batch = [];
       size = 0;
     };
@@ -147,6 +146,44 @@ export class NetlinkSocket {
     }
     sendBatch();
     this.maybeUnref();
+  }
+
+  /** Queue a datagram; the one in flight (if any) goes first. */
+  private transmit(buf: Buffer): void {
+    this.outbox.push(buf);
+    if (!this.sending) this.pump();
+  }
+
+  private pump(): void {
+    const buf = this.outbox.shift();
+    if (!buf || this.closed) { this.sending = false; this.outbox = []; this.maybeUnref(); return; }
+    this.sending = true;
+    if (sendOnLoop) {
+      try { nativeNetlink().send(this.h, buf); this.stats.datagrams++; } catch (e) { this.sendFailed(buf, e); }
+      this.pump();
+      return;
+    }
+    try {
+      nativeNetlink().sendAsync(this.h, buf, (code, errno) => {
+        if (code) this.sendFailed(buf, Object.assign(new Error(`sendto: ${code}`), { code, errno }));
+        else this.stats.datagrams++;
+        this.pump();
+      });
+    } catch (e) {
+      this.sendFailed(buf, e);
+      this.pump();
+    }
+  }
+
+  /** The whole datagram failed to send: fail exactly the requests in it. */
+  private sendFailed(buf: Buffer, e: unknown): void {
+    for (const m of decodeMessages(buf)) {
+      const p = this.pending.get(m.seq);
+      if (!p) continue;
+      this.pending.delete(m.seq);
+      const code = (e as { code?: string }).code ?? 'EIO';
+      p.reject(new KernelError(p.ctx.op, p.ctx.object, (e as { errno?: number }).errno ?? 0, code, 'send failed', { cause: e }));
+    }
   }
 
   private onData(bufs: Buffer[]): void {
@@ -205,7 +242,7 @@ export class NetlinkSocket {
   }
 
   private maybeUnref(): void {
-    if (!this.closed && this.pending.size === 0 && this.waiting.length === 0) nativeNetlink().ref(this.h, false);
+    if (!this.closed && !this.sending && this.pending.size === 0 && this.waiting.length === 0) nativeNetlink().ref(this.h, false);
   }
 }
 

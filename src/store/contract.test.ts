@@ -1,9 +1,14 @@
-// The store contract, run against every implementation. A later etcd store
-// adds one row to `impls` and must pass the same tests.
+// The store contract, run against every implementation: memory, SQLite (on
+// the caller's thread and on its own), and etcd (a real three-member cluster
+// with mutual TLS, test/helpers/etcd-cluster.ts; each test gets a store under
+// a fresh prefix of it). Needs root for the cluster's namespaces.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startEtcdCluster, type EtcdCluster } from '../../test/helpers/etcd-cluster.js';
+import { isRoot } from '../../test/helpers/netns.js';
+import { openEtcdStore } from './etcd-store.js';
 import { createMemoryStore } from './memory-store.js';
 import { openSqliteStore } from './sqlite-store.js';
 import { openSqliteStoreThreaded } from './sqlite-thread.js';
@@ -14,6 +19,14 @@ const impls: [string, (dir: string) => Promise<Store>][] = [
   ['sqlite', (dir) => openSqliteStore(join(dir, 'store.db'))],
   ['sqlite on its own thread', (dir) => openSqliteStoreThreaded(join(dir, 'store.db'))],
 ];
+
+let etcd: EtcdCluster | undefined;
+let prefixes = 0;
+if (isRoot) {
+  beforeAll(async () => { etcd = await startEtcdCluster(mkdtempSync(join(tmpdir(), 'visp-etcd-')), { tag: 'ct' }); }, 60_000);
+  afterAll(async () => { await etcd?.stop(); });
+  impls.push(['etcd (three members, TLS)', async () => openEtcdStore(etcd!.url(`contract${prefixes++}`), { tls: etcd!.clientTls })]);
+}
 
 describe.each(impls)('store contract: %s', (_name, open) => {
   let dir: string;

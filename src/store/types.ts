@@ -70,3 +70,26 @@ export interface Store {
   commit(txn: Txn, opts?: CallOptions): Promise<CommitResult>;
   close(): Promise<void>;
 }
+
+/** One key's change seen by a watch: its entry now, or undefined when it was deleted. */
+export interface Change {
+  readonly key: string;
+  readonly entry: Entry | undefined;
+}
+
+export interface WatchHandlers {
+  /** Changes committed after the last delivery, in revision order; `revision` is the newest. */
+  changes(changes: readonly Change[], revision: number): void;
+  /**
+   * The watch lost its place (etcd compacted the revisions it had not seen
+   * yet): here is everything under the prefix at `revision` instead; what
+   * is not in it is gone.
+   */
+  relisted(entries: readonly Entry[], revision: number): void;
+}
+
+/** A store other processes write too (etcd), whose changes can be followed. */
+export interface Watchable {
+  /** Follows every key under `prefix` from just after `afterRevision`; close() stops. */
+  watch(prefix: string, afterRevision: number, on: WatchHandlers): { close(): void };
+}

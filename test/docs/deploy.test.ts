@@ -29,6 +29,12 @@ const NOT_RUN = [
   'docs/deploy.md: git clone "$VISP_REPOSITORY" /opt/visp        # your copy of visp\'s repository',
   'docs/deploy.md: cd /opt/visp && git pull && bash scripts/setup.sh',
   'docs/deploy.md: visp events',
+  // Section 14 (several controllers on etcd) needs three more hosts with Debian's etcd service; test/ha/ha.test.ts and test/store/copy.test.ts run the same.
+  'docs/deploy.md: # on the CA host',
+  'docs/deploy.md: # on c1, then c2 and c3 with their own name and address',
+  'docs/deploy.md: # on ctl',
+  'docs/deploy.md: # on c1, c2, c3: /etc/visp/controller.yaml',
+  'docs/deploy.md: # on n1, n2, e1: /etc/visp/agent.yaml',
 ];
 const SLICE = 'exp1';
 /** The experiment namespace visp names after a router (src/controller/place.ts defaultNetns). */

@@ -1,5 +1,5 @@
-// Concurrency: several processes allocate and release on one store file at
-// the same moment. Every allocation a process still holds must be exactly
+// Concurrency: several processes allocate and release on one store at the
+// same moment: a SQLite file, and (as root) a real etcd cluster of three. Every allocation a process still holds must be exactly
 // what the store says, the store must pass the full invariant scan (so no
 // two of those allocations overlap in blocks, subnets, addresses,
 // identifiers or underlay pairs), and the processes must actually have raced.
@@ -7,9 +7,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkInvariants, createIpam, type SliceAllocation } from '../../src/ipam/index.js';
-import { openSqliteStore } from '../../src/store/index.js';
+import { openStore } from '../../src/store/open.js';
+import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js';
+import { isRoot } from '../helpers/netns.js';
 import { WORKLOAD_CONFIG } from './fixtures/workload.js';
 
 const PROCESSES = 4;
@@ -27,7 +29,8 @@ interface Report {
 }
 
 function start(file: string, seed: number, script = CHILD, args = [String(seed), String(EACH)]): { ready: Promise<void>; go: () => void; done: Promise<Report> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const env = etcd && file.startsWith('etcd://') ? { ...process.env, VISP_STORE_TLS: JSON.stringify(etcd.clientTls) } : process.env;
+  const child = spawn(process.execPath, ['--import', 'tsx', script, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   let markReady!: () => void;
@@ -48,7 +51,7 @@ function start(file: string, seed: number, script = CHILD, args = [String(seed),
 
 /** The file passes the invariant scan and holds exactly the slices the children still hold, as they reported them. */
 async function expectHeld(file: string, reports: readonly Report[]): Promise<void> {
-  const store = await openSqliteStore(file);
+  const store = await openStore(file, etcd ? { tls: etcd.clientTls } : {});
   try {
     expect(await checkInvariants(store)).toEqual([]);
     const ipam = createIpam({ store });
@@ -60,10 +63,18 @@ async function expectHeld(file: string, reports: readonly Report[]): Promise<voi
   }
 }
 
-describe('concurrent processes on one store file', () => {
+let etcd: EtcdCluster | undefined;
+const backends: Array<[string, (name: string) => string]> = [['a SQLite file', (name) => join(dir, `${name}.db`)]];
+if (isRoot) {
+  beforeAll(async () => { etcd = await startEtcdCluster(join(dir, 'etcd'), { tag: 'cc' }); }, 60_000);
+  afterAll(async () => { await etcd?.stop(); });
+  backends.push(['etcd (three members, TLS)', (name) => etcd!.url(name)]);
+}
+
+describe.each(backends)('concurrent processes on one store: %s', (_what, storeOf) => {
   it(`${PROCESSES} processes × ${EACH} allocations: no overlaps, nothing lost`, async () => {
-    const file = join(dir, 'ipam.db');
-    const setup = await openSqliteStore(file);
+    const file = storeOf('ipam');
+    const setup = await openStore(file, etcd ? { tls: etcd.clientTls } : {});
     // No cooldown: released space is reused at once, under contention.
     await createIpam({ store: setup }).configure(WORKLOAD_CONFIG({ cooldownMs: 0, allocationTtlMs: 600_000 }));
     await setup.close();
@@ -81,8 +92,8 @@ describe('concurrent processes on one store file', () => {
   }, 120_000);
 
   it(`${PROCESSES} processes × ${EACH} EtherIP-like slices on 20 underlay pairs: never two links on one pair`, async () => {
-    const file = join(dir, 'pairs.db');
-    const setup = await openSqliteStore(file);
+    const file = storeOf('pairs');
+    const setup = await openStore(file, etcd ? { tls: etcd.clientTls } : {});
     await createIpam({ store: setup }).configure(WORKLOAD_CONFIG({ cooldownMs: 0, allocationTtlMs: 600_000 }));
     await setup.close();
 
@@ -112,6 +123,9 @@ describe('concurrent processes on one store file', () => {
     expect(reports.reduce((n, r) => n + r.conflicts, 0)).toBeGreaterThan(0);
   }, 120_000);
 
+});
+
+describe('concurrent processes on one new store file', () => {
   it(`${PROCESSES} processes creating, migrating and configuring one fresh file at once`, async () => {
     const file = join(dir, 'fresh.db');
     const children = Array.from({ length: PROCESSES }, (_, i) => start(file, i, OPEN_CHILD, [`opener-${i}`]));

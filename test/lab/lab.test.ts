@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidSpecError } from '../../src/errors.js';
-import { labDir, labDown, labStatus, labUp, readState, type LabUpResult } from '../../src/lab/index.js';
+import { crashAgent, labDir, labDown, labStatus, labUp, readState, restartAgents, type LabUpResult } from '../../src/lab/index.js';
 import { labTls, writeState } from '../../src/lab/state.js';
 import { connect } from '../../src/api/client.js';
 import { kernelSkipReason } from '../helpers/netns.js';
@@ -97,8 +97,59 @@ describe.skipIf(skip)('lab mode', () => {
     const down = await labDown(name);
     labs.delete(name);
     expect(down.deleted).toBe(true);
-    expect(down.stopped).toHaveLength(4);
+    expect(down.stopped).toHaveLength(2); // the agent host (every node's agent) and the controller
     expect(otherNs(), 'the other slice\'s namespaces').toEqual([]);
+    expectNothingLeft(name);
+  }, 180_000);
+
+  it('agents share one host process: one node\'s agent crashes and the others keep their streams and links; the host SIGKILLed leaves every link carrying traffic and a new host adopts it all', async () => {
+    const name = lab('host');
+    labs.add(name);
+    const r = await labUp(join(ROOT, 'examples/triangle.yaml'), { name });
+    const hostPid = r.state.pids.agentHost!;
+    expect(processesOf(name).filter((l) => / lab agents /.test(l))).toHaveLength(1);
+    // What the kernel holds: every visp interface on the nodes, with its index (a rebuild changes it).
+    const built = (): string[] => r.state.nodes.flatMap((n) => execFileSync('ip', ['-n', n.netns, '-o', 'link', 'show'], { encoding: 'utf8' })
+      .split('\n').filter((l) => /alias visp:/.test(l)).map((l) => `${n.name}:${/^(\d+): ([^:@]+)/.exec(l)!.slice(1).join(' ')}`)).sort();
+    const before = built();
+    expect(before.length).toBeGreaterThanOrEqual(9);
+    const allPing = (): string[] => r.manifest.slivers.flatMap((s) => s.endpoints.flatMap((from) => s.endpoints.filter((to) => to !== from)
+      .flatMap((to) => to.addresses.map((c) => c.split('/')[0]!).filter((a) => !ping(from.netns, a)).map((a) => `${s.link}: ${from.node} → ${a}`))));
+    const op = connect(r.state.controller, labTls(r.state, 'operator'));
+    const connected = async (): Promise<string[]> => (await op.operator.listNodes({})).nodes.filter((n) => n.connected).map((n) => n.name).sort();
+    const until = async (what: string, ok: () => Promise<boolean>, ms = 20_000): Promise<void> => {
+      const end = Date.now() + ms;
+      while (!(await ok())) { if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`); await new Promise((res) => setTimeout(res, 100)); }
+    };
+    const log = (): string => readFileSync(join(r.state.dir, 'agents.log'), 'utf8');
+    try {
+      // One node's agent crashes: the controller sees it go, the others stay connected, every link still carries traffic.
+      crashAgent(name, 'n1');
+      await until('n1 disconnected', async () => !(await connected()).includes('n1'), 5000);
+      expect(await connected()).toEqual(['n2', 'n3']);
+      expect(allPing()).toEqual([]);
+      await until('n1 back', async () => (await connected()).length === 3);
+      expect(built()).toEqual(before);
+      expect(log()).toMatch(/n1: agent crashed \(SIGUSR2\); restarting it/);
+
+      // The whole host killed: the links are the kernel's and keep carrying traffic.
+      process.kill(hostPid, 'SIGKILL');
+      await until('every agent disconnected', async () => (await connected()).length === 0, 10_000);
+      expect(allPing()).toEqual([]);
+      const logged = log().length;
+      await restartAgents(name);
+      expect(readState(name).pids.agentHost).not.toBe(hostPid);
+      expect(await connected()).toEqual(['n1', 'n2', 'n3']);
+      await new Promise((res) => setTimeout(res, 1500)); // a reconcile on every node
+      // Adopted: nothing rebuilt, no step taken.
+      expect(built()).toEqual(before);
+      expect(log().slice(logged)).not.toMatch(/ (built|adopted|repaired): /);
+      expect(allPing()).toEqual([]);
+    } finally {
+      op.close();
+    }
+    await labDown(name);
+    labs.delete(name);
     expectNothingLeft(name);
   }, 180_000);
 
@@ -120,8 +171,8 @@ describe.skipIf(skip)('lab mode', () => {
     expect(bgp.match(/ established /g)).toHaveLength(4);
     expect(processesOf(name).some((l) => l.includes('gobgpd'))).toBe(true);
 
-    // The egress node's agent SIGKILLed and started again: gobgpd lives on and
-    // is adopted; the providers see no flap (BIRD's route for the slice's block
+    // The agent host (the egress node's agent among the others) SIGKILLed and
+    // started again: gobgpd lives on and is adopted; the providers see no flap (BIRD's route for the slice's block
     // keeps its timestamp, the sessions their "since").
     const block = r.manifest.blocks.find((b) => b.addressClass === 'ADDRESS_CLASS_PUBLIC' && !b.prefix.includes(':'))!.prefix;
     const birdc = (p: { control: string }, ...a: string[]): string => spawnSync('birdc', ['-s', p.control, ...a], { encoding: 'utf8' }).stdout;
@@ -133,14 +184,9 @@ describe.skipIf(skip)('lab mode', () => {
     expect(before.filter((x) => x === 'no route' || x === 'not established')).toEqual([]);
     const gobgpd = processesOf(name).filter((l) => l.includes('gobgpd'));
     const e1 = r.state.nodes.find((n) => n.name === 'e1')!;
-    const tls = labTls(r.state, 'node-e1');
-    process.kill(r.state.pids.agents.e1!, 'SIGKILL');
+    process.kill(r.state.pids.agentHost!, 'SIGKILL');
     await new Promise((res) => setTimeout(res, 500));
-    const again = spawn('nsenter', [`--net=/run/netns/${e1.netns}`, '--', process.execPath, r.state.entry, 'agent', '--controller', r.state.controller,
-      '--node', 'e1', '--underlay', `${e1.ipv4},${e1.ipv6}`, '--run-dir', r.state.dir, '--tls-ca', tls.ca, '--tls-cert', tls.cert, '--tls-key', tls.key],
-    { detached: true, stdio: 'ignore' });
-    again.unref();
-    writeState({ ...readState(name), pids: { ...r.state.pids, agents: { ...r.state.pids.agents, e1: again.pid! } } });
+    await restartAgents(name);
     await new Promise((res) => setTimeout(res, 4000)); // connect, adopt, a reconcile or two
     expect(processesOf(name).filter((l) => l.includes('gobgpd'))).toEqual(gobgpd);
     expect(seen()).toEqual(before);
