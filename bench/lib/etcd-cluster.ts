@@ -79,7 +79,7 @@ export async function startEtcdCluster(dir: string, o: { netns: Namespaces; tag?
   // Each member's certificate names its address (peers, clients in the
   // namespaces) and SERVER_NAME (what clients on the unix sockets check).
   const certs = new Map<string, TlsFiles>();
-  for (const m of members) certs.set(m.name, await pki.issue('controller', `etcd-${m.name}`, { dns: [SERVER_NAME], ips: [m.ip] }));
+  for (const m of members) certs.set(m.name, await pki.issue('etcd', m.name, { dns: [SERVER_NAME], ips: [m.ip] }));
   const initialCluster = members.map((m) => `${m.name}=https://${m.ip}:2380`).join(',');
 
   const startMember = (i: number): void => {

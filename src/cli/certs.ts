@@ -36,8 +36,8 @@ Makes a key and a certificate for spiffe://TD/ROLE/NAME (TD: the CA's trust
 domain), signed by DIR/ca.pem and DIR/ca.key: PREFIX.pem and PREFIX.key (0600).
 Refuses to overwrite them.
   --role ROLE     ${ROLES.join(', ')}
-  --name NAME     the AM's, operator's, node's or controller's name (a node's is its node name)
-  --dns a,b       DNS names for a server (the controller: the names clients dial)
+  --name NAME     the AM's, operator's, node's, controller's or etcd member's name (a node's is its node name)
+  --dns a,b       DNS names for a server (a controller or etcd member: the names clients dial)
   --ip a,b        IP addresses for a server
   --days N        validity, 1..3650 (default 365)`,
   request: `usage: visp certs request --trust-domain TD --role ROLE --name NAME --out PREFIX

@@ -1,12 +1,17 @@
 // Who a caller is. One identity per certificate: a single URI SAN in the
 // SPIFFE form spiffe://<trust-domain>/<role>/<name>. The role decides what
 // the caller may do (see src/api/authz.ts); the name is the AM's, operator's,
-// node's or controller's own name (a node's name must equal the name its
-// agent registers with). Pure: no TLS, no gRPC, no files.
+// node's, controller's or etcd member's own name (a node's name must equal
+// the name its agent registers with). Pure: no TLS, no gRPC, no files.
+//
+// `etcd` is a member of the etcd cluster several controllers share: the
+// testbed CA signs its certificate, so without a role of its own it would
+// hold some visp role. It has none of visp's: authz.ts lets it call nothing,
+// and agents and clients accept only a `controller` as their server.
 import { ID } from '../endpoint/names.js';
 import { InvalidSpecError } from '../errors.js';
 
-export const ROLES = ['am', 'operator', 'operator-readonly', 'node', 'controller'] as const;
+export const ROLES = ['am', 'operator', 'operator-readonly', 'node', 'controller', 'etcd'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Identity {
@@ -70,4 +75,5 @@ export const ROLE_GRANTS: Record<Role, string> = {
   'operator-readonly': 'Operator API reads (list, describe, watch, plan); Links Status and Describe on any slice; GetVersion, ListResources',
   node: 'Agent API: connect as this node only and receive this node\'s desired state',
   controller: 'serves the visp API (agents and clients check that the server they dial holds a controller identity)',
+  etcd: 'nothing in visp: an etcd member of the controllers\' store (serves etcd to the controllers and its peers; no visp service accepts it)',
 };

@@ -41,11 +41,12 @@ const OPERATOR = ['Operator.ListNodes', 'Operator.ListSlices', 'Operator.ListTun
  * implementation's table): an AM only Links; a read-only operator reads; an
  * operator also acts on any slice and on egress, but does not allocate,
  * provision, renew or delete; nodes and the controller's own identity call
- * neither service.
+ * neither service, nor do etcd members (test/e2e/etcd-role.test.ts).
  */
 const DENIED: Record<Role, readonly string[]> = {
   node: [...LINKS, ...OPERATOR, 'Operator.WatchEvents'],
   controller: [...LINKS, ...OPERATOR, 'Operator.WatchEvents'],
+  etcd: [...LINKS, ...OPERATOR, 'Operator.WatchEvents'],
   am: [...OPERATOR, 'Operator.WatchEvents'],
   operator: ['Links.Allocate', 'Links.Provision', 'Links.Renew', 'Links.Delete'],
   'operator-readonly': ['Links.Allocate', 'Links.Provision', 'Links.Renew', 'Links.Delete', 'Links.Shutdown', 'Links.PerformOperationalAction', 'Operator.SetEgressNode'],

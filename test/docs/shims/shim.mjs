@@ -7,9 +7,12 @@
 // tested, with what can be applied without systemd: User=/Group= (setpriv),
 // CapabilityBoundingSet= (setpriv --bounding-set: the daemon really runs
 // with only those capabilities), NoNewPrivileges=, LimitMEMLOCK=/LimitNOFILE=
-// (prlimit), UMask=, Environment=, RuntimeDirectory=/StateDirectory=/
-// LogsDirectory= (made, with their modes and owner), KillMode= on stop, a
-// clean environment, working directory /. Not applied: the sandboxing
+// (prlimit), UMask=, Environment= and EnvironmentFile= (a leading '-': the
+// file may be missing), $VAR and ${VAR} in ExecStart=, the specifiers %H, %p,
+// %n, %N, %i and %%, RuntimeDirectory=/StateDirectory=/LogsDirectory= (made,
+// with their modes and owner), KillMode= on stop, a clean environment,
+// working directory /. Type=notify is started like Type=simple (nothing
+// waits for its READY=1). Not applied: the sandboxing
 // options (ProtectSystem=, SystemCallFilter=, …), Restart=; the unit files
 // are checked with systemd-analyze verify instead. The service's output goes
 // to a file that journalctl prints.
@@ -18,6 +21,7 @@
 // mount namespace (the hosts are listed in $DOCTEST_HOSTS).
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 
 const [, , name, ...args] = process.argv;
@@ -91,6 +95,41 @@ function words(s) {
   return out;
 }
 
+/** systemd's specifiers in a unit's values (systemd.unit(5), "Specifiers"): the few units here use. */
+function specifiers(u, s) {
+  const name = u.slice(0, u.lastIndexOf('.'));
+  const at = name.indexOf('@');
+  const table = { H: hostname(), n: u, N: name, p: at < 0 ? name : name.slice(0, at), i: at < 0 ? '' : name.slice(at + 1), '%': '%' };
+  return s.replace(/%(.)/g, (m, c) => (c in table ? table[c] : die(`${u}: specifier %${c} is not supported here`)));
+}
+
+/** Environment=, then each EnvironmentFile= (which override it, as in systemd); "-" before a file: it may be missing. */
+function environment(u, unit, env) {
+  for (const e of (svc(unit, 'Environment') ?? []).flatMap(words)) { const i = e.indexOf('='); env[e.slice(0, i)] = specifiers(u, e.slice(i + 1)); }
+  for (const raw of svc(unit, 'EnvironmentFile') ?? []) {
+    const optional = raw.startsWith('-');
+    const file = specifiers(u, optional ? raw.slice(1) : raw);
+    if (!existsSync(file)) { if (optional) continue; die(`${u}: Failed to load environment files: ${file} does not exist`, 1); }
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const l = line.trim();
+      if (!l || l.startsWith('#') || l.startsWith(';')) continue;
+      const i = l.indexOf('=');
+      if (i < 0) continue;
+      const v = l.slice(i + 1).trim();
+      env[l.slice(0, i).trim()] = /^(["']).*\1$/.test(v) ? v.slice(1, -1) : v;
+    }
+  }
+}
+
+/** ExecStart='s words with $VAR (split into words, none when empty) and ${VAR} (one word) expanded from the unit's environment. */
+function expand(argv, env) {
+  return argv.flatMap((w) => {
+    const whole = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(w);
+    if (whole) return (env[whole[1]] ?? '').split(/\s+/).filter(Boolean);
+    return [w.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, k) => env[k] ?? '')];
+  });
+}
+
 function start(u) {
   if (mainPid(u)) return;
   const unit = readUnit(u);
@@ -107,7 +146,9 @@ function start(u) {
       if (ids && key !== 'ConfigurationDirectory') chownSync(p, ids.uid, gid ?? ids.gid);
     }
   }
-  const argv = words(exec).map((w, i) => (i === 0 ? w.replace(/^[-@+!:]+/, '') : w));
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...(ids ? { HOME: ids.home, USER: user, LOGNAME: user } : { HOME: '/root' }) };
+  environment(u, unit, env);
+  const argv = expand(words(specifiers(u, exec)).map((w, i) => (i === 0 ? w.replace(/^[-@+!:]+/, '') : w)), env);
   const priv = ['setpriv'];
   if (ids) priv.push(`--reuid=${ids.uid}`, `--regid=${gid}`, '--init-groups');
   const caps = svc(unit, 'CapabilityBoundingSet');
@@ -134,8 +175,6 @@ function start(u) {
     limits.push(`--${flag}=${got === Infinity ? 'unlimited' : got}`);
   }
   const cmd = [...(limits.length ? ['prlimit', ...limits, '--'] : []), ...(priv.length > 1 ? [...priv, '--'] : []), ...argv];
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...(ids ? { HOME: ids.home, USER: user, LOGNAME: user } : { HOME: '/root' }) };
-  for (const e of (svc(unit, 'Environment') ?? []).flatMap(words)) { const i = e.indexOf('='); env[e.slice(0, i)] = e.slice(i + 1); }
   mkdirSync(join(STATE, 'units'), { recursive: true });
   mkdirSync(join(STATE, 'journal'), { recursive: true });
   appendFileSync(logFile(u), `-- doc-test shim: starting ${u}: ${cmd.join(' ')}\n${notes.map((n) => `-- doc-test shim: ${n}\n`).join('')}`);
