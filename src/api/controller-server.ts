@@ -310,7 +310,7 @@ export async function startController(opts: ControllerServerOptions): Promise<Co
         // A GENI request RSpec: read on its own thread (reader-thread.ts); every refusal after that names the element it came from.
         // (An absent topology decodes as empty: nodes or links are what "given" means.)
         if (r.topology?.nodes?.length || (deferredCount(r) ?? r.topology?.links?.length ?? 0) > 0) throw new InvalidSpecError('request_rspec: give a topology or a request RSpec, not both', { field: 'request_rspec' });
-        const rs = await rspecs.read(r.requestRspec, 'request_rspec');
+        const rs = await rspecs.read(r.requestRspec, 'request_rspec', signal);
         throwIfCancelled(signal);
         try {
           checkRequestLimits(rs.topology, limits);

@@ -8,6 +8,7 @@ import { createMemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/types.js';
 import type { AgentSession, DesiredState, PlanReply } from './agent-session.js';
 import { Controller, type ControllerEvent } from './controller.js';
+import { RETRY_MS } from './schedule.js';
 import type { SliceRequest } from './model.js';
 import { waitFor } from '../../test/helpers/wait.js';
 
@@ -155,5 +156,36 @@ describe('changes at a given time', () => {
     await c.setLinkProperties('s', { link: 'l', properties: { capacity: 70e6 } }, undefined, { at: iso(t) });
     await waitFor('the change made', async () => (await capacities(c))[0] === 70e6, 3_000, 10);
     expect(Date.now()).toBeGreaterThanOrEqual(t);
+  });
+});
+
+describe('changes at a given time, when the store fails', () => {
+  it('a change that cannot be taken off the record is tried again later, not in a loop', async () => {
+    const clock = manualClock();
+    const inner = createMemoryStore();
+    let failing = false;
+    const store: Store = {
+      read: (q, o) => inner.read(q, o),
+      commit: (t, o) => (failing ? Promise.reject(new Error('disk full')) : inner.commit(t, o)),
+      close: () => inner.close(),
+    };
+    const { c, events } = await rig({ store, clock });
+    await c.allocate(REQ);
+    await c.provision('s');
+    await c.setLinkProperties('s', { link: 'l', properties: { capacity: 50e6 } }, undefined, { at: iso(clock.now() + 1_000) });
+    failing = true;
+    clock.advance(1_000);
+    await c.runScheduled();
+    await new Promise((r) => setTimeout(r, 300));
+    const errors = events.filter((e) => e.kind === 'error' && /scheduled changes/.test(e.message ?? ''));
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(errors.length).toBeLessThanOrEqual(2);
+    expect(errors[0]!.message).toMatch(/disk full \(tried again in 5 s\)/);
+    // Once the store is back, the next try makes it.
+    failing = false;
+    clock.advance(RETRY_MS);
+    await c.runScheduled();
+    expect(await capacities(c)).toEqual([50e6, 50e6]);
+    expect((await c.describe('s')).scheduled ?? []).toEqual([]);
   });
 });

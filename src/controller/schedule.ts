@@ -28,11 +28,20 @@ const NOT_LEADING_RETRY_MS = 1000;
 /** setTimeout's longest delay; a later change is waited for in steps. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
+/**
+ * A slice whose due changes could not be run (its record could not be
+ * written: the store is down, the disk full) is tried again this much later,
+ * not at once: its change is still due, and at once is a loop.
+ */
+export const RETRY_MS = 5000;
+
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   private busy: Promise<void> | undefined;
   private again = false;
+  /** Slices whose last run failed → when to try them again. */
+  private readonly retryAt = new Map<string, number>();
 
   constructor(private readonly d: SchedulerDeps) {}
 
@@ -54,14 +63,20 @@ export class Scheduler {
     this.timer = undefined;
     let first = Infinity;
     for (const s of this.d.slices.values()) {
-      const t = s.scheduled?.[0]?.at;
-      if (t !== undefined && t < first) first = t;
+      const t = this.dueAt(s);
+      if (t < first) first = t;
     }
     if (first === Infinity) return;
     const l = this.d.leadership;
     const wait = Math.min(Math.max(first - this.d.clock.now(), 0), MAX_DELAY_MS);
     this.timer = setTimeout(() => { void this.runDue(); }, l && l.token() === undefined ? Math.max(wait, NOT_LEADING_RETRY_MS) : wait);
     this.timer.unref();
+  }
+
+  /** When the slice's first change is to be made: its time, or later when the last try failed. */
+  private dueAt(s: SliceRecord): number {
+    const t = s.scheduled?.[0]?.at;
+    return t === undefined ? Infinity : Math.max(t, this.retryAt.get(s.slice) ?? -Infinity);
   }
 
   /** Makes every change due now; one pass at a time (a pass asked for meanwhile runs after it). */
@@ -77,10 +92,17 @@ export class Scheduler {
         const l = this.d.leadership;
         if (l && l.token() === undefined) break; // another controller leads and makes them
         for (const s of [...this.d.slices.values()]) {
-          if ((s.scheduled?.[0]?.at ?? Infinity) > now) continue;
+          if (this.dueAt(s) > now) continue;
           const run = (): Promise<void> => this.d.run(s.slice, now);
-          await (l ? asLeader(l, run) : run()).catch((e: Error) => this.d.emit('error', { slice: s.slice, message: `scheduled changes: ${e.message}` }));
+          try {
+            await (l ? asLeader(l, run) : run());
+            this.retryAt.delete(s.slice);
+          } catch (e) {
+            this.retryAt.set(s.slice, now + RETRY_MS);
+            this.d.emit('error', { slice: s.slice, message: `scheduled changes: ${(e as Error).message} (tried again in ${RETRY_MS / 1000} s)` });
+          }
         }
+        for (const slice of this.retryAt.keys()) if (!this.d.slices.has(slice)) this.retryAt.delete(slice);
       } while (this.again);
     })().finally(() => {
       this.busy = undefined;

@@ -51,6 +51,26 @@ export async function ensureGuard(netns?: string): Promise<void> {
   });
 }
 
+/**
+ * Whether the rule set is in place as guardRuleset() writes it: both drop
+ * rules in the chain. Read without touching it (applying it again would
+ * reset its counters); a firewall reload (`nft flush ruleset`, as Debian's
+ * nftables service does) removes it, and the prober puts it back.
+ */
+export async function guardPresent(netns?: string): Promise<boolean> {
+  const args = ['-j', 'list', 'chain', 'bridge', GUARD_TABLE, 'prerouting'];
+  let stdout: string;
+  try {
+    ({ stdout } = netns ? await run('ip', ['netns', 'exec', netns, 'nft', ...args]) : await run('nft', args));
+  } catch {
+    return false; // no such table or chain
+  }
+  const doc = JSON.parse(stdout) as { nftables: Array<{ rule?: { expr: Array<Record<string, unknown>> } }> };
+  // Exactly its two rules: a rule added before them (an accept) would let probe frames by.
+  const rules = doc.nftables.filter((x) => x.rule).map((x) => x.rule!.expr);
+  return rules.length === 2 && rules.every((expr) => expr.some((e) => 'drop' in e) && JSON.stringify(expr).includes(`${PROBE_ETHERTYPE}`));
+}
+
 /** Frames the guard dropped, from its counters (for the docs and tests). */
 export async function guardDrops(netns?: string): Promise<number> {
   const args = ['-j', 'list', 'table', 'bridge', GUARD_TABLE];

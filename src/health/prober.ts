@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { linkList } from '../netlink/link.js';
 import { ProbeSocket, requestFrame, setSeq, type ProbeAnswer } from '../netlink/packet.js';
 import { NetlinkSocket } from '../netlink/socket.js';
-import { ensureGuard } from './guard.js';
+import { ensureGuard, guardPresent } from './guard.js';
 import { PairWindow, type PairHealth, type PairTiming } from './pair.js';
 import { verdict, type HealthVerdict } from './summary.js';
 
@@ -49,6 +49,12 @@ export interface ProbeTarget {
   configuredLoss?: number;
 }
 
+/**
+ * How often the guard is checked: frames of the probe ethertype could cross
+ * a link for at most this long (plus a pass) after someone removed it.
+ */
+export const GUARD_CHECK_MS = 10_000;
+
 export interface EndpointHealth { pairs: PairHealth[]; verdict?: HealthVerdict }
 
 interface Pair { id: number; target: ProbeTarget; window: PairWindow; frame: Buffer; device: string; alive: boolean | undefined }
@@ -63,13 +69,17 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
   private nl: NetlinkSocket | undefined;
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
-  private guarded = false;
+  /** When the guard was last put in place or found in place (undefined: never). */
+  private guardedAt: number | undefined;
+  private readonly guardCheckMs: number;
   private lastTick: number | undefined;
   private closed = false;
 
-  constructor(opts: { netns?: string; health?: Partial<HealthOptions> } = {}) {
+  /** `guardCheckMs`: how often a pass checks that the guard is still in place (default GUARD_CHECK_MS). */
+  constructor(opts: { netns?: string; health?: Partial<HealthOptions>; guardCheckMs?: number } = {}) {
     super();
     this.netns = opts.netns;
+    this.guardCheckMs = opts.guardCheckMs ?? GUARD_CHECK_MS;
     this.opts = { ...DEFAULT_HEALTH, ...opts.health };
   }
 
@@ -80,7 +90,7 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
    */
   async setTargets(targets: readonly ProbeTarget[]): Promise<void> {
     if (this.closed) return;
-    if (targets.length && !this.guarded) { await ensureGuard(this.netns); this.guarded = true; }
+    if (targets.length) await this.guard();
     this.nl ??= new NetlinkSocket(this.netns ? { netns: this.netns } : {});
     const index = new Map((await linkList(this.nl)).map((l) => [l.name, l.index]));
     const wantDevices = new Map<string, string>();
@@ -92,7 +102,7 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
       const ifindex = index.get(dev);
       if (ifindex === undefined || this.sockets.has(dev)) continue;
       try {
-        this.sockets.set(dev, { ifindex, local, socket: new ProbeSocket({ ...(this.netns ? { netns: this.netns } : {}), ifindex, local, onAnswers: (a) => this.onAnswers(a) }) });
+        this.sockets.set(dev, { ifindex, local, socket: new ProbeSocket({ ...(this.netns ? { netns: this.netns } : {}), ifindex, local, onAnswers: (a) => this.onAnswers(dev, a) }) });
       } catch (e) {
         this.emit('error', new Error(`probe socket on ${dev}: ${(e as Error).message}`));
       }
@@ -145,6 +155,21 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
     this.nl?.close();
   }
 
+  /**
+   * The guard in place: put there on the first pass with targets, and
+   * checked again every guardCheckMs (a process each time, so not every
+   * pass): drift, such as a firewall reload that flushed it, is repaired and
+   * reported, and probes stay out of experiments for longer than the first pass.
+   */
+  private async guard(): Promise<void> {
+    const now = Date.now();
+    if (this.guardedAt !== undefined && now - this.guardedAt < this.guardCheckMs) return;
+    if (this.guardedAt !== undefined && await guardPresent(this.netns)) { this.guardedAt = now; return; }
+    await ensureGuard(this.netns);
+    if (this.guardedAt !== undefined) this.emit('error', new Error(`the probe guard (nft table bridge visp_health${this.netns ? ` in ${this.netns}` : ''}) was gone or changed; put back`));
+    this.guardedAt = now;
+  }
+
   private tick(): void {
     const now = Date.now();
     // After a stall of the event loop (this tick is late), answers that came meanwhile are still unread:
@@ -169,11 +194,12 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
     if (changed) this.emit('change');
   }
 
-  private onAnswers(answers: ProbeAnswer[]): void {
+  /** Answers read on `device`'s socket: each counts only for a pair probed over that device (pair ids are small and sequential, so anyone who can put a frame on another link could otherwise answer for this one). */
+  private onAnswers(device: string, answers: ProbeAnswer[]): void {
     let changed = false;
     for (const a of answers) {
       const p = this.pairs.get(a.id);
-      if (!p) continue;
+      if (!p || p.device !== device) continue;
       p.window.answered(a.atMs, a.seq, a.rttNs);
       if (p.alive === false) { p.alive = true; changed = true; }
     }

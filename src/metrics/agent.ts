@@ -177,7 +177,7 @@ export class AgentMetrics {
   async scrape(): Promise<string> {
     const rest = await this.registry.metrics();
     this.endpointText ??= endpointFamilies([...this.endpointSeries()]);
-    this.healthText ??= healthFamilies([...this.health.values()]);
+    this.healthText ??= healthFamilies([...this.healthSeries()]);
     return rest + this.endpointText + this.healthText;
   }
 
@@ -191,6 +191,20 @@ export class AgentMetrics {
       rest.rxBytes += e.rxBytes; rest.txBytes += e.txBytes; rest.rxPackets += e.rxPackets; rest.txPackets += e.txPackets; rest.rxDropped += e.rxDropped; rest.txDropped += e.txDropped;
     }
     yield rest;
+  }
+
+  /**
+   * Link health of the endpoints that have series of their own (the first
+   * MAX_ENDPOINT_SERIES): the folded rest have none, as they have no info
+   * series, so health cannot make a scrape unbounded either.
+   */
+  private *healthSeries(): Generator<{ slice: string; link: string; pairs: readonly PairHealthSample[] }> {
+    const all = this.endpointsNow;
+    if (all.length <= MAX_ENDPOINT_SERIES) { yield* this.health.values(); return; }
+    for (let i = 0; i < MAX_ENDPOINT_SERIES; i++) {
+      const h = this.health.get(`${all[i]!.slice}/${all[i]!.link}`);
+      if (h) yield h;
+    }
   }
 
   private *sliceSeries(): Generator<{ slice: string; announced: number; received: number }> {

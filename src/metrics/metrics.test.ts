@@ -36,6 +36,16 @@ describe('agent metrics', () => {
     expect(series(text, 'visp_endpoints')).toEqual([`visp_endpoints{state="ready"} ${n + 3}`]);
   });
 
+  it(`link health has series for the same ${MAX_ENDPOINT_SERIES} endpoints and none for the folded rest`, async () => {
+    const m = new AgentMetrics('n1', 'v');
+    const n = MAX_ENDPOINT_SERIES + 3;
+    m.endpoints(Array.from({ length: n }, (_, i) => ep(i)));
+    for (let i = 0; i < n; i++) m.linkHealth('s', `l${i}`, [{ remote: 'n2', alive: true, loss: 0 }]);
+    const up = series(await m.scrape(), 'visp_link_health_up');
+    expect(up).toHaveLength(MAX_ENDPOINT_SERIES);
+    expect(up.at(-1)).toBe(`visp_link_health_up{slice="s",link="l${MAX_ENDPOINT_SERIES - 1}",remote="n2"} 1`);
+  });
+
   it('health series only once fed (and decided), gone with their endpoint', async () => {
     const m = new AgentMetrics('n1', 'v');
     m.endpoints([ep(1), ep(2)]);

@@ -15,13 +15,12 @@ import { EGRESS_MEMBER, type EndpointStatus, type Manifest, type Topology } from
 import type { Pacer } from '../ipam/pacer.js';
 import { shapedOnly, type LinkProperties } from '../shape/properties.js';
 import { linkTypeOf } from './link-types.js';
-import { GENI_V3 } from './xml.js';
+import { escapeAttr, GENI_V3 } from './xml.js';
 
 export const VISP_NS = 'urn:visp:rspec:manifest:1';
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const attrs = (a: Record<string, string | number | undefined>): string =>
-  Object.entries(a).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => ` ${k}="${esc(String(v))}"`).join('');
+  Object.entries(a).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => ` ${k}="${escapeAttr(String(v))}"`).join('');
 
 /** The authority of a component_manager_id (urn:publicid:IDN+AUTH+authority+cm), else "visp". */
 function authorityOf(t: Topology): string {

@@ -75,6 +75,11 @@ describe('malformed request RSpecs: each refused with its line and element', () 
     ['a node without client_id', rspec('\n<node component_id="urn:publicid:IDN+x+node+n1"/>'), /^r\.xml:2:1: <node>: client_id is required/],
     ['an unbound node', rspec('\n<node client_id="a"/>'), /^r\.xml:2:1: <node client_id="a">: no component_id: visp puts each router on the physical node/],
     ['a component_id that is not a node URN', rspec('\n<node client_id="a" component_id="pc7"/>'), /^r\.xml:2:1: <node client_id="a">: component_id="pc7" is not a node URN/],
+    ['a node name with a broken %-escape', rspec('\n<node client_id="a" component_id="urn:publicid:IDN+x+node+n%E0%A4%A"/>'), /^r\.xml:2:1: <node client_id="a">: component_id="urn:publicid:IDN\+x\+node\+n%E0%A4%A": its node name has a broken %-escape/],
+    ['entities (an XML bomb starts so)', `<!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>${HEAD}\n<node client_id="&b;" component_id="urn:publicid:IDN+x+node+n1"/></rspec>`, /^r\.xml:\d+:\d+: not well-formed XML: entity not found:&b;/],
+    ['an external DTD', `<!DOCTYPE rspec SYSTEM "file:///etc/passwd">${HEAD}</rspec>`, /^r\.xml:1:1: a DOCTYPE is not accepted/],
+    ['a control character in an attribute, as a character reference', rspec('\n<node client_id="a" component_id="urn:publicid:IDN+x+node+n1">\n<interface client_id="a:&#1;"/></node>'), /^r\.xml:3:1: <interface>: client_id: U\+0001 is not a character XML allows/],
+    ['a noncharacter in an unmodelled element', rspec('\n<node client_id="a" component_id="urn:publicid:IDN+x+node+n1"><x:y xmlns:x="urn:q" v="&#xFFFE;"/></node>'), /^r\.xml:2:\d+: <x:y>: v: U\+FFFE is not a character XML allows/],
     ['a router id visp cannot take', rspec('\n<node client_id="a b" component_id="urn:publicid:IDN+x+node+n1"/>\n<link client_id="l"/>'), /^r\.xml:2:1: <node client_id="a b">: topology\.nodes\[0\]\.id: "a b" must be 1–63 letters/],
     ['two aggregates', rspec(`
 <node client_id="a" component_id="urn:publicid:IDN+x+node+n1" component_manager_id="urn:publicid:IDN+x+authority+cm"/>
@@ -89,6 +94,7 @@ describe('malformed request RSpecs: each refused with its line and element', () 
     ['a link_type visp does not build', link('\n<link_type name="ipip-tunnel"/>'), /^r\.xml:5:1: <link_type name="ipip-tunnel">: link_type "ipip-tunnel" is not one visp builds/],
     ['a shaped gre-tunnel (layer 3)', link('\n<link_type name="gre-tunnel"/><property source_id="a:if0" dest_id="b:if0" capacity="1000"/>'), /^r\.xml:5:1: <link_type name="gre-tunnel">: topology\.links\[0\]\.encapsulation: gre is layer 3/],
     ['a capacity that is no number', link('\n<property source_id="a:if0" dest_id="b:if0" capacity="fast"/>'), /^r\.xml:5:1: <property source_id="a:if0">: capacity="fast" is not a number \(kbit\/s\)/],
+    ['a capacity so small it rounds to 0 bit/s (not unshaped)', link('\n<property source_id="a:if0" dest_id="b:if0" capacity="0.0004"/>'), /^r\.xml:5:1: <property source_id="a:if0">: topology\.links\[0\]\.members\[0\]\.properties\.capacity_bps: 1 bit\/s is outside/],
     ['a loss above 1', link('\n<property source_id="a:if0" dest_id="b:if0" packet_loss="5"/>'), /^r\.xml:5:1: <property source_id="a:if0">: topology\.links\[0\]\.members\[0\]\.properties\.loss: /],
     ['a property from outside the link', link('\n<property source_id="c:if0" dest_id="b:if0" capacity="1000"/>'), /^r\.xml:5:1: <property source_id="c:if0">: source_id "c:if0" is not an interface on link "l"/],
     ['a property to itself', link('\n<property source_id="a:if0" dest_id="a:if0" capacity="1000"/>'), /^r\.xml:5:1: <property source_id="a:if0">: dest_id "a:if0" is neither another interface/],

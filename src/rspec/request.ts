@@ -140,7 +140,14 @@ class RequestReader {
     const m = NODE_URN.exec(componentId);
     if (!m) refuse(this.source, el, `component_id="${componentId}" is not a node URN (urn:publicid:IDN+AUTHORITY+node+NAME)`);
     const cm = attr(el, 'component_manager_id');
-    const n: TopologyNode = { id, node: decodeURIComponent(m[1]!), rspec: { componentId, ...(cm !== undefined ? { componentManagerId: cm } : {}) } };
+    // A URN's name part may be percent-encoded; a broken escape is the request's mistake, not ours (decodeURIComponent throws a URIError).
+    let node: string;
+    try {
+      node = decodeURIComponent(m[1]!);
+    } catch {
+      refuse(this.source, el, `component_id="${componentId}": its node name has a broken %-escape`);
+    }
+    const n: TopologyNode = { id, node, rspec: { componentId, ...(cm !== undefined ? { componentManagerId: cm } : {}) } };
     this.origins.set(`topology.nodes[${i}]`, el);
     for (const c of childElements(el)) {
       if (c.namespaceURI === GENI_V3 && c.localName === 'interface') this.iface(c, id, ifaces);
@@ -270,7 +277,8 @@ class RequestReader {
     const latency = num('latency');
     const loss = num('packet_loss');
     return {
-      ...(capacity !== undefined ? { capacity: Math.round(capacity * 1000) } : {}),
+      // A capacity above 0 that rounds to 0 bit/s stays above 0, so the validator refuses it (0 would mean unshaped: the opposite of what was asked).
+      ...(capacity !== undefined ? { capacity: capacity > 0 ? Math.max(1, Math.round(capacity * 1000)) : 0 } : {}),
       ...(latency !== undefined ? { latency: Math.round(latency * 1000) } : {}),
       ...(loss !== undefined ? { loss } : {}),
     };

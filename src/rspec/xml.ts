@@ -31,8 +31,39 @@ export function parseXml(text: string, source: string): Document {
     throw first ?? new InvalidSpecError(`${source}: not well-formed XML: ${(e as Error).message}`, { field: source, cause: e });
   }
   if (doc.doctype) throw new InvalidSpecError(`${source}:1:1: a DOCTYPE is not accepted in an RSpec`, { field: source });
+  checkAttributes(doc, source);
   return doc;
 }
+
+/**
+ * Characters XML 1.0 does not allow in a document at all (C0 controls but
+ * tab, newline and return; U+FFFE, U+FFFF; lone surrogates). xmldom takes
+ * them, raw or as character references like &#1;; visp refuses them in any
+ * attribute, so a value it keeps (an interface's client_id, a component_id)
+ * can always be written back into a manifest that parses.
+ */
+const NOT_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff\p{Cs}]/u;
+
+const codePoint = (c: string): string => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/** Every attribute of every element, without recursion (a deep document must not overflow the stack). */
+function checkAttributes(doc: Document, source: string): void {
+  const stack: Element[] = doc.documentElement ? [doc.documentElement] : [];
+  for (let el = stack.pop(); el; el = stack.pop()) {
+    for (let i = 0; i < el.attributes.length; i++) {
+      const a = el.attributes.item(i)!;
+      const bad = NOT_XML.exec(a.value);
+      if (bad) throw new InvalidSpecError(`${where(source, el)}: <${el.tagName}>: ${a.name}: ${codePoint(bad[0])} is not a character XML allows`, { field: source });
+    }
+    for (let n = el.lastChild; n; n = n.previousSibling) if (n.nodeType === 1) stack.push(n as Element);
+  }
+}
+
+/** A value as an XML attribute's text: escaped so that it reads back the same (tab, newline, return as references: a reader would turn them into spaces), and what XML cannot carry as U+FFFD. */
+export function escapeAttr(v: string): string {
+  return v.replace(/[&<>"\t\n\r]|[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff\p{Cs}]/gu, (c) => ATTR_ESCAPES[c] ?? '\ufffd');
+}
+const ATTR_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\t': '&#9;', '\n': '&#10;', '\r': '&#13;' };
 
 /** "SOURCE:LINE:COL" of an element. */
 export const where = (source: string, el: Element): string => `${source}:${el.lineNumber ?? 0}:${el.columnNumber ?? 0}`;

@@ -7,6 +7,7 @@ describe('units as a topology file writes them', () => {
     ['100Mbit', 100e6], ['100 Mbit', 100e6], ['100Mbit/s', 100e6], ['100mbps', 100e6], ['1.5Gbit', 1.5e9], ['64kbit', 64e3],
     ['1Gibit', 1024 ** 3], ['8000bit', 8000], ['2Tbit', 2e12],
   ])('rate %s → %d bit/s', (text, want) => expect(parseRate(text)).toBe(want));
+  it.each(['0.4bit', '0.0004kbit'])('a rate that rounds to 0 (unshaped) is refused: %j', (text) => expect(parseRate(text)).toMatch(/is less than a bit per second/));
   it.each(['100', '100MB', 'fast', '-1Mbit', '1e6bit', ''])('not a rate: %j', (text) => expect(parseRate(text)).toMatch(/is not a rate: give bits per second with a unit/));
 
   it.each([['20ms', 20_000], ['250us', 250], ['250µs', 250], ['1.5s', 1_500_000], ['0', 0], ['1500ns', 2], ['0.5ms', 500]])('time %s → %d µs', (text, want) => expect(parseTime(text)).toBe(want));

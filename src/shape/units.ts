@@ -15,7 +15,10 @@ const RATE_SCALE: Readonly<Record<string, number>> = { '': 1, k: 1e3, ki: 1024, 
 export function parseRate(text: string): number | string {
   const m = RATE.exec(text.trim());
   if (!m) return `${JSON.stringify(text)} is not a rate: give bits per second with a unit, e.g. ${RATE_EXAMPLES}`;
-  return Math.round(Number(m[1]) * RATE_SCALE[(m[2] ?? '').toLowerCase()]!);
+  const bps = Number(m[1]) * RATE_SCALE[(m[2] ?? '').toLowerCase()]!;
+  // 0 is "unshaped": a rate above it that rounds to it would lift the shaper instead of setting one.
+  if (bps > 0 && Math.round(bps) === 0) return `${JSON.stringify(text)} is less than a bit per second`;
+  return Math.round(bps);
 }
 
 const TIME = /^(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)$/;
