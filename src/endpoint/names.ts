@@ -27,6 +27,13 @@ export function shortHash(text: string, chars = 8): string {
   return out;
 }
 
+/**
+ * The prefixes of every port visp puts on a link's bridge (the tunnel devices, and
+ * the host end of the experiment's veth): rules that must touch visp's bridges
+ * only (the probe guard) match on them, never on the node's other bridges.
+ */
+export const PORT_PREFIXES = { tunnel: 'vt', vethHost: 'vh' } as const;
+
 /** Node-side object names for one link endpoint. */
 export interface EndpointNames { bridge: string; vethHost: string; tunnel: (remote?: string) => string }
 
@@ -34,9 +41,9 @@ export function endpointNames(slice: string, link: string): EndpointNames {
   const base = shortHash(`${slice}/${link}`);
   return {
     bridge: `vb${base}`,
-    vethHost: `vh${base}`,
+    vethHost: `${PORT_PREFIXES.vethHost}${base}`,
     // One tunnel per remote for point-to-point kinds (a LAN mesh), one for VXLAN.
-    tunnel: (remote) => (remote === undefined ? `vt${base}` : `vt${shortHash(`${slice}/${link}/${remote}`)}`),
+    tunnel: (remote) => `${PORT_PREFIXES.tunnel}${remote === undefined ? base : shortHash(`${slice}/${link}/${remote}`)}`,
   };
 }
 

@@ -1,9 +1,12 @@
 // The probe guard on a real kernel, in a namespace of its own: the prober
 // puts it in place, and puts it back when it is gone (a firewall reload's
-// `nft flush ruleset`) or changed (a rule before its drops), and says so.
+// `nft flush ruleset`) or changed (a rule before its drops), and says so;
+// and it drops probe-ethertype frames entering a bridge through visp's ports
+// only, never on the node's other bridges (in testbed mode the agent's
+// namespace is the host's).
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guardPresent } from './guard.js';
+import { ensureGuard, guardPresent } from './guard.js';
 import { HealthProber, type ProbeTarget } from './prober.js';
 
 const ns = `visp-guard-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -40,4 +43,37 @@ describe('probe guard', () => {
       p.close();
     }
   });
+  it('drops probe-ethertype frames that enter a bridge through a visp port, and lets those from any other port through (the host's own bridges)', () => {
+    const ip = (...a: string[]): void => { execFileSync('ip', ['-n', ns, ...a]); };
+    // One bridge, three ports: a visp-named tunnel-like port, a foreign port, and
+    // a listener port; frames are sent into the first two from their veth peers.
+    ip('link', 'add', 'brg', 'type', 'bridge');
+    for (const [port, peer] of [['vtguard0', 'sv0'], ['eth9', 'sf0'], ['lport0', 'ls0']] as const) {
+      ip('link', 'add', port, 'type', 'veth', 'peer', 'name', peer);
+      ip('link', 'set', port, 'master', 'brg', 'up');
+      ip('link', 'set', peer, 'up');
+    }
+    ip('link', 'set', 'brg', 'up');
+    return ensureGuard(ns).then(() => {
+      // Send one frame of the probe ethertype (flooded: unknown destination) from each
+      // sender and count what reaches the listener.
+      const py = [
+        'import socket, sys, time',
+        'r = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5)); r.bind(("ls0", 0)); r.settimeout(0.3)',
+        'frame = bytes.fromhex("020000000099") + bytes.fromhex("020000000001") + bytes.fromhex("88b5") + b"x" * 60',
+        'seen = {}',
+        'for dev in sys.argv[1:]:',
+        '  s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind((dev, 0)); s.send(frame)',
+        '  n = 0',
+        '  try:',
+        '    while True: r.recv(2048); n += 1',
+        '  except socket.timeout: pass',
+        '  seen[dev] = n',
+        'print(seen)',
+      ].join('\n');
+      const out = execFileSync('ip', ['netns', 'exec', ns, 'python3', '-c', py, 'sv0', 'sf0'], { encoding: 'utf8' });
+      expect(out.trim()).toBe("{'sv0': 0, 'sf0': 1}");
+    });
+  });
 });
+

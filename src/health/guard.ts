@@ -1,7 +1,11 @@
 // What keeps probes out of experiments, and experiments out of probes: one
 // nftables rule set in the node's namespace, in the bridge family's
 // prerouting hook, dropping every frame of the probe ethertype that enters
-// any bridge on the node, from either side.
+// a visp bridge, from either side. Only frames that come in on visp's own
+// ports (tunnels, experiments' veths: names.ts PORT_PREFIXES) are matched: in
+// testbed mode the agent's namespace is the host's, whose other bridges are
+// none of visp's business. (Matching the bridge itself, `meta ibrname`, needs
+// nft_meta_bridge, which not every kernel has.)
 // - From the tunnel: a probe (request or answer) arriving over a link was
 //   already seen by the probe socket on the tunnel device (packet taps run
 //   before the bridge's rx_handler, native/pktsock.c); dropped here, it
@@ -19,11 +23,13 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { UnavailableError } from '../errors.js';
+import { PORT_PREFIXES } from '../endpoint/names.js';
 import { PROBE_ETHERTYPE } from '../netlink/packet.js';
 
 const run = promisify(execFile);
 
 export const GUARD_TABLE = 'visp_health';
+const GUARD_PORTS = [PORT_PREFIXES.tunnel, PORT_PREFIXES.vethHost];
 
 /** The rule set, as `nft -f` takes it: replaces the chain's rules, so applying it twice changes nothing. */
 export function guardRuleset(): string {
@@ -36,8 +42,10 @@ export function guardRuleset(): string {
     '  }',
     '}',
     `flush chain bridge ${GUARD_TABLE} prerouting`,
-    `add rule bridge ${GUARD_TABLE} prerouting ether type ${t} counter drop`,
-    `add rule bridge ${GUARD_TABLE} prerouting vlan type ${t} counter drop`,
+    ...GUARD_PORTS.flatMap((p) => [
+      `add rule bridge ${GUARD_TABLE} prerouting iifname "${p}*" ether type ${t} counter drop`,
+      `add rule bridge ${GUARD_TABLE} prerouting iifname "${p}*" vlan type ${t} counter drop`,
+    ]),
     '',
   ].join('\n');
 }
@@ -66,9 +74,9 @@ export async function guardPresent(netns?: string): Promise<boolean> {
     return false; // no such table or chain
   }
   const doc = JSON.parse(stdout) as { nftables: Array<{ rule?: { expr: Array<Record<string, unknown>> } }> };
-  // Exactly its two rules: a rule added before them (an accept) would let probe frames by.
+  // Exactly its rules: a rule added before them (an accept) would let probe frames by.
   const rules = doc.nftables.filter((x) => x.rule).map((x) => x.rule!.expr);
-  return rules.length === 2 && rules.every((expr) => expr.some((e) => 'drop' in e) && JSON.stringify(expr).includes(`${PROBE_ETHERTYPE}`));
+  return rules.length === 2 * GUARD_PORTS.length && rules.every((expr) => expr.some((e) => 'drop' in e) && JSON.stringify(expr).includes(`${PROBE_ETHERTYPE}`));
 }
 
 /** Frames the guard dropped, from its counters (for the docs and tests). */
