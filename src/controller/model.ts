@@ -147,7 +147,7 @@ export interface SliceRecord {
   generation: number;
   /** Changes set for later, by time (then by id). */
   scheduled?: ScheduledChange[];
-  /** How many changes were ever scheduled for the slice: the next one's id is "c<this + 1>". */
+  /** How many changes were ever scheduled for the slice: the next one's id is "c<this + 1>-<allocatedAt, base 36>". */
   scheduledCount?: number;
 }
 

@@ -49,7 +49,7 @@ describe('changes at a given time', () => {
     await c.provision('s');
     const sent = agents[0]!.sent.length;
     const r = await c.setLinkProperties('s', { link: 'l', properties: { capacity: 50e6 } }, undefined, { at: iso(clock.now() + 10_000) });
-    expect(r.scheduledId).toMatch(/^c\d+$/);
+    expect(r.scheduledId).toMatch(/^c\d+-[0-9a-z]+$/);
     expect(r.scheduled).toEqual([{ id: r.scheduledId, at: clock.now() + 10_000, properties: { link: 'l', properties: { capacity: 50e6 } } }]);
     expect(await capacities(c)).toEqual([10e6, 10e6]);
     expect(agents[0]!.sent).toHaveLength(sent); // nothing for an agent to do yet
@@ -99,6 +99,20 @@ describe('changes at a given time', () => {
     expect(await capacities(c)).toEqual([10e6, 10e6]);
     expect(events.find((e) => e.kind === 'unscheduled')?.message).toMatch(/cancelled: link l: loss 100%/);
     await expect(c.cancelScheduled('s', r.scheduledId!)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('a slice deleted and allocated again under its name: the old slice\'s change ids do not name the new one\'s changes', async () => {
+    const clock = manualClock();
+    const { c } = await rig({ clock });
+    await c.allocate(REQ);
+    const old = await c.setLinkProperties('s', { link: 'l', properties: { loss: 1 } }, undefined, { at: iso(clock.now() + 60_000) });
+    await c.delete('s');
+    clock.advance(1_000);
+    await c.allocate(REQ);
+    const now = await c.setLinkProperties('s', { link: 'l', properties: { loss: 1 } }, undefined, { at: iso(clock.now() + 60_000) });
+    expect(now.scheduledId).not.toBe(old.scheduledId);
+    await expect(c.cancelScheduled('s', old.scheduledId!)).rejects.toBeInstanceOf(NotFoundError);
+    expect((await c.describe('s')).scheduled?.map((x) => x.id)).toEqual([now.scheduledId]);
   });
 
   it('what is wrong is refused when asked, not at its time: bad values, an unknown sliver, a time after the slice ends', async () => {

@@ -236,7 +236,9 @@ export class SliceVerbs {
     }
     if (at >= s.endTime) throw new InvalidSpecError(`at: ${iso(at)} is not before the slice ends (${iso(s.endTime)}); Renew it first`, { field: 'at' });
     const n = (s.scheduledCount ?? 0) + 1;
-    const c: ScheduledChange = { id: `c${n}`, at, ...what };
+    // The slice's allocation time in the id: a slice deleted and allocated again under
+    // its name counts from 1 again, and an id of the old one must not cancel a new change.
+    const c: ScheduledChange = { id: `c${n}-${s.allocatedAt.toString(36)}`, at, ...what };
     const next: SliceRecord = { ...s, scheduled: [...pending, c].sort(byTime), scheduledCount: n };
     await this.commitSlice(next, signal);
     this.d.emit('scheduled', { slice: s.slice, ...(c.properties ? { link: c.properties.link } : {}), message: `${c.id} at ${iso(at)}: ${describeChange(c)}` });

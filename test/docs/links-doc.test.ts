@@ -45,7 +45,7 @@ describe.skipIf(kernelSkipReason)('docs/links.md: the visp link lines, run as wr
     expect(lines).toHaveLength(8);
     let lastId = '';
     for (const line of lines) {
-      const args = line.split(/\s+/).slice(1).map((a) => (a === 'exp1' ? slice : a === 'c7' ? lastId : a));
+      const args = line.split(/\s+/).slice(1).map((a) => (a === 'exp1' ? slice : a === 'c7-mk3f9v2a' ? lastId : a));
       const r = await visp(args);
       expect(r.code, `${line}\n${r.err}`).toBe(0);
       const m = await manifest();
@@ -60,7 +60,7 @@ describe.skipIf(kernelSkipReason)('docs/links.md: the visp link lines, run as wr
         expect(Date.parse(c.at) - before).toBeGreaterThan(29 * 60_000);
         expect(r.out).toMatch(new RegExp(`scheduled as ${c.id} for `));
       } else if (line.startsWith('visp describe')) {
-        lastId = /^(c\d+)\s/m.exec(r.out.split(/^SCHEDULED/m)[1] ?? '')?.[1] ?? '';
+        lastId = /^(c\d+-[0-9a-z]+)\s/m.exec(r.out.split(/^SCHEDULED/m)[1] ?? '')?.[1] ?? '';
         expect(lastId, r.out).toBe(m.scheduled[0]!.id);
       } else if (line.startsWith('visp link cancel')) {
         expect(m.scheduled.map((c) => c.id)).not.toContain(lastId);

@@ -134,7 +134,7 @@ describe.skipIf(kernelSkipReason)('e2e: link properties through the API', () => 
     // time: on a loaded machine the calls below may take longer than any fixed margin.
     const CAP_AT = 3_000, DOWN_AT = 10_000, UP_AT = 16_000;
     const r = await lab.api.links.setLinkProperties({ slice, link: 'l', properties: { capacityBps: 30e6 }, at: iso(CAP_AT) });
-    expect(r.scheduledId).toMatch(/^c\d+$/);
+    expect(r.scheduledId).toMatch(/^c\d+-[0-9a-z]+$/);
     expect(r.manifest!.scheduled).toEqual([expect.objectContaining({ id: r.scheduledId, link: 'l', properties: expect.objectContaining({ capacityBps: 30e6 }) })]);
     expect(end(r.manifest!, 'n1').properties).toBeNull(); // not yet (it is a record of the request: no kernel involved)
     const cancelled = await lab.api.operator.setLinkProperties({ slice, link: 'l', properties: { loss: 1 }, at: iso(CAP_AT + 500) });
