@@ -47,10 +47,17 @@ describe('a probed pair', () => {
     expect(h.loss).toBe(0);
   });
 
+  it('a new link: probes sent before the far end first answered (still being built) are not loss', () => {
+    // Unanswered for the first 3 s (within start-up), then every probe answered.
+    const h = run(6000, (t) => (t >= 3000 ? 0.1 : undefined)).health(6100, WHAT);
+    expect(h).toMatchObject({ alive: true, loss: 0 });
+  });
+
   it('loss over the window: probes older than the answer timeout without an answer', () => {
     const h = run(9750, (t) => (t % 1000 === 0 ? undefined : 0.1)).health(9800, WHAT);
     expect(h.alive).toBe(true);
-    expect(h.loss).toBeCloseTo(9 / 39, 5); // the one unanswered at 9000 ms is not overdue yet
+    // The one unanswered at 9000 ms is not overdue yet; the one at 0 came before the first answer ever (start-up).
+    expect(h.loss).toBeCloseTo(8 / 38, 5);
   });
 
   it('a late answer (after the answer timeout) is not counted; a failed send is in the reason', () => {

@@ -63,7 +63,9 @@ export class PairWindow {
       if (s.seq !== seq) continue;
       if (s.rttNs === undefined && at - s.at <= this.t.answerTimeoutMs) {
         // Back from down: the outage was reported as down; its unanswered probes are not loss of the link now up.
-        if (this.alive(at) === false) this.forgetUnansweredBefore(s.at);
+        // The first answer ever, likewise: probes sent while the far end was still being built (the
+        // start-up grace) found no link yet, and counted as loss they made a new link DEGRADED for a window.
+        if (this.alive(at) === false || this.lastAnswer === undefined) this.forgetUnansweredBefore(s.at);
         s.rttNs = Math.max(0, rttNs);
         this.lastAnswer = Math.max(this.lastAnswer ?? at, at);
       }
