@@ -43,7 +43,7 @@ describe('probe guard', () => {
       p.close();
     }
   });
-  it('drops probe-ethertype frames that enter a bridge through a visp port, and lets those from any other port through (the host's own bridges)', () => {
+  it('drops probe-ethertype frames that enter a bridge through a visp port, and lets those from any other port through (the host\'s own bridges)', () => {
     const ip = (...a: string[]): void => { execFileSync('ip', ['-n', ns, ...a]); };
     // One bridge, three ports: a visp-named tunnel-like port, a foreign port, and
     // a listener port; frames are sent into the first two from their veth peers.

@@ -146,6 +146,8 @@ describe.skipIf(browserSkipReason)('docs/operations.md: a browser certificate ma
       expect(r!.status()).toBe(200);
       expect(await page.textContent('#who')).toBe('operator-readonly alice (visp.test)');
       await page.waitForSelector('#status[data-connected="true"]', { timeout: 10_000 });
+      // Connected comes with the stream; the list with its first snapshot, a moment later ("loading…" until then).
+      await page.waitForFunction(() => document.querySelector('#slices .empty')?.textContent !== 'loading…', undefined, { timeout: 10_000 });
       expect(await page.textContent('#slices .empty')).toBe('no slices');
     } finally {
       await browser.close();
