@@ -8,12 +8,11 @@
 // key_file): docs/operations.md, "Metrics".
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
-import { InvalidSpecError, UnauthenticatedError, VispError } from '../errors.js';
+import { InvalidSpecError } from '../errors.js';
 import type { LogFn } from '../log.js';
 import { authority, parseWebListen } from '../web/address.js';
 import type { AuditLog } from './audit.js';
-import { authorize, callerOf, type Caller } from './authz.js';
+import { admitHttps } from './https-gate.js';
 import { followTls, type CertificateFiles } from './tls.js';
 
 export interface MetricsOptions {
@@ -48,25 +47,11 @@ export async function startMetricsServer(o: MetricsOptions, d: MetricsDeps): Pro
   tls.onChange((ctx) => server.setSecureContext(ctx));
   server.on('tlsClientError', () => undefined);
 
-  const authenticate = (req: IncomingMessage): Caller => {
-    const sock = req.socket as TLSSocket;
-    const peer = sock.getPeerCertificate();
-    if (!peer?.raw) throw new UnauthenticatedError('no client certificate: scraping needs an operator or read-only operator certificate from the testbed CA (docs/operations.md)');
-    return callerOf(d.certs.verifyCached(peer.fingerprint256, peer.raw), `${sock.remoteAddress}:${sock.remotePort}`);
-  };
-
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let caller: Caller | undefined;
-    try {
-      caller = authenticate(req);
-      authorize(caller, VERB);
-    } catch (e) {
-      const code = e instanceof VispError && e.code === 'VISP_UNAUTHENTICATED' ? 401 : e instanceof VispError && e.code === 'VISP_PERMISSION_DENIED' ? 403 : 500;
-      const message = e instanceof VispError ? e.message : 'internal error';
-      d.audit?.write({ identity: caller?.uri ?? '', role: caller?.identity.role ?? '', peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`, verb: VERB,
-        code: code === 401 ? 'UNAUTHENTICATED' : code === 403 ? 'PERMISSION_DENIED' : 'INTERNAL', message });
-      if (!d.audit) d.log(`metrics: refused ${req.socket.remoteAddress}: ${message}`, { level: 'warn', component: 'metrics' });
-      send(res, code, `${message}\n`);
+    const admitted = admitHttps(req, { certs: d.certs, verb: VERB, ...(d.audit ? { audit: d.audit } : {}), noCertHint: 'scraping needs an operator or read-only operator certificate from the testbed CA (docs/operations.md)' });
+    if (!('caller' in admitted)) {
+      if (!d.audit) d.log(`metrics: refused ${req.socket.remoteAddress}: ${admitted.message}`, { level: 'warn', component: 'metrics' });
+      send(res, admitted.status, `${admitted.message}\n`);
       return;
     }
     if (req.method !== 'GET') {

@@ -15,11 +15,10 @@
 // EVENT_DELAY_MS; counters are re-read every refreshMs while a page is open.
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import type { Controller } from '../controller/controller.js';
-import { InvalidSpecError, UnauthenticatedError, VispError } from '../errors.js';
+import { InvalidSpecError } from '../errors.js';
 import type { AuditLog } from '../api/audit.js';
-import { authorize, callerOf, type Caller } from '../api/authz.js';
+import { admitHttps } from '../api/https-gate.js';
 import { followTls, type CertificateFiles } from '../api/tls.js';
 import { describeIdentity } from '../trust/identity.js';
 import { authority, parseWebListen } from './address.js';
@@ -77,26 +76,13 @@ export async function startWebServer(o: WebOptions, d: WebDeps): Promise<WebHand
   // A browser that gives up on the handshake (or a port scan) is not worth a log line each.
   server.on('tlsClientError', () => undefined);
 
-  const authenticate = (req: IncomingMessage): Caller => {
-    const sock = req.socket as TLSSocket;
-    const peer = sock.getPeerCertificate();
-    if (!peer?.raw) throw new UnauthenticatedError('no client certificate: this page needs an operator or read-only operator certificate from the testbed CA in your browser (docs/operations.md)');
-    return callerOf(d.certs.verifyCached(peer.fingerprint256, peer.raw), `${sock.remoteAddress}:${sock.remotePort}`);
-  };
-
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let caller: Caller | undefined;
-    try {
-      caller = authenticate(req);
-      authorize(caller, VERB);
-    } catch (e) {
-      const code = e instanceof VispError && e.code === 'VISP_UNAUTHENTICATED' ? 401 : e instanceof VispError && e.code === 'VISP_PERMISSION_DENIED' ? 403 : 500;
-      const message = e instanceof VispError ? e.message : 'internal error';
-      d.audit?.write({ identity: caller?.uri ?? '', role: caller?.identity.role ?? '', peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`, verb: VERB,
-        code: code === 401 ? 'UNAUTHENTICATED' : code === 403 ? 'PERMISSION_DENIED' : 'INTERNAL', message });
-      send(res, code, 'text/plain', `${message}\n`);
+    const admitted = admitHttps(req, { certs: d.certs, verb: VERB, ...(d.audit ? { audit: d.audit } : {}), noCertHint: 'this page needs an operator or read-only operator certificate from the testbed CA in your browser (docs/operations.md)' });
+    if (!('caller' in admitted)) {
+      send(res, admitted.status, 'text/plain', `${admitted.message}\n`);
       return;
     }
+    const { caller } = admitted;
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');
       send(res, 405, 'text/plain', 'this page is read-only: GET only\n');
