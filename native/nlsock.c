@@ -58,7 +58,8 @@ typedef struct {
   int poll_closed;       // the poll handle is closed: free when inflight reaches 0
 } nlsock_t;
 
-static napi_value throw_errno(napi_env env, const char *op, int err) {
+// Throws an Error named by the errno (.code = its name, .errno = the number); shared (netns.h).
+napi_value throw_errno(napi_env env, const char *op, int err) {
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s", op, strerror(err));
   napi_value code, message, error, errnum;

@@ -83,17 +83,6 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static napi_value throw_err(napi_env env, const char *op, int err) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", op, strerror(err));
-  napi_value code, message, error;
-  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &error);
-  napi_throw(env, error);
-  return NULL;
-}
-
 static int send_frame(pksock_t *s, uint8_t *frame, size_t len) {
   struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_ifindex = s->ifindex, .sll_halen = ETH_ALEN };
   memcpy(to.sll_addr, frame, ETH_ALEN);
@@ -225,21 +214,21 @@ static napi_value pk_open(napi_env env, napi_callback_info info) {
     napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len);
     // Protocol 0: nothing is queued until bind, after the filter is on.
     fd = socket_in_netns(path, AF_PACKET, SOCK_RAW, 0, &err);
-    if (fd < 0) return throw_err(env, "socket AF_PACKET (in netns)", err);
+    if (fd < 0) return throw_errno(env, "socket AF_PACKET (in netns)", err);
   } else {
     fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return throw_err(env, "socket AF_PACKET", errno);
+    if (fd < 0) return throw_errno(env, "socket AF_PACKET", errno);
   }
   struct sock_fprog prog = { .len = sizeof probe_filter / sizeof probe_filter[0], .filter = probe_filter };
   int one = 1, rcvbuf = 256 * 1024;
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 ||
       setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0) {
-    int e = errno; close(fd); return throw_err(env, "setsockopt", e);
+    int e = errno; close(fd); return throw_errno(env, "setsockopt", e);
   }
   setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   struct sockaddr_ll sa = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = ifindex };
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) { int e = errno; close(fd); return throw_err(env, "bind", e); }
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) { int e = errno; close(fd); return throw_errno(env, "bind", e); }
 
   pksock_t *s = calloc(1, sizeof *s);
   s->fd = fd;
