@@ -136,11 +136,12 @@ for i in range(50):
 `;
     await run('ip', ['netns', 'exec', r1.netns, 'python3', '-c', py]);
     const sources = await capture.done;
-    // The device carries the link's own probes (the node's source MAC), never the forged ones; the guard's counters
-    // (which also count the link's own probes arriving over tunnels, dropped at the bridge) grew by at least those.
+    // The device carries the link's own probes (the node's source MAC), never the forged ones. (The link has no
+    // bridge: its redirect's own filter kept them in the node, src/bridge/redirect.ts; the nft guard, for bridged
+    // endpoints, saw none of them.)
     expect(sources.filter((m) => m === '02:76:69:73:70:00').length).toBeGreaterThan(0);
     expect(sources.filter((m) => m === '02:00:00:00:00:01')).toEqual([]);
-    expect(await guardDrops(n1)).toBeGreaterThanOrEqual((await drops) + 50);
+    expect(await guardDrops(n1)).toBeLessThan((await drops) + 50);
   });
 
   it('underlay cut: down within 3 s with the reason; ready again within 3 s of the repair', async () => {
