@@ -21,7 +21,7 @@ async function pool(names: string[], fn: (n: string) => Promise<unknown>): Promi
   return performance.now() - t0;
 }
 
-const names = (tag: string): string[] => Array.from({ length: count }, (_, i) => `vb-${process.pid}-${tag}-${i}`);
+const names = (tag: string): string[] => Array.from({ length: count }, (_, i) => `vnb-${process.pid}-${tag}-${i}`);
 const all: string[] = [];
 const result: Record<string, number> = {};
 try {
