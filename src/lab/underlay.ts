@@ -87,7 +87,7 @@ export async function createUnderlay(p: UnderlayPlan, created: (netns: string) =
       try {
         signal?.throwIfAborted();
         created(ns);
-        if (!await netnsCreate(ns, { loopbackUp: true })) throw new UnavailableError(`netns add ${ns}: a namespace of that name exists already`);
+        if (!await netnsCreate(ns, { loopbackUp: true, signal })) throw new UnavailableError(`netns add ${ns}: a namespace of that name exists already`);
       } catch (e) { failure ??= e; }
     }
   }));

@@ -31,10 +31,12 @@ async function limited<T>(fn: () => Promise<T>): Promise<T> {
  * False when the name exists already; any other failure is an UnavailableError
  * naming the namespace, and leaves no name behind.
  */
-export async function netnsCreate(name: string, opts: { loopbackUp?: boolean } = {}): Promise<boolean> {
+export async function netnsCreate(name: string, opts: { loopbackUp?: boolean; signal?: AbortSignal } = {}): Promise<boolean> {
   try {
-    return await limited(() => nativeNetlink().netnsCreate(name, opts.loopbackUp ?? false));
+    // An abort is honoured until the creation starts; a started one runs to its end (a few milliseconds).
+    return await limited(() => { opts.signal?.throwIfAborted(); return nativeNetlink().netnsCreate(name, opts.loopbackUp ?? false); });
   } catch (e) {
+    if (opts.signal?.aborted && e === opts.signal.reason) throw e;
     const err = e as NetnsError;
     if (err.step === 'create' && err.code === 'EEXIST') return false;
     throw new UnavailableError(`netns add ${name}: ${err.message}`, { cause: e });

@@ -72,6 +72,14 @@ describe.skipIf(kernelSkipReason)('named namespaces made in-process (as ip netns
     }
   });
 
+  it('an aborted signal stops a creation that has not started', async () => {
+    const n = fresh('abort');
+    const ac = new AbortController();
+    ac.abort(new Error('stop'));
+    await expect(netnsCreate(n, { signal: ac.signal })).rejects.toThrow('stop');
+    expect(netnsExists(n)).toBe(false);
+  });
+
   it('makes 50 at once: 50 distinct namespaces, each deletable by ip netns del, and no thread of ours moved', async () => {
     const ownNs = readlinkSync('/proc/self/ns/net');
     const before = threads();
