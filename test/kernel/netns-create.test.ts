@@ -124,4 +124,14 @@ describe.skipIf(kernelSkipReason)('named namespaces made in-process (as ip netns
     });
     expect(listed()).not.toContain(name);
   });
+
+  it('removes the name again when the bind mount fails (as iproute2 does)', () => {
+    const name = `vt-${RUN}-bindfail-${randomBytes(3).toString('hex')}`;
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+      'mount -t tmpfs visp-test /run && exec "$0" --import tsx test/kernel/fixtures/netns-fresh-child.ts "$1" bind-fails',
+      process.execPath, name], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ step: 'bind', code: 'ENOENT', left: false, dir: true });
+    expect(listed()).not.toContain(name);
+  });
 });
