@@ -31,6 +31,7 @@ import { NodeEngine, type NodeEngineOptions } from './node-engine.js';
 import { describeStep, planEndpoint, type Step } from './plan.js';
 import { emptyView, readView, type NsView } from './snapshot.js';
 import { ViewCache, type ViewWanted } from './view-cache.js';
+import { ANCHOR, ANCHOR_ALIAS } from '../bridge/anchor.js';
 import { resolveEndpoint, type EndpointSpec, type ResolvedEndpoint } from './spec.js';
 
 export interface EndpointResult {
@@ -524,6 +525,7 @@ export class NodeKernel {
       else await linkDel(this.node, { index: l.index }, signal);
       removed.push(l.name);
     }
+    if (!o.keepVeth) await this.dropIdleAnchor(signal);
     const ns = r.spec.netns;
     // The experiment side only in a namespace this endpoint may touch.
     if (!r.nodeSide && !o.keepVeth && netnsExists(ns) && !namespaceRefusal(ns, await this.namespaceState(ns, signal), r.mark, this.policy)) {
@@ -578,6 +580,7 @@ export class NodeKernel {
       gone.push(`${name} (userspace${o ? `, ${keyOf(o)}` : ', no endpoint'})`);
     }
     for (const [k, s] of this.known) if (!keep(s.slice, s.link)) this.known.delete(k);
+    if (gone.length) await this.dropIdleAnchor(signal);
     return gone;
   }
 
@@ -645,6 +648,21 @@ export class NodeKernel {
     for (const [k, s] of this.known) if (s.group === group) this.known.delete(k);
     await linkDelGroup(this.node, group, signal);
     for (const ns of namespaces) if (netnsExists(ns)) await linkDelGroup(this.expSocket(ns), group, signal);
+    await this.dropIdleAnchor(signal);
+  }
+
+  /**
+   * The node's anchor bridge (src/bridge/anchor.ts) goes with its last port:
+   * after a slice's teardown, a deleted endpoint or a prune, nothing of
+   * visp's stays on a node that carries no link. (Deleting a bridge costs
+   * an rcu_barrier(), once per node that empties, not per link.)
+   */
+  private async dropIdleAnchor(signal?: AbortSignal): Promise<void> {
+    const links = (await readView(this.node, {}, signal)).byName;
+    const a = links.get(ANCHOR);
+    if (!a || a.kind !== 'bridge' || a.alias !== ANCHOR_ALIAS) return;
+    for (const l of links.values()) if (l.master === a.index) return;
+    await linkDel(this.node, { index: a.index }, signal);
   }
 
   /** Every link visp owns in the node namespace and the given experiment namespaces. */
