@@ -13,11 +13,10 @@
 // two, one link is pinged end to end (untimed), so the floor is known to
 // build links that carry traffic.
 import { execFile } from 'node:child_process';
+import { PROBE_ETHERTYPE } from '../../src/netlink/packet.js';
 import type { LabNode } from './lab-env.js';
 
 const GROUP = 77;
-/** src/netlink/packet.ts PROBE_ETHERTYPE: the health probes' frames. */
-const PROBE_ETHERTYPE = '0x88b5';
 
 function run(cmd: 'ip' | 'tc', args: string[], input?: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -47,7 +46,7 @@ function endpointCommands(k: number, vni: number, local: string, remote: string,
   const join = (dev: string, other: string): string[] => [
     `qdisc add dev ${dev} clsact`,
     // Health probes end classification here and go up dev's stack (the tunnel's to the node's probe socket; the veth's nowhere).
-    `filter add dev ${dev} ingress prio 1 protocol ${PROBE_ETHERTYPE} u32 match u32 0 0 classid 1:1`,
+    `filter add dev ${dev} ingress prio 1 protocol 0x${PROBE_ETHERTYPE.toString(16)} u32 match u32 0 0 classid 1:1`,
     `filter add dev ${dev} ingress prio 2 protocol all u32 match u32 0 0 action mirred egress redirect dev ${other}`,
   ];
   return {
