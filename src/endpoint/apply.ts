@@ -2,6 +2,7 @@
 // MTU, group, master and up state in the create message itself; the alias
 // (which the kernel ignores on create) follows in the same datagram.
 import { createBridge, setPortFlags } from '../bridge/bridge.js';
+import { joinOneWay, unjoin } from '../bridge/redirect.js';
 import { addrAdd, addrDel } from '../netlink/addr.js';
 import { linkAdd, linkDel, linkGet, linkSet, type LinkChange } from '../netlink/link.js';
 import { routeDel, routeReplace } from '../netlink/route.js';
@@ -59,7 +60,7 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         await createBridge(c.node, r.bridge, r.mtu, r.mark, c.signal, r.nodeSide);
         break;
       case 'create-tunnel': {
-        const p = { mtu: r.mtu, mark: r.mark, master: await idx('node', r.bridge), up: true };
+        const p = { mtu: r.mtu, mark: r.mark, ...(r.join === 'bridge' ? { master: await idx('node', r.bridge) } : {}), up: true };
         if (s.tunnel.dataplane === 'userspace') await createUserspaceTunnel(await engine(), c.node, s.tunnel, p, c.signal);
         else await createTunnel(c.node, s.tunnel, p, c.signal);
         break;
@@ -81,7 +82,7 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         const what = `veth ${r.vethHost} ↔ ${r.spec.netns}:${r.spec.ifname}`;
         await Promise.all([
           linkAdd(c.node, {
-            name: r.vethHost, kind: 'veth', mtu: r.mtu, group: r.mark.group, master: await idx('node', r.bridge), up: false,
+            name: r.vethHost, kind: 'veth', mtu: r.mtu, group: r.mark.group, ...(r.join === 'bridge' ? { master: await idx('node', r.bridge) } : {}), up: false,
             // The peer cannot come up at creation (veth_open: ENOTCONN until
             // both ends exist): up and alias follow in its own namespace.
             peer: { name: r.spec.ifname, mtu: r.mtu, group: r.mark.group, netnsFd: c.expFd },
@@ -99,10 +100,16 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         if (s.fix.up !== undefined) ch.up = s.fix.up;
         if (s.fix.group !== undefined) ch.group = s.fix.group;
         if (s.fix.alias) ch.alias = alias;
-        if (s.fix.master) ch.master = await idx('node', r.bridge);
+        if (s.fix.master) ch.master = s.fix.master === 'none' ? 0 : await idx('node', r.bridge);
         await linkSet(sock(s.ns), s.name, ch, c.signal);
         break;
       }
+      case 'join':
+        await joinOneWay(c.node, await idx('node', s.device), await idx('node', s.peer), s.rebuild, c.signal, `node:${s.device}`);
+        break;
+      case 'unjoin':
+        await unjoin(c.node, await idx('node', s.device), c.signal, `node:${s.device}`);
+        break;
       case 'set-port':
         await setPortFlags(c.node, s.name, s.flags, c.signal);
         break;

@@ -65,6 +65,16 @@ export interface ResolvedEndpoint {
   mark: Mark;
   layer: 2 | 3;
   mtu: number;
+  /**
+   * How a layer-2 endpoint's node-side devices are joined: 'redirect', the
+   * tunnel and the veth's host end passing frames to each other directly
+   * (src/bridge/redirect.ts: one tunnel device and one veth, the common
+   * case); 'bridge', a bridge with them as ports, where there are more than
+   * two (a LAN over point-to-point tunnels, always, so members coming and
+   * going never change its shape) or the bridge is itself the node's
+   * interface (the egress end).
+   */
+  join: 'bridge' | 'redirect';
   bridge: string;
   vethHost: string;
   tunnels: TunnelSpec[];
@@ -154,6 +164,7 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
     : spec.remotes.map((r) => ({ kind: spec.kind, name: d.layer === 3 ? names.tunnel() : names.tunnel(r), local: spec.local, remote: r, key: spec.key }));
   return {
     spec, mark: { slice: spec.slice, link: spec.link, group: spec.group }, layer: d.layer, mtu,
+    join: nodeSide || (!multipoint && lan) ? 'bridge' : 'redirect',
     bridge: names.bridge, vethHost: names.vethHost, tunnels,
     fdb: multipoint && lan ? [...spec.remotes] : [],
     isolate: !multipoint && lan,
