@@ -5,13 +5,13 @@
 // the veth's host end joined by tc redirects, no bridge), re-apply the same
 // spec (a no-op reconcile), delete everything; and the same work with
 // iproute2: one `ip -batch` (and `tc -batch`) process per namespace, and one
-// `ip` or `tc` process per operation. Then the agent's event loop while a neighbour node is
-// provisioned: a node kernel rebuilding a few endpoints of its own over and
-// over (every build and delete takes RTNL) while iproute2 builds N
-// endpoints in another node namespace; the loop's delay p50/p99/max with
-// sends on the thread pool (as visp sends) and, for comparison, on the loop
-// (as it sent before). Every measurement runs in fresh "vb-…" namespaces that are
-// always removed. Progress goes to stderr; the last stdout line is JSON.
+// `ip` or `tc` process per operation. Then the agent's event loop while a
+// neighbour node is provisioned: a node kernel rebuilding a few endpoints of
+// its own over and over (every build and delete takes RTNL) while iproute2
+// builds N endpoints in another node namespace; the loop's delay
+// p50/p99/max with sends on the thread pool (as visp sends) and, for
+// comparison, on the loop (as it sent before). Every measurement runs in
+// fresh "vb-…" namespaces that are always removed. Progress goes to stderr; the last stdout line is JSON.
 import { execFile, spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -77,19 +77,8 @@ function runIpBatches(cmds: readonly IpCommand[]): void {
   for (const b of batches(cmds)) runTool(b.tool, ['-n', b.netns, '-batch', '-'], b.lines);
 }
 
-/**
- * The baselines build point-to-point endpoints without a bridge (the shape
- * visp's endpoint code moves to); an agent that still builds a bridge per
- * endpoint cannot have the same end state, and is not compared (said once).
- */
-let saidOldShape = false;
 function assertSame(what: string, got: readonly string[], want: readonly string[] | undefined): void {
   if (!want) return;
-  if (want.some((l) => /^node \S+ bridge /.test(l))) {
-    if (!saidOldShape) log('  (visp still builds a bridge per endpoint: the iproute2 baselines, which build none, are not compared with its end state)');
-    saidOldShape = true;
-    return;
-  }
   const w = new Set(want);
   const g = new Set(got);
   const missing = want.filter((l) => !g.has(l));
@@ -161,7 +150,7 @@ async function ipBatchTrial(o: Options, want: string[] | undefined): Promise<{ p
     const p = await timed(() => runIpBatches(cmds));
     const state = endState(env.node, env.exps);
     assertSame('ip -batch', state, want);
-    log(`  ip -batch      ${p.s.toFixed(3)} s (${cmds.length} commands, ${batches(cmds).length} processes)${saidOldShape ? '' : ': same end state'}`);
+    log(`  ip -batch      ${p.s.toFixed(3)} s (${cmds.length} commands, ${batches(cmds).length} processes): same end state`);
 
     await quiet();
     const del = ipDeleteCommands(env.node, env.specs);
