@@ -3,6 +3,7 @@
 // (which the kernel ignores on create) follows in the same datagram.
 import { createBridge, setPortFlags } from '../bridge/bridge.js';
 import { joinOneWay, unjoin } from '../bridge/redirect.js';
+import { ANCHOR, createAnchor } from '../bridge/anchor.js';
 import { addrAdd, addrDel } from '../netlink/addr.js';
 import { linkAdd, linkDel, linkGet, linkSet, type LinkChange } from '../netlink/link.js';
 import { routeDel, routeReplace } from '../netlink/route.js';
@@ -14,7 +15,7 @@ import type { EngineClient } from '../dataplane/engine-client.js';
 import { createTunnel } from '../tunnel/ensure.js';
 import { createUserspaceTunnel } from '../tunnel/userspace.js';
 import { applyShaper } from '../shape/tree.js';
-import type { Step, Where } from './plan.js';
+import { wantsAnchor, type Step, type Where } from './plan.js';
 import type { ResolvedEndpoint } from './spec.js';
 
 export interface ApplyContext {
@@ -56,11 +57,15 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         await (await engine()).deleteTunnel(s.name, c.signal);
         index.delete(`node/${s.name}`);
         break;
+      case 'create-anchor':
+        await createAnchor(c.node, c.signal);
+        break;
       case 'create-bridge':
         await createBridge(c.node, r.bridge, r.mtu, r.mark, c.signal, r.nodeSide);
         break;
       case 'create-tunnel': {
-        const p = { mtu: r.mtu, mark: r.mark, ...(r.join === 'bridge' ? { master: await idx('node', r.bridge) } : {}), up: true };
+        const master = r.join === 'bridge' ? await idx('node', r.bridge) : wantsAnchor(r, s.tunnel) ? await idx('node', ANCHOR) : undefined;
+        const p = { mtu: r.mtu, mark: r.mark, ...(master !== undefined ? { master } : {}), up: true };
         if (s.tunnel.dataplane === 'userspace') await createUserspaceTunnel(await engine(), c.node, s.tunnel, p, c.signal);
         else await createTunnel(c.node, s.tunnel, p, c.signal);
         break;
@@ -100,7 +105,7 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         if (s.fix.up !== undefined) ch.up = s.fix.up;
         if (s.fix.group !== undefined) ch.group = s.fix.group;
         if (s.fix.alias) ch.alias = alias;
-        if (s.fix.master) ch.master = s.fix.master === 'none' ? 0 : await idx('node', r.bridge);
+        if (s.fix.master) ch.master = s.fix.master === 'none' ? 0 : await idx('node', s.fix.master === 'anchor' ? ANCHOR : r.bridge);
         await linkSet(sock(s.ns), s.name, ch, c.signal);
         break;
       }

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidSpecError } from '../errors.js';
 import { IFF } from '../netlink/constants.js';
 import { joinedRules } from '../bridge/redirect.js';
+import { ANCHOR, ANCHOR_ALIAS } from '../bridge/anchor.js';
 import type { Qdisc } from '../netlink/tc.js';
 import { qdiscSpecOf, shaperFor } from '../shape/tree.js';
 import { drivers } from '../tunnel/index.js';
@@ -25,7 +26,8 @@ function node(s: EndpointSpec, qdiscs: Qdisc[] | undefined): { node: NsView; exp
   const up = { flags: IFF.UP, up: true, mtu: r.mtu, alias: 'visp:s1/l1', group: 1001 };
   const n = emptyView(), x = emptyView();
   const t = r.tunnels[0]!;
-  addLink(n, { index: 11, name: t.name, kind: 'vxlan', infoData: Buffer.concat(drivers.vxlan.encode(t)), ...up });
+  addLink(n, { index: 9, name: ANCHOR, kind: 'bridge', flags: 0, up: false, alias: ANCHOR_ALIAS });
+  addLink(n, { index: 11, name: t.name, kind: 'vxlan', master: 9, infoData: Buffer.concat(drivers.vxlan.encode(t)), ...up });
   addLink(n, { index: 20, name: r.vethHost, kind: 'veth', link: 5, ...up });
   n.ingress = new Map([[11, joinedRules(20)], [20, joinedRules(11)]]);
   addLink(x, { index: 5, name: 'eth1', kind: 'veth', link: 20, ...up });
@@ -41,7 +43,7 @@ const asRead = (s: EndpointSpec): Qdisc[] => shaperFor(s.properties, resolveEndp
 describe('planning shapers', () => {
   it('a new tunnel is shaped right after it is created', () => {
     const steps = planEndpoint(resolveEndpoint(spec), emptyView(), emptyView());
-    expect(steps.map((s) => s.op)).toEqual(['create-tunnel', 'shape', 'create-veth', 'join', 'join', 'add-addr']);
+    expect(steps.map((s) => s.op)).toEqual(['create-anchor', 'create-tunnel', 'shape', 'create-veth', 'join', 'join', 'add-addr']);
   });
 
   it('as wanted: nothing; qdiscs not read: not checked', () => {

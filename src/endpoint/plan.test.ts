@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { IncompatibleStateError } from '../errors.js';
 import { encodePortFlags } from '../bridge/bridge.js';
 import { joinedRules } from '../bridge/redirect.js';
+import { ANCHOR, ANCHOR_ALIAS } from '../bridge/anchor.js';
 import { IFF } from '../netlink/constants.js';
 import type { Link } from '../netlink/link.js';
 import { drivers } from '../tunnel/index.js';
@@ -24,9 +25,13 @@ function view(links: Link[], addrs: Record<number, string[]> = {}, fdb: Record<n
   return v;
 }
 
+/** The node's anchor bridge, down (src/bridge/anchor.ts). */
+const anchorLink: Link = { index: 9, name: ANCHOR, kind: 'bridge', flags: 0, up: false, alias: ANCHOR_ALIAS };
+
 /**
  * The kernel state a correct apply of `r` leaves behind: tunnel 11 and veth
- * host end 20 joined by redirect, or with bridge 10 as their master.
+ * host end 20 joined by redirect (a kernel VXLAN also a port of the anchor,
+ * 9), or with bridge 10 as their master.
  */
 function built(r: ResolvedEndpoint): { node: NsView; exp: NsView } {
   const mark = { alias: `visp:${r.spec.slice}/${r.spec.link}`, group: r.mark.group };
@@ -36,10 +41,11 @@ function built(r: ResolvedEndpoint): { node: NsView; exp: NsView } {
   const tunnels: Link[] = r.tunnels.map((t, i) => ({
     index: 11 + i, name: t.name, kind: drivers[t.kind].linkKind!, ...up, infoData: Buffer.concat(drivers[t.kind].encode(t)),
     ...(bridged ? { master: 10, slaveKind: 'bridge', slaveData: Buffer.concat(encodePortFlags({ isolated: r.isolate, learning: true })) } : {}),
+    ...(!bridged && t.kind === 'vxlan' ? { master: 9, slaveKind: 'bridge' } : {}),
   }));
   const host: Link = { index: 20, name: r.vethHost, kind: 'veth', ...(bridged ? { master: 10 } : {}), link: 5, ...up };
   const peer: Link = { index: 5, name: r.spec.ifname, kind: 'veth', link: 20, ...up };
-  const node = view([...(bridged ? [br] : []), ...tunnels, host], {}, r.fdb.length ? { 11: r.fdb } : {});
+  const node = view([anchorLink, ...(bridged ? [br] : []), ...tunnels, host], {}, r.fdb.length ? { 11: r.fdb } : {});
   node.ingress = new Map(bridged ? [] : [[11, joinedRules(20)], [20, joinedRules(11)]]);
   return { node, exp: view([peer], { 5: r.addresses }) };
 }
@@ -51,7 +57,9 @@ const ops = (steps: Step[]): string[] => steps.map((s) => s.op + ('name' in s ? 
 describe('planEndpoint', () => {
   it('builds everything on an empty node, in dependency order', () => {
     const r = resolveEndpoint(spec);
-    expect(ops(planEndpoint(r, emptyView(), emptyView()))).toEqual(['create-tunnel', 'create-veth', 'join', 'join', 'add-addr 192.0.2.0/31']);
+    expect(ops(planEndpoint(r, emptyView(), emptyView()))).toEqual(['create-anchor', 'create-tunnel', 'create-veth', 'join', 'join', 'add-addr 192.0.2.0/31']);
+    // The anchor is the node's: made once, then there.
+    expect(ops(planEndpoint(r, view([anchorLink]), emptyView()))).toEqual(['create-tunnel', 'create-veth', 'join', 'join', 'add-addr 192.0.2.0/31']);
     expect(planEndpoint(r, emptyView(), emptyView()).filter((s) => s.op === 'join')).toEqual([
       { op: 'join', device: r.tunnels[0]!.name, peer: r.vethHost, rebuild: false, why: 'new device' },
       { op: 'join', device: r.vethHost, peer: r.tunnels[0]!.name, rebuild: false, why: 'new device' },
@@ -88,8 +96,16 @@ describe('planEndpoint', () => {
     const { node, exp } = built(r);
     node.ingress = undefined;
     expect(planEndpoint(r, node, exp)).toEqual([]);
+    // A VXLAN belongs on the anchor (src/bridge/anchor.ts); the veth's host end on nothing.
     node.byName.get(r.tunnels[0]!.name)!.master = 99;
-    expect(planEndpoint(r, node, exp)).toEqual([expect.objectContaining({ op: 'set-link', name: r.tunnels[0]!.name, fix: { master: 'none' } })]);
+    node.byName.get(r.vethHost)!.master = 99;
+    expect(planEndpoint(r, node, exp)).toEqual([
+      expect.objectContaining({ op: 'set-link', name: r.tunnels[0]!.name, fix: { master: 'anchor' }, why: 'master ifindex 99 → anchor' }),
+      expect.objectContaining({ op: 'set-link', name: r.vethHost, fix: { master: 'none' } }),
+    ]);
+    // Something else of that name where the anchor belongs: refused, never touched.
+    node.byName.set(ANCHOR, { ...anchorLink, alias: 'theirs' });
+    expect(() => planEndpoint(r, node, exp)).toThrow(/visp-pmtu exists and is not visp's anchor bridge/);
   });
 
   it('a point-to-point gretap link becoming a LAN: its redirect goes, the bridge comes, the new member gets a tunnel', () => {
@@ -255,7 +271,7 @@ describe('planEndpoint', () => {
   it('routes through the experiment interface: added after the address, kept, removed while stopped', () => {
     const routes = [{ dst: '0.0.0.0/0', via: '192.0.2.1' }];
     const r = resolveEndpoint({ ...spec, routes });
-    expect(ops(planEndpoint(r, emptyView(), emptyView()))).toEqual(['create-tunnel', 'create-veth', 'join', 'join', 'add-addr 192.0.2.0/31', 'add-route 0.0.0.0/0']);
+    expect(ops(planEndpoint(r, view([anchorLink]), emptyView()))).toEqual(['create-tunnel', 'create-veth', 'join', 'join', 'add-addr 192.0.2.0/31', 'add-route 0.0.0.0/0']);
     const { node, exp } = built(r);
     exp.routes.set(5, [...routes]);
     expect(planEndpoint(r, node, exp)).toEqual([]);

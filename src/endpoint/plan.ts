@@ -6,6 +6,8 @@ import type { Link } from '../netlink/link.js';
 import { aliasOf } from '../ownership.js';
 import { decodePortFlags, type PortFlags } from '../bridge/bridge.js';
 import { joinProblems } from '../bridge/redirect.js';
+import { ANCHOR, ANCHOR_ALIAS } from '../bridge/anchor.js';
+import { kinds } from '../tunnel/kinds.js';
 import { describeTunnel, diffTunnel } from '../tunnel/ensure.js';
 import type { TunnelSpec } from '../tunnel/types.js';
 import { diffEngineTunnel, ENGINE_LINK_KIND } from '../tunnel/userspace.js';
@@ -15,13 +17,19 @@ import { describeProperties } from '../shape/properties.js';
 import type { ResolvedEndpoint } from './spec.js';
 
 export type Where = 'node' | 'exp';
-export interface LinkFix { mtu?: number; up?: boolean; master?: 'bridge' | 'none'; alias?: true; group?: number }
+export interface LinkFix { mtu?: number; up?: boolean; master?: 'bridge' | 'anchor' | 'none'; alias?: true; group?: number }
+
+/** A kernel tunnel joined by redirect whose kind answers path MTU only as a bridge port: a port of the node's anchor (src/bridge/anchor.ts). */
+export const wantsAnchor = (r: ResolvedEndpoint, t: TunnelSpec): boolean =>
+  r.join === 'redirect' && t.dataplane !== 'userspace' && kinds[t.kind].pmtuReplyAsBridgePort === true;
 
 export type Step =
   | { op: 'delete-link'; ns: Where; name: string; why: string }
   /** A visp-engine tunnel: the engine closes its device, which goes with it. */
   | { op: 'delete-engine-tunnel'; name: string; why: string }
   | { op: 'create-bridge' }
+  /** The node's anchor bridge (src/bridge/anchor.ts), made by the first endpoint that needs it. */
+  | { op: 'create-anchor' }
   | { op: 'create-tunnel'; tunnel: TunnelSpec }
   | { op: 'create-l3-tunnel'; tunnel: TunnelSpec }
   | { op: 'create-veth' }
@@ -54,16 +62,20 @@ function guard(l: Link | undefined, r: ResolvedEndpoint, where: string): void {
 }
 
 /** In-place fixes for an existing, matching object. */
-function fixes(l: Link, r: ResolvedEndpoint, want: { mtu: number; up: boolean; master?: number | 'new' | 'none' }): { fix: LinkFix; why: string[] } {
+/** The master a device should have: none, or a bridge (the link's, or the node's anchor) by ifindex, or one this plan creates. */
+type WantMaster = 'none' | { of: 'bridge' | 'anchor'; index: number | 'new' };
+
+function fixes(l: Link, r: ResolvedEndpoint, want: { mtu: number; up: boolean; master?: WantMaster }): { fix: LinkFix; why: string[] } {
   const fix: LinkFix = {};
   const why: string[] = [];
   if (l.mtu !== want.mtu) { fix.mtu = want.mtu; why.push(`mtu ${l.mtu} → ${want.mtu}`); }
   if (l.up !== want.up) { fix.up = want.up; why.push(want.up ? 'down → up' : 'up → down'); }
-  if (want.master === 'none') {
+  const m = want.master;
+  if (m === 'none') {
     if (l.master) { fix.master = 'none'; why.push(`master ifindex ${l.master} → none`); }
-  } else if (want.master !== undefined && (want.master === 'new' || l.master !== want.master)) {
-    fix.master = 'bridge';
-    why.push(l.master ? `master ifindex ${l.master} → bridge` : 'not on the bridge → bridge');
+  } else if (m !== undefined && (m.index === 'new' || l.master !== m.index)) {
+    fix.master = m.of;
+    why.push(l.master ? `master ifindex ${l.master} → ${m.of}` : `not on the ${m.of} → ${m.of}`);
   }
   if (l.alias !== aliasOf(r.mark)) { fix.alias = true; why.push('alias missing'); }
   if (l.group !== r.mark.group) { fix.group = r.mark.group; why.push(`group ${l.group ?? 0} → ${r.mark.group}`); }
@@ -158,7 +170,18 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
   if (br && brNew) steps.push({ op: 'delete-link', ns: 'node', name: br.name, why: `kind ${br.kind} → bridge` });
   if (brNew) steps.push({ op: 'create-bridge' });
   else if (br) pushFix(steps, 'node', br, fixes(br, r, { mtu: r.mtu, up: true }));
-  const master = !bridged ? 'none' as const : brNew || !br ? 'new' as const : br.index;
+  const master: WantMaster = !bridged ? 'none' : { of: 'bridge', index: brNew || !br ? 'new' : br.index };
+  // The node's anchor, for a tunnel that needs one (made once, by the first endpoint that does).
+  const anchor = node.byName.get(ANCHOR);
+  if (anchor && (anchor.kind !== 'bridge' || anchor.alias !== ANCHOR_ALIAS)) {
+    throw new IncompatibleStateError(`node: interface ${ANCHOR} exists and is not visp's anchor bridge (kind ${anchor.kind ?? '?'}, alias ${JSON.stringify(anchor.alias ?? '')}); refusing to touch it`, { field: 'link' });
+  }
+  let anchorPlanned = false;
+  const tunnelMaster = (t: TunnelSpec): WantMaster => {
+    if (!wantsAnchor(r, t)) return master;
+    if (!anchor && !anchorPlanned) { steps.push({ op: 'create-anchor' }); anchorPlanned = true; }
+    return { of: 'anchor', index: anchor ? anchor.index : 'new' };
+  };
   // A device that was joined by redirect and is now a bridge port loses its redirect first.
   const unjoin = (l: Link): void => {
     if (bridged && node.ingress?.has(l.index)) steps.push({ op: 'unjoin', device: l.name, why: 'joined by redirect; now a bridge port' });
@@ -172,13 +195,14 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
     steps.push(...pre);
     const fresh = !l;
     tunnelDev = l ? { name: t.name, kept: l } : { name: t.name };
+    const tm = tunnelMaster(t);
     if (!l) {
       steps.push({ op: 'create-tunnel', tunnel: t });
       if (r.isolate) steps.push({ op: 'set-port', name: t.name, flags: wantFlags });
     } else {
       unjoin(l);
-      pushFix(steps, 'node', l, fixes(l, r, { mtu: r.mtu, up: true, master }));
-      if (bridged && (!sameFlags(decodePortFlags(l.slaveData), wantFlags) || master === 'new')) steps.push({ op: 'set-port', name: t.name, flags: wantFlags });
+      pushFix(steps, 'node', l, fixes(l, r, { mtu: r.mtu, up: true, master: tm }));
+      if (bridged && (!sameFlags(decodePortFlags(l.slaveData), wantFlags) || (master !== 'none' && master.index === 'new'))) steps.push({ op: 'set-port', name: t.name, flags: wantFlags });
     }
     planShaper(steps, r, t.name, fresh ? undefined : l, node);
     if (r.fdb.length) {
@@ -277,7 +301,8 @@ export function describeStep(s: Step, r: ResolvedEndpoint): string {
     case 'delete-link': return `${s.ns === 'node' ? 'node' : r.spec.netns}: delete ${s.name} (${s.why})`;
     case 'delete-engine-tunnel': return `node: delete userspace tunnel ${s.name} (${s.why})`;
     case 'create-bridge': return `node: create bridge ${r.bridge} (mtu ${r.mtu})`;
-    case 'create-tunnel': return `node: create ${describeTunnel(s.tunnel)}${r.join === 'bridge' ? ` on ${r.bridge}` : ''}`;
+    case 'create-anchor': return `node: create the anchor bridge ${ANCHOR} (down; makes its tunnel ports answer path MTU)`;
+    case 'create-tunnel': return `node: create ${describeTunnel(s.tunnel)}${r.join === 'bridge' ? ` on ${r.bridge}` : wantsAnchor(r, s.tunnel) ? ` on ${ANCHOR}` : ''}`;
     case 'create-l3-tunnel': return `${r.spec.netns}: create ${describeTunnel(s.tunnel)} as ${r.spec.ifname}`;
     case 'create-veth': return `node: create veth ${r.vethHost}${r.join === 'bridge' ? ` on ${r.bridge}` : ''} ↔ ${exp} (mtu ${r.mtu})`;
     case 'set-link': return `${s.ns === 'node' ? 'node' : r.spec.netns}: set ${s.name}: ${s.why}`;

@@ -90,6 +90,15 @@ export interface ResolvedEndpoint {
   shaper: ShaperQdisc[];
 }
 
+/**
+ * How an endpoint of this spec joins its node-side devices (ResolvedEndpoint.join):
+ * the one rule, for the agent's plan and the controller's status alike.
+ */
+export function joinOf(spec: Pick<EndpointSpec, 'kind' | 'remotes' | 'lan' | 'egress'>): 'bridge' | 'redirect' {
+  const lan = spec.lan ?? spec.remotes.length > 1;
+  return spec.egress === true || (kinds[spec.kind].lan !== 'multipoint' && lan) ? 'bridge' : 'redirect';
+}
+
 const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
 
 /** "only vxlan has one": the kinds carried over UDP, for a port given to another kind. */
@@ -164,7 +173,7 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
     : spec.remotes.map((r) => ({ kind: spec.kind, name: d.layer === 3 ? names.tunnel() : names.tunnel(r), local: spec.local, remote: r, key: spec.key }));
   return {
     spec, mark: { slice: spec.slice, link: spec.link, group: spec.group }, layer: d.layer, mtu,
-    join: nodeSide || (!multipoint && lan) ? 'bridge' : 'redirect',
+    join: joinOf(spec),
     bridge: names.bridge, vethHost: names.vethHost, tunnels,
     fdb: multipoint && lan ? [...spec.remotes] : [],
     isolate: !multipoint && lan,

@@ -58,7 +58,7 @@ describe.skipIf(kernelSkipReason)('redirect join on the real kernel', () => {
     ['the tunnel put on a bridge by hand', () => {
       ipIn(u.a, 'link', 'add', 'rjbr', 'type', 'bridge');
       ipIn(u.a, 'link', 'set', vt, 'master', 'rjbr');
-    }, /master ifindex \d+ → none/],
+    }, /master ifindex \d+ → anchor/],
   ])('%s: planned, named, repaired', async (_what, spoil, step) => {
     spoil();
     const r = ok(await A.reconcile([sa]));

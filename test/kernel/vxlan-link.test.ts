@@ -39,8 +39,10 @@ describe.skipIf(kernelSkipReason)('VXLAN link endpoint on the real kernel', () =
     expect(eth).toMatchObject({ ifalias: `visp:sx/l${octet}`, mtu: v6 ? 1430 : 1450, group: '7001', operstate: 'UP' });
     const vx = ipLinks(u.a).find((l) => l.linkinfo?.info_kind === 'vxlan' && l.linkinfo.info_data.id === 4700 + octet)!;
     expect(vx.linkinfo.info_data).toMatchObject({ port: 4789, learning: false, ttl: 64, ...(v6 ? { local6: u.a6, remote6: u.b6 } : { local: u.a4, remote: u.b4 }) });
-    // No bridge: the tunnel and the veth's host end redirect to each other (tc as iproute2 reads it back).
-    expect(vx.master).toBeUndefined();
+    // No link bridge: the tunnel and the veth's host end redirect to each other (tc as iproute2 reads it back).
+    // The VXLAN is a port of the node's anchor (down, carries nothing), so it answers path MTU (src/bridge/anchor.ts).
+    expect(vx.master).toBe('visp-pmtu');
+    expect(ipLink(u.a, 'visp-pmtu')).toMatchObject({ operstate: 'DOWN', linkinfo: { info_kind: 'bridge' } });
     const host = ipLinks(u.a).find((l) => l.ifalias === `visp:sx/l${octet}` && l.link_type === 'ether' && l.linkinfo?.info_kind === 'veth')!;
     expect(host.master).toBeUndefined();
     for (const [from, to] of [[vx.ifname, host.ifname], [host.ifname, vx.ifname]]) {
