@@ -17,6 +17,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ANCHOR } from '../src/bridge/anchor.js';
 import { applySteps } from '../src/endpoint/apply.js';
 import { capabilities, NodeKernel } from '../src/endpoint/node.js';
 import { planEndpoint, type Step } from '../src/endpoint/plan.js';
@@ -251,9 +252,9 @@ async function ipEachTrial(o: Options, want: string[] | undefined): Promise<numb
       if (r.status !== 0) throw new Error(`ip per operation: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
     });
     const state = endState(env.node, env.exps);
-    // Same lines as visp's for the endpoints in the sample.
+    // Same lines as visp's for the endpoints in the sample, and the node's anchor (src/bridge/anchor.ts).
     const sampled = new Set(sample.map((s) => s.link));
-    assertSame('ip per operation', state, want?.filter((l) => { const m = / alias visp:[^/]+\/(\S+)/.exec(l); return m && sampled.has(m[1]!); }));
+    assertSame('ip per operation', state, want?.filter((l) => { const m = / alias visp:[^/]+\/(\S+)/.exec(l); return (m && sampled.has(m[1]!)) || l.startsWith(`node ${ANCHOR} `); }));
     const scaled = (p.s * o.n) / sample.length;
     log(`  ip each        ${p.s.toFixed(3)} s for ${sample.length} endpoints (${cmds.length} processes) → ${scaled.toFixed(3)} s for ${o.n}`);
     ipIn(env.node, 'link', 'del', 'group', String(GROUP)); // the veth ends in the experiments go with their peers

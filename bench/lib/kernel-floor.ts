@@ -1,22 +1,27 @@
 // The kernel's floor for a lab topology: the same objects visp builds for it
-// (per point-to-point endpoint, no bridge: a VXLAN device and a veth pair
-// with its far end renamed and addressed in an experiment namespace, the two
-// node-side devices joined by tc — a clsact qdisc on each, a u32 filter that
-// lets the health probes' ethertype go up the device's own stack, and a u32
-// filter that redirects every other frame out of the other device), made by
+// (per point-to-point endpoint, no bridge of its own: a VXLAN device and a
+// veth pair with its far end renamed and addressed in an experiment
+// namespace, the two node-side devices joined by tc — a clsact qdisc on
+// each, a u32 filter that lets the health probes' ethertype go up the
+// device's own stack, and a u32 filter that redirects every other frame out
+// of the other device — and the VXLAN device a port of the node's anchor, a
+// bridge that stays down, one per node: src/bridge/anchor.ts), made by
 // iproute2 alone — per node, all at once: `ip netns add` for each experiment
 // namespace, one `ip -batch` and one `tc -batch` in the node namespace and
 // one `ip -batch` in each experiment namespace — then removed with one group
 // delete per node namespace, all at once (the qdiscs and filters go with
-// their devices, the veths' far ends with their peers). No controller, no
-// agents: what is left of visp's times above this is visp's own. Between the
-// two, one link is pinged end to end (untimed), so the floor is known to
-// build links that carry traffic.
+// their devices, the veths' far ends with their peers; the anchor stays, as
+// visp's does when a slice goes, and is removed afterwards, untimed). No
+// controller, no agents: what is left of visp's times above this is visp's
+// own. Between the two, one link is pinged end to end (untimed), so the
+// floor is known to build links that carry traffic.
 import { execFile } from 'node:child_process';
 import { PROBE_ETHERTYPE } from '../../src/netlink/packet.js';
 import type { LabNode } from './lab-env.js';
 
 const GROUP = 77;
+/** The floor's anchor bridge: not visp's name (src/bridge/anchor.ts ANCHOR), which the lab's agents hold in the same namespaces. */
+const ANCHOR = 'kpmtu';
 
 function run(cmd: 'ip' | 'tc', args: string[], input?: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -51,7 +56,7 @@ function endpointCommands(k: number, vni: number, local: string, remote: string,
   ];
   return {
     ip: [
-      `link add ${vt} group ${GROUP} mtu 1450 type vxlan id ${vni} local ${local} remote ${remote} dstport 4789 nolearning`,
+      `link add ${vt} group ${GROUP} mtu 1450 master ${ANCHOR} type vxlan id ${vni} local ${local} remote ${remote} dstport 4789 nolearning`,
       `link add ${vh} group ${GROUP} mtu 1450 type veth peer name ${ifname} netns ${expNs}`,
       `link set ${vt} up`, `link set ${vh} up`,
     ],
@@ -78,7 +83,8 @@ export async function kernelFloor(nodes: readonly LabNode[], links: readonly Flo
       await ip(['netns', 'add', x]);
       await ip(['-n', x, 'link', 'set', 'lo', 'up']);
       const cmds = perNode[i]!.map((e) => endpointCommands(e.k, e.vni, node.ipv4, e.remote, e.ifname, x));
-      await ip(['-n', node.netns, '-batch', '-'], `${cmds.flatMap((c) => c.ip).join('\n')}\n`);
+      const anchor = cmds.length ? [`link add ${ANCHOR} type bridge stp_state 0 mcast_snooping 0`] : [];
+      await ip(['-n', node.netns, '-batch', '-'], `${[...anchor, ...cmds.flatMap((c) => c.ip)].join('\n')}\n`);
       if (cmds.length) await run('tc', ['-n', node.netns, '-batch', '-'], `${cmds.flatMap((c) => c.tc).join('\n')}\n`);
       const exp = perNode[i]!.flatMap((e) => [`addr add ${e.addr} dev ${e.ifname}${v4 ? '' : ' nodad'}`, `link set ${e.ifname} up`]);
       if (exp.length) await ip(['-n', x, '-batch', '-'], `${exp.join('\n')}\n`);
@@ -90,6 +96,7 @@ export async function kernelFloor(nodes: readonly LabNode[], links: readonly Flo
     const t3 = performance.now();
     return { provisionS: (t1 - t0) / 1000, teardownS: (t3 - t2) / 1000 };
   } finally {
+    await Promise.all(nodes.map((node) => ip(['-n', node.netns, 'link', 'del', ANCHOR]).catch(() => undefined)));
     await Promise.all(made.map((x) => ip(['netns', 'del', x]).catch(() => undefined)));
   }
 }

@@ -3,6 +3,7 @@
 // attributes, same end state), so every contender does the same work.
 import type { EndpointSpec } from '../../src/endpoint/spec.js';
 import { resolveEndpoint } from '../../src/endpoint/spec.js';
+import { ANCHOR, ANCHOR_ALIAS } from '../../src/bridge/anchor.js';
 import { PROBE_ETHERTYPE } from '../../src/netlink/packet.js';
 import { aliasOf } from '../../src/ownership.js';
 
@@ -42,9 +43,12 @@ export interface IpCommand { netns: string; args: string[]; tool?: 'tc' }
 /**
  * The iproute2 commands that build the same end state as visp's reconcile
  * of `specs` (point-to-point endpoints): per endpoint a VXLAN device and a
- * veth pair with its far end created in the experiment namespace, no bridge,
- * aliases and group marks, node-side devices without IPv6 link-local
- * (addrgenmode none, set before they go up), the far end up, its addresses;
+ * veth pair with its far end created in the experiment namespace, no bridge
+ * of its own (the VXLAN device is a port of the node's anchor, a bridge that
+ * stays down, made once: src/bridge/anchor.ts), aliases and group marks
+ * (the anchor has no group: a slice's teardown leaves it), node-side
+ * devices without IPv6 link-local (addrgenmode none, set before they go
+ * up), the far end up, its addresses;
  * and the join of the two node-side devices (src/bridge/redirect.ts): a
  * clsact qdisc on each, a u32 filter at its ingress that ends
  * classification for the health probes' ethertype (they go up that device's
@@ -62,6 +66,10 @@ export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]
     l.push({ netns, args });
     expCmds.set(netns, l);
   };
+  if (specs.length) {
+    nodeCmds.push({ netns: node, args: ['link', 'add', 'name', ANCHOR, 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0'] });
+    nodeCmds.push({ netns: node, args: ['link', 'set', 'dev', ANCHOR, 'alias', quoted(ANCHOR_ALIAS), 'addrgenmode', 'none'] });
+  }
   for (const s of specs) {
     const r = resolveEndpoint(s);
     const t = r.tunnels[0]!;
@@ -73,7 +81,7 @@ export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]
       cmd(['link', 'set', 'dev', name, 'alias', alias, 'addrgenmode', 'none']);
       cmd(['link', 'set', 'dev', name, 'up']);
     };
-    cmd(['link', 'add', 'name', t.name, 'mtu', mtu, 'group', group, 'type', 'vxlan', 'id', String(t.key),
+    cmd(['link', 'add', 'name', t.name, 'mtu', mtu, 'group', group, 'master', ANCHOR, 'type', 'vxlan', 'id', String(t.key),
       'local', t.local, 'remote', t.remote!, 'dstport', '4789', 'ttl', '64', 'nolearning']);
     mark(t.name);
     cmd(['link', 'add', 'name', r.vethHost, 'mtu', mtu, 'group', group, 'type', 'veth',
@@ -91,10 +99,17 @@ export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]
   return [...nodeCmds, ...tcCmds, ...[...expCmds.values()].flat()];
 }
 
+/** An argument with spaces, for `ip -batch` and sh alike (it must hold no double quote, dollar, backquote or backslash). */
+function quoted(arg: string): string {
+  if (/["$`\\]/.test(arg)) throw new Error(`cannot quote ${JSON.stringify(arg)}`);
+  return `"${arg}"`;
+}
+
 /**
  * Deleting link by link, as a per-link script does: the tunnel and the
  * veth's host end (deleting a veth end removes its peer; a device's qdiscs
- * and filters go with it).
+ * and filters go with it). The node's anchor stays, as it does when visp
+ * deletes a slice.
  */
 export function ipDeleteCommands(node: string, specs: readonly EndpointSpec[]): IpCommand[] {
   return specs.flatMap((s) => {
