@@ -11,15 +11,13 @@
 // namespace, and never builds in the node's own namespace. An agent runs
 // with `namespaces: 'owned'`, so it also never touches a namespace without
 // the mark; kernel tests, which bring namespaces they made, use `'any'`.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { EngineClient } from '../dataplane/engine-client.js';
 import type { EngineProcess } from '../dataplane/engine-process.js';
-import { IncompatibleStateError, NotFoundError, UnavailableError } from '../errors.js';
+import { IncompatibleStateError, NotFoundError } from '../errors.js';
 import { addrAdd, addrList } from '../netlink/addr.js';
 import { AF, RTN, RTPROT_VISP, RT_TABLE } from '../netlink/constants.js';
 import { linkDel, linkDelGroup, linkGet, linkSet, type Link, type LinkStats } from '../netlink/link.js';
-import { netnsDel, netnsExists, withNetnsFd } from '../netlink/netns.js';
+import { netnsCreate, netnsDel, netnsExists, withNetnsFd } from '../netlink/netns.js';
 import { routeList, routeReplace, type RouteSpec } from '../netlink/route.js';
 import { netnsPath, NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf, netnsMarkOf, parseAlias, parseNetnsMark, sameOwner, type NetnsOwner } from '../ownership.js';
@@ -115,8 +113,6 @@ export function namespaceRefusal(ns: string, state: NamespaceState, owner: Netns
 /** The experimenter's addresses and routes on a layer-3 endpoint's interface, carried across its rebuild by a restart. */
 interface Carried { addrs: string[]; routes: RouteSpec[] }
 
-const run = promisify(execFile);
-
 /** Route protocols the kernel itself sets (redirect, kernel, router advertisement), and visp's own: not an experimenter's. */
 const NOT_THEIRS = new Set([1, 2, 9, RTPROT_VISP]);
 
@@ -199,7 +195,7 @@ export class NodeKernel {
   /**
    * Create `ns` for `owner` and mark it, or false when it exists already
    * (made by someone else meanwhile: then judged by its mark like any
-   * other). Exclusive: iproute2 creates the name with O_EXCL, so a success
+   * other). Exclusive: the name is created with O_EXCL (as iproute2 does), so a success
    * means this call made the namespace and nobody else can have used it.
    * A crash between create and mark leaves it unmarked: refused, on the
    * safe side, until an operator deletes it.
@@ -207,12 +203,8 @@ export class NodeKernel {
   private async createNamespace(ns: string, owner: NetnsOwner): Promise<boolean> {
     // A socket cached for an earlier namespace of this name (deleted since) would still point at that one.
     this.forgetNamespace(ns);
-    try {
-      await run('ip', ['netns', 'add', ns]);
-    } catch (e) {
-      if (netnsExists(ns)) return false;
-      throw new UnavailableError(`netns add ${ns}: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`, { cause: e });
-    }
+    // In-process, as `ip netns add` (an agent host making thousands would fork itself for each).
+    if (!await netnsCreate(ns)) return false;
     // Its loopback up (experiments expect a working lo) and marked as the slice's.
     await linkSet(this.expSocket(ns), 'lo', { alias: netnsMarkOf(owner), up: true }, undefined, `${ns}: lo`);
     const id = nsId(netnsPath(ns));

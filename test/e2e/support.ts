@@ -349,7 +349,7 @@ export interface NsSnapshot { links: string[]; fdb: string[]; routes: string[] }
 export function snapshot(ns: string): NsSnapshot {
   // The node's anchor bridge is the node's, made with its first VXLAN link and kept (src/bridge/anchor.ts).
   const l = links(ns).filter((x) => x.ifname !== ANCHOR).map((x) => `${x.ifname} ${x.linkinfo?.info_kind ?? x.link_type}`).sort();
-  const fdb = (JSON.parse(sh('bridge', ['-n', ns, '-j', 'fdb', 'show'])) as IpLink[]).map((e) => `${e.mac} ${e.ifname ?? ''} ${e.dst ?? ''} ${e.vlan ?? ''}`).sort();
+  const fdb = (JSON.parse(sh('bridge', ['-n', ns, '-j', 'fdb', 'show'])) as IpLink[]).filter((e) => e.ifname !== ANCHOR).map((e) => `${e.mac} ${e.ifname ?? ''} ${e.dst ?? ''} ${e.vlan ?? ''}`).sort();
   const routes = ['-4', '-6'].flatMap((f) => ipIn(ns, f, 'route', 'show', 'table', 'all').split('\n').filter(Boolean)).sort();
   return { links: l, fdb, routes };
 }

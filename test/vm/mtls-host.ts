@@ -20,6 +20,7 @@
 // Exit code 0 unless the host side could not be built, failed while serving,
 // or the guest started and never finished.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { ANCHOR } from '../../src/bridge/anchor.js';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,9 +67,10 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
 
 /** What teardown must restore on h1: links (name and kind), FDB entries, routes of every table. */
 function snapshot(): string[] {
-  const links = (JSON.parse(ip('-n', NODE_NS, '-d', '-j', 'link', 'show')) as Array<Record<string, any>>)
+  // The node's anchor bridge is the node's: made with its first VXLAN link and kept (src/bridge/anchor.ts).
+  const links = (JSON.parse(ip('-n', NODE_NS, '-d', '-j', 'link', 'show')) as Array<Record<string, any>>).filter((l) => l.ifname !== ANCHOR)
     .map((l) => `link ${l.ifname} ${l.linkinfo?.info_kind ?? l.link_type}${String(l.ifalias ?? '').startsWith('visp:') ? ` (${l.ifalias})` : ''}`);
-  const fdb = (JSON.parse(sh('bridge', '-n', NODE_NS, '-j', 'fdb', 'show')) as Array<Record<string, any>>)
+  const fdb = (JSON.parse(sh('bridge', '-n', NODE_NS, '-j', 'fdb', 'show')) as Array<Record<string, any>>).filter((e) => e.ifname !== ANCHOR)
     .map((e) => `fdb ${e.mac} ${e.ifname ?? ''} ${e.dst ?? ''}`);
   const routes = ['-4', '-6'].flatMap((f) => ip('-n', NODE_NS, f, 'route', 'show', 'table', 'all').split('\n').filter(Boolean).map((r) => `route ${r}`));
   return [...links, ...fdb, ...routes].sort();

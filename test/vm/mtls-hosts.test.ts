@@ -14,6 +14,7 @@
 // h1's leftovers, the audit log, the engine) it answers over the share.
 // Runs only when the lane runs the host side (VISP_VM_MTLS=1).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { ANCHOR } from '../../src/bridge/anchor.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -50,9 +51,10 @@ async function pingFrom(netns: string, dst: string, count = 3): Promise<boolean>
 
 /** The guest's root namespace (node vm1) as teardown must leave it: links, FDB entries, routes of every table. */
 function snapshot(): string[] {
-  const links = (JSON.parse(sh('ip', '-d', '-j', 'link', 'show')) as Array<Record<string, any>>)
+  // The node's anchor bridge is the node's: made with its first VXLAN link and kept (src/bridge/anchor.ts).
+  const links = (JSON.parse(sh('ip', '-d', '-j', 'link', 'show')) as Array<Record<string, any>>).filter((l) => l.ifname !== ANCHOR)
     .map((l) => `link ${l.ifname} ${l.linkinfo?.info_kind ?? l.link_type}${String(l.ifalias ?? '').startsWith('visp:') ? ` (${l.ifalias})` : ''}`);
-  const fdb = (JSON.parse(sh('bridge', '-j', 'fdb', 'show')) as Array<Record<string, any>>).map((e) => `fdb ${e.mac} ${e.ifname ?? ''} ${e.dst ?? ''}`);
+  const fdb = (JSON.parse(sh('bridge', '-j', 'fdb', 'show')) as Array<Record<string, any>>).filter((e) => e.ifname !== ANCHOR).map((e) => `fdb ${e.mac} ${e.ifname ?? ''} ${e.dst ?? ''}`);
   const routes = ['-4', '-6'].flatMap((f) => sh('ip', f, 'route', 'show', 'table', 'all').split('\n').filter(Boolean).map((r) => `route ${r}`));
   return [...links, ...fdb, ...routes].sort();
 }
