@@ -72,7 +72,6 @@ function runTool(tool: 'ip' | 'tc', args: string[], input?: string): void {
   const r = spawnSync(tool, args, { encoding: 'utf8', ...(input === undefined ? {} : { input }), maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${tool} ${args.slice(0, 3).join(' ')} … failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
 }
-const runIp = (args: string[], input?: string): void => runTool('ip', args, input);
 
 function runIpBatches(cmds: readonly IpCommand[]): void {
   for (const b of batches(cmds)) runTool(b.tool, ['-n', b.netns, '-batch', '-'], b.lines);
@@ -228,7 +227,8 @@ async function ipGroupTrial(o: Options): Promise<number> {
     runIpBatches(ipProvisionCommands(env.node, env.specs));
     await quiet();
     // The experiments' veth ends go with their node-side peers.
-    const t = await timed(() => runIp(['-n', env.node, 'link', 'del', 'group', String(GROUP)]));
+    // Then the emptied anchor, as visp deletes it after a slice's teardown.
+    const t = await timed(() => runIpBatches([{ netns: env.node, args: ['link', 'del', 'group', String(GROUP)] }, { netns: env.node, args: ['link', 'del', 'dev', ANCHOR] }]));
     const left = leftovers([env.node, ...env.exps]);
     log(`  ip group del   ${t.s.toFixed(3)} s (one group delete: the kernel's floor), ${left} links left`);
     if (left) throw new Error(`ip group delete: ${left} links left`);

@@ -108,14 +108,14 @@ function quoted(arg: string): string {
 /**
  * Deleting link by link, as a per-link script does: the tunnel and the
  * veth's host end (deleting a veth end removes its peer; a device's qdiscs
- * and filters go with it). The node's anchor stays, as it does when visp
- * deletes a slice.
+ * and filters go with it); then the node's anchor, emptied, as visp deletes
+ * it after a slice's teardown.
  */
 export function ipDeleteCommands(node: string, specs: readonly EndpointSpec[]): IpCommand[] {
-  return specs.flatMap((s) => {
+  return [...specs.flatMap((s) => {
     const r = resolveEndpoint(s);
     return [r.tunnels[0]!.name, r.vethHost].map((name) => ({ netns: node, args: ['link', 'del', 'dev', name] }));
-  });
+  }), { netns: node, args: ['link', 'del', 'dev', ANCHOR] }];
 }
 
 /** Group commands by tool and namespace, keeping order: one `ip|tc -n NS -batch` per run of commands. */
