@@ -8,6 +8,7 @@
 // bridge (guard.ts). It emits `change` when a pair is found dead or alive
 // again, so the agent reports at once rather than at its next pass.
 import { EventEmitter } from 'node:events';
+import type { LinkWatcher } from '../netlink/events.js';
 import { linkList } from '../netlink/link.js';
 import { ProbeSocket, requestFrame, setSeq, type ProbeAnswer } from '../netlink/packet.js';
 import { NetlinkSocket } from '../netlink/socket.js';
@@ -74,6 +75,8 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
   private readonly byKey = new Map<string, Pair[]>();
   private readonly sockets = new Map<string, Sock>();
   private nl: NetlinkSocket | undefined;
+  /** The agent's watcher of the namespace's links, when it has one (the devices without a dump per pass). */
+  private readonly links: (() => LinkWatcher | undefined) | undefined;
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
   /** When the guard was last put in place or found in place (undefined: never). */
@@ -90,9 +93,10 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
   private closed = false;
 
   /** `guardCheckMs`: how often a pass checks that the guard is still in place (default GUARD_RESYNC_MS while nftables changes are watched, else GUARD_CHECK_MS). */
-  constructor(opts: { netns?: string; health?: Partial<HealthOptions>; guardCheckMs?: number } = {}) {
+  constructor(opts: { netns?: string; health?: Partial<HealthOptions>; guardCheckMs?: number; links?: () => LinkWatcher | undefined } = {}) {
     super();
     this.netns = opts.netns;
+    this.links = opts.links;
     this.guardCheckMs = opts.guardCheckMs;
     this.opts = { ...DEFAULT_HEALTH, ...opts.health };
   }
@@ -105,10 +109,9 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
   async setTargets(targets: readonly ProbeTarget[]): Promise<void> {
     if (this.closed) return;
     if (targets.length) await this.guard();
-    this.nl ??= new NetlinkSocket(this.netns ? { netns: this.netns } : {});
-    const index = new Map((await linkList(this.nl)).map((l) => [l.name, l.index]));
     const wantDevices = new Map<string, string>();
     for (const t of targets) for (const p of t.pairs) wantDevices.set(p.device, t.local);
+    const index = await this.linkIndex(wantDevices.keys());
     for (const [dev, s] of this.sockets) {
       if (wantDevices.get(dev) !== s.local || index.get(dev) !== s.ifindex) { s.socket.close(); this.sockets.delete(dev); }
     }
@@ -144,6 +147,23 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
     this.timer ??= setInterval(() => this.tick(), this.opts.intervalMs).unref();
   }
 
+  /**
+   * The namespace's devices by name: from the agent's link watcher while it
+   * is current and knows every device wanted (a pass over an unchanged node
+   * then costs no dump), else a dump (a device just built, its notification
+   * not read yet).
+   */
+  private async linkIndex(want: Iterable<string>): Promise<Map<string, number>> {
+    const w = this.links?.();
+    if (w?.current()) {
+      const index = new Map<string, number>();
+      for (const l of w.links.values()) index.set(l.name, l.index);
+      if ([...want].every((d) => index.has(d))) return index;
+    }
+    this.nl ??= new NetlinkSocket(this.netns ? { netns: this.netns } : {});
+    return new Map((await linkList(this.nl)).map((l) => [l.name, l.index]));
+  }
+
   /** The endpoint's pairs and what they say, or undefined when it is not probed. */
   health(key: string, now = Date.now()): EndpointHealth | undefined {
     const ps = this.byKey.get(key);
@@ -160,6 +180,14 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
     for (const s of this.sockets.values()) answered += s.socket.answered();
     return { pairs: this.pairs.size, sockets: this.sockets.size, answered };
   }
+
+  /** Each probed device and the ifindex its socket is on (tests). */
+  probedDevices(): Map<string, number> {
+    return new Map([...this.sockets].map(([dev, s]) => [dev, s.ifindex]));
+  }
+
+  /** Link dumps made (a pass whose devices the link watcher knew makes none; tests). */
+  get dumps(): number { return this.nl?.stats.messages ?? 0; }
 
   close(): void {
     this.closed = true;
