@@ -12,7 +12,7 @@
 // (bench/lib/cpuprofile.ts); the profiler costs a little itself.
 // Progress on stderr; the last stdout line is JSON.
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AllocateRequest } from '../src/api/gen/visp/v1/AllocateRequest.js';
@@ -49,6 +49,14 @@ function ring(slice: string, n: number, netns: (i: number) => string): AllocateR
   };
 }
 
+/** CPU seconds of a process and of its children it has waited for (an agent's `ip`/`nft` processes), from /proc/PID/stat. */
+function cpuOf(pid: number): { self: number; children: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  // Fields 14–17 of proc(5) (utime stime cutime cstime), in clock ticks of 1/100 s.
+  return { self: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100 };
+}
+
 const show = (xs: FrameTime[]): string => xs.map((x) => `      ${String(x.ms).padStart(6)} ms ${(100 * x.share).toFixed(1).padStart(5)}%  ${x.frame}`).join('\n');
 
 async function runSize(n: number, o: Options, tag: string): Promise<Record<string, unknown>> {
@@ -75,18 +83,20 @@ async function runSize(n: number, o: Options, tag: string): Promise<Record<strin
     }
     log(`  ring of ${n} READY in ${(now() - t0).toFixed(1)} s; settling 10 s`);
     await sleep(10_000); // the first passes after a build read everything; then the lab is idle
-    const a = lab.stats();
+    const pids = [lab.controller!.pid, lab.agents[0]!.pid];
+    const a = pids.map(cpuOf);
     const m0 = monotonicUs();
     const t1 = now();
     await sleep(o.idleS * 1000);
-    const b = lab.stats();
+    const b = pids.map(cpuOf);
     const m1 = monotonicUs();
     const dt = now() - t1;
     window = [m0, m1];
-    const controller = (b.controller.cpuS - a.controller.cpuS) / dt;
-    const agents = (b.agents[0]!.cpuS - a.agents[0]!.cpuS) / dt;
-    log(`  idle ${dt.toFixed(1)} s: controller ${controller.toFixed(3)} cores, agent host ${agents.toFixed(3)} cores, rss ${Math.round(b.controller.rssKb / 1024)} / ${Math.round(b.agents[0]!.rssKb / 1024)} MB`);
-    out = { idle_s: round(dt, 1), controller_cores: round(controller, 3), agent_host_cores: round(agents, 3), total_cores: round(controller + agents, 3) };
+    const rate = (i: number, k: 'self' | 'children'): number => (b[i]![k] - a[i]![k]) / dt;
+    const [controller, agents, children] = [rate(0, 'self'), rate(1, 'self'), rate(1, 'children') + rate(0, 'children')];
+    const st = lab.stats();
+    log(`  idle ${dt.toFixed(1)} s: controller ${controller.toFixed(3)} cores, agent host ${agents.toFixed(3)} cores, their child processes ${children.toFixed(3)} cores; rss ${Math.round(st.controller.rssKb / 1024)} / ${Math.round(st.agents[0]!.rssKb / 1024)} MB`);
+    out = { idle_s: round(dt, 1), controller_cores: round(controller, 3), agent_host_cores: round(agents, 3), child_process_cores: round(children, 3), total_cores: round(controller + agents + children, 3) };
     if (o.cpuProf) {
       // The host writes its profile as it exits, after closing every agent: longer than lab.close() waits before SIGKILL.
       const host = lab.agents[0]!.child;
