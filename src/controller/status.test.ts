@@ -54,6 +54,7 @@ describe('operational state', () => {
     expect(m.slivers[0]!.error).toBe('n2: boom');
     expect(m.state).toBe('failed');
     expect(m.slivers[0]!.endpoints.map((e) => e.remotes)).toEqual([['198.18.0.2'], ['198.18.0.1']]);
-    expect(m.slivers[0]!.endpoints[0]!.bridge).toMatch(/^vb/);
+    // A point-to-point link has no bridge (docs/kernel.md); the agent's own rule (joinOf) says so.
+    expect(m.slivers[0]!.endpoints[0]!.bridge).toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@
 // sliver is as good as its worst endpoint; a slice as its worst sliver.
 import { endpointSpecOf } from './desired.js';
 import { endpointNames } from '../endpoint/names.js';
+import { joinOf } from '../endpoint/spec.js';
 import { kinds } from '../tunnel/kinds.js';
 import type { Pacer } from '../ipam/pacer.js';
 import type { EndpointStatus, LinkRecord, Manifest, OperationalState, SliceRecord, SliverStatus } from './model.js';
@@ -59,9 +60,11 @@ function linkStatics(s: SliceRecord, l: LinkRecord): EndpointStatic[] {
   const names = endpointNames(s.slice, l.id);
   const layer3 = kinds[l.kind].layer === 3;
   return l.endpoints.map((e) => {
-    const remotes = endpointSpecOf(s, l, e).remotes;
+    const spec = endpointSpecOf(s, l, e);
+    const remotes = spec.remotes;
     return {
-      ...(layer3 ? {} : { bridge: names.bridge }),
+      // A bridge only where the agent builds one (docs/kernel.md).
+      ...(layer3 || joinOf(spec) !== 'bridge' ? {} : { bridge: names.bridge }),
       devices: layer3 ? [e.ifname] : kinds[l.kind].lan === 'multipoint' ? [names.tunnel()] : remotes.map((r) => names.tunnel(r)),
       remotes,
     };

@@ -2,6 +2,8 @@
 // MTU, group, master and up state in the create message itself; the alias
 // (which the kernel ignores on create) follows in the same datagram.
 import { createBridge, setPortFlags } from '../bridge/bridge.js';
+import { joinOneWay, unjoin } from '../bridge/redirect.js';
+import { ANCHOR, createAnchor } from '../bridge/anchor.js';
 import { addrAdd, addrDel } from '../netlink/addr.js';
 import { linkAdd, linkDel, linkGet, linkSet, type LinkChange } from '../netlink/link.js';
 import { routeDel, routeReplace } from '../netlink/route.js';
@@ -13,7 +15,7 @@ import type { EngineClient } from '../dataplane/engine-client.js';
 import { createTunnel } from '../tunnel/ensure.js';
 import { createUserspaceTunnel } from '../tunnel/userspace.js';
 import { applyShaper } from '../shape/tree.js';
-import type { Step, Where } from './plan.js';
+import { wantsAnchor, type Step, type Where } from './plan.js';
 import type { ResolvedEndpoint } from './spec.js';
 
 export interface ApplyContext {
@@ -55,11 +57,15 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         await (await engine()).deleteTunnel(s.name, c.signal);
         index.delete(`node/${s.name}`);
         break;
+      case 'create-anchor':
+        await createAnchor(c.node, c.signal);
+        break;
       case 'create-bridge':
         await createBridge(c.node, r.bridge, r.mtu, r.mark, c.signal, r.nodeSide);
         break;
       case 'create-tunnel': {
-        const p = { mtu: r.mtu, mark: r.mark, master: await idx('node', r.bridge), up: true };
+        const master = r.join === 'bridge' ? await idx('node', r.bridge) : wantsAnchor(r, s.tunnel) ? await idx('node', ANCHOR) : undefined;
+        const p = { mtu: r.mtu, mark: r.mark, ...(master !== undefined ? { master } : {}), up: true };
         if (s.tunnel.dataplane === 'userspace') await createUserspaceTunnel(await engine(), c.node, s.tunnel, p, c.signal);
         else await createTunnel(c.node, s.tunnel, p, c.signal);
         break;
@@ -81,7 +87,7 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         const what = `veth ${r.vethHost} ↔ ${r.spec.netns}:${r.spec.ifname}`;
         await Promise.all([
           linkAdd(c.node, {
-            name: r.vethHost, kind: 'veth', mtu: r.mtu, group: r.mark.group, master: await idx('node', r.bridge), up: false,
+            name: r.vethHost, kind: 'veth', mtu: r.mtu, group: r.mark.group, ...(r.join === 'bridge' ? { master: await idx('node', r.bridge) } : {}), up: false,
             // The peer cannot come up at creation (veth_open: ENOTCONN until
             // both ends exist): up and alias follow in its own namespace.
             peer: { name: r.spec.ifname, mtu: r.mtu, group: r.mark.group, netnsFd: c.expFd },
@@ -99,10 +105,16 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         if (s.fix.up !== undefined) ch.up = s.fix.up;
         if (s.fix.group !== undefined) ch.group = s.fix.group;
         if (s.fix.alias) ch.alias = alias;
-        if (s.fix.master) ch.master = await idx('node', r.bridge);
+        if (s.fix.master) ch.master = s.fix.master === 'none' ? 0 : await idx('node', s.fix.master === 'anchor' ? ANCHOR : r.bridge);
         await linkSet(sock(s.ns), s.name, ch, c.signal);
         break;
       }
+      case 'join':
+        await joinOneWay(c.node, await idx('node', s.device), await idx('node', s.peer), s.rebuild, c.signal, `node:${s.device}`);
+        break;
+      case 'unjoin':
+        await unjoin(c.node, await idx('node', s.device), c.signal, `node:${s.device}`);
+        break;
       case 'set-port':
         await setPortFlags(c.node, s.name, s.flags, c.signal);
         break;

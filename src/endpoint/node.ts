@@ -32,7 +32,7 @@ import { applySteps } from './apply.js';
 import { NodeEngine, type NodeEngineOptions } from './node-engine.js';
 import { describeStep, planEndpoint, type Step } from './plan.js';
 import { emptyView, readView, type NsView } from './snapshot.js';
-import { ViewCache } from './view-cache.js';
+import { ViewCache, type ViewWanted } from './view-cache.js';
 import { resolveEndpoint, type EndpointSpec, type ResolvedEndpoint } from './spec.js';
 
 export interface EndpointResult {
@@ -272,7 +272,7 @@ export class NodeKernel {
   }
 
   /** A namespace's view for a reconcile pass: kept from the last pass while nothing changed there. */
-  private cachedView(ns: string | undefined, s: NetlinkSocket, what: { addrs?: boolean; routes?: boolean; fdb?: boolean; qdiscs?: boolean }, signal?: AbortSignal): Promise<NsView> {
+  private cachedView(ns: string | undefined, s: NetlinkSocket, what: ViewWanted, signal?: AbortSignal): Promise<NsView> {
     let c = this.views.get(ns);
     if (!c) {
       try { c = new ViewCache(ns ?? this.netns); } catch { return readView(s, what, signal); }   // gone meanwhile: the dump says so
@@ -408,7 +408,9 @@ export class NodeKernel {
     const needFdb = resolved.some((r) => r && r.fdb.length > 0);
     const needNodeAddrs = resolved.some((r) => r?.nodeSide);
     const qdiscs = shaped || !this.qdiscsChecked || specs.some((sp) => this.shapedKeys.has(keyOf(sp)));
-    const nodeView = await this.cachedView(undefined, this.node, { fdb: needFdb, addrs: needNodeAddrs, qdiscs }, o.signal);
+    // The filters of redirect joins (and of a join left on what is now a bridge port): any layer-2 endpoint.
+    const joins = resolved.some((r) => r?.layer === 2);
+    const nodeView = await this.cachedView(undefined, this.node, { fdb: needFdb, addrs: needNodeAddrs, qdiscs, joins }, o.signal);
     if (!o.dryRun) {
       this.qdiscsChecked = true;
       for (const r of resolved) if (r?.shaper.length) this.shapedKeys.add(keyOf(r.spec));

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidSpecError } from '../errors.js';
 import { IFF } from '../netlink/constants.js';
-import { encodePortFlags } from '../bridge/bridge.js';
+import { joinedRules } from '../bridge/redirect.js';
+import { ANCHOR, ANCHOR_ALIAS } from '../bridge/anchor.js';
 import type { Qdisc } from '../netlink/tc.js';
 import { qdiscSpecOf, shaperFor } from '../shape/tree.js';
 import { drivers } from '../tunnel/index.js';
@@ -24,11 +25,11 @@ function node(s: EndpointSpec, qdiscs: Qdisc[] | undefined): { node: NsView; exp
   const r = resolveEndpoint(s);
   const up = { flags: IFF.UP, up: true, mtu: r.mtu, alias: 'visp:s1/l1', group: 1001 };
   const n = emptyView(), x = emptyView();
-  addLink(n, { index: 10, name: r.bridge, kind: 'bridge', ...up });
   const t = r.tunnels[0]!;
-  addLink(n, { index: 11, name: t.name, kind: 'vxlan', master: 10, infoData: Buffer.concat(drivers.vxlan.encode(t)), slaveKind: 'bridge',
-    slaveData: Buffer.concat(encodePortFlags({ isolated: false, learning: true })), ...up });
-  addLink(n, { index: 20, name: r.vethHost, kind: 'veth', master: 10, link: 5, ...up });
+  addLink(n, { index: 9, name: ANCHOR, kind: 'bridge', flags: 0, up: false, alias: ANCHOR_ALIAS });
+  addLink(n, { index: 11, name: t.name, kind: 'vxlan', master: 9, infoData: Buffer.concat(drivers.vxlan.encode(t)), ...up });
+  addLink(n, { index: 20, name: r.vethHost, kind: 'veth', link: 5, ...up });
+  n.ingress = new Map([[11, joinedRules(20)], [20, joinedRules(11)]]);
   addLink(x, { index: 5, name: 'eth1', kind: 'veth', link: 20, ...up });
   x.addrs.set(5, ['192.0.2.0/31']);
   if (qdiscs) n.qdiscs = new Map([[11, qdiscs]]);
@@ -42,7 +43,7 @@ const asRead = (s: EndpointSpec): Qdisc[] => shaperFor(s.properties, resolveEndp
 describe('planning shapers', () => {
   it('a new tunnel is shaped right after it is created', () => {
     const steps = planEndpoint(resolveEndpoint(spec), emptyView(), emptyView());
-    expect(steps.map((s) => s.op)).toEqual(['create-bridge', 'create-tunnel', 'shape', 'create-veth', 'add-addr']);
+    expect(steps.map((s) => s.op)).toEqual(['create-anchor', 'create-tunnel', 'shape', 'create-veth', 'join', 'join', 'add-addr']);
   });
 
   it('as wanted: nothing; qdiscs not read: not checked', () => {

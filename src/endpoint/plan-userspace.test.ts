@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EngineTunnelState } from '../dataplane/engine-client.js';
 import { encodePortFlags } from '../bridge/bridge.js';
+import { joinedRules } from '../bridge/redirect.js';
 import { IFF } from '../netlink/constants.js';
 import type { Link } from '../netlink/link.js';
 import { drivers } from '../tunnel/index.js';
@@ -31,7 +32,7 @@ const engineState = (r: ResolvedEndpoint, i = 0): EngineTunnelState => {
   };
 };
 
-/** What a correct apply leaves: bridge, the engine's TAPs (kind tun) on it, veth; the engine's list. */
+/** What a correct apply leaves: the engine's TAPs (kind tun) and the veth, joined by redirect or on a bridge; the engine's list. */
 function built(r: ResolvedEndpoint): { node: NsView; exp: NsView } {
   const mark = { alias: `visp:${r.spec.slice}/${r.spec.link}`, group: r.mark.group };
   const up = { flags: IFF.UP, up: true, mtu: r.mtu, ...mark };
@@ -40,12 +41,14 @@ function built(r: ResolvedEndpoint): { node: NsView; exp: NsView } {
     addLink(exp, { index: 5, name: r.spec.ifname, kind: 'tun', ...up });
     exp.addrs.set(5, r.addresses);
   } else {
-    addLink(node, { index: 10, name: r.bridge, kind: 'bridge', ...up });
+    const bridged = r.join === 'bridge';
+    if (bridged) addLink(node, { index: 10, name: r.bridge, kind: 'bridge', ...up });
     r.tunnels.forEach((t, i) => addLink(node, {
-      index: 11 + i, name: t.name, kind: 'tun', master: 10, ...up, slaveKind: 'bridge',
-      slaveData: Buffer.concat(encodePortFlags({ isolated: r.isolate, learning: true })),
+      index: 11 + i, name: t.name, kind: 'tun', ...up,
+      ...(bridged ? { master: 10, slaveKind: 'bridge', slaveData: Buffer.concat(encodePortFlags({ isolated: r.isolate, learning: true })) } : {}),
     }));
-    addLink(node, { index: 20, name: r.vethHost, kind: 'veth', master: 10, link: 5, ...up });
+    addLink(node, { index: 20, name: r.vethHost, kind: 'veth', ...(bridged ? { master: 10 } : {}), link: 5, ...up });
+    node.ingress = new Map(bridged ? [] : [[11, joinedRules(20)], [20, joinedRules(11)]]);
     addLink(exp, { index: 5, name: r.spec.ifname, kind: 'veth', link: 20, ...up });
     exp.addrs.set(5, r.addresses);
   }
@@ -76,7 +79,8 @@ describe('planEndpoint with userspace tunnels', () => {
     const { node, exp } = built(r);
     node.byName.delete(r.tunnels[0]!.name);
     const steps = planEndpoint(r, node, exp);
-    expect(ops(steps)).toEqual([`delete-engine-tunnel ${r.tunnels[0]!.name}`, 'create-tunnel']);
+    // The new TAP is joined to the veth, and the veth to it (its redirect named the old TAP).
+    expect(ops(steps)).toEqual([`delete-engine-tunnel ${r.tunnels[0]!.name}`, 'create-tunnel', 'join', 'join']);
     expect(describeStep(steps[0]!, r)).toMatch(/its device is gone/);
   });
 
@@ -85,16 +89,23 @@ describe('planEndpoint with userspace tunnels', () => {
     const { node, exp } = built(r);
     node.engine.set(r.tunnels[0]!.name, { ...engineState(r), key: 4711 });
     const steps = planEndpoint(r, node, exp);
-    expect(ops(steps)).toEqual([`delete-engine-tunnel ${r.tunnels[0]!.name}`, 'create-tunnel']);
+    expect(ops(steps)).toEqual([`delete-engine-tunnel ${r.tunnels[0]!.name}`, 'create-tunnel', 'join', 'join']);
     expect(describeStep(steps[0]!, r)).toMatch(/key 4711 → 4712/);
   });
 
-  it('the engine lost the tunnel (restarted): created again, on the existing bridge', () => {
+  it('the engine lost the tunnel (restarted): created again, joined to the existing veth (or on the existing bridge)', () => {
     const r = userspace(base);
     const { node, exp } = built(r);
     node.engine.clear();
     node.byName.delete(r.tunnels[0]!.name);
-    expect(ops(planEndpoint(r, node, exp))).toEqual(['create-tunnel']);
+    expect(ops(planEndpoint(r, node, exp))).toEqual(['create-tunnel', 'join', 'join']);
+    const lan = userspace({ ...base, remotes: ['198.18.0.2', '198.18.0.3'] });
+    const b = built(lan);
+    b.node.engine.clear();
+    b.node.byName.delete(lan.tunnels[0]!.name);
+    // (The other TAP, still a device but unknown to the restarted engine, is replaced too.)
+    const [t0, t1] = lan.tunnels.map((t) => t.name);
+    expect(ops(planEndpoint(lan, b.node, b.exp))).toEqual(['create-tunnel', `set-port ${t0}`, `delete-link ${t1}`, 'create-tunnel', `set-port ${t1}`]);
   });
 
   it('an unmarked engine device (a create interrupted before its mark) is adopted and marked, not refused', () => {

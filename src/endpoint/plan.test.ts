@@ -3,6 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { IncompatibleStateError } from '../errors.js';
 import { encodePortFlags } from '../bridge/bridge.js';
+import { joinedRules } from '../bridge/redirect.js';
+import { ANCHOR, ANCHOR_ALIAS } from '../bridge/anchor.js';
 import { IFF } from '../netlink/constants.js';
 import type { Link } from '../netlink/link.js';
 import { drivers } from '../tunnel/index.js';
@@ -23,30 +25,107 @@ function view(links: Link[], addrs: Record<number, string[]> = {}, fdb: Record<n
   return v;
 }
 
-/** The kernel state a correct apply of `r` leaves behind. */
+/** The node's anchor bridge, down (src/bridge/anchor.ts). */
+const anchorLink: Link = { index: 9, name: ANCHOR, kind: 'bridge', flags: 0, up: false, alias: ANCHOR_ALIAS };
+
+/**
+ * The kernel state a correct apply of `r` leaves behind: tunnel 11 and veth
+ * host end 20 joined by redirect (a kernel VXLAN also a port of the anchor,
+ * 9), or with bridge 10 as their master.
+ */
 function built(r: ResolvedEndpoint): { node: NsView; exp: NsView } {
   const mark = { alias: `visp:${r.spec.slice}/${r.spec.link}`, group: r.mark.group };
   const up = { flags: IFF.UP, up: true, mtu: r.mtu, ...mark };
+  const bridged = r.join === 'bridge';
   const br: Link = { index: 10, name: r.bridge, kind: 'bridge', ...up };
   const tunnels: Link[] = r.tunnels.map((t, i) => ({
-    index: 11 + i, name: t.name, kind: drivers[t.kind].linkKind!, master: 10, ...up,
-    infoData: Buffer.concat(drivers[t.kind].encode(t)), slaveKind: 'bridge',
-    slaveData: Buffer.concat(encodePortFlags({ isolated: r.isolate, learning: true })),
+    index: 11 + i, name: t.name, kind: drivers[t.kind].linkKind!, ...up, infoData: Buffer.concat(drivers[t.kind].encode(t)),
+    ...(bridged ? { master: 10, slaveKind: 'bridge', slaveData: Buffer.concat(encodePortFlags({ isolated: r.isolate, learning: true })) } : {}),
+    ...(!bridged && t.kind === 'vxlan' ? { master: 9, slaveKind: 'bridge' } : {}),
   }));
-  const host: Link = { index: 20, name: r.vethHost, kind: 'veth', master: 10, link: 5, ...up };
+  const host: Link = { index: 20, name: r.vethHost, kind: 'veth', ...(bridged ? { master: 10 } : {}), link: 5, ...up };
   const peer: Link = { index: 5, name: r.spec.ifname, kind: 'veth', link: 20, ...up };
-  return {
-    node: view([br, ...tunnels, host], {}, r.fdb.length ? { 11: r.fdb } : {}),
-    exp: view([peer], { 5: r.addresses }),
-  };
+  const node = view([anchorLink, ...(bridged ? [br] : []), ...tunnels, host], {}, r.fdb.length ? { 11: r.fdb } : {});
+  node.ingress = new Map(bridged ? [] : [[11, joinedRules(20)], [20, joinedRules(11)]]);
+  return { node, exp: view([peer], { 5: r.addresses }) };
 }
+
+const gretapLan: EndpointSpec = { ...spec, kind: 'gretap', remotes: ['198.18.0.2', '198.18.0.3'] };
 
 const ops = (steps: Step[]): string[] => steps.map((s) => s.op + ('name' in s ? ` ${s.name}` : '') + ('cidr' in s ? ` ${s.cidr}` : '') + ('dst' in s ? ` ${s.dst}` : ''));
 
 describe('planEndpoint', () => {
   it('builds everything on an empty node, in dependency order', () => {
     const r = resolveEndpoint(spec);
-    expect(ops(planEndpoint(r, emptyView(), emptyView()))).toEqual(['create-bridge', 'create-tunnel', 'create-veth', 'add-addr 192.0.2.0/31']);
+    expect(ops(planEndpoint(r, emptyView(), emptyView()))).toEqual(['create-anchor', 'create-tunnel', 'create-veth', 'join', 'join', 'add-addr 192.0.2.0/31']);
+    // The anchor is the node's: made once, then there.
+    expect(ops(planEndpoint(r, view([anchorLink]), emptyView()))).toEqual(['create-tunnel', 'create-veth', 'join', 'join', 'add-addr 192.0.2.0/31']);
+    expect(planEndpoint(r, emptyView(), emptyView()).filter((s) => s.op === 'join')).toEqual([
+      { op: 'join', device: r.tunnels[0]!.name, peer: r.vethHost, rebuild: false, why: 'new device' },
+      { op: 'join', device: r.vethHost, peer: r.tunnels[0]!.name, rebuild: false, why: 'new device' },
+    ]);
+    // A LAN over point-to-point tunnels has a bridge.
+    expect(ops(planEndpoint(resolveEndpoint(gretapLan), emptyView(), emptyView()))).toEqual(['create-bridge', 'create-tunnel', 'set-port', 'create-tunnel', 'set-port', 'create-veth', 'add-addr 192.0.2.0/31'].map((o, i) => (o === 'set-port' ? `set-port ${resolveEndpoint(gretapLan).tunnels[i === 2 ? 0 : 1]!.name}` : o)));
+  });
+
+  it('which endpoints are joined by redirect and which by a bridge', () => {
+    expect(resolveEndpoint(spec).join).toBe('redirect');
+    expect(resolveEndpoint({ ...spec, remotes: ['198.18.0.2', '198.18.0.3'] }).join).toBe('redirect');   // a VXLAN LAN: one device
+    expect(resolveEndpoint({ ...spec, kind: 'gretap' }).join).toBe('redirect');
+    expect(resolveEndpoint(gretapLan).join).toBe('bridge');
+    expect(resolveEndpoint({ ...gretapLan, remotes: ['198.18.0.2'], lan: true }).join).toBe('bridge');   // a LAN keeps its shape as members leave
+    expect(resolveEndpoint({ ...spec, egress: true }).join).toBe('bridge');   // the bridge is the egress node's interface
+  });
+
+  it.each<[string, (n: NsView) => void, Step]>([
+    ['the redirect deleted by hand', (n) => { n.ingress!.delete(11); }, { op: 'join', device: 'T', peer: 'H', rebuild: false, why: 'not joined' }],
+    ['a redirect to an old ifindex of its peer', (n) => { n.ingress!.set(11, joinedRules(19)); }, { op: 'join', device: 'T', peer: 'H', rebuild: true, why: 'redirects to ifindex 19, not 20' }],
+    ['the probe filter gone', (n) => { n.ingress!.set(20, joinedRules(11).slice(1)); }, { op: 'join', device: 'H', peer: 'T', rebuild: true, why: 'probe filter missing or changed' }],
+    ['a foreign filter beside ours', (n) => { n.ingress!.set(20, [...joinedRules(11), { prio: 5, protocol: 3, kind: 'bpf', final: false, actions: 0 }]); },
+      { op: 'join', device: 'H', peer: 'T', rebuild: true, why: 'foreign filter at prio 5' }],
+  ])('redirect drift: %s → rejoined, saying why', (_n, spoil, want) => {
+    const r = resolveEndpoint(spec);
+    const { node, exp } = built(r);
+    spoil(node);
+    const name = (x: string): string => (x === 'T' ? r.tunnels[0]!.name : x === 'H' ? r.vethHost : x);
+    expect(planEndpoint(r, node, exp)).toEqual([{ ...want, device: name((want as { device: string }).device), peer: name((want as { peer: string }).peer) }]);
+  });
+
+  it('redirect: filters not read this pass → not checked; a device put on a bridge by hand is taken off it', () => {
+    const r = resolveEndpoint(spec);
+    const { node, exp } = built(r);
+    node.ingress = undefined;
+    expect(planEndpoint(r, node, exp)).toEqual([]);
+    // A VXLAN belongs on the anchor (src/bridge/anchor.ts); the veth's host end on nothing.
+    node.byName.get(r.tunnels[0]!.name)!.master = 99;
+    node.byName.get(r.vethHost)!.master = 99;
+    expect(planEndpoint(r, node, exp)).toEqual([
+      expect.objectContaining({ op: 'set-link', name: r.tunnels[0]!.name, fix: { master: 'anchor' }, why: 'master ifindex 99 → anchor' }),
+      expect.objectContaining({ op: 'set-link', name: r.vethHost, fix: { master: 'none' } }),
+    ]);
+    // Something else of that name where the anchor belongs: refused, never touched.
+    node.byName.set(ANCHOR, { ...anchorLink, alias: 'theirs' });
+    expect(() => planEndpoint(r, node, exp)).toThrow(/visp-pmtu exists and is not visp's anchor bridge/);
+  });
+
+  it('a point-to-point gretap link becoming a LAN: its redirect goes, the bridge comes, the new member gets a tunnel', () => {
+    const p2p = resolveEndpoint({ ...spec, kind: 'gretap' });
+    const { node, exp } = built(p2p);
+    const steps = planEndpoint(resolveEndpoint(gretapLan), node, exp);
+    const [t0, t1] = resolveEndpoint(gretapLan).tunnels.map((t) => t.name);
+    expect(ops(steps)).toEqual(['create-bridge', 'unjoin', `set-link ${t0}`, `set-port ${t0}`, 'create-tunnel', `set-port ${t1}`, 'unjoin', `set-link ${p2p.vethHost}`]);
+    expect(steps.filter((s) => s.op === 'unjoin').map((s) => (s as { device: string }).device)).toEqual([p2p.tunnels[0]!.name, p2p.vethHost]);
+  });
+
+  it('a LAN shrinking to a point-to-point link: the bridge goes, the rest is joined by redirect', () => {
+    const lanR = resolveEndpoint(gretapLan);
+    const { node, exp } = built(lanR);
+    const p2p = resolveEndpoint({ ...spec, kind: 'gretap' });
+    const steps = planEndpoint(p2p, node, exp);
+    expect(steps[0]).toEqual({ op: 'delete-link', ns: 'node', name: lanR.bridge, why: 'no longer in the spec' });
+    expect(steps).toContainEqual({ op: 'delete-link', ns: 'node', name: lanR.tunnels[1]!.name, why: 'no longer in the spec' });
+    expect(steps.filter((s) => s.op === 'join')).toHaveLength(2);
+    expect(steps).toContainEqual(expect.objectContaining({ op: 'set-link', name: p2p.vethHost, fix: { master: 'none' } }));
   });
 
   it.each<[string, EndpointSpec]>([
@@ -67,11 +146,15 @@ describe('planEndpoint', () => {
     const steps = planEndpoint(r2, node, exp);
     expect(steps[0]).toEqual({ op: 'delete-link', ns: 'node', name: r.tunnels[0]!.name, why: 'key 4711 → 4712' });
     expect(steps[1]).toMatchObject({ op: 'create-tunnel' });
-    expect(steps).toHaveLength(2);
+    // The new tunnel is joined; the veth's redirect named the old tunnel's ifindex, so it is rejoined.
+    expect(steps.slice(2)).toEqual([
+      { op: 'join', device: r.tunnels[0]!.name, peer: r.vethHost, rebuild: false, why: 'new device' },
+      { op: 'join', device: r.vethHost, peer: r.tunnels[0]!.name, rebuild: true, why: 'its peer is new' },
+    ]);
   });
 
   it('drift: MTU, down, detached port and missing address are fixed in place', () => {
-    const r = resolveEndpoint(spec);
+    const r = resolveEndpoint(gretapLan);
     const { node, exp } = built(r);
     node.byName.get(r.tunnels[0]!.name)!.master = undefined;
     node.byName.get(r.bridge)!.mtu = 1500;
@@ -79,7 +162,7 @@ describe('planEndpoint', () => {
     exp.addrs.set(5, []);
     const steps = planEndpoint(r, node, exp);
     expect(steps).toEqual([
-      expect.objectContaining({ op: 'set-link', ns: 'node', name: r.bridge, fix: { mtu: 1450 } }),
+      expect.objectContaining({ op: 'set-link', ns: 'node', name: r.bridge, fix: { mtu: r.mtu } }),
       expect.objectContaining({ op: 'set-link', ns: 'node', name: r.tunnels[0]!.name, fix: { master: 'bridge' } }),
       expect.objectContaining({ op: 'set-link', ns: 'exp', name: 'eth1', fix: { up: true } }),
       { op: 'add-addr', cidr: '192.0.2.0/31' },
@@ -112,7 +195,8 @@ describe('planEndpoint', () => {
     const r = resolveEndpoint(spec);
     const { node, exp } = built(r);
     exp.byName.delete('eth1');
-    expect(ops(planEndpoint(r, node, exp))).toEqual([`delete-link ${r.vethHost}`, 'create-veth', 'add-addr 192.0.2.0/31']);
+    // The new veth is joined, and so is the tunnel again (its redirect named the old veth's ifindex).
+    expect(ops(planEndpoint(r, node, exp))).toEqual([`delete-link ${r.vethHost}`, 'create-veth', 'join', 'join', 'add-addr 192.0.2.0/31']);
   });
 
   it('refuses to touch an interface it does not own', () => {
@@ -120,15 +204,17 @@ describe('planEndpoint', () => {
     const foreign: Link = { index: 3, name: 'eth1', kind: 'veth', flags: 0, up: true, alias: 'operator-made' };
     expect(() => planEndpoint(r, emptyView(), view([foreign]))).toThrow(IncompatibleStateError);
     expect(() => planEndpoint(r, emptyView(), view([foreign]))).toThrow(/eth1 exists and is not owned by visp:s1\/l1/);
+    const foreignTunnel: Link = { index: 3, name: r.tunnels[0]!.name, kind: 'vxlan', flags: 0, up: true };
+    expect(() => planEndpoint(r, view([foreignTunnel]), emptyView())).toThrow(/not owned/);
     const foreignBridge: Link = { index: 3, name: r.bridge, kind: 'bridge', flags: 0, up: true };
-    expect(() => planEndpoint(r, view([foreignBridge]), emptyView())).toThrow(/not owned/);
+    expect(() => planEndpoint(resolveEndpoint(gretapLan), view([foreignBridge]), emptyView())).toThrow(/not owned/);
   });
 
   it('adopts an object whose alias was never set (create interrupted) by its group, and sets the alias', () => {
     const r = resolveEndpoint(spec);
     const { node, exp } = built(r);
-    node.byName.get(r.bridge)!.alias = undefined;
-    expect(planEndpoint(r, node, exp)).toEqual([expect.objectContaining({ op: 'set-link', name: r.bridge, fix: { alias: true } })]);
+    node.byName.get(r.tunnels[0]!.name)!.alias = undefined;
+    expect(planEndpoint(r, node, exp)).toEqual([expect.objectContaining({ op: 'set-link', name: r.tunnels[0]!.name, fix: { alias: true } })]);
   });
 
   it('a member leaving a gretap LAN: its tunnel is deleted, the others stay', () => {
@@ -185,7 +271,7 @@ describe('planEndpoint', () => {
   it('routes through the experiment interface: added after the address, kept, removed while stopped', () => {
     const routes = [{ dst: '0.0.0.0/0', via: '192.0.2.1' }];
     const r = resolveEndpoint({ ...spec, routes });
-    expect(ops(planEndpoint(r, emptyView(), emptyView()))).toEqual(['create-bridge', 'create-tunnel', 'create-veth', 'add-addr 192.0.2.0/31', 'add-route 0.0.0.0/0']);
+    expect(ops(planEndpoint(r, view([anchorLink]), emptyView()))).toEqual(['create-tunnel', 'create-veth', 'join', 'join', 'add-addr 192.0.2.0/31', 'add-route 0.0.0.0/0']);
     const { node, exp } = built(r);
     exp.routes.set(5, [...routes]);
     expect(planEndpoint(r, node, exp)).toEqual([]);

@@ -5,6 +5,9 @@ import { IncompatibleStateError } from '../errors.js';
 import type { Link } from '../netlink/link.js';
 import { aliasOf } from '../ownership.js';
 import { decodePortFlags, type PortFlags } from '../bridge/bridge.js';
+import { joinProblems } from '../bridge/redirect.js';
+import { ANCHOR, ANCHOR_ALIAS } from '../bridge/anchor.js';
+import { kinds } from '../tunnel/kinds.js';
 import { describeTunnel, diffTunnel } from '../tunnel/ensure.js';
 import type { TunnelSpec } from '../tunnel/types.js';
 import { diffEngineTunnel, ENGINE_LINK_KIND } from '../tunnel/userspace.js';
@@ -14,18 +17,28 @@ import { describeProperties } from '../shape/properties.js';
 import type { ResolvedEndpoint } from './spec.js';
 
 export type Where = 'node' | 'exp';
-export interface LinkFix { mtu?: number; up?: boolean; master?: 'bridge'; alias?: true; group?: number }
+export interface LinkFix { mtu?: number; up?: boolean; master?: 'bridge' | 'anchor' | 'none'; alias?: true; group?: number }
+
+/** A kernel tunnel joined by redirect whose kind answers path MTU only as a bridge port: a port of the node's anchor (src/bridge/anchor.ts). */
+export const wantsAnchor = (r: ResolvedEndpoint, t: TunnelSpec): boolean =>
+  r.join === 'redirect' && t.dataplane !== 'userspace' && kinds[t.kind].pmtuReplyAsBridgePort === true;
 
 export type Step =
   | { op: 'delete-link'; ns: Where; name: string; why: string }
   /** A visp-engine tunnel: the engine closes its device, which goes with it. */
   | { op: 'delete-engine-tunnel'; name: string; why: string }
   | { op: 'create-bridge' }
+  /** The node's anchor bridge (src/bridge/anchor.ts), made by the first endpoint that needs it. */
+  | { op: 'create-anchor' }
   | { op: 'create-tunnel'; tunnel: TunnelSpec }
   | { op: 'create-l3-tunnel'; tunnel: TunnelSpec }
   | { op: 'create-veth' }
   | { op: 'set-link'; ns: Where; name: string; fix: LinkFix; why: string }
   | { op: 'set-port'; name: string; flags: PortFlags }
+  /** A redirect join, one way: `device`'s ingress goes out of `peer` (src/bridge/redirect.ts); `rebuild`: its clsact is cleared first. */
+  | { op: 'join'; device: string; peer: string; rebuild: boolean; why: string }
+  /** A redirect join removed from a device that is now a bridge port. */
+  | { op: 'unjoin'; device: string; why: string }
   | { op: 'add-fdb'; tunnel: string; dst: string }
   | { op: 'del-fdb'; tunnel: string; dst: string }
   | { op: 'add-addr'; cidr: string }
@@ -49,14 +62,20 @@ function guard(l: Link | undefined, r: ResolvedEndpoint, where: string): void {
 }
 
 /** In-place fixes for an existing, matching object. */
-function fixes(l: Link, r: ResolvedEndpoint, want: { mtu: number; up: boolean; master?: number | 'new' }): { fix: LinkFix; why: string[] } {
+/** The master a device should have: none, or a bridge (the link's, or the node's anchor) by ifindex, or one this plan creates. */
+type WantMaster = 'none' | { of: 'bridge' | 'anchor'; index: number | 'new' };
+
+function fixes(l: Link, r: ResolvedEndpoint, want: { mtu: number; up: boolean; master?: WantMaster }): { fix: LinkFix; why: string[] } {
   const fix: LinkFix = {};
   const why: string[] = [];
   if (l.mtu !== want.mtu) { fix.mtu = want.mtu; why.push(`mtu ${l.mtu} → ${want.mtu}`); }
   if (l.up !== want.up) { fix.up = want.up; why.push(want.up ? 'down → up' : 'up → down'); }
-  if (want.master !== undefined && (want.master === 'new' || l.master !== want.master)) {
-    fix.master = 'bridge';
-    why.push(l.master ? `master ifindex ${l.master} → bridge` : 'not on the bridge → bridge');
+  const m = want.master;
+  if (m === 'none') {
+    if (l.master) { fix.master = 'none'; why.push(`master ifindex ${l.master} → none`); }
+  } else if (m !== undefined && (m.index === 'new' || l.master !== m.index)) {
+    fix.master = m.of;
+    why.push(l.master ? `master ifindex ${l.master} → ${m.of}` : `not on the ${m.of} → ${m.of}`);
   }
   if (l.alias !== aliasOf(r.mark)) { fix.alias = true; why.push('alias missing'); }
   if (l.group !== r.mark.group) { fix.group = r.mark.group; why.push(`group ${l.group ?? 0} → ${r.mark.group}`); }
@@ -119,7 +138,8 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
   const alias = aliasOf(r.mark);
   const expUp = r.spec.adminDown !== true;
   // The egress end of a link has no veth: its bridge is the node's egress device.
-  const nodeNames = r.layer === 2 ? [r.bridge, ...(r.nodeSide ? [] : [r.vethHost]), ...r.tunnels.map((t) => t.name)] : [];
+  const bridged = r.join === 'bridge';
+  const nodeNames = r.layer === 2 ? [...(bridged ? [r.bridge] : []), ...(r.nodeSide ? [] : [r.vethHost]), ...r.tunnels.map((t) => t.name)] : [];
 
   // An engine device is visp's even before it is marked (the engine is visp's own).
   for (const n of nodeNames) if (!engineDevice(node, node.byName.get(n))) guard(node.byName.get(n), r, 'node');
@@ -144,13 +164,29 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
     return steps;
   }
 
-  // Bridge.
-  const br = node.byName.get(r.bridge);
-  const brNew = !br || br.kind !== 'bridge';
+  // The bridge, where there is one; a redirect join wants its devices on no master.
+  const br = bridged ? node.byName.get(r.bridge) : undefined;
+  const brNew = bridged && (!br || br.kind !== 'bridge');
   if (br && brNew) steps.push({ op: 'delete-link', ns: 'node', name: br.name, why: `kind ${br.kind} → bridge` });
   if (brNew) steps.push({ op: 'create-bridge' });
-  else pushFix(steps, 'node', br, fixes(br, r, { mtu: r.mtu, up: true }));
-  const master = brNew ? 'new' as const : br.index;
+  else if (br) pushFix(steps, 'node', br, fixes(br, r, { mtu: r.mtu, up: true }));
+  const master: WantMaster = !bridged ? 'none' : { of: 'bridge', index: brNew || !br ? 'new' : br.index };
+  // The node's anchor, for a tunnel that needs one (made once, by the first endpoint that does).
+  const anchor = node.byName.get(ANCHOR);
+  if (anchor && (anchor.kind !== 'bridge' || anchor.alias !== ANCHOR_ALIAS)) {
+    throw new IncompatibleStateError(`node: interface ${ANCHOR} exists and is not visp's anchor bridge (kind ${anchor.kind ?? '?'}, alias ${JSON.stringify(anchor.alias ?? '')}); refusing to touch it`, { field: 'link' });
+  }
+  let anchorPlanned = false;
+  const tunnelMaster = (t: TunnelSpec): WantMaster => {
+    if (!wantsAnchor(r, t)) return master;
+    if (!anchor && !anchorPlanned) { steps.push({ op: 'create-anchor' }); anchorPlanned = true; }
+    return { of: 'anchor', index: anchor ? anchor.index : 'new' };
+  };
+  // A device that was joined by redirect and is now a bridge port loses its redirect first.
+  const unjoin = (l: Link): void => {
+    if (bridged && node.ingress?.has(l.index)) steps.push({ op: 'unjoin', device: l.name, why: 'joined by redirect; now a bridge port' });
+  };
+  let tunnelDev: { name: string; kept?: Link } | undefined;
 
   // Tunnels, their port flags and (VXLAN LAN) flood entries.
   const wantFlags: PortFlags = { isolated: r.isolate, learning: true };
@@ -158,12 +194,15 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
     const { keep: l, steps: pre } = existingTunnel(t, node.byName.get(t.name), node, 'node');
     steps.push(...pre);
     const fresh = !l;
+    tunnelDev = l ? { name: t.name, kept: l } : { name: t.name };
+    const tm = tunnelMaster(t);
     if (!l) {
       steps.push({ op: 'create-tunnel', tunnel: t });
       if (r.isolate) steps.push({ op: 'set-port', name: t.name, flags: wantFlags });
     } else {
-      pushFix(steps, 'node', l, fixes(l, r, { mtu: r.mtu, up: true, master }));
-      if (!sameFlags(decodePortFlags(l.slaveData), wantFlags) || master === 'new') steps.push({ op: 'set-port', name: t.name, flags: wantFlags });
+      unjoin(l);
+      pushFix(steps, 'node', l, fixes(l, r, { mtu: r.mtu, up: true, master: tm }));
+      if (bridged && (!sameFlags(decodePortFlags(l.slaveData), wantFlags) || (master !== 'none' && master.index === 'new'))) steps.push({ op: 'set-port', name: t.name, flags: wantFlags });
     }
     planShaper(steps, r, t.name, fresh ? undefined : l, node);
     if (r.fdb.length) {
@@ -174,7 +213,7 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
   }
 
   if (r.nodeSide) {
-    planAddrs(steps, r, brNew ? [] : node.addrs.get(br.index) ?? [], ctx);
+    planAddrs(steps, r, brNew || !br ? [] : node.addrs.get(br.index) ?? [], ctx);
     return steps;
   }
 
@@ -188,12 +227,32 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
     if (peer && !(host && host.link === peer.index)) steps.push({ op: 'delete-link', ns: 'exp', name: peer.name, why: 'veth pair broken' });
     steps.push({ op: 'create-veth' });
   } else {
+    unjoin(host);
     pushFix(steps, 'node', host, fixes(host, r, { mtu: r.mtu, up: true, master }));
     pushFix(steps, 'exp', peer, fixes(peer, r, { mtu: r.mtu, up: expUp }));
   }
+  if (!bridged && tunnelDev) planJoin(steps, node, tunnelDev, paired ? { name: host.name, kept: host } : { name: r.vethHost });
   planAddrs(steps, r, paired ? exp.addrs.get(peer.index) ?? [] : [], ctx);
   planRoutes(steps, r, paired ? exp.routes.get(peer.index) ?? [] : []);
   return steps;
+}
+
+/**
+ * The redirect join of a tunnel and a veth host end (src/bridge/redirect.ts),
+ * each way: a device built in this plan is joined; a kept one is checked
+ * against its ingress filters, when they were read, and rejoined (cleared
+ * first) when they are not exactly the join to its peer as it is now — a
+ * peer that is rebuilt gets a new ifindex, so the kept side's redirect is
+ * stale.
+ */
+function planJoin(steps: Step[], node: NsView, a: { name: string; kept?: Link }, b: { name: string; kept?: Link }): void {
+  for (const [dev, peer] of [[a, b], [b, a]] as const) {
+    if (!dev.kept) { steps.push({ op: 'join', device: dev.name, peer: peer.name, rebuild: false, why: 'new device' }); continue; }
+    if (!peer.kept) { steps.push({ op: 'join', device: dev.name, peer: peer.name, rebuild: true, why: 'its peer is new' }); continue; }
+    if (!node.ingress) continue;
+    const why = joinProblems(node.ingress.get(dev.kept.index), peer.kept.index);
+    if (why.length) steps.push({ op: 'join', device: dev.name, peer: peer.name, rebuild: node.ingress.has(dev.kept.index), why: why.join(', ') });
+  }
 }
 
 /**
@@ -242,11 +301,14 @@ export function describeStep(s: Step, r: ResolvedEndpoint): string {
     case 'delete-link': return `${s.ns === 'node' ? 'node' : r.spec.netns}: delete ${s.name} (${s.why})`;
     case 'delete-engine-tunnel': return `node: delete userspace tunnel ${s.name} (${s.why})`;
     case 'create-bridge': return `node: create bridge ${r.bridge} (mtu ${r.mtu})`;
-    case 'create-tunnel': return `node: create ${describeTunnel(s.tunnel)} on ${r.bridge}`;
+    case 'create-anchor': return `node: create the anchor bridge ${ANCHOR} (down; makes its tunnel ports answer path MTU)`;
+    case 'create-tunnel': return `node: create ${describeTunnel(s.tunnel)}${r.join === 'bridge' ? ` on ${r.bridge}` : wantsAnchor(r, s.tunnel) ? ` on ${ANCHOR}` : ''}`;
     case 'create-l3-tunnel': return `${r.spec.netns}: create ${describeTunnel(s.tunnel)} as ${r.spec.ifname}`;
-    case 'create-veth': return `node: create veth ${r.vethHost} on ${r.bridge} ↔ ${exp} (mtu ${r.mtu})`;
+    case 'create-veth': return `node: create veth ${r.vethHost}${r.join === 'bridge' ? ` on ${r.bridge}` : ''} ↔ ${exp} (mtu ${r.mtu})`;
     case 'set-link': return `${s.ns === 'node' ? 'node' : r.spec.netns}: set ${s.name}: ${s.why}`;
     case 'set-port': return `node: bridge port ${s.name}: isolated ${s.flags.isolated ? 'on' : 'off'}, learning ${s.flags.learning ? 'on' : 'off'}`;
+    case 'join': return `node: ${s.device} → ${s.peer} redirect (${s.why})`;
+    case 'unjoin': return `node: ${s.device}: remove redirect (${s.why})`;
     case 'add-fdb': return `node: fdb ${s.tunnel} flood → ${s.dst}`;
     case 'del-fdb': return `node: fdb ${s.tunnel} remove flood → ${s.dst}`;
     case 'add-addr': return `${exp}: add ${s.cidr}`;

@@ -10,6 +10,8 @@ import { neighList, ZERO_MAC } from '../netlink/neigh.js';
 import type { NetlinkSocket } from '../netlink/socket.js';
 import type { EngineTunnelState } from '../dataplane/engine-client.js';
 import { qdiscList, type Qdisc } from '../netlink/tc.js';
+import { readIngress, type IngressRule } from '../bridge/redirect.js';
+import { PORT_PREFIXES } from './names.js';
 
 export interface NsView {
   byName: Map<string, Link>;
@@ -26,6 +28,12 @@ export interface NsView {
   engine: Map<string, EngineTunnelState>;
   /** ifindex → its qdiscs, when they were read (shaping is then checked; not read: not checked). */
   qdiscs?: Map<number, Qdisc[]>;
+  /**
+   * When read: ifindex → the filters at its clsact ingress, for visp's
+   * devices (tunnels, veth host ends) that have a clsact; a device not in
+   * the map has none. Redirect joins are checked against it.
+   */
+  ingress?: Map<number, IngressRule[]>;
 }
 
 export const emptyView = (): NsView => ({ byName: new Map(), byIndex: new Map(), byAlias: new Map(), addrs: new Map(), fdb: new Map(), routes: new Map(), engine: new Map() });
@@ -41,7 +49,9 @@ export function addLink(v: NsView, l: Link): void {
   }
 }
 
-export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: boolean; stats?: boolean; routes?: boolean; qdiscs?: boolean } = {}, signal?: AbortSignal): Promise<NsView> {
+const ours = (name: string | undefined): boolean => !!name && (name.startsWith(PORT_PREFIXES.tunnel) || name.startsWith(PORT_PREFIXES.vethHost));
+
+export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: boolean; stats?: boolean; routes?: boolean; qdiscs?: boolean; joins?: boolean } = {}, signal?: AbortSignal): Promise<NsView> {
   const v = emptyView();
   const [links, addrs, fdb, r4, r6, qdiscs] = await Promise.all([
     linkList(s, { stats: what.stats ?? false, ...(signal ? { signal } : {}) }),
@@ -49,9 +59,16 @@ export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: 
     what.fdb ? neighList(s, AF.BRIDGE, signal) : Promise.resolve([]),
     what.routes ? routeList(s, AF.INET, signal) : Promise.resolve([]),
     what.routes ? routeList(s, AF.INET6, signal) : Promise.resolve([]),
-    what.qdiscs ? qdiscList(s, signal ? { signal } : {}) : Promise.resolve(undefined),
+    what.qdiscs || what.joins ? qdiscList(s, signal ? { signal } : {}) : Promise.resolve(undefined),
   ]);
-  if (qdiscs) {
+  for (const l of links) addLink(v, l);
+  if (what.joins) {
+    // One dump per clsact on a visp device: only a pass that reads anyway (something changed) pays it.
+    v.ingress = new Map();
+    const hooked = (qdiscs ?? []).filter((q) => q.kind === 'clsact' && ours(v.byIndex.get(q.index)?.name));
+    await Promise.all(hooked.map(async (q) => { v.ingress!.set(q.index, await readIngress(s, q.index, signal)); }));
+  }
+  if (qdiscs && what.qdiscs) {
     v.qdiscs = new Map();
     for (const q of qdiscs) {
       const list = v.qdiscs.get(q.index);
@@ -65,7 +82,6 @@ export async function readView(s: NetlinkSocket, what: { addrs?: boolean; fdb?: 
     list.push({ dst: r.dst, via: r.gateway });
     v.routes.set(r.oif, list);
   }
-  for (const l of links) addLink(v, l);
   for (const a of addrs) {
     if (a.family === AF.INET6 && a.address.startsWith('fe80:')) continue;
     const list = v.addrs.get(a.index) ?? [];

@@ -65,6 +65,16 @@ export interface ResolvedEndpoint {
   mark: Mark;
   layer: 2 | 3;
   mtu: number;
+  /**
+   * How a layer-2 endpoint's node-side devices are joined: 'redirect', the
+   * tunnel and the veth's host end passing frames to each other directly
+   * (src/bridge/redirect.ts: one tunnel device and one veth, the common
+   * case); 'bridge', a bridge with them as ports, where there are more than
+   * two (a LAN over point-to-point tunnels, always, so members coming and
+   * going never change its shape) or the bridge is itself the node's
+   * interface (the egress end).
+   */
+  join: 'bridge' | 'redirect';
   bridge: string;
   vethHost: string;
   tunnels: TunnelSpec[];
@@ -78,6 +88,15 @@ export interface ResolvedEndpoint {
   routes: RouteVia[];
   /** The qdiscs on each tunnel device's egress, root first; [] unshaped (src/shape/tree.ts). */
   shaper: ShaperQdisc[];
+}
+
+/**
+ * How an endpoint of this spec joins its node-side devices (ResolvedEndpoint.join):
+ * the one rule, for the agent's plan and the controller's status alike.
+ */
+export function joinOf(spec: Pick<EndpointSpec, 'kind' | 'remotes' | 'lan' | 'egress'>): 'bridge' | 'redirect' {
+  const lan = spec.lan ?? spec.remotes.length > 1;
+  return spec.egress === true || (kinds[spec.kind].lan !== 'multipoint' && lan) ? 'bridge' : 'redirect';
 }
 
 const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });
@@ -154,6 +173,7 @@ export function resolveEndpoint(spec: EndpointSpec): ResolvedEndpoint {
     : spec.remotes.map((r) => ({ kind: spec.kind, name: d.layer === 3 ? names.tunnel() : names.tunnel(r), local: spec.local, remote: r, key: spec.key }));
   return {
     spec, mark: { slice: spec.slice, link: spec.link, group: spec.group }, layer: d.layer, mtu,
+    join: joinOf(spec),
     bridge: names.bridge, vethHost: names.vethHost, tunnels,
     fdb: multipoint && lan ? [...spec.remotes] : [],
     isolate: !multipoint && lan,

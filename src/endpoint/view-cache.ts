@@ -1,6 +1,6 @@
 // One namespace's view (snapshot.ts), kept between reconcile passes while
 // the kernel says nothing changed. A socket subscribed to the namespace's
-// link, address and route notifications marks the view stale on any of
+// link, address, route and traffic-control notifications marks the view stale on any of
 // them (it is not patched from events: any change means one dump on the
 // next pass, which is how a pass that has work to do reads anyway) — also
 // one queued on the socket and not read yet, as a change made just before
@@ -11,9 +11,10 @@
 // A no-op pass over an unchanged node then costs no dump at all, instead of
 // a few per namespace.
 //
-// Only the reads a no-op pass makes are kept: links, addresses, routes. FDB
-// entries and qdiscs (LANs, shaped links) are read fresh each time: bridges
-// learn MAC addresses all the time, and each would be an event.
+// Only the reads a no-op pass makes are kept: links, addresses, routes, and
+// the filters that join a tunnel to its veth (redirect.ts). FDB entries and
+// qdiscs (LANs, shaped links) are read fresh each time: bridges learn MAC
+// addresses all the time, and each would be an event.
 import { RTNLGRP } from '../netlink/constants.js';
 import { nativeNetlink, type NativeHandle } from '../netlink/native.js';
 import { netnsPath, type NetlinkSocket } from '../netlink/socket.js';
@@ -22,10 +23,10 @@ import { readView, type NsView } from './snapshot.js';
 /** The full resync: a kept view is read again at least this often. */
 export const RESYNC_MS = 30_000;
 
-const GROUPS = [RTNLGRP.LINK, RTNLGRP.IPV4_IFADDR, RTNLGRP.IPV6_IFADDR, RTNLGRP.IPV4_ROUTE, RTNLGRP.IPV6_ROUTE]
+const GROUPS = [RTNLGRP.LINK, RTNLGRP.TC, RTNLGRP.IPV4_IFADDR, RTNLGRP.IPV6_IFADDR, RTNLGRP.IPV4_ROUTE, RTNLGRP.IPV6_ROUTE]
   .reduce((m, g) => m | (1 << (g - 1)), 0);
 
-export interface ViewWanted { addrs?: boolean; routes?: boolean; fdb?: boolean; qdiscs?: boolean }
+export interface ViewWanted { addrs?: boolean; routes?: boolean; fdb?: boolean; qdiscs?: boolean; joins?: boolean }
 
 export class ViewCache {
   private readonly h: NativeHandle;
@@ -46,7 +47,7 @@ export class ViewCache {
     const cacheable = !what.fdb && !what.qdiscs && !this.closed;
     // A change made just before this read is queued on our socket already, though the loop may not have read it yet.
     if (!this.closed && nativeNetlink().pending(this.h)) this.stale = true;
-    const key = `${what.addrs ? 'a' : ''}${what.routes ? 'r' : ''}`;
+    const key = `${what.addrs ? 'a' : ''}${what.routes ? 'r' : ''}${what.joins ? 'j' : ''}`;
     const k = this.kept;
     // A view with more than asked serves too (addresses and routes are only extra maps).
     const covers = k !== undefined && [...key].every((c) => k.key.includes(c));

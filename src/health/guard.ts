@@ -16,6 +16,11 @@
 //   (802.1Q) carrying it inside are dropped too; anything else tagged that
 //   gets through is ignored by the far end's socket, whose filter takes
 //   untagged frames only.
+// This covers the endpoints that have a bridge (a LAN over point-to-point
+// tunnels, the egress end). The others have none: their tunnel and veth are
+// joined by tc redirect, and a filter of the endpoint's own, ahead of the
+// redirect, keeps probes on their side in both directions
+// (src/bridge/redirect.ts).
 // The rule set is the node's own (the experiment's namespace has nothing of
 // it, and its owner cannot change it). It stays when the agent stops:
 // probes may still be in flight, and a frame of that ethertype has no

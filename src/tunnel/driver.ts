@@ -52,6 +52,16 @@ export interface KindDescriptor<K extends string = string> {
    * probed; say why in the driver's file.
    */
   healthProbe?: 'frame';
+  /**
+   * The kernel's device answers a frame too big for the underlay path
+   * ("fragmentation needed" / "packet too big" back to its sender) only
+   * while it is a bridge port (skb_tunnel_check_pmtu's `reply`); without
+   * that it sends the frame anyway, fragmenting the outer packet. A device
+   * of such a kind that is joined by redirect (no link bridge) is also a
+   * port of the node's anchor bridge (src/bridge/anchor.ts), so it keeps
+   * answering. Absent: the kind's device answers, or never does, either way.
+   */
+  pmtuReplyAsBridgePort?: true;
   /** Kernel module to name when the kind is missing. */
   module: string;
   /** Bytes the encapsulation adds on an underlay of this family (incl. inner Ethernet for layer 2). */

@@ -11,6 +11,8 @@ const DEFAULT_TTL = 64;
 export const vxlan: TunnelDriver<'vxlan'> = {
   kind: 'vxlan', layer: 2, family: 0, identifier: 'vni', keys: { first: 1, last: 0xffffff }, udpPort: VXLAN_PORT,
   lan: 'multipoint', autoRank: 10, proto: 'ENCAPSULATION_VXLAN', linkKind: 'vxlan', healthProbe: 'frame', module: 'vxlan',
+  // Linux's vxlan_xmit_one answers path MTU only on a bridge port (netif_is_any_bridge_port).
+  pmtuReplyAsBridgePort: true,
   overhead: (f) => (f === 6 ? 40 : 20) + 8 + 8 + 14,
   encode(s: TunnelSettings): Buffer[] {
     const v6 = familyOf(s.local) === 10;

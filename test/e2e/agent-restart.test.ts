@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WatchEventsResponse__Output } from '../../src/api/gen/visp/v1/WatchEventsResponse.js';
+import { endpointNames } from '../../src/endpoint/names.js';
 import { ipIn, kernelSkipReason, sh } from '../helpers/netns.js';
 import { AgentProcesses, baseline, ifindex, Lab, lan, links, p2p, pingNeighbours, sleep, tornDown, vispObjects, waitFor, type Manifest, type NsSnapshot, type TopologyLink } from './support.js';
 
@@ -31,14 +32,15 @@ describe.skipIf(kernelSkipReason)('e2e: agents as processes — SIGKILL mid-Prov
   ];
   const topology = { nodes: routers, links: linksSpec };
 
-  /** What each namespace must hold, from the manifest: node side (bridge, veth, tunnels), experiment side (interfaces). */
+  /** What each namespace must hold, from the manifest: node side (bridge if any, veth, tunnels), experiment side (interfaces). */
   function expected(man: Manifest): Map<string, string[]> {
     const out = new Map<string, string[]>();
     const add = (ns: string, ...names: string[]): void => { out.set(ns, [...(out.get(ns) ?? []), ...names]); };
     for (const n of lab.nodes) add(n.ns);
     for (const s of man.slivers) {
       for (const e of s.endpoints) {
-        add(lab.node(e.physicalNode).ns, e.bridge, `vh${e.bridge.slice(2)}`, ...e.tunnels);
+        // A bridge only where the link has one (docs/kernel.md); the veth's host end always.
+        add(lab.node(e.physicalNode).ns, ...(e.bridge ? [e.bridge] : []), endpointNames(man.slice, s.link).vethHost, ...e.tunnels);
         add(e.netns, e.ifname);
       }
     }

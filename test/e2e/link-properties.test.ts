@@ -111,7 +111,8 @@ describe.skipIf(kernelSkipReason)('e2e: link properties through the API', () => 
     const st = await lab.api.links.status({ slice });
     expect(st.manifest!.slivers[0]!.operationalState).toBe('OPERATIONAL_STATE_READY');
     await lab.api.operator.setLinkProperties({ slice, link: 'l' });
-    await waitFor('unshaped', () => qdiscs(lab.node('n1').ns, tunnel(m, 'n1')).every((q) => q.kind === 'noqueue'));
+    // Its default qdisc back (beside the clsact that joins it to the experiment's veth).
+    await waitFor('unshaped', () => qdiscs(lab.node('n1').ns, tunnel(m, 'n1')).every((q) => q.kind === 'noqueue' || q.kind === 'clsact'));
     expect(await pingAsync(end(m, 'n1').netns, far)).toBe(true);
     expect((await lab.api.links.describe({ slice })).manifest!.slivers[0]!.endpoints.every((e) => !e.properties)).toBe(true);
   });

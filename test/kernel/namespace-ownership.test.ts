@@ -178,7 +178,7 @@ describe.skipIf(kernelSkipReason)('namespace ownership on a node (the agent\'s l
       const removed = await A.restartEndpoint(sa);
       expect(removed.length).toBeGreaterThan(0);
       const rebuilt = ok(await A.reconcile([{ ...sa }]))[0]!;
-      expect(rebuilt.steps.join('\n')).toMatch(kind === 'vxlan' ? /create bridge/ : /create (userspace )?gre/);
+      expect(rebuilt.steps.join('\n')).toMatch(kind === 'vxlan' ? /create vxlan/ : /create (userspace )?gre/);
       expect(survived(xa)).toEqual([]);
       if (kind === 'vxlan') expect(ipLink(xa, 'eth1').ifindex, 'layer 2: the experiment interface itself stays').toBe(ifindex);
       expect(ping(xa, peer)).toBe(true);

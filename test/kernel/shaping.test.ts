@@ -106,8 +106,8 @@ describe.skipIf(kernelSkipReason)('link properties on the real kernel', () => {
     const sent = A.messagesSent;
     const r = ok(await A.reconcile([sa]));
     expect(r[0]!.steps).toEqual([]);
-    // node links + qdiscs, experiment links + addresses
-    expect(A.messagesSent - sent).toBe(4);
+    // node links + qdiscs + the ingress filters of the endpoint's two joined devices, experiment links + addresses
+    expect(A.messagesSent - sent).toBe(6);
   });
 
   it('drift: a shaper deleted by hand (tc qdisc del) is put back, and says so', async () => {

@@ -77,7 +77,7 @@ describe.skipIf(kernelSkipReason)('userspace tunnels (visp-engine) through NodeK
   const active = (): Array<[EndpointSpec, EndpointSpec]> => cases.filter(([, k]) => !skipGretap(k)).map(([, k, v6, n]) => pair(k, v6, n));
 
   // it.for, not it.each: a GRE case on a kernel with ip_gre is reported as skipped, not passed.
-  it.for(cases)('%s: the engine builds the device, visp marks it and bridges (TAP) or moves (TUN) it; pings across, IPv4 and IPv6 inside', async ([, kind, v6, n], ctx) => {
+  it.for(cases)('%s: the engine builds the device, visp marks it and joins (TAP) or moves (TUN) it; pings across, IPv4 and IPv6 inside', async ([, kind, v6, n], ctx) => {
     if (skipGretap(kind)) ctx.skip('this kernel has ip_gre: the kind is not userspace here');
     const [sa, sb] = pair(kind, v6, n);
     const ra = ok(await A.reconcile([sa]));
@@ -96,13 +96,14 @@ describe.skipIf(kernelSkipReason)('userspace tunnels (visp-engine) through NodeK
       expect(t.rxPackets).toBeGreaterThan(0);
       return;
     }
-    // The TAP as iproute2 sees it: a tun device in TAP mode, marked, on the bridge, MTU underlay − overhead.
+    // The TAP as iproute2 sees it: a tun device in TAP mode, marked, joined to the veth by redirect (no bridge), MTU underlay − overhead.
     const name = endpointNames('sus', `l${n}`).tunnel(sa.remotes[0]);
     const tap = ipLink(u.a, name);
     const overhead = (v6 ? 40 : 20) + (kind === 'etherip' ? 2 : 8) + 14;
     expect(tap).toMatchObject({ ifalias: `visp:sus/l${n}`, group: '7301', mtu: 1500 - overhead, operstate: 'UNKNOWN' });
-    expect(tap.linkinfo).toMatchObject({ info_kind: 'tun', info_data: { type: 'tap' }, info_slave_kind: 'bridge' });
-    expect(ipLink(u.a, tap.master as string).ifalias).toBe(`visp:sus/l${n}`);
+    expect(tap.linkinfo).toMatchObject({ info_kind: 'tun', info_data: { type: 'tap' } });
+    expect(tap.master).toBeUndefined();
+    expect(spawnSync('tc', ['-n', u.a, 'filter', 'show', 'dev', name, 'ingress'], { encoding: 'utf8' }).stdout).toMatch(/mirred \(Egress Redirect to device vh/);
     expect(ipLink(xa, `eth${n}`).mtu).toBe(1500 - overhead);
     // And as the engine sees it.
     const t = (await A.engine()!.client.list()).tunnels.find((x) => x.name === name)!;
@@ -130,7 +131,8 @@ describe.skipIf(kernelSkipReason)('userspace tunnels (visp-engine) through NodeK
     const before = A.messagesSent;
     const r = ok(await A.reconcile(specs.map(([a]) => a)));
     expect(r.map((x) => x.steps)).toEqual(specs.map(() => []));
-    expect(A.messagesSent - before).toBe(3); // the snapshot's dumps only: node links, experiment links, addresses
+    // The snapshot's dumps only: node links, qdiscs and the ingress filters of each endpoint's two joined devices, experiment links, addresses.
+    expect(A.messagesSent - before).toBe(3 + 1 + 2 * specs.filter(([a]) => !layer3(a.kind)).length);
     expect(A.engine()!.pid).toBe(pid);
   });
 

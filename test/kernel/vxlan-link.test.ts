@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeKernel } from '../../src/endpoint/node.js';
 import type { EndpointSpec } from '../../src/endpoint/spec.js';
-import { ipIn, ipLink, ipLinks, kernelSkipReason, makeNetns, underlayPair } from '../helpers/netns.js';
+import { ipIn, ipLink, ipLinks, kernelSkipReason, makeNetns, sh, underlayPair } from '../helpers/netns.js';
 import { kernels, ok, ping, vispLinks } from '../helpers/nodes.js';
 
 describe.skipIf(kernelSkipReason)('VXLAN link endpoint on the real kernel', () => {
@@ -39,7 +39,21 @@ describe.skipIf(kernelSkipReason)('VXLAN link endpoint on the real kernel', () =
     expect(eth).toMatchObject({ ifalias: `visp:sx/l${octet}`, mtu: v6 ? 1430 : 1450, group: '7001', operstate: 'UP' });
     const vx = ipLinks(u.a).find((l) => l.linkinfo?.info_kind === 'vxlan' && l.linkinfo.info_data.id === 4700 + octet)!;
     expect(vx.linkinfo.info_data).toMatchObject({ port: 4789, learning: false, ttl: 64, ...(v6 ? { local6: u.a6, remote6: u.b6 } : { local: u.a4, remote: u.b4 }) });
-    expect(vx.linkinfo.info_slave_kind).toBe('bridge');
+    // No link bridge: the tunnel and the veth's host end redirect to each other (tc as iproute2 reads it back).
+    // The VXLAN is a port of the node's anchor (down, carries nothing), so it answers path MTU (src/bridge/anchor.ts).
+    expect(vx.master).toBe('visp-pmtu');
+    expect(ipLink(u.a, 'visp-pmtu')).toMatchObject({ operstate: 'DOWN', linkinfo: { info_kind: 'bridge' } });
+    const host = ipLinks(u.a).find((l) => l.ifalias === `visp:sx/l${octet}` && l.link_type === 'ether' && l.linkinfo?.info_kind === 'veth')!;
+    expect(host.master).toBeUndefined();
+    for (const [from, to] of [[vx.ifname, host.ifname], [host.ifname, vx.ifname]]) {
+      const f = JSON.parse(sh('tc', ['-n', u.a, '-j', 'filter', 'show', 'dev', from, 'ingress'])) as Array<Record<string, any>>;
+      const redirect = f.find((x) => x.pref === 2 && x.options?.actions)!;
+      expect(redirect.options.actions[0]).toMatchObject({ kind: 'mirred', mirred_action: 'redirect', direction: 'egress', to_dev: to });
+      // The probe filter: ethertype 0x88B5 (34997, as iproute2 prints an ethertype it has no name for), final (a flowid), no action.
+      const probes = f.find((x) => x.pref === 1 && x.options?.match)!;
+      expect(probes).toMatchObject({ protocol: '[34997]', options: { flowid: '1:1' } });
+      expect(probes.options.actions).toBeUndefined();
+    }
   });
 
   it('re-applying the same spec writes nothing', async () => {
@@ -47,8 +61,9 @@ describe.skipIf(kernelSkipReason)('VXLAN link endpoint on the real kernel', () =
     const before = A.messagesSent;
     const r = ok(await A.reconcile([sa]));
     expect(r[0]!.steps).toEqual([]);
-    // Only the snapshot's dumps went out: node links + experiment links + addresses.
-    expect(A.messagesSent - before).toBe(3);
+    // Only the snapshot's dumps went out (the view is read again after the last test's changes): node links,
+    // qdiscs and the ingress filters of each joined device (2 endpoints here, 2 devices each), experiment links, addresses.
+    expect(A.messagesSent - before).toBe(3 + 1 + 4);
   });
 
   it('repairs drift: an experiment interface deleted by hand comes back, and says so', async () => {
@@ -85,13 +100,13 @@ describe.skipIf(kernelSkipReason)('VXLAN link endpoint on the real kernel', () =
     const r = ok(await A.reconcile([sa]));
     expect(r[0]!.steps).toEqual([]);
     const owned = await A.owned([xa]);
-    expect(owned.filter((o) => o.link === 'l2').map((o) => o.kind).sort()).toEqual(['bridge', 'veth', 'veth', 'vxlan']);
+    expect(owned.filter((o) => o.link === 'l2').map((o) => o.kind).sort()).toEqual(['veth', 'veth', 'vxlan']);
   });
 
   it('deleting an endpoint removes exactly its objects; deleting the slice removes the rest', async () => {
     const [sa] = pair('l1', 4799, false, 1);
     const removed = await A.deleteEndpoint(sa);
-    expect(removed).toHaveLength(3); // bridge, tunnel, veth host end (the peer goes with it)
+    expect(removed).toHaveLength(2); // tunnel, veth host end (the peer goes with it; the redirects with both)
     expect(ipLinks(xa).map((l) => l.ifname)).not.toContain('eth1');
     expect(ipLinks(xa).map((l) => l.ifname)).toContain('eth2');
     await A.deleteSlice(7001, [xa]);
