@@ -4,11 +4,12 @@
 // 198.18.0.0/15), the controller (embedded SQLite store, unix socket) and
 // every node's agent in one agent host process as lab mode runs them
 // (--per-process: one process per agent, as labs ran before). One slice
-// whose topology is a ring (router i ↔ i+1 mod N) plus chords (i ↔ i+N/2
-// for even i < N/2: N/4 of them), every link VXLAN with an IPv4 /31 from
-// the lab's local pool (N=100: 125 links, 250 addresses: the whole
-// 192.0.2.0/24 block); beyond 128 links the pool cannot hold them and each
-// link gets an IPv6 subnet from the local 2001:db8::/32 pool instead. Per
+// whose topology is a ring (router i ↔ i+1 mod N) plus a chord from every
+// router (i ↔ i+s mod N, s = ⌊N/2⌋−1; lib/ring-chords.ts): 2·N links, every
+// router of degree 4. Every link is VXLAN with an IPv4 /31 from the lab's
+// local pool up to N = 64 (128 links, 256 addresses: the whole 192.0.2.0/24
+// block); beyond that the pool cannot hold them and each link gets an IPv6
+// subnet from the local 2001:db8::/32 pool instead. Per
 // trial: Allocate, Provision, poll Status until every link is READY, ping
 // across a few random links, Delete, poll the kernel until no node or
 // experiment namespace holds a visp link. Times are medians over the trials;
@@ -30,6 +31,7 @@ import { linkList } from '../src/netlink/link.js';
 import { NetlinkSocket } from '../src/netlink/socket.js';
 import { parseAlias } from '../src/ownership.js';
 import { kernelFloor } from './lib/kernel-floor.js';
+import { ipv4Fits, ringChords } from './lib/ring-chords.js';
 import { cleanupLabsOnSignal, Lab, RssSampler, WaitSampler, type ProcStat } from './lib/lab-env.js';
 import { log, median, now, round, settle } from './lib/measure.js';
 import { parseOptions } from './lib/options.js';
@@ -49,16 +51,6 @@ function parseArgs(argv: string[]): Options {
   });
   return o;
 }
-
-/** Ring i ↔ i+1 (mod N) plus chords i ↔ i+N/2 for even i < N/2. */
-export function ringChords(n: number): Array<{ id: string; a: number; b: number }> {
-  const links = Array.from({ length: n }, (_, i) => ({ id: `ring${i}`, a: i, b: (i + 1) % n }));
-  for (let i = 0; i < Math.floor(n / 2); i += 2) links.push({ id: `chord${i}`, a: i, b: i + Math.floor(n / 2) });
-  return links;
-}
-
-/** 192.0.2.0/24 holds 128 /31s: bigger labs number their links from 2001:db8::/32 (the local IPv6 pool) instead. */
-export const ipv4Fits = (n: number): boolean => ringChords(n).length <= 128;
 
 function request(slice: string, n: number, netns: (i: number) => string): AllocateRequest {
   const v4 = ipv4Fits(n);
@@ -410,12 +402,12 @@ async function main(): Promise<void> {
   cleanupLabsOnSignal();
   if (process.getuid?.() !== 0) throw new Error('the lab benchmark needs root (network namespaces, CAP_NET_ADMIN)');
   const tag = randomBytes(2).toString('hex');
-  log(`lab benchmark: sizes ${o.sizes.join(', ')}, ${o.trials} trials each, ring + chords (i ↔ i+N/2 for even i < N/2), VXLAN, IPv4 /31 local`);
+  log(`lab benchmark: sizes ${o.sizes.join(', ')}, ${o.trials} trials each, ring + chords (i ↔ i+⌊N/2⌋−1 for every i: 2·N links), VXLAN, IPv4 /31 local up to N = 64, else IPv6`);
   const t = now();
   const out: Record<string, unknown> = {};
   for (const n of o.sizes) out[`n${n}`] = await runSize(n, o, tag);
   out.trials = o.trials;
-  out.topology = 'ring i<->i+1 mod N plus chords i<->i+N/2 for even i < N/2; vxlan; ipv4 /31 from 192.0.2.0/24 (local) up to 128 links, else ipv6 from the local 2001:db8 pool';
+  out.topology = 'ring i<->i+1 mod N plus chords i<->i+floor(N/2)-1 mod N for every i (2N links, degree 4); vxlan; ipv4 /31 from 192.0.2.0/24 (local) up to 128 links, else ipv6 from the local 2001:db8 pool';
   out.agents_hosted = o.perProcess ? 'one process per agent' : 'one agent host process';
   out.ready_ms_is = 'Allocate sent -> Status READY (allocate_ms + provision_to_ready_ms)';
   out.total_s = round(now() - t, 1);

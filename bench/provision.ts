@@ -1,21 +1,23 @@
 // npm run bench -- provision [--n 1000] [--trials 3] [--exp-ns 4] [--each-sample 200] [--profile]
 //
-// Provision N VXLAN link endpoints on one node namespace (tunnel + bridge +
-// veth pair, far end in an experiment namespace, addresses, up), re-apply
-// the same spec (a no-op reconcile), delete everything; and the same work
-// with iproute2: one `ip -batch` process per namespace, and one `ip` process
-// per operation. Then the agent's event loop while a neighbour node is
-// provisioned: a node kernel rebuilding a few endpoints of its own over and
-// over (every build and delete takes RTNL) while iproute2 builds N
-// endpoints in another node namespace; the loop's delay p50/p99/max with
-// sends on the thread pool (as visp sends) and, for comparison, on the loop
-// (as it sent before). Every measurement runs in fresh "vb-…" namespaces that are
-// always removed. Progress goes to stderr; the last stdout line is JSON.
+// Provision N VXLAN link endpoints on one node namespace (tunnel + veth
+// pair, far end in an experiment namespace, addresses, up; the tunnel and
+// the veth's host end joined by tc redirects, no bridge), re-apply the same
+// spec (a no-op reconcile), delete everything; and the same work with
+// iproute2: one `ip -batch` (and `tc -batch`) process per namespace, and one
+// `ip` or `tc` process per operation. Then the agent's event loop while a
+// neighbour node is provisioned: a node kernel rebuilding a few endpoints of
+// its own over and over (every build and delete takes RTNL) while iproute2
+// builds N endpoints in another node namespace; the loop's delay
+// p50/p99/max with sends on the thread pool (as visp sends) and, for
+// comparison, on the loop (as it sent before). Every measurement runs in
+// fresh "vb-…" namespaces that are always removed. Progress goes to stderr; the last stdout line is JSON.
 import { execFile, spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ANCHOR } from '../src/bridge/anchor.js';
 import { applySteps } from '../src/endpoint/apply.js';
 import { capabilities, NodeKernel } from '../src/endpoint/node.js';
 import { planEndpoint, type Step } from '../src/endpoint/plan.js';
@@ -66,13 +68,13 @@ async function quiet(): Promise<void> {
   if (!(await settle())) { unsettled++; log('  (machine busy: measuring anyway)'); }
 }
 
-function runIp(args: string[], input?: string): void {
-  const r = spawnSync('ip', args, { encoding: 'utf8', ...(input === undefined ? {} : { input }), maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`ip ${args.slice(0, 3).join(' ')} … failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+function runTool(tool: 'ip' | 'tc', args: string[], input?: string): void {
+  const r = spawnSync(tool, args, { encoding: 'utf8', ...(input === undefined ? {} : { input }), maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${tool} ${args.slice(0, 3).join(' ')} … failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
 }
 
 function runIpBatches(cmds: readonly IpCommand[]): void {
-  for (const b of batches(cmds)) runIp(['-n', b.netns, '-batch', '-'], b.lines);
+  for (const b of batches(cmds)) runTool(b.tool, ['-n', b.netns, '-batch', '-'], b.lines);
 }
 
 function assertSame(what: string, got: readonly string[], want: readonly string[] | undefined): void {
@@ -108,7 +110,7 @@ async function vispTrial(o: Options): Promise<VispTrial> {
     log(`  visp no-op, first after the build ${first.s.toFixed(3)} s: ${firstSteps} steps planned, ${k.messagesSent - m0} messages (dumps only)`);
     if (firstSteps !== 0) throw new Error(`visp: re-applying the same spec planned ${firstSteps} steps, e.g. ${first.value.find((r) => r.steps.length)?.steps[0]}`);
     // Then the steady state an agent's periodic pass is in: nothing changed, the kept views serve (view-cache.ts).
-    // The kernel keeps announcing carrier changes of a thousand new bridges for a few seconds after the
+    // The kernel keeps announcing carrier changes of a thousand new endpoints' devices for a few seconds after the
     // build (linkwatch): until then each pass reads again. Passes every 500 ms until one needs no dump.
     const settleStart = now();
     for (;;) {
@@ -162,9 +164,9 @@ async function ipBatchTrial(o: Options, want: string[] | undefined): Promise<{ p
   }
 }
 
-function runIpAsync(args: string[], input: string): Promise<void> {
+function runToolAsync(tool: 'ip' | 'tc', args: string[], input: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const c = execFile('ip', args, { encoding: 'utf8', maxBuffer: 64 << 20 }, (err, _o, stderr) => (err ? reject(new Error(`ip ${args.slice(0, 3).join(' ')}: ${stderr.trim()}`)) : resolve()));
+    const c = execFile(tool, args, { encoding: 'utf8', maxBuffer: 64 << 20 }, (err, _o, stderr) => (err ? reject(new Error(`${tool} ${args.slice(0, 3).join(' ')}: ${stderr.trim()}`)) : resolve()));
     c.stdin!.end(input);
   });
 }
@@ -189,7 +191,7 @@ async function loopDelayTrial(o: Options, onLoop: boolean): Promise<LoopDelay> {
     let passes = 0;
     const t0 = now();
     h.enable();
-    const neighbour = (async () => { for (const b of batches(cmds)) await runIpAsync(['-n', b.netns, '-batch', '-'], b.lines); })().finally(() => { done = true; });
+    const neighbour = (async () => { for (const b of batches(cmds)) await runToolAsync(b.tool, ['-n', b.netns, '-batch', '-'], b.lines); })().finally(() => { done = true; });
     while (!done) {
       const r = await k.reconcile(mine.specs);
       if (r.some((x) => x.error)) throw new Error(`own node: ${r.find((x) => x.error)!.error!.message}`);
@@ -210,12 +212,14 @@ async function loopDelayTrial(o: Options, onLoop: boolean): Promise<LoopDelay> {
 }
 
 /**
- * The kernel's floor for the teardown: the same objects built by `ip -batch`,
- * removed by iproute2 with one group delete in the node namespace (what
- * visp asks of the kernel too; the veth ends in the experiments go with
- * their peers). Each bridge's deletion waits for an rcu_barrier in
- * the bridge's multicast teardown, under RTNL: about as long as an RCU grace
- * period per bridge, whoever asks.
+ * The kernel's floor for the teardown: the same objects built by `ip -batch`
+ * and `tc -batch`, removed by iproute2 with one group delete in the node
+ * namespace (what visp asks of the kernel too; the veth ends in the
+ * experiments go with their peers, each device's clsact qdisc and filters
+ * with the device). There is no bridge to delete any more, so no bridge's
+ * rcu_barrier (its multicast teardown, under RTNL, once per bridge) is in
+ * this floor; what is left is the devices' own unregistering, done for
+ * all the group's devices at once (one unregister_netdevice_many).
  */
 async function ipGroupTrial(o: Options): Promise<number> {
   const env = freshEnv(o);
@@ -223,7 +227,8 @@ async function ipGroupTrial(o: Options): Promise<number> {
     runIpBatches(ipProvisionCommands(env.node, env.specs));
     await quiet();
     // The experiments' veth ends go with their node-side peers.
-    const t = await timed(() => runIp(['-n', env.node, 'link', 'del', 'group', String(GROUP)]));
+    // Then the emptied anchor, as visp deletes it after a slice's teardown.
+    const t = await timed(() => runIpBatches([{ netns: env.node, args: ['link', 'del', 'group', String(GROUP)] }, { netns: env.node, args: ['link', 'del', 'dev', ANCHOR] }]));
     const left = leftovers([env.node, ...env.exps]);
     log(`  ip group del   ${t.s.toFixed(3)} s (one group delete: the kernel's floor), ${left} links left`);
     if (left) throw new Error(`ip group delete: ${left} links left`);
@@ -247,9 +252,9 @@ async function ipEachTrial(o: Options, want: string[] | undefined): Promise<numb
       if (r.status !== 0) throw new Error(`ip per operation: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
     });
     const state = endState(env.node, env.exps);
-    // Same lines as visp's for the endpoints in the sample.
+    // Same lines as visp's for the endpoints in the sample, and the node's anchor (src/bridge/anchor.ts).
     const sampled = new Set(sample.map((s) => s.link));
-    assertSame('ip per operation', state, want?.filter((l) => { const m = / alias visp:[^/]+\/(\S+)/.exec(l); return m && sampled.has(m[1]!); }));
+    assertSame('ip per operation', state, want?.filter((l) => { const m = / alias visp:[^/]+\/(\S+)/.exec(l); return (m && sampled.has(m[1]!)) || l.startsWith(`node ${ANCHOR} `); }));
     const scaled = (p.s * o.n) / sample.length;
     log(`  ip each        ${p.s.toFixed(3)} s for ${sample.length} endpoints (${cmds.length} processes) → ${scaled.toFixed(3)} s for ${o.n}`);
     ipIn(env.node, 'link', 'del', 'group', String(GROUP)); // the veth ends in the experiments go with their peers

@@ -33,6 +33,7 @@
 #include "netns.h"
 
 void pk_register(napi_env env, napi_value exports);
+void ns_register(napi_env env, napi_value exports);
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -466,6 +467,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   pk_register(env, exports);
+  ns_register(env, exports);
   return exports;
 }
 

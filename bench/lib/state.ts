@@ -1,7 +1,8 @@
 // What a namespace looks like, as iproute2 (an independent decoder) reports
 // it: one line per link with every attribute the workload sets, addresses
-// included. Two contenders built the same end state when their lines match.
-import { ipIn } from './scratch.js';
+// and tc (clsact qdisc, its filters and their actions) included. Two
+// contenders built the same end state when their lines match.
+import { ipIn, sh } from './scratch.js';
 
 interface IpLink {
   ifname: string; flags: string[]; mtu: number; master?: string; group: string; ifalias?: string; inet6_addr_gen_mode?: string;
@@ -11,6 +12,40 @@ interface IpAddrs { ifname: string; addr_info: Array<{ family: string; local: st
 
 const VXLAN_KEYS = ['id', 'local', 'remote', 'port', 'learning', 'ttl'];
 
+interface TcQdisc { kind: string; dev: string }
+interface TcFilter {
+  protocol: string; pref: number; kind: string;
+  options?: { match?: { value: string; mask: string; off: number }; flowid?: string; actions?: Array<{ kind: string; mirred_action?: string; direction?: string; to_dev?: string }> };
+}
+
+/**
+ * Per device with a clsact qdisc: "clsact" and its filters, one phrase
+ * each (handles and action indexes left out: they differ per run). One
+ * `tc -batch` for all the devices' filter lists.
+ */
+function tcPhrases(ns: string): Map<string, string> {
+  const devs = (JSON.parse(sh('tc', ['-n', ns, '-j', 'qdisc', 'show'])) as TcQdisc[]).filter((q) => q.kind === 'clsact').map((q) => q.dev);
+  const out = new Map<string, string>();
+  if (!devs.length) return out;
+  const cmds = devs.flatMap((d) => [`filter show dev ${d} ingress`, `filter show dev ${d} egress`]);
+  // With -j each command prints one JSON array on a line of its own.
+  const lists = sh('tc', ['-n', ns, '-j', '-batch', '-'], `${cmds.join('\n')}\n`).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as TcFilter[]);
+  if (lists.length !== cmds.length) throw new Error(`tc -batch in ${ns}: ${lists.length} answers for ${cmds.length} filter lists`);
+  devs.forEach((d, i) => {
+    const phrases = ['clsact'];
+    for (const [hook, list] of [['ingress', lists[2 * i]!], ['egress', lists[2 * i + 1]!]] as const) {
+      for (const f of list) {
+        const o = f.options;
+        if (!o?.match && !o?.actions) continue; // the u32 hash table entries iproute2 lists before each rule
+        const acts = (o.actions ?? []).map((a) => `${a.kind} ${a.direction ?? ''} ${a.mirred_action ?? ''} ${a.to_dev ?? ''}`.replace(/ +/g, ' ').trim());
+        phrases.push(`${hook} pref ${f.pref} protocol ${f.protocol} ${f.kind}${o.match ? ` match ${o.match.value}/${o.match.mask} at ${o.match.off}` : ''}${o.flowid ? ` flowid ${o.flowid}` : ''}${acts.length ? ` action ${acts.join(', ')}` : ''}`);
+      }
+    }
+    out.set(d, phrases.join('; '));
+  });
+  return out;
+}
+
 /**
  * Lines describing every link except lo. Namespace names are left out
  * (they differ per run), so lines from two runs compare directly.
@@ -18,6 +53,7 @@ const VXLAN_KEYS = ['id', 'local', 'remote', 'port', 'learning', 'ttl'];
 function namespaceLines(ns: string): string[] {
   const links = JSON.parse(ipIn(ns, '-d', '-j', 'link', 'show')) as IpLink[];
   const addrs = new Map((JSON.parse(ipIn(ns, '-j', 'addr', 'show')) as IpAddrs[]).map((a) => [a.ifname, a.addr_info]));
+  const tc = tcPhrases(ns);
   const out: string[] = [];
   for (const l of links) {
     if (l.ifname === 'lo') continue;
@@ -32,6 +68,7 @@ function namespaceLines(ns: string): string[] {
     if (port) parts.push(`port learning ${String(port.learning)} isolated ${String(port.isolated)}`);
     const global = (addrs.get(l.ifname) ?? []).filter((a) => a.scope !== 'link').map((a) => `${a.local}/${a.prefixlen}`).sort();
     if (global.length) parts.push(`addr ${global.join(' ')}`);
+    if (tc.has(l.ifname)) parts.push(`tc ${tc.get(l.ifname)!}`);
     out.push(parts.join(' '));
   }
   return out.sort();
@@ -45,7 +82,7 @@ export function endState(node: string, exps: readonly string[]): string[] {
   ];
 }
 
-/** "1000 bridge, 1000 vxlan, …": links per kind and addresses, for logs. */
+/** "1000 vxlan, 1000 veth, …": links per kind and addresses, for logs. */
 export function summary(lines: readonly string[]): string {
   const count = new Map<string, number>();
   let addrs = 0;
@@ -59,7 +96,7 @@ export function summary(lines: readonly string[]): string {
   return `${[...count].map(([k, v]) => `${v} ${k}`).join(', ')}; ${addrs} addresses`;
 }
 
-/** Links (other than lo) left in the namespaces. */
+/** Links (other than lo) left in the namespaces; the node's anchor too (visp deletes it with its last port: src/bridge/anchor.ts). */
 export function leftovers(namespaces: readonly string[]): number {
   return namespaces.reduce((n, ns) => n + namespaceLines(ns).length, 0);
 }

@@ -3,6 +3,8 @@
 // attributes, same end state), so every contender does the same work.
 import type { EndpointSpec } from '../../src/endpoint/spec.js';
 import { resolveEndpoint } from '../../src/endpoint/spec.js';
+import { ANCHOR, ANCHOR_ALIAS } from '../../src/bridge/anchor.js';
+import { PROBE_ETHERTYPE } from '../../src/netlink/packet.js';
 import { aliasOf } from '../../src/ownership.js';
 
 export const GROUP = 1001;
@@ -35,25 +37,39 @@ export function workload(n: number, expNamespaces: readonly string[]): EndpointS
   }));
 }
 
-/** One iproute2 command (arguments after `ip -n NS`). */
-export interface IpCommand { netns: string; args: string[] }
+/** One iproute2 command (arguments after `ip -n NS`, or `tc -n NS` for the joins). */
+export interface IpCommand { netns: string; args: string[]; tool?: 'tc' }
 
 /**
  * The iproute2 commands that build the same end state as visp's reconcile
- * of `specs`: per endpoint a bridge, a VXLAN port, a veth pair with its far
- * end created in the experiment namespace, aliases and group marks, node-side
- * devices without IPv6 link-local (addrgenmode none, set before they go up),
- * the far end up, its addresses. Node-side commands first, then the experiment side
- * (its veth ends exist only after the node side ran), grouped by namespace.
+ * of `specs` (point-to-point endpoints): per endpoint a VXLAN device and a
+ * veth pair with its far end created in the experiment namespace, no bridge
+ * of its own (the VXLAN device is a port of the node's anchor, a bridge that
+ * stays down, made once: src/bridge/anchor.ts), aliases and group marks
+ * (the anchor has no group: a slice's teardown leaves it), node-side
+ * devices without IPv6 link-local (addrgenmode none, set before they go
+ * up), the far end up, its addresses;
+ * and the join of the two node-side devices (src/bridge/redirect.ts): a
+ * clsact qdisc on each, a u32 filter at its ingress that ends
+ * classification for the health probes' ethertype (they go up that device's
+ * stack) and one that redirects every other frame out of the other device.
+ * Node-side `ip` commands first, then the node's `tc` (the devices exist by
+ * then), then the experiment side (its veth ends exist only after the node
+ * side ran), grouped by namespace.
  */
 export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]): IpCommand[] {
   const nodeCmds: IpCommand[] = [];
+  const tcCmds: IpCommand[] = [];
   const expCmds = new Map<string, IpCommand[]>();
   const exp = (netns: string, args: string[]): void => {
     const l = expCmds.get(netns) ?? [];
     l.push({ netns, args });
     expCmds.set(netns, l);
   };
+  if (specs.length) {
+    nodeCmds.push({ netns: node, args: ['link', 'add', 'name', ANCHOR, 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0'] });
+    nodeCmds.push({ netns: node, args: ['link', 'set', 'dev', ANCHOR, 'alias', quoted(ANCHOR_ALIAS), 'addrgenmode', 'none'] });
+  }
   for (const s of specs) {
     const r = resolveEndpoint(s);
     const t = r.tunnels[0]!;
@@ -65,40 +81,56 @@ export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]
       cmd(['link', 'set', 'dev', name, 'alias', alias, 'addrgenmode', 'none']);
       cmd(['link', 'set', 'dev', name, 'up']);
     };
-    cmd(['link', 'add', 'name', r.bridge, 'mtu', mtu, 'group', group, 'type', 'bridge', 'stp_state', '0']);
-    mark(r.bridge);
-    cmd(['link', 'add', 'name', t.name, 'mtu', mtu, 'group', group, 'master', r.bridge, 'type', 'vxlan', 'id', String(t.key),
+    cmd(['link', 'add', 'name', t.name, 'mtu', mtu, 'group', group, 'master', ANCHOR, 'type', 'vxlan', 'id', String(t.key),
       'local', t.local, 'remote', t.remote!, 'dstport', '4789', 'ttl', '64', 'nolearning']);
     mark(t.name);
-    cmd(['link', 'add', 'name', r.vethHost, 'mtu', mtu, 'group', group, 'master', r.bridge, 'type', 'veth',
+    cmd(['link', 'add', 'name', r.vethHost, 'mtu', mtu, 'group', group, 'type', 'veth',
       'peer', 'name', s.ifname, 'mtu', mtu, 'group', group, 'netns', s.netns]);
     mark(r.vethHost);
+    for (const [dev, other] of [[t.name, r.vethHost], [r.vethHost, t.name]] as const) {
+      const tc = (args: string[]): void => { tcCmds.push({ netns: node, args, tool: 'tc' }); };
+      tc(['qdisc', 'add', 'dev', dev, 'clsact']);
+      tc(['filter', 'add', 'dev', dev, 'ingress', 'prio', '1', 'protocol', `0x${PROBE_ETHERTYPE.toString(16)}`, 'u32', 'match', 'u32', '0', '0', 'classid', '1:1']);
+      tc(['filter', 'add', 'dev', dev, 'ingress', 'prio', '2', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', other]);
+    }
     exp(s.netns, ['link', 'set', 'dev', s.ifname, 'alias', alias, 'up']);
     for (const a of r.addresses) exp(s.netns, ['addr', 'add', a, 'dev', s.ifname, ...(a.includes(':') ? ['nodad'] : [])]);
   }
-  return [...nodeCmds, ...[...expCmds.values()].flat()];
+  return [...nodeCmds, ...tcCmds, ...[...expCmds.values()].flat()];
 }
 
-/** Deleting link by link, as a per-link script does (deleting a veth end removes its peer). */
+/** An argument with spaces, for `ip -batch` and sh alike (it must hold no double quote, dollar, backquote or backslash). */
+function quoted(arg: string): string {
+  if (/["$`\\]/.test(arg)) throw new Error(`cannot quote ${JSON.stringify(arg)}`);
+  return `"${arg}"`;
+}
+
+/**
+ * Deleting link by link, as a per-link script does: the tunnel and the
+ * veth's host end (deleting a veth end removes its peer; a device's qdiscs
+ * and filters go with it); then the node's anchor, emptied, as visp deletes
+ * it after a slice's teardown.
+ */
 export function ipDeleteCommands(node: string, specs: readonly EndpointSpec[]): IpCommand[] {
-  return specs.flatMap((s) => {
+  return [...specs.flatMap((s) => {
     const r = resolveEndpoint(s);
-    return [r.tunnels[0]!.name, r.vethHost, r.bridge].map((name) => ({ netns: node, args: ['link', 'del', 'dev', name] }));
-  });
+    return [r.tunnels[0]!.name, r.vethHost].map((name) => ({ netns: node, args: ['link', 'del', 'dev', name] }));
+  }), { netns: node, args: ['link', 'del', 'dev', ANCHOR] }];
 }
 
-/** Group commands by namespace, keeping order: one `ip -n NS -batch` per run of commands. */
-export function batches(cmds: readonly IpCommand[]): Array<{ netns: string; lines: string }> {
-  const out: Array<{ netns: string; lines: string[] }> = [];
+/** Group commands by tool and namespace, keeping order: one `ip|tc -n NS -batch` per run of commands. */
+export function batches(cmds: readonly IpCommand[]): Array<{ tool: 'ip' | 'tc'; netns: string; lines: string }> {
+  const out: Array<{ tool: 'ip' | 'tc'; netns: string; lines: string[] }> = [];
   for (const c of cmds) {
     const last = out[out.length - 1];
-    if (last && last.netns === c.netns) last.lines.push(c.args.join(' '));
-    else out.push({ netns: c.netns, lines: [c.args.join(' ')] });
+    const tool = c.tool ?? 'ip';
+    if (last && last.netns === c.netns && last.tool === tool) last.lines.push(c.args.join(' '));
+    else out.push({ tool, netns: c.netns, lines: [c.args.join(' ')] });
   }
-  return out.map((b) => ({ netns: b.netns, lines: `${b.lines.join('\n')}\n` }));
+  return out.map((b) => ({ tool: b.tool, netns: b.netns, lines: `${b.lines.join('\n')}\n` }));
 }
 
-/** A POSIX shell script running one `ip` process per command. */
+/** A POSIX shell script running one `ip` (or `tc`) process per command. */
 export function perCommandScript(cmds: readonly IpCommand[]): string {
-  return `set -e\n${cmds.map((c) => `ip -n ${c.netns} ${c.args.join(' ')}`).join('\n')}\n`;
+  return `set -e\n${cmds.map((c) => `${c.tool ?? 'ip'} -n ${c.netns} ${c.args.join(' ')}`).join('\n')}\n`;
 }

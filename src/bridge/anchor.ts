@@ -13,9 +13,10 @@
 // few frames that pass a port's tc ingress (the probe ethertype, which the
 // node's probe socket has already read) are dropped by the bridge, and it
 // forwards nothing between ports (between links, between slices). It is the
-// node's, not a slice's: it has no slice's alias or group, a slice's
-// teardown leaves it, and it costs no rcu_barrier() per slice (a bridge
-// costs one when it is deleted; this one goes with the node's namespace).
+// node's, not a slice's: it has no slice's alias or group, so a slice's
+// group delete leaves it; the node kernel deletes it once a teardown leaves
+// it without ports. (A bridge costs an rcu_barrier() when it is deleted:
+// once per node that empties, not once per link.)
 import { IFLA_BR } from '../netlink/constants.js';
 import { attr, u32, u8 } from '../netlink/codec.js';
 import { linkAdd, linkSet } from '../netlink/link.js';

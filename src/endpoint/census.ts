@@ -39,8 +39,9 @@ export function namespaceCensus(): Array<{ name: string; id: string }> {
   if (last && last.dir === dir) return last.entries;
   const entries: Array<{ name: string; id: string }> = [];
   const dev = nsfsDev();
-  // `ip netns add` creates the file, then bind-mounts the namespace on it: between
-  // the two the name is a plain file, and reading it then must not be cached.
+  // A namespace is made by creating the file, then bind-mounting the namespace on
+  // it (`ip netns add`, and netnsCreate in the same order): between the two the
+  // name is a plain file, and reading it then must not be cached.
   let settled = true;
   for (const name of netnsList()) {
     let st;

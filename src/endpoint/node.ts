@@ -11,15 +11,13 @@
 // namespace, and never builds in the node's own namespace. An agent runs
 // with `namespaces: 'owned'`, so it also never touches a namespace without
 // the mark; kernel tests, which bring namespaces they made, use `'any'`.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { EngineClient } from '../dataplane/engine-client.js';
 import type { EngineProcess } from '../dataplane/engine-process.js';
-import { IncompatibleStateError, NotFoundError, UnavailableError } from '../errors.js';
+import { IncompatibleStateError, NotFoundError } from '../errors.js';
 import { addrAdd, addrList } from '../netlink/addr.js';
 import { AF, RTN, RTPROT_VISP, RT_TABLE } from '../netlink/constants.js';
 import { linkDel, linkDelGroup, linkGet, linkSet, type Link, type LinkStats } from '../netlink/link.js';
-import { netnsDel, netnsExists, withNetnsFd } from '../netlink/netns.js';
+import { netnsCreate, netnsDel, netnsExists, withNetnsFd } from '../netlink/netns.js';
 import { routeList, routeReplace, type RouteSpec } from '../netlink/route.js';
 import { netnsPath, NetlinkSocket } from '../netlink/socket.js';
 import { aliasOf, netnsMarkOf, parseAlias, parseNetnsMark, sameOwner, type NetnsOwner } from '../ownership.js';
@@ -33,6 +31,7 @@ import { NodeEngine, type NodeEngineOptions } from './node-engine.js';
 import { describeStep, planEndpoint, type Step } from './plan.js';
 import { emptyView, readView, type NsView } from './snapshot.js';
 import { ViewCache, type ViewWanted } from './view-cache.js';
+import { ANCHOR, ANCHOR_ALIAS } from '../bridge/anchor.js';
 import { resolveEndpoint, type EndpointSpec, type ResolvedEndpoint } from './spec.js';
 
 export interface EndpointResult {
@@ -114,8 +113,6 @@ export function namespaceRefusal(ns: string, state: NamespaceState, owner: Netns
 
 /** The experimenter's addresses and routes on a layer-3 endpoint's interface, carried across its rebuild by a restart. */
 interface Carried { addrs: string[]; routes: RouteSpec[] }
-
-const run = promisify(execFile);
 
 /** Route protocols the kernel itself sets (redirect, kernel, router advertisement), and visp's own: not an experimenter's. */
 const NOT_THEIRS = new Set([1, 2, 9, RTPROT_VISP]);
@@ -205,7 +202,7 @@ export class NodeKernel {
   /**
    * Create `ns` for `owner` and mark it, or false when it exists already
    * (made by someone else meanwhile: then judged by its mark like any
-   * other). Exclusive: iproute2 creates the name with O_EXCL, so a success
+   * other). Exclusive: the name is created with O_EXCL (as iproute2 does), so a success
    * means this call made the namespace and nobody else can have used it.
    * A crash between create and mark leaves it unmarked: refused, on the
    * safe side, until an operator deletes it.
@@ -213,12 +210,8 @@ export class NodeKernel {
   private async createNamespace(ns: string, owner: NetnsOwner): Promise<boolean> {
     // A socket cached for an earlier namespace of this name (deleted since) would still point at that one.
     this.forgetNamespace(ns);
-    try {
-      await run('ip', ['netns', 'add', ns]);
-    } catch (e) {
-      if (netnsExists(ns)) return false;
-      throw new UnavailableError(`netns add ${ns}: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`, { cause: e });
-    }
+    // In-process, as `ip netns add` (an agent host making thousands would fork itself for each).
+    if (!await netnsCreate(ns)) return false;
     // Its loopback up (experiments expect a working lo) and marked as the slice's.
     await linkSet(this.expSocket(ns), 'lo', { alias: netnsMarkOf(owner), up: true }, undefined, `${ns}: lo`);
     const id = nsId(netnsPath(ns));
@@ -545,6 +538,7 @@ export class NodeKernel {
       else await linkDel(this.node, { index: l.index }, signal);
       removed.push(l.name);
     }
+    if (!o.keepVeth) await this.dropIdleAnchor(signal);
     const ns = r.spec.netns;
     // The experiment side only in a namespace this endpoint may touch.
     if (!r.nodeSide && !o.keepVeth && netnsExists(ns) && !namespaceRefusal(ns, await this.namespaceState(ns, signal), r.mark, this.policy)) {
@@ -599,6 +593,7 @@ export class NodeKernel {
       gone.push(`${name} (userspace${o ? `, ${keyOf(o)}` : ', no endpoint'})`);
     }
     for (const [k, s] of this.known) if (!keep(s.slice, s.link)) this.known.delete(k);
+    if (gone.length) await this.dropIdleAnchor(signal);
     return gone;
   }
 
@@ -666,6 +661,21 @@ export class NodeKernel {
     for (const [k, s] of this.known) if (s.group === group) this.known.delete(k);
     await linkDelGroup(this.node, group, signal);
     for (const ns of namespaces) if (netnsExists(ns)) await linkDelGroup(this.expSocket(ns), group, signal);
+    await this.dropIdleAnchor(signal);
+  }
+
+  /**
+   * The node's anchor bridge (src/bridge/anchor.ts) goes with its last port:
+   * after a slice's teardown, a deleted endpoint or a prune, nothing of
+   * visp's stays on a node that carries no link. (Deleting a bridge costs
+   * an rcu_barrier(), once per node that empties, not per link.)
+   */
+  private async dropIdleAnchor(signal?: AbortSignal): Promise<void> {
+    const links = (await readView(this.node, {}, signal)).byName;
+    const a = links.get(ANCHOR);
+    if (!a || a.kind !== 'bridge' || a.alias !== ANCHOR_ALIAS) return;
+    for (const l of links.values()) if (l.master === a.index) return;
+    await linkDel(this.node, { index: a.index }, signal);
   }
 
   /** Every link visp owns in the node namespace and the given experiment namespaces. */

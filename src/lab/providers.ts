@@ -12,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { UnavailableError } from '../errors.js';
+import { netnsCreate } from '../netlink/netns.js';
 import type { LabEgressNode } from '../topology/types.js';
 import { spawnDetached } from './processes.js';
 
@@ -85,8 +86,8 @@ const ip = (...args: string[]): Promise<unknown> => run('ip', args);
 /** Namespace, cable, addresses, BIRD. `created` is told each namespace before it exists (for cleanup). */
 export async function startProvider(p: LabProvider, egressNetns: string, logFile: string, created: (ns: string) => void): Promise<number> {
   created(p.netns);
-  await ip('netns', 'add', p.netns);
-  await ip('-n', p.netns, 'link', 'set', 'lo', 'up');
+  // In-process, as `ip netns add`, lo up; exclusive as that is.
+  if (!await netnsCreate(p.netns, { loopbackUp: true })) throw new UnavailableError(`netns add ${p.netns}: a namespace of that name exists already`);
   await ip('-n', egressNetns, 'link', 'add', p.ours.dev, 'type', 'veth', 'peer', 'name', 'up0', 'netns', p.netns);
   for (const [ns, dev, a] of [[egressNetns, p.ours.dev, p.ours], [p.netns, 'up0', p.theirs]] as const) {
     await ip('-n', ns, 'addr', 'add', `${a.ipv4}/30`, 'dev', dev);

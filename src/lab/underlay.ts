@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { UnavailableError } from '../errors.js';
 import { linkList } from '../netlink/link.js';
+import { netnsCreate, netnsDel, netnsExists } from '../netlink/netns.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import { parseAlias } from '../ownership.js';
 
@@ -54,7 +55,7 @@ function v4Host(n: number): string {
 /** Every namespace the underlay uses, hub last (so deleting in this order leaves no dangling peers). */
 export const underlayNamespaces = (p: UnderlayPlan): string[] => [...p.nodes.map((n) => n.netns), p.hub];
 
-export const netnsExists = (name: string): boolean => listNetns().includes(name);
+export { netnsExists };
 
 export function listNetns(): string[] {
   try { return readdirSync('/run/netns'); } catch { return []; }
@@ -75,14 +76,24 @@ function ip(args: string[], input?: string, signal?: AbortSignal): Promise<strin
  * is made, so a caller can record it and remove it even if this fails midway.
  */
 export async function createUnderlay(p: UnderlayPlan, created: (netns: string) => void, signal?: AbortSignal): Promise<void> {
-  for (const ns of [p.hub, ...p.nodes.map((n) => n.netns)]) {
-    signal?.throwIfAborted();
-    created(ns);
-    await ip(['netns', 'add', ns], undefined, signal);
-  }
+  // Made in-process (netnsCreate, as `ip netns add`), a few at a time, each with its lo up.
+  // Exclusive: a name that exists already is another lab's or a leftover, never adopted.
+  // On a failure the others stop, and all have stopped before this throws (the caller then
+  // deletes what `created` was told: nothing may be made after that).
+  const names = [p.hub, ...p.nodes.map((n) => n.netns)];
+  let failure: unknown;
+  await Promise.all(Array.from({ length: Math.min(8, names.length) }, async () => {
+    for (let ns = names.shift(); ns !== undefined && failure === undefined; ns = names.shift()) {
+      try {
+        signal?.throwIfAborted();
+        created(ns);
+        if (!await netnsCreate(ns, { loopbackUp: true, signal })) throw new UnavailableError(`netns add ${ns}: a namespace of that name exists already`);
+      } catch (e) { failure ??= e; }
+    }
+  }));
+  if (failure !== undefined) throw failure;
   // The hub: a bridge (no STP, no multicast snooping: a plain wire), one port per node.
   const hub = [
-    'link set lo up',
     `link add ${p.bridge} type bridge stp_state 0 mcast_snooping 0`,
     `link set ${p.bridge} up`,
     ...p.nodes.flatMap((n) => [
@@ -97,7 +108,6 @@ export async function createUnderlay(p: UnderlayPlan, created: (netns: string) =
     for (let n = queue.shift(); n; n = queue.shift()) {
       signal?.throwIfAborted();
       const cmds = [
-        'link set lo up',
         `addr add ${n.ipv4}/${UNDERLAY_V4.prefixLength} dev ul0`,
         `addr add ${n.ipv6}/${UNDERLAY_V6.prefixLength} dev ul0 nodad`,
         'link set ul0 up',
@@ -130,11 +140,10 @@ export async function builtLinks(netns: string, slice: string): Promise<string[]
 export async function deleteNetns(names: readonly string[]): Promise<string[]> {
   const problems: string[] = [];
   const del = async (ns: string): Promise<void> => {
-    if (!netnsExists(ns)) return;
     try {
-      await ip(['netns', 'del', ns]);
+      await netnsDel(ns);
     } catch (e) {
-      if (netnsExists(ns)) problems.push(`${ns}: ${(e as Error).message}`);
+      problems.push(`${ns}: ${(e as Error).message}`);
     }
   };
   // A few at a time (the kernel reclaims namespaces in batches of its own), in the order given within each wave:

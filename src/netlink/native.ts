@@ -1,5 +1,6 @@
-// Loads visp's own addon: the netlink socket (native/nlsock.c) and the
-// link-health probe socket (native/pktsock.c). Found by walking up
+// Loads visp's own addon: the netlink socket (native/nlsock.c), the
+// link-health probe socket (native/pktsock.c) and named namespaces made
+// in-process (native/netnsmake.c). Found by walking up
 // from this file to the package root, so it works from src/ (tests) and dist/.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -25,7 +26,16 @@ export interface NativeNetlink {
   pkSend(h: ProbeHandle, frame: Buffer): number;
   pkAnswered(h: ProbeHandle): number;
   pkClose(h: ProbeHandle): void;
+  /**
+   * Make the named namespace /run/netns/NAME as `ip netns add` does (native/netnsmake.c), its lo up
+   * first when asked. Rejects with .code (errno name), .errno and .step: "create" with EEXIST means the name is taken.
+   */
+  netnsCreate(name: string, loopbackUp: boolean): Promise<true>;
+  /** Remove it as `ip netns del` does (detach-unmount, unlink); .step "remove" with ENOENT: no such name. */
+  netnsDelete(name: string): Promise<true>;
 }
+/** How netnsCreate and netnsDelete fail. */
+export interface NetnsError extends Error { code: string; errno: number; step: string }
 export interface ProbeHandle { readonly __brand: 'pksock' }
 
 function findAddon(): string {

@@ -203,11 +203,17 @@ describe.skipIf(kernelSkipReason)('docs/operations.md: the link health commands,
     }
   });
 
-  it('on a node: the rule set that drops the probe ethertype at every bridge, with its counters', async () => {
-    const [list] = lines('# on a node');
-    const out = await sh(list!, lab.node('n1').ns);
+  it('on a node: each link\'s own probe filter ahead of its redirect; the rule set that drops the probe ethertype at every bridge, with its counters', async () => {
+    const [filters, table] = lines('# on a node');
+    const f = await sh(filters!, lab.node('n1').ns);
+    const devices = f.split('\n').filter((l) => /^vt[a-z2-7]{8}:$/.test(l));
+    expect(devices.length).toBeGreaterThan(0);
+    // Per device: the probe filter (ethertype 0x88B5, as tc prints it: 34997) at pref 1, the redirect to its veth at pref 2.
+    expect(f.match(/filter protocol \[34997\] pref 1 u32 .*flowid 1:1/g)?.length).toBe(devices.length);
+    expect(f.match(/mirred \(Egress Redirect to device vh[a-z2-7]{8}\)/g)?.length).toBe(devices.length);
+    const out = await sh(table!, lab.node('n1').ns);
     expect(out).toMatch(/table bridge visp_health/);
-    expect(out).toMatch(/ether type 0x88b5 counter packets [1-9]\d* bytes \d+ drop/);
+    expect(out).toMatch(/ether type 0x88b5 counter packets \d+ bytes \d+ drop/);
     expect(out).toMatch(/vlan type 0x88b5 counter packets \d+ bytes \d+ drop/);
   });
 });

@@ -10,7 +10,7 @@
 //   /usr/local/bin/visp                   runs this checkout (test/docs/visp-entry.ts)
 //   /usr/local/sbin/{systemctl,journalctl,scp}  the shims (shims/shim.mjs)
 // /run/netns stays shared with the machine, so the namespaces the agents
-// make with `ip netns add` are real ones. Commands run in one bash per host
+// make (as `ip netns add` does) are real ones. Commands run in one bash per host
 // (cd, exports and functions carry over from block to block, as in an
 // operator's terminal), under `set -e -o pipefail`. close() kills every
 // process in the hosts' network namespaces and removes everything.

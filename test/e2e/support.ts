@@ -6,7 +6,6 @@
 // the agents created: slice ids carry the lab's random uid, so those names
 // are the lab's own.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { ANCHOR } from '../../src/bridge/anchor.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -347,8 +346,7 @@ export interface NsSnapshot { links: string[]; fdb: string[]; routes: string[] }
 
 /** Everything teardown must restore in a namespace: links (name + kind), FDB entries, routes of every table. */
 export function snapshot(ns: string): NsSnapshot {
-  // The node's anchor bridge is the node's, made with its first VXLAN link and kept (src/bridge/anchor.ts).
-  const l = links(ns).filter((x) => x.ifname !== ANCHOR).map((x) => `${x.ifname} ${x.linkinfo?.info_kind ?? x.link_type}`).sort();
+  const l = links(ns).map((x) => `${x.ifname} ${x.linkinfo?.info_kind ?? x.link_type}`).sort();
   const fdb = (JSON.parse(sh('bridge', ['-n', ns, '-j', 'fdb', 'show'])) as IpLink[]).map((e) => `${e.mac} ${e.ifname ?? ''} ${e.dst ?? ''} ${e.vlan ?? ''}`).sort();
   const routes = ['-4', '-6'].flatMap((f) => ipIn(ns, f, 'route', 'show', 'table', 'all').split('\n').filter(Boolean)).sort();
   return { links: l, fdb, routes };

@@ -112,6 +112,8 @@ describe.skipIf(kernelSkipReason)('VXLAN link endpoint on the real kernel', () =
     await A.deleteSlice(7001, [xa]);
     await B.deleteSlice(7001, [xb]);
     for (const ns of [u.a, u.b, xa, xb]) expect(vispLinks(ns)).toEqual([]);
+    // The nodes' anchors went with their last ports: nothing of visp's is left on a node without links.
+    for (const ns of [u.a, u.b]) expect(ipLinks(ns).map((l) => l.ifname)).not.toContain('visp-pmtu');
     for (const ns of [xa, xb]) expect(ipLinks(ns).map((l) => l.ifname)).toEqual(['lo']);
   });
 });

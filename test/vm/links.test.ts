@@ -152,7 +152,8 @@ describe('link properties with netem on a stock Debian kernel', () => {
       expect(diffShaper(shaperFor(p, MTU), egressQdiscs(await qdiscList(s, { index }))).why).toEqual([]);
     } finally { s.close(); }
     const tc = JSON.parse(spawnSync('tc', ['-n', u.a, '-j', 'qdisc', 'show', 'dev', vt], { encoding: 'utf8' }).stdout) as Array<Record<string, any>>;
-    expect(tc.map((q) => q.kind)).toEqual(['tbf', 'netem']);
+    // The shaper (and the clsact that joins the device to the experiment's veth, docs/kernel.md).
+    expect(tc.map((q) => q.kind)).toEqual(['tbf', 'netem', 'clsact']);
     const ne = tc[1]!;
     expect(ne).toMatchObject({ handle: '10:', parent: '1:1' });
     expect(ne.options.delay).toMatchObject({ delay: 0.01, jitter: 0.001 });
