@@ -124,7 +124,7 @@ export class AgentCore extends EventEmitter<{ report: [Report] }> {
       ...(opts.log ? { log: withFields(opts.log, { component: 'bgp' }) } : {}),
     });
     if (opts.health !== false) {
-      this.prober = new HealthProber({ ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.health ? { health: opts.health } : {}) });
+      this.prober = new HealthProber({ ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.health ? { health: opts.health } : {}), links: () => this.watcher });
       // A pair found dead or alive again: report now, not at the next timer pass.
       this.prober.on('change', () => this.schedule(0));
       this.prober.on('error', (e) => this.opts.log?.(`health: ${e.message}`, { component: 'health', level: 'warn' }));

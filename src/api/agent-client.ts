@@ -91,12 +91,21 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   let timer: NodeJS.Timeout | undefined;
 
   const send = (m: ConnectRequest): void => { try { stream?.write(m); } catch { /* the stream broke; reconnect follows */ } };
-  core.on('report', (r: Report) => send({ report: reportToPb(r) }));
+  // The reserved namespaces the controller at the other end of this stream has (from Register, or a
+  // report since): a report carries the list only when it differs. Every namespace on the host
+  // without a visp mark is in it (a lab's node namespaces: ~N names), and every pass reports.
+  let told: readonly string[] | undefined;
+  core.on('report', (r: Report) => {
+    const changed = !sameList(told, r.reservedNamespaces);
+    if (changed) told = r.reservedNamespaces;
+    send({ report: reportToPb(changed ? r : { ...r, reservedNamespaces: undefined }) });
+  });
 
   const dial = (): void => {
     if (closed) return;
     const s = client.connect();
     stream = s;
+    told = undefined;   // a new stream (maybe a new controller): the next report says it whole, unless Register did
     let registered = false;
     s.on('data', (m: ConnectResponse__Output) => {
       if (!registered) { registered = true; backoff = 200; failedInARow = 0; link(`connected to ${addresses[current]} as ${nodeName}`); }
@@ -160,6 +169,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     void core.reservedNamespaces().catch((e: Error) => { log(`reserved namespaces: ${e.message}`); return [] as string[]; }).then((names) => {
       if (stream !== s) return;
       s.write({ register: registerToPb(nodeName, id, names, AGENT_VERSION) });
+      told = names;
     });
   };
   dial();
@@ -178,4 +188,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       await core.close();
     },
   };
+}
+
+/** Whether two reserved-namespace lists (sorted, as the node kernel gives them) are the same; the same array is (it is kept while nothing changed). */
+function sameList(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  return a === b || (a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
 }

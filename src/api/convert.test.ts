@@ -308,6 +308,8 @@ describe('the Agent stream', () => {
       { node: '', underlay: [], capabilities: [], underlayMtu: {} }],
     ['a report, through the wire', () => reportFromPb(wire('Report', reportToPb(report))), { ...report, egress: undefined }],
     ['a report without namespaces keeps the last ones (absent)', () => 'reservedNamespaces' in reportFromPb(wire('Report', { generation: 1 })), false],
+    ['a report sent without its unchanged namespaces says so (absent, not empty)', () => 'reservedNamespaces' in reportFromPb(wire('Report', reportToPb({ ...report, reservedNamespaces: undefined }))), false],
+    ['an empty list is sent as one (nothing reserved)', () => reportFromPb(wire('Report', reportToPb({ ...report, reservedNamespaces: [] }))).reservedNamespaces, []],
     ['an endpoint\'s state UNSPECIFIED reads as configuring', () => reportFromPb(wire('Report', { endpoints: [{ slice: 's', link: 'l' }] })).endpoints[0]!.state, 'configuring'],
     ['a desired state, through the wire', () => desiredStateFromPb(wire('DesiredState', desiredStateToPb(desired))), desired],
     ['a plan query, through the wire', () => planQueryFromPb(wire('PlanQuery', planQueryToPb(7, [ep]))), { id: 7, endpoints: [ep] }],

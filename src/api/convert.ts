@@ -418,11 +418,11 @@ export function endpointReportFromPb(x: unknown, f: string): EndpointReport {
   };
 }
 
-/** A report, as the agent sends it. */
-export function reportToPb(r: Report, field = 'report'): PbReport {
+/** A report, as the agent sends it; without reserved namespaces when they are unchanged (undefined: the field is absent). */
+export function reportToPb(r: Omit<Report, 'reservedNamespaces'> & { reservedNamespaces: string[] | undefined }, field = 'report'): PbReport {
   return {
     generation: count64(r.generation, `${field}.generation`, badOutput), repairs: r.repairs, tornDown: r.tornDown,
-    egress: statusToPb(r.egress, `${field}.egress`), reservedNamespaces: { names: r.reservedNamespaces },
+    egress: statusToPb(r.egress, `${field}.egress`), ...(r.reservedNamespaces ? { reservedNamespaces: { names: r.reservedNamespaces } } : {}),
     endpoints: r.endpoints.map((e, i) => ({ ...e, state: stateToPb(e.state, `${field}.endpoints[${i}].state`), error: e.error ?? '', bridge: e.bridge ?? '', health: (e.health ?? []).map(pathHealthToPb) })),
   };
 }

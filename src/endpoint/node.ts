@@ -135,6 +135,8 @@ export class NodeKernel {
   private readonly policy: 'owned' | 'any';
   /** Identities of the namespaces no experiment may use: the node's, this process's, the host's first (pid 1). */
   private ownIds: Set<string> | undefined;
+  /** The reserved list last read, and the census it was read from (the same census: the same list). */
+  private reservedFor: { census: ReadonlyArray<{ name: string; id: string }>; names: string[] } | undefined;
   /** Per namespace name, whether its identity was seen to carry a visp mark: shared by the process's node kernels (census.ts). */
   private readonly marks = namespaceMarks;
   /** Layer-3 endpoints being restarted: what the experimenter had on the interface, put back once it is rebuilt. */
@@ -175,10 +177,14 @@ export class NodeKernel {
   /** Whether `ns` names the node's own namespace (or this process's, or the host's first): never an experiment's. */
   isNodeNamespace(ns: string): boolean {
     if (ns === this.netns) return true;
+    const id = nsId(netnsPath(ns));
+    return id !== undefined && this.ownNamespaceIds().has(id);
+  }
+
+  private ownNamespaceIds(): Set<string> {
     this.ownIds ??= new Set([this.netns ? netnsPath(this.netns) : '/proc/self/ns/net', '/proc/self/ns/net', '/proc/1/ns/net']
       .map(nsId).filter((x): x is string => !!x));
-    const id = nsId(netnsPath(ns));
-    return id !== undefined && this.ownIds.has(id);
+    return this.ownIds;
   }
 
   /** What `ns` is to visp, read from its loopback's alias (one request). */
@@ -219,16 +225,21 @@ export class NodeKernel {
    * refuse at Allocate: the node's own (and any other name for it), and
    * every namespace without a visp mark — made by someone else, or by visp
    * before namespaces were marked. Each namespace's mark is read once per
-   * identity (a new namespace of an old name is read again).
+   * identity (a new namespace of an old name is read again). While the
+   * census is the same (no name added or removed), the answer is the list
+   * returned last time, the same array: an agent's every pass asks, and a
+   * lab host's agents would otherwise each walk all N namespaces per pass.
    */
   async reservedNamespaces(signal?: AbortSignal): Promise<string[]> {
-    const out = new Set<string>(this.netns ? [this.netns] : []);
     // The census (names and identities) is the host's, shared for a moment by
     // every node kernel in this process: many lab agents in one process would
     // otherwise each stat every namespace on every pass.
     const all = namespaceCensus();
+    if (this.reservedFor?.census === all) return this.reservedFor.names;
+    const out = new Set<string>(this.netns ? [this.netns] : []);
     for (const { name, id } of all) {
-      if (this.isNodeNamespace(name)) { out.add(name); continue; }
+      // The census has each identity already: no stat per name.
+      if (name === this.netns || this.ownNamespaceIds().has(id)) { out.add(name); continue; }
       let m = this.marks.get(name);
       if (m?.id !== id) {
         m = await readMark(name, id, signal);
@@ -236,7 +247,9 @@ export class NodeKernel {
       }
       if (!m.visp) out.add(name);
     }
-    return [...out].sort();
+    const names = [...out].sort();
+    this.reservedFor = { census: all, names };
+    return names;
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -43,6 +43,31 @@ describe('probe guard', () => {
       p.close();
     }
   });
+  it('is checked when the rule set changes, not on every pass: a flush is put back without a pass, and passes meanwhile run no nft', async () => {
+    nft('flush', 'ruleset');
+    const p = new HealthProber({ netns: ns });
+    const errors: string[] = [];
+    p.on('error', (e) => errors.push(e.message));
+    try {
+      await p.setTargets(targets);
+      expect(p.guardStats).toEqual({ checks: 0, installs: 1 });
+      // Passes with nothing changed: no check (each would be an nft process).
+      for (let i = 0; i < 5; i++) await p.setTargets(targets);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(p.guardStats).toEqual({ checks: 0, installs: 1 });
+      // A firewall reload: seen by its notification, checked and put back with no pass.
+      nft('flush', 'ruleset');
+      const until = Date.now() + 5000;
+      while (!(await guardPresent(ns)) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(await guardPresent(ns)).toBe(true);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(errors).toEqual([expect.stringMatching(/probe guard .* was gone or changed; put back/)]);
+      // The repair's own notifications are not a change: one check (the flush's), one more install.
+      expect(p.guardStats).toEqual({ checks: 1, installs: 2 });
+    } finally {
+      p.close();
+    }
+  });
   it('drops probe-ethertype frames that enter a bridge through a visp port, and lets those from any other port through (the host\'s own bridges)', () => {
     const ip = (...a: string[]): void => { execFileSync('ip', ['-n', ns, ...a]); };
     // One bridge, three ports: a visp-named tunnel-like port, a foreign port, and

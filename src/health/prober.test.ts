@@ -6,6 +6,7 @@
 // second link look alive.
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LinkWatcher } from '../netlink/events.js';
 import { addr16, ProbeSocket, PROBE_FRAME_LEN, requestFrame } from '../netlink/packet.js';
 import { HealthProber, type ProbeTarget } from './prober.js';
 
@@ -58,6 +59,28 @@ describe('health prober: answers by device', () => {
     } finally {
       p.close();
       answerer.close();
+    }
+  });
+
+  it('takes the devices from the link watcher while it is current: no dump per pass; a device recreated under its name gets a socket on the new one', async () => {
+    const w = new LinkWatcher({ netns: A });
+    await w.start();
+    const p = new HealthProber({ netns: A, links: () => w, guardCheckMs: 3_600_000 });
+    const targets: ProbeTarget[] = [{ key: 's/l2', local: '198.18.0.1', what: 'veth 2', pairs: [{ remote: '198.18.0.2', device: 'a2' }] }];
+    try {
+      for (let i = 0; i < 5; i++) await p.setTargets(targets);
+      expect(p.dumps).toBe(0);
+      expect(p.probedDevices()).toEqual(new Map([['a2', ifindex(A, 'a2')]]));
+      ip('-n', A, 'link', 'del', 'a2');
+      ip('-n', A, 'link', 'add', 'a2', 'type', 'veth', 'peer', 'name', 'b2', 'netns', B);
+      // At once (its notifications maybe not read yet: then a dump), and after.
+      await p.setTargets(targets);
+      await sleep(100);
+      await p.setTargets(targets);
+      expect(p.probedDevices()).toEqual(new Map([['a2', ifindex(A, 'a2')]]));
+    } finally {
+      p.close();
+      w.close();
     }
   });
 });

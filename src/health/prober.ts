@@ -8,10 +8,12 @@
 // bridge (guard.ts). It emits `change` when a pair is found dead or alive
 // again, so the agent reports at once rather than at its next pass.
 import { EventEmitter } from 'node:events';
+import type { LinkWatcher } from '../netlink/events.js';
 import { linkList } from '../netlink/link.js';
 import { ProbeSocket, requestFrame, setSeq, type ProbeAnswer } from '../netlink/packet.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import { ensureGuard, guardPresent } from './guard.js';
+import { NftablesWatch } from './guard-watch.js';
 import { PairWindow, type PairHealth, type PairTiming } from './pair.js';
 import { verdict, type HealthVerdict } from './summary.js';
 
@@ -50,10 +52,16 @@ export interface ProbeTarget {
 }
 
 /**
- * How often the guard is checked: frames of the probe ethertype could cross
- * a link for at most this long (plus a pass) after someone removed it.
+ * How often the guard is checked when its namespace's nftables changes
+ * cannot be watched (guard-watch.ts): frames of the probe ethertype could
+ * cross a link for at most this long (plus a pass) after someone removed it.
  */
 export const GUARD_CHECK_MS = 10_000;
+/**
+ * How often it is checked while they are watched: a change is checked at
+ * once; this only catches what a notification could not say.
+ */
+export const GUARD_RESYNC_MS = 600_000;
 
 export interface EndpointHealth { pairs: PairHealth[]; verdict?: HealthVerdict }
 
@@ -67,19 +75,29 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
   private readonly byKey = new Map<string, Pair[]>();
   private readonly sockets = new Map<string, Sock>();
   private nl: NetlinkSocket | undefined;
+  /** The agent's watcher of the namespace's links, when it has one (the devices without a dump per pass). */
+  private readonly links: (() => LinkWatcher | undefined) | undefined;
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
   /** When the guard was last put in place or found in place (undefined: never). */
   private guardedAt: number | undefined;
-  private readonly guardCheckMs: number;
+  private readonly guardCheckMs: number | undefined;
+  /** The namespace's nftables changes (undefined: not watched, or not yet: checked by time). */
+  private watch: NftablesWatch | undefined;
+  /** Guard checks and repairs one at a time (a pass's and a change's). */
+  private guardTail: Promise<void> = Promise.resolve();
+  private guardSoon: NodeJS.Timeout | undefined;
+  /** Checks of the guard (an nft process each) and installs, for tests and benchmarks. */
+  readonly guardStats = { checks: 0, installs: 0 };
   private lastTick: number | undefined;
   private closed = false;
 
-  /** `guardCheckMs`: how often a pass checks that the guard is still in place (default GUARD_CHECK_MS). */
-  constructor(opts: { netns?: string; health?: Partial<HealthOptions>; guardCheckMs?: number } = {}) {
+  /** `guardCheckMs`: how often a pass checks that the guard is still in place (default GUARD_RESYNC_MS while nftables changes are watched, else GUARD_CHECK_MS). */
+  constructor(opts: { netns?: string; health?: Partial<HealthOptions>; guardCheckMs?: number; links?: () => LinkWatcher | undefined } = {}) {
     super();
     this.netns = opts.netns;
-    this.guardCheckMs = opts.guardCheckMs ?? GUARD_CHECK_MS;
+    this.links = opts.links;
+    this.guardCheckMs = opts.guardCheckMs;
     this.opts = { ...DEFAULT_HEALTH, ...opts.health };
   }
 
@@ -91,10 +109,9 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
   async setTargets(targets: readonly ProbeTarget[]): Promise<void> {
     if (this.closed) return;
     if (targets.length) await this.guard();
-    this.nl ??= new NetlinkSocket(this.netns ? { netns: this.netns } : {});
-    const index = new Map((await linkList(this.nl)).map((l) => [l.name, l.index]));
     const wantDevices = new Map<string, string>();
     for (const t of targets) for (const p of t.pairs) wantDevices.set(p.device, t.local);
+    const index = await this.linkIndex(wantDevices.keys());
     for (const [dev, s] of this.sockets) {
       if (wantDevices.get(dev) !== s.local || index.get(dev) !== s.ifindex) { s.socket.close(); this.sockets.delete(dev); }
     }
@@ -130,6 +147,23 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
     this.timer ??= setInterval(() => this.tick(), this.opts.intervalMs).unref();
   }
 
+  /**
+   * The namespace's devices by name: from the agent's link watcher while it
+   * is current and knows every device wanted (a pass over an unchanged node
+   * then costs no dump), else a dump (a device just built, its notification
+   * not read yet).
+   */
+  private async linkIndex(want: Iterable<string>): Promise<Map<string, number>> {
+    const w = this.links?.();
+    if (w?.current()) {
+      const index = new Map<string, number>();
+      for (const l of w.links.values()) index.set(l.name, l.index);
+      if ([...want].every((d) => index.has(d))) return index;
+    }
+    this.nl ??= new NetlinkSocket(this.netns ? { netns: this.netns } : {});
+    return new Map((await linkList(this.nl)).map((l) => [l.name, l.index]));
+  }
+
   /** The endpoint's pairs and what they say, or undefined when it is not probed. */
   health(key: string, now = Date.now()): EndpointHealth | undefined {
     const ps = this.byKey.get(key);
@@ -147,9 +181,19 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
     return { pairs: this.pairs.size, sockets: this.sockets.size, answered };
   }
 
+  /** Each probed device and the ifindex its socket is on (tests). */
+  probedDevices(): Map<string, number> {
+    return new Map([...this.sockets].map(([dev, s]) => [dev, s.ifindex]));
+  }
+
+  /** Link dumps made (a pass whose devices the link watcher knew makes none; tests). */
+  get dumps(): number { return this.nl?.stats.messages ?? 0; }
+
   close(): void {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.guardSoon) clearTimeout(this.guardSoon);
+    this.watch?.close();
     for (const s of this.sockets.values()) s.socket.close();
     this.sockets.clear();
     this.nl?.close();
@@ -157,17 +201,47 @@ export class HealthProber extends EventEmitter<{ change: []; error: [Error] }> {
 
   /**
    * The guard in place: put there on the first pass with targets, and
-   * checked again every guardCheckMs (a process each time, so not every
-   * pass): drift, such as a firewall reload that flushed it, is repaired and
-   * reported, and probes stay out of experiments for longer than the first pass.
+   * checked again (a process each time, so not every pass) when the
+   * namespace's nftables rule set changed, and every guardCheckMs in any
+   * case: drift, such as a firewall reload that flushed it, is repaired and
+   * reported, and probes stay out of experiments for longer than the first
+   * pass. A change is checked soon after it is seen, not at the next pass.
    */
-  private async guard(): Promise<void> {
+  private guard(): Promise<void> {
+    const p = this.guardTail.then(() => this.guardOnce());
+    this.guardTail = p.catch(() => undefined);
+    return p;
+  }
+
+  private async guardOnce(): Promise<void> {
+    if (this.closed) return;
+    if (this.guardedAt === undefined && !this.watch) {
+      // Watching from before the guard is put in place: a change after that is seen.
+      try { this.watch = new NftablesWatch(this.netns, () => this.checkSoon()); } catch { /* checked by time only */ }
+    }
     const now = Date.now();
-    if (this.guardedAt !== undefined && now - this.guardedAt < this.guardCheckMs) return;
-    if (this.guardedAt !== undefined && await guardPresent(this.netns)) { this.guardedAt = now; return; }
+    const changed = this.watch?.take() ?? false;
+    const every = this.guardCheckMs ?? (this.watch ? GUARD_RESYNC_MS : GUARD_CHECK_MS);
+    if (this.guardedAt !== undefined && !changed && now - this.guardedAt < every) return;
+    if (this.guardedAt !== undefined) {
+      this.guardStats.checks++;
+      if (await guardPresent(this.netns)) { this.guardedAt = now; return; }
+    }
+    this.guardStats.installs++;
     await ensureGuard(this.netns);
+    // Our own change's notifications are not a change to check.
+    await this.watch?.settle();
     if (this.guardedAt !== undefined) this.emit('error', new Error(`the probe guard (nft table bridge visp_health${this.netns ? ` in ${this.netns}` : ''}) was gone or changed; put back`));
     this.guardedAt = now;
+  }
+
+  /** The rule set changed: check the guard shortly (a burst of notifications is one check), once it was ever put in place. */
+  private checkSoon(): void {
+    if (this.closed || this.guardedAt === undefined || this.guardSoon) return;
+    this.guardSoon = setTimeout(() => {
+      this.guardSoon = undefined;
+      this.guard().catch((e: Error) => this.emit('error', e));
+    }, 100).unref();
   }
 
   private tick(): void {

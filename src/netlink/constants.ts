@@ -3,6 +3,9 @@
 // Values were read off the headers by a compiled probe, not typed from memory.
 
 export const NETLINK_ROUTE = 0;
+/** nftables changes are announced on this protocol's NFNLGRP_NFTABLES group (linux/netfilter/nfnetlink.h). */
+export const NETLINK_NETFILTER = 12;
+export const NFNLGRP_NFTABLES = 7;
 
 export const NLM_F = {
   REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, ECHO: 0x8, DUMP_INTR: 0x10,

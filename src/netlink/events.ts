@@ -65,6 +65,15 @@ export class LinkWatcher extends EventEmitter<LinkWatcherEvents> {
     return this.resyncing;
   }
 
+  /**
+   * Whether `links` is the namespace as it is now, as far as can be known
+   * without a dump: filled, no dump running, nothing lost, no notification
+   * queued and not applied yet.
+   */
+  current(): boolean {
+    return !this.closed && this.resyncs > 0 && !this.resyncing && !this.stale && !nativeNetlink().pending(this.h);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -144,6 +144,35 @@ describe.skipIf(kernelSkipReason)('e2e: namespaces belong to one slice, and the 
     await gone(own);
   });
 
+  it('the reserved namespaces reach the controller once, then only when they change: a namespace made by someone else after Register is reported and refused at Allocate', async () => {
+    // What n1's agent tells the controller, report by report (the list, or absent: unchanged).
+    const seen: Array<string[] | undefined> = [];
+    const ctl = lab.ctl!.controller;
+    const orig = ctl.agentReport.bind(ctl);
+    ctl.agentReport = async (node, r) => { if (node === 'n1') seen.push(r.reservedNamespaces); return orig(node, r); };
+    const theirs = `visp-${lab.tag}${lab.uid}-foreign`;
+    try {
+      // Passes every 500 ms here: the list registered is not sent again while it is the same. (The machine
+      // is shared and other namespaces come and go, each a change: hence "a report", not "every report".)
+      const sent = (): string[][] => seen.filter((x): x is string[] => x !== undefined);
+      const unchangedResends = (): number => sent().filter((x, i, all) => i > 0 && JSON.stringify(x) === JSON.stringify(all[i - 1])).length;
+      await waitFor('a report without the list (unchanged)', () => seen.some((x) => x === undefined), 15_000, 100);
+      sh('ip', ['netns', 'add', theirs]);
+      ours.push(theirs);
+      await waitFor(`${theirs} reported by n1`, () => sent().some((x) => x.includes(theirs)), 10_000, 100);
+      const after = seen.length;
+      await waitFor('reports after the change leave the list out again', () => seen.slice(after).some((x) => x === undefined), 15_000, 100);
+      // A list is sent only when it differs from the last one sent.
+      expect(unchangedResends()).toBe(0);
+      // What it is for: the controller refuses the namespace at Allocate, and leaves it alone.
+      const before = look(theirs);
+      await refused(S('taker4'), two('r1', 'r2', theirs), `namespace "${theirs}" exists on node n1 and is the node's own`);
+      expect(look(theirs)).toEqual(before);
+    } finally {
+      ctl.agentReport = orig;
+    }
+  });
+
   it('a namespace that appears on the node after Allocate, made by someone else, is refused by the agent and left as it is', async () => {
     const theirs = `visp-${lab.tag}${lab.uid}-theirs`;
     const s = S('late');
