@@ -31,6 +31,7 @@ import { linkList } from '../src/netlink/link.js';
 import { NetlinkSocket } from '../src/netlink/socket.js';
 import { parseAlias } from '../src/ownership.js';
 import { kernelFloor } from './lib/kernel-floor.js';
+import { ensureNeighbourRoom, neighboursNeeded } from '../src/lab/neighbours.js';
 import { ipv4Fits, ringChords } from './lib/ring-chords.js';
 import { cleanupLabsOnSignal, Lab, RssSampler, WaitSampler, type ProcStat } from './lib/lab-env.js';
 import { log, median, now, round, settle } from './lib/measure.js';
@@ -234,7 +235,23 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
       const s = pool.splice(Math.floor(Math.random() * pool.length), 1)[0]!;
       const [a, b] = s.endpoints;
       const to = b!.addresses[0]!.split('/')[0]!;
-      try { ping(a!.netns, to); } catch (e) { throw new Error(`ping ${s.id}: ${a!.netns} → ${to} failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() ?? e}`); }
+      try { ping(a!.netns, to); } catch (e) {
+        if (process.env.VISP_BENCH_DEBUG) {
+          const sh = (args: string[]): string => { try { return execFileSync(args[0]!, args.slice(1), { encoding: 'utf8' }); } catch (x) { return String(x); } };
+          for (const ep of [a!, b!]) {
+            const nodeNs = lab.underlay.nodes.find((n) => n.name === ep.physicalNode)!.netns;
+            log(`DEBUG ${ep.physicalNode} ${nodeNs} tunnels ${ep.tunnels.join(',')}`);
+            log(sh(['ip', '-n', nodeNs, '-d', 'link', 'show']));
+            for (const t of ep.tunnels) log(sh(['tc', '-n', nodeNs, '-s', 'filter', 'show', 'dev', t, 'ingress']));
+            log(sh(['ip', '-n', ep.netns, '-6', 'addr']));
+            log(sh(['ip', '-n', ep.netns, '-6', 'neigh']));
+            log(sh(['ip', '-n', ep.netns, '-s', 'link']));
+          }
+          log(sh(['ip', 'netns', 'exec', a!.netns, 'ping', '-6', '-c', '2', to]));
+          if (process.env.VISP_BENCH_HOLD) { log(`HOLDING for inspection: ${a!.netns} → ${to}`); await sleep(Number(process.env.VISP_BENCH_HOLD) * 1000); }
+        }
+        throw new Error(`ping ${s.id}: ${a!.netns} → ${to} failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() ?? e}`);
+      }
       pings.push(`${s.id} ${a!.physicalNode}:${a!.ifname} → ${b!.physicalNode}:${b!.ifname} ${to}`);
     }
     log(`    ping ok: ${pings.join('; ')}`);
@@ -318,6 +335,8 @@ async function trial(lab: Lab, socks: NetlinkSocket[], n: number, t: number, tag
 
 async function runSize(n: number, o: Options, tag: string): Promise<Record<string, unknown>> {
   log(`lab n=${n}: underlay (hub + ${n} node namespaces)`);
+  // As `visp lab up` does: the kernel's shared neighbour tables get room for the lab's links (src/lab/neighbours.ts).
+  for (const line of ensureNeighbourRoom(neighboursNeeded(ringChords(n).map(() => ({ members: 2 }))))) log(`  kernel neighbour tables raised: ${line}`);
   const tu = now();
   const lab = new Lab(n);
   lab.keepLogs = o.keepLogs;

@@ -21,6 +21,7 @@ import { physicalNodes, type TopologyFile } from '../topology/types.js';
 import { parseTopologyPlaced } from '../topology/yaml.js';
 import { findProcesses, isAlive, isOurs, logTail, spawnDetached, stopProcess } from './processes.js';
 import { enumWord, toApiTopology } from './to-api.js';
+import { ensureNeighbourRoom, neighboursNeeded } from './neighbours.js';
 import { errorText, placeRefusal, rpcCode, withTimeout } from './rpc.js';
 import { ensureLabRoot, LAB_TRUST_DOMAIN, labDir, labIdentities, labTls, listLabs, readState, tryReadState, writeState, type LabState } from './state.js';
 import { ensurePki } from '../trust/lab-pki.js';
@@ -147,6 +148,10 @@ export async function labUp(file: string, opts: LabUpOptions = {}): Promise<LabU
   try {
     const taken = underlayNamespaces(plan).filter(netnsExists);
     if (taken.length) throw new AlreadyExistsError(`namespace ${taken.join(', ')} already exists; is another lab using the name "${name}"?`);
+
+    // The kernel's neighbour tables are shared by every namespace: a big lab needs them bigger (neighbours.ts).
+    const members = topo.topology.links.map((l) => ({ members: l.members.length + (l.egress ? 1 : 0) }));
+    for (const line of ensureNeighbourRoom(neighboursNeeded(members))) progress(`kernel neighbour tables raised for ${members.length} links: ${line}`);
 
     const names = plan.nodes.map((n) => n.netns);
     const shown = names.length <= 6 ? names.join(', ') : `${names.slice(0, 3).join(', ')}, …, ${names.at(-1)}`;

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { ensureNeighbourRoom, neighboursNeeded } from './neighbours.js';
+
+// The sysctl files are the host's; these cases run on a map (the lab tests and bench lab write the real ones).
+const files = (init: Record<string, string>) => {
+  const m = new Map(Object.entries(init));
+  return { m, read: (p: string) => m.get(p)!, write: (p: string, v: string) => { m.set(p, v); } };
+};
+const all = (v: string) => Object.fromEntries(['ipv4', 'ipv6'].flatMap((f) => [2, 3].map((n) => [`/proc/sys/net/${f}/neigh/default/gc_thresh${n}`, v])));
+
+describe('room in the kernel neighbour tables for a lab', () => {
+  it('counts every member resolving every other member of each link', () => {
+    expect(neighboursNeeded([{ members: 2 }, { members: 2 }, { members: 3 }])).toBe(2 + 2 + 6);
+    expect(neighboursNeeded(Array.from({ length: 2000 }, () => ({ members: 2 })))).toBe(4000);
+  });
+
+  it('a small lab leaves the defaults alone; a big one gets twice its need as the hard limit, never less than there was', () => {
+    const f = files(all('1024'));
+    expect(ensureNeighbourRoom(200, f)).toEqual([]);
+    expect(ensureNeighbourRoom(4000, f)).toEqual([
+      'net.ipv4.neigh.default.gc_thresh3 1024 → 8256', 'net.ipv4.neigh.default.gc_thresh2 1024 → 4256',
+      'net.ipv6.neigh.default.gc_thresh3 1024 → 8256', 'net.ipv6.neigh.default.gc_thresh2 1024 → 4256',
+    ]);
+    expect(ensureNeighbourRoom(4000, f)).toEqual([]);
+    const big = files(all('100000'));
+    expect(ensureNeighbourRoom(4000, big)).toEqual([]);
+    expect([...big.m.values()].every((v) => v === '100000')).toBe(true);
+  });
+});
