@@ -27,7 +27,11 @@ export const ANCHOR = 'visp-pmtu';
 /** Its mark: not `visp:` (no slice's), but plainly visp's. */
 export const ANCHOR_ALIAS = 'visp node: path-MTU anchor, carries nothing';
 
-/** Create the anchor (down); one that exists already (another endpoint's pass made it) is fine. */
+/**
+ * Create the anchor, or put right the one there: marked, and down (up, it
+ * would forward between its ports, so between links and slices). One that
+ * exists already (another endpoint's pass made it) is fine.
+ */
 export async function createAnchor(s: NetlinkSocket, signal?: AbortSignal): Promise<void> {
   const what = `bridge ${ANCHOR}`;
   try {
@@ -35,5 +39,20 @@ export async function createAnchor(s: NetlinkSocket, signal?: AbortSignal): Prom
   } catch (e) {
     if (!(e instanceof KernelError && e.errnoName === 'EEXIST')) throw e;
   }
-  await linkSet(s, ANCHOR, { alias: ANCHOR_ALIAS, noIpv6LinkLocal: true }, signal, what);
+  await linkSet(s, ANCHOR, { alias: ANCHOR_ALIAS, noIpv6LinkLocal: true, up: false }, signal, what);
 }
+
+/**
+ * What is wrong with the anchor as found, or [] when it is as it should be.
+ * A bridge of its name without any alias is taken for one whose creation
+ * was interrupted before its mark (the kernel takes no alias on create).
+ */
+export function anchorProblems(l: { kind?: string | undefined; alias?: string | undefined; up: boolean }): string[] {
+  const why: string[] = [];
+  if (!l.alias) why.push('not marked (its creation was interrupted)');
+  if (l.up) why.push('up → down (up, it would forward between links)');
+  return why;
+}
+
+/** Whether an interface of the anchor's name is the anchor (or one interrupted before its mark), not someone else's. */
+export const isAnchor = (l: { kind?: string | undefined; alias?: string | undefined }): boolean => l.kind === 'bridge' && (!l.alias || l.alias === ANCHOR_ALIAS);

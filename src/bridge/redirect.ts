@@ -13,9 +13,10 @@
 // the device it came in on. On the tunnel that is where the node's probe
 // socket reads it (it is bound to the device); on the veth it is the node
 // namespace's stack, which has no use for it and drops it, so an experiment
-// cannot send a probe into the tunnel. (The kernel has untagged a VLAN tag
-// by then, so a tagged probe is caught too; the bridge family's rule set in
-// src/health/guard.ts does the same for the endpoints that keep a bridge.)
+// cannot send a probe into the tunnel. A VLAN-tagged frame carrying that
+// ethertype inside is classified by its tag's ethertype and crosses like
+// any other frame; the far end's probe socket takes untagged frames only
+// (native/pktsock.c), so it never counts as a probe or an answer.
 //
 // Only cls_u32 and act_mirred are used: every kernel visp runs on has them
 // (the host kernel here has no matchall, flower or gact).
@@ -26,7 +27,7 @@ import { qdiscDel } from '../netlink/tc.js';
 import { CLSACT, clsactEnsure, ETH_P_ALL, filterAdd, filterList, type Filter } from '../netlink/tc-filter.js';
 
 /** linux/pkt_cls.h: TCA_U32_*, TC_U32_TERMINAL; linux/tc_act/tc_mirred.h; TCA_ACT_*. */
-const U32 = { CLASSID: 1, SEL: 5, ACT: 7 } as const;
+const U32 = { CLASSID: 1, LINK: 3, SEL: 5, ACT: 7 } as const;
 const TC_U32_TERMINAL = 1;
 const ACT = { KIND: 1, OPTIONS: 2 } as const;
 const MIRRED_PARMS = 2;
@@ -90,15 +91,20 @@ export function decodeRule(f: Filter): IngressRule | undefined {
   const rule: IngressRule = { prio: f.prio, protocol: f.protocol, kind: 'u32', final: (sel.readUInt8(0) & TC_U32_TERMINAL) !== 0, actions: 0 };
   const cls = readU32(o.get(U32.CLASSID));
   if (cls !== undefined) rule.classid = cls;
-  // A selector that is not "every frame" is not ours.
+  // A selector that is not "every frame" is not ours: a key with a mask, or at an offset a frame may not reach, or a link to another table.
   const nkeys = sel.readUInt8(2);
-  for (let k = 0; k < nkeys; k++) if (sel.length >= 32 + 16 * k && sel.readUInt32LE(16 + 16 * k) !== 0) rule.final = false;
+  for (let k = 0; k < nkeys; k++) {
+    const at = 16 + 16 * k;
+    if (sel.length < at + 16 || sel.readUInt32LE(at) !== 0 || sel.readInt32LE(at + 8) !== 0) rule.final = false;
+  }
+  if (o.has(U32.LINK)) rule.final = false;
   const acts = o.get(U32.ACT);
   for (const a of acts ? parseAttrs(acts).values() : []) {
     rule.actions++;
     const x = parseAttrs(a);
     const parms = readStr(x.get(ACT.KIND)) === 'mirred' ? parseAttrs(x.get(ACT.OPTIONS) ?? Buffer.alloc(0)).get(MIRRED_PARMS) : undefined;
-    if (parms && parms.length >= 28 && parms.readInt32LE(20) === TCA_EGRESS_REDIR) rule.redirectTo = parms.readUInt32LE(24);
+    // A redirect that steals the frame; one whose verdict lets it go on as well (pipe, pass) copies it up the node's stack.
+    if (parms && parms.length >= 28 && parms.readInt32LE(20) === TCA_EGRESS_REDIR && parms.readInt32LE(8) === TC_ACT_STOLEN) rule.redirectTo = parms.readUInt32LE(24);
   }
   return rule;
 }

@@ -65,7 +65,9 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         break;
       case 'create-tunnel': {
         const master = r.join === 'bridge' ? await idx('node', r.bridge) : wantsAnchor(r, s.tunnel) ? await idx('node', ANCHOR) : undefined;
-        const p = { mtu: r.mtu, mark: r.mark, ...(master !== undefined ? { master } : {}), up: true };
+        // Joined by redirect: created down, and up once its filter is in place (the join step), so nothing that
+        // comes in on it meanwhile goes up the node's own stack.
+        const p = { mtu: r.mtu, mark: r.mark, ...(master !== undefined ? { master } : {}), up: r.join === 'bridge' };
         if (s.tunnel.dataplane === 'userspace') await createUserspaceTunnel(await engine(), c.node, s.tunnel, p, c.signal);
         else await createTunnel(c.node, s.tunnel, p, c.signal);
         break;
@@ -92,9 +94,10 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
             // both ends exist): up and alias follow in its own namespace.
             peer: { name: r.spec.ifname, mtu: r.mtu, group: r.mark.group, netnsFd: c.expFd },
           }, c.signal, what),
-          // Host end: marked, no IPv6 link-local, then up (see createBridge).
+          // Host end: marked, no IPv6 link-local, then up (see createBridge); joined by redirect, up only once
+          // its filter is in place (the join step): until then the experiment's frames would reach the node's stack.
           linkSet(c.node, r.vethHost, { alias, noIpv6LinkLocal: true }, c.signal, what),
-          linkSet(c.node, r.vethHost, { up: true }, c.signal, what),
+          ...(r.join === 'bridge' ? [linkSet(c.node, r.vethHost, { up: true }, c.signal, what)] : []),
         ]);
         await linkSet(c.exp, r.spec.ifname, { alias, up: expUp }, c.signal, what);
         break;
@@ -109,9 +112,14 @@ export async function applySteps(r: ResolvedEndpoint, steps: readonly Step[], c:
         await linkSet(sock(s.ns), s.name, ch, c.signal);
         break;
       }
-      case 'join':
-        await joinOneWay(c.node, await idx('node', s.device), await idx('node', s.peer), s.rebuild, c.signal, `node:${s.device}`);
+      case 'join': {
+        // Down while its ingress has no filter (a rejoin clears it first), up once the filter is there.
+        const i = await idx('node', s.device);
+        if (s.rebuild) await linkSet(c.node, i, { up: false }, c.signal, `node:${s.device}`);
+        await joinOneWay(c.node, i, await idx('node', s.peer), s.rebuild, c.signal, `node:${s.device}`);
+        await linkSet(c.node, i, { up: true }, c.signal, `node:${s.device}`);
         break;
+      }
       case 'unjoin':
         await unjoin(c.node, await idx('node', s.device), c.signal, `node:${s.device}`);
         break;

@@ -45,7 +45,7 @@ function built(r: ResolvedEndpoint): { node: NsView; exp: NsView } {
   }));
   const host: Link = { index: 20, name: r.vethHost, kind: 'veth', ...(bridged ? { master: 10 } : {}), link: 5, ...up };
   const peer: Link = { index: 5, name: r.spec.ifname, kind: 'veth', link: 20, ...up };
-  const node = view([anchorLink, ...(bridged ? [br] : []), ...tunnels, host], {}, r.fdb.length ? { 11: r.fdb } : {});
+  const node = view([{ ...anchorLink }, ...(bridged ? [br] : []), ...tunnels, host], {}, r.fdb.length ? { 11: r.fdb } : {});
   node.ingress = new Map(bridged ? [] : [[11, joinedRules(20)], [20, joinedRules(11)]]);
   return { node, exp: view([peer], { 5: r.addresses }) };
 }
@@ -78,7 +78,7 @@ describe('planEndpoint', () => {
   });
 
   it.each<[string, (n: NsView) => void, Step]>([
-    ['the redirect deleted by hand', (n) => { n.ingress!.delete(11); }, { op: 'join', device: 'T', peer: 'H', rebuild: false, why: 'not joined' }],
+    ['the redirect deleted by hand', (n) => { n.ingress!.delete(11); }, { op: 'join', device: 'T', peer: 'H', rebuild: true, why: 'not joined' }],
     ['a redirect to an old ifindex of its peer', (n) => { n.ingress!.set(11, joinedRules(19)); }, { op: 'join', device: 'T', peer: 'H', rebuild: true, why: 'redirects to ifindex 19, not 20' }],
     ['the probe filter gone', (n) => { n.ingress!.set(20, joinedRules(11).slice(1)); }, { op: 'join', device: 'H', peer: 'T', rebuild: true, why: 'probe filter missing or changed' }],
     ['a foreign filter beside ours', (n) => { n.ingress!.set(20, [...joinedRules(11), { prio: 5, protocol: 3, kind: 'bpf', final: false, actions: 0 }]); },
@@ -106,6 +106,29 @@ describe('planEndpoint', () => {
     // Something else of that name where the anchor belongs: refused, never touched.
     node.byName.set(ANCHOR, { ...anchorLink, alias: 'theirs' });
     expect(() => planEndpoint(r, node, exp)).toThrow(/visp-pmtu exists and is not visp's anchor bridge/);
+  });
+
+  it('the anchor: up (it would forward between links) or unmarked (its creation interrupted) is put right; a gretap endpoint with two tunnels is always bridged', () => {
+    const r = resolveEndpoint(spec);
+    const { node, exp } = built(r);
+    node.byName.get(ANCHOR)!.up = true;
+    expect(planEndpoint(r, node, exp)).toEqual([{ op: 'create-anchor', why: 'up → down (up, it would forward between links)' }]);
+    node.byName.set(ANCHOR, { ...anchorLink, alias: undefined });
+    expect(planEndpoint(r, node, exp)).toEqual([{ op: 'create-anchor', why: 'not marked (its creation was interrupted)' }]);
+    expect(resolveEndpoint({ ...gretapLan, lan: false }).join).toBe('bridge');
+  });
+
+  it('a device being rejoined comes up with its join, not before it', () => {
+    const r = resolveEndpoint(spec);
+    const { node, exp } = built(r);
+    node.ingress!.delete(20);
+    node.byName.get(r.vethHost)!.up = false;
+    node.byName.get(r.vethHost)!.mtu = 1400;
+    const steps = planEndpoint(r, node, exp);
+    expect(steps).toEqual([
+      expect.objectContaining({ op: 'set-link', name: r.vethHost, fix: { mtu: r.mtu }, why: `mtu 1400 → ${r.mtu}` }),
+      { op: 'join', device: r.vethHost, peer: r.tunnels[0]!.name, rebuild: true, why: 'not joined' },
+    ]);
   });
 
   it('a point-to-point gretap link becoming a LAN: its redirect goes, the bridge comes, the new member gets a tunnel', () => {

@@ -6,7 +6,7 @@ import type { Link } from '../netlink/link.js';
 import { aliasOf } from '../ownership.js';
 import { decodePortFlags, type PortFlags } from '../bridge/bridge.js';
 import { joinProblems } from '../bridge/redirect.js';
-import { ANCHOR, ANCHOR_ALIAS } from '../bridge/anchor.js';
+import { ANCHOR, anchorProblems, isAnchor } from '../bridge/anchor.js';
 import { kinds } from '../tunnel/kinds.js';
 import { describeTunnel, diffTunnel } from '../tunnel/ensure.js';
 import type { TunnelSpec } from '../tunnel/types.js';
@@ -29,7 +29,7 @@ export type Step =
   | { op: 'delete-engine-tunnel'; name: string; why: string }
   | { op: 'create-bridge' }
   /** The node's anchor bridge (src/bridge/anchor.ts), made by the first endpoint that needs it. */
-  | { op: 'create-anchor' }
+  | { op: 'create-anchor'; why: string }
   | { op: 'create-tunnel'; tunnel: TunnelSpec }
   | { op: 'create-l3-tunnel'; tunnel: TunnelSpec }
   | { op: 'create-veth' }
@@ -173,13 +173,14 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
   const master: WantMaster = !bridged ? 'none' : { of: 'bridge', index: brNew || !br ? 'new' : br.index };
   // The node's anchor, for a tunnel that needs one (made once, by the first endpoint that does).
   const anchor = node.byName.get(ANCHOR);
-  if (anchor && (anchor.kind !== 'bridge' || anchor.alias !== ANCHOR_ALIAS)) {
+  if (anchor && !isAnchor(anchor)) {
     throw new IncompatibleStateError(`node: interface ${ANCHOR} exists and is not visp's anchor bridge (kind ${anchor.kind ?? '?'}, alias ${JSON.stringify(anchor.alias ?? '')}); refusing to touch it`, { field: 'link' });
   }
   let anchorPlanned = false;
   const tunnelMaster = (t: TunnelSpec): WantMaster => {
     if (!wantsAnchor(r, t)) return master;
-    if (!anchor && !anchorPlanned) { steps.push({ op: 'create-anchor' }); anchorPlanned = true; }
+    const why = anchor ? anchorProblems(anchor) : ['new'];
+    if (why.length && !anchorPlanned) { steps.push({ op: 'create-anchor', why: why.join(', ') }); anchorPlanned = true; }
     return { of: 'anchor', index: anchor ? anchor.index : 'new' };
   };
   // A device that was joined by redirect and is now a bridge port loses its redirect first.
@@ -246,12 +247,24 @@ export function planEndpoint(r: ResolvedEndpoint, node: NsView, exp: NsView, ctx
  * stale.
  */
 function planJoin(steps: Step[], node: NsView, a: { name: string; kept?: Link }, b: { name: string; kept?: Link }): void {
+  const first = steps.length;
   for (const [dev, peer] of [[a, b], [b, a]] as const) {
     if (!dev.kept) { steps.push({ op: 'join', device: dev.name, peer: peer.name, rebuild: false, why: 'new device' }); continue; }
     if (!peer.kept) { steps.push({ op: 'join', device: dev.name, peer: peer.name, rebuild: true, why: 'its peer is new' }); continue; }
     if (!node.ingress) continue;
     const why = joinProblems(node.ingress.get(dev.kept.index), peer.kept.index);
-    if (why.length) steps.push({ op: 'join', device: dev.name, peer: peer.name, rebuild: node.ingress.has(dev.kept.index), why: why.join(', ') });
+    // Cleared first, always: whatever is at its ingress (a clsact with other filters, an `ingress` qdisc) goes.
+    if (why.length) steps.push({ op: 'join', device: dev.name, peer: peer.name, rebuild: true, why: why.join(', ') });
+  }
+  // A device being joined comes up with its join, not before it (a fix that would bring it up first is dropped).
+  const joined = new Set(steps.slice(first).map((s) => (s as { device: string }).device));
+  for (let i = first - 1; i >= 0; i--) {
+    const s = steps[i]!;
+    if (s.op !== 'set-link' || s.ns !== 'node' || !joined.has(s.name) || s.fix.up !== true) continue;
+    const { up: _up, ...rest } = s.fix;
+    const why = s.why.split(', ').filter((w) => w !== 'down → up').join(', ');
+    if (Object.keys(rest).length) steps[i] = { ...s, fix: rest, why };
+    else steps.splice(i, 1);
   }
 }
 
@@ -301,7 +314,7 @@ export function describeStep(s: Step, r: ResolvedEndpoint): string {
     case 'delete-link': return `${s.ns === 'node' ? 'node' : r.spec.netns}: delete ${s.name} (${s.why})`;
     case 'delete-engine-tunnel': return `node: delete userspace tunnel ${s.name} (${s.why})`;
     case 'create-bridge': return `node: create bridge ${r.bridge} (mtu ${r.mtu})`;
-    case 'create-anchor': return `node: create the anchor bridge ${ANCHOR} (down; makes its tunnel ports answer path MTU)`;
+    case 'create-anchor': return `node: the anchor bridge ${ANCHOR}, down, marked: ${s.why} (its tunnel ports answer path MTU)`;
     case 'create-tunnel': return `node: create ${describeTunnel(s.tunnel)}${r.join === 'bridge' ? ` on ${r.bridge}` : wantsAnchor(r, s.tunnel) ? ` on ${ANCHOR}` : ''}`;
     case 'create-l3-tunnel': return `${r.spec.netns}: create ${describeTunnel(s.tunnel)} as ${r.spec.ifname}`;
     case 'create-veth': return `node: create veth ${r.vethHost}${r.join === 'bridge' ? ` on ${r.bridge}` : ''} ↔ ${exp} (mtu ${r.mtu})`;

@@ -96,7 +96,8 @@ export interface ResolvedEndpoint {
  */
 export function joinOf(spec: Pick<EndpointSpec, 'kind' | 'remotes' | 'lan' | 'egress'>): 'bridge' | 'redirect' {
   const lan = spec.lan ?? spec.remotes.length > 1;
-  return spec.egress === true || (kinds[spec.kind].lan !== 'multipoint' && lan) ? 'bridge' : 'redirect';
+  // A point-to-point kind has a tunnel per remote: more than one (even with lan: false) needs the bridge.
+  return spec.egress === true || (kinds[spec.kind].lan !== 'multipoint' && (lan || spec.remotes.length > 1)) ? 'bridge' : 'redirect';
 }
 
 const bad = (field: string, why: string): InvalidSpecError => new InvalidSpecError(`${field}: ${why}`, { field });

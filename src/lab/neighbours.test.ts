@@ -27,3 +27,13 @@ describe('room in the kernel neighbour tables for a lab', () => {
     expect([...big.m.values()].every((v) => v === '100000')).toBe(true);
   });
 });
+
+describe('where the limits cannot be read or raised', () => {
+  it('says so for a lab that needs them, stays quiet for one that does not, and never throws', () => {
+    const none = { read: (): string => { throw new Error('ENOENT'); }, write: (): void => { throw new Error('EROFS'); } };
+    expect(ensureNeighbourRoom(100, none)).toEqual([]);
+    expect(ensureNeighbourRoom(4000, none)).toEqual([expect.stringMatching(/^cannot read .*ipv4.*gc_thresh3/), expect.stringMatching(/^cannot read .*ipv6.*gc_thresh3/)]);
+    const ro = { read: (): string => '1024', write: (): void => { throw new Error('EROFS'); } };
+    expect(ensureNeighbourRoom(4000, ro)[0]).toMatch(/cannot raise net\.ipv4\.neigh\.default\.gc_thresh3 from 1024 to 8256 \(EROFS\)/);
+  });
+});

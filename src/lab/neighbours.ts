@@ -34,9 +34,15 @@ export function ensureNeighbourRoom(entries: number, files: { read(p: string): s
   for (const f of FAMILIES) {
     for (const n of [3, 2] as const) {
       const p = path(f, n);
-      const have = Number(files.read(p).trim());
+      // A kernel or container without the file, or a read-only /proc/sys: said, not fatal (a small lab needs none of it).
+      let have: number;
+      try { have = Number(files.read(p).trim()); } catch (e) {
+        // The kernel's default hard limit is 1,024: below that, nothing to say.
+        if (want[3] > 1024 && n === 3) said.push(`cannot read ${p} (${(e as Error).message}); links may stay silent once the tables are full`);
+        continue;
+      }
       if (!Number.isFinite(have) || have >= want[n]) continue;
-      files.write(p, String(want[n]));
+      try { files.write(p, String(want[n])); } catch (e) { said.push(`cannot raise net.${f}.neigh.default.gc_thresh${n} from ${have} to ${want[n]} (${(e as Error).message}); links may stay silent once the tables are full`); continue; }
       said.push(`net.${f}.neigh.default.gc_thresh${n} ${have} → ${want[n]}`);
     }
   }

@@ -54,7 +54,12 @@ describe.skipIf(kernelSkipReason)('redirect join on the real kernel', () => {
     ['the clsact qdisc deleted', () => { sh('tc', ['-n', u.a, 'qdisc', 'del', 'dev', vt, 'clsact']); }, /→ .* redirect \(not joined\)/],
     ['the redirect filter deleted', () => { sh('tc', ['-n', u.a, 'filter', 'del', 'dev', vh, 'ingress', 'pref', '2']); }, /redirect missing or changed/],
     ['the probe filter deleted', () => { sh('tc', ['-n', u.a, 'filter', 'del', 'dev', vt, 'ingress', 'pref', '1']); }, /probe filter missing or changed/],
-    ['a foreign filter added ahead of ours', () => { sh('tc', ['-n', u.a, 'filter', 'add', 'dev', vh, 'ingress', 'pref', '7', 'protocol', 'ip', 'u32', 'match', 'u32', '0', '0', 'classid', '1:2']); }, /foreign filter at prio 7/],
+    ['a foreign filter added beside ours', () => { sh('tc', ['-n', u.a, 'filter', 'add', 'dev', vh, 'ingress', 'pref', '7', 'protocol', 'ip', 'u32', 'match', 'u32', '0', '0', 'classid', '1:2']); }, /foreign filter at prio 7/],
+    ['the clsact swapped for an ingress qdisc', () => {
+      sh('tc', ['-n', u.a, 'qdisc', 'del', 'dev', vh, 'clsact']);
+      sh('tc', ['-n', u.a, 'qdisc', 'add', 'dev', vh, 'ingress']);
+    }, /→ .* redirect \(not joined\)/],
+    ['the anchor brought up (it would forward between links)', () => { ipIn(u.a, 'link', 'set', 'visp-pmtu', 'up'); }, /anchor bridge visp-pmtu, down, marked: up → down/],
     ['the tunnel put on a bridge by hand', () => {
       ipIn(u.a, 'link', 'add', 'rjbr', 'type', 'bridge');
       ipIn(u.a, 'link', 'set', vt, 'master', 'rjbr');
