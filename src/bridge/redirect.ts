@@ -56,8 +56,8 @@ function mirredTo(ifindex: number): Buffer {
   return nested(U32.ACT, [nested(1, [attr(ACT.KIND, str('mirred')), nested(ACT.OPTIONS, [attr(MIRRED_PARMS, p)])])]);
 }
 
-/** The filters on `index`'s ingress that join it to `peer`. */
-function joinFilters(index: number, peer: number): Array<Parameters<typeof filterAdd>[1]> {
+/** The filters on `index`'s ingress that join it to `peer` (exported for the decoder's tests). */
+export function joinFilters(index: number, peer: number): Array<Parameters<typeof filterAdd>[1]> {
   return [
     { index, parent: CLSACT.ingress, prio: PRIO.probes, protocol: PROBE_ETHERTYPE, kind: 'u32', options: Buffer.concat([attr(U32.SEL, selectAll()), attr(U32.CLASSID, u32(PROBE_CLASS))]) },
     { index, parent: CLSACT.ingress, prio: PRIO.redirect, protocol: ETH_P_ALL, kind: 'u32', options: Buffer.concat([attr(U32.SEL, selectAll()), mirredTo(peer)]) },
