@@ -16,7 +16,7 @@
 // own. Between the two, one link is pinged end to end (untimed), so the
 // floor is known to build links that carry traffic.
 import { execFile } from 'node:child_process';
-import { PROBE_ETHERTYPE } from '../../src/netlink/packet.js';
+import { tcJoinArgs } from './workload.js';
 import type { LabNode } from './lab-env.js';
 
 const GROUP = 77;
@@ -48,12 +48,7 @@ function addressesOf(k: number, v4: boolean): [string, string] {
 /** The node-side commands for one endpoint: `ip -batch` lines, then `tc -batch` lines. */
 function endpointCommands(k: number, vni: number, local: string, remote: string, ifname: string, expNs: string): { ip: string[]; tc: string[] } {
   const vt = `kt${k}`, vh = `kh${k}`; // not visp's vt…/vh…: an agent of the lab may hold those names in the same namespace
-  const join = (dev: string, other: string): string[] => [
-    `qdisc add dev ${dev} clsact`,
-    // Health probes end classification here and go up dev's stack (the tunnel's to the node's probe socket; the veth's nowhere).
-    `filter add dev ${dev} ingress prio 1 protocol 0x${PROBE_ETHERTYPE.toString(16)} u32 match u32 0 0 classid 1:1`,
-    `filter add dev ${dev} ingress prio 2 protocol all u32 match u32 0 0 action mirred egress redirect dev ${other}`,
-  ];
+  const join = (dev: string, other: string): string[] => tcJoinArgs(dev, other).map((a) => a.join(' '));
   return {
     ip: [
       `link add ${vt} group ${GROUP} mtu 1450 master ${ANCHOR} type vxlan id ${vni} local ${local} remote ${remote} dstport 4789 nolearning`,

@@ -60,6 +60,7 @@ export interface IpCommand { netns: string; args: string[]; tool?: 'tc' }
 export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]): IpCommand[] {
   const nodeCmds: IpCommand[] = [];
   const tcCmds: IpCommand[] = [];
+  const upCmds: IpCommand[] = [];
   const expCmds = new Map<string, IpCommand[]>();
   const exp = (netns: string, args: string[]): void => {
     const l = expCmds.get(netns) ?? [];
@@ -76,10 +77,10 @@ export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]
     const alias = aliasOf(r.mark);
     const mtu = String(r.mtu), group = String(r.mark.group);
     const cmd = (args: string[]): void => { nodeCmds.push({ netns: node, args }); };
-    // As visp: each node-side device created down, then marked with no IPv6 link-local, then up.
+    // As visp: each node-side device created down and marked with no IPv6 link-local; up once joined (below).
     const mark = (name: string): void => {
       cmd(['link', 'set', 'dev', name, 'alias', alias, 'addrgenmode', 'none']);
-      cmd(['link', 'set', 'dev', name, 'up']);
+      upCmds.push({ netns: node, args: ['link', 'set', 'dev', name, 'up'] });
     };
     cmd(['link', 'add', 'name', t.name, 'mtu', mtu, 'group', group, 'master', ANCHOR, 'type', 'vxlan', 'id', String(t.key),
       'local', t.local, 'remote', t.remote!, 'dstport', '4789', 'ttl', '64', 'nolearning']);
@@ -87,16 +88,26 @@ export function ipProvisionCommands(node: string, specs: readonly EndpointSpec[]
     cmd(['link', 'add', 'name', r.vethHost, 'mtu', mtu, 'group', group, 'type', 'veth',
       'peer', 'name', s.ifname, 'mtu', mtu, 'group', group, 'netns', s.netns]);
     mark(r.vethHost);
-    for (const [dev, other] of [[t.name, r.vethHost], [r.vethHost, t.name]] as const) {
-      const tc = (args: string[]): void => { tcCmds.push({ netns: node, args, tool: 'tc' }); };
-      tc(['qdisc', 'add', 'dev', dev, 'clsact']);
-      tc(['filter', 'add', 'dev', dev, 'ingress', 'prio', '1', 'protocol', `0x${PROBE_ETHERTYPE.toString(16)}`, 'u32', 'match', 'u32', '0', '0', 'classid', '1:1']);
-      tc(['filter', 'add', 'dev', dev, 'ingress', 'prio', '2', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', other]);
-    }
+    for (const args of [...tcJoinArgs(t.name, r.vethHost), ...tcJoinArgs(r.vethHost, t.name)]) tcCmds.push({ netns: node, args, tool: 'tc' });
     exp(s.netns, ['link', 'set', 'dev', s.ifname, 'alias', alias, 'up']);
     for (const a of r.addresses) exp(s.netns, ['addr', 'add', a, 'dev', s.ifname, ...(a.includes(':') ? ['nodad'] : [])]);
   }
-  return [...nodeCmds, ...tcCmds, ...[...expCmds.values()].flat()];
+  return [...nodeCmds, ...tcCmds, ...upCmds, ...[...expCmds.values()].flat()];
+}
+
+/**
+ * The `tc` commands (arguments) that join `dev` to `other` one way, as
+ * src/bridge/redirect.ts does: a clsact qdisc; a filter that ends
+ * classification for the health probes' ethertype (they go up dev's stack:
+ * the tunnel's to the node's probe socket, the veth's nowhere); one that
+ * redirects every other frame out of `other`.
+ */
+export function tcJoinArgs(dev: string, other: string): string[][] {
+  return [
+    ['qdisc', 'add', 'dev', dev, 'clsact'],
+    ['filter', 'add', 'dev', dev, 'ingress', 'prio', '1', 'protocol', `0x${PROBE_ETHERTYPE.toString(16)}`, 'u32', 'match', 'u32', '0', '0', 'classid', '1:1'],
+    ['filter', 'add', 'dev', dev, 'ingress', 'prio', '2', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', other],
+  ];
 }
 
 /** An argument with spaces, for `ip -batch` and sh alike (it must hold no double quote, dollar, backquote or backslash). */
