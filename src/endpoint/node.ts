@@ -31,7 +31,7 @@ import { NodeEngine, type NodeEngineOptions } from './node-engine.js';
 import { describeStep, planEndpoint, type Step } from './plan.js';
 import { emptyView, readView, type NsView } from './snapshot.js';
 import { ViewCache, type ViewWanted } from './view-cache.js';
-import { ANCHOR, ANCHOR_ALIAS } from '../bridge/anchor.js';
+import { ANCHOR, isAnchor } from '../bridge/anchor.js';
 import { resolveEndpoint, type EndpointSpec, type ResolvedEndpoint } from './spec.js';
 
 export interface EndpointResult {
@@ -673,7 +673,7 @@ export class NodeKernel {
   private async dropIdleAnchor(signal?: AbortSignal): Promise<void> {
     const links = (await readView(this.node, {}, signal)).byName;
     const a = links.get(ANCHOR);
-    if (!a || a.kind !== 'bridge' || a.alias !== ANCHOR_ALIAS) return;
+    if (!a || !isAnchor(a)) return;
     for (const l of links.values()) if (l.master === a.index) return;
     await linkDel(this.node, { index: a.index }, signal);
   }
