@@ -73,6 +73,14 @@ describe('the registry', () => {
     for (const k of AUTO_ORDER) expect(kinds[k].layer).toBe(2);
   });
 
+  it('docs/adding-a-tunnel-kind.md\'s field table names every fact a driver declares', () => {
+    const doc = readFileSync(new URL('../../docs/adding-a-tunnel-kind.md', import.meta.url), 'utf8');
+    const listed = new Set(doc.split('\n').filter((l) => l.startsWith('| `')).flatMap((l) => [...l.split('|')[1]!.matchAll(/`(\w+)(?:\([^)]*\))?`/g)].map((m) => m[1]!)));
+    // The descriptor's fields (what the rest of visp reads); the codec functions are the walkthrough's own step.
+    const fields = new Set(Object.values(drivers).flatMap((d) => Object.keys(d)).filter((k) => typeof (drivers.vxlan as unknown as Record<string, unknown>)[k] !== 'function' || k === 'overhead'));
+    expect([...fields].filter((f) => !listed.has(f))).toEqual([]);
+  });
+
   it("docs/api.md's AUTO row names auto's order", () => {
     expect(API_DOC).toContain(`| \`ENCAPSULATION_AUTO\`, or unset | the first of ${AUTO_ORDER.join(', ')} that`);
   });
